@@ -1,0 +1,59 @@
+"""The closed vocabularies shared by checks, records, expectations and reports.
+
+Theory of operation
+-------------------
+A check has a *level* that says how to judge it, and each run of a check
+ends in exactly one *outcome*.
+
+Levels:
+
+``REQUIRED``  every conforming implementation agrees (CPython 3.13 behaviour).
+``PLATFORM``  legitimately differs by OS; the observation is recorded and
+              compared with the documented expectation for that OS, and the
+              outcome is INFO unless a REQUIRED part of the check failed.
+``VERSION``   differs by the socketserver API level the implementation
+              claims (for the stdlib: the running Python); the check knows
+              each level's behaviour and passes or fails against it.
+
+Outcomes: see :class:`Outcome`.  ``BAD`` is the set that fails a run when
+not expected; ``XFAIL``/``XPASS`` only exist relative to an expectation
+file, and ``FLAKY`` only in a ``--repeat`` summary.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Level(str, enum.Enum):
+    REQUIRED = "REQUIRED"
+    PLATFORM = "PLATFORM"
+    VERSION = "VERSION"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Outcome(str, enum.Enum):
+    PASS = "PASS"  # matches the contract
+    FAIL = "FAIL"  # violates the contract
+    INFO = "INFO"  # an observation with no verdict (PLATFORM checks)
+    UNSUPPORTED = "UNSUPPORTED"  # a capability the check needs is absent
+    SKIP = "SKIP"  # deselected or skipped for a reason other than capability
+    TIMEOUT = "TIMEOUT"  # a bounded wait ran out: something hung
+    ERROR = "ERROR"  # the harness or the implementation broke outside the contract
+    XFAIL = "XFAIL"  # failed, and an expectation said it would
+    XPASS = "XPASS"  # passed although an expectation said it would fail (stale)
+    FLAKY = "FLAKY"  # outcome varied across --repeat runs
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Outcomes that make a run exit non-zero.
+BAD = frozenset({Outcome.FAIL, Outcome.ERROR, Outcome.TIMEOUT, Outcome.XPASS, Outcome.FLAKY})
+
+#: Outcomes that an expectation entry may name.
+EXPECTABLE = frozenset(
+    {Outcome.FAIL, Outcome.ERROR, Outcome.TIMEOUT, Outcome.UNSUPPORTED, Outcome.SKIP, Outcome.INFO, Outcome.PASS}
+)
