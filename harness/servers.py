@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import socket
 import sys
 import threading
 import time
@@ -156,9 +157,12 @@ def build_server(module: Any, class_name: str, handler: type, address: Any, *,
     """An instance of a subclass of ``module.<class_name>`` whose class
     attributes ``attrs`` override the implementation's (``daemon_threads``,
     ``block_on_close``, ``max_children``, ``allow_reuse_address``,
-    ``timeout``...)."""
+    ``timeout``...).  An IPv6 address sets ``address_family = AF_INET6``
+    unless ``attrs`` says otherwise."""
     base = server_class(module, class_name)
     namespace = dict(attrs)
+    if "address_family" not in namespace and isinstance(address, tuple) and ":" in str(address[0]):
+        namespace["address_family"] = socket.AF_INET6  # an IPv6 address on TCPServer/UDPServer
     namespace.setdefault("__module__", __name__)
     cls = type(f"Harness{class_name}", (base,), namespace)
     return cls(address, handler, bind_and_activate)

@@ -1,0 +1,499 @@
+"""Run a server of the implementation under test in a separate process.
+
+Theory of operation
+-------------------
+Forking servers must not share a process with their clients: each forked
+handler child would inherit every client socket open at fork time, and a
+client waiting for EOF would wait for all of those copies to close.  Some
+disconnect scenarios also need the server in another process to kill it.
+So :func:`serve_in_process` starts ``python -m harness.server_process``
+with a JSON *spec* (implementation spec, class name, behaviour name,
+family, class attributes, handler options) and the child builds the same
+server the in-thread path would: :func:`harness.servers.build_server` with
+an :func:`harness.instrument.instrumented` handler that writes to an
+:class:`~harness.instrument.EventLog` in a private directory made by the
+parent (where the AF_UNIX server path lives too).
+
+Protocol (child side, :func:`main`): the real stdout is kept as a private
+descriptor for JSON lines and fd 1 is pointed at stderr, so whatever the
+implementation prints cannot corrupt the protocol.  The child prints
+``{"event": "ready", "address": ...}`` once ``serve_forever``'s loop runs
+(via :func:`harness.servers.serve_in_thread`), or ``{"event": "error"}``
+if it cannot build the server.  It serves until stdin says ``stop`` or
+closes (so an orphaned child stops when its parent dies), bounded by a
+lifetime, then tears down and prints ``{"event": "teardown", ...}`` with
+the timings, anything that hung, and ``active_children`` for forking
+servers, and leaves with ``os._exit`` (a stuck non-daemon handler thread
+cannot keep it alive).  Forked handler children close the protocol
+descriptor (``os.register_at_fork``) so they cannot hold the pipe open.
+
+Parent side: stdout and stderr are read by daemon threads (``select()``
+does not work on pipes on Windows), so each wait is a bounded queue get.
+Teardown closes stdin, waits (bounded) for the child to exit, then kills
+what remains: on POSIX the child runs in its own session and the whole
+process group gets SIGKILL (forked handler children included, and
+survivors are reported as ``leaked_group``); elsewhere ``Popen.kill``.
+The child is always reaped.  A child that never becomes ready raises
+:class:`~harness.timeouts.HarnessTimeout` with its stderr tail in the
+message.
+
+This module avoids importing ``socket``/``threading`` at import time so a
+bootstrapping adapter (gevent, eventlet) can patch first in the child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+from typing import Any, Dict, Iterator, List, Optional
+
+SPEC_VERSION = 1
+STOP = "stop"
+
+
+class ServerProcessError(RuntimeError):
+    """The server process failed (could not build or serve the server)."""
+
+
+def _encode_address(address: Any) -> Any:
+    if isinstance(address, tuple):
+        return list(address)
+    if isinstance(address, bytes):
+        return address.decode("utf-8", "surrogateescape")
+    return address
+
+
+def _decode_address(address: Any, family: str) -> Any:
+    if isinstance(address, list):
+        return tuple(address)
+    return address
+
+
+# =========================================================================== child side
+
+
+def _bootstrap(impl_spec: str) -> None:
+    """Run the adapter's bootstrap (monkey-patching) before anything else."""
+    try:
+        from harness.implementations import get_adapter
+
+        adapter = get_adapter(impl_spec)
+    except Exception:
+        return
+    if adapter.bootstrap:
+        module_name, _, attribute = adapter.bootstrap.partition(":")
+        import importlib
+
+        getattr(importlib.import_module(module_name), attribute)()
+
+
+class _Protocol:
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def send(self, **fields: Any) -> None:
+        line = (json.dumps(fields, sort_keys=True, default=repr) + "\n").encode("utf-8")
+        view = memoryview(line)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+
+def _take_stdout() -> int:
+    """Keep the real stdout for the protocol; point fd 1 at stderr."""
+    sys.stdout.flush()
+    proto = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    if hasattr(os, "register_at_fork"):
+        def close_in_child() -> None:
+            with contextlib.suppress(OSError):
+                os.close(proto)
+
+        os.register_at_fork(after_in_child=close_in_child)
+    return proto
+
+
+def _children_state(server: Any) -> Dict[str, Any]:
+    children = getattr(server, "active_children", None)
+    if children is None:
+        return {"active_children": None, "alive_children": []}
+    pids = sorted(int(p) for p in children)
+    alive = []
+    for pid in pids:
+        try:
+            finished, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue  # already reaped (by someone else)
+        if finished == 0:
+            alive.append(pid)
+    return {"active_children": pids, "alive_children": alive}
+
+
+def _serve(spec: Dict[str, Any], proto: _Protocol) -> int:
+    import threading
+
+    from harness import addresses, instrument, servers, timeouts
+    from harness.implementations import resolve
+
+    impl = resolve(spec["impl"])
+    module = impl.module
+    class_name = spec["server_class"]
+    family = spec["family"]
+    log = instrument.EventLog(spec["log"])
+    handler_base_name = spec.get("handler_base") or (
+        "DatagramRequestHandler" if addresses.is_datagram_class(class_name) else "StreamRequestHandler"
+    )
+    handler_base = getattr(module, handler_base_name)
+    handler = instrument.instrumented(handler_base, spec["behaviour"], log, **spec.get("options", {}))
+    address = addresses.server_address_for(family, spec.get("directory"), name="srv")
+    server = servers.build_server(module, class_name, handler, address, **spec.get("attrs", {}))
+
+    stop = threading.Event()
+    stop_reason: Dict[str, str] = {}
+
+    def watch_stdin() -> None:
+        try:
+            for _ in range(1_000_000):
+                line = sys.stdin.readline()
+                if not line:
+                    stop_reason.setdefault("reason", "stdin closed")
+                    break
+                if line.strip() == STOP:
+                    stop_reason.setdefault("reason", "stop")
+                    break
+        finally:
+            stop.set()
+
+    threading.Thread(target=watch_stdin, name="ssc-stdin", daemon=True).start()
+
+    teardown: Dict[str, Any] = {}
+    error: Optional[str] = None
+    lifetime = float(spec.get("lifetime") or 3 * timeouts.long())
+    served = None
+    try:
+        with servers.serve_in_thread(server, spec.get("poll_interval"), check_leaks=False,
+                                     allow_forking=True) as served:
+            log.append(kind="server", event="ready", pid=os.getpid())
+            proto.send(event="ready", address=_encode_address(served.address), family=served.family,
+                       pid=os.getpid(), server_class=type(server).__mro__[1].__name__,
+                       handler=handler.__name__, impl=impl.describe())
+            if not stop.wait(lifetime):
+                stop_reason.setdefault("reason", f"lifetime of {lifetime:.1f}s expired")
+    except timeouts.HarnessTimeout as exc:
+        error = f"HarnessTimeout: {exc}"
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    if served is not None:
+        teardown = served.teardown.as_dict()
+    teardown.update(_children_state(server))
+    teardown["threads_alive"] = [
+        t.name for t in threading.enumerate()
+        if t is not threading.current_thread() and t.is_alive() and t.name != "ssc-stdin"
+        and not t.name.startswith("ssc-bounded:")
+    ]
+    log.append(kind="server", event="teardown", error=error)
+    proto.send(event="teardown", teardown=teardown, error=error,
+               reason=stop_reason.get("reason", "serve ended"))
+    return 0 if error is None else 3
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    proto = _Protocol(_take_stdout())
+    try:
+        raw = argv[0] if argv and argv[0] != "-" else sys.stdin.readline()
+        spec = json.loads(raw)
+        if spec.get("version") != SPEC_VERSION:
+            raise ValueError(f"spec version {spec.get('version')!r}, expected {SPEC_VERSION}")
+        _bootstrap(spec["impl"])
+        code = _serve(spec, proto)
+    except BaseException as exc:
+        capability = getattr(exc, "capability", None)
+        proto.send(event="error", exc_type=type(exc).__name__, error=str(exc),
+                   capability=capability)
+        code = 2
+    sys.stderr.flush()
+    os._exit(code)  # stuck non-daemon threads must not keep us alive
+    return code  # pragma: no cover
+
+
+# =========================================================================== parent side
+
+
+@dataclasses.dataclass
+class ProcessServer:
+    address: Any
+    family: str
+    log: Any  # harness.instrument.EventLog
+    pid: int
+    popen: Any  # subprocess.Popen
+    directory: str = ""
+    ready: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    teardown: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    _stderr: Any = None
+
+    def stderr_tail(self, lines: int = 40) -> str:
+        return self._stderr.tail(lines) if self._stderr is not None else ""
+
+
+class _StderrTail:
+    def __init__(self, limit: int = 200):
+        import collections
+        import threading
+
+        self.lines: Any = collections.deque(maxlen=limit)
+        self.lock = threading.Lock()
+
+    def add(self, line: str) -> None:
+        with self.lock:
+            self.lines.append(line)
+
+    def tail(self, lines: int = 40) -> str:
+        with self.lock:
+            return "".join(list(self.lines)[-lines:])
+
+
+def _repo_root() -> Optional[str]:
+    import harness
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(harness.__file__)))
+    return root if os.path.isfile(os.path.join(root, "pyproject.toml")) else None
+
+
+def child_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The child's environment: ours (SSCONFORM_* included) plus the source
+    checkout on PYTHONPATH when the kit runs from one."""
+    env = dict(os.environ)
+    root = _repo_root()
+    if root is not None:
+        parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if root not in parts:
+            env["PYTHONPATH"] = os.pathsep.join([root] + parts)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _readers(popen: Any, messages: Any, stderr: _StderrTail) -> None:
+    import threading
+
+    def read_stdout() -> None:
+        for _ in range(1_000_000):
+            line = popen.stdout.readline()
+            if not line:
+                break
+            try:
+                messages.put(json.loads(line.decode("utf-8")))
+            except ValueError:
+                messages.put({"event": "garbage", "line": line[:200].decode("utf-8", "replace")})
+        messages.put({"event": "eof"})
+
+    def read_stderr() -> None:
+        for _ in range(10_000_000):
+            line = popen.stderr.readline()
+            if not line:
+                break
+            stderr.add(line.decode("utf-8", "replace"))
+
+    threading.Thread(target=read_stdout, name="ssc-proc-stdout", daemon=True).start()
+    threading.Thread(target=read_stderr, name="ssc-proc-stderr", daemon=True).start()
+
+
+def _next_message(messages: Any, deadline: Any) -> Optional[Dict[str, Any]]:
+    import queue
+
+    try:
+        return messages.get(timeout=max(deadline.remaining(), 0.001))
+    except queue.Empty:
+        return None
+
+
+def _group_alive(pgid: int) -> bool:
+    import signal  # noqa: F401
+
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _kill(popen: Any, use_group: bool) -> str:
+    """Kill the child (and its process group on POSIX); how, for the record."""
+    if use_group:
+        import signal
+
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        return "killpg(SIGKILL)"
+    with contextlib.suppress(OSError):
+        popen.kill()
+    return "Popen.kill()"
+
+
+@contextlib.contextmanager
+def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo", *,
+                     family: Optional[str] = None, attrs: Optional[Dict[str, Any]] = None,
+                     poll_interval: Optional[float] = None, handler_base: Optional[str] = None,
+                     options: Optional[Dict[str, Any]] = None, lifetime: Optional[float] = None,
+                     ready_budget: Optional[float] = None, env: Optional[Dict[str, str]] = None,
+                     python: Optional[str] = None) -> Iterator[ProcessServer]:
+    """Serve ``server_class`` of ``impl_spec`` in a child process.
+
+    ``family`` defaults to what the class name implies; ``handler_base``
+    (a class name in the implementation module) to ``StreamRequestHandler``
+    or ``DatagramRequestHandler``; ``options`` go to the behaviour.
+    """
+    import queue
+    import subprocess
+
+    from harness import addresses, instrument, servers, timeouts
+    from harness.capabilities import caps
+
+    family = family or addresses.family_for_class(server_class)
+    addresses.require(family)
+    servers._require_for(server_class)  # refuse Unix*/Forking* clearly, before spawning
+    use_group = caps().signals
+    with addresses.private_dir() as directory:
+        log = instrument.EventLog.create(directory)
+        spec = {
+            "version": SPEC_VERSION,
+            "impl": impl_spec,
+            "server_class": server_class,
+            "behaviour": behaviour,
+            "family": family,
+            "attrs": dict(attrs or {}),
+            "poll_interval": poll_interval,
+            "handler_base": handler_base,
+            "options": dict(options or {}),
+            "log": log.path,
+            "directory": directory,
+            "lifetime": lifetime,
+        }
+        command = [python or sys.executable, "-m", "harness.server_process", json.dumps(spec)]
+        kwargs: Dict[str, Any] = {}
+        if use_group:
+            kwargs["start_new_session"] = True
+        popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=child_env(env), cwd=directory,
+                                 **kwargs)
+        messages: "queue.Queue[Dict[str, Any]]" = queue.Queue()
+        stderr = _StderrTail()
+        _readers(popen, messages, stderr)
+        proc = ProcessServer(address=None, family=family, log=log, pid=popen.pid, popen=popen,
+                             directory=directory, _stderr=stderr)
+        try:
+            ready_budget_ = timeouts.long() if ready_budget is None else ready_budget
+            deadline = timeouts.Deadline(ready_budget_, f"server process {server_class} to start")
+            ready = None
+            while ready is None:
+                message = _next_message(messages, deadline)
+                if message is None:
+                    raise HarnessTimeout_(
+                        f"server process {server_class} ({impl_spec}) to print its address; "
+                        f"stderr tail:\n{stderr.tail()}", ready_budget_)
+                event = message.get("event")
+                if event == "ready":
+                    ready = message
+                elif event == "error":
+                    _wait_exit(popen, timeouts.short())
+                    _raise_child_error(message, stderr.tail(), server_class, impl_spec)
+                elif event == "eof":
+                    code = _wait_exit(popen, timeouts.short())
+                    raise ServerProcessError(
+                        f"server process {server_class} ({impl_spec}) exited (code {code}) "
+                        f"before it was ready; stderr tail:\n{stderr.tail()}")
+            proc.ready = ready
+            proc.address = _decode_address(ready["address"], family)
+            yield proc
+        except BaseException:
+            # the block's own error wins; a failed stop is only recorded
+            try:
+                _stop(proc, messages, use_group, timeouts)
+            except Exception as exc:
+                proc.teardown["stop_error"] = repr(exc)
+            raise
+        _stop(proc, messages, use_group, timeouts)
+
+
+def HarnessTimeout_(what: str, budget: float) -> Exception:
+    from harness.timeouts import HarnessTimeout
+
+    return HarnessTimeout(what, budget)
+
+
+def _raise_child_error(message: Dict[str, Any], tail: str, server_class: str, impl_spec: str):
+    from harness.addresses import UnsupportedFeature
+
+    text = f"server process {server_class} ({impl_spec}): {message.get('exc_type')}: {message.get('error')}"
+    if message.get("exc_type") == "UnsupportedFeature":
+        raise UnsupportedFeature(text, message.get("capability"))
+    if message.get("exc_type") == "ImplementationError":
+        from harness.implementations import ImplementationError
+
+        raise ImplementationError(text)
+    raise ServerProcessError(f"{text}\nstderr tail:\n{tail}")
+
+
+def _wait_exit(popen: Any, budget: float) -> Optional[int]:
+    import subprocess
+
+    try:
+        return popen.wait(timeout=budget)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _stop(proc: ProcessServer, messages: Any, use_group: bool, timeouts: Any) -> None:
+    """Stop the child: ask, wait bounded, kill what is left, always reap."""
+    popen = proc.popen
+    record: Dict[str, Any] = {"killed": None, "leaked_group": False}
+    proc.teardown = record
+    with contextlib.suppress(OSError, ValueError):
+        popen.stdin.write((STOP + "\n").encode("ascii"))
+        popen.stdin.flush()
+    with contextlib.suppress(OSError, ValueError):
+        popen.stdin.close()
+    # the child's own teardown: shutdown + join (short each) and server_close (medium)
+    budget = 2 * timeouts.short() + timeouts.medium() + timeouts.short()
+    deadline = timeouts.Deadline(budget, f"server process {proc.pid} to stop")
+    for _ in range(10_000):
+        message = _next_message(messages, deadline)
+        if message is None:
+            break
+        if message.get("event") == "teardown":
+            record.update(message.get("teardown") or {})
+            record["error"] = message.get("error")
+            record["reason"] = message.get("reason")
+            break
+        if message.get("event") == "eof":
+            break
+    code = _wait_exit(popen, max(deadline.remaining(), timeouts.short() / 5))
+    hung = code is None
+    if use_group:
+        record["leaked_group"] = _group_alive(popen.pid)
+    if hung or record["leaked_group"]:
+        record["killed"] = _kill(popen, use_group)
+    code = _wait_exit(popen, timeouts.short())
+    record["returncode"] = code
+    for stream in (popen.stdout, popen.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.close()
+    if code is None:
+        raise HarnessTimeout_(f"server process {proc.pid} to be reaped after {record['killed']}",
+                              timeouts.short())
+    if hung:
+        raise HarnessTimeout_(
+            f"server process {proc.pid} to stop (killed with {record['killed']}); "
+            f"stderr tail:\n{proc.stderr_tail()}", budget)
+
+
+if __name__ == "__main__":
+    main()
