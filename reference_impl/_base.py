@@ -64,7 +64,6 @@ import sys
 import threading
 import time
 import traceback
-from typing import Optional
 
 from ._features import ServerSelector
 from ._wakeup import Waker, pause
@@ -72,14 +71,16 @@ from ._wakeup import Waker, pause
 #: ``accept()`` errors that mean "no resources right now" rather than "this
 #: one connection failed"; they make the serving loop back off.
 _EXHAUSTION_ERRNOS = frozenset(
-    getattr(errno, name) for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM") if hasattr(errno, name)
+    getattr(errno, name)
+    for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
+    if hasattr(errno, name)
 )
 
 _MIN_BACKOFF = 0.001
 _MAX_BACKOFF = 0.1
 
 
-def _next_backoff(previous: float, poll_interval: Optional[float]) -> float:
+def _next_backoff(previous: float, poll_interval: float | None) -> float:
     """The pause after one more failed accept: doubling, bounded."""
     cap = _MAX_BACKOFF
     if poll_interval is not None and poll_interval > 0:
@@ -88,7 +89,7 @@ def _next_backoff(previous: float, poll_interval: Optional[float]) -> float:
     return min(cap, max(_MIN_BACKOFF, previous * 2))
 
 
-def _effective_timeout(sock, server_timeout: Optional[float]) -> Optional[float]:
+def _effective_timeout(sock, server_timeout: float | None) -> float | None:
     """``handle_request``'s wait: the smaller of the two timeouts that are set."""
     sock_timeout = sock.gettimeout() if sock is not None else None
     if sock_timeout is None:
@@ -147,7 +148,7 @@ class BaseServer:
         self.RequestHandlerClass = RequestHandlerClass
         self.__is_shut_down = threading.Event()
         self.__shutdown_request = False
-        self.__waker: Optional[Waker] = None
+        self.__waker: Waker | None = None
 
     # -- hooks with trivial defaults ---------------------------------------
 
@@ -190,7 +191,9 @@ class BaseServer:
         lets the server carry on.
         """
         print("-" * 40, file=sys.stderr)
-        print("Exception occurred during processing of request from", client_address, file=sys.stderr)
+        print(
+            "Exception occurred during processing of request from", client_address, file=sys.stderr
+        )
         traceback.print_exc()
         print("-" * 40, file=sys.stderr)
 
@@ -275,7 +278,7 @@ class BaseServer:
             self.__shutdown_request = False
             self.__is_shut_down.set()
 
-    def __serve(self, poll_interval, waker: Optional[Waker]) -> None:
+    def __serve(self, poll_interval, waker: Waker | None) -> None:
         with ServerSelector() as selector:
             selector.register(self, selectors.EVENT_READ)
             if waker is not None:
@@ -315,7 +318,7 @@ class BaseServer:
         except (OSError, ValueError):
             return True
 
-    def __idle_until_shutdown(self, poll_interval, waker: Optional[Waker]) -> None:
+    def __idle_until_shutdown(self, poll_interval, waker: Waker | None) -> None:
         """The listening socket is gone: wait for ``shutdown()`` without spinning."""
         while not self.__shutdown_request:
             pause(waker, poll_interval)

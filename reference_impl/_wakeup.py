@@ -42,7 +42,7 @@ import selectors
 import socket
 import threading
 import time
-from typing import Optional, Tuple
+from typing import Tuple
 
 from ._features import ServerSelector
 
@@ -90,13 +90,13 @@ class Waker:
         reader.setblocking(False)
         writer.setblocking(False)
         self.reader = reader
-        self._writer: Optional[socket.socket] = writer
+        self._writer: socket.socket | None = writer
         self._owner_pid = os.getpid()
         self._lock = threading.Lock()
-        self._idle_selector: Optional[selectors.BaseSelector] = None
+        self._idle_selector: selectors.BaseSelector | None = None
 
     @classmethod
-    def open(cls) -> "Optional[Waker]":
+    def open(cls) -> Waker | None:
         """A new waker, or ``None`` when no socket pair can be created."""
         try:
             reader, writer = socket_pair()
@@ -130,7 +130,7 @@ class Waker:
             return False
         return bool(data)
 
-    def pause(self, timeout: Optional[float]) -> None:
+    def pause(self, timeout: float | None) -> None:
         """Wait until woken or until ``timeout`` elapses (``None``: until woken)."""
         if self._idle_selector is None:
             self._idle_selector = ServerSelector()
@@ -149,7 +149,7 @@ class Waker:
         self.reader.close()
 
 
-def pause(waker: Optional[Waker], timeout: Optional[float]) -> None:
+def pause(waker: Waker | None, timeout: float | None) -> None:
     """Wait for a wake-up or ``timeout``; without a waker, simply sleep."""
     if waker is not None:
         waker.pause(timeout)
