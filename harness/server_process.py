@@ -50,6 +50,8 @@ import os
 import sys
 from typing import Any, Dict, Iterator, List, Optional
 
+from harness.timeouts import HarnessTimeout  # imports only os and time
+
 SPEC_VERSION = 1
 STOP = "stop"
 
@@ -384,7 +386,7 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
         popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, env=child_env(env), cwd=directory,
                                  **kwargs)
-        messages: "queue.Queue[Dict[str, Any]]" = queue.Queue()
+        messages: Any = queue.Queue()
         stderr = _StderrTail()
         _readers(popen, messages, stderr)
         proc = ProcessServer(address=None, family=family, log=log, pid=popen.pid, popen=popen,
@@ -396,7 +398,7 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
             while ready is None:
                 message = _next_message(messages, deadline)
                 if message is None:
-                    raise HarnessTimeout_(
+                    raise HarnessTimeout(
                         f"server process {server_class} ({impl_spec}) to print its address; "
                         f"stderr tail:\n{stderr.tail()}", ready_budget_)
                 event = message.get("event")
@@ -421,12 +423,6 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
                 proc.teardown["stop_error"] = repr(exc)
             raise
         _stop(proc, messages, use_group, timeouts)
-
-
-def HarnessTimeout_(what: str, budget: float) -> Exception:
-    from harness.timeouts import HarnessTimeout
-
-    return HarnessTimeout(what, budget)
 
 
 def _raise_child_error(message: Dict[str, Any], tail: str, server_class: str, impl_spec: str):
@@ -487,12 +483,19 @@ def _stop(proc: ProcessServer, messages: Any, use_group: bool, timeouts: Any) ->
         with contextlib.suppress(OSError, ValueError):
             stream.close()
     if code is None:
-        raise HarnessTimeout_(f"server process {proc.pid} to be reaped after {record['killed']}",
+        raise HarnessTimeout(f"server process {proc.pid} to be reaped after {record['killed']}",
                               timeouts.short())
     if hung:
-        raise HarnessTimeout_(
+        raise HarnessTimeout(
             f"server process {proc.pid} to stop (killed with {record['killed']}); "
             f"stderr tail:\n{proc.stderr_tail()}", budget)
+    if record.get("hung"):
+        raise HarnessTimeout(
+            f"server teardown in process {proc.pid}: {'; '.join(record['hung'])} did not finish",
+            record.get("hung_budget") or budget)
+    if record.get("error"):
+        raise ServerProcessError(f"server process {proc.pid}: {record['error']}\n"
+                                 f"stderr tail:\n{proc.stderr_tail()}")
 
 
 if __name__ == "__main__":

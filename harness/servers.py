@@ -220,6 +220,7 @@ class Teardown:
     join: Optional[float] = None
     server_close: Optional[float] = None
     hung: List[str] = dataclasses.field(default_factory=list)
+    hung_budget: Optional[float] = None
     errors: List[str] = dataclasses.field(default_factory=list)
     unix_path_left: Optional[bool] = None
     leaks: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
@@ -378,6 +379,8 @@ def _teardown(served: ServedServer, serve_result: Dict[str, Any], shutdown_budge
         if record.unix_path_left:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+    if budgets:
+        record.hung_budget = max(budgets)
     if not raise_problems:
         return
     if record.hung:
