@@ -1,0 +1,324 @@
+"""Expectations: matching, XFAIL/XPASS, stale IDs, errors with file and line, update."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness import expectations as ex
+from harness import records
+from harness.expectations import ExpectationError
+
+REPO = Path(__file__).resolve().parents[2]
+
+LINUX_312 = {"os": "linux", "python_version": "3.12.1", "python_implementation": "CPython",
+             "gil": "enabled", "machine": "x86_64", "impl_extra": {"gevent": "24.2.1"}}
+MACOS_39 = dict(LINUX_312, os="macos", python_version="3.9.18")
+WIN_313 = dict(LINUX_312, os="windows", python_version="3.13.0", machine="AMD64")
+GEVENT = {"name": "gevent", "version": "24.2.1", "extra": {"gevent": "24.2.1"}}
+
+SAMPLE = textwrap.dedent(
+    """\
+    # expectations/gevent.toml
+    [[expectation]]
+    id = "HANDLER-012"
+    outcome = "TIMEOUT"
+    reason = "greenlet ids are not pthread_t"
+    link = "https://example.invalid/1"
+    [expectation.when]
+    os = ["linux", "macos"]
+    python = ">=3.12"
+
+    [[expectation]]
+    id = "TCP-010"
+    variant = "ipv6"
+    outcome = "FAIL"
+    reason = "only the ipv6 variant"
+
+    [[expectation]]
+    id = "TCP-010"
+    outcome = "ERROR"
+    reason = "every other variant"
+    [expectation.when]
+    impl_version = ">=24,<25"
+    impl_extra = {gevent = ">=24"}
+
+    [[expectation]]
+    id = "GONE-001"
+    outcome = "FAIL"
+    reason = "a check that was removed"
+    """
+)
+
+
+@pytest.fixture
+def exp():
+    return ex.loads(SAMPLE, source="gevent.toml")
+
+
+def test_lookup_conditions_on_os_and_python(exp):
+    entry = exp.lookup("HANDLER-012", "", LINUX_312, GEVENT)
+    assert entry is not None and entry.outcome == "TIMEOUT" and entry.line == 2
+    assert exp.lookup("HANDLER-012", "", MACOS_39, GEVENT) is None  # python too old
+    assert exp.lookup("HANDLER-012", "", WIN_313, GEVENT) is None  # wrong OS
+    assert exp.lookup("HANDLER-013", "", LINUX_312, GEVENT) is None
+
+
+def test_variant_specific_entry_wins(exp):
+    assert exp.lookup("TCP-010", "ipv6", LINUX_312, GEVENT).outcome == "FAIL"
+    assert exp.lookup("TCP-010", "ipv4", LINUX_312, GEVENT).outcome == "ERROR"
+
+
+def test_impl_version_conditions(exp):
+    old = dict(GEVENT, version="23.9.1", extra={"gevent": "23.9.1"})
+    assert exp.lookup("TCP-010", "ipv4", LINUX_312, old) is None
+    newer = dict(GEVENT, version="25.0")
+    assert exp.lookup("TCP-010", "ipv4", LINUX_312, newer) is None
+    unknown = dict(GEVENT, version="unknown")
+    assert exp.lookup("TCP-010", "ipv4", LINUX_312, unknown) is None
+
+
+def test_lookup_accepts_a_loaded_implementation(exp):
+    from harness.implementations import resolve
+
+    impl = resolve("stdlib")  # version "CPython 3.x.y": no gevent extra -> no match
+    assert exp.lookup("TCP-010", "ipv4", LINUX_312, impl) is None
+    assert exp.lookup("TCP-010", "ipv6", LINUX_312, impl).outcome == "FAIL"
+
+
+@pytest.mark.parametrize(
+    "actual, expected, final",
+    [
+        ("TIMEOUT", "TIMEOUT", "XFAIL"),
+        ("FAIL", "FAIL", "XFAIL"),
+        ("ERROR", "ERROR", "XFAIL"),
+        ("PASS", "TIMEOUT", "XPASS"),
+        ("INFO", "FAIL", "XPASS"),
+        ("FAIL", "TIMEOUT", "FAIL"),  # a different bad outcome stays unexpected
+        ("ERROR", "FAIL", "ERROR"),
+        ("UNSUPPORTED", "FAIL", "UNSUPPORTED"),
+        ("SKIP", "TIMEOUT", "SKIP"),
+        ("PASS", "PASS", "PASS"),
+        ("FAIL", "PASS", "FAIL"),
+        ("PASS", "UNSUPPORTED", "PASS"),
+        ("INFO", "INFO", "INFO"),
+    ],
+)
+def test_apply(actual, expected, final):
+    entry = ex.Entry(id="TCP-001", outcome=expected, reason="r")
+    assert ex.apply(actual, entry) == final
+    assert ex.apply(actual, None) == actual
+
+
+def test_annotate_produces_a_valid_check_entry():
+    entry = ex.Entry(id="TCP-001", outcome="TIMEOUT", reason="hangs", link="https://x.invalid")
+    check = records.check_entry(id="TCP-001", level="REQUIRED", outcome="TIMEOUT")
+    ex.annotate(check, entry)
+    assert check["outcome"] == "XFAIL" and check["expected_outcome"] == "TIMEOUT"
+    assert check["expectation_reason"] == "hangs" and check["expectation_link"] == "https://x.invalid"
+    validator = records._get_validator()
+    sub = {"$ref": "#/$defs/check", "$defs": records.SCHEMA["$defs"]}
+    assert list(type(validator)(sub).iter_errors(check)) == []
+
+
+def test_unmatched_ids_warn(exp):
+    stale = exp.unmatched(["HANDLER-012", "TCP-010"])
+    assert [e.id for e in stale] == ["GONE-001"]
+    warnings = exp.warnings(["HANDLER-012", "TCP-010"])
+    assert warnings == ["gevent.toml:25: expectation for GONE-001 matches no check in the suite"]
+    # with (id, variant) pairs, a variant that does not exist is stale too
+    pairs = [("HANDLER-012", ""), ("TCP-010", "ipv4"), ("GONE-001", "")]
+    assert [(e.id, e.variant) for e in exp.unmatched(pairs)] == [("TCP-010", "ipv6")]
+
+
+@pytest.mark.parametrize(
+    "version, spec, ok",
+    [
+        ("3.12.1", ">=3.12", True), ("3.11.9", ">=3.12", False), ("3.12.0", "==3.12", True),
+        ("3.12.1", "==3.12", False), ("3.12.1", "==3.12.*", True), ("3.12.1", "3.12", True),
+        ("3.13.0rc1", ">=3.13", True), ("3.10.0", ">=3.9,<3.11", True), ("3.11.0", ">=3.9,<3.11", False),
+        ("CPython 3.11.7", "<3.12", True), ("3.9.1", "!=3.9.*", False), ("unknown", ">=1", False),
+        ("24.2.1", ">24.2", True), ("24.2", "<=24.2.0", True),
+    ],
+)
+def test_version_matches(version, spec, ok):
+    assert ex.version_matches(version, spec) is ok
+
+
+def _error(tmp_path, text):
+    path = tmp_path / "bad.toml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    with pytest.raises(ExpectationError) as info:
+        ex.load(path)
+    return path, info.value
+
+
+@pytest.mark.parametrize(
+    "text, line, fragment",
+    [
+        ('[[expectation]]\nid = "TCP-001"\noutcome = \n', 3, "TOML syntax error"),
+        ('[[expectation]]\nid = "TCP-001"\noutcome = "FAIL"\nreason = "x"\n\n[[expectation]]\nid = "TCP-002"\n'
+         'reason = "y"\noutcome = "BROKEN"\n', 9, "unknown outcome 'BROKEN'"),
+        ('[[expectation]]\nid = "TCP-001"\noutcome = "FAIL"\nreason = "x"\nreson = "typo"\n', 5,
+         "unknown key 'reson'"),
+        ('[[expectation]]\nid = "TCP-001"\noutcome = "FAIL"\nreason = "x"\n[expectation.when]\n'
+         'os = "darwin"\n', 6, "did you mean 'macos'"),
+        ('[[expectation]]\nid = "TCP-001"\noutcome = "FAIL"\nreason = "x"\n[expectation.when]\n'
+         'platform = "linux"\n', 6, "unknown condition 'platform'"),
+        ('[[expectation]]\nid = "TCP-001"\noutcome = "FAIL"\nreason = "x"\n[expectation.when]\n'
+         'python = "~=3.12"\n', 6, "bad version specifier"),
+        ('[[expectation]]\nid = "TCP-001"\noutcome = "XFAIL"\nreason = "x"\n', 3, "unknown outcome"),
+        ('# c\n[[expectation]]\nid = "TCP-001"\noutcome = "FAIL"\n', 2, "missing 'reason'"),
+        ('[[expectation]]\nid = "tcp-1"\noutcome = "FAIL"\nreason = "x"\n', 2, "not a check ID"),
+        ('[[expectation]]\nid = "TCP-001"\noutcome = "FAIL"\nreason = " "\n', 4, "must not be empty"),
+        ('\n[expectations]\nid = "TCP-001"\n', 2, "unknown top-level key 'expectations'"),
+        ('[[expectation]]\nid = "TCP-001"\noutcome = "FAIL"\nreason = "x"\n\n'
+         '[[expectation]]\nid = "TCP-001"\noutcome = "ERROR"\nreason = "y"\n', 6, "duplicate"),
+    ],
+)
+def test_malformed_file_names_file_and_line(tmp_path, text, line, fragment):
+    path, error = _error(tmp_path, text)
+    assert str(error).startswith(f"{path}:{line}: "), str(error)
+    assert fragment in str(error)
+
+
+def test_unreadable_and_non_utf8(tmp_path):
+    with pytest.raises(ExpectationError, match="cannot read"):
+        ex.load(tmp_path / "missing.toml")
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'# ok\n# caf\xe9\n')
+    with pytest.raises(ExpectationError, match=r"latin1.toml:2: not UTF-8"):
+        ex.load(path)
+
+
+def test_shipped_files_are_valid_and_empty():
+    for name in ("stdlib", "reference"):
+        loaded = ex.load(REPO / "expectations" / f"{name}.toml")
+        assert len(loaded) == 0
+        assert "[[expectation]]" in loaded.header  # the header explains the format
+
+
+def test_toml_round_trip(exp):
+    again = ex.loads(exp.to_toml(), source="again.toml")
+    strip = [(e.id, e.variant, e.outcome, e.reason, e.link, e.when) for e in exp]
+    assert [(e.id, e.variant, e.outcome, e.reason, e.link, e.when) for e in again] == strip
+
+
+# ------------------------------------------------------------------ update --
+
+
+def _record(os_name, python, outcomes, impl="gevent", pyimpl="CPython"):
+    fp = {"os": os_name, "python_version": python, "python_implementation": pyimpl}
+    checks = []
+    for check_id, value in outcomes.items():
+        check_id, _, variant = check_id.partition("/")
+        outcome, expected = (value.split(":") + [None])[:2]
+        checks.append({"id": check_id, "variant": variant, "outcome": outcome, "expected_outcome": expected})
+    return {"implementation": {"name": impl, "version": "24.2"}, "fingerprint": fp, "checks": checks}
+
+
+MATRIX = [
+    ("linux", "3.9.18"), ("linux", "3.12.1"), ("linux", "3.13.0"),
+    ("macos", "3.9.18"), ("macos", "3.12.1"), ("macos", "3.13.0"),
+    ("windows", "3.9.18"), ("windows", "3.12.1"), ("windows", "3.13.0"),
+]
+
+
+def _update(rule, existing=None):
+    recs = [_record(o, p, rule(o, p)) for o, p in MATRIX]
+    return ex.loads(ex.update(recs, existing), source="updated.toml")
+
+
+def _conds(loaded):
+    return {(e.id, e.variant, e.outcome): e.conditions for e in loaded}
+
+
+def test_update_fails_everywhere_gets_no_condition():
+    got = _update(lambda o, p: {"TCP-001": "FAIL", "TCP-002": "PASS"})
+    assert _conds(got) == {("TCP-001", None, "FAIL"): {}}
+    assert got.entries[0].reason == ex.TODO_REASON
+
+
+def test_update_os_list_when_it_passed_elsewhere():
+    got = _update(lambda o, p: {"TCP-001": "PASS" if o == "linux" else "TIMEOUT"})
+    assert _conds(got) == {("TCP-001", None, "TIMEOUT"): {"os": ("macos", "windows")}}
+
+
+def test_update_python_bounds():
+    got = _update(lambda o, p: {"TCP-001": "FAIL" if p.startswith("3.9") else "PASS",
+                                "TCP-002": "ERROR" if p.startswith("3.12") else "PASS",
+                                "TCP-003": "FAIL" if not p.startswith("3.9") else "PASS"})
+    assert _conds(got) == {
+        ("TCP-001", None, "FAIL"): {"python": "<3.12"},
+        ("TCP-002", None, "ERROR"): {"python": ">=3.12,<3.13"},
+        ("TCP-003", None, "FAIL"): {"python": ">=3.12"},
+    }
+
+
+def test_update_os_and_python_combined():
+    got = _update(lambda o, p: {"TCP-001": "FAIL" if o == "windows" and not p.startswith("3.9") else "PASS"})
+    assert _conds(got) == {("TCP-001", None, "FAIL"): {"os": "windows", "python": ">=3.12"}}
+
+
+def test_update_keeps_reasons_reads_xfail_and_drops_stale():
+    existing = ex.loads(
+        '[[expectation]]\nid = "TCP-001"\noutcome = "FAIL"\nreason = "known"\nlink = "https://l"\n\n'
+        '[[expectation]]\nid = "TCP-009"\noutcome = "FAIL"\nreason = "now fixed"\n\n'
+        '[[expectation]]\nid = "TCP-005"\noutcome = "FAIL"\nreason = "only on FreeBSD"\n'
+        '[expectation.when]\nos = "freebsd"\n',
+        source="old.toml",
+    )
+    got = _update(lambda o, p: {"TCP-001": "XFAIL:FAIL", "TCP-009": "XPASS:FAIL", "TCP-005": "PASS"},
+                  existing)
+    by_id = {e.id: e for e in got}
+    assert set(by_id) == {"TCP-001", "TCP-005"}  # TCP-009 passes everywhere now
+    assert (by_id["TCP-001"].reason, by_id["TCP-001"].link) == ("known", "https://l")
+    assert by_id["TCP-005"].conditions == {"os": "freebsd"}  # no FreeBSD records: kept
+    assert got.header == existing.header or got.header == ex.HEADER
+
+
+def test_update_variants_and_different_outcomes():
+    def rule(o, p):
+        return {"TCP-001/ipv4": "PASS", "TCP-001/ipv6": "FAIL" if o == "macos" else "PASS",
+                "TCP-002/a": "ERROR", "TCP-002/b": "ERROR",
+                "TCP-003": "TIMEOUT" if o == "windows" else ("FAIL" if o == "macos" else "PASS")}
+
+    assert _conds(_update(rule)) == {
+        ("TCP-001", "ipv6", "FAIL"): {"os": "macos"},
+        ("TCP-002", None, "ERROR"): {},
+        ("TCP-003", None, "FAIL"): {"os": "macos"},
+        ("TCP-003", None, "TIMEOUT"): {"os": "windows"},
+    }
+
+
+def test_update_falls_back_to_exact_cells():
+    flaky = {("linux", "3.12.1"), ("macos", "3.9.18")}
+    got = _update(lambda o, p: {"TCP-001": "FAIL" if (o, p) in flaky else "PASS"})
+    conds = sorted(tuple(sorted(e.conditions.items())) for e in got)
+    assert conds == [
+        (("os", "linux"), ("python", "==3.12.1"), ("python_implementation", "CPython")),
+        (("os", "macos"), ("python", "==3.9.18"), ("python_implementation", "CPython")),
+    ]
+
+
+def test_update_refuses_mixed_implementations():
+    recs = [_record("linux", "3.12.1", {"TCP-001": "FAIL"}, impl=name) for name in ("a", "b")]
+    with pytest.raises(ValueError, match="several implementations"):
+        ex.update(recs)
+
+
+def test_update_result_applies_to_the_same_records():
+    """What update writes turns every failure in the input into XFAIL and nothing else."""
+    def rule(o, p):
+        return {"TCP-001": "TIMEOUT" if o != "linux" else "PASS",
+                "TCP-002": "FAIL" if p.startswith("3.9") else "PASS"}
+
+    got = _update(rule)
+    for o, p in MATRIX:
+        rec = _record(o, p, rule(o, p))
+        for check in rec["checks"]:
+            entry = got.lookup(check["id"], check["variant"], rec["fingerprint"], rec["implementation"])
+            final = ex.apply(check["outcome"], entry)
+            assert final == ("XFAIL" if check["outcome"] != "PASS" else "PASS"), (o, p, check)
