@@ -120,6 +120,9 @@ def pytest_addoption(parser):
                     metavar="X", help=SETTINGS["timeout_multiplier"][3])
     group.addoption("--ssconform-list", dest="ssconform_list", default=None, metavar="FILE",
                     help="write the collected checks (JSON) to FILE; use with --collect-only")
+    group.addoption("--check", dest="ssconform_checks", action="append", default=None,
+                    metavar="ID[,ID...]",
+                    help="run only these check IDs (or areas: API, TCP-*); repeatable")
     for _name, (_dest, _env, ini, text) in SETTINGS.items():
         parser.addini(ini, text, default=None)
 
@@ -296,6 +299,18 @@ def pytest_collection_modifyitems(session, config, items):
                 problems.append(f"{item.nodeid}: unknown capability {name!r} in requires")
     if problems:
         raise pytest.UsageError("conformance check declarations are invalid:\n  " + "\n  ".join(problems))
+    wanted = _wanted_ids(config)
+    if wanted:
+        keep, drop = [], []
+        for item in items:
+            if _is_check(item) and not _selected(_meta(item)["id"], wanted):
+                drop.append(item)
+            else:
+                keep.append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+            checks = [item for item in checks if item not in drop]
     listing = config.getoption("ssconform_list")
     if listing:
         rows = [_meta(item) for item in checks]
@@ -315,6 +330,21 @@ def pytest_collection_modifyitems(session, config, items):
                 ),
                 stacklevel=1,
             )
+
+
+def _wanted_ids(config) -> List[str]:
+    values = config.getoption("ssconform_checks") or []
+    return [part.strip().upper() for value in values for part in value.split(",") if part.strip()]
+
+
+def _selected(check_id: str, wanted: List[str]) -> bool:
+    for pattern in wanted:
+        if pattern == check_id:
+            return True
+        area = pattern[:-2] if pattern.endswith("-*") else pattern
+        if "-" not in area and check_id.split("-")[0] == area:
+            return True
+    return False
 
 
 # ---------------------------------------------------------------- fixtures
@@ -461,21 +491,21 @@ def _message(report) -> str:
 
 
 def _documented(state: PluginState, meta: dict, observation: Observation):
+    """The documented expectation for this OS and whether the observation agrees."""
     topic = meta.get("topic")
     if not topic:
         return None, None
-    try:
-        from harness.platform_notes import documented_for
-    except ImportError:
-        return None, None
-    documented = documented_for(topic, state.fingerprint.get("os"))
+    from harness.platform_notes import accepted, documented_for
+
+    os_name = state.fingerprint.get("os")
+    documented = documented_for(topic, os_name)
     if not documented:
         return None, None
     observed = observation.observed.get("summary")
     if observed is None:
         return documented, None
-    accepted = documented.get("accept") or [documented.get("value")]
-    agrees = any(comparable(str(option)) == comparable(observed) for option in accepted if option is not None)
+    options = accepted(topic, os_name) or [documented["value"]]
+    agrees = any(comparable(str(option)) == comparable(str(observed)) for option in options)
     return documented, agrees
 
 
