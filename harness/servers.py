@@ -350,7 +350,7 @@ def _teardown(served: ServedServer, serve_result: Dict[str, Any], shutdown_budge
         try:
             fn()
         except HarnessTimeout as exc:
-            record.hung.append(f"{name} (after {exc.budget:.2f}s)")
+            record.hung.append(f"{exc.what} (after {exc.budget:.2f}s)")
             budgets.append(exc.budget)
         except BaseException as exc:
             record.errors.append(f"{name}: {exc!r}")

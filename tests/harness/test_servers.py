@@ -1,0 +1,441 @@
+"""harness.servers: readiness, bounded teardown of broken servers, leak checks, building."""
+
+from __future__ import annotations
+
+import os
+import socket
+import socketserver
+import threading
+import time
+import types
+
+import pytest
+
+from harness import addresses, capabilities, clients, instrument, servers, timeouts
+from harness.addresses import UnsupportedFeature
+from harness.implementations import ImplementationError, resolve
+from harness.servers import LeakError, ServeError
+from harness.timeouts import HarnessTimeout
+
+needs_unix = pytest.mark.skipif(not capabilities.caps().af_unix, reason="AF_UNIX absent")
+needs_fork = pytest.mark.skipif(not capabilities.caps().fork, reason="fork absent")
+
+SMALL = 0.3  # teardown budgets for servers that are broken on purpose
+
+
+@pytest.fixture
+def fast():
+    saved = timeouts._multiplier
+    timeouts.set_multiplier(0.2, export=False)
+    yield
+    timeouts.set_multiplier(saved, export=False)
+
+
+@pytest.fixture
+def private():
+    with addresses.private_dir() as directory:
+        yield directory
+
+
+@pytest.fixture
+def log(private):
+    return instrument.EventLog.create(private)
+
+
+def _modules():
+    found = [pytest.param(socketserver, id="stdlib")]
+    try:
+        found.append(pytest.param(resolve("reference").module, id="reference"))
+    except ImplementationError:  # pragma: no cover - while reference_impl is incomplete
+        pass
+    return found
+
+
+def _handler(log, behaviour="echo", base="StreamRequestHandler", module=socketserver, **options):
+    return instrument.instrumented(getattr(module, base), behaviour, log, **options)
+
+
+def _tcp(log, behaviour="echo", class_name="TCPServer", **attrs):
+    return servers.build_server(socketserver, class_name, _handler(log, behaviour),
+                                addresses.loopback("inet"), **attrs)
+
+
+# --------------------------------------------------------------------------- happy paths
+
+
+@pytest.mark.parametrize("module", _modules())
+@pytest.mark.parametrize("class_name, family, dgram", [
+    ("TCPServer", "inet", False), ("ThreadingTCPServer", "inet", False),
+    ("UDPServer", "inet", True), ("ThreadingUDPServer", "inet", True),
+    ("TCPServer", "inet6", False),
+    pytest.param("UnixStreamServer", "unix", False, marks=needs_unix),
+    pytest.param("ThreadingUnixDatagramServer", "unix", True, marks=needs_unix),
+])
+def test_serves_and_tears_down_every_family(module, class_name, family, dgram, private, log):
+    if family == "inet6" and not capabilities.caps().ipv6:
+        pytest.skip("no IPv6")
+    base = "DatagramRequestHandler" if dgram else "StreamRequestHandler"
+    handler = _handler(log, "upper", base, module)
+    address = addresses.server_address_for(family, private)
+    server = servers.build_server(module, class_name, handler, address)
+    with servers.serve_in_thread(server) as served:
+        assert served.family == family
+        assert served.thread.daemon and served.thread.is_alive()
+        assert clients.roundtrip(served.address, family, b"abc", dgram=dgram) == b"ABC"
+    record = served.teardown
+    assert not served.thread.is_alive()
+    assert record.hung == [] and record.errors == [] and record.leaks == {}
+    assert record.shutdown is not None and record.join is not None and record.server_close is not None
+    assert record.shutdown < timeouts.short()
+    if family == "unix":
+        assert record.unix_path_left is not None
+        assert not os.path.exists(address)
+
+
+def test_ready_means_the_loop_is_running_and_original_service_actions_still_run(log):
+    calls = []
+
+    class Counting(socketserver.TCPServer):
+        def service_actions(self):
+            calls.append(time.monotonic())
+
+    server = Counting(addresses.loopback("inet"), _handler(log))
+    with servers.serve_in_thread(server) as served:
+        assert calls, "yielded before serve_forever ran service_actions"
+        assert served.ready_by == "service_actions"
+        before = len(calls)
+        timeouts.wait_until(lambda: len(calls) > before, timeouts.short(), "more loop iterations")
+    assert "service_actions" not in vars(server)
+
+
+class _MinimalServer:
+    """Just the serving API, without service_actions (like the 2.7 API)."""
+
+    address_family = socket.AF_INET
+
+    def __init__(self):
+        self.server_address = ("127.0.0.1", 0)
+        self.stop = threading.Event()
+        self.closed = False
+
+    def serve_forever(self, poll_interval=0.5):
+        self.stop.wait(timeouts.long())
+
+    def shutdown(self):
+        self.stop.set()
+
+    def server_close(self):
+        self.closed = True
+
+
+def test_a_server_without_service_actions_is_ready_at_thread_start():
+    server = _MinimalServer()
+    with servers.serve_in_thread(server) as served:
+        assert served.ready_by == "thread start"
+        assert served.thread.is_alive()
+    assert server.closed and served.teardown.hung == []
+
+
+@needs_fork
+def test_forking_servers_are_refused_in_thread(log):
+    server = _tcp(log, class_name="ForkingTCPServer")
+    try:
+        with pytest.raises(ValueError, match="serve_in_process"):
+            with servers.serve_in_thread(server):
+                pass
+    finally:
+        server.server_close()
+
+
+# --------------------------------------------------------------------------- broken servers
+
+
+def test_shutdown_that_never_returns_becomes_harness_timeout(log):
+    unblock = threading.Event()
+    closed = []
+
+    class StuckShutdown(socketserver.TCPServer):
+        def shutdown(self):
+            unblock.wait(timeouts.long())
+
+        def server_close(self):
+            closed.append(True)
+            super().server_close()
+
+    server = StuckShutdown(addresses.loopback("inet"), _handler(log))
+    start = time.monotonic()
+    with pytest.raises(HarnessTimeout, match=r"server.shutdown\(\).*thread to exit") as info:
+        with servers.serve_in_thread(server, shutdown_budget=SMALL, close_budget=SMALL) as served:
+            pass
+    elapsed = time.monotonic() - start
+    assert "server teardown" in str(info.value)
+    assert closed == [True], "server_close must still be attempted"
+    assert elapsed < 3 * SMALL + timeouts.short()
+    assert len(served.teardown.hung) == 2
+    # clean up the abandoned loop, then prove the run goes on
+    unblock.set()
+    socketserver.TCPServer.shutdown(server)
+    with servers.serve_in_thread(_tcp(log)) as served:
+        assert clients.roundtrip(served.address, "inet", b"ok") == b"ok"
+
+
+def test_serve_forever_ignoring_shutdown_becomes_harness_timeout(log):
+    release = threading.Event()
+
+    class Deaf(socketserver.TCPServer):
+        def serve_forever(self, poll_interval=0.5):
+            self.service_actions()  # looks ready, then ignores shutdown
+            release.wait(timeouts.long())
+
+    server = Deaf(addresses.loopback("inet"), _handler(log))
+    with pytest.raises(HarnessTimeout) as info:
+        with servers.serve_in_thread(server, shutdown_budget=SMALL) as served:
+            pass
+    assert "server.shutdown()" in str(info.value) and "thread to exit" in str(info.value)
+    assert served.teardown.server_close is not None
+    release.set()
+    timeouts.join_thread(served.thread, timeouts.short(), "the deaf loop")
+
+
+def test_a_loop_that_never_starts_is_a_readiness_timeout(log):
+    release = threading.Event()
+
+    class Silent(socketserver.TCPServer):
+        def serve_forever(self, poll_interval=0.5):
+            release.wait(timeouts.long())
+
+    server = Silent(addresses.loopback("inet"), _handler(log))
+    start = time.monotonic()
+    with pytest.raises(HarnessTimeout, match="start its loop"):
+        with servers.serve_in_thread(server, ready_budget=SMALL, shutdown_budget=SMALL):
+            pytest.fail("must not yield")  # pragma: no cover
+    assert time.monotonic() - start < 4 * SMALL + timeouts.short()
+    release.set()
+
+
+def test_serve_forever_returning_or_raising_early(log):
+    class Returns(socketserver.TCPServer):
+        def serve_forever(self, poll_interval=0.5):
+            return None
+
+    class Raises(socketserver.TCPServer):
+        def serve_forever(self, poll_interval=0.5):
+            raise RuntimeError("broken loop")
+
+    with pytest.raises(ServeError):
+        with servers.serve_in_thread(Returns(addresses.loopback("inet"), _handler(log)),
+                                     shutdown_budget=SMALL):
+            pass
+    with pytest.raises(RuntimeError, match="broken loop"):
+        with servers.serve_in_thread(Raises(addresses.loopback("inet"), _handler(log)),
+                                     shutdown_budget=SMALL):
+            pass
+
+
+def test_a_handler_that_never_returns_makes_server_close_time_out(log, fast):
+    server = _tcp(log, "hang", "ThreadingTCPServer")  # block_on_close joins the handler
+    sock = None
+    try:
+        with pytest.raises(HarnessTimeout, match=r"server_close"):
+            with servers.serve_in_thread(server, close_budget=SMALL) as served:
+                sock = clients.connect(served.address, "inet")
+                log.wait_for(lambda ev: instrument.select(ev, kind="hang"), what="the hang")
+        assert served.teardown.hung == [f"server.server_close() (after {SMALL:.2f}s)"]
+    finally:
+        instrument.release(log, "hang")
+        if sock is not None:
+            sock.close()
+    log.wait_for(lambda ev: instrument.select(ev, phase="handle", edge="end"), what="release")
+
+
+def test_teardown_problems_do_not_mask_the_block_error(log):
+    unblock = threading.Event()
+
+    class StuckShutdown(socketserver.TCPServer):
+        def shutdown(self):
+            unblock.wait(timeouts.long())
+
+    server = StuckShutdown(addresses.loopback("inet"), _handler(log))
+    with pytest.raises(KeyError):
+        with servers.serve_in_thread(server, shutdown_budget=SMALL, close_budget=SMALL) as served:
+            raise KeyError("the check failed")
+    assert served.teardown.hung
+    unblock.set()
+    socketserver.TCPServer.shutdown(server)
+
+
+# --------------------------------------------------------------------------- leaks
+
+
+def test_leaked_handler_thread_is_a_leak_error(log, fast):
+    server = _tcp(log, "hold", "ThreadingTCPServer", daemon_threads=True)
+    sock = None
+    with pytest.raises(LeakError, match="threads") as info:
+        with servers.serve_in_thread(server) as served:
+            sock = clients.connect(served.address, "inet")
+            log.wait_for(lambda ev: instrument.select(ev, kind="hold"), what="hold")
+    assert isinstance(info.value, AssertionError)
+    assert "threads" in info.value.leaks and served.teardown.leaks == info.value.leaks
+    sock.close()  # lets the held handler finish
+    log.wait_for(lambda ev: instrument.select(ev, phase="finish", edge="end"), what="finish")
+
+
+@pytest.mark.skipif(servers.open_fds() is None, reason="no /proc/self/fd or /dev/fd")
+def test_leaked_descriptor_is_a_leak_error(log):
+    kept = []
+    with pytest.raises(LeakError, match="fds") as info:
+        with servers.serve_in_thread(_tcp(log)) as served:
+            kept.append(clients.connect(served.address, "inet"))
+            kept[0].shutdown(socket.SHUT_WR)
+            clients.recv_until_eof(kept[0])
+    assert str(kept[0].fileno()) in " ".join(info.value.leaks["fds"])
+    kept[0].close()
+
+
+@needs_unix
+def test_leaked_unix_socket_file_is_a_leak_error(log, private):
+    with pytest.raises(LeakError, match="unix socket files"):
+        with servers.serve_in_thread(_tcp(log)):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as stray:
+                stray.bind(addresses.unix_address(private, "stray"))
+
+
+def test_check_leaks_false_skips_the_check(log):
+    kept = []
+    with servers.serve_in_thread(_tcp(log), check_leaks=False) as served:
+        kept.append(socket.socket())
+    assert served.teardown.leak_check == "not run"
+    kept[0].close()
+
+
+def test_clean_block_records_what_was_checked(log):
+    with servers.serve_in_thread(_tcp(log)) as served:
+        clients.roundtrip(served.address, "inet", b"x")
+    assert served.teardown.leak_check.startswith("threads")
+    assert served.teardown.as_dict()["leaks"] == {}
+
+
+# --------------------------------------------------------------------------- overlap proofs
+
+
+def _two_held_clients(log, server):
+    with servers.serve_in_thread(server) as served:
+        first = clients.connect(served.address, "inet")
+        second = clients.connect(served.address, "inet")
+        with first, second:
+            log.wait_for(lambda ev: len(instrument.select(ev, kind="hold")) >= 1, what="hold 1")
+            try:
+                log.wait_for(lambda ev: len(instrument.select(ev, kind="hold")) >= 2,
+                             timeouts.absence(), "a second handler while the first holds")
+                concurrent = True
+            except HarnessTimeout:
+                concurrent = False
+            clients.sendall(first, b"1\n")
+            assert clients.recv_line(first) == b"1\n"
+            log.wait_for(lambda ev: len(instrument.select(ev, kind="hold")) >= 2, what="hold 2")
+            clients.sendall(second, b"2\n")
+            assert clients.recv_line(second) == b"2\n"
+        log.wait_for(lambda ev: len(instrument.select(ev, phase="handle", edge="end")) == 2,
+                     what="both handlers to end")
+    return concurrent, instrument.intervals(log.read())
+
+
+def test_threading_server_overlaps_handlers(log):
+    concurrent, ivs = _two_held_clients(log, _tcp(log, "hold", "ThreadingTCPServer"))
+    assert concurrent
+    assert instrument.max_overlap(ivs) == 2 and not instrument.serialised(ivs)
+    assert len({iv.tid for iv in ivs if iv.phase == "handle"}) == 2
+
+
+def test_plain_server_serialises_handlers(log):
+    concurrent, ivs = _two_held_clients(log, _tcp(log, "hold", "TCPServer"))
+    assert not concurrent
+    assert instrument.max_overlap(ivs) == 1 and instrument.serialised(ivs)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def test_build_server_applies_class_attribute_overrides(log):
+    server = _tcp(log, class_name="ThreadingTCPServer", daemon_threads=True,
+                  block_on_close=False, timeout=0.5)
+    try:
+        assert type(server).__name__ == "HarnessThreadingTCPServer"
+        assert isinstance(server, socketserver.ThreadingTCPServer)
+        assert server.daemon_threads is True and server.block_on_close is False
+        assert server.timeout == 0.5
+        assert socketserver.ThreadingTCPServer.daemon_threads is False  # not mutated
+        assert server.server_address[1] != 0
+    finally:
+        server.server_close()
+
+
+def test_build_server_without_binding(log):
+    server = servers.build_server(socketserver, "TCPServer", _handler(log),
+                                  addresses.loopback("inet"), bind_and_activate=False)
+    try:
+        assert server.server_address == ("127.0.0.1", 0)
+    finally:
+        server.server_close()
+
+
+@needs_unix
+@needs_fork
+def test_missing_combination_is_composed_like_the_stdlib(log, private):
+    fake = types.ModuleType("fake_ss")
+    fake.ForkingMixIn = socketserver.ForkingMixIn
+    fake.UnixStreamServer = socketserver.UnixStreamServer
+    cls = servers.server_class(fake, "ForkingUnixStreamServer")
+    assert cls.__mro__[1:3] == (socketserver.ForkingMixIn, socketserver.UnixStreamServer)
+    with pytest.raises(AttributeError, match="missing ThreadingMixIn"):
+        servers.server_class(fake, "ThreadingUnixStreamServer")
+    with pytest.raises(AttributeError, match="no server class"):
+        servers.server_class(fake, "SCTPServer")
+
+
+def test_platform_absence_refuses_clearly(log):
+    with capabilities.simulate_absent("fork", "af_unix"):
+        with pytest.raises(UnsupportedFeature, match="fork") as info:
+            servers.server_class(socketserver, "ForkingTCPServer")
+        assert info.value.capability == "fork"
+        with pytest.raises(UnsupportedFeature, match="af_unix"):
+            servers.server_class(socketserver, "UnixStreamServer")
+        assert servers.server_class(socketserver, "ThreadingTCPServer") is socketserver.ThreadingTCPServer
+
+
+# --------------------------------------------------------------------------- bounded calls
+
+
+def test_call_bounded_returns_raises_and_times_out():
+    assert servers.call_bounded(lambda a, b=0: a + b, 1, b=2, budget=SMALL, what="add") == 3
+    with pytest.raises(ZeroDivisionError):
+        servers.call_bounded(lambda: 1 / 0, budget=SMALL, what="divide")
+    with pytest.raises(SystemExit):
+        servers.call_bounded(lambda: (_ for _ in ()).throw(SystemExit(4)), budget=SMALL, what="exit")
+    release = threading.Event()
+    start = time.monotonic()
+    with pytest.raises(HarnessTimeout, match="a stuck call") as info:
+        servers.call_bounded(release.wait, timeouts.long(), budget=SMALL, what="a stuck call")
+    assert SMALL <= time.monotonic() - start < SMALL + timeouts.short()
+    assert info.value.budget == SMALL
+    release.set()
+
+
+def test_run_handle_request(log):
+    server = _tcp(log, timeout=0.05)
+    try:
+        assert servers.run_handle_request(server, SMALL) is None  # handle_timeout path
+        result = {}
+        thread = threading.Thread(
+            target=lambda: result.update(r=clients.roundtrip(server.server_address, "inet", b"q")))
+        thread.start()
+        server.timeout = None
+        servers.run_handle_request(server, timeouts.short())
+        timeouts.join_thread(thread, timeouts.short(), "client")
+        assert result["r"] == b"q"
+        start = time.monotonic()
+        with pytest.raises(HarnessTimeout, match="handle_request"):
+            servers.run_handle_request(server, SMALL)  # nobody connects, no timeout
+        assert time.monotonic() - start < SMALL + timeouts.short()
+    finally:
+        server.server_close()
