@@ -495,6 +495,11 @@ class Expectations:
             for entry in self.unmatched(all_check_ids)
         ]
 
+    @staticmethod
+    def apply(outcome: Union[str, Outcome], entry: Optional[Entry]) -> str:
+        """Same as the module-level :func:`apply` (convenient for holders of an instance)."""
+        return apply(outcome, entry)
+
     def to_toml(self) -> str:
         body = "\n".join(entry.to_toml() for entry in self.entries)
         return (self.header or HEADER) + ("\n" + body if body else "")

@@ -319,13 +319,33 @@ def parse(text: str, source: Union[str, os.PathLike]) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        truncated = exc.pos >= len(text.rstrip())
+        truncated = exc.pos >= len(text.rstrip()) or _ends_inside(text)
         hint = " -- the file looks truncated" if truncated else ""
         raise RecordError(
-            source, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{hint}"
+            source, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}){hint}"
         ) from None
     except ValueError as exc:
         raise RecordError(source, f"not valid JSON: {exc}") from None
+
+
+def _ends_inside(text: str) -> bool:
+    """Whether ``text`` ends inside a string or an open object/array (a cut-off write)."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+    return in_string or depth > 0
 
 
 def _read_text(path: Path) -> str:
@@ -401,7 +421,45 @@ def unexpected(record: dict) -> List[dict]:
     return [check for check in record.get("checks", []) if check["outcome"] in bad]
 
 
+def cell_key(record: dict) -> Tuple[str, str, str, str]:
+    """What makes two records the same cell: implementation, OS, Python implementation and version."""
+    fp = record["fingerprint"]
+    return (record["implementation"]["name"], fp["os"], fp["python_implementation"], fp["python_version"])
+
+
+def compare_repeats(records: Iterable[dict]) -> List[Dict[str, Any]]:
+    """Checks whose outcome varies between records of the same cell (``--repeat``).
+
+    Returns one row per varying ``(cell, id, variant)``:
+    ``{"implementation", "os", "python", "id", "variant", "outcomes"}`` where
+    ``outcomes`` lists the outcome of each record in ``repeat_index`` order
+    (``None`` where a record lacks the check, e.g. an aborted run; absence
+    alone does not make a check flaky).
+    """
+    cells: Dict[Tuple[str, str, str, str], List[dict]] = {}
+    for record in records:
+        cells.setdefault(cell_key(record), []).append(record)
+    rows: List[Dict[str, Any]] = []
+    for key in sorted(cells):
+        runs = sorted(cells[key], key=lambda r: (r["options"].get("repeat_index") is None,
+                                                 r["options"].get("repeat_index") or 0, r["started"]))
+        if len(runs) < 2:
+            continue
+        per_check: Dict[Tuple[str, str], List[Optional[str]]] = {}
+        for index, record in enumerate(runs):
+            for check in record["checks"]:
+                slot = per_check.setdefault((check["id"], check["variant"]), [None] * len(runs))
+                slot[index] = check["outcome"]
+        for (check_id, variant), outcomes in sorted(per_check.items()):
+            if len({o for o in outcomes if o is not None}) > 1:
+                rows.append({"implementation": key[0], "os": key[1], "python": f"{key[2]} {key[3]}",
+                             "id": check_id, "variant": variant, "outcomes": outcomes})
+    return rows
+
+
 __all__ = [
+    "cell_key",
+    "compare_repeats",
     "SCHEMA",
     "SCHEMA_VERSION",
     "REPORT_KIND",

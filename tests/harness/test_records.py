@@ -227,3 +227,18 @@ def test_summarise_and_unexpected(record):
 def test_aborted_run(record, tmp_path):
     records.finish_record(record, record["checks"][:1], aborted="pytest process killed after 600s")
     assert records.read_record(records.write_record(record, tmp_path))["aborted"].startswith("pytest")
+
+
+def test_compare_repeats_names_varying_checks(record):
+    runs = []
+    for index, outcome in enumerate(["PASS", "PASS", "TIMEOUT"]):
+        run = copy.deepcopy(record)
+        run["options"]["repeat_index"] = index
+        run["checks"][0]["outcome"] = outcome
+        runs.append(run)
+    del runs[1]["checks"][1]  # absent in one repeat (aborted run): not flaky by itself
+    other_cell = copy.deepcopy(runs[2])
+    other_cell["fingerprint"]["python_version"] = "3.99.0"  # alone in its cell: never flaky
+    rows = records.compare_repeats(runs + [other_cell])
+    assert [(r["id"], r["outcomes"]) for r in rows] == [("TCP-003", ["PASS", "PASS", "TIMEOUT"])]
+    assert records.compare_repeats(runs[:2]) == []
