@@ -198,6 +198,28 @@ def test_base_exception_in_the_loop_releases_shutdown(in_thread):
         server.server_close()
 
 
+def test_shutdown_from_a_handler_thread_returns(in_thread):
+    """#41: shutdown() called in a ThreadingMixIn handler returns once the loop exits."""
+    returned = []
+
+    class Stopper(reference_impl.StreamRequestHandler):
+        def handle(self):
+            self.server.shutdown()
+            returned.append(True)
+            self.wfile.write(b"stopped\n")
+
+    server = reference_impl.ThreadingTCPServer(("127.0.0.1", 0), Stopper)
+    try:
+        loop = in_thread(server.serve_forever, LONG_POLL)
+        with socket.create_connection(server.server_address, timeout=timeouts.short()) as client:
+            with client.makefile("rb") as reader:
+                assert reader.readline() == b"stopped\n"
+        loop.result(WAKE_BOUND, "serve_forever to return")
+        assert returned == [True]
+    finally:
+        server.server_close()
+
+
 # -- cadence of service_actions ----------------------------------------------
 
 
