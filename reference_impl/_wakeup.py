@@ -109,9 +109,13 @@ class Waker:
 
     def wake(self) -> None:
         """Make the reading end readable.  Safe from any thread, at any time."""
+        if os.getpid() != self._owner_pid:
+            # A forked child: never touch the lock, which may have been
+            # held by another thread of the parent at the moment of fork.
+            return
         with self._lock:
             writer = self._writer
-            if writer is None or os.getpid() != self._owner_pid:
+            if writer is None:
                 return
             try:
                 writer.send(b"\0")
