@@ -1,0 +1,212 @@
+"""Nox sessions for the socketserver conformance kit: one matrix everywhere.
+
+Theory of operation
+-------------------
+The matrix is *Python x implementation*.  The Python axis has one source of
+truth, the ``Programming Language :: Python :: 3.X`` classifiers of
+``pyproject.toml`` (read with ``nox.project.python_versions``); a test
+(``tests/test_matrix_config.py``) keeps them equal to
+``harness.pythons.VERSIONS``, ``tox.ini`` and the GitHub workflow.  The
+implementation axis is :data:`IMPLS` (``stdlib``, ``reference``).
+
+Interpreters are found without ``pyenv global``: at import time
+:func:`harness.pythons.find` looks for each version (``PATH``, pyenv's
+``versions/`` directory, the Windows ``py`` launcher).  Each one found is
+symlinked as ``pythonX.Y`` into ``.nox/_interpreters/``, and that directory is
+put first on ``PATH``, so nox's own discovery finds it even where only an
+inactive pyenv shim would answer.  A version that is not installed is
+skipped with a message (``error_on_missing_interpreters = False``), never
+downloaded (``download_python = "never"``).
+
+Sessions (``nox -l`` lists them with these docstrings):
+
+``tests-3.X``                     the kit's own tests
+``conformance-3.X(IMPL)``         one cell: fingerprint, then the suite;
+                                  records go to ``ssconform-report/records/<cell>/``
+``report``                        merges every record into ``ssconform-report/``
+``matrix``                        every CPython found x IMPLS, then ``report``
+                                  (``nox -s matrix -- --pypy`` adds the PyPy cells)
+``pypy(IMPL)``                    the suite under ``pypy3``, if installed
+``alternatives``                  the gevent and eventlet adapters
+``lint`` / ``typing``             ruff / mypy
+
+PyPy: Debian's ``pypy3`` may lack ``venv``/``ensurepip``; the ``pypy``
+session therefore always uses the ``virtualenv`` backend, which seeds pip
+from its own bundled wheels and does not need either module.
+
+Every session passes ``session.posargs`` on (``nox -s conformance -- -k TCP``).
+A failing cell makes nox exit non-zero, but the ``matrix`` queue goes on and
+still ends with the merged report.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import sys
+from typing import Dict, List, Optional
+
+import nox
+
+ROOT = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from harness import pythons  # noqa: E402  (needs ROOT on sys.path)
+
+nox.needs_version = ">=2024.3.2"
+nox.options.error_on_missing_interpreters = False
+nox.options.download_python = "never"
+# uv when it is installed, else virtualenv (which also serves PyPy).
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "tests"]
+
+PYPROJECT = nox.project.load_toml(str(ROOT / "pyproject.toml"))
+PYTHONS: List[str] = nox.project.python_versions(PYPROJECT)
+IMPLS = ("stdlib", "reference")
+ALTERNATIVES = ("gevent", "eventlet")
+
+REPORT_DIR = ROOT / "ssconform-report"
+RECORDS = REPORT_DIR / "records"
+LINK_DIR = ROOT / ".nox" / "_interpreters"
+
+
+def _expose_interpreters(versions: List[str]) -> Dict[str, Optional[str]]:
+    """Find each version and make it visible to nox as ``pythonX.Y``.
+
+    Returns ``{version: path or None}``.  Symlinking is best effort: where it
+    is not possible (Windows without the privilege) nox's own discovery,
+    which knows the ``py`` launcher, is left to do the work.
+    """
+    found: Dict[str, Optional[str]] = {}
+    linked = False
+    for version in versions:
+        path = pythons.find(version)
+        found[version] = path
+        link = LINK_DIR / f"python{version}"
+        if not path or " " in path:  # missing, or "py -3.X" (the launcher)
+            if link.is_symlink():  # left from an interpreter since removed
+                link.unlink()
+            continue
+        try:
+            LINK_DIR.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink() or link.exists():
+                if os.path.realpath(link) == os.path.realpath(path):
+                    linked = True
+                    continue
+                link.unlink()
+            link.symlink_to(path)
+            linked = True
+        except OSError:
+            continue
+    if linked:
+        os.environ["PATH"] = str(LINK_DIR) + os.pathsep + os.environ.get("PATH", "")
+    return found
+
+
+FOUND = _expose_interpreters(PYTHONS)
+
+
+def _cell_dir(python: object, impl: str) -> pathlib.Path:
+    return RECORDS / f"py{python}-{impl}"
+
+
+def _run_cell(session: nox.Session, impl: str) -> None:
+    """Print the fingerprint, then run the suite for ``impl`` into its cell directory."""
+    out = _cell_dir(session.python, impl)
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("ssconform", "fingerprint", "--impl", impl)
+    session.run(
+        "ssconform", "run", "--impl", impl, "--out", str(out), "--no-report", *session.posargs
+    )
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The kit's own tests (tests/) on each Python."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=PYTHONS, default=False)
+@nox.parametrize("impl", [nox.param(impl, id=impl) for impl in IMPLS])
+def conformance(session: nox.Session, impl: str) -> None:
+    """One matrix cell: the conformance suite for IMPL on this Python."""
+    session.install("-e", ".")
+    _run_cell(session, impl)
+
+
+@nox.session(python="pypy3", venv_backend="virtualenv", default=False)
+@nox.parametrize("impl", [nox.param(impl, id=impl) for impl in IMPLS])
+def pypy(session: nox.Session, impl: str) -> None:
+    """The conformance suite under pypy3 (skipped when pypy3 is not installed)."""
+    session.install("-e", ".")
+    _run_cell(session, impl)
+
+
+@nox.session(default=False)
+def alternatives(session: nox.Session) -> None:
+    """The gevent and eventlet adapters on the default Python."""
+    session.install("-e", ".[gevent,eventlet]")
+    out = RECORDS / f"py{session.python or _running_version()}-alternatives"
+    shutil.rmtree(out, ignore_errors=True)
+    args: List[str] = []
+    for impl in ALTERNATIVES:
+        session.run("ssconform", "fingerprint", "--impl", impl)
+        args += ["--impl", impl]
+    session.run("ssconform", "run", *args, "--out", str(out), "--no-report", *session.posargs)
+
+
+@nox.session(reuse_venv=True, default=False)
+def report(session: nox.Session) -> None:
+    """Merge every record under ssconform-report/records/ into one report."""
+    if not RECORDS.is_dir() or not any(RECORDS.rglob("*.json")):
+        session.skip(f"no records under {RECORDS}: run a conformance cell or `nox -s matrix` first")
+    session.install("-e", ".")
+    session.run("ssconform", "report", str(RECORDS), "--out", str(REPORT_DIR), *session.posargs)
+    session.log(f"report: {REPORT_DIR / 'report.html'} and {REPORT_DIR / 'report.md'}")
+
+
+@nox.session(python=False, default=False)
+def matrix(session: nox.Session) -> None:
+    """Everything this machine has: every CPython found x {stdlib, reference}, then the report."""
+    with_pypy = "--pypy" in session.posargs
+    shutil.rmtree(RECORDS, ignore_errors=True)
+    missing = [version for version, path in FOUND.items() if not path]
+    if missing:
+        session.log(f"not installed, skipped: Python {', '.join(missing)}")
+    cells = 0
+    for version, path in FOUND.items():
+        if not path:
+            continue
+        session.log(f"Python {version}: {path}")
+        for impl in IMPLS:
+            session.notify(f"conformance-{version}({impl})")
+            cells += 1
+    if with_pypy:
+        if pythons.find_pypy():
+            for impl in IMPLS:
+                session.notify(f"pypy({impl})")
+                cells += 1
+        else:
+            session.log("pypy3 is not installed: PyPy cells skipped")
+    session.log(f"queued {cells} cells, then the report")
+    session.notify("report")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the whole tree."""
+    session.install("ruff")
+    session.run("ruff", "check", ".", *session.posargs)
+
+
+@nox.session(default=False)
+def typing(session: nox.Session) -> None:
+    """mypy on harness and reference_impl (configured in pyproject.toml)."""
+    session.install("mypy", "-e", ".")
+    session.run("mypy", *session.posargs)
+
+
+def _running_version() -> str:
+    return "%d.%d" % sys.version_info[:2]
