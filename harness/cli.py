@@ -192,6 +192,11 @@ def _resolve_all(specs: Sequence[str], python: str) -> List[Dict[str, Any]]:
         if done.returncode != 0:
             raise UsageProblem(f"--python {python} cannot load the kit:\n{done.stderr.strip()}")
         data = json.loads(done.stdout)
+        if data.get("missing"):
+            raise UsageProblem(
+                f"--python {python} cannot run the suite: no {', '.join(data['missing'])} there "
+                "(install socketserver-conformance into that interpreter's environment)"
+            )
         infos, registered = data["implementations"], data["plugin_registered"]
     errors = [info["error"] for info in infos if info["error"]]
     if errors:
@@ -370,7 +375,7 @@ def _aborted_record(info: Dict[str, Any], out: Path, options: Dict[str, Any], re
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    specs = [_absolute_spec(spec) for spec in (args.impl or list(DEFAULT_IMPLS))]
+    specs = list(dict.fromkeys(_absolute_spec(spec) for spec in (args.impl or list(DEFAULT_IMPLS))))
     if args.repeat < 1:
         raise UsageProblem("--repeat must be at least 1")
     if args.timeout_multiplier is not None:

@@ -54,6 +54,13 @@ def plugin_registered() -> bool:
     return any(ep.name == PYTEST11_NAME for ep in group)
 
 
+def missing_requirements() -> List[str]:
+    """Distributions the suite needs that this interpreter cannot import."""
+    import importlib.util
+
+    return [name for name in ("pytest", "jsonschema") if importlib.util.find_spec(name) is None]
+
+
 def describe(spec: str) -> Dict[str, Any]:
     """Facts about ``spec`` in this interpreter (never raises for a bad spec)."""
     from harness.fingerprint import fingerprint
@@ -98,6 +105,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--describe"]:
         info = {"plugin_registered": plugin_registered(), "python": sys.executable,
+                "missing": missing_requirements(),
                 "implementations": [describe(spec) for spec in args[1:]]}
         print(json.dumps(info))
         return 0
