@@ -536,7 +536,7 @@ def pytest_runtest_makereport(item, call):
     meta = _meta(item)
     observation = item.stash.get(OBSERVATION, Observation())
     final = entry["outcome"] or Outcome.ERROR
-    expected_outcome = reason = None
+    expected_outcome = reason = link = None
     if state.expectations is not None:
         match = state.expectations.lookup(
             meta["id"], meta["variant"], state.fingerprint, state.impl.describe()
@@ -544,6 +544,7 @@ def pytest_runtest_makereport(item, call):
         if match is not None:
             expected_outcome = str(match.outcome)
             reason = match.reason
+            link = getattr(match, "link", None)
             final = Outcome(str(state.expectations.apply(final, match)))
             if final == Outcome.XPASS and report.passed:
                 report.outcome = "failed"
@@ -573,6 +574,8 @@ def pytest_runtest_makereport(item, call):
         "duration": round(entry["duration"], 6),
         "message": entry["message"],
     }
+    if link:
+        record_entry["expectation_link"] = link
     report.user_properties.append(("ssconform", record_entry))
 
 
@@ -592,9 +595,14 @@ def pytest_runtest_logreport(report):
     for name, value in getattr(report, "user_properties", ()):
         if name == "ssconform" and isinstance(value, dict):
             _collected.append(value)
+            node = getattr(report, "node", None)  # set by pytest-xdist on worker reports
+            worker = getattr(node, "workerinput", {}).get("workerid") if node is not None else None
+            if worker:
+                _workers.add(worker)
 
 
 _collected: List[dict] = []
+_workers: set = set()
 
 
 def pytest_sessionstart(session):
@@ -602,6 +610,7 @@ def pytest_sessionstart(session):
     if state is not None:
         state.started = time.time()
         _collected.clear()
+        _workers.clear()
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -615,9 +624,8 @@ def pytest_sessionfinish(session, exitstatus):
         return
     from harness import records
 
-    workers = config.getoption("numprocesses", None) if config.pluginmanager.hasplugin("xdist") else None
     options = dict(state.settings)
-    options["xdist_workers"] = workers if isinstance(workers, int) else (0 if not workers else str(workers))
+    options["xdist_workers"] = len(_workers)  # workers that actually ran checks
     options["selection"] = config.getoption("keyword") or None
     options["repeat_index"] = int(os.environ["SSCONFORM_REPEAT_INDEX"]) if os.environ.get("SSCONFORM_REPEAT_INDEX") else None
     record = records.new_record(state.impl.describe(), state.fingerprint, options)
