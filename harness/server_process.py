@@ -315,16 +315,37 @@ def _next_message(messages: Any, deadline: Any) -> Optional[Dict[str, Any]]:
         return None
 
 
-def _group_alive(pgid: int) -> bool:
-    import signal  # noqa: F401
+def _live_members(pgid: int) -> Optional[List[int]]:
+    """Non-zombie processes of group ``pgid`` from /proc (None: no /proc)."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    members = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) "
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            members.append(int(name))
+    return members
 
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still running.  ``killpg(pgid, 0)``
+    also succeeds for zombies, which an init that does not reap (some
+    containers) leaves behind, so /proc is asked when it exists."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    members = _live_members(pgid)
+    return True if members is None else bool(members)
 
 
 def _kill(popen: Any, use_group: bool) -> str:
@@ -345,13 +366,22 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
                      family: Optional[str] = None, attrs: Optional[Dict[str, Any]] = None,
                      poll_interval: Optional[float] = None, handler_base: Optional[str] = None,
                      options: Optional[Dict[str, Any]] = None, lifetime: Optional[float] = None,
-                     ready_budget: Optional[float] = None, env: Optional[Dict[str, str]] = None,
+                     ready_budget: Optional[float] = None, stop_budget: Optional[float] = None,
+                     check_leaks: bool = False, env: Optional[Dict[str, str]] = None,
                      python: Optional[str] = None) -> Iterator[ProcessServer]:
     """Serve ``server_class`` of ``impl_spec`` in a child process.
 
     ``family`` defaults to what the class name implies; ``handler_base``
     (a class name in the implementation module) to ``StreamRequestHandler``
-    or ``DatagramRequestHandler``; ``options`` go to the behaviour.
+    or ``DatagramRequestHandler``; ``options`` go to the behaviour;
+    ``lifetime`` bounds how long the child serves (default ``3 * long()``).
+    ``ready_budget`` (default ``long()``: interpreter start-up) bounds the
+    wait for the address, ``stop_budget`` (default: the child's own teardown
+    budgets plus ``short()``) the wait for it to exit before it is killed.
+    With ``check_leaks``, forked children or handler threads that outlived
+    ``server_close()`` raise :class:`harness.servers.LeakError`; otherwise
+    they are only recorded in ``ProcessServer.teardown`` (and killed).
+    ``python`` runs the child under another interpreter.
     """
     import queue
     import subprocess
@@ -359,6 +389,8 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
     from harness import addresses, instrument, servers, timeouts
     from harness.capabilities import caps
 
+    if behaviour not in instrument.BEHAVIOURS:
+        raise KeyError(f"unknown behaviour {behaviour!r}; known: {', '.join(sorted(instrument.BEHAVIOURS))}")
     family = family or addresses.family_for_class(server_class)
     addresses.require(family)
     servers._require_for(server_class)  # refuse Unix*/Forking* clearly, before spawning
@@ -418,11 +450,14 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
         except BaseException:
             # the block's own error wins; a failed stop is only recorded
             try:
-                _stop(proc, messages, use_group, timeouts)
+                # a child that never became ready is not listening to stdin: kill it now
+                _stop(proc, messages, use_group, stop_budget if proc.ready else 0.0)
             except Exception as exc:
                 proc.teardown["stop_error"] = repr(exc)
             raise
-        _stop(proc, messages, use_group, timeouts)
+        _stop(proc, messages, use_group, stop_budget)
+        if check_leaks:
+            _check_leaks(proc)
 
 
 def _raise_child_error(message: Dict[str, Any], tail: str, server_class: str, impl_spec: str):
@@ -447,8 +482,27 @@ def _wait_exit(popen: Any, budget: float) -> Optional[int]:
         return None
 
 
-def _stop(proc: ProcessServer, messages: Any, use_group: bool, timeouts: Any) -> None:
+def _check_leaks(proc: ProcessServer) -> None:
+    from harness.servers import LeakError
+
+    record = proc.teardown
+    leaks: Dict[str, List[str]] = {}
+    if record.get("alive_children"):
+        leaks["children"] = [str(pid) for pid in record["alive_children"]]
+    if record.get("leaked_group"):
+        leaks["process group"] = [f"processes of group {proc.pid} alive after the server exited"]
+    if record.get("threads_alive"):
+        leaks["threads"] = list(record["threads_alive"])
+    if leaks:
+        lines = [f"{kind}: {', '.join(items)}" for kind, items in leaks.items()]
+        raise LeakError(f"server process {proc.pid} leaked: " + "; ".join(lines), leaks)
+
+
+def _stop(proc: ProcessServer, messages: Any, use_group: bool,
+          stop_budget: Optional[float] = None) -> None:
     """Stop the child: ask, wait bounded, kill what is left, always reap."""
+    from harness import timeouts
+
     popen = proc.popen
     record: Dict[str, Any] = {"killed": None, "leaked_group": False}
     proc.teardown = record
@@ -458,9 +512,14 @@ def _stop(proc: ProcessServer, messages: Any, use_group: bool, timeouts: Any) ->
     with contextlib.suppress(OSError, ValueError):
         popen.stdin.close()
     # the child's own teardown: shutdown + join (short each) and server_close (medium)
-    budget = 2 * timeouts.short() + timeouts.medium() + timeouts.short()
+    if stop_budget is None:
+        stop_budget = 2 * timeouts.short() + timeouts.medium() + timeouts.short()
+    budget = stop_budget
     deadline = timeouts.Deadline(budget, f"server process {proc.pid} to stop")
+    said_goodbye = False
     for _ in range(10_000):
+        if deadline.expired():
+            break
         message = _next_message(messages, deadline)
         if message is None:
             break
@@ -468,10 +527,12 @@ def _stop(proc: ProcessServer, messages: Any, use_group: bool, timeouts: Any) ->
             record.update(message.get("teardown") or {})
             record["error"] = message.get("error")
             record["reason"] = message.get("reason")
+            said_goodbye = True
             break
         if message.get("event") == "eof":
             break
-    code = _wait_exit(popen, max(deadline.remaining(), timeouts.short() / 5))
+    # after its teardown line the child only has to exit; otherwise what is left of the budget
+    code = _wait_exit(popen, timeouts.short() if said_goodbye else deadline.remaining())
     hung = code is None
     if use_group:
         record["leaked_group"] = _group_alive(popen.pid)
