@@ -1,0 +1,355 @@
+"""Shared scaffolding for the BIND, PIPELINE, SERVE and SHUTDOWN checks.
+
+Theory of operation
+-------------------
+These four areas observe *when* the hooks of a server run: the order of the
+request pipeline, how often ``service_actions`` runs, whether ``shutdown()``
+is still blocked.  The observations come from three small tools:
+
+:class:`Recorder`
+    A thread-safe event list with a condition variable.  Hooks overridden in
+    a subclass of the implementation's server call ``recorder.add(name)``;
+    the check waits (bounded, event-driven) for a predicate over the events
+    instead of sleeping.  A counter per name is kept so that a spinning
+    serving loop (tens of thousands of ``service_actions`` calls) costs no
+    memory.
+
+:class:`Background`
+    Runs one call of the implementation (``shutdown()``, ``handle_request()``)
+    in a daemon thread the check does *not* wait for, so it can prove that
+    the call is still blocked (``done`` stays unset over one
+    :func:`harness.timeouts.absence` window) and later that it returned.
+    With ``watch_wait=True`` the thread installs a profile function
+    (``sys.setprofile`` is per thread) that sets ``waiting`` when the call
+    enters a Python function named ``wait`` -- ``threading.Event.wait`` in
+    ``shutdown()``.  A ``shutdown()`` can only wait *after* it has asked the
+    loop to stop, so ``waiting`` proves that the request is pending without
+    reading private attributes.
+
+:class:`LoopThread`
+    ``serve_forever`` in a daemon thread that the check controls: unlike
+    :func:`harness.servers.serve_in_thread` it neither waits for the loop to
+    be ready nor closes the server, because the shutdown checks need to run
+    ``serve_forever`` several times on one server, or to start it after
+    ``shutdown()`` was called.  On exit it stops a loop that is still
+    running (bounded) and joins its thread.
+
+:func:`owned` closes a server on exit (bounded); :func:`make_handler` builds
+request handlers with small named behaviours on the implementation's own
+``BaseRequestHandler``; :func:`try_roundtrip` and :func:`read_to_eof` turn a
+missing reply into an observation the check can *verify*, so that a broken
+implementation ends FAIL rather than TIMEOUT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+from harness import clients, timeouts
+from harness.servers import call_bounded
+from harness.timeouts import HarnessTimeout
+
+# --------------------------------------------------------------------------- recorder
+
+
+class Recorder:
+    """Events from hooks and handlers, shared between threads."""
+
+    #: events beyond this many are only counted (a spinning loop must not
+    #: exhaust memory); counts stay exact.
+    MAX_EVENTS = 10_000
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.RLock())
+        self.events: List[Tuple[str, Dict[str, Any]]] = []
+        self.counts: Dict[str, int] = {}
+
+    def add(self, name: str, **info: Any) -> None:
+        info.setdefault("t", time.monotonic())
+        info.setdefault("thread", threading.get_ident())
+        with self._cond:
+            self.counts[name] = self.counts.get(name, 0) + 1
+            if len(self.events) < self.MAX_EVENTS:
+                self.events.append((name, info))
+            self._cond.notify_all()
+
+    def count(self, name: str) -> int:
+        with self._cond:
+            return self.counts.get(name, 0)
+
+    def names(self, *only: str) -> List[str]:
+        with self._cond:
+            return [name for name, _ in self.events if not only or name in only]
+
+    def infos(self, name: str) -> List[Dict[str, Any]]:
+        with self._cond:
+            return [info for event, info in self.events if event == name]
+
+    def first(self, name: str) -> Optional[Dict[str, Any]]:
+        found = self.infos(name)
+        return found[0] if found else None
+
+    def wait(self, predicate: Callable[[Recorder], Any], budget: float, what: str) -> None:
+        """Block until ``predicate(self)`` is true; HarnessTimeout after ``budget``."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: predicate(self), timeout=budget):
+                raise HarnessTimeout(what, budget)
+
+    def reached(self, predicate: Callable[[Recorder], Any], budget: float) -> bool:
+        """Like :meth:`wait`, but answers instead of raising."""
+        with self._cond:
+            return bool(self._cond.wait_for(lambda: predicate(self), timeout=budget))
+
+    def wait_count(self, name: str, n: int, budget: Optional[float] = None) -> None:
+        budget = timeouts.short() if budget is None else budget
+        self.wait(lambda r: r.count(name) >= n, budget, f"{n} x {name}")
+
+
+def recording_class(base: type, recorder: Recorder, hooks: Tuple[str, ...], name: str = "") -> type:
+    """A subclass of ``base`` whose ``hooks`` record their call, then call
+    the base implementation and return its value."""
+
+    def wrap(hook: str) -> Callable[..., Any]:
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            recorder.add(hook, args=args)
+            return getattr(base, hook)(self, *args, **kwargs)
+
+        method.__name__ = hook
+        return method
+
+    namespace: Dict[str, Any] = {hook: wrap(hook) for hook in hooks}
+    namespace["__module__"] = __name__
+    return type(name or f"Recording{base.__name__}", (base,), namespace)
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def make_handler(ss: Any, recorder: Recorder, behaviour: str = "noop", **opts: Any) -> type:
+    """A ``ss.BaseRequestHandler`` subclass recording ``handler`` and then:
+
+    ``noop``      nothing
+    ``reply``     ``sendall(opts["reply"])`` (stream requests)
+    ``echo``      read until EOF (bounded), send it back
+    ``raise``     raise ``opts["exc"]`` (an instance or a class)
+    ``hold``      wait (bounded) until ``recorder`` has a ``release`` event,
+                  record ``handler_done``, then raise ``opts.get("exc")`` if given
+    ``shutdown``  call ``self.server.shutdown()`` and record ``shutdown_returned``
+    """
+
+    class Handler(ss.BaseRequestHandler):  # type: ignore[name-defined,misc]
+        def handle(self) -> None:
+            recorder.add("handler", request=self.request, client_address=self.client_address,
+                         server=self.server)
+            if behaviour == "noop":
+                return
+            if behaviour == "reply":
+                self.request.sendall(opts.get("reply", b"reply"))
+                return
+            if behaviour == "echo":
+                self.request.settimeout(timeouts.short())
+                data = bytearray()
+                for _ in range(10_000):
+                    chunk = self.request.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.request.sendall(bytes(data))
+                return
+            if behaviour == "raise":
+                exc = opts["exc"]
+                raise exc() if isinstance(exc, type) else exc
+            if behaviour == "hold":
+                recorder.add("hold")
+                held = recorder.reached(lambda r: r.count("release") > 0, timeouts.short())
+                recorder.add("handler_done", released=held)
+                exc = opts.get("exc")
+                if exc is not None:
+                    raise exc() if isinstance(exc, type) else exc
+                return
+            if behaviour == "shutdown":
+                self.server.shutdown()
+                recorder.add("shutdown_returned")
+                return
+            raise ValueError(f"unknown behaviour {behaviour!r}")
+
+    Handler.__name__ = f"Handler_{behaviour}"
+    Handler.__qualname__ = Handler.__name__
+    return Handler
+
+
+# --------------------------------------------------------------------------- background calls
+
+
+class Background:
+    """One call in a daemon thread: ``done``, ``value``, ``error``, ``waiting``."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, what: str, watch_wait: bool = False,
+                 **kwargs: Any) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.what = what
+        self.watch_wait = watch_wait
+        self.done = threading.Event()
+        self.waiting = threading.Event()
+        self.value: Any = None
+        self.error: Optional[BaseException] = None
+        self.started_at: Optional[float] = None
+        self.ended_at: Optional[float] = None
+        self.thread = threading.Thread(target=self._run, name="ssc-check:" + what[:60], daemon=True)
+
+    def _profile(self, frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_name == "wait":
+            self.waiting.set()
+
+    def _run(self) -> None:
+        if self.watch_wait:
+            sys.setprofile(self._profile)
+        self.started_at = time.monotonic()
+        try:
+            self.value = self.fn(*self.args, **self.kwargs)
+        except BaseException as exc:  # reported to the check
+            self.error = exc
+        finally:
+            if self.watch_wait:
+                sys.setprofile(None)
+            self.ended_at = time.monotonic()
+            self.waiting.set()
+            self.done.set()
+
+    def start(self) -> Background:
+        self.thread.start()
+        return self
+
+    def finished_within(self, budget: float) -> bool:
+        return self.done.wait(budget)
+
+    def wait_waiting(self, budget: Optional[float] = None) -> None:
+        """Until the call waits (or ended); HarnessTimeout otherwise."""
+        timeouts.wait_event(self.waiting, timeouts.short() if budget is None else budget,
+                            f"{self.what} to start waiting")
+
+    def elapsed(self) -> Optional[float]:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+
+# --------------------------------------------------------------------------- serving loop
+
+
+class LoopThread:
+    """``server.serve_forever(poll_interval)`` in a daemon thread; see module doc."""
+
+    def __init__(self, server: Any, poll_interval: Optional[float] = None,
+                 recorder: Optional[Recorder] = None) -> None:
+        self.server = server
+        self.poll_interval = timeouts.poll() if poll_interval is None else poll_interval
+        self.recorder = recorder
+        self.error: Optional[BaseException] = None
+        self.returned = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ssc-check:serve_forever", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.server.serve_forever(self.poll_interval)
+        except BaseException as exc:  # reported to the check
+            self.error = exc
+        finally:
+            self.returned.set()
+            if self.recorder is not None:
+                self.recorder.add("loop_returned")
+
+    def start(self) -> LoopThread:
+        self.thread.start()
+        return self
+
+    def returned_within(self, budget: float) -> bool:
+        return self.returned.wait(budget)
+
+    def stop(self) -> None:
+        """Shut a running loop down and join it, bounded."""
+        if self.thread.ident is None:
+            return
+        if not self.returned.is_set():
+            call_bounded(self.server.shutdown, budget=timeouts.short(), what="server.shutdown()")
+        timeouts.join_thread(self.thread, timeouts.short(), "the serve_forever() thread to exit")
+
+    def __enter__(self) -> LoopThread:
+        return self.start()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is None:
+            self.stop()
+        else:
+            with contextlib.suppress(BaseException):
+                self.stop()
+        return False
+
+
+@contextlib.contextmanager
+def owned(server: Any) -> Iterator[Any]:
+    """Yield ``server``; close it (bounded) on exit.  When the block failed,
+    a failing ``server_close()`` does not hide the block's exception."""
+    try:
+        yield server
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            call_bounded(server.server_close, budget=timeouts.short(), what="server.server_close()")
+        raise
+    call_bounded(server.server_close, budget=timeouts.short(), what="server.server_close()")
+
+
+# --------------------------------------------------------------------------- clients
+
+
+def read_to_eof(sock: socket.socket, budget: float) -> Dict[str, Any]:
+    """Read until EOF within ``budget``: ``{"data", "eof", "error"}``."""
+    deadline = timeouts.Deadline(budget, "EOF from the server")
+    data = bytearray()
+    for _ in range(10_000):
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            return {"data": bytes(data), "eof": False, "error": f"no EOF within {budget:.2f}s"}
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return {"data": bytes(data), "eof": False, "error": f"no EOF within {budget:.2f}s"}
+        except OSError as exc:
+            return {"data": bytes(data), "eof": False, "error": f"{type(exc).__name__}: {exc}"}
+        if not chunk:
+            return {"data": bytes(data), "eof": True, "error": None}
+        data += chunk
+    return {"data": bytes(data), "eof": False, "error": "too many reads"}
+
+
+def try_roundtrip(address: Any, payload: bytes, family: str = "inet",
+                  budget: Optional[float] = None) -> Dict[str, Any]:
+    """Connect, send, half-close, read to EOF: ``{"data", "eof", "error"}``."""
+    budget = timeouts.short() if budget is None else budget
+    try:
+        sock = clients.connect(address, family, timeout=budget)
+    except (HarnessTimeout, OSError) as exc:
+        return {"data": b"", "eof": False, "error": f"connect: {type(exc).__name__}: {exc}"}
+    with sock:
+        try:
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            return {"data": b"", "eof": False, "error": f"send: {type(exc).__name__}: {exc}"}
+        return read_to_eof(sock, budget)
+
+
+def loopback() -> Tuple[str, int]:
+    return ("127.0.0.1", 0)
+
+
+__all__ = [
+    "Background", "LoopThread", "Recorder", "loopback", "make_handler", "owned",
+    "read_to_eof", "recording_class", "try_roundtrip",
+]

@@ -1,0 +1,385 @@
+"""SHUTDOWN-*: stopping serve_forever(), closing the server, and their quirks.
+
+``shutdown()`` asks the loop to stop and blocks until ``serve_forever`` has
+returned; it must be called from another thread.  The request is a flag that
+``serve_forever`` clears only on its way out, which gives the documented
+edge cases: a ``shutdown()`` issued before the loop starts makes the next
+``serve_forever`` return at once (#39); one issued with no loop ever
+following blocks forever (#40); one issued after the loop returned returns
+at once and leaves the flag set for the next ``serve_forever`` (#42).
+
+Each check drives ``serve_forever`` with :class:`~._serve_support.LoopThread`
+(several loops per server, no implicit close) and proves "still blocked" with
+one :func:`harness.timeouts.absence` window.  "The shutdown request is
+pending" is established without private attributes: the ``shutdown()`` call
+runs in a thread whose profile function notes when it starts to *wait*
+(:class:`~._serve_support.Background` with ``watch_wait``), which it can only
+do after it has set the flag.
+
+The two PLATFORM checks only observe: how long ``shutdown()`` takes at
+``poll_interval=0.5`` (the stdlib polls; an implementation may wake at once),
+and what the loop does when ``server_close()`` pulls the socket from under
+it (PollSelector: it spins until ``shutdown()``).  Both still fail when the
+loop cannot be stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+
+from harness import timeouts
+from harness.observations import summary
+from harness.servers import call_bounded
+
+from ._helpers import PLATFORM, REQUIRED, VERSION, check, verify, verify_equal
+from ._serve_support import Background, LoopThread, Recorder, make_handler, owned, try_roundtrip
+
+
+class _Marker(Exception):
+    """Raised inside a with block on purpose."""
+
+
+def _server(ss, recorder, behaviour="noop", base=None, handler_opts=None, **attrs):
+    """A server (TCPServer by default) recording service_actions and get_request,
+    with a :func:`make_handler` handler; ``attrs`` become class attributes."""
+    base = base or ss.TCPServer
+
+    def service_actions(self):
+        recorder.add("service_actions")
+        return base.service_actions(self)
+
+    def get_request(self):
+        recorder.add("get_request")
+        return base.get_request(self)
+
+    namespace = {"service_actions": service_actions, "get_request": get_request}
+    namespace.update(attrs)
+    cls = type("ShutdownServer", (base,), namespace)
+    return cls(("127.0.0.1", 0), make_handler(ss, recorder, behaviour, **(handler_opts or {})))
+
+
+def _client(server):
+    return socket.create_connection(server.server_address, timeout=timeouts.short())
+
+
+def _loop_started(recorder, loop, since):
+    """Wait until the loop ran an iteration after ``since`` calls, or returned."""
+    return recorder.reached(lambda r: r.count("service_actions") > since or loop.returned.is_set(),
+                            timeouts.short())
+
+
+@check("SHUTDOWN-001", REQUIRED, clause="#38: shutdown() stops the serve_forever loop and blocks until "
+       "the loop has finished")
+def test_shutdown_waits_for_loop(ss, observe):
+    """shutdown() stays blocked while a request is in progress and returns once the loop ended."""
+    recorder = Recorder()
+    with owned(_server(ss, recorder, "hold")) as server:
+        with LoopThread(server, recorder=recorder) as loop:
+            with _client(server):
+                recorder.wait_count("hold", 1)
+                stop = Background(server.shutdown, what="server.shutdown()").start()
+                early = stop.finished_within(timeouts.absence())
+                recorder.add("release")
+                returned = stop.finished_within(timeouts.short())
+                ended = loop.returned_within(timeouts.short())
+    done = recorder.first("handler_done")
+    observe("returned_while_handler_busy", early)
+    observe("returned_after_release", returned)
+    observe("loop_ended", ended)
+    verify(not early, "shutdown() while the loop is busy in a handler", "still blocked", "returned")
+    verify(returned, "shutdown() after the handler finished", "returned", "still blocked")
+    verify(ended, "serve_forever()", "returned", "still running")
+    verify(done is not None and done["t"] <= stop.ended_at, "handler end vs shutdown() return",
+           "the handler finished first", done)
+
+
+@check("SHUTDOWN-002", REQUIRED, clause="#39: shutdown() called in another thread before serve_forever() "
+       "starts makes serve_forever() return immediately, then shutdown() returns")
+def test_shutdown_before_serve_forever(ss, observe):
+    """A pending shutdown() makes the next serve_forever() return without an iteration."""
+    recorder = Recorder()
+    with owned(_server(ss, recorder)) as server:
+        stop = Background(server.shutdown, what="server.shutdown()", watch_wait=True).start()
+        stop.wait_waiting()
+        with LoopThread(server, recorder=recorder) as loop:
+            _loop_started(recorder, loop, 0)
+            iterations = recorder.count("service_actions")
+            returned = loop.returned.is_set()
+            released = stop.finished_within(timeouts.short())
+    observe("serve_forever_returned", returned)
+    observe("iterations", iterations)
+    observe("shutdown_returned", released)
+    verify(returned and iterations == 0, "serve_forever() with a shutdown pending",
+           "returned without an iteration", f"iterations={iterations}, returned={returned}")
+    verify(released, "the pending shutdown()", "returned", "still blocked")
+
+
+@check("SHUTDOWN-003", REQUIRED, clause="#40 / bpo-39797: shutdown() with no serve_forever() running "
+       "blocks (until a serve_forever() runs)")
+def test_shutdown_without_loop_blocks(ss, observe):
+    """shutdown() waits for a loop that is not running; starting serve_forever() releases it."""
+    recorder = Recorder()
+    with owned(_server(ss, recorder)) as server:
+        stop = Background(server.shutdown, what="server.shutdown()").start()
+        early = stop.finished_within(timeouts.absence())
+        with LoopThread(server, recorder=recorder) as loop:
+            released = stop.finished_within(timeouts.short())
+            ended = loop.returned_within(timeouts.short())
+    observe("returned_without_loop", early)
+    observe("returned_after_serve_forever", released)
+    verify(not early, "shutdown() with no serve_forever() running",
+           f"blocked for {timeouts.absence():.2f}s", "returned")
+    verify(released and ended, "shutdown() and serve_forever() after the loop started", "both returned",
+           {"shutdown": released, "serve_forever": ended})
+
+
+@check("SHUTDOWN-004", REQUIRED, clause="#43: serve_forever() can be run again after shutdown()")
+def test_serve_again_after_shutdown(ss, observe):
+    """A server serves, stops, and serves again."""
+    recorder = Recorder()
+    replies = []
+    with owned(_server(ss, recorder, "reply")) as server:
+        for round_ in range(2):
+            since = recorder.count("service_actions")
+            with LoopThread(server, recorder=recorder) as loop:
+                _loop_started(recorder, loop, since)
+                running = not loop.returned.is_set()
+                reply = try_roundtrip(server.server_address, b"", budget=timeouts.short()) if running else None
+            replies.append(reply["data"] if reply else None)
+            observe("replies", replies)
+            verify(running, f"serve_forever() round {round_ + 1}", "running", "returned at once")
+            verify_equal(reply["data"], b"reply", f"reply in round {round_ + 1}")
+
+
+@check("SHUTDOWN-005", REQUIRED, clause="#42: shutdown() after serve_forever() returned returns at once but "
+       "leaves the request set: the next serve_forever() returns immediately and clears it")
+def test_stale_shutdown_request(ss, observe):
+    """The stale-flag quirk: one extra shutdown() costs exactly one serve_forever() call."""
+    recorder = Recorder()
+    with owned(_server(ss, recorder, "reply")) as server:
+        with LoopThread(server, recorder=recorder) as loop:
+            _loop_started(recorder, loop, 0)
+        late = Background(server.shutdown, what="late server.shutdown()").start()
+        late_returned = late.finished_within(timeouts.short())
+        observe("late_shutdown_returned", late_returned)
+        verify(late_returned, "shutdown() after serve_forever() returned", "returns at once", "blocked")
+
+        since = recorder.count("service_actions")
+        with LoopThread(server, recorder=recorder) as second:
+            _loop_started(recorder, second, since)
+            second_iterations = recorder.count("service_actions") - since
+            second_returned = second.returned.is_set()
+        observe("second_loop", {"returned": second_returned, "iterations": second_iterations})
+        verify(second_returned and second_iterations == 0, "the serve_forever() after the late shutdown()",
+               "returned without an iteration",
+               {"returned": second_returned, "iterations": second_iterations})
+
+        since = recorder.count("service_actions")
+        with LoopThread(server, recorder=recorder) as third:
+            _loop_started(recorder, third, since)
+            running = not third.returned.is_set()
+            reply = try_roundtrip(server.server_address, b"") if running else {"data": None}
+        observe("third_loop_reply", reply["data"])
+        verify(running, "the next serve_forever()", "running (the request was cleared)", "returned at once")
+        verify_equal(reply["data"], b"reply", "reply from the third loop")
+
+
+@check("SHUTDOWN-006", REQUIRED, clause="#44 / bpo-35017: once shutdown has been requested, a connection "
+       "that becomes readable is not accepted")
+def test_no_accept_after_shutdown_request(ss, observe):
+    """A connection arriving while shutdown() is pending is never accepted or handled."""
+    recorder = Recorder()
+    with owned(_server(ss, recorder)) as server:
+        with _client(server):  # warm-up request: the loop is running once it has served it
+            with LoopThread(server, 0.5, recorder=recorder) as loop:
+                recorder.wait_count("service_actions", 1)
+                before = (recorder.count("get_request"), recorder.count("handler"))
+                stop = Background(server.shutdown, what="server.shutdown()", watch_wait=True).start()
+                stop.wait_waiting()
+                with _client(server):
+                    returned = stop.finished_within(timeouts.short())
+                    ended = loop.returned_within(timeouts.short())
+                after = (recorder.count("get_request"), recorder.count("handler"))
+    observe("get_request_handler_before", before)
+    observe("get_request_handler_after", after)
+    observe("shutdown_returned", returned)
+    verify_equal(before, (1, 1), "warm-up request (get_request, handler)")
+    verify(returned and ended, "shutdown()", "returned with the loop ended", {"shutdown": returned,
+                                                                             "loop": ended})
+    verify_equal(after, before, "(get_request, handler) calls after shutdown was requested")
+
+
+@check("SHUTDOWN-007", REQUIRED, clause="#45: if a BaseException escapes serve_forever(), shutdown() "
+       "waiters are released")
+def test_base_exception_releases_shutdown(ss, observe):
+    """A SystemExit leaving serve_forever() still lets a waiting shutdown() return."""
+    recorder = Recorder()
+    with owned(_server(ss, recorder, "hold", handler_opts={"exc": SystemExit("shutdown-007")})) as server:
+        with LoopThread(server, recorder=recorder) as loop:
+            with _client(server):
+                recorder.wait_count("hold", 1)
+                stop = Background(server.shutdown, what="server.shutdown()", watch_wait=True).start()
+                stop.wait_waiting()
+                recorder.add("release")
+                ended = loop.returned_within(timeouts.short())
+                released = stop.finished_within(timeouts.short())
+    observe("serve_forever_raised", type(loop.error).__name__ if loop.error else None)
+    observe("shutdown_returned", released)
+    verify(ended and isinstance(loop.error, SystemExit), "serve_forever()", "ended by SystemExit",
+           repr(loop.error) if ended else "still running")
+    verify(released, "the waiting shutdown()", "released", "still blocked")
+
+
+@check("SHUTDOWN-008", REQUIRED, clause="#22: after serving, server_close() closes the listening socket "
+       "(clients are refused) and may be called again")
+def test_server_close_after_serving(ss, observe):
+    """server_close() after a served session releases the port; a second call is harmless."""
+    recorder = Recorder()
+    with LoopThread(_server(ss, recorder, "reply"), recorder=recorder) as loop:
+        server = loop.server
+        _loop_started(recorder, loop, 0)
+        reply = try_roundtrip(server.server_address, b"")
+    address = server.server_address
+    call_bounded(server.server_close, what="server.server_close()")
+    second = None
+    try:
+        call_bounded(server.server_close, what="second server.server_close()")
+    except Exception as exc:
+        second = exc
+    observe("reply", reply["data"])
+    observe("fileno_after_close", server.socket.fileno())
+    observe("second_close", summary(second) if second else "ok")
+    verify_equal(reply["data"], b"reply", "reply while serving")
+    verify_equal(server.socket.fileno(), -1, "socket.fileno() after server_close()")
+    verify(second is None, "second server_close()", "no exception", summary(second) if second else None)
+    try:
+        with socket.create_connection(address, timeout=timeouts.short()):
+            refused = None
+    except OSError as exc:
+        refused = exc
+    observe("connect_after_close", summary(refused) if refused else "connected")
+    verify(refused is not None, "connecting after server_close()", "refused (OSError)", "connected")
+
+
+@check("SHUTDOWN-009", VERSION, clause="#10 / bpo-26404 (3.6+): __enter__ returns the server; __exit__ "
+       "calls server_close() and returns a false value, so exceptions propagate")
+def test_context_manager(ss, impl, observe):
+    """with server: gives the server, closes it on exit, and lets exceptions through."""
+    closed = []
+
+    class Server(ss.TCPServer):
+        def server_close(self):
+            closed.append(1)
+            super().server_close()
+
+    server = Server(("127.0.0.1", 0), ss.BaseRequestHandler)
+    if not impl.api_at_least(3, 6):
+        call_bounded(server.server_close, what="server.server_close()")
+        verify(not hasattr(server, "__enter__"), "context manager (API < 3.6)", "absent", "present")
+        return
+    entered = None
+    propagated = False
+    try:
+        with server as entered:
+            raise _Marker("shutdown-009")
+    except _Marker:
+        propagated = True
+    closes_by_exit = len(closed)
+    fileno_after = server.socket.fileno()
+    with contextlib.suppress(Exception):
+        call_bounded(server.server_close, what="server.server_close()")  # cleanup if __exit__ did not
+    other = Server(("127.0.0.1", 0), ss.BaseRequestHandler)
+    try:
+        exit_value = call_bounded(other.__exit__, _Marker, _Marker("x"), None, what="server.__exit__()")
+    finally:
+        with contextlib.suppress(Exception):
+            call_bounded(other.server_close, what="server.server_close()")
+    observe("enter_returned_server", entered is server)
+    observe("exception_propagated", propagated)
+    observe("server_close_calls_by_exit", closes_by_exit)
+    observe("exit_value", repr(exit_value))
+    verify(entered is server, "__enter__() value", "the server", repr(entered))
+    verify(propagated, "exception raised in the with block", "propagated", "swallowed")
+    verify_equal(closes_by_exit, 1, "server_close() calls by __exit__")
+    verify_equal(fileno_after, -1, "socket.fileno() after the with block")
+    verify(not exit_value, "__exit__() return value", "false", repr(exit_value))
+
+
+@check("SHUTDOWN-010", REQUIRED, clause="#41: shutdown() called from a ThreadingMixIn handler thread "
+       "returns once the loop has exited")
+def test_shutdown_from_threading_handler(ss, observe):
+    """A handler thread of a threading server can stop the loop with shutdown()."""
+    recorder = Recorder()
+    server = _server(ss, recorder, "shutdown", base=ss.ThreadingTCPServer, daemon_threads=True)
+    with owned(server):
+        with LoopThread(server, recorder=recorder) as loop:
+            with _client(server):
+                returned = recorder.reached(lambda r: r.count("shutdown_returned") >= 1, timeouts.short())
+                ended = loop.returned_within(timeouts.short())
+    observe("shutdown_returned_in_handler", returned)
+    observe("loop_ended", ended)
+    verify(returned, "shutdown() called in the handler thread", "returned", "blocked")
+    verify(ended, "serve_forever()", "returned", "still running")
+
+
+@check("SHUTDOWN-011", PLATFORM, topic="shutdown_latency",
+       clause="#38: an idle loop notices shutdown() within poll_interval (0.5 s here)")
+def test_shutdown_latency(ss, observe):
+    """How long shutdown() takes for an idle loop with poll_interval=0.5."""
+    interval = 0.5
+    recorder = Recorder()
+    with owned(_server(ss, recorder)) as server:
+        with _client(server):  # served at once, so the loop is known to be running
+            with LoopThread(server, interval, recorder=recorder) as loop:
+                recorder.wait_count("service_actions", 1)
+                start = time.monotonic()
+                call_bounded(server.shutdown, budget=timeouts.short() + interval, what="server.shutdown()")
+                latency = time.monotonic() - start
+                ended = loop.returned_within(timeouts.short())
+    bound = interval + timeouts.absence()
+    observe("poll_interval", interval)
+    observe("latency", round(latency, 4))
+    observe("wakeup", "immediate" if latency < interval / 10 else "at the next poll")
+    observe.summary("<= poll_interval" if latency <= bound else "> poll_interval")
+    verify(ended, "serve_forever()", "returned", "still running")
+    verify(latency <= bound, "shutdown() latency", f"<= poll_interval + slack ({bound:.2f}s)", round(latency, 4))
+
+
+@check("SHUTDOWN-012", PLATFORM, clause="#46: server_close() while serve_forever() runs in another thread: "
+       "with poll the loop spins until shutdown() (select raises); shutdown() still stops it")
+def test_server_close_during_serve_forever(ss, observe):
+    """What the loop does when its socket is closed under it; shutdown() still ends it."""
+    interval = 0.05
+    recorder = Recorder()
+    server = _server(ss, recorder)
+    with LoopThread(server, interval, recorder=recorder) as loop:
+        recorder.wait_count("service_actions", 1)
+        call_bounded(server.server_close, what="server.server_close()")
+        before = recorder.count("service_actions")
+        start = time.monotonic()
+        raised_early = loop.returned_within(timeouts.absence())
+        window = time.monotonic() - start
+        calls = recorder.count("service_actions") - before
+        stopped = True
+        if not raised_early:
+            try:
+                call_bounded(server.shutdown, what="server.shutdown()")
+            except timeouts.HarnessTimeout:
+                stopped = False
+        ended = loop.returned_within(timeouts.short())
+    idle = window / interval
+    if loop.error is not None:
+        behaviour = "raises " + summary(loop.error)
+    elif calls > 20 * max(idle, 1.0):
+        behaviour = "spins"
+    else:
+        behaviour = "idles"
+    observe("service_actions_calls_in_window", calls)
+    observe("window", round(window, 3))
+    observe("idle_calls_expected", round(idle, 1))
+    observe("serve_forever_error", summary(loop.error) if loop.error else None)
+    observe.summary(behaviour)
+    verify(stopped and ended, "serve_forever() after server_close() and shutdown()", "ended",
+           {"shutdown_returned": stopped, "loop_ended": ended})
