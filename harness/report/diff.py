@@ -20,7 +20,7 @@ Per pair of cells, with *bad* = FAIL ERROR TIMEOUT XPASS FLAKY:
 ``fixes``         bad in a, present and not bad in b;
 ``changed``       any other change of outcome, or of the observation
                   summary for checks that compare observations
-                  (PLATFORM, VERSION, or a check-chosen summary);
+                  (PLATFORM, or a check-chosen summary);
 ``added``/``removed``  checks present on one side only.
 
 :func:`format_diff` renders the result as plain text for a terminal;
@@ -219,4 +219,4 @@ def format_diff(d: dict) -> str:
     counts = d["counts"]
     lines.append("")
     lines.append(", ".join(f"{counts[name]} {titles[name]}" for name in CATEGORIES))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)

@@ -25,11 +25,13 @@ rendered compactly -- a single value on its own, several as ``k=v``
 pairs -- and cut to :data:`SUMMARY_LIMIT` characters.
 
 Divergence rule: a row is *divergent* when at least two columns ran it
-and they differ in outcome, or -- for PLATFORM and VERSION checks and for
-checks that chose a summary -- in the summary compared without
-platform-specific numbers (``harness.observations.comparable``: the
-``(WinError 10054)`` detail is not a disagreement).  Columns where the
-check did not run at all do not make a row divergent.
+and they differ in outcome, or -- for PLATFORM checks and for checks that
+chose a summary -- in the summary compared without platform-specific
+numbers (``harness.observations.comparable``: the ``(WinError 10054)``
+detail is not a disagreement).  Columns where the check did not run at
+all do not make a row divergent.  Other observations (ports, timings,
+counts) vary from run to run and are not compared: a VERSION check that
+wants its per-version behaviour compared says so with a summary.
 
 Everything here is pure: no clock, no filesystem.  ``generated`` is the
 latest ``finished`` time among the records, so the same records always
@@ -273,6 +275,26 @@ def observation_summary(observed: Optional[dict], limit: int = SUMMARY_LIMIT) ->
     return shorten(", ".join(f"{key}={short_value(value)}" for key, value in items), limit)
 
 
+def measured_on(row: Row, columns: Sequence[Column], os_key: str) -> List[str]:
+    """What ``row`` measured in the columns of one OS (an ``expect`` key), one
+    entry per distinct value; when the OS's columns disagree each value
+    names its columns, e.g. ``["spins (stdlib)", "idles (reference 1.0)"]``.
+    A trailing `` \u26a0`` marks a value that disagrees with the documentation."""
+    groups: Dict[str, List[Any]] = {}
+    for column, cell in zip(columns, row.cells):
+        if cell is None or (platform_notes.normalize_os(column.os) or column.os) != os_key:
+            continue
+        text = cell.summary if row.compares_observation and cell.summary else cell.outcome
+        group = groups.setdefault(text, [[], False])
+        group[0].append(" ".join(column.header))
+        group[1] = group[1] or cell.agrees is False
+    result = []
+    for text, (names, disagrees) in groups.items():
+        shown = f"{text} ({', '.join(names)})" if len(groups) > 1 else text
+        result.append(shown + (" \u26a0" if disagrees else ""))
+    return result
+
+
 # --------------------------------------------------------------------------- keys and labels
 
 
@@ -421,7 +443,7 @@ def signature(row: Row, cell: Cell) -> Tuple[str, Optional[str]]:
 def _judge(row: Row) -> None:
     present = [cell for cell in row.cells if cell is not None]
     chose_summary = any(isinstance(cell.observed.get("summary"), str) for cell in present)
-    row.compares_observation = row.level in ("PLATFORM", "VERSION") or chose_summary
+    row.compares_observation = row.level == "PLATFORM" or chose_summary
     signatures = [signature(row, cell) for cell in present]
     row.divergent = len(present) > 1 and len(set(signatures)) > 1
     row.failing = any(cell.bad for cell in present)

@@ -44,7 +44,7 @@ from markupsafe import Markup
 
 from harness import platform_notes
 from harness.report import timeline as timeline_mod
-from harness.report.model import OUTCOMES, Cell, Column, Model, Row, pretty_os
+from harness.report.model import OUTCOMES, Cell, Column, Model, Row, measured_on, pretty_os
 
 TEMPLATES = Path(__file__).with_name("templates")
 _CSP_PLACEHOLDER = "@@CSP@@"
@@ -67,7 +67,6 @@ class OsLine:
     os: str
     documented: Optional[dict]
     measured: List[str]
-    agrees: Optional[bool]
 
 
 @dataclasses.dataclass
@@ -115,22 +114,11 @@ def _os_lines(row: Row, columns: List[Column]) -> List[OsLine]:
     documented_oses = [os_key for os_key in platform_notes.OSES if info and os_key in info["expect"]]
     lines = []
     for os_key in documented_oses + [o for o in present_oses if o not in documented_oses]:
-        measured: List[str] = []
-        agrees: Optional[bool] = None
-        for column, cell in zip(columns, row.cells):
-            if cell is None or (platform_notes.normalize_os(column.os) or column.os) != os_key:
-                continue
-            text = cell.summary if row.compares_observation and cell.summary else cell.outcome
-            if text not in measured:
-                measured.append(text)
-            if cell.agrees is False:
-                agrees = False
-            elif cell.agrees is True and agrees is None:
-                agrees = True
+        measured = measured_on(row, columns, os_key)
         entry = info["expect"].get(os_key) if info else None
         if entry is None and not measured:
             continue
-        lines.append(OsLine(pretty_os(os_key), entry, measured, agrees))
+        lines.append(OsLine(pretty_os(os_key), entry, measured))
     return lines
 
 

@@ -27,7 +27,7 @@ import re
 from typing import List, Optional, Sequence
 
 from harness import platform_notes
-from harness.report.model import OUTCOMES, Cell, Column, Model, Row, pretty_os, shorten
+from harness.report.model import OUTCOMES, Cell, Column, Model, Row, measured_on, pretty_os, shorten
 
 #: Target size of the Markdown (bytes, UTF-8): well under GitHub's 1 MiB.
 BUDGET = 400 * 1024
@@ -126,13 +126,9 @@ def _documented_table(topic: str, model: Model, rows: Sequence[Row]) -> List[str
         entry = info["expect"].get(platform_notes.normalize_os(os_name) or "")
         measured: List[str] = []
         for row in rows:
-            for column, cell in zip(model.columns, row.cells):
-                if cell is not None and platform_notes.normalize_os(column.os) == os_name:
-                    mark = " \u26a0\ufe0f" if cell.agrees is False else ""
-                    shown = cell.summary if row.compares_observation and cell.summary else cell.outcome
-                    text = md_escape(shown) + mark
-                    if text not in measured:
-                        measured.append(text)
+            for text in measured_on(row, model.columns, os_name):
+                if md_escape(text) not in measured:
+                    measured.append(md_escape(text))
         if entry is None and not measured:
             continue
         table.append([
@@ -183,9 +179,15 @@ def _divergence(model: Model, limit: int) -> List[str]:
         lines.append("VERSION checks, which differ by the API level an implementation claims (for the stdlib, "
                      "the running Python): " + ", ".join(_check(r, with_title=False) for r in by_version) + ".")
         lines.append("")
-    if others:
-        lines.append("No platform note explains: " + ", ".join(_check(r, with_title=False) for r in others)
-                     + ". REQUIRED checks should agree everywhere; a difference there may be an implementation bug.")
+    platform = [row for row in others if row.level == "PLATFORM"]
+    required = [row for row in others if row.level != "PLATFORM"]
+    if platform:
+        lines.append("No platform note explains the PLATFORM checks " + ", ".join(_check(r, with_title=False)
+                     for r in platform) + " yet: an undocumented platform behaviour or an implementation difference.")
+        lines.append("")
+    if required:
+        lines.append("REQUIRED checks that should agree everywhere: " + ", ".join(_check(r, with_title=False)
+                     for r in required) + ". The highlighted runs are worth investigating.")
         lines.append("")
     return lines
 

@@ -113,3 +113,20 @@ def test_to_json_round_trips_through_json(tmp_path):
     assert len(data["columns"]) == 7 and len(data["rows"]) == len(model.rows)
     divergent = [r for r in data["rows"] if r["divergent"]]
     assert divergent and all(r["odd"] for r in divergent)
+
+
+def test_version_rows_compare_observations_only_through_a_chosen_summary():
+    # Measured on real records: a retained-thread count differs between runs and is not a divergence.
+    a = rs.make_record([rs.check("THREADING-008", "VERSION", observed={"retained": 1}),
+                        rs.check("API-004", "VERSION", observed={"summary": "absent"})], python_version="3.11.9")
+    b = rs.make_record([rs.check("THREADING-008", "VERSION", observed={"retained": 2}),
+                        rs.check("API-004", "VERSION", observed={"summary": "present"})], python_version="3.13.0")
+    model = _model(a, b)
+    assert not _row(model, "THREADING-008").divergent
+    assert _row(model, "API-004").divergent
+
+
+def test_unexplained_platform_rows_get_a_topic_from_the_explicit_map():
+    a = rs.make_record([rs.check("SHUTDOWN-012", "PLATFORM", "INFO", observed={"summary": "spins"})])
+    model = _model(a)
+    assert _row(model, "SHUTDOWN-012").topic == "server_close_during_serve"
