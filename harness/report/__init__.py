@@ -12,8 +12,9 @@ for the full self-contained page with ``timeline.py``'s SVG, and
 output directory.
 
 Writing is all-or-nothing per file: the three files are written into a
-temporary directory next to ``out_dir`` (same filesystem), flushed, and
-moved into place with :func:`os.replace`.  An error anywhere before that
+temporary directory next to ``out_dir`` (same filesystem; inside it,
+hidden, if the parent is not writable), flushed, and moved into place
+with :func:`os.replace`.  An error anywhere before that
 leaves an existing report byte-for-byte untouched; the temporary
 directory is always removed.
 
@@ -75,7 +76,13 @@ def render_report(inputs: Iterable[PathLike], out_dir: PathLike) -> Dict[str, Pa
     if out.exists() and not out.is_dir():
         raise ReportError(out, "the report output exists and is not a directory")
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.report-", dir=str(out.parent)))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.report-", dir=str(out.parent)))
+    except OSError:
+        # A read-only parent (out_dir is a mount point, or cwd's parent): stage
+        # inside out_dir instead, as a hidden directory record scans skip.
+        out.mkdir(exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".report-", dir=str(out)))
     try:
         for key, name in FILES.items():
             _write(staging / name, texts[key])

@@ -204,3 +204,32 @@ def test_output_path_that_is_a_file_is_refused(tmp_path):
     with pytest.raises(ReportError, match="not a directory"):
         render_report([good], target)
     assert target.read_text() == "keep me"
+
+
+def test_mixed_schema_versions_are_rejected_naming_the_file():
+    # Only schema_version 1 exists today, so the files cannot be written; the rule is checked directly.
+    from harness.report.merge import check_consistency
+
+    one = rs.make_record([rs.check("TCP-001")])
+    two = rs.make_record([rs.check("TCP-001")], python_version="3.13.0")
+    two["schema_version"] = 2
+    with pytest.raises(ReportError, match=r"^b\.json: schema_version 2 cannot be merged with schema_version 1 of a\.json"):
+        check_consistency([("a.json", one), ("b.json", two)])
+
+
+def test_unwritable_parent_stages_inside_the_output(tmp_path, monkeypatch):
+    import tempfile
+
+    good = tmp_path / "good"
+    _three(good)
+    out = tmp_path / "out"
+    real = tempfile.mkdtemp
+
+    def refuse_parent(*args, **kwargs):
+        if kwargs.get("dir") == str(tmp_path):
+            raise PermissionError(13, "read-only")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse_parent)
+    render_report([good], out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES.values())
