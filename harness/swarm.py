@@ -284,6 +284,8 @@ class ClientOutcome:
     connected: bool = False
     connect_time: Optional[float] = None  # from the first attempt to completion, seconds
     connect_attempts: int = 0
+    connected_at: Optional[float] = None  # time.monotonic() when the connect completed
+    first_sent_at: Optional[float] = None  # time.monotonic() when the first message began
     bytes_sent: int = 0
     bytes_received: int = 0
     ok: int = 0
@@ -669,7 +671,8 @@ class _SelectorLoop:
         client.gen += 1
         out = client.out
         out.connected = True
-        out.connect_time = time.monotonic() - (client.first_start or client.attempt_start)
+        out.connected_at = time.monotonic()
+        out.connect_time = out.connected_at - (client.first_start or client.attempt_start)
         self._leave_connect_phase(client)
         client.state = "connected"
         try:
@@ -684,6 +687,8 @@ class _SelectorLoop:
         client.expected = message(client.out.index, client.msg_index, self.config.size)
         client.send_offset = 0
         client.sent_at = time.monotonic()
+        if client.out.first_sent_at is None:
+            client.out.first_sent_at = client.sent_at
         client.state = "sending"
         self._timer(client, self.reply_timeout, "reply_timeout")
         self._pump_send(client)
@@ -913,6 +918,7 @@ def _thread_connect(config, index, deadline, limits, client_dir, out: ClientOutc
     start = time.monotonic()
     window = timeouts.Deadline(min(limits["connect_timeout"], deadline.remaining()), "a connect")
     attempt_timeout = limits["first_attempt_timeout"]
+    backoff = _RETRY_FIRST
     errors = 0
     while True:
         out.connect_attempts += 1
@@ -935,9 +941,16 @@ def _thread_connect(config, index, deadline, limits, client_dir, out: ClientOutc
                     exc = socket.timeout(f"connect timed out after {limits['connect_timeout']:.2f}s")
                 out.fail(ErrorInfo.from_exception(exc, "connect"))
                 return None
+            if not isinstance(exc, socket.timeout):
+                # A backoff between attempts, not a synchronisation: a refused
+                # or EAGAIN connect returns at once, and retrying in a tight
+                # loop would only starve the server that should drain its queue.
+                time.sleep(min(backoff, window.remaining()))
+                backoff = min(backoff * 2, _RETRY_MAX)
             continue
         out.connected = True
-        out.connect_time = time.monotonic() - start
+        out.connected_at = time.monotonic()
+        out.connect_time = out.connected_at - start
         return sock
 
 
@@ -949,6 +962,8 @@ def _thread_exchange(config, index, sock, deadline, limits, out: ClientOutcome) 
         expected = message(index, i, config.size)
         sock.settimeout(max(0.001, min(limits["reply_timeout"], deadline.remaining())))
         sent_at = time.monotonic()
+        if out.first_sent_at is None:
+            out.first_sent_at = sent_at
         try:
             if dgram:
                 sock.send(expected)
