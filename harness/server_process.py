@@ -77,19 +77,22 @@ def _decode_address(address: Any, family: str) -> Any:
 # =========================================================================== child side
 
 
-def _bootstrap(impl_spec: str) -> None:
-    """Run the adapter's bootstrap (monkey-patching) before anything else."""
+def _bootstrap(impl_spec: str) -> bool:
+    """Run the adapter's bootstrap (monkey-patching) before anything else;
+    whether there was one."""
     try:
         from harness.implementations import get_adapter
 
         adapter = get_adapter(impl_spec)
     except Exception:
-        return
-    if adapter.bootstrap:
-        module_name, _, attribute = adapter.bootstrap.partition(":")
-        import importlib
+        return False
+    if not adapter.bootstrap:
+        return False
+    module_name, _, attribute = adapter.bootstrap.partition(":")
+    import importlib
 
-        getattr(importlib.import_module(module_name), attribute)()
+    getattr(importlib.import_module(module_name), attribute)()
+    return True
 
 
 class _Protocol:
@@ -157,20 +160,53 @@ def _serve(spec: Dict[str, Any], proto: _Protocol) -> int:
     stop = threading.Event()
     stop_reason: Dict[str, str] = {}
 
+    def note(line: bytes) -> bool:
+        if line.strip() == STOP.encode("ascii"):
+            stop_reason.setdefault("reason", "stop")
+            return True
+        return False
+
     def watch_stdin() -> None:
+        # a real thread blocked in read(): reacts at once
         try:
             for _ in range(1_000_000):
-                line = sys.stdin.readline()
+                line = sys.stdin.buffer.readline()
                 if not line:
                     stop_reason.setdefault("reason", "stdin closed")
                     break
-                if line.strip() == STOP:
-                    stop_reason.setdefault("reason", "stop")
+                if note(line):
                     break
         finally:
             stop.set()
 
-    threading.Thread(target=watch_stdin, name="ssc-stdin", daemon=True).start()
+    def poll_stdin(budget: float) -> None:
+        # in a monkey-patched process "threads" are greenlets and a blocking
+        # read would stall the hub, so read non-blocking and sleep
+        # cooperatively in between (POSIX; pipes cannot be non-blocking on
+        # Windows before 3.12)
+        deadline = timeouts.Deadline(budget, "stop on stdin")
+        pending = b""
+        while not deadline.expired():
+            try:
+                chunk = os.read(0, 4096)
+            except BlockingIOError:
+                chunk = None
+            if chunk == b"":
+                stop_reason.setdefault("reason", "stdin closed")
+                return
+            if chunk:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                if any(note(line) for line in lines):
+                    return
+            stop.wait(min(5 * timeouts.poll(), deadline.remaining()))
+        stop_reason.setdefault("reason", f"lifetime of {budget:.1f}s expired")
+
+    cooperative = bool(spec.get("_bootstrapped")) and os.name == "posix"
+    if cooperative:
+        os.set_blocking(0, False)
+    else:
+        threading.Thread(target=watch_stdin, name="ssc-stdin", daemon=True).start()
 
     teardown: Dict[str, Any] = {}
     error: Optional[str] = None
@@ -183,7 +219,9 @@ def _serve(spec: Dict[str, Any], proto: _Protocol) -> int:
             proto.send(event="ready", address=_encode_address(served.address), family=served.family,
                        pid=os.getpid(), server_class=type(server).__mro__[1].__name__,
                        handler=handler.__name__, impl=impl.describe())
-            if not stop.wait(lifetime):
+            if cooperative:
+                poll_stdin(lifetime)
+            elif not stop.wait(lifetime):
                 stop_reason.setdefault("reason", f"lifetime of {lifetime:.1f}s expired")
     except timeouts.HarnessTimeout as exc:
         error = f"HarnessTimeout: {exc}"
@@ -207,11 +245,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     proto = _Protocol(_take_stdout())
     try:
-        raw = argv[0] if argv and argv[0] != "-" else sys.stdin.readline()
+        raw = argv[0] if argv and argv[0] != "-" else sys.stdin.buffer.readline().decode("utf-8")
         spec = json.loads(raw)
         if spec.get("version") != SPEC_VERSION:
             raise ValueError(f"spec version {spec.get('version')!r}, expected {SPEC_VERSION}")
-        _bootstrap(spec["impl"])
+        spec["_bootstrapped"] = _bootstrap(spec["impl"])
         code = _serve(spec, proto)
     except BaseException as exc:
         capability = getattr(exc, "capability", None)

@@ -243,3 +243,15 @@ def test_child_env_puts_the_checkout_on_pythonpath(monkeypatch):
     root = os.path.dirname(os.path.dirname(os.path.abspath(server_process.__file__)))
     assert env["PYTHONPATH"].split(os.pathsep)[0] == root
     assert env["SSCONFORM_TIMEOUT_MULTIPLIER"] == "2.0"
+
+
+def test_monkey_patched_child_is_ready_and_stops():
+    """gevent's patched threads are greenlets: the child must not block the
+    hub reading stdin (it polls instead), or it would never become ready."""
+    pytest.importorskip("gevent")
+    if os.name != "posix":
+        pytest.skip("cooperative stdin polling is POSIX-only")
+    with serve_in_process("gevent", "ThreadingTCPServer", "upper", ready_budget=timeouts.medium()) as proc:
+        assert proc.ready["impl"]["extra"].get("monkey_patched") == "yes"
+        assert clients.roundtrip(proc.address, "inet", b"green") == b"GREEN"
+    assert proc.teardown["reason"] == "stop" and proc.teardown["returncode"] == 0
