@@ -251,7 +251,7 @@ def _family_of(server: Any) -> str:
 def _threads_alive(ignore: set) -> List[threading.Thread]:
     return [
         t for t in threading.enumerate()
-        if t.ident not in ignore and t.is_alive() and not t.name.startswith(_BOUNDED_PREFIX)
+        if t not in ignore and t.is_alive() and not t.name.startswith(_BOUNDED_PREFIX)
     ]
 
 
@@ -280,7 +280,7 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
     shutdown_budget = timeouts.short() if shutdown_budget is None else shutdown_budget
     close_budget = timeouts.medium() if close_budget is None else close_budget
 
-    threads_before = {t.ident for t in threading.enumerate()}
+    threads_before = set(threading.enumerate())  # objects: idents are reused
     fds_before = open_fds() if check_leaks else None
     sockets_before = _socket_files() if check_leaks else {}
 
@@ -394,7 +394,7 @@ def _check_leaks(served: ServedServer, threads_before: set,
                  fds_before: Optional[Dict[int, str]], sockets_before: Dict[str, float]) -> None:
     record = served.teardown
     leaks: Dict[str, List[str]] = {}
-    ignore = threads_before | {served.thread.ident, threading.get_ident()}
+    ignore = threads_before | {served.thread, threading.current_thread()}
     try:
         timeouts.wait_until(lambda: not _threads_alive(ignore), timeouts.short(),
                             "threads started while serving to finish")
