@@ -205,17 +205,19 @@ def server_hooks(base: type, log: EventLog) -> Dict[str, Any]:
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]
         printed = io.StringIO()
-        hook_error = None
+        hook_error: Optional[BaseException] = None
         with contextlib.redirect_stderr(printed):
             try:
                 base.handle_error(self, request, client_address)
-            except Exception as error:  # the implementation's handle_error itself failed
-                hook_error = repr(error)
+            except BaseException as error:  # the implementation's handle_error itself raised
+                hook_error = error
         text = printed.getvalue()
         lines = [line for line in text.splitlines() if line.strip("- ")]  # the stdlib frames it in dashes
         fields = describe_exception(exc) if exc is not None else {"exc": None, "exc_type": None}
         log.append(kind="handle_error", printed_first_line=lines[0] if lines else "",
-                   printed_chars=len(text), hook_error=hook_error, **fields)
+                   printed_chars=len(text), hook_error=repr(hook_error) if hook_error else None, **fields)
+        if hook_error is not None:
+            raise hook_error  # transparent: the implementation's behaviour is what we observe
 
     def shutdown_request(self, request):
         try:
