@@ -144,6 +144,22 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("--out", required=True, metavar="FILE", help="the TOML file ('-': stdout)")
     update.add_argument("--impl", metavar="NAME", help="use only records of this implementation")
     update.set_defaults(handler=cmd_expectations_update)
+
+    bench = commands.add_parser(
+        "bench", help="benchmark two implementations side by side",
+        description="Measure implementation A against B in alternating rounds (each server in its "
+        "own process): echo msgs/s per server kind, new connections/s, shutdown() latency, memory "
+        "per held connection, and the client swarm's own ceiling. Prints a Markdown table.")
+    bench.add_argument("--impl", required=True, metavar="A", help="implementation A (adapter, module or .py)")
+    bench.add_argument("--against", required=True, metavar="B", help="implementation B")
+    bench.add_argument("--rounds", type=int, metavar="N", help="alternating rounds (default 5; --quick: 1)")
+    bench.add_argument("--json", metavar="FILE", help="also write the full result as JSON ('-': stdout)")
+    bench.add_argument("--html", metavar="FILE", help="also write an HTML page with a plot per metric")
+    bench.add_argument("--quick", action="store_true", help="tiny sizes (seconds; a smoke test, not a measurement)")
+    bench.add_argument("--wait-load", type=float, metavar="LOAD",
+                       help="first wait (bounded) until the 1-minute load average is at most LOAD")
+    bench.add_argument("--timeout-multiplier", metavar="X", help="multiply every timeout of the kit")
+    bench.set_defaults(handler=cmd_bench)
     return parser
 
 
@@ -613,6 +629,51 @@ def cmd_expectations_update(args: argparse.Namespace) -> int:
     count = len(expectations.loads(text, source=target))
     todo = text.count(expectations.TODO_REASON)
     print(f"ssconform: wrote {target}: {count} expectations, {todo} need a reason", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness import bench
+    from harness.implementations import resolve
+
+    if args.timeout_multiplier:
+        try:
+            timeouts.set_multiplier(args.timeout_multiplier)
+        except ValueError as exc:
+            raise UsageProblem(str(exc)) from None
+    if args.rounds is not None and not 1 <= args.rounds <= 100:
+        raise UsageProblem(f"--rounds must be 1..100, not {args.rounds}")
+    specs = [_absolute_spec(args.impl), _absolute_spec(args.against)]
+    described = {spec: resolve(spec).describe() for spec in specs}  # ImplementationError -> exit 2
+    config = bench.BenchConfig.quick() if args.quick else bench.BenchConfig()
+    if args.rounds is not None:
+        config.rounds = args.rounds
+
+    def progress(text: str) -> None:
+        print(f"ssconform bench: {text}", file=sys.stderr, flush=True)
+
+    if args.wait_load is not None:
+        seen = bench.wait_for_load(args.wait_load, timeouts.long() * 10,
+                                   on_wait=lambda load: progress(f"waiting for load <= {args.wait_load}: {load}"))
+        progress(f"load average {seen}")
+    result = bench.run_bench(specs[0], specs[1], config, progress=progress, describe=described.__getitem__)
+    words = ["ssconform", "bench", "--impl", args.impl, "--against", args.against]
+    words += ["--rounds", str(config.rounds)] + (["--quick"] if args.quick else [])
+    result["command"] = " ".join(words)
+    if args.json:
+        text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+        if args.json == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.json).write_text(text, encoding="utf-8")
+    if args.html:
+        Path(args.html).write_text(bench.html(result), encoding="utf-8")
+    if args.json != "-":
+        sys.stdout.write(bench.table(result, markdown=True))
+    failed = [m["key"] for m in result["metrics"] if m["failures"]]
+    if failed:
+        _err(f"samples failed (lost/corrupted messages, errors or timeouts) in: {', '.join(failed)}")
+        return EXIT_BAD
     return EXIT_OK
 
 
