@@ -1,0 +1,449 @@
+"""A single-threaded server process for the forking checks (the "lab").
+
+Theory of operation
+-------------------
+A forking server must never share a process with its clients, and the
+checks of ``ForkingMixIn`` need to see what happens *inside* the server
+process: which process calls ``close_request`` or ``handle_error``, the
+exit status of every child it reaps, whether ``server_close`` returned
+before or after a child ended, whether it reaped a child it did not
+spawn.  :mod:`harness.server_process` runs ``serve_forever`` in a helper
+thread (its main thread watches stdin), so on Python 3.12+ every fork
+there comes from a multi-threaded process and warns; this module keeps
+the server process **single-threaded**: ``serve_forever`` (or a
+``handle_request`` loop) runs in the main thread, and nothing else runs.
+
+Child side (``python -m conformance.checks._forking_support SPEC``):
+
+* builds the server with :func:`harness.servers.build_server` and an
+  :func:`harness.instrument.instrumented` handler writing to the check's
+  :class:`~harness.instrument.EventLog`, in a subclass that also logs
+  ``close_request``, ``shutdown_request`` and ``handle_error`` (with the
+  pid of the caller), and, from ``service_actions``, every change of
+  ``active_children``;
+* wraps ``os.waitpid`` so every reaped child is logged with its exit
+  status (implementations reap with ``os.waitpid``; one that reaps some
+  other way shows up as "never reaped");
+* stops when stdin becomes readable: ``service_actions`` (run by
+  ``serve_forever`` on every loop) raises :class:`_Stop`, the way Ctrl-C
+  ends a ``serve_forever`` in the documentation's examples.  Then it logs
+  ``server_close`` start and end around the call, checks on the optional
+  *foreign* child (a child the lab forked itself before building the
+  server, which must still be there for the lab to reap), prints a
+  ``teardown`` line and leaves with ``os._exit``;
+* is bounded by an interval timer (``lifetime``): whatever hangs, the
+  process ends.  Timers are not inherited by forked children.
+
+Parent side: :func:`forking_lab` starts the child in its own session,
+waits (bounded) for its ``ready`` line, yields a :class:`Lab`, and on
+exit (or :meth:`Lab.stop`) asks it to stop, waits bounded for the
+``teardown`` line and the exit, kills the whole process group if anything
+is left, and always reaps.  The protocol is JSON lines on the child's
+stdout; the child's fd 1 is pointed at its stderr (a file in the private
+directory) so nothing the implementation prints can corrupt it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+from typing import Any, Dict, Iterator, List, Optional
+
+from harness import addresses, timeouts
+from harness.timeouts import HarnessTimeout
+
+SPEC_VERSION = 1
+STOP = b"stop\n"
+#: Exit status of the foreign child the lab forks (bpo-1540386 check).
+FOREIGN_STATUS = 7
+#: The lab's own exit codes.
+EXIT_OK = 0
+EXIT_ERROR = 2
+EXIT_LIFETIME = 4
+
+
+class LabError(RuntimeError):
+    """The lab process failed to start or to report."""
+
+
+# =========================================================================== child side
+
+
+class _Stop(BaseException):
+    """Raised from service_actions to leave serve_forever (like Ctrl-C)."""
+
+
+def _bootstrap(impl_spec: str) -> None:
+    """Run an adapter's bootstrap (gevent/eventlet patching) first."""
+    try:
+        from harness.implementations import get_adapter
+
+        adapter = get_adapter(impl_spec)
+    except Exception:
+        return
+    if adapter.bootstrap:
+        import importlib
+
+        module_name, _, attribute = adapter.bootstrap.partition(":")
+        getattr(importlib.import_module(module_name), attribute)()
+
+
+def _exitcode(status: int) -> Optional[int]:
+    try:
+        return os.waitstatus_to_exitcode(status)
+    except (AttributeError, ValueError):
+        return None
+
+
+def _stdin_readable(timeout: float = 0.0) -> bool:
+    try:
+        readable, _, _ = select.select([sys.stdin.fileno()], [], [], timeout)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _encode(address: Any) -> Any:
+    return list(address) if isinstance(address, tuple) else address
+
+
+def _children(server: Any) -> Optional[List[int]]:
+    children = getattr(server, "active_children", None)
+    return None if children is None else sorted(int(pid) for pid in children)
+
+
+def _serve(spec: Dict[str, Any], send) -> int:
+    from harness import instrument, servers
+    from harness.implementations import resolve
+
+    log = instrument.EventLog(spec["log"])
+    original_waitpid = os.waitpid
+
+    def waitpid(pid, options):
+        result = original_waitpid(pid, options)
+        if result[0]:
+            log.append(kind="reaped", child=result[0], requested=pid, exitcode=_exitcode(result[1]))
+        return result
+
+    os.waitpid = waitpid  # see the module docstring
+
+    foreign = None
+    if spec.get("foreign_child"):
+        read_end, write_end = os.pipe()
+        foreign = os.fork()
+        if foreign == 0:  # the foreign child: exits at once, stays a zombie until reaped
+            os._exit(FOREIGN_STATUS)
+        os.close(write_end)
+        os.read(read_end, 1)  # EOF: the child exited (its descriptors are closed)
+        os.close(read_end)
+        log.append(kind="foreign", child=foreign)
+
+    impl = resolve(spec["impl"])
+    module = impl.module
+    class_name = spec["server_class"]
+    family = addresses.family_for_class(class_name)
+    base_name = spec.get("handler_base") or (
+        "DatagramRequestHandler" if addresses.is_datagram_class(class_name) else "StreamRequestHandler")
+    handler = instrument.instrumented(getattr(module, base_name), spec["behaviour"], log,
+                                      **spec.get("options", {}))
+    base = servers.server_class(module, class_name)
+    last: List[Any] = ["unset"]
+
+    def close_request(self, request):
+        log.append(kind="call", method="close_request")
+        return base.close_request(self, request)
+
+    def shutdown_request(self, request):
+        log.append(kind="call", method="shutdown_request")
+        return base.shutdown_request(self, request)
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        log.append(kind="call", method="handle_error", exc_type=type(exc).__name__ if exc else None)
+
+    def service_actions(self):
+        base.service_actions(self)
+        state = _children(self)
+        if state != last[0]:
+            last[0] = state
+            log.append(kind="children", active=state)
+        if _stdin_readable():
+            raise _Stop()
+
+    address = addresses.server_address_for(family, spec["directory"], name="srv")
+    server = servers.build_server(module, class_name, handler, address, close_request=close_request,
+                                  shutdown_request=shutdown_request, handle_error=handle_error,
+                                  service_actions=service_actions, **spec.get("attrs", {}))
+    log.append(kind="server", event="ready")
+    send(event="ready", address=_encode(server.server_address), pid=os.getpid(),
+         foreign=foreign, api=list(impl.api_version))
+
+    error = None
+    try:
+        if spec.get("mode", "serve_forever") == "serve_forever":
+            server.serve_forever(timeouts.poll())
+        else:
+            for _ in range(int(spec.get("requests", 1))):
+                server.handle_request()
+            log.append(kind="server", event="handled", active=_children(server))
+            _stdin_readable(float(spec["lifetime"]))
+    except _Stop:
+        pass
+    except BaseException as exc:  # reported, then the teardown still runs
+        error = f"{type(exc).__name__}: {exc}"
+    log.append(kind="server_close", edge="start", active=_children(server))
+    close_error = None
+    try:
+        server.server_close()
+    except BaseException as exc:
+        close_error = f"{type(exc).__name__}: {exc}"
+    log.append(kind="server_close", edge="end", active=_children(server))
+
+    foreign_state = None
+    if foreign is not None:
+        try:
+            _, status = original_waitpid(foreign, 0)
+            foreign_state = {"reaped_by_lab": True, "exitcode": _exitcode(status)}
+        except ChildProcessError:
+            foreign_state = {"reaped_by_lab": False, "exitcode": None}
+    send(event="teardown", error=error, close_error=close_error, active_children=_children(server),
+         foreign=foreign_state)
+    return EXIT_OK if error is None and close_error is None else EXIT_ERROR
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    sys.stdout.flush()
+    proto = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    def close_proto_in_child() -> None:
+        with contextlib.suppress(OSError):
+            os.close(proto)
+
+    os.register_at_fork(after_in_child=close_proto_in_child)
+
+    def send(**fields: Any) -> None:
+        line = (json.dumps(fields, sort_keys=True, default=repr) + "\n").encode("utf-8")
+        view = memoryview(line)
+        while view:
+            view = view[os.write(proto, view):]
+
+    code = EXIT_ERROR
+    try:
+        spec = json.loads(argv[0])
+        if spec.get("version") != SPEC_VERSION:
+            raise ValueError(f"spec version {spec.get('version')!r}, expected {SPEC_VERSION}")
+        signal.signal(signal.SIGALRM, lambda *_: os._exit(EXIT_LIFETIME))
+        signal.setitimer(signal.ITIMER_REAL, float(spec["lifetime"]))
+        _bootstrap(spec["impl"])
+        code = _serve(spec, send)
+    except BaseException as exc:
+        send(event="error", exc_type=type(exc).__name__, error=str(exc),
+             capability=getattr(exc, "capability", None))
+    sys.stderr.flush()
+    os._exit(code)
+
+
+# =========================================================================== parent side
+
+
+class Lab:
+    """A running lab process, as seen from the check."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], log: Any, directory: str, stderr_path: str):
+        self.popen = popen
+        self.log = log
+        self.directory = directory
+        self.stderr_path = stderr_path
+        self.ready: Dict[str, Any] = {}
+        self.teardown: Optional[Dict[str, Any]] = None
+        self.killed: Optional[str] = None
+        self._buffer = b""
+
+    @property
+    def address(self) -> Any:
+        address = self.ready.get("address")
+        return tuple(address) if isinstance(address, list) else address
+
+    @property
+    def pid(self) -> int:
+        return int(self.ready.get("pid") or self.popen.pid)
+
+    def events(self) -> List[Dict[str, Any]]:
+        return self.log.read()
+
+    def stderr_tail(self, limit: int = 3000) -> str:
+        try:
+            with open(self.stderr_path, "rb") as handle:
+                return handle.read()[-limit:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _line(self, deadline: timeouts.Deadline) -> Optional[Dict[str, Any]]:
+        fd = self.popen.stdout.fileno()
+        for _ in range(100_000):
+            if b"\n" in self._buffer:
+                line, self._buffer = self._buffer.split(b"\n", 1)
+                return json.loads(line.decode("utf-8"))
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                return None
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if not readable:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        return None
+
+    def wait_ready(self, budget: float) -> None:
+        deadline = timeouts.Deadline(budget, "the forking lab to start")
+        message = self._line(deadline)
+        if message is None:
+            raise HarnessTimeout(f"the forking lab to start; stderr: {self.stderr_tail()}", budget)
+        if message.get("event") == "error":
+            if message.get("exc_type") == "UnsupportedFeature":
+                raise addresses.UnsupportedFeature(message.get("error", ""), message.get("capability"))
+            raise LabError(f"forking lab: {message.get('exc_type')}: {message.get('error')}\n"
+                           f"stderr: {self.stderr_tail()}")
+        self.ready = message
+
+    def request_stop(self) -> None:
+        """Tell the lab to stop serving (it notices on its next loop)."""
+        with contextlib.suppress(OSError, ValueError):
+            self.popen.stdin.write(STOP)
+            self.popen.stdin.flush()
+        with contextlib.suppress(OSError, ValueError):
+            self.popen.stdin.close()
+
+    def stop(self, budget: Optional[float] = None) -> Dict[str, Any]:
+        """Stop the lab; its teardown report (bounded; kills what is left)."""
+        if self.teardown is not None:
+            return self.teardown
+        budget = timeouts.medium() if budget is None else budget
+        self.request_stop()
+        deadline = timeouts.Deadline(budget, "the forking lab to tear down")
+        report: Dict[str, Any] = {}
+        for _ in range(100):
+            message = self._line(deadline)
+            if message is None:
+                break
+            if message.get("event") == "teardown":
+                report = message
+                break
+        self.teardown = report
+        try:
+            self.popen.wait(timeout=max(deadline.remaining(), timeouts.poll()))
+        except subprocess.TimeoutExpired:
+            pass
+        self._kill_group()
+        return report
+
+    def _kill_group(self) -> None:
+        try:
+            os.killpg(self.popen.pid, 0)
+            alive = True
+        except (ProcessLookupError, PermissionError):
+            alive = False
+        if alive or self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.killed = "killpg(SIGKILL)"
+        try:
+            self.popen.wait(timeout=timeouts.short())
+        except subprocess.TimeoutExpired:
+            raise HarnessTimeout(f"forking lab {self.popen.pid} to be reaped", timeouts.short()) from None
+        for stream in (self.popen.stdout, self.popen.stdin):
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
+
+
+@contextlib.contextmanager
+def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
+                attrs: Optional[Dict[str, Any]] = None, options: Optional[Dict[str, Any]] = None,
+                handler_base: Optional[str] = None, mode: str = "serve_forever", requests: int = 1,
+                foreign_child: bool = False) -> Iterator[Lab]:
+    """Serve ``server_class`` of ``impl`` (a LoadedImplementation) in a lab process."""
+    from harness import instrument, servers
+    from harness.server_process import child_env
+
+    servers.server_class(impl.module, server_class)  # refuses Forking*/Unix* where absent
+    with addresses.private_dir() as directory:
+        log = instrument.EventLog.create(directory)
+        spec = {
+            "version": SPEC_VERSION,
+            "impl": impl.spec,
+            "server_class": server_class,
+            "behaviour": behaviour,
+            "handler_base": handler_base,
+            "options": dict(options or {}),
+            "attrs": dict(attrs or {}),
+            "mode": mode,
+            "requests": requests,
+            "foreign_child": foreign_child,
+            "log": log.path,
+            "directory": directory,
+            "lifetime": timeouts.long(),
+        }
+        stderr_path = os.path.join(directory, "stderr.txt")
+        with open(stderr_path, "wb") as stderr:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "conformance.checks._forking_support", json.dumps(spec)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=directory,
+                env=child_env(), start_new_session=True)
+        lab = Lab(popen, log, directory, stderr_path)
+        try:
+            lab.wait_ready(timeouts.long())
+            yield lab
+        finally:
+            lab.stop()
+
+
+def handle_starts(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    return [e for e in events if e.get("kind") == "phase" and e.get("phase") == "handle"
+            and e.get("edge") == "start"]
+
+
+def calls(events: List[Dict[str, Any]], method: str, pid: Optional[int] = None) -> List[Dict[str, Any]]:
+    return [e for e in events if e.get("kind") == "call" and e.get("method") == method
+            and (pid is None or e.get("pid") == pid)]
+
+
+def reaped(events: List[Dict[str, Any]], child: int) -> List[Dict[str, Any]]:
+    return [e for e in events if e.get("kind") == "reaped" and e.get("child") == child]
+
+
+def children_states(events: List[Dict[str, Any]]) -> List[Optional[List[int]]]:
+    return [e.get("active") for e in events if e.get("kind") == "children"]
+
+
+def process_exists(pid: int) -> bool:
+    """Whether ``pid`` still exists (a zombie counts: it was not reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def wait_gone(pids: List[int], budget: Optional[float] = None) -> List[int]:
+    """Wait (bounded) until none of ``pids`` exists; the ones still there."""
+    budget = timeouts.short() if budget is None else budget
+    with contextlib.suppress(HarnessTimeout):
+        timeouts.wait_until(lambda: not any(process_exists(pid) for pid in pids), budget,
+                            "children to be reaped")
+    return [pid for pid in pids if process_exists(pid)]
+
+
+if __name__ == "__main__":
+    main()

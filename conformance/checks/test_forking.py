@@ -1,0 +1,327 @@
+"""FORKING-*: ForkingMixIn serves each request in a child process.
+
+Every server here runs in a separate, single-threaded *lab* process
+(:mod:`conformance.checks._forking_support`), never in the test process:
+a forked handler would inherit the check's client sockets.  The lab logs,
+to an event log the check reads, what only the server process can see:
+the pid of every ``close_request``/``shutdown_request``/``handle_error``
+call, every change of ``active_children``, every reaped child with its
+exit status, and the edges of ``server_close``.  Handlers are the
+instrumented ones of :mod:`harness.instrument` (``hold`` for concurrency,
+``echo``, ``raise``, ``raise_exit``).
+
+Concurrency is proved from intervals (handlers holding at once), limits
+from ``max_overlap`` of those intervals plus one ``absence()`` window, and
+ordering (``server_close`` waiting for a child) from the order of lines in
+the event log, which is one file appended to by every process.
+
+Clauses: behaviours 55-60 and 72 of the research notes (§4
+"ForkingMixIn") and bpo-1540386.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from harness import clients, instrument, timeouts
+
+from ._forking_support import calls, children_states, forking_lab, handle_starts, reaped, wait_gone
+from ._helpers import REQUIRED, VERSION, check, verify, verify_equal
+from ._threading_support import HeldClients, handle_intervals, held_clients, timeline, wait_count
+
+FORK = ("fork",)
+
+
+def _handler_pids(events):
+    return [event["pid"] for event in handle_starts(events)]
+
+
+@check("FORKING-001", REQUIRED, requires=FORK,
+       clause="ForkingMixIn: each request is handled in a new child process; handlers run concurrently "
+              "(behaviours 55, 56)")
+def test_handlers_run_in_separate_processes(impl, observe):
+    """Three held handlers run at once, each in its own child process."""
+    count = 3
+    with forking_lab(impl, "ForkingTCPServer", "hold") as lab:
+        with held_clients(lab.address, "inet", count, lab.log) as held:
+            started = held.started
+            echoes = held.release_all() if started == count else []
+        intervals = handle_intervals(lab.log, started)
+    pids = [iv.pid for iv in intervals]
+    overlap = instrument.max_overlap(intervals, "handle")
+    observe("server_pid", lab.pid)
+    observe("handler_pids", pids)
+    observe("max_overlap", overlap)
+    observe.timeline(timeline(intervals))
+    verify_equal(started, count, "handlers holding at once before any release")
+    verify_equal(echoes, [b"release\n"] * count, "echoes of the release lines")
+    verify(lab.pid not in pids, "handler pids", f"none equal to the server pid {lab.pid}", pids)
+    verify_equal(len(set(pids)), count, "distinct handler processes")
+    verify_equal(overlap, count, "max_overlap of handle() intervals")
+
+
+@check("FORKING-002", REQUIRED, requires=FORK,
+       clause="serve_forever never has more than max_children children: at the limit collect_children waits "
+              "(behaviour 58)")
+def test_max_children_enforced_by_serve_forever(impl, observe):
+    """With max_children=2 and four held clients, at most two handlers run at once, and all are served."""
+    count, limit = 4, 2
+    with forking_lab(impl, "ForkingTCPServer", "hold", attrs={"max_children": limit}) as lab:
+        held = HeldClients(lab.log, lab.address, "inet")
+        try:
+            for _ in range(count):
+                held.connect()
+            first = held.wait_holds(limit)
+            beyond = wait_count(lab.log, limit + 1, timeouts.absence(), kind="hold")
+            echoes = held.release_all() if first == limit else []
+        finally:
+            for sock in held.sockets:
+                sock.close()
+        intervals = handle_intervals(lab.log, count)
+    overlap = instrument.max_overlap(intervals, "handle")
+    observe("held_at_first", first)
+    observe("held_while_limit_reached", beyond)
+    observe("max_overlap", overlap)
+    observe.timeline(timeline(intervals))
+    verify_equal(first, limit, "handlers holding at once (the limit is reachable)")
+    verify(beyond <= limit, "handlers started while max_children were alive", f"<= {limit}", beyond)
+    verify_equal(echoes, [b"release\n"] * count, "echoes (every client served in the end)")
+    verify(overlap <= limit, "max_overlap of handle() intervals", f"<= max_children ({limit})", overlap)
+
+
+@check("FORKING-003", REQUIRED, requires=FORK,
+       clause="finished children are reaped while serving: active_children empties, no zombies remain "
+              "(behaviour 57, bpo-11109)")
+def test_children_are_reaped(impl, observe):
+    """After three requests end, active_children is empty and no child is left as a zombie."""
+    with forking_lab(impl, "ForkingTCPServer", "echo") as lab:
+        replies = [clients.roundtrip(lab.address, payload=b"r%d" % i) for i in range(3)]
+        events = wait_count(lab.log, 3, kind="phase", phase="handle", edge="start") and lab.events()
+        pids = _handler_pids(events)
+        try:
+            lab.log.wait_for(lambda evs: children_states(evs)[-1:] == [[]], timeouts.short(),
+                             "active_children to become empty")
+        except timeouts.HarnessTimeout:
+            pass
+        states = children_states(lab.events())
+        left = wait_gone(pids)
+        reaped_pids = sorted({e["child"] for e in lab.events() if e.get("kind") == "reaped"})
+    observe("replies", replies)
+    observe("handler_pids", pids)
+    observe("active_children_last", states[-1] if states else "never logged")
+    observe("processes_left", left)
+    observe("reaped", reaped_pids)
+    verify_equal(replies, [b"r0", b"r1", b"r2"], "echoes")
+    verify(states and states[-1] == [], "active_children after the requests ended", [], states[-1:] or None)
+    verify(not left, "handler processes still present (zombies) while serving", "none", left)
+
+
+@check("FORKING-004", VERSION, requires=FORK,
+       clause="server_close() waits for all children when block_on_close (3.7+, bpo-31151) (behaviour 60)")
+def test_server_close_waits_for_children(impl, observe):
+    """server_close returns only after a held child ended, leaving active_children empty."""
+    with forking_lab(impl, "ForkingTCPServer", "hold") as lab:
+        with held_clients(lab.address, "inet", 1, lab.log) as held:
+            verify_equal(held.started, 1, "held handlers")
+            lab.request_stop()
+            wait_count(lab.log, 1, timeouts.short(), kind="server_close", edge="start")
+            early = wait_count(lab.log, 1, timeouts.absence(), kind="server_close", edge="end")
+            echo = held.release(0)
+        teardown = lab.stop()
+        events = lab.events()
+    order = [
+        f"{e['kind']}:{e.get('edge')}" + (f" pid={e['pid']}" if e["kind"] == "phase" else "")
+        for e in events
+        if e.get("kind") == "server_close" or (e.get("kind") == "phase" and e.get("phase") == "handle")
+    ]
+    observe("order", order)
+    observe("active_children_after_close", teardown.get("active_children"))
+    verify_equal(echo, b"release\n", "echo of the release line")
+    kinds = [(e.get("kind"), e.get("phase"), e.get("edge")) for e in events]
+    close_end = kinds.index(("server_close", None, "end")) if ("server_close", None, "end") in kinds else None
+    handle_end = kinds.index(("phase", "handle", "end")) if ("phase", "handle", "end") in kinds else None
+    verify(close_end is not None and handle_end is not None, "server_close end and handle end events",
+           "both logged", order)
+    if impl.api_at_least(3, 7):
+        observe.expected("server_close waits for the child", True)
+        verify(not early, "server_close while a child is held", "still waiting", "returned")
+        verify(handle_end < close_end, "order in the event log", "handle end before server_close end", order)
+        verify_equal(teardown.get("active_children"), [], "active_children after server_close")
+    else:
+        verify(close_end < handle_end, "order in the event log (API < 3.7)", "server_close end first", order)
+
+
+@check("FORKING-005", REQUIRED, requires=FORK,
+       clause="the child exits with os._exit(0) after success and os._exit(1) after any exception, SystemExit "
+              "included (behaviour 56)")
+@pytest.mark.parametrize("behaviour,expected", [("echo", 0), ("raise", 1), ("raise_exit", 1)],
+                         ids=["success", "exception", "SystemExit"])
+def test_child_exit_status(impl, observe, behaviour, expected):
+    """A handler child's exit status is 0 on success and 1 after an exception."""
+    with forking_lab(impl, "ForkingTCPServer", behaviour) as lab:
+        reply = clients.roundtrip(lab.address, payload=b"x")
+        wait_count(lab.log, 1, kind="phase", phase="handle", edge="start")
+        pids = _handler_pids(lab.events())
+        verify_equal(len(pids), 1, "handler processes")
+        found = wait_count(lab.log, 1, child=pids[0], kind="reaped")
+        records = reaped(lab.events(), pids[0])
+    observe("reply", reply)
+    observe("reaped", records)
+    verify(found >= 1, f"the child {pids[0]} to be reaped while serving", "reaped", "never reaped")
+    verify_equal(records[0].get("exitcode"), expected, f"exit status of the child after {behaviour!r}")
+
+
+@check("FORKING-006", REQUIRED, requires=FORK,
+       clause="the parent calls close_request (close only, no SHUT_WR); the child calls shutdown_request "
+              "(behaviour 55)")
+def test_parent_closes_child_shuts_down(impl, observe):
+    """The parent only closes its copy of the request; the client sees EOF only when the child ends."""
+    with forking_lab(impl, "ForkingTCPServer", "hold") as lab:
+        with held_clients(lab.address, "inet", 1, lab.log) as held:
+            verify_equal(held.started, 1, "held handlers")
+            sock = held.sockets[0]
+            sock.settimeout(timeouts.absence())
+            try:
+                early = sock.recv(100)
+            except socket.timeout:
+                early = None
+            echo = held.release(0) if early is None else b""
+            tail = clients.recv_until_eof(sock)
+        wait_count(lab.log, 1, kind="call", method="shutdown_request")
+        events = lab.events()
+    child = _handler_pids(events)
+    parent_calls = [e["method"] for e in events if e.get("kind") == "call" and e.get("pid") == lab.pid]
+    child_calls = [e["method"] for e in events if e.get("kind") == "call" and e.get("pid") in child]
+    observe("client_while_held", "nothing (still open)" if early is None else repr(early))
+    observe("parent_calls", parent_calls)
+    observe("child_calls", child_calls)
+    verify(early is None, "what the client reads while the child holds the request", "nothing", early)
+    verify_equal((echo, tail), (b"release\n", b""), "echo, then EOF")
+    verify("close_request" in parent_calls, "parent calls", "close_request", parent_calls)
+    verify("shutdown_request" not in parent_calls, "parent calls", "no shutdown_request", parent_calls)
+    verify_equal(child_calls.count("shutdown_request"), 1, "shutdown_request calls in the child")
+
+
+@check("FORKING-007", REQUIRED, requires=FORK,
+       clause="an Exception in the handler is reported by handle_error in the child (behaviour 56)")
+def test_handle_error_runs_in_child(impl, observe):
+    """handle_error runs in the handler's child process, not in the server process."""
+    with forking_lab(impl, "ForkingTCPServer", "raise") as lab:
+        reply = clients.roundtrip(lab.address, payload=b"x")
+        wait_count(lab.log, 1, kind="call", method="handle_error")
+        events = lab.events()
+    errors = calls(events, "handle_error")
+    child = _handler_pids(events)
+    observe("reply", reply)
+    observe("handle_error", [{"pid": e["pid"], "exc_type": e.get("exc_type")} for e in errors])
+    observe("server_pid", lab.pid)
+    verify_equal(reply, b"", "reply (EOF)")
+    verify_equal(len(errors), 1, "handle_error calls")
+    verify(errors[0]["pid"] in child and errors[0]["pid"] != lab.pid, "process calling handle_error",
+           f"the handler child {child}", errors[0]["pid"])
+    verify_equal(errors[0].get("exc_type"), "ValueError", "exception handle_error saw")
+
+
+@check("FORKING-008", REQUIRED, requires=FORK,
+       clause="ForkingUDPServer: a child handles the datagram and replies through the inherited socket "
+              "(behaviour 72)")
+def test_forking_udp_echo(impl, observe):
+    """A ForkingUDPServer child echoes a datagram from the server's address."""
+    with forking_lab(impl, "ForkingUDPServer", "echo") as lab:
+        with clients.dgram_client("inet") as sock:
+            sock.sendto(b"fork me", lab.address)
+            data, sender = clients.recvfrom(sock)
+        wait_count(lab.log, 1, kind="phase", phase="handle", edge="start")
+        pids = _handler_pids(lab.events())
+    observe("reply", data)
+    observe("handler_pids", pids)
+    verify_equal(data, b"fork me", "echo")
+    verify_equal(sender, lab.address, "sender of the reply (the server socket)")
+    verify(pids and lab.pid not in pids, "handler process", f"a child, not the server {lab.pid}", pids)
+
+
+@check("FORKING-009", REQUIRED, requires=("fork", "af_unix"),
+       clause="ForkingMixIn composed with UnixStreamServer serves AF_UNIX requests in concurrent children")
+def test_forking_unix_stream_overlap(impl, observe):
+    """Two held AF_UNIX handlers run at once in two children."""
+    count = 2
+    with forking_lab(impl, "ForkingUnixStreamServer", "hold") as lab:
+        with held_clients(lab.address, "unix", count, lab.log) as held:
+            started = held.started
+            echoes = held.release_all() if started == count else []
+        intervals = handle_intervals(lab.log, started)
+    pids = [iv.pid for iv in intervals]
+    observe("handler_pids", pids)
+    observe.timeline(timeline(intervals))
+    verify_equal(started, count, "AF_UNIX handlers holding at once")
+    verify_equal(echoes, [b"release\n"] * count, "echoes")
+    verify(lab.pid not in pids and len(set(pids)) == count, "handler processes", "distinct children", pids)
+
+
+@check("FORKING-010", VERSION, requires=FORK,
+       clause="max_children is enforced only by collect_children, which handle_request does not run "
+              "before forking (3.3+) (behaviour 59)")
+def test_handle_request_loop_can_exceed_max_children(impl, observe):
+    """A handle_request() loop forks past max_children=2 (API 3.3+)."""
+    count, limit = 3, 2
+    attrs = {"max_children": limit, "timeout": timeouts.short()}
+    with forking_lab(impl, "ForkingTCPServer", "hold", attrs=attrs, mode="handle_request",
+                     requests=count) as lab:
+        with held_clients(lab.address, "inet", count, lab.log) as held:
+            started = held.started
+            for index in range(len(held.sockets)):
+                held.release(index)
+        teardown = lab.stop()
+    observe("held_at_once", started)
+    observe("active_children_after_close", teardown.get("active_children"))
+    if impl.api_at_least(3, 3):
+        observe.expected("held_at_once", count)
+        verify_equal(started, count, f"children holding at once under handle_request() with max_children={limit}")
+    else:
+        verify(started <= limit, "children holding at once (API < 3.3 collects before forking)", f"<= {limit}",
+               started)
+
+
+@check("FORKING-011", REQUIRED, requires=FORK,
+       clause="below max_children, collect_children never waits on a child it did not spawn (bpo-1540386)")
+def test_foreign_child_is_not_reaped(impl, observe):
+    """A finished child the server process forked itself is left for it to reap."""
+    with forking_lab(impl, "ForkingTCPServer", "echo", foreign_child=True) as lab:
+        replies = [clients.roundtrip(lab.address, payload=b"f%d" % i) for i in range(2)]
+        foreign = lab.ready.get("foreign")
+        wait_count(lab.log, 2, kind="reaped")
+        teardown = lab.stop()
+        events = lab.events()
+    state = teardown.get("foreign") or {}
+    observe("replies", replies)
+    observe("foreign_child", state)
+    observe("reaped_by_server", [e["child"] for e in events if e.get("kind") == "reaped"])
+    verify_equal(replies, [b"f0", b"f1"], "echoes")
+    verify(not reaped(events, foreign), "server reaped the foreign child", "never", reaped(events, foreign))
+    verify_equal(state, {"reaped_by_lab": True, "exitcode": 7}, "the foreign child, when its parent reaps it")
+
+
+@check("FORKING-012", REQUIRED, requires=FORK,
+       clause="active_children is None until the first fork, then a set holding each running child's pid "
+              "(behaviour 55)")
+def test_active_children_tracks_children(impl, observe):
+    """active_children is None before the first request and holds the child's pid while it runs."""
+    with forking_lab(impl, "ForkingTCPServer", "hold") as lab:
+        wait_count(lab.log, 1, kind="children")
+        before = children_states(lab.events())[:1]
+        with held_clients(lab.address, "inet", 1, lab.log) as held:
+            verify_equal(held.started, 1, "held handlers")
+            pid = _handler_pids(lab.events())[0]
+            try:
+                lab.log.wait_for(lambda evs: any(s and pid in s for s in children_states(evs)),
+                                 timeouts.short(), "the child in active_children")
+            except timeouts.HarnessTimeout:
+                pass
+            during = [s for s in children_states(lab.events()) if s and pid in s]
+            held.release(0)
+    observe("before_first_request", before)
+    observe("while_running", during[:1])
+    verify_equal(before, [None], "active_children before the first request")
+    verify(during, "active_children while the child runs", f"contains {pid}", children_states(lab.events()))

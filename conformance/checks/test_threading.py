@@ -1,0 +1,460 @@
+"""THREADING-*: ThreadingMixIn runs each request in a thread of its own.
+
+Every check serves in this process (``serve_in_thread``, or a bounded
+``handle_request`` when the check must call ``server_close`` itself) and
+proves its claim from what the handlers recorded: the ``Thread`` objects
+they ran in, the order of named steps (:class:`Sequence`), or the
+intervals of an event log written by ``hold`` handlers.  Nothing is
+inferred from elapsed time; the only idle waits are single
+``timeouts.absence()`` windows that give a wrong implementation the chance
+to show itself (``server_close`` returning too early).
+
+Clauses: behaviours 48-54 and 72 of the research notes (§4
+"ThreadingMixIn"), and the documentation of ``daemon_threads`` and
+``block_on_close``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import threading
+import weakref
+
+import pytest
+
+from harness import addresses, clients, instrument, servers, timeouts
+from harness.servers import build_server, call_bounded, run_handle_request, serve_in_thread
+from harness.timeouts import HarnessTimeout
+
+from ._helpers import REQUIRED, VERSION, check, verify, verify_equal
+from ._threading_support import (
+    Sequence,
+    current_thread_facts,
+    handle_intervals,
+    held_clients,
+    timeline,
+    wait_count,
+)
+
+INET = addresses.loopback("inet")
+
+#: Sequential requests in the bookkeeping check, and how many finished
+#: threads the server may still reference after them (3.7 kept all of them).
+BOOKKEEPING_REQUESTS = 50
+BOOKKEEPING_BOUND = 16
+
+
+class _Escape(BaseException):
+    """Raised by a handler: not an Exception, so not for handle_error."""
+
+
+def _reply_handler(ss, record):
+    class ReplyHandler(ss.BaseRequestHandler):
+        def handle(self):
+            record.append(threading.current_thread())
+            self.request.sendall(b"ok")
+
+    return ReplyHandler
+
+
+@check("THREADING-001", REQUIRED,
+       clause="ThreadingMixIn: one new threading.Thread per request, daemon = daemon_threads (behaviour 48)")
+@pytest.mark.parametrize("daemon_threads", [False, True], ids=["daemon_threads=False", "daemon_threads=True"])
+def test_one_thread_per_request(ss, observe, daemon_threads):
+    """Each request runs in a new thread whose daemon flag is daemon_threads."""
+    seen = []
+    server = build_server(ss, "ThreadingTCPServer", _reply_handler(ss, seen), INET,
+                          daemon_threads=daemon_threads)
+    with serve_in_thread(server) as served:
+        replies = [clients.roundtrip(served.address, payload=b"x") for _ in range(3)]
+    observe("replies", replies)
+    observe("threads", [{"name": t.name, "daemon": t.daemon} for t in seen])
+    verify_equal(replies, [b"ok"] * 3, "replies")
+    distinct = len({id(thread) for thread in seen})
+    verify_equal(distinct, 3, "distinct handler threads for 3 requests")
+    daemons = [thread.daemon for thread in seen]
+    verify(all(flag is daemon_threads for flag in daemons), f"handler thread daemon flags (daemon_threads={daemon_threads})",
+           [daemon_threads] * 3, daemons)
+
+
+@check("THREADING-002", REQUIRED,
+       clause="ThreadingMixIn.process_request starts a new thread: the handler never runs in the serving thread")
+def test_handler_thread_is_not_the_serving_thread(ss, observe):
+    """The handler's thread (ident, name) differs from the serve_forever thread."""
+    facts = []
+
+    class Handler(ss.BaseRequestHandler):
+        def handle(self):
+            facts.append(current_thread_facts())
+            self.request.sendall(b"ok")
+
+    server = build_server(ss, "ThreadingTCPServer", Handler, INET)
+    with serve_in_thread(server) as served:
+        serving = {"name": served.thread.name, "ident": served.thread.ident}
+        reply = clients.roundtrip(served.address, payload=b"x")
+    observe("serving_thread", serving)
+    observe("handler_thread", facts)
+    verify_equal(reply, b"ok", "reply")
+    verify_equal(len(facts), 1, "handler invocations")
+    handler = facts[0]
+    verify(handler["ident"] != serving["ident"], "handler thread ident", f"not {serving['ident']} (the serving thread)",
+           handler["ident"])
+    verify(handler["name"] != serving["name"], "handler thread name", f"not {serving['name']!r}", handler["name"])
+    verify(not handler["main"], "handler thread", "not the main thread", handler)
+
+
+@check("THREADING-003", REQUIRED,
+       clause="ThreadingMixIn: N blocking handlers run concurrently (behaviour 50)")
+def test_handlers_overlap(ss, observe):
+    """Four held handlers all start before any is released (max overlap 4)."""
+    count = 4
+    with addresses.private_dir() as directory:
+        log = instrument.EventLog.create(directory)
+        handler = instrument.instrumented(ss.StreamRequestHandler, "hold", log)
+        server = build_server(ss, "ThreadingTCPServer", handler, INET)
+        with serve_in_thread(server) as served:
+            with held_clients(served.address, "inet", count, log) as held:
+                started = held.started
+                echoes = held.release_all() if started == count else []
+            intervals = handle_intervals(log, started)
+    overlap = instrument.max_overlap(intervals, "handle")
+    observe("held_before_release", started)
+    observe("max_overlap", overlap)
+    observe.timeline(timeline(intervals))
+    verify_equal(started, count, "handlers holding at once before any release")
+    verify_equal(echoes, [b"release\n"] * count, "echoes of the release lines")
+    verify_equal(overlap, count, "max_overlap of handle() intervals")
+
+
+def _error_recording_server(ss, handler, events, requests, **attrs):
+    """A server recording handle_error/shutdown_request as (name, thread,
+    whether ``request`` is the one the handler in that thread was given).
+    Only weak references to requests are kept, so a request nobody shuts
+    down is still closed when its thread ends (the client sees EOF)."""
+    base = servers.server_class(ss, "ThreadingTCPServer")
+
+    def same(request):
+        ref = requests.get(threading.current_thread())
+        return ref is not None and ref() is request
+
+    def handle_error(self, request, client_address):
+        events.append(("handle_error", threading.current_thread(), same(request)))
+
+    def shutdown_request(self, request):
+        events.append(("shutdown_request", threading.current_thread(), same(request)))
+        base.shutdown_request(self, request)
+
+    return build_server(ss, "ThreadingTCPServer", handler, INET, handle_error=handle_error,
+                        shutdown_request=shutdown_request, **attrs)
+
+
+@check("THREADING-004", REQUIRED,
+       clause="an Exception in a handler thread goes to handle_error in that thread; shutdown_request is always "
+              "called (behaviour 48)")
+def test_exception_goes_to_handle_error_in_thread(ss, observe):
+    """handle_error runs in the failing handler's thread, and shutdown_request runs for every request."""
+    events = []
+    requests = {}
+    handled = {}
+
+    class Handler(ss.BaseRequestHandler):
+        def handle(self):
+            requests[threading.current_thread()] = weakref.ref(self.request)
+            payload = self.request.recv(64)
+            handled[payload] = threading.current_thread()
+            if payload == b"raise":
+                raise ValueError("handler failed on purpose")
+            self.request.sendall(b"ok")
+
+    server = _error_recording_server(ss, Handler, events, requests)
+    with serve_in_thread(server) as served:
+        failed = clients.roundtrip(served.address, payload=b"raise")
+        succeeded = clients.roundtrip(served.address, payload=b"fine")
+    observe("replies", [failed, succeeded])
+    observe("events", [(name, thread.name, same) for name, thread, same in events])
+    verify_equal([failed, succeeded], [b"", b"ok"], "replies (EOF after the failure, then 'ok')")
+    verify(b"raise" in handled and b"fine" in handled, "handled payloads", [b"raise", b"fine"], sorted(handled))
+    for payload, expected in ((b"raise", ["handle_error", "shutdown_request"]), (b"fine", ["shutdown_request"])):
+        thread = handled[payload]
+        calls = [(name, same) for name, t, same in events if t is thread]
+        verify_equal([name for name, _ in calls], expected,
+                     f"server calls made in the handler thread of the {payload.decode()!r} request, in order")
+        verify(all(same for _, same in calls), f"request passed to {expected}", "the handler's own request", calls)
+    other = [(name, t.name) for name, t, _ in events if t not in handled.values()]
+    verify(not other, "server calls made outside the handler threads", "none", other)
+
+
+@check("THREADING-005", REQUIRED,
+       clause="a BaseException in a handler thread goes to threading.excepthook, not handle_error (behaviour 49)")
+def test_base_exception_goes_to_excepthook(ss, observe):
+    """A BaseException escapes the handler thread to threading.excepthook; shutdown_request still runs."""
+    events = []
+    requests = {}
+    threads = []
+    hooked = []
+
+    class Handler(ss.BaseRequestHandler):
+        def handle(self):
+            requests[threading.current_thread()] = weakref.ref(self.request)
+            threads.append(threading.current_thread())
+            raise _Escape("not an Exception")
+
+    def hook(args):
+        hooked.append((args.exc_type, args.thread))
+
+    server = _error_recording_server(ss, Handler, events, requests)
+    previous = threading.excepthook
+    threading.excepthook = hook
+    try:
+        with serve_in_thread(server) as served:
+            reply = clients.roundtrip(served.address, payload=b"x")
+            verify_equal(len(threads), 1, "handler invocations")
+            timeouts.join_thread(threads[0], timeouts.short(), "the handler thread to end")
+    finally:
+        threading.excepthook = previous
+    names = [name for name, _, _ in events]
+    observe("reply", reply)
+    observe("excepthook", [(exc_type.__name__, getattr(thread, "name", None)) for exc_type, thread in hooked])
+    observe("server_calls", names)
+    verify_equal(reply, b"", "reply (EOF)")
+    verify("handle_error" not in names, "handle_error calls", "none for a BaseException", names)
+    verify_equal([exc_type for exc_type, _ in hooked], [_Escape], "exceptions seen by threading.excepthook")
+    verify(hooked[0][1] is threads[0], "thread reported to excepthook", threads[0].name,
+           getattr(hooked[0][1], "name", None))
+    verify_equal(names, ["shutdown_request"], "server calls for the request")
+
+
+class _Gate:
+    """A handler that waits for the test's go-ahead; records its steps."""
+
+    def __init__(self, ss, sequence: Sequence):
+        self.sequence = sequence
+        self.started = threading.Event()
+        self.gate = threading.Event()
+        self.threads = []
+        gate = self
+
+        class Held(ss.BaseRequestHandler):
+            def handle(self):
+                gate.threads.append(threading.current_thread())
+                gate.started.set()
+                gate.gate.wait(timeouts.medium())
+                gate.sequence.add("handler_end")
+
+        self.handler = Held
+
+    def release(self):
+        if not self.gate.is_set():
+            self.sequence.add("release")
+            self.gate.set()
+
+    def join(self):
+        for thread in self.threads:
+            timeouts.join_thread(thread, timeouts.short(), "the held handler thread")
+
+
+@contextlib.contextmanager
+def _held_request(ss, **attrs):
+    """A threading server with one request held in its handler thread."""
+    sequence = Sequence()
+    gate = _Gate(ss, sequence)
+    server = build_server(ss, "ThreadingTCPServer", gate.handler, INET, **attrs)
+    closed = threading.Event()
+
+    def close():
+        sequence.add("close_called")
+        server.server_close()
+        sequence.add("close_returned")
+        closed.set()
+
+    closer = threading.Thread(target=close, name="ssc-check-server_close", daemon=True)
+    try:
+        with clients.connect(server.server_address):
+            run_handle_request(server)
+            timeouts.wait_event(gate.started, timeouts.short(), "the handler to start")
+            yield sequence, gate, closer, closed
+    finally:
+        gate.release()
+        gate.join()
+        if closer.is_alive():
+            timeouts.join_thread(closer, timeouts.short(), "server_close() to return")
+        elif not closed.is_set() and closer.ident is None:
+            call_bounded(server.server_close, what="server.server_close()")
+
+
+@check("THREADING-006", VERSION,
+       clause="server_close() joins non-daemon handler threads when block_on_close (3.7+) (behaviour 52)")
+def test_server_close_joins_handler_threads(ss, impl, observe):
+    """With block_on_close, server_close returns only after a running handler ended."""
+    with _held_request(ss, block_on_close=True, daemon_threads=False) as (sequence, gate, closer, closed):
+        closer.start()
+        early = closed.wait(timeouts.absence())
+        gate.release()
+        timeouts.join_thread(closer, timeouts.short(), "server_close() to return after the release")
+    steps = sequence.snapshot()
+    observe("steps", steps)
+    joins = impl.api_at_least(3, 7)
+    observe.expected("server_close waits for the handler", joins)
+    if joins:
+        verify(not early, "server_close while the handler is held", "still blocked", "returned")
+        verify(sequence.before("handler_end", "close_returned"), "order of steps",
+               "handler_end before close_returned", steps)
+    else:
+        verify(sequence.before("close_returned", "release"), "order of steps (API < 3.7)",
+               "close_returned before release", steps)
+
+
+@check("THREADING-007", REQUIRED,
+       clause="with daemon_threads=True or block_on_close=False, server_close() does not wait for handlers "
+              "(behaviour 52)")
+@pytest.mark.parametrize("attrs", [{"daemon_threads": True}, {"block_on_close": False}],
+                         ids=["daemon_threads=True", "block_on_close=False"])
+def test_server_close_does_not_join(ss, observe, attrs):
+    """server_close returns while a handler thread is still running."""
+    with _held_request(ss, **attrs) as (sequence, gate, closer, closed):
+        closer.start()
+        closer.join(timeouts.short())
+        returned_early = not closer.is_alive()
+        gate.release()
+    steps = sequence.snapshot()
+    observe("steps", steps)
+    verify(returned_early, "server_close while a handler is held", "returns", "still blocked after short()")
+    verify(sequence.before("close_returned", "handler_end"), "order of steps", "close_returned before handler_end",
+           steps)
+
+
+@check("THREADING-008", VERSION,
+       clause="thread bookkeeping stays bounded across many sequential requests (3.8+, bpo-37193) (behaviour 53)")
+def test_finished_threads_are_not_retained(ss, impl, observe):
+    """After 50 sequential requests the server references few finished threads."""
+    refs = []
+
+    class Handler(ss.BaseRequestHandler):
+        def handle(self):
+            refs.append(weakref.ref(threading.current_thread()))
+            self.request.sendall(b"ok")
+
+    def all_dead():
+        return all(ref() is None or not ref().is_alive() for ref in refs)
+
+    server = build_server(ss, "ThreadingTCPServer", Handler, INET, block_on_close=True, daemon_threads=False)
+    with serve_in_thread(server) as served:
+        for _ in range(BOOKKEEPING_REQUESTS):
+            clients.roundtrip(served.address, payload=b"x")
+        timeouts.wait_until(all_dead, timeouts.short(), "the handler threads to end")
+        gc.collect()
+        retained = sum(1 for ref in refs if ref() is not None)
+    observe("requests", len(refs))
+    observe("finished_threads_retained", retained)
+    verify_equal(len(refs), BOOKKEEPING_REQUESTS, "handler invocations")
+    if impl.api_at_least(3, 8):
+        observe.expected("finished_threads_retained", f"<= {BOOKKEEPING_BOUND}")
+        verify(retained <= BOOKKEEPING_BOUND, f"finished threads still referenced after {BOOKKEEPING_REQUESTS} requests",
+               f"<= {BOOKKEEPING_BOUND} (bounded)", retained)
+
+
+@check("THREADING-009", REQUIRED,
+       clause="server_close() on a threading server that never handled a request succeeds (behaviour 54)")
+@pytest.mark.parametrize("class_name", ["ThreadingTCPServer", "ThreadingUDPServer"])
+def test_server_close_without_requests(ss, observe, class_name):
+    """server_close on an unused threading server returns and closes the socket."""
+    handler = ss.StreamRequestHandler if "TCP" in class_name else ss.DatagramRequestHandler
+    server = build_server(ss, class_name, handler, INET)
+    try:
+        call_bounded(server.server_close, what="server_close() of an unused server")
+        outcome = None
+    except Exception as exc:  # the observation: server_close raised
+        outcome = exc
+        server.socket.close()
+    observe("server_close", "returned" if outcome is None else repr(outcome))
+    verify(outcome is None, "server_close() of an unused server", "returns", repr(outcome))
+    verify_equal(server.socket.fileno(), -1, "listening socket fileno after server_close")
+
+
+@check("THREADING-010", REQUIRED, clause="ThreadingMixIn has no built-in cap on concurrent threads (behaviour 51)")
+def test_no_thread_cap(ss, observe):
+    """Twenty held handlers all run at the same time."""
+    count = 20
+    with addresses.private_dir() as directory:
+        log = instrument.EventLog.create(directory)
+        handler = instrument.instrumented(ss.StreamRequestHandler, "hold", log)
+        server = build_server(ss, "ThreadingTCPServer", handler, INET)
+        with serve_in_thread(server) as served:
+            with held_clients(served.address, "inet", count, log, sequential=True) as held:
+                started = held.started
+                if started == count:
+                    held.release_all()
+            intervals = handle_intervals(log, started)
+    overlap = instrument.max_overlap(intervals, "handle")
+    threads = len({iv.tid for iv in intervals})
+    observe("held_at_once", started)
+    observe("max_overlap", overlap)
+    observe.timeline(timeline(intervals))
+    verify_equal(started, count, "handlers holding at once")
+    verify_equal(overlap, count, "max_overlap of handle() intervals")
+    verify_equal(threads, count, "distinct handler threads")
+
+
+@check("THREADING-011", REQUIRED,
+       clause="ThreadingUDPServer handlers reply through the shared server socket to their own client (behaviour 72)")
+def test_threading_udp_replies_reach_their_client(ss, observe):
+    """Three held datagram handlers, released in reverse order, each answer their own client."""
+    tokens = ["t0", "t1", "t2"]
+    with addresses.private_dir() as directory:
+        log = instrument.EventLog.create(directory)
+        handler = instrument.instrumented(ss.DatagramRequestHandler, "hold", log)
+        server = build_server(ss, "ThreadingUDPServer", handler, INET)
+        with serve_in_thread(server) as served, contextlib.ExitStack() as stack:
+            socks = [stack.enter_context(clients.dgram_client("inet")) for _ in tokens]
+            for sock, token in zip(socks, tokens):
+                sock.sendto(token.encode() + b"\n", served.address)
+            held = wait_count(log, len(tokens), kind="hold")
+            replies = {}
+            for sock, token in reversed(list(zip(socks, tokens))):
+                instrument.release(log, token)
+                if held == len(tokens):
+                    try:
+                        replies[token] = clients.recvfrom(sock)
+                    except HarnessTimeout:
+                        replies[token] = (None, None)
+            if held < len(tokens):
+                instrument.release(log)
+            intervals = handle_intervals(log, held)
+    observe("held_at_once", held)
+    observe("replies", {token: [data, sender] for token, (data, sender) in replies.items()})
+    observe.timeline(timeline(intervals))
+    verify_equal(held, len(tokens), "datagram handlers holding at once")
+    for token in tokens:
+        data, sender = replies[token]
+        verify_equal(data, b"released " + token.encode() + b"\n", f"reply received by the client that sent {token}")
+        verify_equal(sender, served.address, f"sender of the reply to {token} (the server socket)")
+
+
+@check("THREADING-012", REQUIRED,
+       clause="shutdown() called from a ThreadingMixIn handler thread returns once the loop exits (behaviour 41)")
+def test_shutdown_from_handler_thread(ss, observe):
+    """A handler thread can stop serve_forever with shutdown()."""
+    result = {}
+
+    class Handler(ss.BaseRequestHandler):
+        def handle(self):
+            try:
+                call_bounded(self.server.shutdown, what="shutdown() called from a handler thread")
+                result["shutdown"] = "returned"
+            except HarnessTimeout:
+                result["shutdown"] = "hung"
+            except Exception as exc:
+                result["shutdown"] = repr(exc)
+            self.request.sendall(result["shutdown"].encode())
+
+    server = build_server(ss, "ThreadingTCPServer", Handler, INET, daemon_threads=True)
+    with serve_in_thread(server) as served:
+        # the handler may spend short() finding out that shutdown() hangs
+        reply = clients.roundtrip(served.address, payload=b"x", timeout=timeouts.medium())
+        served.thread.join(timeouts.short())
+        loop_ended = not served.thread.is_alive()
+    observe("shutdown", result.get("shutdown"))
+    observe("serve_forever_returned", loop_ended)
+    verify_equal(reply, b"returned", "shutdown() from the handler thread")
+    verify(loop_ended, "serve_forever after shutdown() from a handler", "returned", "still running")

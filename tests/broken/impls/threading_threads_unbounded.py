@@ -1,0 +1,10 @@
+"""BROKEN: finished request threads are never pruned (the 3.7 leak, bpo-37193)."""
+import socketserver as _stdlib
+
+with open(_stdlib.__file__, encoding="utf-8") as _source:
+    exec(compile(_source.read(), _stdlib.__file__, "exec"))
+
+BREAKS = ("THREADING-008",)
+
+
+_Threads.reap = lambda self: None  # noqa: F821
