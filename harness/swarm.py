@@ -892,8 +892,9 @@ def _run_selectors(config: SwarmConfig, deadline: timeouts.Deadline, limits, cli
         threads = [threading.Thread(target=_quiet(loop.run), name=f"swarm-loop-{n}", daemon=True) for n, loop in enumerate(loops)]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            timeouts.join_thread(thread, deadline.remaining() + timeouts.short(), "a swarm selector loop to finish")
+        joined = timeouts.Deadline(deadline.remaining() + timeouts.short(), "the swarm selector loops to finish")
+        for thread in threads:  # one deadline for all: every loop is itself bounded by the budget
+            timeouts.join_thread(thread, joined.remaining(), joined.what)
     for loop in loops:
         if loop.crash is not None:
             raise loop.crash
@@ -1063,8 +1064,9 @@ def _run_threads(config: SwarmConfig, deadline: timeouts.Deadline, limits, clien
     ]
     for thread in threads:
         thread.start()
-    for n, thread in enumerate(threads):
-        thread.join(deadline.remaining() + timeouts.short())
+    joined = timeouts.Deadline(deadline.remaining() + timeouts.short(), "the swarm client threads to finish")
+    for n, thread in enumerate(threads):  # one deadline for all: every client call is bounded
+        thread.join(joined.remaining())
         if thread.is_alive():
             outcomes[n].fail(ErrorInfo(phase="client", type="HarnessTimeout", message="client thread still running after the budget"))
     return outcomes, gate.opened_at if gate else None, "threads", len(threads)
