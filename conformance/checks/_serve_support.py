@@ -271,13 +271,15 @@ class LoopThread:
     def returned_within(self, budget: float) -> bool:
         return self.returned.wait(budget)
 
-    def stop(self) -> None:
-        """Shut a running loop down and join it, bounded."""
+    def stop(self, budget: Optional[float] = None) -> None:
+        """Shut a running loop down and join it, each bounded by ``budget``
+        (default ``short()``)."""
         if self.thread.ident is None:
             return
+        budget = timeouts.short() if budget is None else budget
         if not self.returned.is_set():
-            call_bounded(self.server.shutdown, budget=timeouts.short(), what="server.shutdown()")
-        timeouts.join_thread(self.thread, timeouts.short(), "the serve_forever() thread to exit")
+            call_bounded(self.server.shutdown, budget=budget, what="server.shutdown()")
+        timeouts.join_thread(self.thread, budget, "the serve_forever() thread to exit")
 
     def __enter__(self) -> LoopThread:
         return self.start()
@@ -286,8 +288,10 @@ class LoopThread:
         if exc_type is None:
             self.stop()
         else:
+            # The check already failed: try briefly, then abandon the daemon
+            # thread (a shutdown() that timed out has still set its request).
             with contextlib.suppress(BaseException):
-                self.stop()
+                self.stop(timeouts.absence())
         return False
 
 

@@ -321,9 +321,9 @@ def test_handler_may_be_any_callable(ss, observe):
     recorder = Recorder()
     calls = []
 
-    def handler(request, client_address, server):
-        calls.append((request, client_address, server))
-        request.sendall(b"from a function")
+    def handler(sock, address, owner):  # positional use only: any parameter names work
+        calls.append((sock, address, owner))
+        sock.sendall(b"from a function")
 
     with owned(_server(ss, recorder, handler, hooks=())) as server:
         with _client(server) as client:

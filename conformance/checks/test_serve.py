@@ -248,7 +248,7 @@ def test_poll_interval_cadence(ss, observe):
 def test_handle_request_serves_exactly_one(ss, observe):
     """With two connections pending, handle_request() serves one and leaves the other pending."""
     recorder = Recorder()
-    with owned(_server(ss, recorder, timeout=timeouts.short())) as server:
+    with owned(_server(ss, recorder, timeout=_big())) as server:  # bounds a call with nothing pending
         with _client(server) as first, _client(server) as second:
             run_handle_request(server)
             after_one = recorder.count("handler")

@@ -107,12 +107,12 @@ def test_shutdown_before_serve_forever(ss, observe):
             _loop_started(recorder, loop, 0)
             iterations = recorder.count("service_actions")
             returned = loop.returned.is_set()
+            observe("serve_forever_returned", returned)
+            observe("iterations", iterations)
+            verify(returned and iterations == 0, "serve_forever() with a shutdown pending",
+                   "returned without an iteration", f"iterations={iterations}, returned={returned}")
             released = stop.finished_within(timeouts.short())
-    observe("serve_forever_returned", returned)
-    observe("iterations", iterations)
     observe("shutdown_returned", released)
-    verify(returned and iterations == 0, "serve_forever() with a shutdown pending",
-           "returned without an iteration", f"iterations={iterations}, returned={returned}")
     verify(released, "the pending shutdown()", "returned", "still blocked")
 
 
@@ -317,11 +317,12 @@ def test_shutdown_from_threading_handler(ss, observe):
         with LoopThread(server, recorder=recorder) as loop:
             with _client(server):
                 returned = recorder.reached(lambda r: r.count("shutdown_returned") >= 1, timeouts.short())
-                ended = loop.returned_within(timeouts.short())
-    observe("shutdown_returned_in_handler", returned)
-    observe("loop_ended", ended)
-    verify(returned, "shutdown() called in the handler thread", "returned", "blocked")
-    verify(ended, "serve_forever()", "returned", "still running")
+                ended = returned and loop.returned_within(timeouts.short())
+            observe("shutdown_returned_in_handler", returned)
+            observe("loop_ended", ended)
+            # judged inside the block: a deadlocked loop must end FAIL, not hang the teardown
+            verify(returned, "shutdown() called in the handler thread", "returned", "blocked")
+            verify(ended, "serve_forever()", "returned", "still running")
 
 
 @check("SHUTDOWN-011", PLATFORM, topic="shutdown_latency",
@@ -368,18 +369,20 @@ def test_server_close_during_serve_forever(ss, observe):
                 call_bounded(server.shutdown, what="server.shutdown()")
             except timeouts.HarnessTimeout:
                 stopped = False
-        ended = loop.returned_within(timeouts.short())
-    idle = window / interval
-    if loop.error is not None:
-        behaviour = "raises " + summary(loop.error)
-    elif calls > 20 * max(idle, 1.0):
-        behaviour = "spins"
-    else:
-        behaviour = "idles"
-    observe("service_actions_calls_in_window", calls)
-    observe("window", round(window, 3))
-    observe("idle_calls_expected", round(idle, 1))
-    observe("serve_forever_error", summary(loop.error) if loop.error else None)
-    observe.summary(behaviour)
-    verify(stopped and ended, "serve_forever() after server_close() and shutdown()", "ended",
-           {"shutdown_returned": stopped, "loop_ended": ended})
+        ended = stopped and loop.returned_within(timeouts.short())
+        idle = window / interval
+        if loop.error is not None:
+            behaviour = "raises " + summary(loop.error)
+        elif calls > 20 * max(idle, 1.0):
+            behaviour = "spins"
+        else:
+            behaviour = "idles"
+        observe("service_actions_calls_in_window", calls)
+        observe("window", round(window, 3))
+        observe("idle_calls_expected", round(idle, 1))
+        observe("serve_forever_error", summary(loop.error) if loop.error else None)
+        observe("shutdown_returned", stopped)
+        observe.summary(behaviour)
+        # judged inside the block: a loop that cannot be stopped must end FAIL, not hang the teardown
+        verify(stopped and ended, "serve_forever() after server_close() and shutdown()", "ended",
+               {"shutdown_returned": stopped, "loop_ended": ended})

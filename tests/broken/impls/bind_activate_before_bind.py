@@ -1,0 +1,23 @@
+"""BROKEN: the constructor calls server_activate() before server_bind()."""
+# ruff: noqa: F821  (names come from the executed stdlib source)
+import socketserver as _stdlib
+
+with open(_stdlib.__file__, encoding="utf-8") as _source:
+    exec(compile(_source.read(), _stdlib.__file__, "exec"))
+
+BREAKS = ("BIND-001",)
+
+
+def __init__(self, server_address, RequestHandlerClass, bind_and_activate=True):
+    BaseServer.__init__(self, server_address, RequestHandlerClass)
+    self.socket = socket.socket(self.address_family, self.socket_type)
+    if bind_and_activate:
+        try:
+            self.server_activate()  # BROKEN: listens before binding
+            self.server_bind()
+        except BaseException:
+            self.server_close()
+            raise
+
+
+TCPServer.__init__ = __init__

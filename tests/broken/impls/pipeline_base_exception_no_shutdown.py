@@ -1,0 +1,28 @@
+"""BROKEN: a handler's SystemExit/KeyboardInterrupt propagates without shutdown_request()."""
+# ruff: noqa: F821  (names come from the executed stdlib source)
+import socketserver as _stdlib
+
+with open(_stdlib.__file__, encoding="utf-8") as _source:
+    exec(compile(_source.read(), _stdlib.__file__, "exec"))
+
+BREAKS = ("PIPELINE-008", "PIPELINE-009")
+
+
+def _handle_request_noblock(self):
+    try:
+        request, client_address = self.get_request()
+    except OSError:
+        return
+    if self.verify_request(request, client_address):
+        try:
+            self.process_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
+        except BaseException:
+            raise  # BROKEN: the request is not shut down
+    else:
+        self.shutdown_request(request)
+
+
+BaseServer._handle_request_noblock = _handle_request_noblock

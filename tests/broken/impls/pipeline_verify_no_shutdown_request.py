@@ -1,0 +1,28 @@
+"""BROKEN: a request rejected by verify_request() is dropped without shutdown_request() (bpo-26309)."""
+# ruff: noqa: F821  (names come from the executed stdlib source)
+import socketserver as _stdlib
+
+with open(_stdlib.__file__, encoding="utf-8") as _source:
+    exec(compile(_source.read(), _stdlib.__file__, "exec"))
+
+BREAKS = ("PIPELINE-003",)
+
+
+def _handle_request_noblock(self):
+    try:
+        request, client_address = self.get_request()
+    except OSError:
+        return
+    if self.verify_request(request, client_address):
+        try:
+            self.process_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
+        except BaseException:
+            self.shutdown_request(request)
+            raise
+    # BROKEN: a rejected request is left to the garbage collector
+
+
+BaseServer._handle_request_noblock = _handle_request_noblock
