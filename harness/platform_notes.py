@@ -347,6 +347,9 @@ TOPICS: Dict[str, dict] = {
             "linux": {"value": "TimeoutError", "confidence": "M", "source": _LINUX_M + " (listen(0..2))"},
             "windows": {
                 "value": "ConnectionRefusedError [ECONNREFUSED] (WinError 10061)",
+                # The refusal arrives only after ~2 s of SYN retries; a client
+                # with a shorter timeout (the check's) sees TimeoutError first.
+                "accept": ["TimeoutError"],
                 "confidence": "R",
                 "source": "https://github.com/microsoft/CSS_SQL_Networking_Tools/wiki/Server-has-a-Connection-Backlog",
             },

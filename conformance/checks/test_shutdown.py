@@ -349,7 +349,8 @@ def test_shutdown_latency(ss, observe):
 
 
 @check("SHUTDOWN-012", PLATFORM, clause="#46: server_close() while serve_forever() runs in another thread: "
-       "with poll the loop spins until shutdown() (select raises); shutdown() still stops it")
+       "with poll the loop spins until shutdown() (select raises); shutdown() still stops it",
+       topic="server_close_during_serve")
 def test_server_close_during_serve_forever(ss, observe):
     """What the loop does when its socket is closed under it; shutdown() still ends it."""
     interval = 0.05

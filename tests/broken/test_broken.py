@@ -1,0 +1,103 @@
+"""Prove that the suite rejects deliberately broken implementations.
+
+Theory of operation
+-------------------
+Each file in ``impls/`` is a complete socketserver implementation with
+exactly one behaviour broken.  It starts from the running interpreter's
+own ``socketserver`` source, executed into the file's namespace (so its
+classes belong to it, as a real alternative's would), and then breaks one
+thing.  The file declares, in a module-level literal ``BREAKS``, the check
+IDs that must catch the breakage (a tuple of IDs, which must end FAIL, or
+a dict ``{ID: outcome}`` for breakages that must end TIMEOUT or ERROR).
+
+For each file we run the conformance suite restricted to those checks in a
+fresh pytest process with ``--impl path/to/file.py`` and read the outcomes
+from the run record.  ``impls/_control.py`` is the unbroken base: every
+check named anywhere must PASS (or INFO) against it, which proves that the
+failures come from the breakage and not from the harness.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import timeouts
+
+HERE = Path(__file__).parent
+REPO = HERE.parent.parent
+IMPLS = sorted(p for p in (HERE / "impls").glob("*.py") if not p.name.startswith("_"))
+CONTROL = HERE / "impls" / "_control.py"
+
+
+def declared_breaks(path: Path) -> dict:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "BREAKS" for target in node.targets
+        ):
+            value = ast.literal_eval(node.value)
+            if isinstance(value, (tuple, list)):
+                return {check_id: "FAIL" for check_id in value}
+            return dict(value)
+    raise AssertionError(f"{path.name} declares no BREAKS")
+
+
+def run_suite(impl: Path, check_ids, out: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    command = [
+        sys.executable, "-m", "pytest", "--pyargs", "conformance.checks",
+        "-c", str(REPO / "conformance" / "suite.ini"), "--rootdir", str(REPO),
+        "--impl", str(impl), "--check", ",".join(sorted(check_ids)),
+        "--ssconform-out", str(out), "-q", "-p", "no:cacheprovider",
+    ]
+    done = subprocess.run(command, cwd=str(REPO), env=env, capture_output=True, text=True,
+                          timeout=timeouts.long() * 3)
+    records = list(out.glob("*.json"))
+    assert len(records) == 1, f"no record from {impl.name}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    record = json.loads(records[0].read_text(encoding="utf-8"))
+    outcomes = {}
+    for entry in record["checks"]:
+        # a parametrised check fails if any variant fails
+        previous = outcomes.get(entry["id"])
+        if previous in (None, "PASS", "INFO", "UNSUPPORTED", "SKIP"):
+            outcomes[entry["id"]] = entry["outcome"]
+    return outcomes
+
+
+def test_every_broken_impl_declares_known_checks():
+    assert IMPLS, "no broken implementations found"
+    for path in IMPLS:
+        breaks = declared_breaks(path)
+        assert breaks, f"{path.name}: BREAKS is empty"
+        for check_id in breaks:
+            area = check_id.split("-")[0].lower()
+            assert (REPO / "conformance" / "checks" / f"test_{area}.py").exists(), (
+                f"{path.name}: {check_id} names no check file"
+            )
+
+
+@pytest.mark.parametrize("impl", IMPLS, ids=[p.stem for p in IMPLS])
+def test_suite_rejects_broken_impl(impl, tmp_path):
+    breaks = declared_breaks(impl)
+    outcomes = run_suite(impl, breaks, tmp_path)
+    wrong = {cid: (want, outcomes.get(cid, "not run")) for cid, want in breaks.items()
+             if outcomes.get(cid) != want}
+    assert not wrong, f"{impl.name}: checks that did not catch the breakage (wanted, got): {wrong}"
+
+
+def test_control_impl_passes_every_named_check(tmp_path):
+    ids = set()
+    for path in IMPLS:
+        ids.update(declared_breaks(path))
+    outcomes = run_suite(CONTROL, ids, tmp_path)
+    bad = {cid: outcome for cid, outcome in outcomes.items() if outcome not in ("PASS", "INFO", "UNSUPPORTED")}
+    missing = ids - set(outcomes)
+    assert not bad and not missing, f"control implementation: bad={bad} missing={sorted(missing)}"
