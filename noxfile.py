@@ -22,10 +22,11 @@ Sessions (``nox -l`` lists them with these docstrings):
 
 ``tests-3.X``                     the kit's own tests
 ``conformance-3.X(IMPL)``         one cell: fingerprint, then the suite;
-                                  records go to ``ssconform-report/records/<cell>/``
+                                  records go to ``ssconform-report/records/cpython3.X-IMPL/``
 ``report``                        merges every record into ``ssconform-report/``
 ``matrix``                        every CPython found x IMPLS, then ``report``
-                                  (``nox -s matrix -- --pypy`` adds the PyPy cells)
+                                  (``nox -s matrix -- --pypy`` adds the PyPy cells;
+                                  other arguments go to every cell's ``ssconform run``)
 ``pypy(IMPL)``                    the suite under ``pypy3``, if installed
 ``alternatives``                  the gevent and eventlet adapters
 ``lint`` / ``typing``             ruff / mypy
@@ -45,7 +46,7 @@ import os
 import pathlib
 import shutil
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import nox
 
@@ -71,14 +72,14 @@ RECORDS = REPORT_DIR / "records"
 LINK_DIR = ROOT / ".nox" / "_interpreters"
 
 
-def _expose_interpreters(versions: List[str]) -> Dict[str, Optional[str]]:
+def _expose_interpreters(versions: List[str]) -> Dict[str, str | None]:
     """Find each version and make it visible to nox as ``pythonX.Y``.
 
     Returns ``{version: path or None}``.  Symlinking is best effort: where it
     is not possible (Windows without the privilege) nox's own discovery,
     which knows the ``py`` launcher, is left to do the work.
     """
-    found: Dict[str, Optional[str]] = {}
+    found: Dict[str, str | None] = {}
     linked = False
     for version in versions:
         path = pythons.find(version)
@@ -107,13 +108,19 @@ def _expose_interpreters(versions: List[str]) -> Dict[str, Optional[str]]:
 FOUND = _expose_interpreters(PYTHONS)
 
 
-def _cell_dir(python: object, impl: str) -> pathlib.Path:
-    return RECORDS / f"py{python}-{impl}"
+_WHICH_PYTHON = "import sys; print(sys.implementation.name + '%d.%d' % sys.version_info[:2])"
+
+
+def _cell_dir(session: nox.Session, impl: str) -> pathlib.Path:
+    """``records/<implementation><X.Y>-<impl>``: the names tox.ini uses too."""
+    python = session.run("python", "-c", _WHICH_PYTHON, silent=True)
+    label = str(python).strip() if python else f"py{session.python}"
+    return RECORDS / f"{label}-{impl}"
 
 
 def _run_cell(session: nox.Session, impl: str) -> None:
     """Print the fingerprint, then run the suite for ``impl`` into its cell directory."""
-    out = _cell_dir(session.python, impl)
+    out = _cell_dir(session, impl)
     shutil.rmtree(out, ignore_errors=True)
     session.run("ssconform", "fingerprint", "--impl", impl)
     session.run(
@@ -148,7 +155,7 @@ def pypy(session: nox.Session, impl: str) -> None:
 def alternatives(session: nox.Session) -> None:
     """The gevent and eventlet adapters on the default Python."""
     session.install("-e", ".[gevent,eventlet]")
-    out = RECORDS / f"py{session.python or _running_version()}-alternatives"
+    out = _cell_dir(session, "alternatives")
     shutil.rmtree(out, ignore_errors=True)
     args: List[str] = []
     for impl in ALTERNATIVES:
@@ -171,6 +178,8 @@ def report(session: nox.Session) -> None:
 def matrix(session: nox.Session) -> None:
     """Everything this machine has: every CPython found x {stdlib, reference}, then the report."""
     with_pypy = "--pypy" in session.posargs
+    # Positional arguments are global in nox: hand the cells only theirs.
+    cell_args = [arg for arg in session.posargs if arg != "--pypy"]
     shutil.rmtree(RECORDS, ignore_errors=True)
     missing = [version for version, path in FOUND.items() if not path]
     if missing:
@@ -181,17 +190,17 @@ def matrix(session: nox.Session) -> None:
             continue
         session.log(f"Python {version}: {path}")
         for impl in IMPLS:
-            session.notify(f"conformance-{version}({impl})")
+            session.notify(f"conformance-{version}({impl})", posargs=cell_args)
             cells += 1
     if with_pypy:
         if pythons.find_pypy():
             for impl in IMPLS:
-                session.notify(f"pypy({impl})")
+                session.notify(f"pypy({impl})", posargs=cell_args)
                 cells += 1
         else:
             session.log("pypy3 is not installed: PyPy cells skipped")
     session.log(f"queued {cells} cells, then the report")
-    session.notify("report")
+    session.notify("report", posargs=[])
 
 
 @nox.session
@@ -206,7 +215,3 @@ def typing(session: nox.Session) -> None:
     """mypy on harness and reference_impl (configured in pyproject.toml)."""
     session.install("mypy", "-e", ".")
     session.run("mypy", *session.posargs)
-
-
-def _running_version() -> str:
-    return "%d.%d" % sys.version_info[:2]
