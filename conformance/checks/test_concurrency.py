@@ -1,0 +1,357 @@
+"""CONCURRENCY-*: every server kind under a swarm, and who runs at once.
+
+Each check takes one server kind per family (``inet`` and ``unix``
+variants) and proves two things on it:
+
+* **the concurrency model**, from the handler intervals the instrumented
+  handlers record (:mod:`harness.instrument`), never from elapsed time.
+  A plain server (``TCPServer``, ``UDPServer`` and their Unix twins) runs
+  one handler at a time: several clients are connected (or datagrams
+  queued) at once, one handler runs, and a single ``timeouts.absence()``
+  window shows that no second handler starts until the first client lets
+  its handler end; ``max_overlap`` of all intervals is 1 (the tutorial's
+  point: "if the previous handle has not finished, no other request is
+  accepted").  A threading or forking server runs N held handlers at
+  once: ``max_overlap`` equals N.  Stream handlers are held by the
+  ``echo`` behaviour (a handler ends only when its client closes, so N
+  echoes received before any close prove N handlers in ``handle()``);
+  datagram handlers by the ``hold`` behaviour (a handler answers only
+  when the check releases its datagram).  The proof intervals go into
+  ``observe.timeline`` for the report's SVG timelines.
+* **nothing lost or corrupted** under :func:`harness.swarm.run_swarm`:
+  ``SWARM_CLIENTS`` clients, each message unique and verified.  Threading
+  and forking stream servers get the swarm *released together* (every
+  client connected before any sends) while the held handlers are still
+  busy: new clients are served although N handlers have not finished.
+  A plain stream server gets the clients as they connect (released
+  together they would wait in a listen backlog of 5) and must keep
+  ``max_overlap`` 1 over the whole swarm.  Datagram swarms are judged by
+  "no corrupted reply" and a loose loss bound (:data:`DGRAM_LOSS_BOUND`):
+  loopback UDP may drop a datagram when a receive buffer overflows, and
+  the swarm does not retry.
+
+Forking servers run in a server process of their own
+(:func:`harness.server_process.serve_in_process`), one per check, except
+the forking datagram check, which needs a ``hold`` server for the proof
+and an ``echo`` server for the swarm (two processes).
+
+Clauses: the documentation of ``ThreadingMixIn``/``ForkingMixIn``
+("handle each request in a new thread/process"), behaviours 50, 55, 56
+and 72 of the research notes (§4), and socketserver4/5 of the tutorial.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import instrument, timeouts
+from harness.swarm import SwarmConfig, SwarmResult, run_swarm
+
+from ._concurrency_support import (
+    DGRAM_KINDS,
+    STREAM_KINDS,
+    Served,
+    handle_edges,
+    held_stream_clients,
+    hold_datagrams,
+    intervals_of,
+    require_kind,
+    serve_kind,
+    timeline_rows,
+    wait_handle_edges,
+)
+from ._helpers import REQUIRED, check, verify, verify_equal
+
+FAMILIES = pytest.mark.parametrize("family", ["inet", "unix"])
+
+#: Clients per swarm (the suite's floor is 100) and messages per client.
+SWARM_CLIENTS = 120
+STREAM_MESSAGES = 3
+DGRAM_MESSAGES = 2
+#: A forking datagram server forks once per datagram: one each is plenty.
+FORKING_DGRAM_MESSAGES = 1
+#: Fraction of datagrams a loopback swarm may lose (no corruption allowed).
+DGRAM_LOSS_BOUND = 0.05
+#: Clients connected at once in the serialisation proof, and held handlers
+#: in the overlap proofs.
+QUEUED = 3
+HELD = 4
+#: A held echo handler's read timeout: longer than any swarm may take (a slow
+#: machine must not make the held handlers give up during the swarm).
+HELD_OPTIONS = {"recv_timeout": timeouts.long()}
+#: max_children for the forking stream swarm: every client holds a child at once.
+FORK_ROOM = SWARM_CLIENTS + HELD + 16
+
+
+# --------------------------------------------------------------------------- swarm
+
+
+def _swarm(served: Served, kind: str, messages: int, release_together: bool = True) -> SwarmResult:
+    """``SWARM_CLIENTS`` clients x ``messages`` against ``served``."""
+    config = SwarmConfig(served.address, served.family, kind, clients=SWARM_CLIENTS,
+                         messages=messages, size=64, release_together=release_together)
+    return run_swarm(config)
+
+
+def _released_together(result: SwarmResult) -> bool:
+    connected = [c.connected_at for c in result.clients]
+    sent = [c.first_sent_at for c in result.clients if c.first_sent_at is not None]
+    return None not in connected and bool(sent) and max(connected) <= min(sent)
+
+
+def _verify_stream_swarm(observe, result: SwarmResult) -> None:
+    summary = result.summary
+    observe("swarm", {key: summary[key] for key in (
+        "clients", "connected", "served", "messages_ok", "lost", "corrupted", "unsent", "errors",
+        "wall_time", "latency_p50", "latency_max")})
+    verify(result.ok, "stream swarm", f"{SWARM_CLIENTS} clients x {STREAM_MESSAGES} messages echoed intact",
+           result.text())
+
+
+def _verify_dgram_swarm(observe, result: SwarmResult) -> None:
+    summary = result.summary
+    observe("swarm", {key: summary[key] for key in (
+        "clients", "served", "messages_expected", "messages_ok", "lost", "corrupted", "late", "errors",
+        "wall_time")})
+    bound = int(DGRAM_LOSS_BOUND * summary["messages_expected"])
+    observe.expected("swarm", {"corrupted": 0, "lost": f"<= {bound}", "errors": {}})
+    verify_equal(summary["corrupted"], 0, "corrupted datagram replies")
+    verify_equal(summary["errors"], {}, "client errors in the datagram swarm")
+    verify(summary["lost"] <= bound, "datagrams without a reply", f"<= {bound} of {summary['messages_expected']}",
+           result.text())
+
+
+# --------------------------------------------------------------------------- stream proofs
+
+
+def _serialised_stream(served: Served, observe):
+    """QUEUED clients connected at once; one handler at a time; returns the proof intervals."""
+    with held_stream_clients(served) as held:
+        for _ in range(QUEUED):
+            held.connect()
+        for index in range(QUEUED):
+            held.send(index)
+        first = held.read_echo(0, timeouts.short())
+        # one window: while client 0 stays connected, no other handler may run
+        early = held.read_echo(1, timeouts.absence())
+        started_while_first_held = len(handle_edges(served.log, "start"))
+        held.close(0)
+        second = early if early is not None else held.read_echo(1, timeouts.short())
+        held.close(1)
+        third = held.read_echo(2, timeouts.short())
+        held.close(2)
+    wait_handle_edges(served.log, "end", QUEUED)
+    proof = intervals_of(served.log)
+    observe("connected_at_once", QUEUED)
+    observe("echoes", [first, second, third])
+    observe("echo_of_second_while_first_connected", early)
+    observe("handlers_started_while_first_connected", started_while_first_held)
+    observe.timeline(timeline_rows(proof))
+    expected = [b"held client %d\n" % i for i in range(QUEUED)]
+    verify_equal([first, second, third], expected, "echoes, one client after the other")
+    verify(early is None, "echo to client 1 while client 0 was still connected", "none (one handler at a time)",
+           early)
+    verify_equal(started_while_first_held, 1, "handlers started while the first client stayed connected")
+    overlap = instrument.max_overlap(proof, "handle")
+    observe("max_overlap", overlap)
+    verify_equal(overlap, 1, "max_overlap of handle() intervals")
+    return proof
+
+
+def _overlapping_stream(served: Served, observe):
+    """HELD clients each served while the earlier ones stay connected; then a
+    swarm released together while all HELD handlers are still busy."""
+    with held_stream_clients(served) as held:
+        echoes = []
+        for index in range(HELD):
+            held.connect()
+            held.send(index)
+            echo = held.read_echo(index, timeouts.short())
+            echoes.append(echo)
+            if echo is None:
+                break
+        starts = handle_edges(served.log, "start")
+        ends_while_held = len(handle_edges(served.log, "end"))
+        held_requests = [event["request"] for event in starts]
+        result = None
+        if len(echoes) == HELD and None not in echoes:
+            result = _swarm(served, "stream", STREAM_MESSAGES)
+            still_busy = len([e for e in handle_edges(served.log, "end") if e["request"] in held_requests])
+        else:
+            still_busy = None
+    wait_handle_edges(served.log, "end", HELD + (SWARM_CLIENTS if result else 0))
+    proof = intervals_of(served.log, held_requests)
+    overlap = instrument.max_overlap(proof, "handle")
+    observe("echoes", echoes)
+    observe("handlers_in_handle_before_any_close", len(starts) - ends_while_held)
+    observe("max_overlap", overlap)
+    observe("workers", sorted({(iv.pid, iv.tid) for iv in proof}))
+    observe.timeline(timeline_rows(proof))
+    verify_equal(echoes, [b"held client %d\n" % i for i in range(HELD)],
+                 "echoes to clients that all stay connected")
+    verify_equal(len(starts) - ends_while_held, HELD, "handlers in handle() at once before any client closed")
+    verify_equal(overlap, HELD, "max_overlap of the held handle() intervals")
+    verify_equal(still_busy, 0, "held handlers that ended during the swarm (their clients never closed)")
+    _verify_stream_swarm(observe, result)
+    verify(_released_together(result), "swarm clients", "all connected before any sent", result.summary)
+
+
+@check("CONCURRENCY-001", REQUIRED,
+       clause="TCPServer/UnixStreamServer are synchronous: each request must be completed before the next "
+              "can be started (docs; tutorial socketserver1-3)")
+@FAMILIES
+def test_sync_stream_server_serialises(impl, ss, observe, family):
+    """A plain stream server runs one handler at a time, and serves a swarm intact."""
+    name = STREAM_KINDS[(family, "sync")]
+    require_kind(ss, name)
+    observe("server", name)
+    with serve_kind(impl, name, "echo") as served:
+        _serialised_stream(served, observe)
+        result = _swarm(served, "stream", STREAM_MESSAGES, release_together=False)
+        wait_handle_edges(served.log, "end", QUEUED + SWARM_CLIENTS)
+        everything = intervals_of(served.log)
+    _verify_stream_swarm(observe, result)
+    overlap = instrument.max_overlap(everything, "handle")
+    observe("max_overlap_with_swarm", overlap)
+    verify_equal(overlap, 1, f"max_overlap of handle() over the proof and the {SWARM_CLIENTS}-client swarm")
+
+
+@check("CONCURRENCY-002", REQUIRED,
+       clause="ThreadingMixIn: each request is handled in a new thread, so handlers overlap and a busy "
+              "handler does not stop new clients (docs; behaviour 50; tutorial socketserver4)")
+@FAMILIES
+def test_threading_stream_server_overlaps(impl, ss, observe, family):
+    """A threading stream server runs held handlers at once and serves a swarm meanwhile."""
+    name = STREAM_KINDS[(family, "threading")]
+    require_kind(ss, name)
+    observe("server", name)
+    with serve_kind(impl, name, "echo", options=HELD_OPTIONS) as served:
+        _overlapping_stream(served, observe)
+
+
+@check("CONCURRENCY-003", REQUIRED, requires=("fork",),
+       clause="ForkingMixIn: each request is handled in a new process, so handlers overlap and a busy "
+              "handler does not stop new clients (docs; behaviours 55, 56; tutorial socketserver5)")
+@FAMILIES
+def test_forking_stream_server_overlaps(impl, ss, observe, family):
+    """A forking stream server runs held handlers at once and serves a swarm meanwhile."""
+    name = STREAM_KINDS[(family, "forking")]
+    require_kind(ss, name)
+    observe("server", name)
+    # max_children (default 40) would make collect_children() wait for a
+    # child to exit while every swarm client waits for the release: room for all
+    with serve_kind(impl, name, "echo", options=HELD_OPTIONS, max_children=FORK_ROOM) as served:
+        _overlapping_stream(served, observe)
+        observe("server_pid", served.server_pid)
+    pids = {pid for pid, _ in observe.observed["workers"]}
+    verify(served.server_pid not in pids, "processes that ran the held handlers",
+           f"children, not the server process {served.server_pid}", sorted(pids))
+
+
+# --------------------------------------------------------------------------- datagram proofs
+
+
+def _serialised_dgram(served: Served, observe) -> None:
+    with hold_datagrams(served) as held:
+        held.send("d0")
+        first = held.wait_holds(1)
+        for index in range(1, QUEUED):
+            held.send(f"d{index}")
+        # one window: while d0's handler holds, no other datagram may be handled
+        during = held.wait_holds(2, timeouts.absence())
+        replies = []
+        for count in range(1, QUEUED + 1):
+            if held.wait_holds(count) < count:
+                break
+            replies.append(held.release(held.holds()[count - 1]))
+        order = held.holds()
+    wait_handle_edges(served.log, "end", QUEUED)
+    proof = intervals_of(served.log)
+    overlap = instrument.max_overlap(proof, "handle")
+    observe("queued_at_once", QUEUED)
+    observe("held_order", order)
+    observe("handlers_holding_while_first_held", during)
+    observe("replies", replies)
+    observe("max_overlap", overlap)
+    observe.timeline(timeline_rows(proof))
+    verify_equal(first, 1, "first datagram held")
+    verify_equal(during, 1, "handlers started while the first datagram's handler held")
+    verify_equal(sorted(replies), sorted(b"released d%d\n" % i for i in range(QUEUED)),
+                 "replies, one datagram after the other")
+    verify_equal(overlap, 1, "max_overlap of handle() intervals")
+
+
+def _overlapping_dgram(served: Served, observe) -> None:
+    with hold_datagrams(served) as held:
+        for index in range(HELD):
+            held.send(f"d{index}")
+        holding = held.wait_holds(HELD)
+        ended_before_release = len(handle_edges(served.log, "end"))
+        replies = [held.release(f"d{index}") for index in range(HELD)] if holding == HELD else []
+    wait_handle_edges(served.log, "end", HELD)
+    proof = intervals_of(served.log)
+    overlap = instrument.max_overlap(proof, "handle")
+    observe("handlers_holding_at_once", holding)
+    observe("replies", replies)
+    observe("max_overlap", overlap)
+    observe("workers", sorted({(iv.pid, iv.tid) for iv in proof}))
+    observe.timeline(timeline_rows(proof))
+    verify_equal(holding, HELD, "datagram handlers holding at once before any release")
+    verify_equal(ended_before_release, 0, "handlers that ended before their release")
+    verify_equal(replies, [b"released d%d\n" % i for i in range(HELD)], "replies after release")
+    verify_equal(overlap, HELD, "max_overlap of the held handle() intervals")
+
+
+@check("CONCURRENCY-004", REQUIRED,
+       clause="UDPServer/UnixDatagramServer are synchronous: one datagram is handled at a time (docs)")
+@FAMILIES
+def test_sync_dgram_server_serialises(impl, ss, observe, family):
+    """A plain datagram server handles one datagram at a time, and echoes a swarm intact."""
+    name = DGRAM_KINDS[(family, "sync")]
+    require_kind(ss, name)
+    observe("server", name)
+    with serve_kind(impl, name, "hold") as served:
+        _serialised_dgram(served, observe)
+    with serve_kind(impl, name, "echo") as served:
+        result = _swarm(served, "dgram", DGRAM_MESSAGES)
+        wait_handle_edges(served.log, "end", result.summary["messages_ok"])
+        everything = intervals_of(served.log)
+    _verify_dgram_swarm(observe, result)
+    overlap = instrument.max_overlap(everything, "handle")
+    observe("max_overlap_with_swarm", overlap)
+    verify_equal(overlap, 1, f"max_overlap of handle() over the {SWARM_CLIENTS}-client datagram swarm")
+
+
+@check("CONCURRENCY-005", REQUIRED,
+       clause="ThreadingMixIn with UDPServer: each datagram is handled in a new thread; replies go through "
+              "the shared socket to the right client (docs; behaviours 50, 72)")
+@FAMILIES
+def test_threading_dgram_server_overlaps(impl, ss, observe, family):
+    """A threading datagram server runs held handlers at once, and echoes a swarm intact."""
+    name = DGRAM_KINDS[(family, "threading")]
+    require_kind(ss, name)
+    observe("server", name)
+    with serve_kind(impl, name, "hold") as served:
+        _overlapping_dgram(served, observe)
+    with serve_kind(impl, name, "echo") as served:
+        result = _swarm(served, "dgram", DGRAM_MESSAGES)
+    _verify_dgram_swarm(observe, result)
+
+
+@check("CONCURRENCY-006", REQUIRED, requires=("fork",),
+       clause="ForkingMixIn with UDPServer: each datagram is handled in a new process replying through the "
+              "inherited socket (docs; behaviours 55, 56, 72)")
+@FAMILIES
+def test_forking_dgram_server_overlaps(impl, ss, observe, family):
+    """A forking datagram server runs held handlers at once, and echoes a swarm intact."""
+    name = DGRAM_KINDS[(family, "forking")]
+    require_kind(ss, name)
+    observe("server", name)
+    with serve_kind(impl, name, "hold") as served:
+        _overlapping_dgram(served, observe)
+        pids = {pid for pid, _ in observe.observed["workers"]}
+        verify(served.server_pid not in pids and len(pids) == HELD, "processes that ran the held handlers",
+               f"{HELD} children, not the server process {served.server_pid}", sorted(pids))
+    with serve_kind(impl, name, "echo") as served:
+        result = _swarm(served, "dgram", FORKING_DGRAM_MESSAGES)
+    _verify_dgram_swarm(observe, result)
