@@ -1,0 +1,412 @@
+"""DISCONNECT-*: clients that vanish, and a server that must carry on.
+
+The scenarios of :mod:`harness.disconnect` (graceful close, half-close,
+reset, close with unread data, a killed client process, half a line, a
+UDP reply to a dead port) run against every stream server kind
+(``TCPServer``, ``ThreadingTCPServer``, ``ForkingTCPServer`` and the three
+``Unix*StreamServer`` kinds; forking kinds in a server process, so the
+scenarios that need the server to speak first are not available there).
+Each scenario runs once per kind and pytest process
+(:mod:`conformance.checks._disconnect_support`), and several checks read
+it: what the server's ``recv`` saw is a PLATFORM observation (Linux reads
+``b''`` after a FIN and ``ECONNRESET`` after a reset; Windows reports
+WinError 10054 where Linux sees a FIN after a kill, which is the point of
+the tutorial's socketserver2/3), while "the next client is served" is
+REQUIRED everywhere.
+
+The specific checks build their own servers: ``StreamRequestHandler.finish``
+swallowing the error of its final flush (a recording proxy around
+``wfile`` observes the flush and the close that follows, without changing
+them), and a reset connection waiting in the accept backlog (the client
+connects and aborts before ``serve_forever`` runs, so the server accepts a
+dead connection).
+
+Clauses: behaviours 25, 28, 64, 68 and 70 of the research notes (§4),
+``platform_semantics.md`` §1, §2.1, §3 and §9, and the tutorial's
+socketserver2/socketserver3.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import os
+import select
+import socket
+import struct
+import threading
+from typing import Any, Dict, List
+
+import pytest
+
+from harness import addresses, clients, disconnect, timeouts
+from harness.instrument import EventLog, describe_exception
+from harness.servers import build_server, server_class
+
+from ._concurrency_support import require_kind, serve_observed
+from ._disconnect_support import exception_summary, recv_summary, scenario, send_summary
+from ._helpers import PLATFORM, REQUIRED, check, verify, verify_equal
+
+STREAM_KINDS = ("TCPServer", "ThreadingTCPServer", "ForkingTCPServer",
+                "UnixStreamServer", "ThreadingUnixStreamServer", "ForkingUnixStreamServer")
+IN_THREAD_STREAM = tuple(k for k in STREAM_KINDS if not k.startswith("Forking"))
+INET_IN_THREAD = ("TCPServer", "ThreadingTCPServer")
+DGRAM_IN_THREAD = ("UDPServer", "ThreadingUDPServer", "UnixDatagramServer", "ThreadingUnixDatagramServer")
+
+
+def _grid() -> List[Any]:
+    """Every (scenario, stream kind) the scenario API can run; ids ``scenario-Kind``."""
+    params = []
+    for name in disconnect.STREAM_SCENARIOS:
+        for kind in STREAM_KINDS:
+            if kind.startswith("Forking") and name not in disconnect.PROCESS_SCENARIOS:
+                continue
+            params.append(pytest.param(name, kind, id=f"{name}-{kind}"))
+    return params
+
+
+GRID = _grid()
+#: What a server may see at the end of a vanished stream, on any OS
+#: (platform_semantics.md §10.1): EOF or one of these exceptions.
+END_OF_STREAM = {"b''", "ConnectionResetError", "ConnectionAbortedError", "BrokenPipeError", "OSError"}
+#: Scenarios whose client closes gracefully (FIN) after sending: its bytes arrive before the end, everywhere.
+GRACEFUL_PAYLOAD = {"fin": disconnect.HELLO, "half_close": disconnect.HELLO, "partial_send": disconnect.PARTIAL}
+
+
+def _bytes_before_end(result: Dict[str, Any]) -> bytes:
+    data = b""
+    for observation in result.get("server_recv_all") or ():
+        text = observation.get("result") if observation else None
+        if isinstance(text, str) and text.startswith("b"):
+            data += ast.literal_eval(text)
+    return data
+
+
+def _observe_scenario(observe, result: Dict[str, Any]) -> None:
+    for key in ("server_class", "server_in", "server_recv", "server_recv_all", "server_send",
+                "handle_error_called", "handle_error_exc", "next_client_served", "probe_error",
+                "serve_forever_died", "client_side"):
+        observe(key, result.get(key))
+
+
+@check("DISCONNECT-001", PLATFORM,
+       clause="a client that goes away surfaces in the handler as EOF (b'') or a connection error, "
+              "depending on how it went and on the OS (platform_semantics.md §1, §10.1; behaviour 70)")
+@pytest.mark.parametrize("name, kind", GRID)
+def test_what_recv_saw(impl, ss, observe, name, kind):
+    """What the server's recv saw when the client went away."""
+    require_kind(ss, kind)
+    result = scenario(impl, name, kind)
+    _observe_scenario(observe, result)
+    final = recv_summary(result.get("server_recv"))
+    observe.summary(final)
+    verify(result.get("server_recv") is not None, "the handler's reads", "recorded up to the disconnect",
+           result.get("server_recv_all"))
+    kind_of_end = final.split(" ", 1)[0]
+    verify(kind_of_end in END_OF_STREAM, "how the stream ended for the handler",
+           f"one of {sorted(END_OF_STREAM)}", final)
+    if name in GRACEFUL_PAYLOAD:
+        received = _bytes_before_end(result)
+        observe("bytes_before_end", received)
+        verify_equal(received, GRACEFUL_PAYLOAD[name], "bytes the handler read before the end of the stream")
+
+
+@check("DISCONNECT-002", REQUIRED,
+       clause="the server survives a client that vanishes: handler errors go to handle_error and "
+              "serve_forever goes on to the next client (behaviour 28; platform_semantics.md §9)")
+@pytest.mark.parametrize("name, kind", GRID)
+def test_next_client_served(impl, ss, observe, name, kind):
+    """The server serves the next client after the disconnect."""
+    require_kind(ss, kind)
+    result = scenario(impl, name, kind)
+    _observe_scenario(observe, result)
+    verify(result.get("serve_forever_died") is None, "serve_forever after the disconnect", "still running",
+           result.get("serve_forever_died"))
+    verify(result.get("next_client_served") is True, "the next client", "served",
+           {"probe_reply": result.get("probe_reply"), "probe_error": result.get("probe_error")})
+
+
+@check("DISCONNECT-003", PLATFORM, topic="rst",
+       clause="a client RST during the handler surfaces as ConnectionResetError (10053/10054 on Windows); "
+              "it goes to handle_error and the server continues (behaviour 70)")
+@pytest.mark.parametrize("kind", INET_IN_THREAD)
+def test_reset_goes_to_handle_error(impl, ss, observe, kind):
+    """An exception raised by recv after a reset reaches handle_error."""
+    require_kind(ss, kind)
+    result = scenario(impl, "rst", kind)
+    _observe_scenario(observe, result)
+    raised = exception_summary(result.get("server_recv"))
+    observe("handle_error_printed", result.get("handle_error_printed"))
+    observe.summary(raised if result.get("handle_error_called") else "handle_error not called")
+    if raised is None:
+        # the OS reported the reset as EOF: nothing escaped handle(), handle_error must stay quiet
+        verify(not result.get("handle_error_called"), "handle_error without an exception from handle()",
+               "not called", result.get("handle_error_exc"))
+    else:
+        verify_equal(result.get("handle_error_exc"), result["server_recv"]["exception"],
+                     "exception handle_error received (the one handle() raised)")
+    verify(result.get("next_client_served") is True, "the next client after the reset", "served",
+           result.get("probe_error"))
+
+
+@check("DISCONNECT-004", PLATFORM, topic="send_after_rst",
+       clause="send() after the peer's RST raises ConnectionResetError or BrokenPipeError (macOS: EPIPE; "
+              "Windows: 10054/10053); the server survives it (platform_semantics.md §1.7)")
+@pytest.mark.parametrize("kind", INET_IN_THREAD)
+def test_send_after_reset(impl, ss, observe, kind):
+    """What the handler's send gives after the client reset the connection."""
+    require_kind(ss, kind)
+    result = scenario(impl, "rst", kind)
+    _observe_scenario(observe, result)
+    observe("server_send_again", result.get("server_send_again"))
+    observe.summary(send_summary(result.get("server_send")))
+    verify(result.get("next_client_served") is True, "the next client after a send into a reset connection",
+           "served", result.get("probe_error"))
+
+
+# --------------------------------------------------------------------------- finish() and its flush
+
+
+class _RecordingWriter:
+    """Stands in for ``wfile``: records flush/close and their exceptions, changes nothing."""
+
+    def __init__(self, inner: Any, steps: List[Dict[str, Any]]):
+        self._inner = inner
+        self._steps = steps
+
+    @property
+    def closed(self) -> bool:
+        return self._inner.closed
+
+    def _call(self, name: str, *args: Any) -> Any:
+        try:
+            value = getattr(self._inner, name)(*args)
+        except BaseException as exc:
+            self._steps.append({"call": name, **describe_exception(exc)})
+            raise
+        self._steps.append({"call": name, "exc_type": None})
+        return value
+
+    def write(self, data: bytes) -> Any:
+        return self._call("write", data)
+
+    def flush(self) -> None:
+        self._call("flush")
+
+    def close(self) -> None:
+        self._call("close")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+#: struct linger {on, 0}: two ints on POSIX, two u_shorts on Winsock.
+_LINGER_ZERO = struct.pack("HH", 1, 0) if os.name == "nt" else struct.pack("ii", 1, 0)
+
+
+def _vanish(sock: socket.socket, family: str) -> None:
+    """Close so that the server's next send fails: RST for TCP, a plain close for AF_UNIX."""
+    if family == "inet":
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+    sock.close()
+
+
+@check("DISCONNECT-005", REQUIRED,
+       clause="StreamRequestHandler.finish flushes wfile if it is not closed, swallowing OSError, then closes "
+              "wfile and rfile (behaviour 64; Lib/socketserver.py 'A final socket error may have occurred here')")
+@pytest.mark.parametrize("family", ["inet", "unix"])
+def test_finish_swallows_final_flush_error(ss, observe, family):
+    """finish() swallows the error of the final flush when the client has vanished."""
+    kind = "TCPServer" if family == "inet" else "UnixStreamServer"
+    require_kind(ss, kind)
+    steps: List[Dict[str, Any]] = []
+    errors: List[str] = []
+    line_read = threading.Event()
+    client_gone = threading.Event()
+
+    class BufferedHandler(ss.StreamRequestHandler):
+        wbufsize = 64 * 1024  # a buffered wfile: the reply is only sent by finish()'s flush
+
+        def setup(self):
+            super().setup()
+            self.wfile = _RecordingWriter(self.wfile, steps)
+
+        def handle(self):
+            line = self.rfile.readline()
+            if line.startswith(disconnect.PROBE):
+                self.wfile.write(line)
+                return
+            line_read.set()
+            timeouts.wait_event(client_gone, timeouts.short(), "the client to vanish")
+            # the reset (or EOF) makes the socket readable once it has arrived
+            select.select([self.request], [], [], timeouts.short())
+            self.wfile.write(b"reply nobody will read\n")
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        errors.append(describe_exception(sys.exc_info()[1])["exc_type"])
+
+    with addresses.private_dir() as directory:
+        address = addresses.server_address_for(family, directory)
+        server = build_server(ss, kind, BufferedHandler, address, handle_error=handle_error)
+        died: Dict[str, Any] = {}
+        with serve_observed(server, died) as served:
+            sock = clients.connect(served.address, family)
+            try:
+                clients.sendall(sock, b"request\n")
+                timeouts.wait_event(line_read, timeouts.short(), "the handler to read the request")
+            finally:
+                _vanish(sock, family)
+            client_gone.set()
+            probe = clients.roundtrip(served.address, family, disconnect.PROBE)
+        subject = [step for step in steps if step.get("call") != "write"][:2]
+    observe("writer_calls", steps)
+    observe("handle_error_calls", errors)
+    observe("probe_reply", probe)
+    verify(not died, "serve_forever after the vanished client", "still running", died)
+    flush = subject[0] if subject else None
+    verify(flush is not None and flush["call"] == "flush", "finish()'s first call on wfile", "flush()", subject)
+    verify(flush.get("exc_type") is not None, "the final flush to a vanished client",
+           "an OSError (the test's precondition)", flush)
+    after = subject[1] if len(subject) > 1 else None
+    verify(after is not None and after["call"] == "close", "what finish() did after the failed flush",
+           "went on to wfile.close() (the flush error was swallowed)", subject)
+    verify_equal(probe, disconnect.PROBE, "the next client's echo")
+
+
+# --------------------------------------------------------------------------- accept after RST
+
+
+def _backlog_observer(ss, log: EventLog):
+    counter = itertools.count()
+
+    class Handler(ss.StreamRequestHandler):
+        def handle(self):
+            role = "dead" if next(counter) == 0 else "probe"
+            sock = self.request
+            sock.settimeout(timeouts.short())
+            log.append(kind="start", role=role, client=repr(self.client_address))
+            for _ in range(disconnect.MAX_RECVS):
+                try:
+                    data = sock.recv(65536)
+                except OSError as exc:
+                    log.append(kind="recv", role=role, **describe_exception(exc))
+                    raise  # a naive handler: the server's handle_error runs
+                log.append(kind="recv", role=role, result=repr(data), exc_type=None)
+                if not data:
+                    return
+                if role == "probe":
+                    sock.sendall(data)
+
+    return Handler
+
+
+@check("DISCONNECT-006", PLATFORM, topic="accept_after_rst",
+       clause="a connection reset while still in the accept backlog: Linux and macOS accept it, Windows may "
+              "fail accept() with 10054, FreeBSD with ECONNABORTED; get_request errors are swallowed and the "
+              "server serves the next client (platform_semantics.md §2.1, §9; behaviour 27)")
+@pytest.mark.parametrize("kind", INET_IN_THREAD)
+def test_accept_after_reset_in_backlog(ss, observe, kind):
+    """A client that connects and resets before accept() does not stop the server."""
+    require_kind(ss, kind)
+    base = server_class(ss, kind)
+    with addresses.private_dir() as directory:
+        log = EventLog.create(directory)
+        server = build_server(ss, kind, _backlog_observer(ss, log), addresses.loopback("inet"),
+                              **disconnect.server_hooks(base, log))
+        try:
+            # not serving yet: the handshake completes in the listen backlog, then the client aborts
+            dead = clients.connect(server.server_address, "inet")
+            _vanish(dead, "inet")
+        except BaseException:
+            server.server_close()
+            raise
+        died: Dict[str, Any] = {}
+        with serve_observed(server, died) as served:
+            try:
+                probe = clients.roundtrip(served.address, "inet", disconnect.PROBE)
+            except (OSError, EOFError, timeouts.HarnessTimeout) as exc:
+                probe = describe_exception(exc)  # not served: an observation, the check fails below
+            try:
+                log.wait_for(lambda events: any(e.get("kind") == "get_request_error" for e in events)
+                             or sum(1 for e in events if e.get("kind") == "shutdown_request") >= 2,
+                             timeouts.short(), "the dead connection to be accepted or refused")
+            except timeouts.HarnessTimeout:
+                pass
+        events = log.read()
+    dead_events = [e for e in events if e.get("role") == "dead"]
+    accept_errors = [e for e in events if e.get("kind") == "get_request_error"]
+    handle_errors = [e.get("exc_type") for e in events if e.get("kind") == "handle_error"]
+    started = [e for e in dead_events if e.get("kind") == "start"]
+    if started:
+        summary = "accepted"
+    elif accept_errors:
+        summary = exception_summary({"exception": accept_errors[0].get("exc_type"),
+                                     "errno": accept_errors[0].get("errno"),
+                                     "winerror": accept_errors[0].get("winerror"),
+                                     "errno_name": accept_errors[0].get("errno_name")})
+    else:
+        summary = "not accepted"
+    observe("client_address_seen", started[0].get("client") if started else None)
+    observe("handler_saw", [e for e in dead_events if e.get("kind") == "recv"])
+    observe("accept_errors", accept_errors)
+    observe("handle_error_calls", handle_errors)
+    observe("probe_reply", probe)
+    observe("serve_forever_died", died.get("serve_forever_died"))
+    observe.summary(summary)
+    verify(not died, "serve_forever after the dead connection", "still running", died)
+    verify_equal(probe, disconnect.PROBE, "the next client's echo after a reset in the backlog")
+
+
+# --------------------------------------------------------------------------- half-close, partial line, UDP
+
+
+@check("DISCONNECT-007", REQUIRED,
+       clause="after the client's shutdown(SHUT_WR) the handler reads b'' and can still reply; the client "
+              "reads the whole reply (platform_semantics.md §1.3; behaviour 25)")
+@pytest.mark.parametrize("kind", STREAM_KINDS)
+def test_half_close_reply_delivered(impl, ss, observe, kind):
+    """A client that half-closes still receives the full reply."""
+    require_kind(ss, kind)
+    result = scenario(impl, "half_close", kind)
+    _observe_scenario(observe, result)
+    client = result.get("client_side") or {}
+    verify(client.get("reply_received") is True, "the half-closed client's reply",
+           repr(disconnect.REPLY), {"reply": client.get("reply"), "error": client.get("reply_error")})
+    verify_equal(recv_summary(result.get("server_recv")), "b''", "what the handler read after SHUT_WR")
+
+
+@check("DISCONNECT-008", REQUIRED,
+       clause="a client that closes mid-line: StreamRequestHandler.rfile.readline() returns the incomplete "
+              "line at end of stream, and the server goes on (behaviour 62; io.BufferedReader.readline)")
+@pytest.mark.parametrize("kind", IN_THREAD_STREAM)
+def test_partial_line_at_end_of_stream(impl, ss, observe, kind):
+    """readline() returns the half line a vanished client sent, without error."""
+    require_kind(ss, kind)
+    result = scenario(impl, "partial_send", kind)
+    _observe_scenario(observe, result)
+    seen = result.get("server_recv") or {}
+    verify_equal(seen.get("result"), repr(disconnect.PARTIAL), "what rfile.readline() returned")
+    verify(seen.get("line_complete") is False and not seen.get("exception"), "the line", "incomplete, no error",
+           seen)
+    verify(result.get("next_client_served") is True, "the next client", "served", result.get("probe_error"))
+
+
+@check("DISCONNECT-009", PLATFORM, topic="udp_dead_port",
+       clause="a UDP reply to a vanished client: Windows raises WSAECONNRESET on the next recvfrom, POSIX "
+              "reports nothing; get_request swallows it and the next datagram is served "
+              "(behaviour 68; platform_semantics.md §3.1, §10.10)")
+@pytest.mark.parametrize("kind", DGRAM_IN_THREAD)
+def test_udp_reply_to_dead_port(impl, ss, observe, kind):
+    """After replying to a closed port the datagram server serves the next client."""
+    require_kind(ss, kind)
+    result = scenario(impl, "udp_dead_port", kind)
+    _observe_scenario(observe, result)
+    observe("get_request_errors", result.get("get_request_errors"))
+    errors = result.get("get_request_errors") or []
+    observe.summary(exception_summary(errors[0]) if errors else "no error")
+    verify(result.get("serve_forever_died") is None, "serve_forever after the dead-port reply", "still running",
+           result.get("serve_forever_died"))
+    verify(result.get("next_client_served") is True, "the next datagram client", "served",
+           {"probe_reply": result.get("probe_reply"), "probe_error": result.get("probe_error")})
