@@ -1,0 +1,363 @@
+"""TUTORIAL-*: the five servers and the client of the seed tutorial, replayed.
+
+The seed (``shared/seed/socketserver_tutorial_zh.txt``) teaches
+``socketserver`` through five small servers and one interactive client,
+and shows what its author saw on Windows and Linux.  Each check replays
+one scene with the tutorial's own handler code
+(:mod:`conformance.checks._tutorial_support`), turning what the tutorial
+*printed* into observations and what it *taught* into assertions:
+
+1. socketserver1 answers one exchange and closes; the client's next
+   ``recv`` sees the end of the connection (Windows printed
+   ``ConnectionAbortedError: [WinError 10053]``).
+2. socketserver2 loops until ``recv`` returns ``b''``: a client that closes
+   normally ends the handler cleanly.
+3. A client process that is killed: Linux's handler reads ``b''``, the
+   tutorial's Windows run got ``ConnectionResetError [WinError 10054]``;
+   socketserver3 catches it and the server serves the next client.
+4. ``ThreadingTCPServer`` serves three clients at once; a plain
+   ``TCPServer`` does not serve the second while the first stays
+   connected ("if the previous handle has not finished, no other request
+   is accepted").
+5. ``ForkingTCPServer`` exists only where ``os.fork`` does (Windows:
+   ``AttributeError``) and serves three clients at once where it exists.
+
+Waits are event-driven (the handlers' journal, the client process's
+lines); the only idle wait is one ``timeouts.absence()`` window proving
+that the plain server does not answer the second client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+from typing import Any, Dict, Iterator, List, Optional
+
+from harness import addresses, clients, instrument, observations, timeouts
+from harness.capabilities import caps
+from harness.servers import build_server
+
+from ._concurrency_support import (
+    intervals_of,
+    serve_kind,
+    serve_observed,
+    timeline_rows,
+    wait_handle_edges,
+)
+from ._helpers import PLATFORM, REQUIRED, check, require_attr, verify, verify_equal
+from ._tutorial_support import Journal, intervals, tutorial_handler
+
+INET = addresses.loopback("inet")
+THREE = (b"from client1", b"from client2", b"from client3")
+
+
+@contextlib.contextmanager
+def _tutorial_server(ss, class_name: str, variant: str) -> Iterator[Any]:
+    """``class_name`` serving the tutorial's ``variant`` handler in this process;
+    yields ``(served, journal, handle_errors)``; a ``serve_forever`` that died
+    is added to ``handle_errors`` when the block ends."""
+    journal = Journal()
+    handle_errors: List[Dict[str, Any]] = []
+
+    def handle_error(self, request, client_address):
+        handle_errors.append(observations.describe_exception(sys.exc_info()[1]))
+
+    base = require_attr(ss, class_name)
+
+    def shutdown_request(self, request):
+        try:
+            base.shutdown_request(self, request)
+        finally:
+            journal.add(kind="shutdown_request")
+
+    server = build_server(ss, class_name, tutorial_handler(ss, variant, journal), INET,
+                          handle_error=handle_error, shutdown_request=shutdown_request)
+    died: Dict[str, Any] = {}
+    with serve_observed(server, died) as served:
+        yield served, journal, handle_errors
+    if died:  # judged with the handle_error calls: the checks expect neither
+        handle_errors.append(died)
+
+
+def _exchange(sock: socket.socket, message: bytes, budget: Optional[float] = None) -> Any:
+    """The tutorial client's step: send(msg); recv(1024) (None when nothing came within budget)."""
+    sock.send(message)
+    try:
+        return clients.recv_some(sock, budget, 1024)
+    except timeouts.HarnessTimeout:
+        return None
+
+
+def _outcome(fn) -> Any:
+    """``fn()``, or the connection error or client timeout it raised (an
+    observation the check judges, not a harness failure)."""
+    try:
+        return fn()
+    except (OSError, EOFError, timeouts.HarnessTimeout) as exc:
+        return exc
+
+
+# --------------------------------------------------------------------------- 1. socketserver1
+
+
+@check("TUTORIAL-001", PLATFORM, topic="server_closed",
+       clause="socketserver1: a handler without a loop answers one message; the server then closes the "
+              "connection, so the client's next recv ends (tutorial: ConnectionAbortedError [WinError 10053] "
+              "on Windows; behaviour 25)")
+def test_single_shot_handler_closes(ss, observe):
+    """socketserver1 answers b'AA' once, then the client's next recv sees the connection end."""
+    with _tutorial_server(ss, "TCPServer", "socketserver1") as (served, journal, errors):
+        sock = clients.connect(served.address)
+        with sock:
+            first = _exchange(sock, b"aa")
+            closed = journal.wait_for(lambda entries: any(e.get("kind") == "shutdown_request" for e in entries),
+                                      timeouts.short(), "the server to end the request")
+            send_bb = _outcome(lambda: sock.send(b"bb"))
+            after = _outcome(lambda: clients.recv_some(sock, timeouts.short(), 1024))
+        again = _outcome(lambda: clients.roundtrip(served.address, payload=b"cc"))
+    observe("first_reply", first)
+    observe("server_ended_request", closed)
+    observe("send_after_close", send_bb)
+    observe("recv_after_close", after)
+    observe("next_connection_reply", again)
+    observe("handler_wrote", [e.get("data") for e in journal.of("wrote")])
+    observe.summary("no end of stream" if isinstance(after, timeouts.HarnessTimeout) else observations.summary(after))
+    verify_equal(first, b"AA", "the reply to 'aa'")
+    ended = after == b"" or isinstance(after, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError))
+    verify(ended, "the client's recv after the handler returned", "b'' or a connection error (closed)", after)
+    verify_equal(again, b"CC", "the reply on a new connection (the server still serves)")
+    verify(not errors, "handle_error calls", "none", errors)
+
+
+# --------------------------------------------------------------------------- 2. socketserver2
+
+
+@check("TUTORIAL-002", REQUIRED,
+       clause="socketserver2: a handler that loops until recv returns b'' ends cleanly when the client closes "
+              "normally; no handle_error (platform_semantics.md §1.1)")
+def test_loop_handler_ends_cleanly(ss, observe):
+    """A client that closes normally ends socketserver2's loop without an error."""
+    with _tutorial_server(ss, "TCPServer", "socketserver2") as (served, journal, errors):
+        sock = clients.connect(served.address)
+        with sock:
+            replies = [_exchange(sock, b"aa"), _exchange(sock, b"bb")]
+        ended = journal.wait_for(lambda entries: any(e.get("kind") == "shutdown_request" for e in entries),
+                                 timeouts.short(), "the handler to end")
+        again = _outcome(lambda: clients.roundtrip(served.address, payload=b"from the next client"))
+    ends = journal.of("end")
+    observe("replies", replies)
+    observe("handler_ends", [{"how": e["how"], "exc": e.get("exc")} for e in ends])
+    observe("handle_error_calls", errors)
+    observe("next_client_reply", again)
+    verify_equal(replies, [b"AA", b"BB"], "replies to 'aa' and 'bb'")
+    verify(ended and ends and ends[0]["how"] == "returned", "how the first handler ended",
+           "returned after reading b''", ends[:1])
+    verify(not errors, "handle_error calls", "none", errors)
+    verify_equal(again, b"FROM THE NEXT CLIENT", "the next client's reply")
+
+
+# --------------------------------------------------------------------------- 3. killed client
+
+
+def _read_lines(stream, sink: queue.Queue[Optional[str]]) -> None:
+    try:
+        for line in iter(stream.readline, b""):
+            sink.put(line.decode("utf-8", "replace"))
+    except (OSError, ValueError):
+        pass
+    finally:
+        sink.put(None)
+
+
+@contextlib.contextmanager
+def _client_process(address: Any, messages: List[str]) -> Iterator[Any]:
+    """The tutorial's client in a process of its own; yields ``(popen, replies)`` once it is ready."""
+    from harness.server_process import child_env
+
+    spec = {"address": list(address), "messages": messages, "lifetime": timeouts.long()}
+    popen = subprocess.Popen([sys.executable, "-m", "conformance.checks._tutorial_support", json.dumps(spec)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             env=child_env())
+    lines: queue.Queue[Optional[str]] = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(popen.stdout, lines), name="ssc-tutorial-client",
+                              daemon=True)
+    reader.start()
+    try:
+        deadline = timeouts.Deadline(timeouts.medium(), "the tutorial client process to be ready")
+        replies: List[str] = []
+        for _ in range(len(messages) + 2):
+            try:
+                line = lines.get(timeout=max(deadline.remaining(), 0.001))
+            except queue.Empty:
+                raise timeouts.HarnessTimeout(deadline.what, deadline.budget) from None
+            if line is None:
+                raise RuntimeError("the tutorial client process exited before it was ready")
+            message = json.loads(line)
+            if message["event"] == "recv":
+                replies.append(message["data"])
+            elif message["event"] == "ready":
+                break
+            else:
+                raise RuntimeError(f"the tutorial client process failed: {message}")
+        yield popen, replies
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(timeout=timeouts.short())
+        for stream in (popen.stdin, popen.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+        timeouts.join_thread(reader, timeouts.short(), "the tutorial client's stdout reader")
+
+
+def _kill(popen: Any) -> str:
+    if caps().signals:
+        import signal
+
+        os.kill(popen.pid, signal.SIGKILL)
+        how = "SIGKILL"
+    else:
+        popen.kill()  # TerminateProcess on Windows
+        how = "Popen.kill"
+    popen.wait(timeout=timeouts.short())
+    return how
+
+
+@check("TUTORIAL-003", PLATFORM, topic="killed",
+       clause="socketserver2/3: when the client process dies, Linux's handler reads b'' (FIN) while the "
+              "tutorial's Windows run got ConnectionResetError [WinError 10054]; socketserver3 catches it and "
+              "the server serves the next client (platform_semantics.md §1.6)")
+def test_killed_client_then_next_client(ss, observe):
+    """After the client process is killed, the server serves the next client."""
+    with _tutorial_server(ss, "TCPServer", "socketserver3") as (served, journal, errors):
+        with _client_process(served.address, ["aa", "bb"]) as (popen, replies):
+            how = _kill(popen)
+        journal.wait_for(lambda entries: bool([e for e in entries if e.get("kind") == "end"]),
+                         timeouts.short(), "the handler of the killed client to end")
+        again = _outcome(lambda: clients.roundtrip(served.address, payload=b"from client2"))
+    wrote = [e.get("data") for e in journal.of("wrote")]
+    caught = journal.of("caught")
+    ends = journal.of("end")
+    if caught:
+        saw = observations.summary(caught[0]["exc"])
+    elif ends and ends[0].get("exc"):
+        saw = observations.summary(ends[0]["exc"])
+    elif b"" in wrote:
+        saw = "b''"
+    else:
+        saw = "nothing observed"
+    observe("client_replies", replies)
+    observe("killed_with", how)
+    observe("handler_received", wrote)
+    observe("handler_ends", [{"how": e["how"], "exc": e.get("exc")} for e in ends])
+    observe("handle_error_calls", errors)
+    observe("next_client_reply", again)
+    observe.summary(saw)
+    verify_equal(replies, ["AA", "BB"], "the killed client's replies before it died")
+    verify(ends and ends[0]["how"] == "returned", "how socketserver3's handler ended", "returned",
+           [e["how"] for e in ends])
+    verify_equal(again, b"FROM CLIENT2", "the next client's reply")
+
+
+# --------------------------------------------------------------------------- 4. threading vs plain
+
+
+@check("TUTORIAL-004", REQUIRED,
+       clause="socketserver4: ThreadingTCPServer handles each client in a new thread, so three clients are "
+              "served while all three stay connected (docs: ThreadingMixIn)")
+def test_threading_serves_three_at_once(ss, observe):
+    """ThreadingTCPServer answers three clients that are all connected at once."""
+    with _tutorial_server(ss, "ThreadingTCPServer", "socketserver3") as (served, journal, errors):
+        with contextlib.ExitStack() as stack:
+            socks = [stack.enter_context(clients.connect(served.address)) for _ in THREE]
+            replies = [_exchange(sock, message) for sock, message in zip(socks, THREE)]
+        journal.wait_for(lambda entries: len([e for e in entries if e.get("kind") == "end"]) >= len(THREE),
+                         timeouts.short(), "the three handlers to end")
+    rows = intervals(journal)
+    overlap = instrument.max_overlap(
+        [instrument.Interval(str(i), "handle", r["start"], r["end"], r["pid"], r["tid"]) for i, r in enumerate(rows)])
+    observe("replies", replies)
+    observe("max_overlap", overlap)
+    observe.timeline(rows)
+    verify_equal(replies, [m.upper() for m in THREE], "replies while all three clients stay connected")
+    verify_equal(overlap, len(THREE), "handlers running at once")
+    verify(not errors, "handle_error calls", "none", errors)
+
+
+@check("TUTORIAL-005", REQUIRED,
+       clause="TCPServer handles one request at a time: while the first client's handler has not finished, "
+              "the second client is not served (tutorial: summary; docs: synchronous servers)")
+def test_plain_server_serves_one_at_a_time(ss, observe):
+    """TCPServer does not answer a second client until the first disconnects."""
+    with _tutorial_server(ss, "TCPServer", "socketserver3") as (served, journal, errors):
+        first = clients.connect(served.address)
+        second = clients.connect(served.address)
+        with first, second:
+            reply1 = _exchange(first, THREE[0], timeouts.short())
+            early = _exchange(second, THREE[1], timeouts.absence())  # the single absence window
+            first.close()
+            reply2 = early if early is not None else _outcome(lambda: clients.recv_some(second, None, 1024))
+        journal.wait_for(lambda entries: len([e for e in entries if e.get("kind") == "end"]) >= 2,
+                         timeouts.short(), "both handlers to end")
+    rows = intervals(journal)
+    observe("reply_to_first", reply1)
+    observe("reply_to_second_while_first_connected", early)
+    observe("reply_to_second_after_first_closed", reply2)
+    observe.timeline(rows)
+    verify_equal(reply1, b"FROM CLIENT1", "the first client's reply")
+    verify(early is None, "a reply to the second client while the first stayed connected", "none", early)
+    verify_equal(reply2, b"FROM CLIENT2", "the second client's reply once the first closed")
+    verify(not errors, "handle_error calls", "none", errors)
+
+
+# --------------------------------------------------------------------------- 5. forking
+
+
+@check("TUTORIAL-006", PLATFORM, topic="fork_availability",
+       clause="socketserver5: ForkingTCPServer exists only where os.fork exists; the tutorial's Windows run got "
+              "AttributeError: module 'socketserver' has no attribute 'ForkingTCPServer' (behaviour 3)")
+def test_forking_server_follows_os_fork(ss, observe):
+    """socketserver.ForkingTCPServer exists exactly when os.fork does."""
+    has_fork = hasattr(os, "fork")
+    try:
+        cls = ss.ForkingTCPServer
+        error = None
+    except AttributeError as exc:
+        cls, error = None, exc
+    observe("os_fork", has_fork)
+    observe("ForkingTCPServer", None if cls is None else cls.__name__)
+    observe("error", None if error is None else str(error))
+    observe.summary("Forking* present" if cls is not None else "Forking* absent")
+    verify_equal(cls is not None, has_fork, f"ForkingTCPServer present given os.fork={has_fork}")
+
+
+@check("TUTORIAL-007", REQUIRED, requires=("fork",),
+       clause="socketserver5: ForkingTCPServer handles each client in a new process, so three clients are served "
+              "while all three stay connected (docs: ForkingMixIn)")
+def test_forking_serves_three_at_once(impl, ss, observe):
+    """ForkingTCPServer answers three clients that are all connected at once."""
+    require_attr(ss, "ForkingTCPServer")
+    with serve_kind(impl, "ForkingTCPServer", "upper", handler_base="BaseRequestHandler") as served:
+        with contextlib.ExitStack() as stack:
+            socks = [stack.enter_context(clients.connect(served.address)) for _ in THREE]
+            replies = [_exchange(sock, message, timeouts.short()) for sock, message in zip(socks, THREE)]
+        wait_handle_edges(served.log, "end", len(THREE))
+        proof = intervals_of(served.log)
+    overlap = instrument.max_overlap(proof, "handle")
+    pids = sorted({iv.pid for iv in proof})
+    observe("replies", replies)
+    observe("max_overlap", overlap)
+    observe("server_pid", served.server_pid)
+    observe("handler_pids", pids)
+    observe.timeline(timeline_rows(proof))
+    verify_equal(replies, [m.upper() for m in THREE], "replies while all three clients stay connected")
+    verify_equal(overlap, len(THREE), "handlers running at once")
+    verify(served.server_pid not in pids and len(pids) == len(THREE), "processes that ran the handlers",
+           f"{len(THREE)} children of the server", pids)
