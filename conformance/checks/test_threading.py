@@ -53,6 +53,7 @@ def _reply_handler(ss, record):
     class ReplyHandler(ss.BaseRequestHandler):
         def handle(self):
             record.append(threading.current_thread())
+            self.request.recv(64)  # read the request: closing with unread data resets the client
             self.request.sendall(b"ok")
 
     return ReplyHandler
@@ -87,6 +88,7 @@ def test_handler_thread_is_not_the_serving_thread(ss, observe):
     class Handler(ss.BaseRequestHandler):
         def handle(self):
             facts.append(current_thread_facts())
+            self.request.recv(64)
             self.request.sendall(b"ok")
 
     server = build_server(ss, "ThreadingTCPServer", Handler, INET)
@@ -198,6 +200,7 @@ def test_base_exception_goes_to_excepthook(ss, observe):
         def handle(self):
             requests[threading.current_thread()] = weakref.ref(self.request)
             threads.append(threading.current_thread())
+            self.request.recv(64)  # read the request: closing with unread data would reset the client
             raise _Escape("not an Exception")
 
     def hook(args):
@@ -333,6 +336,7 @@ def test_finished_threads_are_not_retained(ss, impl, observe):
     class Handler(ss.BaseRequestHandler):
         def handle(self):
             refs.append(weakref.ref(threading.current_thread()))
+            self.request.recv(64)
             self.request.sendall(b"ok")
 
     def all_dead():
@@ -439,6 +443,7 @@ def test_shutdown_from_handler_thread(ss, observe):
 
     class Handler(ss.BaseRequestHandler):
         def handle(self):
+            self.request.recv(64)
             try:
                 call_bounded(self.server.shutdown, what="shutdown() called from a handler thread")
                 result["shutdown"] = "returned"
