@@ -311,7 +311,8 @@ def test_unbound_datagram_client(ss, observe):
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unbound:
                 unbound.settimeout(timeouts.short())
                 unbound.sendto(b"anonymous", path)
-                timeouts.wait_until(lambda: record, timeouts.short(), "the unbound client's request")
+                with contextlib.suppress(HarnessTimeout):  # an OS may drop it: recorded below
+                    timeouts.wait_until(lambda: record, timeouts.short(), "the unbound client's request")
                 reported.wait(timeouts.absence())
             with clients.dgram_client("unix", directory) as sock:
                 sock.sendto(b"named", path)
