@@ -34,12 +34,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import socket
+import sys
 from typing import Any, Dict, Iterator, List, Optional
 
 from harness import addresses, clients, instrument, timeouts
 from harness.instrument import EventLog, Interval
 from harness.server_process import serve_in_process
-from harness.servers import build_server, serve_in_thread, server_class
+from harness.servers import ServeError, build_server, serve_in_thread, server_class
 from harness.timeouts import HarnessTimeout
 
 #: Every server kind, by family and flavour: the parameter grid of the checks.
@@ -126,17 +127,36 @@ def serve_kind(impl: Any, class_name: str, behaviour: str, *, handler_base: Opti
 @contextlib.contextmanager
 def serve_observed(server: Any, died: Dict[str, Any]) -> Iterator[Any]:
     """:func:`harness.servers.serve_in_thread`, except that ``serve_forever``
-    dying (its exception re-raised by the teardown) is recorded in
-    ``died["serve_forever_died"]`` for the check to judge, not raised: a
-    server that stops serving is a FAIL, not an ERROR of the check."""
-    served = None
+    dying is recorded in ``died`` for the check to judge instead of raised:
+    a server that stops serving is a FAIL of the check, not an ERROR.
+
+    If it died before its loop was ready (a request already waiting killed
+    it on the first iteration), the block runs with ``None`` for the served
+    server.
+    """
+    context = serve_in_thread(server)
     try:
-        with serve_in_thread(server) as served:
-            yield served
+        served = context.__enter__()
+    except (HarnessTimeout, ServeError):
+        raise
+    except Exception as exc:  # serve_forever's own exception, re-raised after teardown
+        died["serve_forever_died"] = instrument.describe_exception(exc)
+        died["when"] = "before its loop was ready"
+        yield None
+        return
+    try:
+        yield served
+    except BaseException:
+        if not context.__exit__(*sys.exc_info()):
+            raise
+        return
+    try:
+        context.__exit__(None, None, None)
     except Exception as exc:
-        if served is None or served.serve_error is not exc:
+        if served.serve_error is not exc:
             raise
         died["serve_forever_died"] = instrument.describe_exception(exc)
+        died["when"] = "while serving"
 
 
 # --------------------------------------------------------------------------- log queries

@@ -325,6 +325,8 @@ def test_accept_after_reset_in_backlog(ss, observe, kind):
         died: Dict[str, Any] = {}
         with serve_observed(server, died) as served:
             try:
+                if served is None:
+                    raise ConnectionRefusedError("serve_forever died on the dead connection")
                 probe = clients.roundtrip(served.address, "inet", disconnect.PROBE)
             except (OSError, EOFError, timeouts.HarnessTimeout) as exc:
                 probe = describe_exception(exc)  # not served: an observation, the check fails below
