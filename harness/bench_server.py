@@ -15,9 +15,11 @@ runs one of three modes:
     with ``attrs`` as class attributes) around :func:`echo_handler`, a
     ``StreamRequestHandler`` of the *implementation* that echoes lines until
     EOF, and run ``serve_forever(poll_interval)`` in a thread.  Prints
-    ``{"event": "ready", "address", "pid"}`` and serves until stdin says
-    ``stop`` or closes (or ``lifetime`` ends), then ``shutdown()`` and
-    ``server_close()``, each bounded, and ``{"event": "done", ...}``.
+    ``{"event": "ready", "address", "pid", "cpu"}`` and serves until stdin
+    says ``stop`` or closes (or ``lifetime`` ends), then ``shutdown()`` and
+    ``server_close()``, each bounded, and ``{"event": "done", "cpu", ...}``.
+    ``cpu`` is :func:`cpu_seconds`; ``server_close()`` reaps a forking
+    server's children first, so their CPU is in the difference too.
 ``trivial``
     A minimal ``selectors`` echo loop (non-blocking sockets, one thread,
     no socketserver at all): the ceiling of what the client swarm can
@@ -101,6 +103,26 @@ def _bootstrap(impl_spec: str) -> None:
         getattr(importlib.import_module(module_name), attribute)()
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process (all threads) and of its reaped children.
+
+    ``time.process_time()`` is precise (not in clock ticks); children come
+    from ``getrusage(RUSAGE_CHILDREN)`` where the ``resource`` module exists,
+    else from ``os.times()`` (zero on Windows, which has no forking server).
+    """
+    import time
+
+    own = time.process_time()
+    try:
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own + usage.ru_utime + usage.ru_stime
+    except (ImportError, OSError, AttributeError):
+        t = os.times()
+        return own + t.children_user + t.children_system
+
+
 def echo_handler(module: Any, read_timeout: float) -> type:
     """A ``module.StreamRequestHandler`` that echoes every line until EOF."""
 
@@ -167,7 +189,7 @@ def _serve_echo(spec: Dict[str, Any], proto: _Protocol) -> int:
     thread = threading.Thread(target=serve, name="bench-serve", daemon=True)
     thread.start()
     proto.send(event="ready", address=list(server.server_address), pid=os.getpid(),
-               server_class=spec["server_class"])
+               server_class=spec["server_class"], cpu=cpu_seconds())
     lifetime = float(spec.get("lifetime") or 3 * timeouts.long())
     stop.wait(lifetime)
     timings: Dict[str, Any] = {}
@@ -182,7 +204,7 @@ def _serve_echo(spec: Dict[str, Any], proto: _Protocol) -> int:
         timings[name] = round(time.perf_counter() - start, 6)
     if "error" in served:
         problems.append(f"serve_forever: {served['error']}")
-    proto.send(event="done", timings=timings, problems=problems)
+    proto.send(event="done", timings=timings, problems=problems, cpu=cpu_seconds())
     return 0 if not problems else 3
 
 
@@ -214,7 +236,7 @@ def _serve_trivial(spec: Dict[str, Any], proto: _Protocol) -> int:
 
     _stop_watcher(on_stop)
     proto.send(event="ready", address=list(listener.getsockname()), pid=os.getpid(),
-               server_class="trivial")
+               server_class="trivial", cpu=cpu_seconds())
     deadline = timeouts.Deadline(float(spec.get("lifetime") or 3 * timeouts.long()), "trivial server")
     pending: Dict[socket.socket, bytearray] = {}
     connections = 0
@@ -273,7 +295,7 @@ def _serve_trivial(spec: Dict[str, Any], proto: _Protocol) -> int:
         key.fileobj.close()
     sel.close()
     wake_w.close()
-    proto.send(event="done", timings={}, problems=[], connections=connections)
+    proto.send(event="done", timings={}, problems=[], connections=connections, cpu=cpu_seconds())
     return 0
 
 

@@ -20,9 +20,18 @@ calls (``records``, ``fingerprint``, ``expectations``, ``launch``,
   ``PYTHONPATH`` -- never both, pytest refuses a double registration.
   Adapters with a ``bootstrap`` (gevent, eventlet) run through ``python -m
   harness.launch IMPL -- ...`` so that patching precedes every import;
-* each process is bounded (``timeouts.long() * 10``); on expiry its whole
-  process group is killed and an *aborted* record is written in its place,
-  as it is when pytest dies without writing one;
+* each process is bounded (``timeouts.long() * 10``); on expiry it is first
+  interrupted (SIGINT where signals exist: pytest then finishes the check in
+  progress as interrupted and writes the record of every check that ended,
+  bounded by ``timeouts.medium()``), then its whole process group is killed.
+  A record it wrote is kept and marked *aborted* with the bound; without one,
+  an *aborted* record is written in its place, as it is when pytest dies
+  without writing one;
+* each process gets a private temporary directory (``TMPDIR``, mode 0700, a
+  short path so the kit's AF_UNIX directories are made inside it), removed
+  when the process has ended: a killed run cannot leave its private
+  directories and socket files behind, and what a finished run left there is
+  reported on stderr as a leak;
 * the verdict is computed from the records just written, never from pytest's
   exit status: 1 when any check is unexpectedly FAIL/ERROR/TIMEOUT/XPASS,
   a run aborted, or (``--repeat``) an outcome varied between repeats
@@ -155,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, metavar="N", help="alternating rounds (default 5; --quick: 1)")
     bench.add_argument("--json", metavar="FILE", help="also write the full result as JSON ('-': stdout)")
     bench.add_argument("--html", metavar="FILE", help="also write an HTML page with a plot per metric")
+    bench.add_argument("--best-of", type=int, metavar="K",
+                       help="throughput samples are the best of K interleaved tries per round (default 3)")
     bench.add_argument("--quick", action="store_true", help="tiny sizes (seconds; a smoke test, not a measurement)")
     bench.add_argument("--wait-load", type=float, metavar="LOAD",
                        help="first wait (bounded) until the 1-minute load average is at most LOAD")
@@ -362,11 +373,27 @@ def run_process(command: List[str], env: Dict[str, str], cwd: str, budget: float
     try:
         return process.wait(timeout=budget), False
     except subprocess.TimeoutExpired:
+        _interrupt(process)
         _kill_group(process)
         return process.returncode, True
     except KeyboardInterrupt:
         _kill_group(process)
         raise
+
+
+def _interrupt(process: subprocess.Popen) -> None:
+    """SIGINT ``process`` and wait (bounded) for it to end: an interrupted
+    pytest still runs ``pytest_sessionfinish``, so the plugin writes the record
+    of the checks that finished.  A no-op without POSIX signals."""
+    from harness.capabilities import caps
+
+    if not caps().signals or process.poll() is not None:
+        return
+    try:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=timeouts.medium())
+    except (OSError, subprocess.TimeoutExpired):
+        pass  # the group kill follows
 
 
 def _json_files(directory: Path) -> set:
@@ -382,6 +409,40 @@ def _new_record(before: set, out: Path, impl_name: str) -> Optional[Path]:
         if record["implementation"]["name"] == impl_name:
             return path
     return None
+
+
+def _mark_stopped(path: Path, out: Path, reason: str) -> Path:
+    """Keep the record an interrupted pytest wrote, marked aborted by the run bound."""
+    try:
+        record = records.read_record(path)
+    except records.RecordError:
+        return path
+    finished = len(record["checks"])
+    record["aborted"] = f"{reason}; {finished} check(s) had finished"
+    _err(f"{record['implementation']['name']}: {record['aborted']}; kept its record {path}")
+    return records.write_record(record, out, name=path.name)
+
+
+def _scratch_dir() -> str:
+    """A private (0700) temporary directory for one pytest process, short enough that
+    :func:`harness.addresses.private_dir` makes its AF_UNIX directories inside it."""
+    from harness import addresses
+
+    path = tempfile.mkdtemp(prefix="ssconform-", dir=addresses._temp_base())
+    if os.name == "posix":
+        os.chmod(path, 0o700)
+    return path
+
+
+def _remove_scratch(path: str) -> List[str]:
+    """Remove ``path``; return what was left in it (relative paths, at most 20)."""
+    left: List[str] = []
+    for root, dirs, files in os.walk(path):
+        for entry in sorted(dirs + files):
+            if len(left) < 20:
+                left.append(os.path.relpath(os.path.join(root, entry), path))
+    shutil.rmtree(path, ignore_errors=True)
+    return left
 
 
 def _aborted_record(info: Dict[str, Any], out: Path, options: Dict[str, Any], reason: str) -> Path:
@@ -414,15 +475,24 @@ def cmd_run(args: argparse.Namespace) -> int:
                             expectation_files.get(name), args.timeout_multiplier)
         command = command_for(args.python, info, pargs)
         extra_env = {"SSCONFORM_REPEAT_INDEX": str(repeat)} if repeat_index is not None else {}
+        scratch = _scratch_dir()
+        extra_env.update({"TMPDIR": scratch, "TEMP": scratch, "TMP": scratch})
         env = _child_env(extra_env)
         label = f"[{number}/{len(runs)}] {name}" + (f" (repeat {repeat + 1}/{args.repeat})" if repeat_index is not None else "")
         sys.stdout.flush()
         print(f"ssconform: {label}: {' '.join(command)}", file=sys.stderr, flush=True)
         before = _json_files(out)
-        returncode, timed_out = run_process(command, env, _child_cwd(out), budget)
+        try:
+            returncode, timed_out = run_process(command, env, _child_cwd(out), budget)
+        finally:
+            left = _remove_scratch(scratch)
+        if left and not timed_out:
+            _err(f"{name}: the run left {len(left)} temporary file(s) behind (removed): {', '.join(left[:5])}")
         if returncode == 4 and not timed_out:
             raise UsageProblem(f"pytest rejected the arguments for {name} (exit status 4); see above")
         path = _new_record(before, out, name)
+        if path is not None and timed_out:
+            path = _mark_stopped(path, out, f"pytest process killed after {budget:g}s (ssconform run bound)")
         if path is None:
             reason = (f"pytest process killed after {budget:g}s (ssconform run bound)" if timed_out
                       else f"pytest exited with status {returncode} without writing a record")
@@ -648,6 +718,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     config = bench.BenchConfig.quick() if args.quick else bench.BenchConfig()
     if args.rounds is not None:
         config.rounds = args.rounds
+    if args.best_of is not None:
+        if not 1 <= args.best_of <= 20:
+            raise UsageProblem(f"--best-of must be 1..20, not {args.best_of}")
+        config.best_of = args.best_of
 
     def progress(text: str) -> None:
         print(f"ssconform bench: {text}", file=sys.stderr, flush=True)
@@ -658,7 +732,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         progress(f"load average {seen}")
     result = bench.run_bench(specs[0], specs[1], config, progress=progress, describe=described.__getitem__)
     words = ["ssconform", "bench", "--impl", args.impl, "--against", args.against]
-    words += ["--rounds", str(config.rounds)] + (["--quick"] if args.quick else [])
+    words += ["--rounds", str(config.rounds), "--best-of", str(config.best_of)] + (["--quick"] if args.quick else [])
     result["command"] = " ".join(words)
     if args.json:
         text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"

@@ -4,7 +4,8 @@ deliberately slow implementation.
 
 Nothing here is a timed assertion: the run's checks are *relative* (the slow
 implementation must come out worse than the reference, by a margin far
-beyond noise: 2 ms of sleep per echoed line, and a shutdown that waits the
+beyond noise: 5 ms of sleep per echoed line -- at least 250 ms for the 50
+lines of one client, whatever the load -- and a shutdown that waits the
 poll interval against one that is woken at once).
 """
 
@@ -20,7 +21,7 @@ from harness.capabilities import caps
 from harness.cli import main
 
 SLOW_IMPL = textwrap.dedent('''
-    """SLOW: the standard library, but every echoed write sleeps 2 ms first."""
+    """SLOW: the standard library, but every echoed write sleeps 5 ms first."""
     import socketserver as _ss
     import time as _time
     from socketserver import *  # noqa: F401,F403
@@ -31,7 +32,7 @@ SLOW_IMPL = textwrap.dedent('''
             self._inner = inner
 
         def write(self, data):
-            _time.sleep(0.002)  # the deliberate slowness under test, not a synchronisation
+            _time.sleep(0.005)  # the deliberate slowness under test, not a synchronisation
             return self._inner.write(data)
 
         def __getattr__(self, name):
@@ -42,6 +43,29 @@ SLOW_IMPL = textwrap.dedent('''
         def setup(self):
             super().setup()
             self.wfile = _SlowWriter(self.wfile)
+''')
+
+CORRUPT_IMPL = textwrap.dedent('''
+    """WRONG: the standard library, but every echoed line comes back in capitals."""
+    import socketserver as _ss
+    from socketserver import *  # noqa: F401,F403
+
+
+    class _Shouting:
+        def __init__(self, inner):
+            self._inner = inner
+
+        def write(self, data):
+            return self._inner.write(bytes(data).upper())
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+
+    class StreamRequestHandler(_ss.StreamRequestHandler):
+        def setup(self):
+            super().setup()
+            self.wfile = _Shouting(self.wfile)
 ''')
 
 METRIC_KEYS = {"key", "title", "unit", "better", "a", "b", "ratio", "round_ratios", "verdict",
@@ -72,6 +96,17 @@ def test_stats_ignores_failed_samples():
 ])
 def test_verdict_is_a_paired_sign_test(ratios, better, expected):
     assert bench.verdict(ratios, better) == expected
+
+
+def test_best_of_tries_keeps_the_best_and_never_hides_a_failure():
+    fast, slow = bench.Sample(9.0, {"server_cpu_us_per_msg": 5.0}), bench.Sample(3.0, {"server_cpu_us_per_msg": 4.0})
+    chosen = bench.best([slow, fast], bench.HIGHER)
+    assert chosen.value == 9.0 and chosen.detail["tries"] == [3.0, 9.0]
+    assert chosen.detail["server_cpu_us_per_msg"] == 4.0  # the least CPU of the tries
+    assert bench.best([slow, fast], bench.LOWER).value == 3.0
+    broken = bench.Sample(None, {}, "swarm not clean: corrupted 1")
+    assert bench.best([fast, broken, slow], bench.HIGHER).error == broken.error
+    assert bench.best([fast], bench.HIGHER) is fast
 
 
 # ----------------------------------------------------------------- rendering --
@@ -139,10 +174,20 @@ def test_server_process_that_cannot_start_is_an_error():
             pass  # pragma: no cover
 
 
+def test_a_fast_but_wrong_server_gives_no_sample(tmp_path):
+    wrong = tmp_path / "wrong_impl.py"
+    wrong.write_text(CORRUPT_IMPL, encoding="utf-8")
+    load = bench.EchoLoad("TCPServer", 2, 5)
+    sample = bench.measure_echo(str(wrong), load, bench.BenchConfig.quick())
+    assert sample.value is None and "corrupted 10" in sample.error, sample
+    control = bench.measure_echo("stdlib", load, bench.BenchConfig.quick())
+    assert control.value is not None and control.error is None, control
+
+
 def test_memory_is_na_without_proc(monkeypatch):
     monkeypatch.setattr(bench, "rss_bytes", lambda pid: None)  # as on Windows or macOS
     sample = bench.measure_memory("reference", "ThreadingTCPServer", bench.BenchConfig.quick())
-    assert sample.value is None and sample.error == "n/a"
+    assert sample.value is None and sample.error is None and "VmRSS" in sample.detail["unsupported"]
 
 
 @pytest.mark.skipif(not bench.memory_supported(), reason="no /proc/<pid>/status here")
@@ -160,6 +205,7 @@ def test_memory_per_connection_is_measured_from_vmrss():
 @pytest.mark.parametrize("argv", [
     ["bench", "--impl", "reference", "--against", "no_such_impl_xyz"],
     ["bench", "--impl", "reference", "--against", "stdlib", "--rounds", "0"],
+    ["bench", "--impl", "reference", "--against", "stdlib", "--best-of", "0"],
     ["bench", "--impl", "reference"],
 ])
 def test_usage_errors_exit_2(argv, capsys):
@@ -188,26 +234,31 @@ def test_quick_run_json_shape(quick_run):
     assert [r["order"] for r in result["rounds"]] == ["AB", "BA"]
     keys = [m["key"] for m in result["metrics"]]
     expected = ["echo:TCPServer", "echo:ThreadingTCPServer"] + (["echo:ForkingTCPServer"] if caps().fork else [])
-    assert keys == expected + ["connect:ThreadingTCPServer", "shutdown", "memory:ThreadingTCPServer"]
+    cpu = ["cpu:" + key.split(":")[1] for key in expected]
+    assert keys == expected + ["connect:ThreadingTCPServer", "shutdown", "memory:ThreadingTCPServer"] + cpu
     for metric in result["metrics"]:
         assert set(metric) == METRIC_KEYS
         for side in ("a", "b"):
             assert set(metric[side]) == STATS_KEYS
             assert metric[side]["n"] == 2 and metric[side]["min"] <= metric[side]["median"] <= metric[side]["max"]
         assert len(metric["round_ratios"]) == 2 and metric["failures"] == []
-        if metric["key"].startswith(("echo:", "connect:")):
+        if metric["key"].startswith(("echo:", "connect:", "cpu:")):
             assert metric["ceiling"]["n"] == 2
         else:
             assert metric["ceiling"] is None
+    for metric in result["metrics"]:
+        if metric["key"].startswith("echo:"):
+            for detail in metric["a"]["details"] + metric["b"]["details"]:
+                assert detail["server_cpu_s"] >= 0 and detail["messages_ok"] == detail["clients"] * (
+                    50 if metric["key"] == "echo:TCPServer" else 10 if "Threading" in metric["key"] else 5)
     assert "reference" in page and page.count("<svg") == len(keys)
 
 
 def test_quick_run_ranks_the_slow_implementation_worse(quick_run):
-    """Relative, not timed: 2 ms per echoed line and a poll-interval shutdown lose every round."""
+    """Relative, not timed: 5 ms per echoed line and a poll-interval shutdown lose every round."""
     _, result, _, _ = quick_run
     by_key = {m["key"]: m for m in result["metrics"]}
-    for key in ("echo:TCPServer", "echo:ThreadingTCPServer"):
-        assert by_key[key]["verdict"] == bench.A_BETTER, by_key[key]
-        assert by_key[key]["ratio"] > 1
+    echo = by_key["echo:TCPServer"]  # one client: the sleeps add up, 50 x 5 ms
+    assert echo["verdict"] == bench.A_BETTER and echo["ratio"] > 1, echo
     shutdown = by_key["shutdown"]
     assert shutdown["verdict"] == bench.A_BETTER and shutdown["ratio"] < 1, shutdown
