@@ -1,0 +1,22 @@
+"""BROKEN: ThreadingMixIn sheds load: with 16 handler threads running it closes new requests unserved."""
+# ruff: noqa: F821  (names come from the executed stdlib source)
+import socketserver as _stdlib
+
+with open(_stdlib.__file__, encoding="utf-8") as _source:
+    exec(compile(_source.read(), _stdlib.__file__, "exec"))
+
+BREAKS = ("CONCURRENCY-002",)
+
+_LIMIT = 16
+_original = ThreadingMixIn.process_request
+
+
+def process_request(self, request, client_address):
+    running = [t for t in (getattr(self, "_threads", None) or ()) if t.is_alive()]
+    if len(running) >= _LIMIT:
+        self.shutdown_request(request)  # BROKEN: the client is dropped, nothing documents a cap
+        return
+    _original(self, request, client_address)
+
+
+ThreadingMixIn.process_request = process_request

@@ -1,0 +1,10 @@
+"""BROKEN: UDPServer.close_request closes the request's socket, which is the shared server socket."""
+# ruff: noqa: F821  (names come from the executed stdlib source)
+import socketserver as _stdlib
+
+with open(_stdlib.__file__, encoding="utf-8") as _source:
+    exec(compile(_source.read(), _stdlib.__file__, "exec"))
+
+BREAKS = ("DISCONNECT-009",)
+
+UDPServer.close_request = lambda self, request: request[1].close()  # BROKEN: behaviour 71

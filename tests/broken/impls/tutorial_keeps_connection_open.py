@@ -1,0 +1,17 @@
+"""BROKEN: TCPServer never closes a finished request: it keeps the socket (in a list) instead."""
+# ruff: noqa: F821  (names come from the executed stdlib source)
+import socketserver as _stdlib
+
+with open(_stdlib.__file__, encoding="utf-8") as _source:
+    exec(compile(_source.read(), _stdlib.__file__, "exec"))
+
+BREAKS = ("TUTORIAL-001",)
+
+_KEPT = []
+
+
+def shutdown_request(self, request):
+    _KEPT.append(request)  # BROKEN: neither shut down nor closed; the client never sees the end
+
+
+TCPServer.shutdown_request = shutdown_request
