@@ -45,6 +45,7 @@ Exit status 2 is also what :class:`~harness.records.RecordError`,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -52,8 +53,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from harness import __version__, records, timeouts
 
@@ -362,18 +364,24 @@ def _kill_group(process: subprocess.Popen) -> None:
         _err(f"pytest process {process.pid} did not die after SIGKILL")
 
 
-def run_process(command: List[str], env: Dict[str, str], cwd: str, budget: float) -> Tuple[Optional[int], bool]:
-    """Run ``command`` with output streamed; ``(returncode, timed_out)``."""
+def run_process(command: List[str], env: Dict[str, str], cwd: str, budget: float,
+                wrote: Optional[Callable[[], bool]] = None) -> Tuple[Optional[int], bool]:
+    """Run ``command`` with output streamed; ``(returncode, timed_out)``.
+
+    On expiry the process is interrupted first and given a grace period to
+    end, or until ``wrote()`` says it has written what it had (its record),
+    then its process group is killed."""
     popen_kwargs: Dict[str, Any] = {}
     if os.name == "posix":
         popen_kwargs["start_new_session"] = True  # its own process group: kill forked servers too
     else:
         popen_kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
-    process = subprocess.Popen(command, env=env, cwd=cwd, **popen_kwargs)
+    with _interruptible_children():
+        process = subprocess.Popen(command, env=env, cwd=cwd, **popen_kwargs)
     try:
         return process.wait(timeout=budget), False
     except subprocess.TimeoutExpired:
-        _interrupt(process)
+        _interrupt(process, wrote)
         _kill_group(process)
         return process.returncode, True
     except KeyboardInterrupt:
@@ -381,18 +389,42 @@ def run_process(command: List[str], env: Dict[str, str], cwd: str, budget: float
         raise
 
 
-def _interrupt(process: subprocess.Popen) -> None:
-    """SIGINT ``process`` and wait (bounded) for it to end: an interrupted
-    pytest still runs ``pytest_sessionfinish``, so the plugin writes the record
-    of the checks that finished.  A no-op without POSIX signals."""
+@contextlib.contextmanager
+def _interruptible_children() -> Iterator[None]:
+    """An ignored SIGINT is inherited across exec (``nohup``, ``cmd &`` in a
+    script): the child would never see our interrupt.  While it is started,
+    SIGINT gets Python's default handler here, which exec resets to SIG_DFL."""
+    from harness.capabilities import caps
+
+    ignored = (caps().signals and threading.current_thread() is threading.main_thread()
+               and signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _interrupt(process: subprocess.Popen, wrote: Optional[Callable[[], bool]] = None) -> None:
+    """SIGINT ``process`` and wait (bounded) until it ended or ``wrote()``: an
+    interrupted pytest still runs ``pytest_sessionfinish``, so the plugin
+    writes the record of the checks that ended.  A no-op without POSIX signals.
+
+    The grace is ``medium()``, but never scaled *down*: it is for the kit's
+    own bookkeeping (finishing one teardown, writing a record), which a small
+    ``--timeout-multiplier`` does not make faster."""
     from harness.capabilities import caps
 
     if not caps().signals or process.poll() is not None:
         return
+    grace = max(timeouts.medium(), timeouts.medium() / timeouts.multiplier())
     try:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=timeouts.medium())
-    except (OSError, subprocess.TimeoutExpired):
+        timeouts.wait_until(lambda: process.poll() is not None or bool(wrote and wrote()), grace,
+                            "the interrupted pytest process to write its record")
+    except (OSError, timeouts.HarnessTimeout):
         pass  # the group kill follows
 
 
@@ -483,7 +515,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"ssconform: {label}: {' '.join(command)}", file=sys.stderr, flush=True)
         before = _json_files(out)
         try:
-            returncode, timed_out = run_process(command, env, _child_cwd(out), budget)
+            returncode, timed_out = run_process(command, env, _child_cwd(out), budget,
+                                                wrote=lambda before=before: bool(_json_files(out) - before))
         finally:
             left = _remove_scratch(scratch)
         if left and not timed_out:

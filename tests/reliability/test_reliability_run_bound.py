@@ -1,0 +1,155 @@
+"""When the whole pytest process outlives ``ssconform run``'s bound, what it did is kept.
+
+Theory of operation
+-------------------
+The CLI bounds each pytest process (``timeouts.long() * 10``).  An
+implementation that hangs in many checks can exceed that bound even though
+every single check ends within its own budget.  The CLI then interrupts
+pytest first (SIGINT: pytest finishes as interrupted and the plugin writes
+the record of the checks that ended), then kills the process group, and keeps
+that record marked *aborted* by the bound -- so the report still says which
+checks hung and why.  The unit tests drive ``harness.cli.main`` with a fake
+pytest process (``cli.command_for`` patched); the end-to-end test runs the
+real suite against ``impls/hang_serve_forever.py`` at a small multiplier so
+that the bound fires.  Also here: the private ``TMPDIR`` the CLI gives every
+pytest process, and its removal.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+import reliability_support as rs
+
+from harness import capabilities, cli, records, timeouts
+
+needs_signals = pytest.mark.skipif(not capabilities.caps().signals, reason="needs POSIX signals")
+
+
+@pytest.fixture(autouse=True)
+def _restore_multiplier(monkeypatch):
+    monkeypatch.setattr(timeouts, "_multiplier", None)
+    monkeypatch.setenv(timeouts.ENV_VAR, "1.0")
+
+
+def _fake_pytest(monkeypatch, body: str) -> None:
+    prelude = f"import os, sys, tempfile, threading; sys.path.insert(0, {str(rs.HERE)!r}); import reliability_support as rs\n"
+    code = prelude + body
+
+    def command_for(python, info, args):
+        return [sys.executable, "-c", code]
+
+    monkeypatch.setattr(cli, "command_for", command_for)
+
+
+@needs_signals
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_a_stopped_run_keeps_the_record_of_the_checks_that_ended(tmp_path, monkeypatch, capsys, sigint):
+    """Also when ssconform itself ignores SIGINT (``nohup``, ``cmd &`` in a script): an
+    ignored disposition is inherited across exec, so the CLI must undo it for the child."""
+    import signal
+
+    if sigint == "ignored":
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        request_restore = previous
+    else:
+        request_restore = None
+    out = tmp_path / "out"
+    _fake_pytest(monkeypatch, (
+        "try:\n"
+        "    threading.Event().wait()\n"  # a suite that would never end
+        "except KeyboardInterrupt:\n"
+        f"    rs.write_fake_record({str(out)!r}, {{'API-001': 'PASS', 'SHUTDOWN-004': 'TIMEOUT'}})\n"
+        "    raise SystemExit(2)\n"
+    ))
+    monkeypatch.setattr(timeouts, "long", lambda: 1.0)  # the bound becomes 10 s; medium() stays the grace
+    try:
+        assert cli.main(["run", "--impl", "stdlib", "--out", str(out), "--no-report"]) == 1
+        if request_restore is not None:
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN, "the CLI must restore SIG_IGN"
+    finally:
+        if request_restore is not None:
+            signal.signal(signal.SIGINT, request_restore)
+    [(path, record)] = records.load_records(out)
+    assert {c["id"]: c["outcome"] for c in record["checks"]} == {"API-001": "PASS", "SHUTDOWN-004": "TIMEOUT"}
+    assert record["aborted"] == "pytest process killed after 10s (ssconform run bound); 2 check(s) had finished"
+    err = capsys.readouterr().err
+    assert "ABORTED" in err and "TIMEOUT  SHUTDOWN-004" in err
+
+
+@needs_signals
+def test_a_run_that_ignores_the_interrupt_is_killed_and_still_recorded(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _fake_pytest(monkeypatch, (
+        "import signal\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "threading.Event().wait()\n"
+    ))
+    monkeypatch.setattr(timeouts, "long", lambda: 0.2)
+    monkeypatch.setattr(timeouts, "medium", lambda: 0.5)  # the grace after SIGINT
+    deadline = timeouts.Deadline(timeouts.short() * 3, "the stopped run")
+    assert cli.main(["run", "--impl", "stdlib", "--out", str(out), "--no-report"]) == 1
+    assert not deadline.expired()
+    [(path, record)] = records.load_records(out)
+    assert record["checks"] == [] and record["aborted"].startswith("pytest process killed after 2s")
+
+
+def test_each_pytest_process_gets_a_private_short_tmpdir_that_is_removed(tmp_path, monkeypatch, capsys):
+    seen = tmp_path / "seen"
+    out = tmp_path / "out"
+    _fake_pytest(monkeypatch, (
+        f"open({str(seen)!r}, 'w').write(tempfile.gettempdir())\n"
+        "leak = tempfile.mkdtemp(prefix='ssc-')\n"  # a private directory nobody removes
+        "open(os.path.join(leak, 'events.jsonl'), 'w').close()\n"
+        f"rs.write_fake_record({str(out)!r}, {{'API-001': 'PASS'}})\n"
+    ))
+    assert cli.main(["run", "--impl", "stdlib", "--out", str(out), "--no-report"]) == 0
+    scratch = Path(seen.read_text())
+    assert scratch.name.startswith("ssconform-") and len(str(scratch)) <= 32
+    assert not scratch.exists(), "the CLI did not remove the run's TMPDIR"
+    err = capsys.readouterr().err
+    assert "left 2 temporary file(s) behind (removed)" in err and "events.jsonl" in err
+
+
+def test_the_private_tmpdir_is_mode_0700(tmp_path, monkeypatch):
+    seen = tmp_path / "seen"
+    out = tmp_path / "out"
+    _fake_pytest(monkeypatch, (
+        f"open({str(seen)!r}, 'w').write(oct(os.stat(tempfile.gettempdir()).st_mode & 0o777))\n"
+        f"rs.write_fake_record({str(out)!r}, {{'API-001': 'PASS'}})\n"
+    ))
+    assert cli.main(["run", "--impl", "stdlib", "--out", str(out), "--no-report"]) == 0
+    if os.name == "posix":
+        assert seen.read_text() == oct(stat.S_IRWXU)
+
+
+@needs_signals
+@pytest.mark.skipif(not rs.proc_environ_readable(), reason="needs Linux /proc")
+def test_end_to_end_a_suite_that_outlives_the_bound_still_reports_what_hung(tmp_path):
+    """The whole suite against serve_forever-ignores-shutdown, multiplier 0.1: the
+    run bound (60 s) fires long before the ~270 checks end; the record keeps the
+    checks that ended, TIMEOUT ones among them, and the report names the hang."""
+    out = tmp_path / "out"
+    impl = rs.IMPLS / "hang_serve_forever.py"
+    run = rs.ssconform(["run", "--impl", str(impl), "--out", str(out), "--timeout-multiplier", "0.1"],
+                       timeouts.long() * 3)
+    try:
+        assert not run.timed_out and run.returncode == 1, run.stderr[-3000:]
+        record = rs.only_record(out)
+        assert record["aborted"].startswith("pytest process killed after 60s (ssconform run bound)"), record["aborted"]
+        hung = [c for c in record["checks"] if c["outcome"] == "TIMEOUT"]
+        assert hung, "no TIMEOUT among the checks that ended"
+        assert any("server.shutdown()" in c["message"] for c in hung), [c["message"] for c in hung][:5]
+        report = (out / "report.md").read_text(encoding="utf-8")
+        assert "ssconform run bound" in report and "server.shutdown()" in report
+        timeouts.wait_until(lambda: not rs.tagged_processes(run.tag), timeouts.medium(),
+                            "the run's processes to end")
+        assert not list(run.tmpdir.iterdir()), "the run left files in its TMPDIR"
+    finally:
+        strays = rs.tagged_processes(run.tag)
+        rs.cleanup(run)
+    assert not strays, strays
