@@ -496,10 +496,13 @@ def _message(report) -> str:
 
 def _documented(state: PluginState, meta: dict, observation: Observation):
     """The documented expectation for this OS and whether the observation agrees."""
-    topic = meta.get("topic")
+    from harness.platform_notes import accepted, documented_for, topic_for
+
+    # The check's own topic, else one derived from its variant
+    # (DISCONNECT-001[rst-TCPServer] -> rst).
+    topic = meta.get("topic") or topic_for(meta["id"], meta["variant"])
     if not topic:
         return None, None
-    from harness.platform_notes import accepted, documented_for
 
     os_name = state.fingerprint.get("os")
     documented = documented_for(topic, os_name)

@@ -202,6 +202,52 @@ TOPICS: Dict[str, dict] = {
         },
         "section": "1.5, 1.5u, 1.13",
     },
+    "unix_rst": {
+        "title": "SO_LINGER (1, 0) then close() on an AF_UNIX stream: plain EOF",
+        "mechanism": (
+            "An abortive close is a TCP notion: SO_LINGER with a zero timeout makes TCP send RST "
+            "instead of FIN. A Unix-domain stream has no RST; the linger option does not change "
+            "how the kernel tears the pair down, so the server side reads EOF (b'') exactly as "
+            "after a graceful close, as long as the client left no unread data behind (that case "
+            "is unix_unread_close)."
+        ),
+        "repro": (
+            "import socket, struct\n"
+            "a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+            "a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\n"
+            "a.close()\n"
+            "print(repr(b.recv(100)))   # b''\n"
+        ),
+        "expect": {
+            "windows": {"value": "absent", "confidence": "D", "source": "https://github.com/python/cpython/issues/77589 (no AF_UNIX in CPython on Windows)"},
+            "linux": {"value": "b''", "confidence": "M",
+                      "source": "measured by this kit (DISCONNECT-001 rst on UnixStreamServer, Linux 6.18, CPython 3.9-3.13)"},
+            "macos": {"value": "b''", "confidence": "U", "source": "BSD AF_UNIX has no RST; unverified"},
+        },
+        "section": "1.4, 1.5u",
+    },
+    "unix_unread_close": {
+        "title": "AF_UNIX stream closed with unread data: ECONNRESET on Linux, EOF on macOS",
+        "mechanism": (
+            "When a Unix-domain stream socket is closed while data it never read is still queued "
+            "for it, Linux marks the peer with ECONNRESET, mirroring TCP's reset; the BSD kernels "
+            "(macOS, FreeBSD) simply report end-of-file."
+        ),
+        "repro": (
+            "import socket\n"
+            "a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+            "b.sendall(b'never read')\n"
+            "a.close()\n"
+            "b.recv(100)   # Linux: ConnectionResetError; macOS: b''\n"
+        ),
+        "expect": {
+            "windows": {"value": "absent", "confidence": "D", "source": "https://github.com/python/cpython/issues/77589 (no AF_UNIX in CPython on Windows)"},
+            "linux": {"value": "ConnectionResetError [ECONNRESET]", "confidence": "M", "source": _LINUX_M + " (AF_UNIX block)"},
+            "macos": {"value": "b''", "confidence": "R", "source": "https://github.com/ocaml-multicore/eio/issues/312"},
+            "freebsd": {"value": "b''", "confidence": "R", "source": "https://github.com/ocaml-multicore/eio/issues/312"},
+        },
+        "section": "1.5u, 5.7",
+    },
     "killed": {
         "title": "Client process killed: FIN on POSIX, RST on Windows",
         "mechanism": (
@@ -744,6 +790,9 @@ TOPICS: Dict[str, dict] = {
 #: first match wins.  Globs use fnmatch syntax on the ID and the variant
 #: separately, so brackets in variants never act as character classes.
 CHECK_TOPICS: Tuple[Tuple[str, str, str], ...] = (
+    # AF_UNIX streams have no RST: their own topics come before the TCP ones.
+    ("DISCONNECT-*", "rst*Unix*", "unix_rst"),
+    ("DISCONNECT-*", "unread_close*Unix*", "unix_unread_close"),
     ("DISCONNECT-*", "fin*", "fin"),
     ("DISCONNECT-*", "half_close*", "half_close"),
     ("DISCONNECT-*", "rst*", "rst"),
