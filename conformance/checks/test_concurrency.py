@@ -19,7 +19,8 @@ variants) and proves two things on it:
   when the check releases its datagram).  The proof intervals go into
   ``observe.timeline`` for the report's SVG timelines.
 * **nothing lost or corrupted** under :func:`harness.swarm.run_swarm`:
-  ``SWARM_CLIENTS`` clients, each message unique and verified.  Threading
+  ``SWARM_CLIENTS`` clients (``FORK_SWARM_CLIENTS`` for a forking server,
+  which forks per request), each message unique and verified.  Threading
   and forking stream servers get the swarm *released together* (every
   client connected before any sends) while the held handlers are still
   busy: new clients are served although N handlers have not finished.
@@ -33,7 +34,10 @@ variants) and proves two things on it:
 Forking servers run in a server process of their own
 (:func:`harness.server_process.serve_in_process`), one per check, except
 the forking datagram check, which needs a ``hold`` server for the proof
-and an ``echo`` server for the swarm (two processes).
+and an ``echo`` server for the swarm (two processes).  The forking stream
+server gets ``max_children`` room for every swarm client: with the
+default 40, ``collect_children`` would block in ``waitpid`` on children
+that all wait for clients that wait for the release, until a read timeout.
 
 Clauses: the documentation of ``ThreadingMixIn``/``ForkingMixIn``
 ("handle each request in a new thread/process"), behaviours 50, 55, 56
@@ -55,6 +59,7 @@ from ._concurrency_support import (
     held_stream_clients,
     hold_datagrams,
     intervals_of,
+    is_forking_name,
     require_kind,
     serve_kind,
     timeline_rows,
@@ -66,6 +71,8 @@ FAMILIES = pytest.mark.parametrize("family", ["inet", "unix"])
 
 #: Clients per swarm (the suite's floor is 100) and messages per client.
 SWARM_CLIENTS = 120
+#: A forking server forks once per connection or datagram (several ms each).
+FORK_SWARM_CLIENTS = 100
 STREAM_MESSAGES = 3
 DGRAM_MESSAGES = 2
 #: A forking datagram server forks once per datagram: one each is plenty.
@@ -80,15 +87,19 @@ HELD = 4
 #: machine must not make the held handlers give up during the swarm).
 HELD_OPTIONS = {"recv_timeout": timeouts.long()}
 #: max_children for the forking stream swarm: every client holds a child at once.
-FORK_ROOM = SWARM_CLIENTS + HELD + 16
+FORK_ROOM = FORK_SWARM_CLIENTS + HELD + 16
 
 
 # --------------------------------------------------------------------------- swarm
 
 
+def _swarm_size(served: Served) -> int:
+    return FORK_SWARM_CLIENTS if is_forking_name(served.class_name) else SWARM_CLIENTS
+
+
 def _swarm(served: Served, kind: str, messages: int, release_together: bool = True) -> SwarmResult:
-    """``SWARM_CLIENTS`` clients x ``messages`` against ``served``."""
-    config = SwarmConfig(served.address, served.family, kind, clients=SWARM_CLIENTS,
+    """``_swarm_size(served)`` clients x ``messages`` against ``served``."""
+    config = SwarmConfig(served.address, served.family, kind, clients=_swarm_size(served),
                          messages=messages, size=64, release_together=release_together)
     return run_swarm(config)
 
@@ -104,7 +115,7 @@ def _verify_stream_swarm(observe, result: SwarmResult) -> None:
     observe("swarm", {key: summary[key] for key in (
         "clients", "connected", "served", "messages_ok", "lost", "corrupted", "unsent", "errors",
         "wall_time", "latency_p50", "latency_max")})
-    verify(result.ok, "stream swarm", f"{SWARM_CLIENTS} clients x {STREAM_MESSAGES} messages echoed intact",
+    verify(result.ok, "stream swarm", f"{summary['clients']} clients x {STREAM_MESSAGES} messages echoed intact",
            result.text())
 
 
@@ -179,7 +190,7 @@ def _overlapping_stream(served: Served, observe):
             still_busy = len([e for e in handle_edges(served.log, "end") if e["request"] in held_requests])
         else:
             still_busy = None
-    wait_handle_edges(served.log, "end", HELD + (SWARM_CLIENTS if result else 0))
+    wait_handle_edges(served.log, "end", HELD + (_swarm_size(served) if result else 0))
     proof = intervals_of(served.log, held_requests)
     overlap = instrument.max_overlap(proof, "handle")
     observe("echoes", echoes)
