@@ -460,7 +460,14 @@ def _scratch_dir() -> str:
     :func:`harness.addresses.private_dir` makes its AF_UNIX directories inside it."""
     from harness import addresses
 
-    path = tempfile.mkdtemp(prefix="ssconform-", dir=addresses._temp_base())
+    prefix = "ssconform-"
+    base = tempfile.gettempdir()
+    # mkdtemp adds 8 characters; the result must itself be short, or
+    # private_dir() would fall back to /tmp, outside the directory we remove.
+    if (os.name == "posix" and len(os.path.join(base, prefix)) + 8 > addresses._LONG_TMPDIR
+            and os.path.isdir("/tmp")):
+        base = "/tmp"
+    path = tempfile.mkdtemp(prefix=prefix, dir=base)
     if os.name == "posix":
         os.chmod(path, 0o700)
     return path

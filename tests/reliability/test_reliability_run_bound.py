@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,15 @@ def test_a_run_that_ignores_the_interrupt_is_killed_and_still_recorded(tmp_path,
     assert record["checks"] == [] and record["aborted"].startswith("pytest process killed after 2s")
 
 
-def test_each_pytest_process_gets_a_private_short_tmpdir_that_is_removed(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("tmpdir", ["default", "long"])
+def test_each_pytest_process_gets_a_private_short_tmpdir_that_is_removed(tmp_path, monkeypatch, capsys, tmpdir):
+    """Short even when the caller's TMPDIR is long (then under /tmp): otherwise private_dir()
+    would make its AF_UNIX directories in /tmp, outside the directory the CLI removes."""
+    if tmpdir == "long":
+        long_dir = tmp_path / ("t" * 40)
+        long_dir.mkdir()
+        monkeypatch.setenv("TMPDIR", str(long_dir))
+        monkeypatch.setattr(tempfile, "tempdir", None)
     seen = tmp_path / "seen"
     out = tmp_path / "out"
     _fake_pytest(monkeypatch, (
