@@ -248,6 +248,44 @@ TOPICS: Dict[str, dict] = {
         },
         "section": "1.5u, 5.7",
     },
+    "server_closed": {
+        "title": "Client talks on after the server closed the connection: b'' on Linux, WinError 10053 on Windows",
+        "mechanism": (
+            "The tutorial's single-shot handler returns after one exchange, so TCPServer shuts the "
+            "socket down for writing (FIN) and closes it. The client does not notice until it sends "
+            "again: its next segment reaches a closed socket and is answered with RST. Linux has "
+            "already queued the FIN, so the client's recv returns b'' (later sends fail with EPIPE). "
+            "Windows reports the torn-down connection as WinError 10053 (ConnectionAbortedError), "
+            "which is what the tutorial's author saw; macOS sets ECONNRESET for an RST received in "
+            "CLOSE_WAIT."
+        ),
+        "repro": (
+            "import socket\n"
+            "srv = socket.create_server(('127.0.0.1', 0))\n"
+            "cli = socket.create_connection(srv.getsockname())\n"
+            "conn, _ = srv.accept()\n"
+            "conn.shutdown(socket.SHUT_WR); conn.close()   # what TCPServer does after handle()\n"
+            "cli.send(b'bb')\n"
+            "cli.settimeout(5)\n"
+            "print(repr(cli.recv(1024)))   # b'' on Linux\n"
+        ),
+        "expect": {
+            "linux": {"value": "b''", "confidence": "M", "source": _LINUX_M + " #5b"},
+            "windows": {
+                "value": "ConnectionAbortedError [ECONNABORTED] (WinError 10053)",
+                "accept": ["ConnectionResetError [ECONNRESET] (WinError 10054)"],
+                "confidence": "R",
+                "source": "the seed tutorial's own run (Windows, Python 3.6.5)",
+            },
+            "macos": {
+                "value": "ConnectionResetError [ECONNRESET]",
+                "accept": ["b''"],
+                "confidence": "D",
+                "source": "XNU bsd/netinet/tcp_input.c (RST in CLOSE_WAIT sets ECONNRESET)",
+            },
+        },
+        "section": "1.8, 1.9",
+    },
     "killed": {
         "title": "Client process killed: FIN on POSIX, RST on Windows",
         "mechanism": (

@@ -179,6 +179,9 @@ def resolve(spec: str) -> LoadedImplementation:
             raise _fail(spec, tried) from exc
         kind = "file"
         name = os.path.splitext(os.path.basename(spec))[0]
+        # Child processes (server processes) resolve the spec again from
+        # another working directory, so a file spec is made absolute.
+        spec = os.path.abspath(spec)
     elif _DOTTED.match(spec):
         try:
             module = importlib.import_module(spec)
