@@ -20,6 +20,9 @@ calls (``records``, ``fingerprint``, ``expectations``, ``launch``,
   ``PYTHONPATH`` -- never both, pytest refuses a double registration.
   Adapters with a ``bootstrap`` (gevent, eventlet) run through ``python -m
   harness.launch IMPL -- ...`` so that patching precedes every import;
+* a process that wrote its record but does not exit (a stuck non-daemon
+  thread of the implementation blocks interpreter exit) is stopped the same
+  way after a grace; its record is whole and kept as it is;
 * each process is bounded (``timeouts.long() * 10``); on expiry it is first
   interrupted (SIGINT where signals exist: pytest then finishes the check in
   progress as interrupted and writes the record of every check that ended,
@@ -370,7 +373,10 @@ def run_process(command: List[str], env: Dict[str, str], cwd: str, budget: float
 
     On expiry the process is interrupted first and given a grace period to
     end, or until ``wrote()`` says it has written what it had (its record),
-    then its process group is killed."""
+    then its process group is killed.  A process that has written its record
+    (``wrote()``) but does not exit within the grace -- a non-daemon thread
+    of the implementation under test, stuck forever, blocks interpreter exit
+    -- is stopped the same way; that is not a timeout: its record is whole."""
     popen_kwargs: Dict[str, Any] = {}
     if os.name == "posix":
         popen_kwargs["start_new_session"] = True  # its own process group: kill forked servers too
@@ -379,7 +385,21 @@ def run_process(command: List[str], env: Dict[str, str], cwd: str, budget: float
     with _interruptible_children():
         process = subprocess.Popen(command, env=env, cwd=cwd, **popen_kwargs)
     try:
-        return process.wait(timeout=budget), False
+        if wrote is None:
+            return process.wait(timeout=budget), False
+        try:
+            timeouts.wait_until(lambda: process.poll() is not None or wrote(), budget, "the pytest process")
+        except timeouts.HarnessTimeout:
+            raise subprocess.TimeoutExpired(command, budget) from None
+        if process.poll() is None:
+            try:
+                return process.wait(timeout=_grace()), False
+            except subprocess.TimeoutExpired:
+                _err(f"pytest process {process.pid} wrote its record but did not exit within {_grace():g}s "
+                     "(a thread of the implementation under test keeps it alive?); stopping it")
+                _interrupt(process)
+                _kill_group(process)
+        return process.returncode, False
     except subprocess.TimeoutExpired:
         _interrupt(process, wrote)
         _kill_group(process)
@@ -387,6 +407,13 @@ def run_process(command: List[str], env: Dict[str, str], cwd: str, budget: float
     except KeyboardInterrupt:
         _kill_group(process)
         raise
+
+
+def _grace() -> float:
+    """``medium()``, but never scaled *down*: the time the kit's own bookkeeping
+    needs (finish one teardown, write a record, exit), which a small
+    ``--timeout-multiplier`` does not make faster."""
+    return max(timeouts.medium(), timeouts.medium() / timeouts.multiplier())
 
 
 @contextlib.contextmanager
@@ -410,19 +437,14 @@ def _interruptible_children() -> Iterator[None]:
 def _interrupt(process: subprocess.Popen, wrote: Optional[Callable[[], bool]] = None) -> None:
     """SIGINT ``process`` and wait (bounded) until it ended or ``wrote()``: an
     interrupted pytest still runs ``pytest_sessionfinish``, so the plugin
-    writes the record of the checks that ended.  A no-op without POSIX signals.
-
-    The grace is ``medium()``, but never scaled *down*: it is for the kit's
-    own bookkeeping (finishing one teardown, writing a record), which a small
-    ``--timeout-multiplier`` does not make faster."""
+    writes the record of the checks that ended.  A no-op without POSIX signals."""
     from harness.capabilities import caps
 
     if not caps().signals or process.poll() is not None:
         return
-    grace = max(timeouts.medium(), timeouts.medium() / timeouts.multiplier())
     try:
         process.send_signal(signal.SIGINT)
-        timeouts.wait_until(lambda: process.poll() is not None or bool(wrote and wrote()), grace,
+        timeouts.wait_until(lambda: process.poll() is not None or bool(wrote and wrote()), _grace(),
                             "the interrupted pytest process to write its record")
     except (OSError, timeouts.HarnessTimeout):
         pass  # the group kill follows

@@ -162,3 +162,21 @@ def test_end_to_end_a_suite_that_outlives_the_bound_still_reports_what_hung(tmp_
         strays = rs.tagged_processes(run.tag)
         rs.cleanup(run)
     assert not strays, strays
+
+
+def test_a_process_kept_alive_after_its_record_is_stopped_and_the_record_kept_whole(tmp_path, monkeypatch, capsys):
+    """A stuck non-daemon thread of the implementation (a ThreadingMixIn handler that never
+    returns) blocks interpreter exit after the record was written: the CLI must not wait for
+    its whole-run bound, and the record is not 'aborted'."""
+    out = tmp_path / "out"
+    _fake_pytest(monkeypatch, (
+        f"rs.write_fake_record({str(out)!r}, {{'THREADING-001': 'TIMEOUT'}})\n"
+        "threading.Thread(target=threading.Event().wait).start()\n"  # non-daemon, never ends
+    ))
+    monkeypatch.setattr(timeouts, "long", lambda: 60.0)  # a bound of 600 s that must not be reached
+    deadline = timeouts.Deadline(timeouts.medium() * 3, "the CLI")
+    assert cli.main(["run", "--impl", "stdlib", "--out", str(out), "--no-report"]) == 1
+    assert not deadline.expired(), "the CLI waited for the whole-run bound"
+    [(path, record)] = records.load_records(out)
+    assert not record.get("aborted") and [c["outcome"] for c in record["checks"]] == ["TIMEOUT"]
+    assert "wrote its record but did not exit" in capsys.readouterr().err
