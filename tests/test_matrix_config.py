@@ -28,7 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import pytest
 
@@ -73,14 +73,16 @@ def versions() -> List[str]:
     return found
 
 
-def _tool(module: str, *args: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+def _tool(module: str, *args: str, env: Dict[str, str] | None = None) -> subprocess.CompletedProcess:
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} is not installed in this environment (pip install {module})")
+    # `tox -l` probes an interpreter for every environment (pyenv shims are
+    # slow on a loaded machine): two LONG budgets, nox needs far less.
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
-        timeout=timeouts.long(),
+        timeout=timeouts.long() * 2,
         cwd=str(ROOT),
         env=env,
         check=False,
