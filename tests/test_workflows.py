@@ -36,7 +36,7 @@ import re
 import shutil
 import subprocess
 import sys
-from typing import List, Optional
+from typing import List
 
 import pytest
 
@@ -185,7 +185,7 @@ def test_schema_check_rejects_a_broken_workflow(tmp_path):
 # ------------------------------------------------------------------------- zizmor
 
 
-def _zizmor_executable() -> Optional[str]:
+def _zizmor_executable() -> str | None:
     # Beside the running interpreter first: `python -m pytest` from an
     # un-activated virtual environment does not have its bin/ on PATH.
     scripts = pathlib.Path(sys.executable).parent
