@@ -135,8 +135,8 @@ def _setting(config, name: str) -> Optional[str]:
         if name == "impl":
             if len(value) > 1:
                 raise pytest.UsageError(
-                    "--impl was given %d times; the suite runs one implementation per pytest "
-                    "process (use `ssconform run --impl A --impl B` for several)" % len(value)
+                    f"--impl was given {len(value)} times; the suite runs one implementation per "
+                    "pytest process (use `ssconform run --impl A --impl B` for several)"
                 )
             return value[0]
         return value

@@ -88,7 +88,7 @@ def multiplier() -> float:
     return 1.0
 
 
-def set_multiplier(value: "float | str | None", export: bool = True) -> None:
+def set_multiplier(value: float | str | None, export: bool = True) -> None:
     """Set the multiplier for this process (and, with ``export``, its children)."""
     global _multiplier
     if value is None:

@@ -15,7 +15,16 @@ import inspect
 import os
 import socket
 
-from ._helpers import PLATFORM, REQUIRED, VERSION, check, require_attr, unsupported, verify, verify_equal
+from ._helpers import (
+    PLATFORM,
+    REQUIRED,
+    VERSION,
+    check,
+    require_attr,
+    unsupported,
+    verify,
+    verify_equal,
+)
 
 ALWAYS = (
     "BaseServer",
@@ -74,7 +83,7 @@ def test_forking_names_follow_os_fork(ss, observe):
     observe("present", present)
     observe.summary("Forking* present" if present else "Forking* absent")
     expected = list(FORKING) if has_fork else []
-    verify_equal(present, expected, "Forking* names given os.fork=%s" % has_fork)
+    verify_equal(present, expected, f"Forking* names given os.fork={has_fork}")
     verify_equal(listed, expected, "Forking* names in __all__")
 
 
@@ -89,7 +98,7 @@ def test_unix_names_follow_af_unix(ss, observe):
     observe("present", present)
     observe.summary("Unix* present" if present else "Unix* absent")
     expected = list(UNIX) if has_unix else []
-    verify_equal(present, expected, "Unix* names given AF_UNIX=%s" % has_unix)
+    verify_equal(present, expected, f"Unix* names given AF_UNIX={has_unix}")
     verify_equal(listed, expected, "Unix* names in __all__")
 
 
@@ -338,7 +347,7 @@ def test_collect_children_signature(ss, observe):
        requires=("af_unix",))
 def test_unix_address_family(ss, observe):
     """The Unix-domain servers set address_family to AF_UNIX."""
-    families = {name: getattr(require_attr(ss, name), "address_family") for name in ("UnixStreamServer", "UnixDatagramServer")}
+    families = {name: require_attr(ss, name).address_family for name in ("UnixStreamServer", "UnixDatagramServer")}
     observe("address_family", {k: int(v) for k, v in families.items()})
     for name, family in families.items():
         verify_equal(family, socket.AF_UNIX, f"{name}.address_family")

@@ -32,7 +32,13 @@ import sys
 import traceback
 from typing import Dict, List
 
-from .base import ApiVersion, Implementation, LoadedImplementation, module_version, running_python_api
+from .base import (
+    ApiVersion,
+    Implementation,
+    LoadedImplementation,
+    module_version,
+    running_python_api,
+)
 
 ENV_VAR = "SSCONFORM_IMPL"
 ENTRY_POINT_GROUP = "ssconform.implementations"
