@@ -64,6 +64,7 @@ import sys
 import threading
 import time
 import traceback
+from typing import TYPE_CHECKING
 
 from ._features import ServerSelector
 from ._wakeup import Waker, pause
@@ -140,7 +141,14 @@ class BaseServer:
     - socket (provided by subclasses)
     """
 
-    timeout = None
+    timeout: float | None = None
+
+    if TYPE_CHECKING:
+        # Provided by the socket-owning subclasses (as in the standard
+        # library); declared here only so that the checker knows a server is
+        # selectable.  Not defined at run time: ``BaseServer`` alone has no
+        # descriptor.
+        def fileno(self) -> int: ...
 
     def __init__(self, server_address, RequestHandlerClass):
         """Remember the address and handler class; subclasses create sockets."""
@@ -299,7 +307,7 @@ class BaseServer:
                 for key, _events in ready:
                     if key.data is None:
                         failure = self._handle_request_noblock()
-                    elif not waker.drain():
+                    elif waker is not None and not waker.drain():
                         selector.unregister(waker.reader)
                         waker = None  # broken pair: fall back to polling
                 self.service_actions()

@@ -39,6 +39,9 @@ import socket
 HAVE_FORK = hasattr(os, "fork")
 HAVE_AF_UNIX = hasattr(socket, "AF_UNIX")
 
+# Annotated with the common base: which concrete class it is depends on the
+# platform, and callers only use the BaseSelector interface.
+ServerSelector: type[selectors.BaseSelector]
 if hasattr(selectors, "PollSelector"):
     ServerSelector = selectors.PollSelector
 else:  # Windows, or a platform whose poll() CPython found broken

@@ -131,7 +131,7 @@ class ForkingMixIn:
     """Mix-in class to handle each request in a new process."""
 
     #: ``handle_request`` waits at most this long, then reaps children.
-    timeout = 300
+    timeout: float | None = 300
     #: Pids of children not yet reaped; ``None`` until the first fork.
     active_children = None
     #: With this many children alive, reaping blocks until one exits.
