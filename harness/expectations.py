@@ -62,7 +62,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, NoReturn, Optional, Sequence, Tuple, Union
 
 from harness.outcomes import EXPECTABLE, Outcome
 
@@ -308,10 +308,10 @@ class _Locator:
         return None
 
 
-def _parse_when(raw: Any, fail) -> Tuple[Tuple[str, Any], ...]:
+def _parse_when(raw: Any, fail: Callable[[str, str], NoReturn]) -> Tuple[Tuple[str, Any], ...]:
     if not isinstance(raw, dict):
         fail("when", "[expectation.when] must be a table")
-    pairs = []
+    pairs: List[Tuple[str, Any]] = []
     for key, value in raw.items():
         if key not in _WHEN_KEYS:
             fail(key, f"unknown condition {key!r} in [expectation.when]; known: {', '.join(_WHEN_KEYS)}")
@@ -373,7 +373,7 @@ def loads(text: str, source: Union[str, os.PathLike] = "<memory>") -> Expectatio
     for index, raw in enumerate(raw_entries):
         line = locator.entry(index)
 
-        def fail(key: str, message: str, index: int = index) -> None:
+        def fail(key: str, message: str, index: int = index) -> NoReturn:
             raise ExpectationError(source, locator.key(index, key), message)
 
         if not isinstance(raw, dict):
@@ -398,12 +398,12 @@ def loads(text: str, source: Union[str, os.PathLike] = "<memory>") -> Expectatio
         when = _parse_when(raw.get("when", {}), fail)
         entry = Entry(id=raw["id"], outcome=outcome, reason=raw["reason"], variant=raw.get("variant"),
                       link=raw.get("link"), when=when, source=source, line=line)
-        key = (entry.id, entry.variant, entry.when)
-        if key in seen:
+        identity = (entry.id, entry.variant, entry.when)
+        if identity in seen:
             raise ExpectationError(source, line, f"duplicate expectation for {entry.id}"
                                    f"{'[' + entry.variant + ']' if entry.variant else ''} with the same "
-                                   f"conditions as line {seen[key]}")
-        seen[key] = line or 0
+                                   f"conditions as line {seen[identity]}")
+        seen[identity] = line or 0
         entries.append(entry)
     return Expectations(entries, source=source, header=_leading_comments(text))
 
@@ -423,7 +423,7 @@ def load(path: Union[str, os.PathLike]) -> Expectations:
 
 
 def _leading_comments(text: str) -> str:
-    lines = []
+    lines: List[str] = []
     for line in text.splitlines():
         if line.startswith("#") or (not line.strip() and lines):
             lines.append(line)
@@ -565,7 +565,8 @@ def _raw_outcome(check: Dict[str, Any]) -> Optional[str]:
 
 
 def _minor(version: Tuple[int, ...]) -> Tuple[int, int]:
-    return (version + (0, 0))[:2]
+    padded = version + (0, 0)
+    return padded[0], padded[1]
 
 
 def _python_range(failing: List[Tuple[int, ...]], others: List[Tuple[int, ...]]) -> Optional[str]:
@@ -625,7 +626,7 @@ def _exact(cell: _Cell) -> Tuple[Tuple[str, Any], ...]:
 def _derive(cells: List[Tuple[_Cell, str]]) -> List[Tuple[str, Tuple[Tuple[str, Any], ...]]]:
     """(outcome, when) pairs for the bad outcomes among ``cells``."""
     ran = [(cell, outcome) for cell, outcome in cells if outcome not in _NOT_RUN]
-    derived = []
+    derived: List[Tuple[str, Tuple[Tuple[str, Any], ...]]] = []
     for bad in sorted({o for _, o in ran if o in _BAD_EXPECTABLE}):
         failing = [cell for cell, o in ran if o == bad]
         others = [cell for cell, o in ran if o != bad]
@@ -669,6 +670,7 @@ def update(records: Sequence[Dict[str, Any]], existing: Optional[Expectations] =
         variants = by_check[check_id]
         derived = {variant: _derive(cell_outcomes) for variant, cell_outcomes in variants.items()}
         distinct = {tuple(d) for d in derived.values()}
+        plan: List[Tuple[Optional[str], Tuple[str, Tuple[Tuple[str, Any], ...]]]]
         if len(distinct) == 1:  # every variant alike: one entry for the ID
             plan = [(None, d) for d in next(iter(distinct))]
         else:
