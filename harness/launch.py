@@ -48,7 +48,12 @@ def plugin_registered() -> bool:
 
     try:
         eps = metadata.entry_points()
-        group = eps.select(group="pytest11") if hasattr(eps, "select") else eps.get("pytest11", [])
+        # A version test rather than hasattr(eps, "select") (3.10 added it):
+        # the same split, and one a type checker can follow.
+        if sys.version_info >= (3, 10):
+            group = eps.select(group="pytest11")
+        else:  # Python 3.9: a plain dict of group -> list
+            group = eps.get("pytest11", [])
     except Exception:
         return False
     return any(ep.name == PYTEST11_NAME for ep in group)

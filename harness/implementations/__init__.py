@@ -30,7 +30,7 @@ import os
 import re
 import sys
 import traceback
-from typing import Dict, List
+from typing import TYPE_CHECKING, Dict, List
 
 from .base import (
     ApiVersion,
@@ -39,6 +39,9 @@ from .base import (
     module_version,
     running_python_api,
 )
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 ENV_VAR = "SSCONFORM_IMPL"
 ENTRY_POINT_GROUP = "ssconform.implementations"
@@ -61,14 +64,16 @@ class ImplementationError(Exception):
     """The requested implementation could not be found or loaded."""
 
 
-def _entry_points() -> Dict[str, object]:
+def _entry_points() -> Dict[str, EntryPoint]:
     from importlib import metadata
 
     try:
         eps = metadata.entry_points()
-        if hasattr(eps, "select"):
+        # A version test rather than hasattr(eps, "select"): the same split
+        # (3.10 added select()), and one a type checker can follow.
+        if sys.version_info >= (3, 10):
             selected = eps.select(group=ENTRY_POINT_GROUP)
-        else:  # Python 3.9
+        else:  # Python 3.9: a plain dict of group -> list
             selected = eps.get(ENTRY_POINT_GROUP, [])
     except Exception:  # a broken distribution must not hide the built-ins
         return {}
