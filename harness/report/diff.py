@@ -34,7 +34,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, NoReturn, Optional, Tuple, Union
 
 from harness.records import REPORT_KIND, RecordError, parse, validate
 from harness.report.merge import ReportError
@@ -56,9 +56,13 @@ def _read(path: Path) -> Any:
     return parse(text, path)
 
 
+def _invalid(path: Path, reason: str) -> NoReturn:
+    raise ReportError(path, f"not a valid merged report: {reason}")
+
+
 def _require(condition: bool, path: Path, reason: str) -> None:
     if not condition:
-        raise ReportError(path, f"not a valid merged report: {reason}")
+        _invalid(path, reason)
 
 
 def _report_columns(data: dict, path: Path) -> List[dict]:
@@ -66,7 +70,8 @@ def _report_columns(data: dict, path: Path) -> List[dict]:
     _require(data.get("report_version") == REPORT_VERSION, path,
              f"report_version {data.get('report_version')!r} (this kit reads {REPORT_VERSION})")
     columns, rows = data.get("columns"), data.get("rows")
-    _require(isinstance(columns, list) and isinstance(rows, list), path, "columns and rows must be lists")
+    if not isinstance(columns, list) or not isinstance(rows, list):  # spelt out: narrows the types
+        _invalid(path, "columns and rows must be lists")
     result: Dict[str, dict] = {}
     for column in columns:
         _require(isinstance(column, dict) and isinstance(column.get("id"), str)

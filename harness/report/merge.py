@@ -74,10 +74,10 @@ def check_consistency(loaded: Sequence[Tuple[PathLike, dict]]) -> None:
     for path, record in loaded:
         version = record.get("schema_version")
         if versions and version not in versions:
-            other_version, other = next(iter(versions.items()))
+            other_version, other_version_path = next(iter(versions.items()))
             raise ReportError(
                 path, f"schema_version {version} cannot be merged with schema_version "
-                      f"{other_version} of {other}"
+                      f"{other_version} of {other_version_path}"
             )
         versions.setdefault(version, path)
 

@@ -217,7 +217,7 @@ def _column_json(column: Column) -> dict:
 
 
 def _row_json(row: Row, columns: Sequence[Column]) -> dict:
-    data = {
+    data: Dict[str, Any] = {
         "id": row.id,
         "variant": row.variant,
         "area": row.area,
