@@ -100,7 +100,7 @@ class EventLog:
             event[key] = _clip(value)
         line = json.dumps(event, sort_keys=True, default=repr)
         if len(line) >= MAX_LINE:
-            keep = {k: event[k] for k in ("pid", "tid", "native_id", "t", "kind") if k in event}
+            keep: Dict[str, Any] = {k: event[k] for k in ("pid", "tid", "native_id", "t", "kind") if k in event}
             keep["truncated"] = line[: MAX_LINE // 2]
             line = json.dumps(keep, sort_keys=True)
         data = (line + "\n").encode("utf-8")
@@ -274,11 +274,14 @@ class _IO:
                     self.sock.settimeout(recv_timeout)
             except OSError:
                 pass
-        self._datagram = request[0] if self.dgram else None
+        self._datagram: Optional[bytes] = request[0] if self.dgram else None
 
     def datagram(self) -> bytes:
+        """The received datagram; only meaningful when ``self.dgram``."""
         if self.rfile is not None:
             return self.rfile.read()
+        # Every caller checks ``self.dgram`` first, and then it is set.
+        assert self._datagram is not None, "datagram() called for a stream request"
         return self._datagram
 
     def recv(self, size: int) -> bytes:
