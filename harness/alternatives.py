@@ -122,7 +122,7 @@ def deviations(record: Dict[str, Any], baseline: Dict[str, Any]) -> List[Dict[st
         mine = raw_outcome(check)
         theirs = raw_outcome(other) if other is not None else None
         kind = None
-        if theirs is None:
+        if other is None or theirs is None:  # (theirs is None when other is)
             kind = "not in baseline"
         elif mine != theirs:
             kind = "outcome"
