@@ -81,7 +81,7 @@ def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = N
     if it is still running after ``budget`` (default ``short()``), in which
     case the thread is left behind as a daemon."""
     budget = timeouts.short() if budget is None else budget
-    what = what or getattr(fn, "__qualname__", repr(fn))
+    what = what or str(getattr(fn, "__qualname__", repr(fn)))
     outcome: Dict[str, Any] = {}
 
     def run() -> None:
