@@ -73,7 +73,7 @@ import selectors
 import socket
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 from . import addresses, timeouts
 from .capabilities import caps
@@ -213,7 +213,7 @@ def message(client: int, index: int, size: int) -> bytes:
     return head + fill + b"\n"
 
 
-def frame_length(buffer: bytes, expected: bytes) -> Optional[int]:
+def frame_length(buffer: Union[bytes, bytearray], expected: bytes) -> Optional[int]:
     """How many bytes of ``buffer`` form the reply to ``expected`` on a stream.
 
     The reply ends at the first newline or after ``len(expected)`` bytes,
@@ -528,11 +528,16 @@ class _Client:
         self.tries = 0  # connect attempts that ended in an error (refused, reset)
         self.attempt_timeout = 0.0
 
+    def live_sock(self) -> socket.socket:
+        """The socket, for the states that have one (connecting to failed/done)."""
+        assert self.sock is not None, f"client {self.out.index} has no socket in state {self.state!r}"
+        return self.sock
+
 
 class _SelectorLoop:
     """One event loop driving a chunk of clients (see module docstring)."""
 
-    def __init__(self, config, indices, deadline, gate, plan, client_dir, limits):
+    def __init__(self, config, indices, deadline, gate, plan, client_dir, limits) -> None:
         self.config = config
         self.clients = [_Client(i) for i in indices]
         self.deadline = deadline
@@ -698,11 +703,11 @@ class _SelectorLoop:
         while client.send_offset < len(data):
             try:
                 if self.dgram:
-                    n = client.sock.send(data)
+                    n = client.live_sock().send(data)
                     if n != len(data):
                         raise OSError(errno_module.EMSGSIZE, f"datagram sent short: {n} of {len(data)} bytes")
                 else:
-                    n = client.sock.send(data[client.send_offset :])
+                    n = client.live_sock().send(data[client.send_offset :])
             except (BlockingIOError, InterruptedError):
                 self._want(client, selectors.EVENT_READ | selectors.EVENT_WRITE)
                 return
@@ -723,7 +728,7 @@ class _SelectorLoop:
 
     def _on_readable(self, client: _Client) -> None:
         try:
-            data = client.sock.recv(RECV_SIZE)
+            data = client.live_sock().recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -805,7 +810,7 @@ class _SelectorLoop:
 
     def _on_event(self, client: _Client, events: int) -> None:
         if client.state == "connecting":
-            code = client.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            code = client.live_sock().getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code == 0:
                 self._connected(client)
             else:
