@@ -385,6 +385,8 @@ def _drive_killed(address, family, log, directory) -> Dict[str, Any]:
         [sys.executable, "-m", "harness.killed_client", json.dumps(spec)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(),
     )
+    # All three were asked for as pipes, so Popen set them (its stubs cannot know).
+    assert popen.stdin is not None and popen.stdout is not None and popen.stderr is not None
     lines: queue.Queue[Optional[str]] = queue.Queue()
     reader = threading.Thread(target=_read_lines, args=(popen.stdout, lines), name="ssc-killed-stdout", daemon=True)
     reader.start()
