@@ -49,10 +49,12 @@ measured once per round: when an implementation's figure is close to it,
 the client, not the server, is the bottleneck and the ratio understates
 the difference.
 
-Throughput samples (echo, connect) are each the best of ``best_of`` (3)
-tries, interleaved A B A B within the round: on a shared machine a try is
-only ever slowed down by others, so the fastest one is the least disturbed
-(the reasoning of ``timeit``).  All tries are kept in the sample's detail.
+Throughput samples (echo, connect) are each the median of ``tries`` (3)
+runs, interleaved A B A B within the round, so that one burst of load from
+elsewhere spoils one try, not a whole pair; all tries are kept in the
+sample's detail.  (The best of the tries, as ``timeit`` takes, was tried
+and rejected: under bursty load the maximum of a heavy-tailed
+distribution is itself the noisiest statistic.)
 
 Every sample is checked: a swarm with a lost, corrupted or unsent message
 or any client error does not count as a sample (it is recorded under the
@@ -117,9 +119,9 @@ class BenchConfig:
     memory_class: Optional[str] = "ThreadingTCPServer"
     memory_connections: int = 200
     ceiling: bool = True
-    #: Throughput samples (echo, connect) are the best of this many interleaved tries
-    #: per round: on a shared machine the least-disturbed try is the informative one.
-    best_of: int = 3
+    #: Throughput samples (echo, connect) are the median of this many interleaved
+    #: tries per round (A B A B...): fewer pairs spoilt by one burst of load.
+    tries: int = 3
     #: ``poll_interval`` of the echo servers' ``serve_forever`` (the stdlib default).
     poll_interval: float = 0.5
     #: class attributes of every benchmarked server (e.g. ``{"request_queue_size": 128}``)
@@ -137,7 +139,7 @@ class BenchConfig:
             shutdowns=1,
             memory_connections=10,
             poll_interval=0.05,  # faster teardown of the echo servers; the shutdown metric keeps 0.5
-            best_of=1,
+            tries=1,
         )
 
     def applicable(self) -> BenchConfig:
@@ -152,8 +154,8 @@ class BenchConfig:
     def validate(self) -> None:
         if not 1 <= self.rounds <= 100:
             raise ValueError(f"rounds must be 1..100, not {self.rounds}")
-        if not 1 <= self.best_of <= 20:
-            raise ValueError(f"best_of must be 1..20, not {self.best_of}")
+        if not 1 <= self.tries <= 20:
+            raise ValueError(f"tries must be 1..20, not {self.tries}")
         if self.shutdowns < 1 or self.memory_connections < 1 or self.connect_clients < 1:
             raise ValueError("shutdowns, memory_connections and connect_clients must be at least 1")
         for load in self.echo:
@@ -244,7 +246,7 @@ def wait_for_load(maximum: float, budget: float, on_wait: Optional[Callable[[Lis
             return current
         if on_wait is not None:
             on_wait(current)
-        threading.Event().wait(min(5.0, max(deadline.remaining(), 0.01)))
+        threading.Event().wait(min(15.0, max(deadline.remaining(), 0.01)))
         current = loadavg()
     return current
 
@@ -549,7 +551,7 @@ class Metric:
     better: str
     measure: Callable[[str], Sample]
     ceiling: Optional[Callable[[], Sample]] = None
-    repeatable: bool = False  # throughput: best of ``config.best_of`` tries per round
+    repeatable: bool = False  # throughput: median of ``config.tries`` tries per round
     samples: Dict[str, List[Sample]] = dataclasses.field(default_factory=lambda: {"a": [], "b": []})
     ceiling_samples: List[Sample] = dataclasses.field(default_factory=list)
 
@@ -644,25 +646,24 @@ def _safe(measure: Callable[[], Sample]) -> Sample:
         return Sample(None, {}, f"{type(exc).__name__}: {exc}"[:2000])
 
 
-def best(tries: List[Sample], better: str) -> Sample:
-    """The best of several tries; any failed try makes the sample a failure (never hidden).
-
-    The chosen sample's detail lists every try's value (``tries``) and, when
-    the tries measured server CPU, the least of it (``server_cpu_us_per_msg``).
-    """
+def combine(tries: List[Sample]) -> Sample:
+    """One round's sample from several tries: the median (the lower middle one
+    for an even count, a value that was measured); any failed try makes the
+    sample a failure (never hidden).  The detail is the chosen try's, plus
+    every try's value (``tries``) and the median server CPU of the tries."""
     failed = [t for t in tries if t.error or t.value is None]
-    if failed:
-        chosen = failed[0]
-    else:
-        pick = max if better == HIGHER else min
-        chosen = pick(tries, key=lambda t: t.value)
-    if len(tries) == 1:
-        return chosen
+    if len(tries) == 1 or failed:
+        chosen = failed[0] if failed else tries[0]
+        if len(tries) == 1:
+            return chosen
+        return Sample(chosen.value, dict(chosen.detail, tries=[t.value for t in tries]), chosen.error)
+    ordered = sorted(tries, key=lambda t: t.value)
+    chosen = ordered[(len(ordered) - 1) // 2]
     detail = dict(chosen.detail, tries=[t.value for t in tries])
-    cpus = [t.detail["server_cpu_us_per_msg"] for t in tries if "server_cpu_us_per_msg" in t.detail]
-    if cpus and not failed:
-        detail["server_cpu_us_per_msg"] = min(cpus)
-    return Sample(chosen.value, detail, chosen.error)
+    cpus = sorted(t.detail["server_cpu_us_per_msg"] for t in tries if "server_cpu_us_per_msg" in t.detail)
+    if cpus:
+        detail["server_cpu_us_per_msg"] = cpus[(len(cpus) - 1) // 2]
+    return Sample(chosen.value, detail)
 
 
 def _absolute(spec: str) -> str:
@@ -691,7 +692,7 @@ def run_bench(impl_a: str, impl_b: str, config: Optional[BenchConfig] = None,
         for metric in metrics:
             tag = f"round {round_index + 1}/{config.rounds} {metric.key:<28}"
             tries: Dict[str, List[Sample]] = {"a": [], "b": [], "ceiling": []}
-            for _ in range(config.best_of if metric.repeatable else 1):
+            for _ in range(config.tries if metric.repeatable else 1):
                 if metric.ceiling is not None:
                     sample = _safe(metric.ceiling)
                     tries["ceiling"].append(sample)
@@ -703,9 +704,9 @@ def run_bench(impl_a: str, impl_b: str, config: Optional[BenchConfig] = None,
                     say(f"{tag} {side.upper()} {specs[side]:<12} {_fmt(sample.value)} {metric.unit}"
                         + (f" ({sample.error.splitlines()[0]})" if sample.error else ""))
             for side in order:
-                metric.samples[side].append(best(tries[side], metric.better))
+                metric.samples[side].append(combine(tries[side]))
             if tries["ceiling"]:
-                metric.ceiling_samples.append(best(tries["ceiling"], metric.better))
+                metric.ceiling_samples.append(combine(tries["ceiling"]))
         loads.append({"round": round_index, "order": "".join(order).upper(), "before": load_before, "after": loadavg()})
     return {
         "schema": SCHEMA,
@@ -834,7 +835,7 @@ def _dot_plot(metric: Dict[str, Any]) -> str:
 __all__ = [
     "A_BETTER", "B_BETTER", "NOISE", "NA", "SCHEMA",
     "BenchConfig", "BenchServerError", "EchoLoad", "Sample",
-    "bench_server", "build_metrics", "html", "machine", "measure_connect", "measure_echo",
+    "bench_server", "build_metrics", "combine", "html", "machine", "measure_connect", "measure_echo",
     "measure_memory", "measure_shutdown", "ratio", "rss_bytes", "run_bench", "stats", "table",
     "verdict", "wait_for_load",
 ]

@@ -169,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, metavar="N", help="alternating rounds (default 5; --quick: 1)")
     bench.add_argument("--json", metavar="FILE", help="also write the full result as JSON ('-': stdout)")
     bench.add_argument("--html", metavar="FILE", help="also write an HTML page with a plot per metric")
-    bench.add_argument("--best-of", type=int, metavar="K",
-                       help="throughput samples are the best of K interleaved tries per round (default 3)")
+    bench.add_argument("--tries", type=int, metavar="K",
+                       help="a throughput sample is the median of K interleaved tries per round (default 3)")
     bench.add_argument("--quick", action="store_true", help="tiny sizes (seconds; a smoke test, not a measurement)")
     bench.add_argument("--wait-load", type=float, metavar="LOAD",
                        help="first wait (bounded) until the 1-minute load average is at most LOAD")
@@ -780,10 +780,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     config = bench.BenchConfig.quick() if args.quick else bench.BenchConfig()
     if args.rounds is not None:
         config.rounds = args.rounds
-    if args.best_of is not None:
-        if not 1 <= args.best_of <= 20:
-            raise UsageProblem(f"--best-of must be 1..20, not {args.best_of}")
-        config.best_of = args.best_of
+    if args.tries is not None:
+        if not 1 <= args.tries <= 20:
+            raise UsageProblem(f"--tries must be 1..20, not {args.tries}")
+        config.tries = args.tries
 
     def progress(text: str) -> None:
         print(f"ssconform bench: {text}", file=sys.stderr, flush=True)
@@ -794,7 +794,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         progress(f"load average {seen}")
     result = bench.run_bench(specs[0], specs[1], config, progress=progress, describe=described.__getitem__)
     words = ["ssconform", "bench", "--impl", args.impl, "--against", args.against]
-    words += ["--rounds", str(config.rounds), "--best-of", str(config.best_of)] + (["--quick"] if args.quick else [])
+    words += ["--rounds", str(config.rounds), "--tries", str(config.tries)] + (["--quick"] if args.quick else [])
     result["command"] = " ".join(words)
     if args.json:
         text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"

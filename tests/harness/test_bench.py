@@ -98,15 +98,18 @@ def test_verdict_is_a_paired_sign_test(ratios, better, expected):
     assert bench.verdict(ratios, better) == expected
 
 
-def test_best_of_tries_keeps_the_best_and_never_hides_a_failure():
-    fast, slow = bench.Sample(9.0, {"server_cpu_us_per_msg": 5.0}), bench.Sample(3.0, {"server_cpu_us_per_msg": 4.0})
-    chosen = bench.best([slow, fast], bench.HIGHER)
-    assert chosen.value == 9.0 and chosen.detail["tries"] == [3.0, 9.0]
-    assert chosen.detail["server_cpu_us_per_msg"] == 4.0  # the least CPU of the tries
-    assert bench.best([slow, fast], bench.LOWER).value == 3.0
+def test_tries_combine_to_their_median_and_never_hide_a_failure():
+    def sample(value, cpu):
+        return bench.Sample(value, {"server_cpu_us_per_msg": cpu})
+
+    tries = [sample(9.0, 5.0), sample(3.0, 4.0), sample(5.0, 7.0)]
+    chosen = bench.combine(tries)
+    assert chosen.value == 5.0 and chosen.detail["tries"] == [9.0, 3.0, 5.0]
+    assert chosen.detail["server_cpu_us_per_msg"] == 5.0  # the median CPU of the tries
+    assert bench.combine(tries[:2]).value == 3.0  # even count: the lower middle, a measured value
     broken = bench.Sample(None, {}, "swarm not clean: corrupted 1")
-    assert bench.best([fast, broken, slow], bench.HIGHER).error == broken.error
-    assert bench.best([fast], bench.HIGHER) is fast
+    assert bench.combine([tries[0], broken, tries[1]]).error == broken.error
+    assert bench.combine([tries[0]]) is tries[0]
 
 
 # ----------------------------------------------------------------- rendering --
@@ -205,7 +208,7 @@ def test_memory_per_connection_is_measured_from_vmrss():
 @pytest.mark.parametrize("argv", [
     ["bench", "--impl", "reference", "--against", "no_such_impl_xyz"],
     ["bench", "--impl", "reference", "--against", "stdlib", "--rounds", "0"],
-    ["bench", "--impl", "reference", "--against", "stdlib", "--best-of", "0"],
+    ["bench", "--impl", "reference", "--against", "stdlib", "--tries", "0"],
     ["bench", "--impl", "reference"],
 ])
 def test_usage_errors_exit_2(argv, capsys):
