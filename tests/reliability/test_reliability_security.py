@@ -70,6 +70,8 @@ def test_the_probe_saw_every_kind_of_socket(probed_run):
     assert {("bind", "AF_INET"), ("bind", "AF_INET6"), ("bind", "AF_UNIX"), ("connect", "AF_INET"),
             ("sendto", "AF_INET")} <= kinds, kinds
     pids = {e["pid"] for e in probed_run.sockets}
+    print(f"\nsocket probe: {len(probed_run.sockets)} distinct (op, family, address) per process, "
+          f"{len(pids)} processes, kinds {sorted(kinds)}")
     assert len(pids) > 2, "the probe should see server processes and forked children too"
 
 
