@@ -26,6 +26,7 @@ from typing import Any, Iterable, Optional
 import pytest
 
 from harness.outcomes import Level
+from harness.timeouts import HarnessTimeout
 
 REQUIRED = Level.REQUIRED
 PLATFORM = Level.PLATFORM
@@ -94,6 +95,16 @@ def verify_equal(observed: Any, expected: Any, what: str) -> None:
     verify(observed == expected, what, expected, observed)
 
 
+def verify_returned(returned: Any, what: str, budget: float) -> None:
+    """A call the contract says must return did not within ``budget``: it hung.
+
+    That is the TIMEOUT outcome (the implementation hangs), not a FAIL: the
+    report then says what hung.
+    """
+    if not returned:
+        raise HarnessTimeout(f"[{CURRENT['id']} @ {CURRENT['impl']}] {what} to return", budget)
+
+
 def unsupported(reason: str) -> None:
     """End the check as UNSUPPORTED (the implementation lacks an optional part)."""
     pytest.skip(UNSUPPORTED_PREFIX + reason)
@@ -114,6 +125,7 @@ __all__ = [
     "check",
     "verify",
     "verify_equal",
+    "verify_returned",
     "failure_message",
     "unsupported",
     "require_attr",

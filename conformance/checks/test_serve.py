@@ -31,7 +31,7 @@ import pytest
 from harness import timeouts
 from harness.servers import call_bounded, run_handle_request, serve_in_thread
 
-from ._helpers import REQUIRED, VERSION, check, verify, verify_equal
+from ._helpers import REQUIRED, VERSION, check, verify, verify_equal, verify_returned
 from ._serve_support import (
     Background,
     LoopThread,
@@ -142,7 +142,7 @@ def test_handle_request_blocks_without_timeout(ss, observe):
     observe("handle_timeout_calls", recorder.count("handle_timeout"))
     verify(not returned_early, "handle_request() without any timeout",
            f"still waiting after {timeouts.absence():.2f}s", "returned")
-    verify(released, "handle_request() after a client connected", "returned", "still blocked")
+    verify_returned(released, "handle_request() after a client connected", timeouts.short())
     verify(call.error is None, "handle_request()", "no exception", repr(call.error))
     verify_equal(recorder.count("handler"), 1, "handlers run")
     verify_equal(recorder.count("handle_timeout"), 0, "handle_timeout() calls")
@@ -294,7 +294,7 @@ def test_handle_request_serves_before_deadline(ss, observe):
     observe("returned_after_client", served)
     observe("handle_timeout_calls", recorder.count("handle_timeout"))
     verify(not early, "handle_request() before the client came", "waiting", "returned")
-    verify(served, "handle_request() after the client came", "returned", "still blocked")
+    verify_returned(served, "handle_request() after the client came", timeouts.short())
     verify(call.value is None and call.error is None, "handle_request() result", None,
            repr(call.error or call.value))
     verify_equal(recorder.count("handler"), 1, "handlers run")

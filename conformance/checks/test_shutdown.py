@@ -33,7 +33,7 @@ from harness import timeouts
 from harness.observations import summary
 from harness.servers import call_bounded
 
-from ._helpers import PLATFORM, REQUIRED, VERSION, check, verify, verify_equal
+from ._helpers import PLATFORM, REQUIRED, VERSION, check, verify, verify_equal, verify_returned
 from ._serve_support import Background, LoopThread, Recorder, make_handler, owned, try_roundtrip
 
 
@@ -89,7 +89,7 @@ def test_shutdown_waits_for_loop(ss, observe):
     observe("returned_after_release", returned)
     observe("loop_ended", ended)
     verify(not early, "shutdown() while the loop is busy in a handler", "still blocked", "returned")
-    verify(returned, "shutdown() after the handler finished", "returned", "still blocked")
+    verify_returned(returned, "shutdown() after the handler finished", timeouts.short())
     verify(ended, "serve_forever()", "returned", "still running")
     verify(done is not None and done["t"] <= stop.ended_at, "handler end vs shutdown() return",
            "the handler finished first", done)
@@ -113,7 +113,7 @@ def test_shutdown_before_serve_forever(ss, observe):
                    "returned without an iteration", f"iterations={iterations}, returned={returned}")
             released = stop.finished_within(timeouts.short())
     observe("shutdown_returned", released)
-    verify(released, "the pending shutdown()", "returned", "still blocked")
+    verify_returned(released, "the pending shutdown()", timeouts.short())
 
 
 @check("SHUTDOWN-003", REQUIRED, clause="#40 / bpo-39797: shutdown() with no serve_forever() running "
@@ -229,7 +229,7 @@ def test_base_exception_releases_shutdown(ss, observe):
     observe("shutdown_returned", released)
     verify(ended and isinstance(loop.error, SystemExit), "serve_forever()", "ended by SystemExit",
            repr(loop.error) if ended else "still running")
-    verify(released, "the waiting shutdown()", "released", "still blocked")
+    verify_returned(released, "the waiting shutdown()", timeouts.short())
 
 
 @check("SHUTDOWN-008", REQUIRED, clause="#22: after serving, server_close() closes the listening socket "

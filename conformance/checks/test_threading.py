@@ -27,7 +27,7 @@ from harness import addresses, clients, instrument, servers, timeouts
 from harness.servers import build_server, call_bounded, run_handle_request, serve_in_thread
 from harness.timeouts import HarnessTimeout
 
-from ._helpers import REQUIRED, VERSION, check, verify, verify_equal
+from ._helpers import REQUIRED, VERSION, check, verify, verify_equal, verify_returned
 from ._threading_support import (
     Sequence,
     current_thread_facts,
@@ -461,5 +461,6 @@ def test_shutdown_from_handler_thread(ss, observe):
         loop_ended = not served.thread.is_alive()
     observe("shutdown", result.get("shutdown"))
     observe("serve_forever_returned", loop_ended)
+    verify_returned(reply != b"hung", "shutdown() called from a handler thread", timeouts.short())
     verify_equal(reply, b"returned", "shutdown() from the handler thread")
     verify(loop_ended, "serve_forever after shutdown() from a handler", "returned", "still running")
