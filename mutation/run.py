@@ -1,0 +1,360 @@
+"""Reproduce the mutation-testing run of the conformance suite against reference_impl.
+
+Theory of operation
+-------------------
+Cosmic Ray (https://cosmic-ray.readthedocs.io) mutates a module *on disk*,
+runs a test command, and restores the file.  Mutating on disk is what this
+suite needs: many checks run the server in a child process
+(``python -m harness.server_process``), and a child only sees a mutant that
+is really in the file it imports.  Because other people run the suite from
+the working tree at the same time, nothing here ever touches it: the run
+works in a throw-away ``git clone`` (``--clone``), with the clone first on
+``PYTHONPATH`` and as the working directory, and checks before starting
+that a child process started the way the harness starts one imports
+``reference_impl`` from the clone.
+
+Steps (each resumable; results accumulate in the session database inside
+the clone and in ``--out``):
+
+1. clone (or reuse) the repository, restore ``reference_impl/`` there,
+   drop byte-code caches;
+2. ``cosmic-ray init`` -> every mutant of ``reference_impl`` as a work item;
+3. baseline: every area command passes on the unmutated clone (a failing
+   baseline would turn flakiness into false kills), then annotation
+   mutants are split off: a mutation inside an annotation cannot change
+   behaviour because every module has ``from __future__ import
+   annotations`` (PEP 563: annotations are never evaluated), so they are
+   classified *equivalent by construction*; a seeded random few of them
+   are still run as a spot check;
+4. stage 1: the other mutants in a seeded random order, each against the
+   check areas of its module (``[ssconform-mutation.areas]``) with ``-x``
+   and a small timeout multiplier, under Cosmic Ray's wall-clock cap (a
+   cap hit is TIMEOUT, counted as killed).  ``--budget`` stops between
+   mutants; the completed prefix of a random permutation is a uniform
+   random sample;
+5. stage 2: each stage-1 survivor is re-run against every area stage 1
+   did not run (so by now the whole suite), so the area map saves time
+   but cannot hide a kill (``--stage2-budget``;
+   survivors judged equivalent in ``verdicts.json`` go last);
+6. ``results/summary.json`` (counts, kill rate with a Wilson interval),
+   ``results/mutants.jsonl`` (one line per mutant run) and
+   ``results/survivors.md`` (diffs to judge by hand).
+
+Usage::
+
+    /work/venv/bin/python mutation/run.py [--budget SECONDS] [--clone DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib  # type: ignore[no-redef]
+
+HERE = Path(__file__).resolve().parent
+SOURCE = HERE.parent
+CONFIG = HERE / "cosmic-ray.toml"
+SESSION = "mutation-session.sqlite"  # inside the clone, never committed
+
+
+def sh(args: List[str], cwd: Path, timeout: float, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=str(cwd), timeout=timeout, env=env, capture_output=True, text=True)
+
+
+def settings() -> Dict[str, Any]:
+    with open(CONFIG, "rb") as f:
+        data = tomllib.load(f)
+    return data
+
+
+def prepare_clone(clone: Path) -> str:
+    if not (clone / ".git").is_dir():
+        sh(["git", "clone", "--quiet", str(SOURCE), str(clone)], SOURCE, 300).check_returncode()
+    # A previous run killed mid-mutant may have left a mutated file behind.
+    sh(["git", "checkout", "--", "reference_impl"], clone, 60).check_returncode()
+    (clone / "mutation").mkdir(exist_ok=True)
+    shutil.copy(CONFIG, clone / "mutation" / "cosmic-ray.toml")
+    for cache in (clone / "reference_impl").rglob("__pycache__"):
+        shutil.rmtree(cache)
+    return sh(["git", "rev-parse", "HEAD"], clone, 60).stdout.strip()
+
+
+def child_env(clone: Path) -> Dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(clone)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def verify_child_import(clone: Path) -> str:
+    """A grandchild started with harness.server_process.child_env() imports the clone."""
+    code = (
+        "import subprocess, sys; from harness.server_process import child_env; "
+        "print(subprocess.run([sys.executable, '-c', 'import reference_impl, harness; "
+        "print(reference_impl.__file__)'], env=child_env(), capture_output=True, text=True, timeout=60).stdout)"
+    )
+    out = sh([sys.executable, "-c", code], clone, 120, env=child_env(clone)).stdout.strip()
+    if not out.startswith(str(clone)):
+        raise SystemExit("child process imports reference_impl from %r, not the clone %s" % (out, clone))
+    return out
+
+
+#: Every area, cheapest first (seconds on the unmutated suite: all about 1 s
+#: except FORKING 10, DISCONNECT 13, CONCURRENCY 24), so that a stage-2 run
+#: with -x reaches a cheap failing check before an expensive one.
+ALL_AREAS = ["API", "BIND", "HANDLER", "PIPELINE", "SERVE", "SHUTDOWN", "THREADING", "TUTORIAL", "UDP",
+             "UNIX", "FORKING", "DISCONNECT", "CONCURRENCY"]
+
+
+def pytest_command(areas: Optional[List[str]], multiplier: float, rest_of: Optional[List[str]] = None) -> str:
+    """The suite restricted to ``areas``; or, with ``rest_of``, every other area in ALL_AREAS order."""
+    cmd = [sys.executable, "-m", "pytest", "--pyargs"]
+    if rest_of is not None:
+        cmd += ["conformance.checks.test_" + a.lower() for a in ALL_AREAS if a not in rest_of]
+    else:
+        cmd += ["conformance.checks"]
+    cmd += ["-c", "conformance/suite.ini", "--rootdir", ".", "--impl", "reference", "-q", "-x", "-p", "no:xdist",
+            "--timeout-multiplier", str(multiplier)]
+    if areas:
+        cmd += ["--check", ",".join(areas)]
+    return " ".join(cmd)
+
+
+def annotation_ranges(path: Path) -> List[Tuple[Tuple[int, int], Tuple[int, int]]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            nodes.append(node.returns)
+        elif isinstance(node, ast.arg) and node.annotation is not None:
+            nodes.append(node.annotation)
+        elif isinstance(node, ast.AnnAssign):
+            nodes.append(node.annotation)
+    return [((n.lineno, n.col_offset), (n.end_lineno, n.end_col_offset)) for n in nodes]
+
+
+def in_annotation(clone: Path, mutation: Any, cache: Dict[str, Any]) -> bool:
+    key = str(mutation.module_path)
+    if key not in cache:
+        source = (clone / key).read_text(encoding="utf-8")
+        cache[key] = (annotation_ranges(clone / key), "from __future__ import annotations" in source)
+    ranges, postponed = cache[key]
+    start, end = tuple(mutation.start_pos), tuple(mutation.end_pos)
+    return postponed and any(s <= start and end <= e for s, e in ranges)
+
+
+def failed_nodes(output: str) -> List[str]:
+    return [line.split(" ", 1)[1].split(" - ")[0] for line in output.splitlines()
+            if line.startswith(("FAILED ", "ERROR "))][:5]
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> Optional[List[float]]:
+    if n == 0:
+        return None
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(centre - half, 4), round(centre + half, 4)]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clone", default="/tmp/ssconform-mutation-clone", type=Path)
+    parser.add_argument("--out", default=HERE / "results", type=Path)
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds for stage 1 (default: run every mutant)")
+    parser.add_argument("--stage2-budget", type=float, default=None, help="seconds for stage 2")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+
+    data = settings()
+    opts = data["ssconform-mutation"]
+    areas_of: Dict[str, List[str]] = opts["areas"]
+    multiplier = float(opts["timeout-multiplier"])
+    cap = float(data["cosmic-ray"]["timeout"])
+    full_cap = float(opts["full-suite-timeout"])
+    clone: Path = args.clone.resolve()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "mutants.jsonl"
+
+    commit = prepare_clone(clone)
+    os.chdir(str(clone))  # cosmic-ray runs the test command in the cwd
+    os.environ.update(child_env(clone))
+    print("clone %s at %s; child imports %s" % (clone, commit[:12], verify_child_import(clone)), flush=True)
+
+    from cosmic_ray.mutating import mutate_and_test
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    session = clone / SESSION
+    if not session.exists():
+        sh([str(Path(sys.executable).with_name("cosmic-ray")), "init", "mutation/cosmic-ray.toml", str(session)],
+           clone, 600).check_returncode()
+
+    done: Dict[str, Dict[str, Any]] = {}
+    if log_path.exists():
+        for line in log_path.read_text().splitlines():
+            rec = json.loads(line)
+            done[(rec["job_id"], rec["stage"])] = rec  # type: ignore[index]
+
+    def record(rec: Dict[str, Any]) -> None:
+        done[(rec["job_id"], rec["stage"])] = rec  # type: ignore[index]
+        with open(log_path, "a") as f:
+            f.write(json.dumps(rec, sort_keys=True) + "\n")
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        items = sorted(db.work_items, key=lambda item: item.job_id)
+        cache: Dict[str, Any] = {}
+        annotation = [i for i in items if in_annotation(clone, i.mutations[0], cache)]
+        behavioural = [i for i in items if not in_annotation(clone, i.mutations[0], cache)]
+        rng = random.Random(int(opts["seed"]))
+        rng.shuffle(behavioural)
+        spot = rng.sample(annotation, min(int(opts["annotation-spot-checks"]), len(annotation)))
+
+        def run_one(item: Any, stage: str) -> Dict[str, Any]:
+            m = item.mutations[0]
+            module = str(m.module_path)
+            if stage == "full":  # stage 2: the areas stage 1 did not run
+                areas = [a for a in ALL_AREAS if a not in areas_of[module]]
+                command = pytest_command(None, multiplier, rest_of=areas_of[module])
+            else:
+                areas = areas_of[module]
+                command = pytest_command(areas, multiplier)
+            started = time.monotonic()
+            result = mutate_and_test([m], command, cap if stage != "full" else full_cap)
+            elapsed = time.monotonic() - started
+            if sh(["git", "status", "--porcelain", "reference_impl"], clone, 60).stdout.strip():
+                raise SystemExit("reference_impl in the clone was not restored after %s" % item.job_id)
+            output = result.output or ""
+            outcome = (result.test_outcome.value if result.test_outcome else result.worker_outcome.value)
+            if output == "timeout":
+                outcome = "timeout"
+            rec = {"job_id": item.job_id, "stage": stage, "module": module, "operator": m.operator_name,
+                   "occurrence": m.occurrence, "line": m.start_pos[0], "areas": areas or "ALL",
+                   "outcome": outcome, "seconds": round(elapsed, 1), "failed": failed_nodes(output),
+                   "diff": result.diff or ""}
+            if result.test_outcome is not None:
+                db.set_result(item.job_id, result)
+            record(rec)
+            print("%-9s %-6s %-28s %5d %-48s %5.1fs %s" % (outcome, stage, module, m.start_pos[0], m.operator_name,
+                                                           elapsed, (rec["failed"] or [""])[0]), flush=True)
+            return rec
+
+        if not args.report_only:
+            if not any(k[1] == "baseline" for k in done):
+                # Every area command of stage 1, and the whole suite (stage 2).
+                for areas in sorted({tuple(a) for a in areas_of.values()}) + [tuple(ALL_AREAS)]:
+                    started = time.monotonic()
+                    whole = areas == tuple(ALL_AREAS)
+                    proc = sh(pytest_command(None if whole else list(areas), multiplier).split(), clone,
+                              full_cap if whole else cap)
+                    rec = {"job_id": "baseline:" + ",".join(areas), "stage": "baseline",
+                           "outcome": "pass" if proc.returncode == 0 else "FAIL",
+                           "seconds": round(time.monotonic() - started, 1), "failed": failed_nodes(proc.stdout)}
+                    print("baseline %s: %s in %.1fs" % (",".join(areas), rec["outcome"], rec["seconds"]), flush=True)
+                    if proc.returncode != 0:
+                        print(proc.stdout[-3000:])
+                        raise SystemExit("baseline fails: fix the suite or raise the multiplier first")
+                    record(rec)
+            for item in spot:
+                if (item.job_id, "annotation") not in done:
+                    run_one(item, "annotation")
+            deadline = None if args.budget is None else time.monotonic() + args.budget
+            for item in behavioural:
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                if (item.job_id, "area") not in done:
+                    run_one(item, "area")
+            deadline = None if args.stage2_budget is None else time.monotonic() + args.stage2_budget
+            # Survivors judged equivalent (verdicts.json) go last: the whole
+            # suite cannot kill a truly equivalent mutant, so their re-run only
+            # tests the judgement, while the others may turn out killed.
+            judged = load_verdicts()
+            rank = {"gap": 1, "gap-extension": 2, "equivalent": 3}  # unjudged/pending first
+            order = sorted(behavioural, key=lambda i: rank.get(judged.get(i.job_id, {}).get("verdict", ""), 0))
+            for item in order:
+                rec = done.get((item.job_id, "area"))
+                if rec and rec["outcome"] == "survived" and (item.job_id, "full") not in done:
+                    if deadline is not None and time.monotonic() > deadline:
+                        break
+                    run_one(item, "full")
+
+        summarise(out, commit, items, annotation, behavioural, spot, done, multiplier, cap, full_cap)
+    return 0
+
+
+def load_verdicts() -> Dict[str, Dict[str, str]]:
+    """Hand-written judgements of survivors: {job_id: {"verdict": "equivalent"|"gap", "why": ...}}."""
+    path = HERE / "verdicts.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], behavioural: List[Any],
+              spot: List[Any], done: Dict[Any, Dict[str, Any]], multiplier: float, cap: float,
+              full_cap: float) -> None:
+    verdicts = load_verdicts()
+    counts = {"killed": 0, "timeout": 0, "survived": 0, "incompetent": 0, "survived_area_only": 0}
+    survivors = []
+    run = 0
+    for item in behavioural:
+        area = done.get((item.job_id, "area"))
+        if area is None:
+            continue
+        run += 1
+        if area["outcome"] in ("killed", "timeout", "incompetent"):
+            counts[area["outcome"]] += 1
+            continue
+        full = done.get((item.job_id, "full"))
+        if full is None:
+            counts["survived_area_only"] += 1
+            survivors.append(area)
+        elif full["outcome"] in ("killed", "timeout"):
+            counts[full["outcome"]] += 1
+        else:
+            counts["survived"] += 1
+            survivors.append(full)
+    equivalent = [s for s in survivors if verdicts.get(s["job_id"], {}).get("verdict") == "equivalent"]
+    killed = counts["killed"] + counts["timeout"]
+    non_equivalent = run - len(equivalent) - counts["incompetent"]
+    spot_outcomes = {i.job_id: done.get((i.job_id, "annotation"), {}).get("outcome") for i in spot}
+    summary = {
+        "tool": "cosmic-ray", "commit": commit, "timeout_multiplier": multiplier,
+        "per_mutant_cap_seconds": {"area": cap, "full": full_cap},
+        "total_mutants": len(items),
+        "annotation_mutants_equivalent_by_construction": len(annotation),
+        "annotation_spot_checks": spot_outcomes,
+        "behavioural_mutants": len(behavioural),
+        "run": run, "counts": counts,
+        "survivors_equivalent_by_inspection": len(equivalent),
+        "survivors_real_gaps": len(survivors) - len(equivalent),
+        "kill_rate_non_equivalent": round(killed / non_equivalent, 4) if non_equivalent else None,
+        "kill_rate_95ci_wilson": wilson(killed, non_equivalent),
+        "kill_rate_raw_behavioural": round(killed / run, 4) if run else None,
+        "seconds": round(sum(r.get("seconds", 0) for r in done.values()), 1),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    lines = ["# Surviving mutants (%d)\n" % len(survivors)]
+    for s in sorted(survivors, key=lambda r: (r["module"], r["line"])):
+        v = verdicts.get(s["job_id"], {})
+        lines.append("## %s:%d %s (job %s, stage %s)\n\nverdict: %s - %s\n\n```diff\n%s```\n" % (
+            s["module"], s["line"], s["operator"], s["job_id"][:8], s["stage"], v.get("verdict", "unjudged"),
+            v.get("why", ""), "\n".join(l for l in s["diff"].splitlines() if l.startswith(("+", "-", "@@"))) + "\n"))
+    (out / "survivors.md").write_text("\n".join(lines))
+    print(json.dumps(summary, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
