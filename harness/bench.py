@@ -417,8 +417,10 @@ def _echo_spec(impl: str, server_class: str, config: BenchConfig) -> Dict[str, A
 
 
 def measure_echo(impl: Optional[str], load: EchoLoad, config: BenchConfig) -> Sample:
-    """Echo messages/s of ``impl`` (``None``: the trivial ceiling loop)."""
-    spec = {"mode": "trivial"} if impl is None else _echo_spec(impl, load.server_class, config)
+    """Echo messages/s of ``impl`` (``None``: the trivial ceiling server: a
+    blocking thread per connection for one client, else a selectors loop)."""
+    trivial = {"mode": "trivial", "per_connection": "thread" if load.clients == 1 else "loop"}
+    spec = trivial if impl is None else _echo_spec(impl, load.server_class, config)
     with bench_server(spec) as proc:
         sample = _swarm_sample(proc.address, clients_=load.clients, messages=load.messages, size=config.size,
                                together=load.release_together)

@@ -23,7 +23,11 @@ runs one of three modes:
 ``trivial``
     A minimal ``selectors`` echo loop (non-blocking sockets, one thread,
     no socketserver at all): the ceiling of what the client swarm can
-    measure on this machine.  Same ready/stop protocol.
+    measure on this machine.  With ``"per_connection": "thread"`` each
+    connection gets a daemon thread running ``recv``/``sendall`` instead,
+    the cheapest server for a single client's ping-pong (a selector loop
+    costs more Python per message than one blocking client's thread).
+    Same ready/stop protocol.
 Before serving, ``echo`` and ``trivial`` run a full ``gc.collect()``
 (:func:`_settle_gc`), so every server starts from the same collector state.
 
@@ -234,6 +238,7 @@ def _serve_echo(spec: Dict[str, Any], proto: _Protocol) -> int:
 def _serve_trivial(spec: Dict[str, Any], proto: _Protocol) -> int:
     import selectors
     import socket
+    import threading
 
     from harness import addresses, timeouts
 
@@ -267,6 +272,20 @@ def _serve_trivial(spec: Dict[str, Any], proto: _Protocol) -> int:
         sel.unregister(conn)
         conn.close()
 
+    def echo_blocking(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(timeouts.medium())
+            for _ in range(MAX_LINES):
+                try:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    conn.sendall(data)
+                except OSError:
+                    return
+
+    per_thread = spec.get("per_connection") == "thread"
+
     for _ in range(MAX_ITERATIONS):
         if stopped or deadline.expired():
             break
@@ -277,9 +296,12 @@ def _serve_trivial(spec: Dict[str, Any], proto: _Protocol) -> int:
                         conn, _peer = listener.accept()
                     except (BlockingIOError, InterruptedError):
                         break
+                    connections += 1
+                    if per_thread:
+                        threading.Thread(target=echo_blocking, args=(conn,), daemon=True).start()
+                        continue
                     conn.setblocking(False)
                     sel.register(conn, selectors.EVENT_READ, "conn")
-                    connections += 1
                 continue
             if key.data == "wake":
                 with contextlib.suppress(OSError):

@@ -165,10 +165,12 @@ def test_echo_server_process_serves_and_reports():
     assert proc.done["problems"] == [] and set(proc.done["timings"]) == {"shutdown", "server_close"}
 
 
-def test_trivial_server_process_echoes():
-    with bench.bench_server({"mode": "trivial"}) as proc:
+@pytest.mark.parametrize("per_connection", ["loop", "thread"])
+def test_trivial_server_process_echoes(per_connection):
+    with bench.bench_server({"mode": "trivial", "per_connection": per_connection}) as proc:
         assert clients.roundtrip(proc.address, "inet", b"ping\n") == b"ping\n"
-    assert proc.done["connections"] == 1
+        assert clients.roundtrip(proc.address, "inet", b"pong\n") == b"pong\n"
+    assert proc.done["connections"] == 2 and proc.cpu_used() is not None
 
 
 def test_server_process_that_cannot_start_is_an_error():
