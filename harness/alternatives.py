@@ -22,14 +22,20 @@ the baseline's, or when both are ``INFO`` but the PLATFORM observation
 (``observed.summary``) differs.  Each deviation is shown with its one-line
 reason: the ``expectation_reason`` in the record, else the reason of the
 matching entry in ``expectations/<implementation>.toml`` (looked up with the
-record's own fingerprint, so the conditions apply), else "unexplained".
+record's own fingerprint, so the conditions apply), else the first matching
+``[[note]]`` of ``docs/alternatives-notes.toml``, else "unexplained".  Notes
+exist for *intermittent* deviations, which an expectation cannot state: an
+entry for a check that sometimes passes would turn that pass into XPASS and
+fail the run.  A note names ``implementation``, ``id``, ``reason`` and
+optionally ``variant`` (an ``fnmatch`` pattern such as ``"killed-*"``),
+``python_implementation`` and ``link``.
 ``--strict`` makes unexplained deviations (and ``TODO`` reasons) an error,
 so a CI job can insist that every deviation is explained.
 
 Usage::
 
     python -m harness.alternatives RECORDS... --out docs/alternatives.md
-        [--expectations-dir expectations/] [--strict]
+        [--expectations-dir expectations/] [--notes docs/alternatives-notes.toml] [--strict]
 
 RECORDS are record files or directories (searched recursively), and must
 include the baseline records.  The page is deterministic for a given set of
@@ -39,6 +45,8 @@ records (sorted sections and rows; no timestamps other than the records').
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import fnmatch
 import os
 import sys
 from pathlib import Path
@@ -50,6 +58,9 @@ UNEXPLAINED = "unexplained"
 BASELINE_IMPLS = ("stdlib", "reference")
 CHECKOUT = Path(__file__).resolve().parent.parent
 DEFAULT_EXPECTATIONS = CHECKOUT / "expectations"
+#: Reasons for intermittent deviations, which an expectation cannot state
+#: (an entry for a check that sometimes passes would be XPASS and fail the run).
+DEFAULT_NOTES = CHECKOUT / "docs" / "alternatives-notes.toml"
 
 #: The raw outcome behind a final one (see the module docstring).
 _GOOD = ("PASS", "INFO")
@@ -142,11 +153,62 @@ def deviations(record: Dict[str, Any], baseline: Dict[str, Any]) -> List[Dict[st
 # ------------------------------------------------------------------ reasons --
 
 
-class Reasons:
-    """Reasons for deviations: from the record, else from the expectation files."""
+class NotesError(Exception):
+    """A malformed notes file; ``str()`` names the file (and entry)."""
 
-    def __init__(self, directory: Optional[Path]):
+
+@dataclasses.dataclass(frozen=True)
+class Note:
+    """A reason for a deviation that no expectation can state (an intermittent one)."""
+
+    implementation: str
+    id: str
+    reason: str
+    variant: Optional[str] = None  # an fnmatch pattern ("killed-*"); None: every variant
+    python_implementation: Optional[str] = None
+    link: Optional[str] = None
+
+    def matches(self, record: Dict[str, Any], check_id: str, variant: str) -> bool:
+        if self.implementation != record["implementation"]["name"] or self.id != check_id:
+            return False
+        wanted = self.python_implementation
+        if wanted is not None and wanted != record["fingerprint"]["python_implementation"]:
+            return False
+        return self.variant is None or fnmatch.fnmatchcase(variant or "", self.variant)
+
+
+_NOTE_KEYS = ("implementation", "id", "reason", "variant", "python_implementation", "link")
+
+
+def load_notes(path: Path) -> List[Note]:
+    """The ``[[note]]`` entries of ``path`` (see :data:`DEFAULT_NOTES`)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise NotesError(f"{path}: {exc}") from None
+    notes = []
+    for index, raw in enumerate(data.get("note", [])):
+        where = f"{path}: note #{index + 1}"
+        unknown = sorted(set(raw) - set(_NOTE_KEYS))
+        if unknown:
+            raise NotesError(f"{where}: unknown keys {unknown}; known: {', '.join(_NOTE_KEYS)}")
+        missing = [key for key in ("implementation", "id", "reason") if not str(raw.get(key, "")).strip()]
+        if missing:
+            raise NotesError(f"{where}: missing {', '.join(missing)}")
+        notes.append(Note(**{key: str(value) for key, value in raw.items()}))
+    return notes
+
+
+class Reasons:
+    """Reasons for deviations: the record's, else the expectation file's, else a note's."""
+
+    def __init__(self, directory: Optional[Path], notes: Sequence[Note] = ()):
         self.directory = directory
+        self.notes = list(notes)
         self._files: Dict[str, Any] = {}
 
     def _expectations(self, name: str):
@@ -167,12 +229,14 @@ class Reasons:
         if check.get("expectation_reason"):
             return check["expectation_reason"], check.get("expectation_link")
         loaded = self._expectations(record["implementation"]["name"])
-        if loaded is None:
-            return None, None
-        entry = loaded.lookup(row["id"], row["variant"], record["fingerprint"], record["implementation"])
-        if entry is None:
-            return None, None
-        return entry.reason, entry.link
+        if loaded is not None:
+            entry = loaded.lookup(row["id"], row["variant"], record["fingerprint"], record["implementation"])
+            if entry is not None:
+                return entry.reason, entry.link
+        for note in self.notes:
+            if note.matches(record, row["id"], row["variant"]):
+                return note.reason, note.link
+        return None, None
 
 
 def one_line(text: Optional[str]) -> str:
@@ -249,7 +313,9 @@ def render(loaded: Sequence[Dict[str, Any]], reasons: Reasons,
         " OS (PyPy with CPython of the same language version; `reference_impl` under PyPy with"
         " `reference_impl` on CPython).  A check is listed when its outcome before expectations"
         " differs from the baseline's, or when a PLATFORM observation differs.  The reason comes"
-        " from the implementation's expectation file (`expectations/<name>.toml`).",
+        " from the implementation's expectation file (`expectations/<name>.toml`), or, for a deviation"
+        " that comes and goes between runs (which no expectation can state), from"
+        " `docs/alternatives-notes.toml`.",
         "",
     ]
     if command:
@@ -321,10 +387,11 @@ def render(loaded: Sequence[Dict[str, Any]], reasons: Reasons,
 
 
 def build(items: Iterable[str], expectations_dir: Optional[Path] = DEFAULT_EXPECTATIONS,
-          command: Optional[str] = None) -> Tuple[str, List[str]]:
+          command: Optional[str] = None, notes: Optional[Path] = None) -> Tuple[str, List[str]]:
     """Load the records under ``items`` and render the page."""
     loaded = [record for _, record in records_module.load_records(list(items))]
-    return render(loaded, Reasons(expectations_dir), command=command)
+    notes_list = load_notes(notes) if notes is not None and notes.is_file() else []
+    return render(loaded, Reasons(expectations_dir, notes_list), command=command)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -334,14 +401,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", required=True, metavar="FILE", help="the Markdown file ('-': stdout)")
     parser.add_argument("--expectations-dir", default=str(DEFAULT_EXPECTATIONS), metavar="DIR",
                         help="where <implementation>.toml files are (default: the checkout's expectations/)")
+    parser.add_argument("--notes", default=str(DEFAULT_NOTES), metavar="FILE",
+                        help="[[note]] reasons for intermittent deviations (default: docs/alternatives-notes.toml)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when a deviation has no reason (or a TODO reason)")
     args = parser.parse_args(argv)
     directory = Path(args.expectations_dir) if args.expectations_dir else None
     try:
         text, unexplained = build(args.records, directory,
-                                  command="python -m harness.alternatives RECORDS... --out docs/alternatives.md")
-    except records_module.RecordError as exc:
+                                  command="python -m harness.alternatives RECORDS... --out docs/alternatives.md",
+                                  notes=Path(args.notes) if args.notes else None)
+    except (records_module.RecordError, NotesError) as exc:
         print(f"harness.alternatives: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # ExpectationError: file:line of a malformed expectations file

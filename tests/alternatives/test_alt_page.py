@@ -202,3 +202,42 @@ def test_a_broken_record_is_an_input_error(tmp_path, capsys):
 @pytest.mark.parametrize("reason", [None, "", "   "])
 def test_missing_reason_is_unexplained(reason):
     assert alternatives.one_line(reason) == alternatives.UNEXPLAINED
+
+
+def test_notes_explain_intermittent_deviations_by_variant_pattern(tmp_path):
+    base = _record("stdlib", dict(BASE, **{"TCP-009[killed-a]": "INFO", "TCP-009[fin-a]": "INFO"}))
+    alt = _record("eventlet", dict(BASE, **{"TCP-009[killed-a]": "TIMEOUT", "TCP-009[fin-a]": "TIMEOUT"}))
+    notes_file = tmp_path / "notes.toml"
+    notes_file.write_text(
+        '[[note]]\nimplementation = "eventlet"\nid = "TCP-009"\nvariant = "killed-*"\n'
+        'reason = "intermittent: a harness race"\n'
+        '[[note]]\nimplementation = "gevent"\nid = "TCP-009"\nreason = "not this implementation"\n',
+        encoding="utf-8")
+    notes = alternatives.load_notes(notes_file)
+    text, unexplained = alternatives.render([base, alt], alternatives.Reasons(None, notes))
+    assert "intermittent: a harness race" in text and "not this implementation" not in text
+    assert unexplained == ["eventlet (CPython 3.11.7): TCP-009[fin-a]"]
+
+
+def test_expectations_win_over_notes(tmp_path):
+    base = _record("stdlib", BASE)
+    alt = _record("eventlet", dict(BASE, **{"TCP-001": "FAIL"}))
+    directory = _expectations(tmp_path, "eventlet", '[[expectation]]\nid = "TCP-001"\noutcome = "FAIL"\n'
+                              'reason = "from the expectation file"\n')
+    notes = [alternatives.Note(implementation="eventlet", id="TCP-001", reason="from a note")]
+    text, _ = alternatives.render([base, alt], alternatives.Reasons(directory, notes))
+    assert "from the expectation file" in text and "from a note" not in text
+
+
+@pytest.mark.parametrize("body, complaint", [
+    ('[[note]]\nimplementation = "x"\nid = "TCP-001"\n', "missing reason"),
+    ('[[note]]\nimplementation = "x"\nid = "TCP-001"\nreason = "r"\ncolour = "red"\n', "unknown keys"),
+    ("[[note]\n", "notes.toml"),
+])
+def test_malformed_notes_are_an_input_error(tmp_path, capsys, body, complaint):
+    notes_file = tmp_path / "notes.toml"
+    notes_file.write_text(body, encoding="utf-8")
+    out = tmp_path / "records"
+    records.write_record(_record("stdlib", BASE), out)
+    assert alternatives.main([str(out), "--out", "-", "--notes", str(notes_file)]) == 2
+    assert complaint in capsys.readouterr().err
