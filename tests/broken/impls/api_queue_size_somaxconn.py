@@ -1,0 +1,10 @@
+"""BROKEN: request_queue_size is SOMAXCONN before the 3.15 API"""
+import socketserver as _stdlib
+
+with open(_stdlib.__file__, encoding="utf-8") as _source:
+    exec(compile(_source.read(), _stdlib.__file__, "exec"))
+
+BREAKS = ('API-011',)
+
+import socket as _socket
+TCPServer.request_queue_size = _socket.SOMAXCONN + 1  # noqa: F821
