@@ -303,7 +303,9 @@ def _wait(log: EventLog, predicate, what: str, budget: Optional[float] = None) -
     try:
         return log.wait_for(predicate, timeouts.short() if budget is None else budget, what)
     except timeouts.HarnessTimeout as exc:
-        raise ScenarioError(f"{exc}; events so far: {[e.get('kind') for e in log.read()][-20:]}") from exc
+        # Still a timeout (the implementation hung), with the events for context.
+        events = [e.get("kind") for e in log.read()][-20:]
+        raise timeouts.HarnessTimeout(f"{exc.what}; events so far: {events}", exc.budget) from exc
 
 
 # --------------------------------------------------------------------------- client drivers

@@ -381,6 +381,8 @@ def _teardown(served: ServedServer, serve_result: Dict[str, Any], shutdown_budge
                 os.unlink(path)
     if budgets:
         record.hung_budget = max(budgets)
+    if isinstance(first_error, KeyboardInterrupt):
+        raise first_error  # an interrupt (Ctrl-C, the CLI's SIGINT) outranks any teardown problem
     if not raise_problems:
         return
     if record.hung:

@@ -65,7 +65,7 @@ from ._concurrency_support import (
     timeline_rows,
     wait_handle_edges,
 )
-from ._helpers import REQUIRED, check, verify, verify_equal
+from ._helpers import REQUIRED, check, verify, verify_equal, verify_returned
 
 FAMILIES = pytest.mark.parametrize("family", ["inet", "unix"])
 
@@ -159,6 +159,7 @@ def _serialised_stream(served: Served, observe):
     observe("handlers_started_while_first_connected", started_while_first_held)
     observe.timeline(timeline_rows(proof))
     expected = [b"held client %d\n" % i for i in range(QUEUED)]
+    verify_returned(None not in (first, second, third), "the echoes of the queued clients", timeouts.short())
     verify_equal([first, second, third], expected, "echoes, one client after the other")
     verify(early is None, "echo to client 1 while client 0 was still connected", "none (one handler at a time)",
            early)
@@ -287,6 +288,7 @@ def _serialised_dgram(served: Served, observe) -> None:
     observe.timeline(timeline_rows(proof))
     verify_equal(first, 1, "first datagram held")
     verify_equal(during, 1, "handlers started while the first datagram's handler held")
+    verify_returned(len(replies) >= QUEUED, "the replies to the queued datagrams", timeouts.short())
     verify_equal(sorted(replies), sorted(b"released d%d\n" % i for i in range(QUEUED)),
                  "replies, one datagram after the other")
     verify_equal(overlap, 1, "max_overlap of handle() intervals")

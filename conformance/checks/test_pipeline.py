@@ -166,6 +166,8 @@ def test_handler_exception_to_handle_error(ss, observe):
         with _client(server) as client:
             try:
                 result = run_handle_request(server)
+            except timeouts.HarnessTimeout:
+                raise  # handle_request() hung: TIMEOUT, not an observation
             except Exception as exc:  # judged below
                 error, result = exc, None
             reply = read_to_eof(client, timeouts.absence())

@@ -203,6 +203,9 @@ def _client_process(address: Any, messages: List[str]) -> Iterator[Any]:
                 replies.append(message["data"])
             elif message["event"] == "ready":
                 break
+            elif message.get("exc_type") == "TimeoutError":
+                # the client waited in vain for the server: the implementation hung
+                raise timeouts.HarnessTimeout(f"the tutorial client's exchange ({message})", timeouts.short())
             else:
                 raise RuntimeError(f"the tutorial client process failed: {message}")
         yield popen, replies
