@@ -67,6 +67,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -301,10 +302,12 @@ def _start(spec: Dict[str, Any], python: Optional[str] = None) -> BenchProcess:
     popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=child_env(), cwd=cwd, **kwargs)
     proc = BenchProcess(popen=popen, messages=queue.Queue(), stderr=collections.deque(maxlen=200))
+    stdout, stderr = popen.stdout, popen.stderr
+    assert stdout is not None and stderr is not None  # both asked for as PIPE
 
     def read_stdout() -> None:
         for _ in range(1_000_000):
-            line = popen.stdout.readline()
+            line = stdout.readline()
             if not line:
                 break
             try:
@@ -315,7 +318,7 @@ def _start(spec: Dict[str, Any], python: Optional[str] = None) -> BenchProcess:
 
     def read_stderr() -> None:
         for _ in range(10_000_000):
-            line = popen.stderr.readline()
+            line = stderr.readline()
             if not line:
                 break
             proc.stderr.append(line.decode("utf-8", "replace"))
@@ -612,8 +615,8 @@ def build_metrics(config: BenchConfig) -> List[Metric]:
             key=f"echo:{load.server_class}",
             title=f"echo {load.server_class}, {load.clients} client(s) x {load.messages} msgs ({mode})",
             unit="msg/s", better=HIGHER,
-            measure=lambda impl, load=load: measure_echo(impl, load, config),
-            ceiling=(lambda load=load: measure_echo(None, load, config)) if config.ceiling else None,
+            measure=functools.partial(measure_echo, load=load, config=config),
+            ceiling=functools.partial(measure_echo, None, load, config) if config.ceiling else None,
             repeatable=True,
         ))
     for server_class in config.connect_classes:
@@ -621,8 +624,8 @@ def build_metrics(config: BenchConfig) -> List[Metric]:
             key=f"connect:{server_class}",
             title=f"new connections {server_class}, {config.connect_clients} x (connect, 1 echo, close)",
             unit="conn/s", better=HIGHER,
-            measure=lambda impl, c=server_class: measure_connect(impl, c, config),
-            ceiling=(lambda c=server_class: measure_connect(None, c, config)) if config.ceiling else None,
+            measure=functools.partial(measure_connect, server_class=server_class, config=config),
+            ceiling=functools.partial(measure_connect, None, server_class, config) if config.ceiling else None,
             repeatable=True,
         ))
     metrics.append(Metric(
@@ -648,6 +651,11 @@ def _safe(measure: Callable[[], Sample]) -> Sample:
         return Sample(None, {}, f"{type(exc).__name__}: {exc}"[:2000])
 
 
+def _measured(sample: Sample) -> float:
+    assert sample.value is not None  # only called on samples without a failure
+    return sample.value
+
+
 def combine(tries: List[Sample]) -> Sample:
     """One round's sample from several tries: the median (the lower middle one
     for an even count, a value that was measured); any failed try makes the
@@ -659,7 +667,7 @@ def combine(tries: List[Sample]) -> Sample:
         if len(tries) == 1:
             return chosen
         return Sample(chosen.value, dict(chosen.detail, tries=[t.value for t in tries]), chosen.error)
-    ordered = sorted(tries, key=lambda t: t.value)
+    ordered = sorted(tries, key=_measured)
     chosen = ordered[(len(ordered) - 1) // 2]
     detail = dict(chosen.detail, tries=[t.value for t in tries])
     cpus = sorted(t.detail["server_cpu_us_per_msg"] for t in tries if "server_cpu_us_per_msg" in t.detail)
@@ -701,7 +709,7 @@ def run_bench(impl_a: str, impl_b: str, config: Optional[BenchConfig] = None,
                     say(f"{tag} ceiling {_fmt(sample.value)} {metric.unit}"
                         + (f" ({sample.error.splitlines()[0]})" if sample.error else ""))
                 for side in order:  # interleaved: A B A B... (B A B A... in odd rounds)
-                    sample = _safe(lambda m=metric, spec=specs[side]: m.measure(spec))
+                    sample = _safe(functools.partial(metric.measure, specs[side]))
                     tries[side].append(sample)
                     say(f"{tag} {side.upper()} {specs[side]:<12} {_fmt(sample.value)} {metric.unit}"
                         + (f" ({sample.error.splitlines()[0]})" if sample.error else ""))

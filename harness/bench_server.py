@@ -307,7 +307,9 @@ def _serve_trivial(spec: Dict[str, Any], proto: _Protocol) -> int:
                 with contextlib.suppress(OSError):
                     wake_r.recv(64)
                 continue
-            conn = key.fileobj
+            fileobj = key.fileobj
+            assert isinstance(fileobj, socket.socket)  # only sockets are registered
+            conn = fileobj
             if mask & selectors.EVENT_READ:
                 try:
                     data = conn.recv(65536)
@@ -335,7 +337,9 @@ def _serve_trivial(spec: Dict[str, Any], proto: _Protocol) -> int:
             if wants != key.events:  # a syscall only when the interest changes
                 sel.modify(conn, wants, "conn")
     for key in list(sel.get_map().values()):
-        key.fileobj.close()
+        registered = key.fileobj
+        assert isinstance(registered, socket.socket)  # listener, wake_r, connections
+        registered.close()
     sel.close()
     wake_w.close()
     proto.send(event="done", timings={}, problems=[], connections=connections, cpu=cpu_seconds())

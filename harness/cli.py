@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -454,6 +455,11 @@ def _json_files(directory: Path) -> set:
     return {p.resolve() for p in directory.glob("*.json")}
 
 
+def _wrote_new_json(out: Path, before: set) -> bool:
+    """Whether ``out`` holds a JSON file that was not in ``before``."""
+    return bool(_json_files(out) - before)
+
+
 def _new_record(before: set, out: Path, impl_name: str) -> Optional[Path]:
     for path in sorted(_json_files(out) - before):
         try:
@@ -545,7 +551,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         before = _json_files(out)
         try:
             returncode, timed_out = run_process(command, env, _child_cwd(out), budget,
-                                                wrote=lambda before=before: bool(_json_files(out) - before))
+                                                wrote=functools.partial(_wrote_new_json, out, before))
         finally:
             left = _remove_scratch(scratch)
         if left and not timed_out:
