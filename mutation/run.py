@@ -108,7 +108,7 @@ def verify_child_import(clone: Path) -> str:
     )
     out = sh([sys.executable, "-c", code], clone, 120, env=child_env(clone)).stdout.strip()
     if not out.startswith(str(clone)):
-        raise SystemExit("child process imports reference_impl from %r, not the clone %s" % (out, clone))
+        raise SystemExit(f"child process imports reference_impl from {out!r}, not the clone {clone}")
     return out
 
 
@@ -139,9 +139,7 @@ def annotation_ranges(path: Path) -> List[Tuple[Tuple[int, int], Tuple[int, int]
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
             nodes.append(node.returns)
-        elif isinstance(node, ast.arg) and node.annotation is not None:
-            nodes.append(node.annotation)
-        elif isinstance(node, ast.AnnAssign):
+        elif isinstance(node, ast.arg) and node.annotation is not None or isinstance(node, ast.AnnAssign):
             nodes.append(node.annotation)
     return [((n.lineno, n.col_offset), (n.end_lineno, n.end_col_offset)) for n in nodes]
 
@@ -194,7 +192,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     commit = prepare_clone(clone)
     os.chdir(str(clone))  # cosmic-ray runs the test command in the cwd
     os.environ.update(child_env(clone))
-    print("clone %s at %s; child imports %s" % (clone, commit[:12], verify_child_import(clone)), flush=True)
+    print(f"clone {clone} at {commit[:12]}; child imports {verify_child_import(clone)}", flush=True)
 
     from cosmic_ray.mutating import mutate_and_test
     from cosmic_ray.work_db import WorkDB, use_db
@@ -237,7 +235,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             result = mutate_and_test([m], command, cap if stage != "full" else full_cap)
             elapsed = time.monotonic() - started
             if sh(["git", "status", "--porcelain", "reference_impl"], clone, 60).stdout.strip():
-                raise SystemExit("reference_impl in the clone was not restored after %s" % item.job_id)
+                raise SystemExit(f"reference_impl in the clone was not restored after {item.job_id}")
             output = result.output or ""
             outcome = (result.test_outcome.value if result.test_outcome else result.worker_outcome.value)
             if output == "timeout":
@@ -264,7 +262,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     rec = {"job_id": "baseline:" + ",".join(areas), "stage": "baseline",
                            "outcome": "pass" if proc.returncode == 0 else "FAIL",
                            "seconds": round(time.monotonic() - started, 1), "failed": failed_nodes(proc.stdout)}
-                    print("baseline %s: %s in %.1fs" % (",".join(areas), rec["outcome"], rec["seconds"]), flush=True)
+                    print("baseline {}: {} in {:.1f}s".format(",".join(areas), rec["outcome"], rec["seconds"]), flush=True)
                     if proc.returncode != 0:
                         print(proc.stdout[-3000:])
                         raise SystemExit("baseline fails: fix the suite or raise the multiplier first")
@@ -351,7 +349,7 @@ def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], b
         v = verdicts.get(s["job_id"], {})
         lines.append("## %s:%d %s (job %s, stage %s)\n\nverdict: %s - %s\n\n```diff\n%s```\n" % (
             s["module"], s["line"], s["operator"], s["job_id"][:8], s["stage"], v.get("verdict", "unjudged"),
-            v.get("why", ""), "\n".join(l for l in s["diff"].splitlines() if l.startswith(("+", "-", "@@"))) + "\n"))
+            v.get("why", ""), "\n".join(row for row in s["diff"].splitlines() if row.startswith(("+", "-", "@@"))) + "\n"))
     (out / "survivors.md").write_text("\n".join(lines))
     print(json.dumps(summary, indent=2, sort_keys=True))
 

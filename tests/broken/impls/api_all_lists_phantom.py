@@ -6,4 +6,4 @@ with open(_stdlib.__file__, encoding="utf-8") as _source:
 
 BREAKS = ('API-006',)
 
-__all__ = list(__all__) + ["ThreadingSCTPServer"]  # noqa: F821
+__all__ = list(__all__) + ["ThreadingSCTPServer"]  # noqa: F821, F822

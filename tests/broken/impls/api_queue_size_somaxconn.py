@@ -1,4 +1,5 @@
 """BROKEN: request_queue_size is SOMAXCONN before the 3.15 API"""
+import socket as _socket
 import socketserver as _stdlib
 
 with open(_stdlib.__file__, encoding="utf-8") as _source:
@@ -6,5 +7,4 @@ with open(_stdlib.__file__, encoding="utf-8") as _source:
 
 BREAKS = ('API-011',)
 
-import socket as _socket
 TCPServer.request_queue_size = _socket.SOMAXCONN + 1  # noqa: F821

@@ -1,4 +1,5 @@
 """BROKEN: UnixStreamServer.address_family is AF_INET"""
+import socket as _socket
 import socketserver as _stdlib
 
 with open(_stdlib.__file__, encoding="utf-8") as _source:
@@ -6,5 +7,4 @@ with open(_stdlib.__file__, encoding="utf-8") as _source:
 
 BREAKS = ('API-025',)
 
-import socket as _socket
 UnixStreamServer.address_family = _socket.AF_INET  # noqa: F821
