@@ -34,7 +34,6 @@ instrumented handler never hangs forever even if its client does.
 from __future__ import annotations
 
 import dataclasses
-import errno as errno_module
 import json
 import os
 import socket
@@ -45,6 +44,7 @@ import uuid
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from harness import timeouts
+from harness.observations import errno_name
 
 #: Longest string kept in one field, and the cap on one encoded line.
 MAX_FIELD = 512
@@ -240,21 +240,21 @@ def serialised(items: Iterable[Interval], phase: Optional[str] = "handle") -> bo
 # --------------------------------------------------------------------------- handler I/O
 
 
-def _errno_name(number: Optional[int]) -> Optional[str]:
-    if number is None:
-        return None
-    return errno_module.errorcode.get(number)
-
-
 def describe_exception(exc: BaseException) -> Dict[str, Any]:
-    """The facts a disconnect scenario records about an exception."""
+    """The facts a disconnect scenario records about an exception.
+
+    The errno name comes from :func:`harness.observations.errno_name`, the
+    kit's one mapping (Winsock numbers to their POSIX names), so an event log
+    written on Windows names ECONNRESET as a Linux one does.
+    """
     number = getattr(exc, "errno", None)
+    winerror = getattr(exc, "winerror", None)
     return {
         "exc": repr(exc),
         "exc_type": type(exc).__name__,
         "errno": number,
-        "errno_name": _errno_name(number),
-        "winerror": getattr(exc, "winerror", None),
+        "errno_name": errno_name(number if isinstance(number, int) else None, winerror),
+        "winerror": winerror,
     }
 
 
