@@ -193,11 +193,14 @@ def test_unreadable_and_non_utf8(tmp_path):
         ex.load(path)
 
 
-def test_shipped_files_are_valid_and_empty():
+def test_shipped_files_are_valid_and_expect_nothing_of_cpython():
+    # CPython's stdlib and the reference pass everything; the only shipped
+    # entries describe PyPy's garbage-collected descriptors.
     for name in ("stdlib", "reference"):
         loaded = ex.load(REPO / "expectations" / f"{name}.toml")
-        assert len(loaded) == 0
         assert "[[expectation]]" in loaded.header  # the header explains the format
+        for entry in loaded:
+            assert entry.conditions.get("python_implementation") == "PyPy", (name, entry.id, entry.when)
 
 
 def test_toml_round_trip(exp):
