@@ -107,8 +107,12 @@ class StreamRequestHandler(BaseRequestHandler):
                 self.wfile.flush()
             except OSError:
                 pass  # the client is gone; nothing useful to report
-        self.wfile.close()
-        self.rfile.close()
+        try:
+            self.wfile.close()  # may flush again and raise; that still reaches handle_error
+        finally:
+            # ...but the reader is closed either way, so its descriptor does not
+            # wait for the garbage collector (PyPy has no reference counting).
+            self.rfile.close()
 
 
 class DatagramRequestHandler(BaseRequestHandler):
