@@ -24,11 +24,14 @@ reason: the ``expectation_reason`` in the record, else the reason of the
 matching entry in ``expectations/<implementation>.toml`` (looked up with the
 record's own fingerprint, so the conditions apply), else the first matching
 ``[[note]]`` of ``docs/alternatives-notes.toml``, else "unexplained".  Notes
-exist for *intermittent* deviations, which an expectation cannot state: an
+explain what an expectation cannot state: *intermittent* deviations (an
 entry for a check that sometimes passes would turn that pass into XPASS and
-fail the run.  A note names ``implementation``, ``id``, ``reason`` and
-optionally ``variant`` (an ``fnmatch`` pattern such as ``"killed-*"``),
-``python_implementation`` and ``link``.
+fail the run) and *observation* differences of PLATFORM checks (INFO on
+both sides, so nothing to expect; ``ssconform expectations update`` would
+drop such entries).  A note names ``implementation``, ``id``, ``reason`` and
+optionally ``variant`` (exact, or an ``fnmatch`` pattern such as
+``"killed-*"``), ``python_implementation`` and ``link``; the most specific
+match wins (exact variant, then pattern, then none; file order breaks ties).
 ``--strict`` makes unexplained deviations (and ``TODO`` reasons) an error,
 so a CI job can insist that every deviation is explained.
 
@@ -58,8 +61,8 @@ UNEXPLAINED = "unexplained"
 BASELINE_IMPLS = ("stdlib", "reference")
 CHECKOUT = Path(__file__).resolve().parent.parent
 DEFAULT_EXPECTATIONS = CHECKOUT / "expectations"
-#: Reasons for intermittent deviations, which an expectation cannot state
-#: (an entry for a check that sometimes passes would be XPASS and fail the run).
+#: Reasons an expectation cannot state: observation differences of PLATFORM
+#: checks and intermittent deviations (see the module docstring).
 DEFAULT_NOTES = CHECKOUT / "docs" / "alternatives-notes.toml"
 
 #: The raw outcome behind a final one (see the module docstring).
@@ -159,7 +162,7 @@ class NotesError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Note:
-    """A reason for a deviation that no expectation can state (an intermittent one)."""
+    """A reason for a deviation that no expectation can state (observation or intermittent)."""
 
     implementation: str
     id: str
@@ -167,6 +170,12 @@ class Note:
     variant: Optional[str] = None  # an fnmatch pattern ("killed-*"); None: every variant
     python_implementation: Optional[str] = None
     link: Optional[str] = None
+
+    def specificity(self) -> int:
+        """0 for an exact variant, 1 for a pattern, 2 for every variant (lower wins)."""
+        if self.variant is None:
+            return 2
+        return 1 if any(ch in self.variant for ch in "*?[") else 0
 
     def matches(self, record: Dict[str, Any], check_id: str, variant: str) -> bool:
         if self.implementation != record["implementation"]["name"] or self.id != check_id:
@@ -233,10 +242,11 @@ class Reasons:
             entry = loaded.lookup(row["id"], row["variant"], record["fingerprint"], record["implementation"])
             if entry is not None:
                 return entry.reason, entry.link
-        for note in self.notes:
-            if note.matches(record, row["id"], row["variant"]):
-                return note.reason, note.link
-        return None, None
+        matching = [note for note in self.notes if note.matches(record, row["id"], row["variant"])]
+        if not matching:
+            return None, None
+        best = min(matching, key=lambda note: note.specificity())  # stable: file order breaks ties
+        return best.reason, best.link
 
 
 def one_line(text: Optional[str]) -> str:
@@ -313,9 +323,9 @@ def render(loaded: Sequence[Dict[str, Any]], reasons: Reasons,
         " OS (PyPy with CPython of the same language version; `reference_impl` under PyPy with"
         " `reference_impl` on CPython).  A check is listed when its outcome before expectations"
         " differs from the baseline's, or when a PLATFORM observation differs.  The reason comes"
-        " from the implementation's expectation file (`expectations/<name>.toml`), or, for a deviation"
-        " that comes and goes between runs (which no expectation can state), from"
-        " `docs/alternatives-notes.toml`.",
+        " from the implementation's expectation file (`expectations/<name>.toml`), or, for an"
+        " observation difference or a deviation that comes and goes between runs (which no"
+        " expectation can state), from `docs/alternatives-notes.toml`.",
         "",
     ]
     if command:
@@ -402,7 +412,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--expectations-dir", default=str(DEFAULT_EXPECTATIONS), metavar="DIR",
                         help="where <implementation>.toml files are (default: the checkout's expectations/)")
     parser.add_argument("--notes", default=str(DEFAULT_NOTES), metavar="FILE",
-                        help="[[note]] reasons for intermittent deviations (default: docs/alternatives-notes.toml)")
+                        help="[[note]] reasons for observation differences and intermittent deviations "
+                        "(default: docs/alternatives-notes.toml)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when a deviation has no reason (or a TODO reason)")
     args = parser.parse_args(argv)

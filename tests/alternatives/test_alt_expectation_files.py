@@ -69,3 +69,15 @@ def test_a_condition_on_the_fingerprint_selects_the_pypy_entries():
     assert loaded.lookup(entry.id, entry.variant or "", fp, impl) is not None
     cpython = dict(fp, python_implementation="CPython", python_version="3.9.18")
     assert loaded.lookup(entry.id, entry.variant or "", cpython, dict(impl, version="CPython 3.9.18")) is None
+
+
+def test_notes_parse_and_name_checks_of_the_suite(suite_checks):
+    from harness import alternatives
+    from harness.implementations import available
+
+    notes = alternatives.load_notes(alternatives.DEFAULT_NOTES)
+    ids = {check_id for check_id, _ in suite_checks}
+    for note in notes:
+        assert note.id in ids, f"note for {note.implementation} names no check: {note.id}"
+        assert note.implementation in available(), note.implementation
+        assert len(note.reason) >= 40, note
