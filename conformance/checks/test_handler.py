@@ -237,6 +237,9 @@ def test_unbuffered_wfile(ss, impl, observe):
     verify(seen.get("fileno_matches"), "wfile.fileno()", "request.fileno()", seen.get("fileno_matches"))
 
 
+SMALL_BUFFER = 32 * 1024
+
+
 @check("HANDLER-007", REQUIRED,
        clause="with wbufsize == 0 a write() is a full sendall: a 4 MiB write is delivered completely, also "
               "on a connection with a timeout (behaviour 63, bpo-26721)")
@@ -250,10 +253,17 @@ def test_large_write_is_complete(ss, observe):
         timeout = timeouts.medium()
 
         def handle(self):
+            # Small buffers on both ends: a single send() of 4 MiB then cannot
+            # be absorbed by the kernel at once, so a write() that is not a
+            # full sendall is caught every time, not only under load.
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
             seen["returned"] = self.wfile.write(LARGE)
 
     with serve_in_thread(_server(ss, Handler)) as served:
-        with clients.connect(served.address) as sock:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+            sock.settimeout(timeouts.short())
+            sock.connect(served.address)
             sock.shutdown(socket.SHUT_WR)
             data = clients.recv_until_eof(sock, timeouts.medium())
     observe("received_bytes", len(data))
