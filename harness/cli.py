@@ -65,7 +65,7 @@ from harness import __version__, records, timeouts
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 DEFAULT_IMPLS = ("stdlib", "reference")
-DEFAULT_OUT = "ssconform-results"
+DEFAULT_OUT = "ssconform-report"  # README and issue 2: the main job writes here
 
 #: Package directories (no imports: ``conformance`` must not be imported here).
 HARNESS_DIR = Path(__file__).resolve().parent
