@@ -72,34 +72,30 @@ def test_always_present_names(ss, observe):
     verify(not unlisted, "always-present names in __all__", "all listed", unlisted)
 
 
+def _verify_gated(ss, observe, names, label, capability, available):
+    """``names`` are present and listed in __all__ exactly when ``capability`` is."""
+    present = [name for name in names if hasattr(ss, name)]
+    listed = [name for name in names if name in _public_all(ss)]
+    observe(capability, available)
+    observe("present", present)
+    observe.summary(f"{label} present" if present else f"{label} absent")
+    expected = list(names) if available else []
+    verify_equal(present, expected, f"{label} names given {capability}={available}")
+    verify_equal(listed, expected, f"{label} names in __all__")
+
+
 @check("API-002", PLATFORM, clause="Forking* classes are defined only where os.fork exists",
        topic="fork_availability")
 def test_forking_names_follow_os_fork(ss, observe):
     """Forking names are present exactly when os.fork exists."""
-    has_fork = hasattr(os, "fork")
-    present = [name for name in FORKING if hasattr(ss, name)]
-    listed = [name for name in FORKING if name in _public_all(ss)]
-    observe("os_fork", has_fork)
-    observe("present", present)
-    observe.summary("Forking* present" if present else "Forking* absent")
-    expected = list(FORKING) if has_fork else []
-    verify_equal(present, expected, f"Forking* names given os.fork={has_fork}")
-    verify_equal(listed, expected, "Forking* names in __all__")
+    _verify_gated(ss, observe, FORKING, "Forking*", "os_fork", hasattr(os, "fork"))
 
 
 @check("API-003", PLATFORM, clause="Unix* classes are defined only where socket.AF_UNIX exists",
        topic="af_unix_availability")
 def test_unix_names_follow_af_unix(ss, observe):
     """Unix-domain names are present exactly when socket.AF_UNIX exists."""
-    has_unix = hasattr(socket, "AF_UNIX")
-    present = [name for name in UNIX if hasattr(ss, name)]
-    listed = [name for name in UNIX if name in _public_all(ss)]
-    observe("af_unix", has_unix)
-    observe("present", present)
-    observe.summary("Unix* present" if present else "Unix* absent")
-    expected = list(UNIX) if has_unix else []
-    verify_equal(present, expected, f"Unix* names given AF_UNIX={has_unix}")
-    verify_equal(listed, expected, "Unix* names in __all__")
+    _verify_gated(ss, observe, UNIX, "Unix*", "af_unix", hasattr(socket, "AF_UNIX"))
 
 
 @check("API-004", VERSION, clause="ForkingUnixStreamServer/ForkingUnixDatagramServer: new in 3.12")
