@@ -133,6 +133,84 @@ def pytest_command(areas: Optional[List[str]], multiplier: float, rest_of: Optio
     return " ".join(cmd)
 
 
+def unit_command(path: str, multiplier: float) -> str:
+    """The reference's own unit tests (stage 3), same interpreter, no xdist."""
+    return " ".join([sys.executable, "-m", "pytest", path, "-q", "-x", "-p", "no:xdist", "-p", "no:cacheprovider"])
+
+
+def signature(module: str, operator: str, diff: str) -> Tuple[str, str, Tuple[str, ...], Tuple[str, ...]]:
+    """What a mutant changes, independent of line numbers and Cosmic Ray job ids.
+
+    Two runs at different commits share a mutant when the same operator makes
+    the same textual change in the same module; line numbers move when
+    unrelated code above changes, so they are not part of the key.
+    """
+    rows = [r for r in diff.splitlines() if not r.startswith(("---", "+++"))]
+    minus = tuple(r[1:].strip() for r in rows if r.startswith("-"))
+    plus = tuple(r[1:].strip() for r in rows if r.startswith("+"))
+    return (module, operator, minus, plus)
+
+
+def mutant_diff(clone: Path, mutation: Any) -> str:
+    """The unified diff of one mutant, computed in memory (the file is not touched)."""
+    import difflib
+
+    import cosmic_ray.plugins
+    from cosmic_ray.mutating import mutate_code
+
+    code = (clone / str(mutation.module_path)).read_text(encoding="utf-8")
+    operator = cosmic_ray.plugins.get_operator(mutation.operator_name)(**getattr(mutation, "operator_args", {}) or {})
+    mutated = mutate_code(code, operator, mutation.occurrence)
+    if mutated is None:
+        return ""
+    return "\n".join(difflib.unified_diff(code.splitlines(), mutated.splitlines(), lineterm="", n=0))
+
+
+def carry_over(clone: Path, behavioural: List[Any], previous: Path, record: Any, done: Dict[Any, Dict[str, Any]],
+               rng: random.Random, spot_checks: int) -> None:
+    """Carry kills over from a previous run at another commit.
+
+    A mutant the previous run killed, whose signature (module, operator,
+    changed text) is unchanged, is recorded as stage ``carried`` with the
+    previous outcome and failing check instead of being run again: the
+    checks that killed it are still in the suite.  A seeded random sample of
+    them is re-run anyway (``spot_check``) and reported, which tests that
+    claim.  Every other mutant - previous survivors, and mutants new at this
+    commit - runs normally.  Equal signatures are paired in source order.
+    """
+    prev: Dict[Any, List[Dict[str, Any]]] = {}
+    records: Dict[Any, Dict[str, Any]] = {}
+    for line in (previous / "mutants.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        records[(rec["job_id"], rec["stage"])] = rec
+    for (job, stage), rec in sorted(records.items(), key=lambda kv: (kv[1].get("module", ""), kv[1].get("line", 0))):
+        if stage != "area":
+            continue
+        final = records.get((job, "full"), rec) if rec["outcome"] == "survived" else rec
+        prev.setdefault(signature(rec["module"], rec["operator"], rec["diff"]), []).append(final)
+    matched: List[Tuple[Any, Dict[str, Any]]] = []
+    for item in sorted(behavioural, key=lambda i: (str(i.mutations[0].module_path), tuple(i.mutations[0].start_pos))):
+        m = item.mutations[0]
+        candidates = prev.get(signature(str(m.module_path), m.operator_name, mutant_diff(clone, m)))
+        if candidates:
+            matched.append((item, candidates.pop(0)))
+    for item, old in matched:
+        if (item.job_id, "match") not in done:  # lets a survivor keep its previous verdict
+            record({"job_id": item.job_id, "stage": "match", "from_job": old["job_id"], "outcome": old["outcome"]})
+    kills = [(item, old) for item, old in matched if old["outcome"] in ("killed", "timeout")]
+    sample = {item.job_id for item, _ in rng.sample(kills, min(spot_checks, len(kills)))}
+    for item, old in kills:
+        if (item.job_id, "carried") in done:
+            continue
+        m = item.mutations[0]
+        record({"job_id": item.job_id, "stage": "carried", "module": str(m.module_path), "operator": m.operator_name,
+                "occurrence": m.occurrence, "line": m.start_pos[0], "outcome": old["outcome"],
+                "from_job": old["job_id"], "failed": old.get("failed", []), "diff": old.get("diff", ""),
+                "spot_check": item.job_id in sample, "seconds": 0.0})
+    print(f"carry-over from {previous}: {len(matched)} of {len(behavioural)} mutants matched, "
+          f"{len(kills)} kills carried, {len(sample)} of them re-run as spot checks", flush=True)
+
+
 def annotation_ranges(path: Path) -> List[Tuple[Tuple[int, int], Tuple[int, int]]]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     nodes = []
@@ -176,6 +254,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="seconds for stage 1 (default: run every mutant)")
     parser.add_argument("--stage2-budget", type=float, default=None, help="seconds for stage 2")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--carry-over", type=Path, default=None, metavar="PREVIOUS_RESULTS",
+                        help="a previous run's results dir: its killed mutants are carried over (a seeded sample "
+                             "re-run), every other mutant is run again")
+    parser.add_argument("--carry-over-spot-checks", type=int, default=30,
+                        help="how many carried-over kills to re-run as a check of the carry-over")
+    parser.add_argument("--unit-tests", default="tests/reference_impl/test_extensions.py",
+                        help="reference-only unit tests run against every survivor of the suite (stage 3); "
+                             "'' to skip")
     args = parser.parse_args(argv)
 
     data = settings()
@@ -221,6 +307,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         rng = random.Random(int(opts["seed"]))
         rng.shuffle(behavioural)
         spot = rng.sample(annotation, min(int(opts["annotation-spot-checks"]), len(annotation)))
+        if args.carry_over is not None:
+            carry_over(clone, behavioural, args.carry_over, record, done, rng,
+                                 args.carry_over_spot_checks)
 
         def run_one(item: Any, stage: str) -> Dict[str, Any]:
             m = item.mutations[0]
@@ -228,6 +317,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             if stage == "full":  # stage 2: the areas stage 1 did not run
                 areas = [a for a in ALL_AREAS if a not in areas_of[module]]
                 command = pytest_command(None, multiplier, rest_of=areas_of[module])
+            elif stage == "unit":  # stage 3: reference-only behaviour, outside the conformance suite
+                areas = ["unit:" + args.unit_tests]
+                command = unit_command(args.unit_tests, multiplier)
             else:
                 areas = areas_of[module]
                 command = pytest_command(areas, multiplier)
@@ -274,7 +366,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             for item in behavioural:
                 if deadline is not None and time.monotonic() > deadline:
                     break
-                if (item.job_id, "area") not in done:
+                carried = done.get((item.job_id, "carried"))
+                if (item.job_id, "area") not in done and (carried is None or carried.get("spot_check")):
                     run_one(item, "area")
             deadline = None if args.stage2_budget is None else time.monotonic() + args.stage2_budget
             # Survivors judged equivalent (verdicts.json) go last: the whole
@@ -289,6 +382,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                     if deadline is not None and time.monotonic() > deadline:
                         break
                     run_one(item, "full")
+            if args.unit_tests:
+                # Stage 3: what survived the whole conformance suite, against
+                # the reference's own unit tests (reported as a second figure:
+                # the suite alone cannot require reference-only behaviour).
+                for item in order:
+                    full = done.get((item.job_id, "full"))
+                    if full and full["outcome"] == "survived" and (item.job_id, "unit") not in done:
+                        run_one(item, "unit")
 
         summarise(out, commit, items, annotation, behavioural, spot, done, multiplier, cap, full_cap)
     return 0
@@ -301,21 +402,39 @@ def load_verdicts() -> Dict[str, Dict[str, str]]:
 
 
 def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], behavioural: List[Any],
-              spot: List[Any], done: Dict[Any, Dict[str, Any]], multiplier: float, cap: float,
+              spot_items: List[Any], done: Dict[Any, Dict[str, Any]], multiplier: float, cap: float,
               full_cap: float) -> None:
     verdicts = load_verdicts()
-    counts = {"killed": 0, "timeout": 0, "survived": 0, "incompetent": 0, "survived_area_only": 0}
+    for (job, stage), rec in list(done.items()):
+        # a mutant matched to one of a previous run keeps that one's verdict
+        # unless it has its own
+        if stage == "match" and job not in verdicts and rec["from_job"] in verdicts:
+            verdicts[job] = dict(verdicts[rec["from_job"]], carried_from=rec["from_job"])
+    counts = {"killed": 0, "timeout": 0, "survived": 0, "incompetent": 0, "survived_area_only": 0, "carried": 0}
     survivors = []
+    spot = {"run": 0, "still_killed": 0, "survived": []}  # carry-over spot checks
     run = 0
     for item in behavioural:
         area = done.get((item.job_id, "area"))
+        carried = done.get((item.job_id, "carried"))
+        if area is None and carried is not None:
+            run += 1
+            counts["carried"] += 1
+            counts[carried["outcome"]] += 1
+            continue
         if area is None:
             continue
         run += 1
+        full = done.get((item.job_id, "full"))
+        if carried is not None:
+            spot["run"] += 1
+            killed_now = area["outcome"] in ("killed", "timeout") or (full or {}).get("outcome") in ("killed", "timeout")
+            spot["still_killed"] += int(killed_now)
+            if not killed_now and (full is not None or area["outcome"] != "survived"):
+                spot["survived"].append(item.job_id)
         if area["outcome"] in ("killed", "timeout", "incompetent"):
             counts[area["outcome"]] += 1
             continue
-        full = done.get((item.job_id, "full"))
         if full is None:
             counts["survived_area_only"] += 1
             survivors.append(area)
@@ -327,7 +446,14 @@ def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], b
     equivalent = [s for s in survivors if verdicts.get(s["job_id"], {}).get("verdict") == "equivalent"]
     killed = counts["killed"] + counts["timeout"]
     non_equivalent = run - len(equivalent) - counts["incompetent"]
-    spot_outcomes = {i.job_id: done.get((i.job_id, "annotation"), {}).get("outcome") for i in spot}
+    unit_killed = [s["job_id"] for s in survivors
+                   if done.get((s["job_id"], "unit"), {}).get("outcome") in ("killed", "timeout")]
+    unit_run = [s["job_id"] for s in survivors if (s["job_id"], "unit") in done]
+    by_verdict: Dict[str, int] = {}
+    for s_ in survivors:
+        v = verdicts.get(s_["job_id"], {}).get("verdict", "unjudged")
+        by_verdict[v] = by_verdict.get(v, 0) + 1
+    spot_outcomes = {i.job_id: done.get((i.job_id, "annotation"), {}).get("outcome") for i in spot_items}
     summary = {
         "tool": "cosmic-ray", "commit": commit, "timeout_multiplier": multiplier,
         "per_mutant_cap_seconds": {"area": cap, "full": full_cap},
@@ -336,19 +462,25 @@ def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], b
         "annotation_spot_checks": spot_outcomes,
         "behavioural_mutants": len(behavioural),
         "run": run, "counts": counts,
+        "carry_over_spot_checks": spot,
+        "survivors_by_verdict": by_verdict,
         "survivors_equivalent_by_inspection": len(equivalent),
         "survivors_real_gaps": len(survivors) - len(equivalent),
         "kill_rate_non_equivalent": round(killed / non_equivalent, 4) if non_equivalent else None,
         "kill_rate_95ci_wilson": wilson(killed, non_equivalent),
         "kill_rate_raw_behavioural": round(killed / run, 4) if run else None,
+        "unit_tests_stage": {"run": len(unit_run), "killed": len(unit_killed)},
+        "kill_rate_non_equivalent_with_unit_tests":
+            round((killed + len(unit_killed)) / non_equivalent, 4) if non_equivalent else None,
         "seconds": round(sum(r.get("seconds", 0) for r in done.values()), 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     lines = ["# Surviving mutants (%d)\n" % len(survivors)]
     for s in sorted(survivors, key=lambda r: (r["module"], r["line"])):
         v = verdicts.get(s["job_id"], {})
-        lines.append("## %s:%d %s (job %s, stage %s)\n\nverdict: %s - %s\n\n```diff\n%s```\n" % (
-            s["module"], s["line"], s["operator"], s["job_id"][:8], s["stage"], v.get("verdict", "unjudged"),
+        unit = done.get((s["job_id"], "unit"), {}).get("outcome", "not run")
+        lines.append("## %s:%d %s (job %s, stage %s, unit tests: %s)\n\nverdict: %s - %s\n\n```diff\n%s```\n" % (
+            s["module"], s["line"], s["operator"], s["job_id"][:8], s["stage"], unit, v.get("verdict", "unjudged"),
             v.get("why", ""), "\n".join(row for row in s["diff"].splitlines() if row.startswith(("+", "-", "@@"))) + "\n"))
     (out / "survivors.md").write_text("\n".join(lines))
     print(json.dumps(summary, indent=2, sort_keys=True))
