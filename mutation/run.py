@@ -36,13 +36,26 @@ the clone and in ``--out``):
    did not run (so by now the whole suite), so the area map saves time
    but cannot hide a kill (``--stage2-budget``;
    survivors judged equivalent in ``verdicts.json`` go last);
-6. ``results/summary.json`` (counts, kill rate with a Wilson interval),
+6. stage 3: a survivor of the whole suite is run against the reference's
+   own unit tests (``--unit-tests``), which may require what a
+   stdlib-compatible conformance check cannot (prompt ``shutdown()``, the
+   EMFILE back-off); their kills are a second figure, never mixed into the
+   suite's kill rate;
+7. ``results/summary.json`` (counts, kill rate with a Wilson interval),
    ``results/mutants.jsonl`` (one line per mutant run) and
    ``results/survivors.md`` (diffs to judge by hand).
 
+Carry-over (``--carry-over PREVIOUS_RESULTS``): a second round at a later
+commit need not re-run what the first already killed.  Mutants are matched
+by what they change (module, operator, changed text; not line numbers or
+job ids); a matched kill is recorded as stage ``carried``, a seeded random
+sample of those is re-run anyway and reported as a test of the claim, and
+everything else (previous survivors, new mutants) runs normally.  A matched
+survivor keeps its previous verdict unless given a new one.
+
 Usage::
 
-    /work/venv/bin/python mutation/run.py [--budget SECONDS] [--clone DIR]
+    /work/venv/bin/python mutation/run.py [--budget SECONDS] [--clone DIR] [--carry-over DIR]
 """
 from __future__ import annotations
 
