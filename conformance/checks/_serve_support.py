@@ -24,7 +24,15 @@ is still blocked.  The observations come from three small tools:
     enters a Python function named ``wait`` -- ``threading.Event.wait`` in
     ``shutdown()``.  A ``shutdown()`` can only wait *after* it has asked the
     loop to stop, so ``waiting`` proves that the request is pending without
-    reading private attributes.
+    reading private attributes.  Two things defeat the profile under
+    gevent/eventlet monkey-patching: the patched ``Event.wait`` is compiled
+    (no Python-level call to see), and all green threads share one OS
+    thread, hence one profile function -- so a ``wait`` counts only when it
+    happens in the call's own (green) thread (``threading.get_ident()``),
+    and :meth:`Background.wait_waiting` also accepts the other proof: the
+    call has been running, without returning, for one whole
+    :func:`harness.timeouts.absence` window.  ``waited_by`` says which proof
+    was seen (``"profile"`` or ``"blocked"``).
 
 :class:`LoopThread`
     ``serve_forever`` in a daemon thread that the check controls: unlike
@@ -200,13 +208,19 @@ class Background:
         self.error: Optional[BaseException] = None
         self.started_at: Optional[float] = None
         self.ended_at: Optional[float] = None
+        self.waited_by: Optional[str] = None
+        self._ident: Optional[int] = None
         self.thread = threading.Thread(target=self._run, name="ssc-check:" + what[:60], daemon=True)
 
     def _profile(self, frame: Any, event: str, arg: Any) -> None:
-        if event == "call" and frame.f_code.co_name == "wait":
+        # green threads share the OS thread's profile: only our own calls count
+        if event == "call" and frame.f_code.co_name == "wait" and threading.get_ident() == self._ident:
+            if self.waited_by is None:
+                self.waited_by = "profile"
             self.waiting.set()
 
     def _run(self) -> None:
+        self._ident = threading.get_ident()
         if self.watch_wait:
             sys.setprofile(self._profile)
         self.started_at = time.monotonic()
@@ -229,9 +243,28 @@ class Background:
         return self.done.wait(budget)
 
     def wait_waiting(self, budget: Optional[float] = None) -> None:
-        """Until the call waits (or ended); HarnessTimeout otherwise."""
-        timeouts.wait_event(self.waiting, timeouts.short() if budget is None else budget,
-                            f"{self.what} to start waiting")
+        """Until the call waits (or ended); HarnessTimeout otherwise.
+
+        "Waits" is a ``wait`` call seen by the profile, or else the call
+        still running one :func:`harness.timeouts.absence` window after it
+        started (see the module doc)."""
+        budget = timeouts.short() if budget is None else budget
+        window = timeouts.absence()
+
+        def blocked() -> bool:
+            if self.waiting.is_set():
+                return True
+            started = self.started_at
+            if started is not None and time.monotonic() - started >= window and not self.done.is_set():
+                if self.waited_by is None:
+                    self.waited_by = "blocked"
+                self.waiting.set()
+                return True
+            return False
+
+        if self.waiting.wait(min(window, budget)):
+            return
+        timeouts.wait_until(blocked, budget, f"{self.what} to start waiting", interval=timeouts.poll())
 
     def elapsed(self) -> Optional[float]:
         if self.started_at is None or self.ended_at is None:
