@@ -60,6 +60,8 @@ import os
 import sys
 from typing import Any, Dict, List, Optional
 
+from harness.child_protocol import Protocol, bootstrap, take_stdout
+
 SPEC_VERSION = 1
 STOP = "stop"
 MODES = ("echo", "trivial", "shutdown")
@@ -69,45 +71,6 @@ MAX_LINES = 1_000_000
 MAX_LINE = 65_536
 #: Iterations of the trivial loop (a bound; it normally stops on request).
 MAX_ITERATIONS = 100_000_000
-
-
-class _Protocol:
-    def __init__(self, fd: int):
-        self.fd = fd
-
-    def send(self, **fields: Any) -> None:
-        line = (json.dumps(fields, sort_keys=True, default=repr) + "\n").encode("utf-8")
-        view = memoryview(line)
-        while view:
-            view = view[os.write(self.fd, view):]
-
-
-def _take_stdout() -> int:
-    sys.stdout.flush()
-    proto = os.dup(1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    if hasattr(os, "register_at_fork"):
-        def close_in_child() -> None:
-            with contextlib.suppress(OSError):
-                os.close(proto)
-
-        os.register_at_fork(after_in_child=close_in_child)
-    return proto
-
-
-def _bootstrap(impl_spec: str) -> None:
-    try:
-        from harness.implementations import get_adapter
-
-        adapter = get_adapter(impl_spec)
-    except Exception:
-        return
-    if adapter.bootstrap:
-        import importlib
-
-        module_name, _, attribute = adapter.bootstrap.partition(":")
-        getattr(importlib.import_module(module_name), attribute)()
 
 
 def cpu_seconds() -> float:
@@ -185,7 +148,7 @@ def _stop_watcher(on_stop: Any) -> Any:
 # ---------------------------------------------------------------------------- echo
 
 
-def _serve_echo(spec: Dict[str, Any], proto: _Protocol) -> int:
+def _serve_echo(spec: Dict[str, Any], proto: Protocol) -> int:
     import threading
     import time
 
@@ -235,7 +198,7 @@ def _serve_echo(spec: Dict[str, Any], proto: _Protocol) -> int:
 # ---------------------------------------------------------------------------- trivial
 
 
-def _serve_trivial(spec: Dict[str, Any], proto: _Protocol) -> int:
+def _serve_trivial(spec: Dict[str, Any], proto: Protocol) -> int:
     import selectors
     import socket
     import threading
@@ -349,7 +312,7 @@ def _serve_trivial(spec: Dict[str, Any], proto: _Protocol) -> int:
 # ---------------------------------------------------------------------------- shutdown
 
 
-def _measure_shutdowns(spec: Dict[str, Any], proto: _Protocol) -> int:
+def _measure_shutdowns(spec: Dict[str, Any], proto: Protocol) -> int:
     import threading
     import time
 
@@ -412,7 +375,7 @@ def _measure_shutdowns(spec: Dict[str, Any], proto: _Protocol) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    proto = _Protocol(_take_stdout())
+    proto = Protocol(take_stdout())
     try:
         spec = json.loads(argv[0] if argv and argv[0] != "-" else sys.stdin.readline())
         if spec.get("version") != SPEC_VERSION:
@@ -421,7 +384,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}, expected one of {', '.join(MODES)}")
         if mode != "trivial":
-            _bootstrap(spec["impl"])
+            bootstrap(spec["impl"])
         run = {"echo": _serve_echo, "trivial": _serve_trivial, "shutdown": _measure_shutdowns}[mode]
         code = run(spec, proto)
     except BaseException as exc:

@@ -50,6 +50,7 @@ import os
 import sys
 from typing import Any, Dict, Iterator, List, Optional
 
+from harness.child_protocol import Protocol, bootstrap, take_stdout  # imports only os, sys, json
 from harness.timeouts import HarnessTimeout  # imports only os and time
 
 SPEC_VERSION = 1
@@ -77,51 +78,6 @@ def _decode_address(address: Any, family: str) -> Any:
 # =========================================================================== child side
 
 
-def _bootstrap(impl_spec: str) -> bool:
-    """Run the adapter's bootstrap (monkey-patching) before anything else;
-    whether there was one."""
-    try:
-        from harness.implementations import get_adapter
-
-        adapter = get_adapter(impl_spec)
-    except Exception:
-        return False
-    if not adapter.bootstrap:
-        return False
-    module_name, _, attribute = adapter.bootstrap.partition(":")
-    import importlib
-
-    getattr(importlib.import_module(module_name), attribute)()
-    return True
-
-
-class _Protocol:
-    def __init__(self, fd: int):
-        self.fd = fd
-
-    def send(self, **fields: Any) -> None:
-        line = (json.dumps(fields, sort_keys=True, default=repr) + "\n").encode("utf-8")
-        view = memoryview(line)
-        while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
-
-
-def _take_stdout() -> int:
-    """Keep the real stdout for the protocol; point fd 1 at stderr."""
-    sys.stdout.flush()
-    proto = os.dup(1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    if hasattr(os, "register_at_fork"):
-        def close_in_child() -> None:
-            with contextlib.suppress(OSError):
-                os.close(proto)
-
-        os.register_at_fork(after_in_child=close_in_child)
-    return proto
-
-
 def _children_state(server: Any) -> Dict[str, Any]:
     children = getattr(server, "active_children", None)
     if children is None:
@@ -138,7 +94,7 @@ def _children_state(server: Any) -> Dict[str, Any]:
     return {"active_children": pids, "alive_children": alive}
 
 
-def _serve(spec: Dict[str, Any], proto: _Protocol) -> int:
+def _serve(spec: Dict[str, Any], proto: Protocol) -> int:
     import threading
 
     from harness import addresses, instrument, servers, timeouts
@@ -243,13 +199,13 @@ def _serve(spec: Dict[str, Any], proto: _Protocol) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    proto = _Protocol(_take_stdout())
+    proto = Protocol(take_stdout())
     try:
         raw = argv[0] if argv and argv[0] != "-" else sys.stdin.buffer.readline().decode("utf-8")
         spec = json.loads(raw)
         if spec.get("version") != SPEC_VERSION:
             raise ValueError(f"spec version {spec.get('version')!r}, expected {SPEC_VERSION}")
-        spec["_bootstrapped"] = _bootstrap(spec["impl"])
+        spec["_bootstrapped"] = bootstrap(spec["impl"])
         code = _serve(spec, proto)
     except BaseException as exc:
         capability = getattr(exc, "capability", None)

@@ -1,0 +1,80 @@
+"""The child's side of the harness's JSON-lines process protocol.
+
+Theory of operation
+-------------------
+Several harness programs run the implementation under test in a child
+process and talk to it over pipes (:mod:`harness.server_process`,
+:mod:`harness.bench_server`, the forking and shutdown checks' helpers).
+They share three needs, met here once:
+
+* :func:`bootstrap` runs the adapter's monkey-patching entry point (gevent,
+  eventlet) *before* anything imports ``socket``, ``threading`` or
+  ``select``, so the child measures the patched library and not a
+  half-patched mix.  This module therefore imports only ``contextlib``,
+  ``json``, ``os`` and ``sys``.
+* :func:`take_stdout` keeps the real stdout as a private descriptor for the
+  protocol and points fd 1 (and ``sys.stdout``) at stderr, so whatever the
+  implementation prints cannot corrupt a protocol line.  Forked children
+  close that descriptor (``os.register_at_fork``) so a handler process
+  cannot hold the parent's pipe open.
+* :class:`Protocol` writes one JSON object per line with ``os.write`` in a
+  loop (a short write is finished, never dropped), bypassing Python's
+  buffered streams, which a patched ``sys.stdout`` might replace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from typing import Any
+
+
+def bootstrap(impl_spec: str) -> bool:
+    """Run the adapter's bootstrap (monkey-patching) of ``impl_spec``, if it
+    has one; whether it had one.  An unknown spec has none: resolving it
+    later reports the error properly."""
+    try:
+        from harness.implementations import get_adapter
+
+        adapter = get_adapter(impl_spec)
+    except Exception:
+        return False
+    if not adapter.bootstrap:
+        return False
+    import importlib
+
+    module_name, _, attribute = adapter.bootstrap.partition(":")
+    getattr(importlib.import_module(module_name), attribute)()
+    return True
+
+
+class Protocol:
+    """JSON lines written to one descriptor."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def send(self, **fields: Any) -> None:
+        line = (json.dumps(fields, sort_keys=True, default=repr) + "\n").encode("utf-8")
+        view = memoryview(line)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+
+def take_stdout() -> int:
+    """Keep the real stdout for the protocol; point fd 1 at stderr.
+
+    Returns the protocol descriptor, closed in every forked child."""
+    sys.stdout.flush()
+    proto = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    if hasattr(os, "register_at_fork"):
+        def close_in_child() -> None:
+            with contextlib.suppress(OSError):
+                os.close(proto)
+
+        os.register_at_fork(after_in_child=close_in_child)
+    return proto
