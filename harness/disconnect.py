@@ -420,6 +420,12 @@ def _drive_killed(address, family, log, directory) -> Dict[str, Any]:
         if popen.poll() is None:
             popen.kill()
             popen.wait(timeout=timeouts.short())
+        # The client is dead, so its stdout reaches EOF and the reader ends by
+        # itself: wait for that (bounded) *before* closing the pipes.  Closing
+        # a pipe does not wake a reader parked on it under eventlet (closing a
+        # GreenFileIO leaves the greenthread waiting in the hub), and its green
+        # wait() may return without the reader ever having run.
+        reader.join(timeout=timeouts.short())
         for stream in (popen.stdin, popen.stdout, popen.stderr):
             with contextlib.suppress(OSError):
                 stream.close()

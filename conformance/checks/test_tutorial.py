@@ -214,6 +214,9 @@ def _client_process(address: Any, messages: List[str]) -> Iterator[Any]:
             popen.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             popen.wait(timeout=timeouts.short())
+        # Let the reader see EOF (bounded) before the pipes are closed: under
+        # eventlet, closing a pipe does not wake a greenthread parked reading it.
+        reader.join(timeout=timeouts.short())
         for stream in (popen.stdin, popen.stdout):
             with contextlib.suppress(OSError):
                 stream.close()
