@@ -1,0 +1,188 @@
+"""Scenarios shared by SHUTDOWN checks that also run in a child interpreter.
+
+Theory of operation
+-------------------
+SHUTDOWN-012 closes the listening socket under a running ``serve_forever``
+and then calls ``shutdown()``.  What happens depends on the selector the
+implementation picked *when it was imported*: with ``PollSelector`` (Linux,
+macOS) CPython spins until ``shutdown()``; with ``SelectSelector`` (Windows)
+``select()`` raises and ``serve_forever`` ends with that error.  Both
+CPython and ``reference_impl`` choose their selector at import time from
+``hasattr(selectors, "PollSelector")``, and no public hook changes the choice
+afterwards, so the ``SelectSelector`` path cannot be simulated in the test
+process.  :func:`closed_under_loop` is therefore a plain function of the
+module under test that returns JSON-able observations, and :func:`main`
+runs it in a fresh interpreter (``python -m
+conformance.checks._shutdown_support SPEC``) after deleting
+``selectors.PollSelector`` and ``select.poll`` -- the same simulation as
+``SSCONFORM_SIMULATE_ABSENT=poll`` -- and *before* importing the
+implementation.  An adapter's bootstrap (gevent/eventlet patching) runs
+first, as in :mod:`harness.server_process`.
+
+The child prints one line ``SSC-RESULT {json}`` on stdout (anything the
+implementation prints is ignored) and leaves with ``os._exit`` so that a
+stuck daemon thread cannot keep it alive.  Every wait in the scenario is
+bounded by :mod:`harness.timeouts`, and the parent bounds the whole child by
+``timeouts.long()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List
+
+from harness import timeouts
+from harness.observations import summary
+from harness.servers import call_bounded
+
+from ._serve_support import LoopThread, Recorder
+
+MARKER = "SSC-RESULT "
+#: The poll interval of the loop whose socket is closed under it.
+INTERVAL = 0.05
+
+
+def closed_under_loop(ss: Any, interval: float = INTERVAL) -> Dict[str, Any]:
+    """``server_close()`` under a running ``serve_forever(interval)``, then ``shutdown()``.
+
+    Returns the observations: ``service_actions`` calls in one
+    ``absence()`` window after the close, whether the loop returned in that
+    window (before ``shutdown()`` was called) and with which error, whether
+    ``shutdown()`` returned and the loop ended, and the behaviour summary
+    (``spins`` / ``idles`` / ``raises ...``).
+    """
+    recorder = Recorder()
+
+    class Server(ss.TCPServer):
+        def service_actions(self) -> None:
+            recorder.add("service_actions")
+            ss.TCPServer.service_actions(self)
+
+    server = Server(("127.0.0.1", 0), ss.BaseRequestHandler)
+    loop = LoopThread(server, interval, recorder=recorder).start()
+    try:
+        recorder.wait_count("service_actions", 1)
+        call_bounded(server.server_close, what="server.server_close()")
+        before = recorder.count("service_actions")
+        start = time.monotonic()
+        returned_early = loop.returned_within(timeouts.absence())
+        window = time.monotonic() - start
+        calls = recorder.count("service_actions") - before
+        stopped = True
+        if not returned_early:
+            try:
+                call_bounded(server.shutdown, what="server.shutdown()")
+            except timeouts.HarnessTimeout:
+                stopped = False
+        ended = stopped and loop.returned_within(timeouts.short())
+        error = loop.error
+        idle = window / interval
+        if error is not None:
+            behaviour = "raises " + summary(error)
+        elif calls > 20 * max(idle, 1.0):
+            behaviour = "spins"
+        else:
+            behaviour = "idles"
+        result = {
+            "service_actions_calls_in_window": calls,
+            "window": round(window, 3),
+            "idle_calls_expected": round(idle, 1),
+            "serve_forever_error": summary(error) if error is not None else None,
+            "serve_forever_error_type": type(error).__name__ if error is not None else None,
+            "error_is_oserror_or_valueerror": isinstance(error, (OSError, ValueError)),
+            "returned_before_shutdown": returned_early,
+            "shutdown_returned": stopped,
+            "loop_ended": ended,
+            "behaviour": behaviour,
+        }
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            loop.stop(timeouts.absence())
+        raise
+    if ended:
+        loop.stop()
+    # else: a loop that cannot be stopped is reported; its daemon thread is left behind
+    return result
+
+
+# =========================================================================== child side
+
+
+def _simulate_no_poll() -> None:
+    import select
+    import selectors
+
+    for module, name in ((selectors, "PollSelector"), (select, "poll")):
+        if hasattr(module, name):
+            delattr(module, name)
+
+
+def _bootstrap(impl_spec: str) -> None:
+    """Run an adapter's bootstrap (gevent/eventlet patching) first."""
+    try:
+        from harness.implementations import get_adapter
+
+        adapter = get_adapter(impl_spec)
+    except Exception:
+        return
+    if adapter.bootstrap:
+        import importlib
+
+        module_name, _, attribute = adapter.bootstrap.partition(":")
+        getattr(importlib.import_module(module_name), attribute)()
+
+
+def main(argv: List[str]) -> int:
+    spec = json.loads(argv[0])
+    _bootstrap(spec["impl"])
+    if "poll" in spec.get("absent", ()):
+        _simulate_no_poll()
+    from harness.implementations import resolve
+
+    try:
+        module = resolve(spec["impl"]).module
+        result: Dict[str, Any] = {"ok": True, "observed": closed_under_loop(module, spec["interval"])}
+    except BaseException as exc:  # reported to the parent check
+        result = {"ok": False, "error": summary(exc), "type": type(exc).__name__}
+    sys.stdout.write(MARKER + json.dumps(result) + "\n")
+    sys.stdout.flush()
+    os._exit(0)
+
+
+# =========================================================================== parent side
+
+
+def closed_under_loop_without_poll(impl_spec: str, interval: float = INTERVAL) -> Dict[str, Any]:
+    """:func:`closed_under_loop` in a child whose ``selectors`` has no ``PollSelector``.
+
+    Raises :class:`~harness.timeouts.HarnessTimeout` if the child does not
+    finish within ``timeouts.long()``, ``RuntimeError`` if it reports nothing.
+    """
+    from harness.server_process import child_env
+
+    if os.path.isfile(impl_spec):
+        impl_spec = os.path.abspath(impl_spec)
+    spec = {"impl": impl_spec, "absent": ["poll"], "interval": interval}
+    command = [sys.executable, "-m", "conformance.checks._shutdown_support", json.dumps(spec)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=child_env(),
+                              timeout=timeouts.long())
+    except subprocess.TimeoutExpired:
+        raise timeouts.HarnessTimeout("the SelectSelector child to finish", timeouts.long()) from None
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(MARKER):
+            result: Dict[str, Any] = json.loads(line[len(MARKER):])
+            if not result.get("ok"):
+                raise RuntimeError(f"SelectSelector child failed: {result.get('error')}")
+            return result["observed"]
+    raise RuntimeError(f"SelectSelector child reported nothing (exit {done.returncode}): "
+                       f"{done.stderr[-2000:]}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
