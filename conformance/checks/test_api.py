@@ -329,14 +329,19 @@ def test_handler_hierarchy(ss, observe):
         verify(issubclass(getattr(ss, name), ss.BaseRequestHandler), f"{name} base", "BaseRequestHandler", bases[name])
 
 
-@check("API-024", REQUIRED, clause="collect_children(*, blocking=False)", requires=("fork",))
-def test_collect_children_signature(ss, observe):
-    """ForkingMixIn.collect_children accepts blocking=, defaulting to False."""
+@check("API-024", REQUIRED, clause="collect_children(*, blocking=False) (keyword-only since 3.7)",
+       requires=("fork",))
+def test_collect_children_signature(ss, impl, observe):
+    """ForkingMixIn.collect_children accepts a keyword-only blocking=, defaulting to False."""
     mixin = require_attr(ss, "ForkingMixIn")
     params = inspect.signature(mixin.collect_children).parameters
     default = params["blocking"].default if "blocking" in params else "<missing>"
+    kind = params["blocking"].kind.name if "blocking" in params else "<missing>"
     observe("blocking_default", default)
+    observe("blocking_kind", kind)
     verify(default is False, "collect_children blocking default", False, default)
+    if impl.api_at_least(3, 7):
+        verify_equal(kind, inspect.Parameter.KEYWORD_ONLY.name, "kind of collect_children's blocking parameter")
 
 
 @check("API-025", REQUIRED, clause="UnixStreamServer/UnixDatagramServer use address_family AF_UNIX",
@@ -355,3 +360,24 @@ def test_service_actions_hook(ss, observe):
     hook = getattr(ss.BaseServer, "service_actions", None)
     observe("present", hook is not None)
     verify(callable(hook), "BaseServer.service_actions", "callable", hook)
+
+
+#: The API levels the kit knows (research notes: 2.7, 3.6 .. 3.15).
+KNOWN_MINORS = range(0, 16)
+
+
+@check("API-027", REQUIRED, clause="a module that declares __socketserver_api__ = (major, minor) is tested "
+       "at that level: the VERSION checks key on the same (3, minor) the module declares")
+def test_declared_api_level(ss, impl, observe):
+    """A declared __socketserver_api__ is a (3, minor) pair of ints and is the level the suite tests."""
+    declared = getattr(ss, "__socketserver_api__", None)
+    observe("declared", repr(declared))
+    observe("tested_level", list(impl.api_version))
+    if declared is None:
+        return  # nothing declared: the level is the running Python's (or the adapter's)
+    well_formed = (isinstance(declared, tuple) and len(declared) == 2
+                   and all(isinstance(part, int) and not isinstance(part, bool) for part in declared))
+    verify(well_formed, "__socketserver_api__", "a tuple of two ints (major, minor)", repr(declared))
+    verify(declared[0] == 3 and declared[1] in KNOWN_MINORS, "__socketserver_api__",
+           f"(3, {KNOWN_MINORS[0]}..{KNOWN_MINORS[-1]})", declared)
+    verify_equal(tuple(impl.api_version), declared, "API level the VERSION checks use vs __socketserver_api__")
