@@ -13,6 +13,7 @@ implementation (``expectations/<name>.toml``), never by editing the checks::
     outcome = "TIMEOUT"           # FAIL ERROR TIMEOUT UNSUPPORTED SKIP INFO PASS
     reason = "greenlet ids are not pthread_t; pthread_kill hangs"   # required
     link = "https://..."          # optional
+    intermittent = true           # optional: the outcome comes and goes (PASS is accepted too)
     [expectation.when]            # optional; every key given must match
     os = ["linux", "macos"]       # string or list (fingerprint "os")
     python = ">=3.12"             # specifiers on the Python version
@@ -30,6 +31,15 @@ actual outcome into the final one: the expected bad outcome becomes
 ``XFAIL``; a ``PASS``/``INFO`` where a bad outcome was expected becomes
 ``XPASS`` (the run fails: the expectation is stale); anything else stays
 as it was (a *different* bad outcome is still unexpected).
+
+``intermittent = true`` is for a deviation that is genuinely
+nondeterministic (eventlet's forked children sharing the parent's epoll hub
+lose a race some of the time): the expected bad outcome is still ``XFAIL``,
+but a ``PASS``/``INFO`` stays what it is instead of becoming ``XPASS``, so
+neither makes the run fail.  It is only allowed with a bad outcome (FAIL,
+ERROR, TIMEOUT), and the reason should say why the outcome varies.  Because
+a run that passed says nothing about whether the deviation is gone,
+:func:`update` keeps intermittent entries that the records did not confirm.
 
 Version specifiers are a deliberately small subset of PEP 440, written here
 so that the harness needs no ``packaging`` dependency: comma-separated
@@ -82,7 +92,7 @@ _BAD_EXPECTABLE = frozenset({Outcome.FAIL.value, Outcome.ERROR.value, Outcome.TI
 _GOOD = frozenset({Outcome.PASS.value, Outcome.INFO.value})
 _NOT_RUN = frozenset({Outcome.UNSUPPORTED.value, Outcome.SKIP.value})
 
-_ENTRY_KEYS = ("id", "variant", "outcome", "reason", "link", "when")
+_ENTRY_KEYS = ("id", "variant", "outcome", "reason", "link", "intermittent", "when")
 _WHEN_LIST_KEYS = ("os", "python_implementation", "gil", "machine")
 _WHEN_SPEC_KEYS = ("python", "impl_version")
 _WHEN_KEYS = ("os", "python", "python_implementation", "impl_version", "impl_extra", "gil", "machine")
@@ -97,7 +107,9 @@ HEADER = """\
 # Each [[expectation]] names a check `id` (and optionally its `variant`), the
 # `outcome` it is expected to have (FAIL ERROR TIMEOUT UNSUPPORTED SKIP INFO
 # PASS) and a `reason` (required; "TODO: explain" until someone does), with
-# an optional `link`.  An optional [expectation.when] table restricts it:
+# an optional `link`.  `intermittent = true` marks a bad outcome that comes
+# and goes: it is XFAIL when it happens and PASS is accepted too (no XPASS).
+# An optional [expectation.when] table restricts it:
 #   os = ["linux", "macos"]          python = ">=3.12,<3.14"
 #   python_implementation = "PyPy"   impl_version = ">=24"
 #   impl_extra = {gevent = ">=24"}   gil = "disabled"   machine = "arm64"
@@ -185,6 +197,7 @@ class Entry:
     variant: Optional[str] = None
     link: Optional[str] = None
     when: Tuple[Tuple[str, Any], ...] = ()  # sorted (key, value) pairs; lists as tuples
+    intermittent: bool = False
     source: str = "<memory>"
     line: Optional[int] = None
 
@@ -207,6 +220,8 @@ class Entry:
         lines.append(f"reason = {_toml_str(self.reason)}")
         if self.link:
             lines.append(f"link = {_toml_str(self.link)}")
+        if self.intermittent:
+            lines.append("intermittent = true")
         if self.when:
             lines.append("[expectation.when]")
             for key, value in self.when:
@@ -395,9 +410,15 @@ def loads(text: str, source: Union[str, os.PathLike] = "<memory>") -> Expectatio
                  f"{', '.join(sorted(o.value for o in EXPECTABLE))}")
         if not raw["reason"].strip():
             fail("reason", "reason must not be empty (write what deviates and why)")
+        intermittent = raw.get("intermittent", False)
+        if not isinstance(intermittent, bool):
+            fail("intermittent", "'intermittent' must be true or false")
+        if intermittent and outcome not in _BAD_EXPECTABLE:
+            fail("intermittent", f"intermittent = true needs a bad outcome (FAIL, ERROR, TIMEOUT), not "
+                 f"{outcome!r}: it says that outcome comes and goes")
         when = _parse_when(raw.get("when", {}), fail)
         entry = Entry(id=raw["id"], outcome=outcome, reason=raw["reason"], variant=raw.get("variant"),
-                      link=raw.get("link"), when=when, source=source, line=line)
+                      link=raw.get("link"), when=when, intermittent=intermittent, source=source, line=line)
         identity = (entry.id, entry.variant, entry.when)
         if identity in seen:
             raise ExpectationError(source, line, f"duplicate expectation for {entry.id}"
@@ -521,7 +542,7 @@ def apply(outcome: Union[str, Outcome], entry: Optional[Entry]) -> str:
     if expected in _BAD_EXPECTABLE:
         if actual == expected:
             return Outcome.XFAIL.value
-        if actual in _GOOD:
+        if actual in _GOOD and not entry.intermittent:
             return Outcome.XPASS.value
     return actual
 
@@ -649,7 +670,8 @@ def update(records: Sequence[Dict[str, Any]], existing: Optional[Expectations] =
             f"records of several implementations ({', '.join(names)}): an expectations file "
             "is per implementation; select one (ssconform expectations update --impl NAME)"
         )
-    existing = existing or Expectations()
+    if existing is None:  # not `existing or ...`: an empty file is falsy but has a header
+        existing = Expectations()
     cells: List[_Cell] = []
     by_check: Dict[str, Dict[str, List[Tuple[_Cell, str]]]] = {}
     for record in records:
@@ -676,15 +698,19 @@ def update(records: Sequence[Dict[str, Any]], existing: Optional[Expectations] =
         else:
             plan = [(variant or None, d) for variant in sorted(derived) for d in derived[variant]]
         for variant, (outcome, when) in plan:
-            reason, link = _previous(existing, check_id, variant, outcome)
+            reason, link, intermittent = _previous(existing, check_id, variant, outcome)
             new_entries.append(Entry(id=check_id, variant=variant, outcome=outcome, reason=reason,
-                                     link=link, when=when))
+                                     link=link, when=when, intermittent=intermittent))
 
-    # Entries about platforms these records say nothing about are kept verbatim.
+    # Entries about platforms these records say nothing about are kept verbatim,
+    # and so are intermittent entries the records did not confirm (a run that
+    # passed does not show that a deviation which comes and goes has gone).
+    confirmed = {(e.id, e.variant, e.outcome) for e in new_entries}
     kept = [
         dataclasses.replace(entry, source="<memory>", line=None)
         for entry in existing
         if not any(entry.matches(cell.fingerprint, cell.implementation) for cell in cells)
+        or (entry.intermittent and not _confirmed(entry, confirmed))
     ]
     merged = sorted(kept + new_entries, key=lambda e: (e.id, e.variant or "", e.outcome, repr(e.when)))
     unique: List[Entry] = []
@@ -697,8 +723,16 @@ def update(records: Sequence[Dict[str, Any]], existing: Optional[Expectations] =
     return Expectations(unique, header=existing.header or HEADER).to_toml()
 
 
+def _confirmed(entry: Entry, confirmed: set) -> bool:
+    """Whether a new entry states ``entry``'s outcome for its check (variant or whole ID)."""
+    return ((entry.id, entry.variant, entry.outcome) in confirmed
+            or (entry.id, None, entry.outcome) in confirmed)
+
+
 def _previous(existing: Expectations, check_id: str, variant: Optional[str],
-              outcome: str) -> Tuple[str, Optional[str]]:
+              outcome: str) -> Tuple[str, Optional[str], bool]:
+    """Reason, link and intermittent flag to carry over from the closest existing entry
+    (intermittent only from one that expected the same outcome)."""
     best = None
     for entry in existing:
         if entry.id != check_id:
@@ -707,8 +741,9 @@ def _previous(existing: Expectations, check_id: str, variant: Optional[str],
         if best is None or score > best[0]:
             best = (score, entry)
     if best is None:
-        return TODO_REASON, None
-    return best[1].reason, best[1].link
+        return TODO_REASON, None, False
+    entry = best[1]
+    return entry.reason, entry.link, entry.intermittent and entry.outcome == outcome
 
 
 __all__ = [
