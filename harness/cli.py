@@ -23,7 +23,11 @@ calls (``records``, ``fingerprint``, ``expectations``, ``launch``,
 * a process that wrote its record but does not exit (a stuck non-daemon
   thread of the implementation blocks interpreter exit) is stopped the same
   way after a grace; its record is whole and kept as it is;
-* each process is bounded (``timeouts.long() * 10``); on expiry it is first
+* each process is bounded (``--run-bound SECONDS``; by default
+  :data:`RUN_BOUND_BASE` seconds times the timeout multiplier, since a slow
+  machine that needs a multiplier needs it for the whole run too: eventlet's
+  suite takes five minutes on an idle two-core machine and ``eventlet_green``,
+  where most checks wait out a budget, about twenty); on expiry it is first
   interrupted (SIGINT where signals exist: pytest then finishes the check in
   progress as interrupted and writes the record of every check that ended,
   bounded by ``timeouts.medium()``), then its whole process group is killed.
@@ -66,6 +70,9 @@ from harness import __version__, records, timeouts
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 DEFAULT_IMPLS = ("stdlib", "reference")
 DEFAULT_OUT = "ssconform-report"  # README and issue 2: the main job writes here
+#: The default bound of one pytest process of ``run`` at timeout multiplier 1
+#: (seconds; scaled by the multiplier, overridden by --run-bound).
+RUN_BOUND_BASE = 1800.0
 
 #: Package directories (no imports: ``conformance`` must not be imported here).
 HARNESS_DIR = Path(__file__).resolve().parent
@@ -114,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "as FLAKY")
     run.add_argument("--timeout-multiplier", metavar="X",
                      help="multiply every timeout of the kit (slow machines)")
+    run.add_argument("--run-bound", type=float, metavar="SECONDS",
+                     help="stop a pytest process that has not ended after SECONDS and mark its record "
+                     f"aborted (default: {RUN_BOUND_BASE:g} s times the timeout multiplier)")
     run.add_argument("--python", metavar="EXE", default=sys.executable,
                      help="interpreter that runs the suite (default: this one)")
     run.add_argument("--no-report", action="store_true", help="only write records")
@@ -518,6 +528,16 @@ def _aborted_record(info: Dict[str, Any], out: Path, options: Dict[str, Any], re
     return records.write_record(record, out)
 
 
+def run_bound(seconds: Optional[float] = None) -> float:
+    """The bound of one pytest process of ``run``: ``seconds`` as given, else
+    :data:`RUN_BOUND_BASE` times the timeout multiplier in force."""
+    if seconds is None:
+        return RUN_BOUND_BASE * timeouts.multiplier()
+    if not seconds > 0:
+        raise UsageProblem(f"--run-bound must be a positive number of seconds, not {seconds:g}")
+    return float(seconds)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     specs = list(dict.fromkeys(_absolute_spec(spec) for spec in (args.impl or list(DEFAULT_IMPLS))))
     if args.repeat < 1:
@@ -531,7 +551,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = _writable_dir(args.out)
     names = [info["implementation"]["name"] for info in infos]
     expectation_files = _expectation_files(args.expectations, names)
-    budget = timeouts.long() * 10
+    budget = run_bound(args.run_bound)
 
     written: List[Path] = []
     runs = [(repeat, info) for repeat in range(args.repeat) for info in infos]
@@ -682,7 +702,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         listing = Path(scratch) / "checks.jsonl"
         pargs = pytest_args(args.impl and _absolute_spec(args.impl), None, registered,
                             extra=["--collect-only", "--ssconform-list", str(listing)])
-        command = [args.python, "-m", "pytest", *pargs]
+        # Through harness.launch like `run`: gevent/eventlet collect under the patch.
+        command = command_for(args.python, infos[0], pargs) if infos else [args.python, "-m", "pytest", *pargs]
         done = subprocess.run(command, capture_output=True, text=True, env=_child_env(),
                               cwd=_child_cwd(None), timeout=timeouts.long(), check=False)
         if done.returncode not in (0, 5) or not listing.exists():

@@ -264,13 +264,55 @@ def _fake_command(code):
 
 def test_killed_run_writes_an_aborted_record_and_exits_1(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "command_for", _fake_command("import threading; threading.Event().wait()"))
-    # long() * 10 becomes 60 * 0.002 * 10 = 1.2 s
-    argv = ["run", "--impl", "stdlib", "--out", str(tmp_path), "--no-report", "--timeout-multiplier", "0.002"]
+    argv = ["run", "--impl", "stdlib", "--out", str(tmp_path), "--no-report", "--run-bound", "1.2"]
     assert cli.main(argv) == 1
     [(path, record)] = records.load_records(tmp_path)
     assert record["aborted"].startswith("pytest process killed after 1.2s")
     assert record["checks"] == [] and record["implementation"]["name"] == "stdlib"
     assert "ABORTED" in capsys.readouterr().err
+
+
+def test_default_run_bound_scales_with_the_timeout_multiplier(tmp_path, monkeypatch):
+    # 1800 s * 0.001 = 1.8 s: the multiplier stretches (or shrinks) the whole run's bound too
+    monkeypatch.setattr(cli, "command_for", _fake_command("import threading; threading.Event().wait()"))
+    argv = ["run", "--impl", "stdlib", "--out", str(tmp_path), "--no-report", "--timeout-multiplier", "0.001"]
+    assert cli.main(argv) == 1
+    [(path, record)] = records.load_records(tmp_path)
+    assert record["aborted"].startswith(f"pytest process killed after {cli.RUN_BOUND_BASE * 0.001:g}s")
+    timeouts.set_multiplier(3, export=False)
+    assert cli.run_bound() == cli.RUN_BOUND_BASE * 3
+    assert cli.run_bound(7.5) == 7.5  # --run-bound is taken as given
+
+
+def test_run_bound_is_documented_and_checked(tmp_path, capsys):
+    assert cli.main(["run", "--help"]) == 0
+    assert "--run-bound SECONDS" in capsys.readouterr().out
+    assert cli.main(["run", "--impl", "stdlib", "--out", str(tmp_path), "--run-bound", "0"]) == 2
+    assert "--run-bound must be a positive" in capsys.readouterr().err
+
+
+def test_list_of_a_patching_adapter_goes_through_launch(monkeypatch, capsys):
+    """`list --impl gevent` collects in a process started like `run` starts it (harness.launch)."""
+    from harness import launch
+
+    monkeypatch.setattr(launch, "describe", lambda spec: {
+        "spec": spec, "error": None, "bootstrap": "harness.implementations.greenlets:patch_gevent",
+        "implementation": {"name": spec}, "fingerprint": {}})
+    real = cli.command_for
+    seen = []
+    row = {"id": "TCP-001", "variant": "", "level": "REQUIRED", "title": "t", "requires": []}
+
+    def command_for(python, info, args):
+        seen.append((info["implementation"]["name"], info["bootstrap"]))
+        target = args[args.index("--ssconform-list") + 1]
+        return [sys.executable, "-c", f"open({target!r}, 'w').write({json.dumps(json.dumps(row))} + '\\n')"]
+
+    monkeypatch.setattr(cli, "command_for", command_for)
+    assert cli.main(["list", "--impl", "gevent"]) == 0
+    assert seen == [("gevent", "harness.implementations.greenlets:patch_gevent")]
+    assert capsys.readouterr().out.startswith("TCP-001")
+    assert real(sys.executable, {"implementation": {"name": "gevent"}, "bootstrap": "m:f"}, ["-q"])[1:5] == \
+        ["-m", "harness.launch", "gevent", "--"]
 
 
 def test_crashed_run_writes_an_aborted_record(tmp_path, monkeypatch):
