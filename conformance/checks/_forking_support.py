@@ -31,6 +31,10 @@ Child side (``python -m conformance.checks._forking_support SPEC``):
   *foreign* child (a child the lab forked itself before building the
   server, which must still be there for the lab to reap), prints a
   ``teardown`` line and leaves with ``os._exit``;
+* on request, reaps the first child behind the server's back
+  (``steal_first_child``: ``waitpid(pid, 0)`` before ``service_actions``,
+  logged as ``stolen``), or ends a ``handle_request`` loop with one call
+  that times out (``final_timeout``);
 * is bounded by an interval timer (``lifetime``): whatever hangs, the
   process ends.  Timers are not inherited by forked children.
 
@@ -101,8 +105,10 @@ def _exitcode(status: int) -> Optional[int]:
 
 
 def _stdin_readable(timeout: float = 0.0) -> bool:
+    # sys.stdin, not the bare descriptor 0: eventlet's green select ignores
+    # descriptor 0 passed as an int (it tests the descriptor for truth).
     try:
-        readable, _, _ = select.select([sys.stdin.fileno()], [], [], timeout)
+        readable, _, _ = select.select([sys.stdin], [], [], timeout)
     except (OSError, ValueError):
         return True
     return bool(readable)
@@ -139,7 +145,12 @@ def _serve(spec: Dict[str, Any], send) -> int:
         if foreign == 0:  # the foreign child: exits at once, stays a zombie until reaped
             os._exit(FOREIGN_STATUS)
         os.close(write_end)
-        os.read(read_end, 1)  # EOF: the child exited (its descriptors are closed)
+        # EOF once the child exited (its descriptors are closed).  Bounded by a
+        # select first: gevent defers os.close() of a pipe until its hub runs,
+        # so an unguarded read could wait for an EOF that never comes.
+        ready, _, _ = select.select([read_end], [], [], timeouts.short())
+        if ready:
+            os.read(read_end, 1)
         os.close(read_end)
         log.append(kind="foreign", child=foreign)
 
@@ -166,7 +177,15 @@ def _serve(spec: Dict[str, Any], send) -> int:
         exc = sys.exc_info()[1]
         log.append(kind="call", method="handle_error", exc_type=type(exc).__name__ if exc else None)
 
+    steal = [bool(spec.get("steal_first_child"))]
+
     def service_actions(self):
+        if steal[0]:
+            current = _children(self)
+            if current:  # reap the first child behind the server's back
+                steal[0] = False
+                pid, status = original_waitpid(current[0], 0)
+                log.append(kind="stolen", child=pid, exitcode=_exitcode(status))
         base.service_actions(self)
         state = _children(self)
         if state != last[0]:
@@ -189,6 +208,10 @@ def _serve(spec: Dict[str, Any], send) -> int:
             server.serve_forever(timeouts.poll())
         else:
             for _ in range(int(spec.get("requests", 1))):
+                server.handle_request()
+            if spec.get("final_timeout") is not None:  # one more call, meant to time out
+                server.timeout = float(spec["final_timeout"])
+                log.append(kind="server", event="final_request", active=_children(server))
                 server.handle_request()
             log.append(kind="server", event="handled", active=_children(server))
             _stdin_readable(float(spec["lifetime"]))
@@ -287,7 +310,9 @@ class Lab:
             return ""
 
     def _line(self, deadline: timeouts.Deadline) -> Optional[Dict[str, Any]]:
-        fd = self.popen.stdout.fileno()
+        stdout = self.popen.stdout
+        assert stdout is not None  # started with stdout=PIPE
+        fd = stdout.fileno()
         for _ in range(100_000):
             if b"\n" in self._buffer:
                 line, self._buffer = self._buffer.split(b"\n", 1)
@@ -318,11 +343,14 @@ class Lab:
 
     def request_stop(self) -> None:
         """Tell the lab to stop serving (it notices on its next loop)."""
+        stdin = self.popen.stdin
+        if stdin is None:
+            return
         with contextlib.suppress(OSError, ValueError):
-            self.popen.stdin.write(STOP)
-            self.popen.stdin.flush()
+            stdin.write(STOP)
+            stdin.flush()
         with contextlib.suppress(OSError, ValueError):
-            self.popen.stdin.close()
+            stdin.close()
 
     def stop(self, budget: Optional[float] = None) -> Dict[str, Any]:
         """Stop the lab; its teardown report (bounded; kills what is left)."""
@@ -362,16 +390,26 @@ class Lab:
         except subprocess.TimeoutExpired:
             raise HarnessTimeout(f"forking lab {self.popen.pid} to be reaped", timeouts.short()) from None
         for stream in (self.popen.stdout, self.popen.stdin):
-            with contextlib.suppress(OSError, ValueError):
-                stream.close()
+            if stream is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    stream.close()
 
 
 @contextlib.contextmanager
 def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
                 attrs: Optional[Dict[str, Any]] = None, options: Optional[Dict[str, Any]] = None,
                 handler_base: Optional[str] = None, mode: str = "serve_forever", requests: int = 1,
-                foreign_child: bool = False) -> Iterator[Lab]:
-    """Serve ``server_class`` of ``impl`` (a LoadedImplementation) in a lab process."""
+                foreign_child: bool = False, final_timeout: Optional[float] = None,
+                steal_first_child: bool = False) -> Iterator[Lab]:
+    """Serve ``server_class`` of ``impl`` (a LoadedImplementation) in a lab process.
+
+    ``mode="handle_request"`` calls ``handle_request()`` ``requests`` times;
+    with ``final_timeout`` it then sets ``server.timeout`` to it and calls
+    ``handle_request()`` once more (no client: it times out).
+    ``steal_first_child`` makes the lab reap the first child it sees in
+    ``active_children`` itself (``waitpid(pid, 0)``, logged as ``stolen``)
+    before the server's ``service_actions`` runs.
+    """
     from harness import instrument, servers
     from harness.server_process import child_env
 
@@ -389,6 +427,8 @@ def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
             "mode": mode,
             "requests": requests,
             "foreign_child": foreign_child,
+            "final_timeout": final_timeout,
+            "steal_first_child": steal_first_child,
             "log": log.path,
             "directory": directory,
             "lifetime": timeouts.long(),

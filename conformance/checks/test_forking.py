@@ -129,6 +129,9 @@ def test_server_close_waits_for_children(impl, observe):
             wait_count(lab.log, 1, timeouts.short(), kind="server_close", edge="start")
             early = wait_count(lab.log, 1, timeouts.absence(), kind="server_close", edge="end")
             echo = held.release(0)
+            # Below API 3.7 server_close() has already returned: stopping the lab
+            # now would kill the child before it logs the end of handle().
+            wait_count(lab.log, 1, timeouts.short(), kind="phase", phase="handle", edge="end")
         teardown = lab.stop()
         events = lab.events()
     order = [
@@ -326,3 +329,61 @@ def test_active_children_tracks_children(impl, observe):
     observe("while_running", during[:1])
     verify_equal(before, [None], "active_children before the first request")
     verify(during, "active_children while the child runs", f"contains {pid}", children_states(lab.events()))
+
+
+@check("FORKING-013", REQUIRED, requires=FORK,
+       clause="when collect_children finds max_children or more alive, it waits until fewer are left; "
+              "handle_request runs it on timeout (behaviour 58)")
+def test_max_children_restored_on_handle_request_timeout(impl, observe):
+    """Three children over max_children=2 under handle_request(): the next timeout reaps down below the limit."""
+    count, limit = 3, 2
+    attrs = {"max_children": limit, "timeout": timeouts.short()}
+    with forking_lab(impl, "ForkingTCPServer", "hold", attrs=attrs, mode="handle_request", requests=count,
+                     final_timeout=timeouts.poll()) as lab:
+        with held_clients(lab.address, "inet", count, lab.log) as held:
+            started = held.started
+            # a collect_children that does not wait at the limit returns at once
+            wait_count(lab.log, 1, timeouts.poll() + timeouts.absence(), kind="server", event="handled")
+            early = [e.get("active") for e in lab.events() if e.get("event") == "handled"]
+            echoes = held.release_all()
+        wait_count(lab.log, 1, timeouts.short(), kind="server", event="handled")
+        handled = [e.get("active") for e in lab.events() if e.get("event") == "handled"]
+    after = handled[0] if handled else None
+    observe("held_at_once", started)
+    observe("returned_before_release", bool(early))
+    observe("active_children_after_timeout", None if after is None else len(after))
+    verify_equal(echoes, [b"release\n"] * count, "echoes (every client served)")
+    verify(after is not None, "handle_request() timing out after the releases", "returns", "still blocked")
+    verify(after is not None and len(after) < limit, "len(active_children) after the handle_request timeout",
+           f"< max_children ({limit})", after)
+
+
+@check("FORKING-014", VERSION, requires=FORK,
+       clause="collect_children drops a child that someone else already reaped (ECHILD) from active_children "
+              "(bpo-21491, 3.5+)")
+def test_child_reaped_elsewhere_is_dropped(impl, observe):
+    """A child reaped behind the server's back leaves active_children at the next collect_children()."""
+    with forking_lab(impl, "ForkingTCPServer", "echo", steal_first_child=True) as lab:
+        reply = clients.roundtrip(lab.address, payload=b"stolen")
+        wait_count(lab.log, 1, kind="stolen")
+        stolen = [e.get("child") for e in lab.events() if e.get("kind") == "stolen"]
+
+        def dropped(events):
+            states = children_states(events)
+            return bool(stolen) and bool(states) and states[-1] is not None and stolen[0] not in states[-1]
+
+        try:
+            lab.log.wait_for(dropped, timeouts.short(), "the stolen child to leave active_children")
+        except timeouts.HarnessTimeout:
+            pass
+        states = children_states(lab.events())
+    last = states[-1] if states else None
+    observe("reply", reply)
+    observe("stolen_child_still_active", bool(stolen) and last is not None and stolen[0] in last)
+    verify_equal(reply, b"stolen", "echo")
+    verify_equal(len(stolen), 1, "children reaped behind the server's back")
+    if not impl.api_at_least(3, 5):
+        return
+    observe.expected("stolen_child_still_active", False)
+    verify(last is not None and stolen[0] not in last, "active_children after collect_children()",
+           f"without the reaped child {stolen[0]}", last)
