@@ -278,11 +278,16 @@ def test_large_write_is_complete(ss, observe):
               "them (behaviours 63, 64)")
 def test_buffered_wfile_flushes_in_finish(ss, observe):
     """A small write to a buffered wfile reaches the client only after the handler finishes."""
+    _check_buffered_until_finish(ss, observe, 8192)
+
+
+def _check_buffered_until_finish(ss, observe, buffer_size):
+    """100 bytes written with ``wbufsize = buffer_size`` arrive only after finish()."""
     written = threading.Event()
     checked = threading.Event()
 
     class Handler(ss.StreamRequestHandler):
-        wbufsize = 8192
+        wbufsize = buffer_size
 
         def handle(self):
             self.wfile.write(b"x" * 100)
@@ -510,3 +515,68 @@ def test_any_callable_handler(ss, observe):
     verify_equal(reply, b"called", "reply from the function")
     verify(len(calls) == 1 and calls[0][1] is server, "function arguments", "(request, client_address, server)",
            calls)
+
+
+@check("HANDLER-016", REQUIRED,
+       clause="StreamRequestHandler.finish() flushes and closes wfile only if it is still open: handle() may "
+              "close self.wfile itself (behaviour 64)")
+@pytest.mark.parametrize("wbufsize", [0, 8192], ids=["wbufsize=0", "wbufsize=8192"])
+def test_handle_may_close_wfile(ss, observe, wbufsize):
+    """A handler that closes wfile itself: the client gets what was written, handle_error is not called."""
+    errors = []
+    seen = {}
+
+    class Handler(ss.StreamRequestHandler):
+        def handle(self):
+            self.rfile.readline()
+            self.wfile.write(b"hi")
+            self.wfile.close()
+            seen["closed_in_handle"] = self.wfile.closed
+
+    Handler.wbufsize = wbufsize
+    with serve_in_thread(_server(ss, Handler, errors)) as served:
+        reply = clients.roundtrip(served.address, payload=b"go\n")
+        following = clients.roundtrip(served.address, payload=b"again\n")
+    observe("reply", reply)
+    observe("handle_error", errors)
+    verify_equal(seen.get("closed_in_handle"), True, "wfile.closed after close() in handle()")
+    verify_equal(reply, b"hi", "bytes received by the client")
+    verify_equal(errors, [], "exceptions reported to handle_error")
+    verify_equal(following, b"hi", "reply to the next client")
+
+
+@check("HANDLER-017", REQUIRED,
+       clause="with wbufsize == 0 wfile is a writable binary file: writable() is true "
+              "and io.TextIOWrapper can write through it (behaviour 63)")
+def test_unbuffered_wfile_is_writable(ss, observe):
+    """The default wfile says it is writable, and text written through io.TextIOWrapper reaches the client."""
+    seen = {}
+    errors = []
+
+    class Handler(ss.StreamRequestHandler):
+        def handle(self):
+            seen["writable"] = self.wfile.writable()
+            text = io.TextIOWrapper(self.wfile, encoding="utf-8", write_through=True)
+            try:
+                seen["returned"] = text.write("txt")
+                text.flush()
+            finally:
+                text.detach()  # wfile is finish()'s to close
+            seen["closed_after_detach"] = self.wfile.closed
+
+    with serve_in_thread(_server(ss, Handler, errors)) as served:
+        reply = clients.roundtrip(served.address, payload=b"")
+    observe("writable", seen.get("writable"))
+    observe("reply", reply)
+    observe("handle_error", errors)
+    verify_equal(seen.get("writable"), True, "wfile.writable()")
+    verify_equal(errors, [], "exceptions reported to handle_error")
+    verify_equal(reply, b"txt", "text received through io.TextIOWrapper(wfile)")
+
+
+@check("HANDLER-018", REQUIRED,
+       clause="wbufsize is makefile()'s buffering: -1 (negative) means a buffer of the default size, so writes "
+              "reach the client only when finish() flushes (behaviours 63, 64)")
+def test_negative_wbufsize_buffers(ss, observe):
+    """With wbufsize = -1 a small write reaches the client only after the handler finishes."""
+    _check_buffered_until_finish(ss, observe, -1)
