@@ -43,6 +43,13 @@ INET = addresses.loopback("inet")
 #: threads the server may still reference after them (3.7 kept all of them).
 BOOKKEEPING_REQUESTS = 50
 BOOKKEEPING_BOUND = 16
+#: Bursts of concurrent requests in the pruning check, their size, and how
+#: many finished threads the server may still reference after them: the
+#: last burst's threads, and as many again for an amortised prune (CPython
+#: prunes on every new thread; 3.7 kept all 60).
+BURSTS = 5
+BURST_SIZE = 12
+BURST_BOUND = 2 * BURST_SIZE
 
 
 class _Escape(BaseException):
@@ -235,7 +242,7 @@ class _Gate:
         self.sequence = sequence
         self.started = threading.Event()
         self.gate = threading.Event()
-        self.threads = []
+        self.threads: list = []
         gate = self
 
         class Held(ss.BaseRequestHandler):
@@ -466,3 +473,58 @@ def test_shutdown_from_handler_thread(ss, observe):
     verify_returned(reply != b"hung", "shutdown() called from a handler thread", timeouts.short())
     verify_equal(reply, b"returned", "shutdown() from the handler thread")
     verify(loop_ended, "serve_forever after shutdown() from a handler", "returned", "still running")
+
+
+@check("THREADING-013", VERSION,
+       clause="finished handler threads are pruned as new ones start, also after bursts of concurrent requests "
+              "(3.8+, bpo-37193) (behaviour 53)")
+def test_finished_threads_pruned_after_bursts(ss, impl, observe):
+    """After five bursts of twelve concurrent requests the server references few finished threads."""
+    refs = []
+    gates = []
+    lock = threading.Lock()
+
+    class Handler(ss.BaseRequestHandler):
+        def handle(self):
+            gate = gates[-1]
+            with lock:
+                refs.append(weakref.ref(threading.current_thread()))
+            gate.wait(timeouts.short())
+            self.request.recv(64)
+            self.request.sendall(b"ok")
+
+    def all_dead():
+        return all(ref() is None or not ref().is_alive() for ref in refs)
+
+    replies = []
+    server = build_server(ss, "ThreadingTCPServer", Handler, INET, block_on_close=True, daemon_threads=False)
+    with serve_in_thread(server) as served:
+        for burst in range(BURSTS):
+            gates.append(threading.Event())
+            with contextlib.ExitStack() as stack:
+                socks = []
+                try:
+                    for index in range(BURST_SIZE):
+                        # one at a time: no listen-backlog overflow, all running at once
+                        socks.append(stack.enter_context(clients.connect(served.address)))
+                        wanted = burst * BURST_SIZE + index + 1
+                        timeouts.wait_until(lambda n=wanted: len(refs) >= n, timeouts.short(), "the handler to start")
+                finally:
+                    gates[-1].set()
+                for sock in socks:
+                    clients.sendall(sock, b"x")
+                    replies.append(clients.recv_until_eof(sock))
+            timeouts.wait_until(all_dead, timeouts.short(), "the burst's handler threads to end")
+        gc.collect()
+        retained = sum(1 for ref in refs if ref() is not None)
+        remembered = len(getattr(server, "_threads", None) or ())
+    observe("requests", len(refs))
+    observe("finished_threads_retained", retained)
+    observe("len(server._threads)", remembered)
+    verify_equal(len(refs), BURSTS * BURST_SIZE, "handler invocations")
+    verify_equal(replies, [b"ok"] * (BURSTS * BURST_SIZE), "replies")
+    if impl.api_at_least(3, 8):
+        observe.expected("finished_threads_retained", f"<= {BURST_BOUND}")
+        verify(retained <= BURST_BOUND,
+               f"finished threads still referenced after {BURSTS} bursts of {BURST_SIZE} concurrent requests",
+               f"<= {BURST_BOUND} (pruned)", retained)
