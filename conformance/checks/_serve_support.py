@@ -42,6 +42,11 @@ is still blocked.  The observations come from three small tools:
     ``shutdown()`` was called.  On exit it stops a loop that is still
     running (bounded) and joins its thread.
 
+:func:`run_child` runs one ``scenario_*`` function of this module in a
+child process (for checks that change process-wide state: the descriptor
+limit, ``socket.socketpair``); :func:`failing_accept_server` builds a server
+whose ``get_request`` fails a given number of times.
+
 :func:`owned` closes a server on exit (bounded); :func:`make_handler` builds
 request handlers with small named behaviours on the implementation's own
 ``BaseRequestHandler``; :func:`try_roundtrip` and :func:`read_to_eof` turn a
@@ -317,7 +322,7 @@ class LoopThread:
     def __enter__(self) -> LoopThread:
         return self.start()
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
             self.stop()
         else:
@@ -325,7 +330,6 @@ class LoopThread:
             # thread (a shutdown() that timed out has still set its request).
             with contextlib.suppress(BaseException):
                 self.stop(timeouts.absence())
-        return False
 
 
 @contextlib.contextmanager
@@ -386,7 +390,190 @@ def loopback() -> Tuple[str, int]:
     return ("127.0.0.1", 0)
 
 
+# --------------------------------------------------------------------------- failing accept()
+
+
+def failing_accept_server(ss: Any, handler: type, errno_value: int, failures: int, recorder: Recorder,
+                          accept_first: bool = False) -> Any:
+    """A ``ss.TCPServer`` whose ``get_request`` raises ``OSError(errno_value)``
+    on its first ``failures`` calls (recorded as ``accept_failed``), then
+    delegates.  With ``accept_first`` each failing call first accepts the
+    pending connection and closes it (a connection aborted by its peer)."""
+    tcp = ss.TCPServer
+    state = {"left": failures}
+
+    def get_request(self: Any) -> Any:
+        if state["left"] > 0:
+            state["left"] -= 1
+            if accept_first:
+                request, _address = tcp.get_request(self)
+                request.close()
+            recorder.add("accept_failed")
+            raise OSError(errno_value, "simulated accept() failure")
+        return tcp.get_request(self)
+
+    def service_actions(self: Any) -> Any:
+        recorder.add("service_actions")
+        return tcp.service_actions(self)
+
+    cls = type("FailingAcceptServer", (tcp,), {"get_request": get_request, "service_actions": service_actions,
+                                               "__module__": __name__})
+    return cls(("127.0.0.1", 0), handler)
+
+
+# --------------------------------------------------------------------------- child scenarios
+#
+# Some checks change process-wide state (RLIMIT_NOFILE, socket.socketpair,
+# descriptor numbers above FD_SETSIZE).  They run in a child process started
+# by :func:`run_child`: ``python -c CHILD_SCRIPT SPEC``.  The script runs the
+# adapter's bootstrap (gevent/eventlet patching) before anything imports
+# ``socket``, loads the implementation the way the parent did
+# (``harness.implementations.resolve``), runs one scenario function of this
+# module and prints one line ``RESULT_PREFIX + json`` on stdout.
+
+RESULT_PREFIX = "SSC-SERVE-RESULT "
+
+CHILD_SCRIPT = """
+import json, sys
+spec = json.loads(sys.argv[1])
+from harness.implementations import get_adapter
+try:
+    adapter = get_adapter(spec["impl"])
+except Exception:
+    adapter = None
+if adapter is not None and adapter.bootstrap:
+    import importlib
+    module_name, _, attribute = adapter.bootstrap.partition(":")
+    getattr(importlib.import_module(module_name), attribute)()
+from harness.implementations import resolve
+from conformance.checks import _serve_support
+ss = resolve(spec["impl"]).module
+result = getattr(_serve_support, "scenario_" + spec["scenario"])(ss, spec)
+sys.stdout.write(_serve_support.RESULT_PREFIX + json.dumps(result) + "\\n")
+sys.stdout.flush()
+"""
+
+
+def run_child(impl_spec: str, scenario: str, budget: Optional[float] = None, **options: Any) -> Dict[str, Any]:
+    """Run ``scenario_<scenario>(ss, spec)`` in a child process (bounded by
+    ``budget``, default ``medium()``) and return its result; a child that
+    printed no result raises ``RuntimeError`` with its stderr tail."""
+    import json
+    import subprocess
+
+    from harness.server_process import child_env
+
+    budget = timeouts.medium() if budget is None else budget
+    spec = dict(options, impl=impl_spec, scenario=scenario)
+    try:
+        done = subprocess.run([sys.executable, "-c", CHILD_SCRIPT, json.dumps(spec)], env=child_env(),
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=budget)
+    except subprocess.TimeoutExpired:
+        raise HarnessTimeout(f"the {scenario} scenario's child process", budget) from None
+    for line in reversed(done.stdout.decode("utf-8", "replace").splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            result: Dict[str, Any] = json.loads(line[len(RESULT_PREFIX):])
+            return result
+    tail = done.stderr.decode("utf-8", "replace")[-2000:]
+    raise RuntimeError(f"the {scenario} scenario's child exited {done.returncode} without a result:\n{tail}")
+
+
+def _describe(exc: Optional[BaseException]) -> Optional[str]:
+    return None if exc is None else f"{type(exc).__name__}: {exc}"
+
+
+def _serve_one(ss: Any, server: Any, payload: bytes) -> Dict[str, Any]:
+    """serve_forever(poll()) in a thread, one round trip, shutdown() (bounded)."""
+    loop = LoopThread(server).start()
+    reply = try_roundtrip(server.server_address, payload)
+    stopped: Optional[str] = None
+    if not loop.returned.is_set():
+        try:
+            call_bounded(server.shutdown, budget=timeouts.short(), what="server.shutdown()")
+        except BaseException as exc:  # reported to the parent
+            stopped = _describe(exc)
+    ended = loop.returned_within(timeouts.short())
+    return {"reply": reply["data"].decode("latin-1"), "reply_error": reply["error"],
+            "shutdown_error": stopped, "loop_ended": ended, "loop_error": _describe(loop.error)}
+
+
+def _echo_handler(ss: Any) -> type:
+    class Echo(ss.StreamRequestHandler):  # type: ignore[name-defined,misc]
+        def handle(self) -> None:
+            self.request.settimeout(timeouts.short())
+            self.wfile.write(self.rfile.readline())
+
+    return Echo
+
+
+def scenario_fd_above_setsize(ss: Any, spec: Dict[str, Any]) -> Dict[str, Any]:
+    """The listening socket moved to descriptor ``spec["fd"]`` (>= FD_SETSIZE):
+    one request through serve_forever(), one through handle_request()."""
+    import os
+    import resource
+
+    target = int(spec["fd"])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = target + 64
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            return {"unsupported": f"RLIMIT_NOFILE hard limit {hard} < {wanted}"}
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (OSError, ValueError) as exc:
+            return {"unsupported": f"cannot raise RLIMIT_NOFILE to {wanted}: {_describe(exc)}"}
+    result: Dict[str, Any] = {"fd": target}
+    server = ss.TCPServer(("127.0.0.1", 0), _echo_handler(ss))
+    try:
+        old = server.socket
+        os.dup2(old.fileno(), target)
+        server.socket = socket.socket(old.family, old.type, old.proto, fileno=target)
+        old.close()
+        result["listener_fd"] = server.fileno()
+        result["serve_forever"] = _serve_one(ss, server, b"above FD_SETSIZE\n")
+        server.timeout = timeouts.short()
+        call = Background(server.handle_request, what="server.handle_request()").start()
+        reply = try_roundtrip(server.server_address, b"handle_request\n")
+        ended = call.finished_within(timeouts.short())
+        result["handle_request"] = {"reply": reply["data"].decode("latin-1"), "reply_error": reply["error"],
+                                    "returned": ended, "error": _describe(call.error)}
+    finally:
+        call_bounded(server.server_close, budget=timeouts.short(), what="server.server_close()")
+    return result
+
+
+def scenario_no_socketpair(ss: Any, spec: Dict[str, Any]) -> Dict[str, Any]:
+    """``socket.socketpair`` raises EMFILE; with ``spec["no_listen"]`` creating
+    any new listening socket fails too.  The server (built before the
+    patches) gets three EMFILE accept() failures, then serves one request;
+    shutdown() must return."""
+    import errno
+
+    def no_pair(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EMFILE, "simulated: too many open files (socketpair)")
+
+    def no_listen(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EMFILE, "simulated: too many open files (listen)")
+
+    recorder = Recorder()
+    server = failing_accept_server(ss, _echo_handler(ss), errno.EMFILE, 3, recorder)
+    socket_class = socket.socket
+    original_pair = socket.socketpair
+    original_listen = socket_class.listen
+    try:
+        socket.socketpair = no_pair  # type: ignore[assignment]
+        if spec.get("no_listen"):
+            socket_class.listen = no_listen  # type: ignore[method-assign]
+        result = _serve_one(ss, server, b"no wake-up pair\n")
+    finally:
+        socket.socketpair = original_pair  # type: ignore[assignment]
+        socket_class.listen = original_listen  # type: ignore[method-assign]
+        call_bounded(server.server_close, budget=timeouts.short(), what="server.server_close()")
+    result["accept_failures"] = recorder.count("accept_failed")
+    return result
+
+
 __all__ = [
-    "Background", "LoopThread", "Recorder", "loopback", "make_handler", "owned",
-    "read_to_eof", "recording_class", "try_roundtrip",
+    "Background", "LoopThread", "Recorder", "failing_accept_server", "loopback", "make_handler", "owned",
+    "read_to_eof", "recording_class", "run_child", "try_roundtrip",
 ]

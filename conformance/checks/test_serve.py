@@ -22,6 +22,8 @@ fail on any breakage written in Python.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import socket
 import statistics
 import time
@@ -29,16 +31,19 @@ import time
 import pytest
 
 from harness import timeouts
+from harness.observations import summary
 from harness.servers import call_bounded, run_handle_request, serve_in_thread
 
-from ._helpers import REQUIRED, VERSION, check, verify, verify_equal, verify_returned
+from ._helpers import REQUIRED, VERSION, check, unsupported, verify, verify_equal, verify_returned
 from ._serve_support import (
     Background,
     LoopThread,
     Recorder,
+    failing_accept_server,
     make_handler,
     owned,
     read_to_eof,
+    run_child,
     try_roundtrip,
 )
 
@@ -300,3 +305,139 @@ def test_handle_request_serves_before_deadline(ss, observe):
     verify_equal(recorder.count("handler"), 1, "handlers run")
     verify_equal(recorder.count("handle_timeout"), 0, "handle_timeout() calls")
 
+
+
+@check("SERVE-012", REQUIRED, clause="#35: an OSError from get_request() (accept()) drops that one request; "
+       "serve_forever() goes on serving")
+def test_failed_accept_does_not_stop_loop(ss, observe):
+    """After one failed accept() (ECONNABORTED) serve_forever() serves the next client."""
+    recorder = Recorder()
+    server = failing_accept_server(ss, make_handler(ss, recorder, "reply"), errno.ECONNABORTED, 1, recorder,
+                                   accept_first=True)
+    with owned(server):
+        with LoopThread(server, recorder=recorder) as loop:
+            with _client(server) as first:
+                failed = recorder.reached(lambda r: r.count("accept_failed") >= 1, timeouts.short())
+                first_reply = read_to_eof(first, timeouts.short())
+            reply = try_roundtrip(server.server_address, b"")
+            running = not loop.returned.is_set()
+    observe("accept_failures", recorder.count("accept_failed"))
+    observe("first_client", "EOF" if first_reply["eof"] else first_reply["error"])
+    observe("second_reply", reply["data"])
+    observe("loop_error", summary(loop.error) if loop.error else None)
+    verify(failed, "get_request() failure", "raised once for the first client", "never called")
+    verify_equal(reply["data"], b"reply", "reply to the client after the failed accept()")
+    verify(running and loop.error is None, "serve_forever() after the failed accept()", "still running",
+           summary(loop.error) if loop.error else "returned")
+
+
+def _emfile_server(ss, recorder):
+    return failing_accept_server(ss, make_handler(ss, recorder, "reply"), errno.EMFILE, 3, recorder)
+
+
+@check("SERVE-013", REQUIRED, clause="#35: accept() failing with EMFILE (no descriptors left) drops "
+       "nothing and ends nothing: serve_forever() serves the client once accept() works again")
+@pytest.mark.parametrize("poll_interval", ["poll", None], ids=["poll_interval", "poll_interval_none"])
+def test_accept_emfile_does_not_end_loop(ss, observe, poll_interval):
+    """accept() raising EMFILE three times does not end serve_forever(); the client is then served."""
+    recorder = Recorder()
+    with owned(_emfile_server(ss, recorder)) as server:
+        if poll_interval == "poll":
+            with LoopThread(server, recorder=recorder) as loop:
+                reply = try_roundtrip(server.server_address, b"")
+                running = not loop.returned.is_set()
+            error, stopped = loop.error, True
+        else:
+            # serve_forever(None) only wakes on an event: a client, or a wake-up of the implementation's own
+            loop = Background(server.serve_forever, None, what="server.serve_forever(None)").start()
+            reply = try_roundtrip(server.server_address, b"")
+            running = not loop.done.is_set()
+            stop = Background(server.shutdown, what="server.shutdown()", watch_wait=True).start()
+            try:
+                stop.wait_waiting()
+                with contextlib.suppress(OSError), _client(server):  # poke select(None) awake
+                    stopped = stop.finished_within(timeouts.short()) and loop.finished_within(timeouts.short())
+            finally:
+                if not stop.done.is_set():
+                    server.server_close()  # do not leave the loop behind on a live socket
+            error = loop.error
+    observe("accept_failures", recorder.count("accept_failed"))
+    observe("reply", reply["data"])
+    observe("loop_error", summary(error) if error else None)
+    verify_equal(reply["data"], b"reply", "reply after three EMFILE accept() failures")
+    verify(running and error is None, "serve_forever() after EMFILE", "still running, nothing raised",
+           summary(error) if error else "returned")
+    verify_equal(recorder.count("accept_failed"), 3, "get_request() failures before the client was served")
+    verify_returned(stopped, "shutdown() and serve_forever()", timeouts.short())
+
+
+#: SERVE-014's timeout: above one second, which sub-second timeouts cannot tell from a broken deadline
+LONG_TIMEOUT = 1.5
+#: how early the wait may end (a selector may wake a little before its timeout)
+EARLY = 0.1
+
+
+@check("SERVE-014", REQUIRED, clause="#33/#34: handle_request() with self.timeout above one second waits "
+       "that long, then returns handle_timeout()'s value")
+def test_handle_request_long_timeout(ss, observe):
+    """handle_request() with self.timeout = 1.5 s and no client times out after 1.5 s."""
+    sentinel = object()
+
+    class Server(ss.TCPServer):
+        timeout = LONG_TIMEOUT
+
+        def handle_timeout(self):
+            return sentinel
+
+    with owned(Server(("127.0.0.1", 0), ss.BaseRequestHandler)) as server:
+        call = Background(server.handle_request, what="server.handle_request()").start()
+        returned = call.finished_within(LONG_TIMEOUT + timeouts.short())
+    elapsed = call.elapsed()
+    observe("elapsed", None if elapsed is None else round(elapsed, 3))
+    observe("returned_sentinel", call.value is sentinel)
+    observe.expected("elapsed", f"{LONG_TIMEOUT - EARLY:.2f}..{LONG_TIMEOUT + timeouts.short():.2f}")
+    verify_returned(returned, f"handle_request() with timeout={LONG_TIMEOUT}", LONG_TIMEOUT + timeouts.short())
+    verify(call.error is None, "handle_request()", "no exception", summary(call.error) if call.error else None)
+    verify(elapsed is not None and elapsed >= LONG_TIMEOUT - EARLY, "time handle_request() waited",
+           f">= {LONG_TIMEOUT - EARLY:.2f}s", elapsed)
+    verify(call.value is sentinel, "handle_request() value on timeout", "handle_timeout()'s value",
+           repr(call.value))
+
+
+#: a descriptor number above FD_SETSIZE (1024 on Linux, macOS and the BSDs)
+HIGH_FD = 1030
+
+
+@check("SERVE-015", REQUIRED, clause="CPython uses selectors.PollSelector where available, so a listening "
+       "descriptor above FD_SETSIZE serves requests", requires=("poll", "rlimit"))
+def test_descriptor_above_fd_setsize(impl, observe):
+    """A listening socket on descriptor 1030 serves through serve_forever() and handle_request()."""
+    result = run_child(impl.spec, "fd_above_setsize", fd=HIGH_FD)
+    if "unsupported" in result:
+        unsupported(result["unsupported"])
+    forever, single = result["serve_forever"], result["handle_request"]
+    observe("listener_fd", result["listener_fd"])
+    observe("serve_forever", forever)
+    observe("handle_request", single)
+    verify_equal(result["listener_fd"], HIGH_FD, "server.fileno() after dup2")
+    verify_equal(forever["reply"], "above FD_SETSIZE\n", "serve_forever() reply")
+    verify(forever["loop_error"] is None and forever["shutdown_error"] is None and forever["loop_ended"],
+           "serve_forever() and shutdown()", "no exception, both returned", forever)
+    verify_equal(single["reply"], "handle_request\n", "handle_request() reply")
+    verify(single["returned"] and single["error"] is None, "handle_request()", "returned without exception",
+           single)
+
+
+@check("SERVE-016", REQUIRED, clause="serve_forever()/shutdown() need no descriptor beyond the listening "
+       "socket: with socket.socketpair() (and any new listening socket) failing with EMFILE, requests are "
+       "served and shutdown() returns")
+@pytest.mark.parametrize("no_listen", [False, True], ids=["no_socketpair", "no_socketpair_no_listen"])
+def test_no_wakeup_pair(impl, observe, no_listen):
+    """With socket.socketpair() failing (EMFILE), a server still serves after accept() EMFILE and stops."""
+    result = run_child(impl.spec, "no_socketpair", no_listen=no_listen)
+    observe("result", result)
+    verify_equal(result["reply"], "no wake-up pair\n", "reply without a socket pair")
+    verify(result["loop_error"] is None, "serve_forever()", "no exception", result["loop_error"])
+    verify(result["shutdown_error"] is None and result["loop_ended"], "shutdown() and serve_forever()",
+           "both returned", {k: result[k] for k in ("shutdown_error", "loop_ended")})
+    verify_equal(result["accept_failures"], 3, "get_request() failures before the client was served")
