@@ -28,7 +28,9 @@ Sessions (``nox -l`` lists them with these docstrings):
                                   (``nox -s matrix -- --pypy`` adds the PyPy cells;
                                   other arguments go to every cell's ``ssconform run``)
 ``pypy(IMPL)``                    the suite under ``pypy3``, if installed
-``alternatives``                  the gevent and eventlet adapters
+``alternatives``                  stdlib (the baseline), gevent, eventlet,
+                                  eventlet_green and future on the default
+                                  Python, then docs/alternatives.md (--strict)
 ``lint`` / ``typing``             ruff / mypy
 
 PyPy: Debian's ``pypy3`` may lack ``venv``/``ensurepip``; the ``pypy``
@@ -65,7 +67,9 @@ nox.options.sessions = ["lint", "tests"]
 PYPROJECT = nox.project.load_toml(str(ROOT / "pyproject.toml"))
 PYTHONS: List[str] = nox.project.python_versions(PYPROJECT)
 IMPLS = ("stdlib", "reference")
-ALTERNATIVES = ("gevent", "eventlet")
+#: The ``alternatives`` session's implementations; ``stdlib`` first is their baseline.
+ALTERNATIVES = ("stdlib", "gevent", "eventlet", "eventlet_green", "future")
+ALTERNATIVES_PAGE = ROOT / "docs" / "alternatives.md"
 
 REPORT_DIR = ROOT / "ssconform-report"
 RECORDS = REPORT_DIR / "records"
@@ -151,17 +155,38 @@ def pypy(session: nox.Session, impl: str) -> None:
     _run_cell(session, impl)
 
 
+def _pypy_cells() -> List[str]:
+    """Record directories of PyPy cells (``nox -s pypy``) and of the CPython cells of the
+    same ``X.Y`` (their baseline, ``nox -s conformance-X.Y``), where they exist."""
+    if not RECORDS.is_dir():
+        return []
+    pypy = sorted(p for p in RECORDS.glob("pypy*-*") if p.is_dir() and any(p.glob("*.json")))
+    versions = {p.name[len("pypy"):].split("-", 1)[0] for p in pypy}
+    cpython = sorted(p for v in versions for p in RECORDS.glob(f"cpython{v}-*")
+                     if p.is_dir() and any(p.glob("*.json")))
+    return [str(p) for p in pypy + cpython]
+
+
 @nox.session(default=False)
 def alternatives(session: nox.Session) -> None:
-    """The gevent and eventlet adapters on the default Python."""
-    session.install("-e", ".[gevent,eventlet]")
+    """gevent, eventlet, eventlet_green and future against stdlib, then docs/alternatives.md."""
+    session.install("-e", ".[gevent,eventlet,future]")
     out = _cell_dir(session, "alternatives")
     shutil.rmtree(out, ignore_errors=True)
     args: List[str] = []
     for impl in ALTERNATIVES:
         session.run("ssconform", "fingerprint", "--impl", impl)
         args += ["--impl", impl]
+    # Each implementation with its committed expectations/<impl>.toml: exit 0 unless
+    # something deviates that no expectation explains.
     session.run("ssconform", "run", *args, "--out", str(out), "--no-report", *session.posargs)
+    pypy = _pypy_cells()
+    if not pypy:
+        session.log("no PyPy records under ssconform-report/records/ (nox -s pypy and "
+                    "conformance-3.X for its baseline): the page will have no PyPy sections")
+    # --strict: a deviation without a reason (expectation or note) fails the session.
+    session.run("python", "-m", "harness.alternatives", str(out), *pypy,
+                "--out", str(ALTERNATIVES_PAGE), "--strict")
 
 
 @nox.session(reuse_venv=True, default=False)
