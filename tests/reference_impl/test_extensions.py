@@ -1,0 +1,380 @@
+"""The reference's promises beyond the standard library: prompt shutdown, back-off, no spinning.
+
+Theory of operation
+-------------------
+These are unit tests of ``reference_impl`` only (a conformance check cannot
+require them: CPython's ``socketserver`` polls, spins and has no back-off).
+They target the ``gap-extension`` survivors of the mutation run
+(``mutation/README.md``).
+
+No timing races.  "shutdown() is prompt" only means something when the
+loop is already blocked, so the tests wait for the loop to reach the
+blocking call through spies installed with ``monkeypatch``: a subclass of
+the selector class that signals "about to select", and a wrapper around
+``_base.pause`` (the back-off and idle wait) that records each timeout and
+signals "about to pause".  A signal is raised just *before* the blocking
+call; a ``shutdown()`` landing in that gap still finds the wake-up byte
+when the call starts, so the promptness verdict does not depend on the
+race.  The loops run with ``poll_interval=timeouts.medium()`` and the
+bound for "prompt" is ``timeouts.short() / 10``: a loop that waits for its
+poll interval misses it by a factor of 30, a loaded machine does not.
+
+Counts instead of clocks.  Spinning is measured as ``service_actions()``
+calls (one per loop iteration) over one ``timeouts.absence()`` window, with
+a bound twice the idle rate plus slack; a spinning loop makes thousands.
+The back-off is checked as the exact sequence of pause timeouts, and
+``_next_backoff`` as a pure function.
+
+The ``SelectSelector`` path (Windows) is chosen when ``reference_impl`` is
+imported, so it runs in a child interpreter that deletes
+``selectors.PollSelector`` first; the child imports the same
+``reference_impl`` as this process (its parent directory goes first on
+``PYTHONPATH``), so a scratch copy under test is what the child sees.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import reference_impl
+from harness import timeouts
+from reference_impl import _base, _wakeup
+
+
+def _prompt() -> float:
+    """The bound for a prompt shutdown(): a tenth of short()."""
+    return timeouts.short() / 10
+
+
+class Counting(reference_impl.TCPServer):
+    """A TCPServer counting service_actions() calls (one per loop iteration)."""
+
+    def __init__(self, *args, **kwargs):
+        self.calls = 0
+        super().__init__(*args, **kwargs)
+
+    def service_actions(self):
+        self.calls += 1
+
+
+class PauseSpy:
+    """Wraps ``_base.pause``: records each timeout; ``entered`` counts calls."""
+
+    def __init__(self, monkeypatch):
+        self.timeouts = []
+        self.cond = threading.Condition()
+        real = _base.pause
+
+        def pause(waker, timeout):
+            with self.cond:
+                self.timeouts.append(timeout)
+                self.cond.notify_all()
+            return real(waker, timeout)
+
+        monkeypatch.setattr(_base, "pause", pause)
+
+    def wait_calls(self, count, what):
+        with self.cond:
+            if not self.cond.wait_for(lambda: len(self.timeouts) >= count, timeouts.short()):
+                raise timeouts.HarnessTimeout(what, timeouts.short())
+
+
+class SelectSpy:
+    """Replaces the serving loop's selector class; counts entries into ``select``."""
+
+    def __init__(self, monkeypatch):
+        self.entries = 0
+        self.cond = threading.Condition()
+        spy = self
+
+        class Spy(_base.ServerSelector):
+            def select(self, timeout=None):
+                with spy.cond:
+                    spy.entries += 1
+                    spy.cond.notify_all()
+                return super().select(timeout)
+
+        monkeypatch.setattr(_base, "ServerSelector", Spy)
+
+    def wait_entries(self, count, what="serve_forever to block in select"):
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.entries >= count, timeouts.short()):
+                raise timeouts.HarnessTimeout(what, timeouts.short())
+
+
+def _timed_shutdown(server, in_thread):
+    started = time.monotonic()
+    in_thread(server.shutdown).result(timeouts.short(), "shutdown() to return")
+    return time.monotonic() - started
+
+
+def _pending_client(server):
+    """A client connection that keeps the listener readable (closed on exit)."""
+    return socket.create_connection(server.server_address, timeout=timeouts.short())
+
+
+def _serve(server, in_thread, poll_interval):
+    return in_thread(server.serve_forever, poll_interval)
+
+
+# -- prompt shutdown() ----------------------------------------------------------
+
+
+def test_shutdown_is_prompt_while_the_loop_waits_in_select(monkeypatch, in_thread):
+    """serve_forever(poll_interval=medium()) blocked in select: shutdown() is immediate."""
+    spy = SelectSpy(monkeypatch)
+    server = reference_impl.TCPServer(("127.0.0.1", 0), reference_impl.BaseRequestHandler)
+    try:
+        loop = _serve(server, in_thread, timeouts.medium())
+        spy.wait_entries(1)
+        latency = _timed_shutdown(server, in_thread)
+        loop.result(timeouts.short(), "serve_forever to return")
+    finally:
+        server.server_close()
+    assert latency < _prompt(), f"shutdown() took {latency:.3f}s with poll_interval={timeouts.medium()}"
+
+
+class ClosesOnAccept(Counting):
+    """The first accept closes the listening socket under the loop (server_close()),
+    the way another thread would, and fails as accept() then does: EBADF."""
+
+    def get_request(self):
+        self.server_close()
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+
+def test_shutdown_is_prompt_while_idling_after_server_close(monkeypatch, in_thread):
+    """The loop idles once its socket is closed; shutdown() still interrupts the idle wait at once."""
+    pauses = PauseSpy(monkeypatch)
+    server = ClosesOnAccept(("127.0.0.1", 0), reference_impl.BaseRequestHandler)
+    loop = _serve(server, in_thread, timeouts.medium())
+    try:
+        with _pending_client(server):
+            pauses.wait_calls(1, "the loop to idle after server_close()")
+            latency = _timed_shutdown(server, in_thread)
+            loop.result(timeouts.short(), "serve_forever to return (without raising)")
+    finally:
+        server.server_close()
+    assert pauses.timeouts[0] == timeouts.medium()  # the idle wait, not a back-off
+    assert latency < _prompt(), f"shutdown() took {latency:.3f}s while idling"
+
+
+class FailingAccept(Counting):
+    """get_request raises EMFILE ``failures`` times, then accepts normally."""
+
+    failures = 10**6
+
+    def get_request(self):
+        if self.failures > 0:
+            self.failures -= 1
+            raise OSError(errno.EMFILE, "Too many open files (simulated)")
+        return super().get_request()
+
+
+def test_shutdown_is_prompt_while_backing_off_after_emfile(monkeypatch, in_thread):
+    """accept() keeps failing with EMFILE: the loop backs off, and shutdown() still stops it at once."""
+    pauses = PauseSpy(monkeypatch)
+    server = FailingAccept(("127.0.0.1", 0), reference_impl.BaseRequestHandler)
+    loop = _serve(server, in_thread, timeouts.medium())
+    try:
+        with _pending_client(server):
+            pauses.wait_calls(10, "the loop to back off repeatedly")
+            latency = _timed_shutdown(server, in_thread)
+            loop.result(timeouts.short(), "serve_forever to return (without raising)")
+    finally:
+        server.server_close()
+    assert all(0 < pause <= 0.1 for pause in pauses.timeouts), pauses.timeouts
+    assert latency < _prompt(), f"shutdown() took {latency:.3f}s while backing off"
+
+
+# -- EMFILE back-off ------------------------------------------------------------
+
+
+def _sequence(poll_interval, steps=10):
+    values, previous = [], 0.0
+    for _ in range(steps):
+        previous = _base._next_backoff(previous, poll_interval)
+        values.append(previous)
+    return values
+
+
+def _doubling(cap, steps=10):
+    return [min(cap, 0.001 * 2**k) for k in range(steps)]
+
+
+@pytest.mark.parametrize("poll_interval, cap", [
+    (0.5, 0.1),       # the cap is 0.1 s ...
+    (0.05, 0.05),     # ... or poll_interval when that is smaller
+    (None, 0.1),      # no poll interval: 0.1 s
+    (0, 0.1),         # select() would not wait: 0.1 s
+    (-1.0, 0.1),      # likewise for a negative interval
+    (0.0005, 0.001),  # never below the 1 ms start
+])
+def test_next_backoff_doubles_from_1ms_up_to_its_cap(poll_interval, cap):
+    assert _sequence(poll_interval) == _doubling(cap)
+
+
+def test_next_backoff_is_a_pure_function():
+    assert _base._next_backoff(0.016, 0.5) == 0.032
+    assert _base._next_backoff(0.016, 0.5) == 0.032  # same input, same output
+    assert _base._next_backoff(0.1, 0.5) == 0.1
+    assert _base._next_backoff(5.0, None) == 0.1  # any previous value is capped
+
+
+def test_backoff_restarts_at_1ms_after_a_successful_accept(monkeypatch, in_thread, roundtrip):
+    """EMFILE 4 times, a served request, EMFILE twice more: pauses 1,2,4,8 ms then 1,2 ms."""
+    pauses = PauseSpy(monkeypatch)
+
+    class Echo(reference_impl.StreamRequestHandler):
+        def handle(self):
+            self.wfile.write(self.rfile.readline())
+
+    server = FailingAccept(("127.0.0.1", 0), Echo)
+    server.failures = 4
+    loop = _serve(server, in_thread, timeouts.medium())
+    try:
+        assert roundtrip(server.server_address, b"one\n") == b"one\n"
+        server.failures = 2
+        assert roundtrip(server.server_address, b"two\n") == b"two\n"
+        in_thread(server.shutdown).result(timeouts.short(), "shutdown() to return")
+        loop.result(timeouts.short(), "serve_forever to return")
+    finally:
+        server.server_close()
+    assert pauses.timeouts == [0.001, 0.002, 0.004, 0.008, 0.001, 0.002]
+
+
+# -- no spinning on a socket closed under the loop -------------------------------
+
+
+def test_no_spinning_after_server_close(monkeypatch, in_thread):
+    """After server_close() the loop runs service_actions() once per poll_interval, not thousands."""
+    spy = SelectSpy(monkeypatch)
+    poll_interval = timeouts.poll()
+    window = timeouts.absence()
+    server = Counting(("127.0.0.1", 0), reference_impl.BaseRequestHandler)
+    loop = _serve(server, in_thread, poll_interval)
+    try:
+        spy.wait_entries(1)
+        server.server_close()
+        before = server.calls
+        ended = loop.done.wait(window)  # observation window; the loop must not end by itself
+        iterations = server.calls - before
+        in_thread(server.shutdown).result(timeouts.short(), "shutdown() after server_close()")
+        loop.result(timeouts.short(), "serve_forever to return (without raising)")
+    finally:
+        server.server_close()
+    assert not ended, "serve_forever returned before shutdown()"
+    assert iterations <= 2 * window / poll_interval + 5, f"{iterations} iterations in {window}s: it spins"
+
+
+SELECT_PATH = r"""
+import json, select, selectors, sys, threading, time
+for module, name in ((selectors, "PollSelector"), (select, "poll")):
+    if hasattr(module, name):
+        delattr(module, name)
+import reference_impl as ss
+from reference_impl import _features
+
+poll_interval, window, budget = (float(arg) for arg in sys.argv[1:4])
+
+class Server(ss.TCPServer):
+    calls = 0
+    def service_actions(self):
+        type(self).calls += 1
+
+server = Server(("127.0.0.1", 0), ss.BaseRequestHandler)
+errors = []
+def run():
+    try:
+        server.serve_forever(poll_interval)
+    except BaseException as exc:
+        errors.append(repr(exc))
+loop = threading.Thread(target=run, daemon=True)
+loop.start()
+pause = threading.Event()
+for _ in range(int(budget / 0.002)):
+    if server._BaseServer__waker is not None:
+        break
+    pause.wait(0.002)
+server.server_close()
+before = Server.calls
+loop.join(window)
+ended_early = not loop.is_alive()
+iterations = Server.calls - before
+started = time.monotonic()
+stopper = threading.Thread(target=server.shutdown, daemon=True)
+stopper.start()
+stopper.join(budget)
+latency = time.monotonic() - started
+loop.join(budget)
+print(json.dumps({"selector": _features.ServerSelector.__name__, "errors": errors,
+                  "ended_early": ended_early, "iterations": iterations, "latency": latency,
+                  "stopped": not loop.is_alive() and not stopper.is_alive()}))
+"""
+
+
+def test_select_path_idles_after_server_close_and_stops_promptly():
+    """SelectSelector (Windows): select() raises for the closed socket; the loop idles instead."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(reference_impl.__file__)))
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    window = timeouts.absence()
+    proc = subprocess.run(
+        [sys.executable, "-c", SELECT_PATH, str(timeouts.medium()), str(window), str(timeouts.short())],
+        capture_output=True, text=True, timeout=timeouts.long(), env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["selector"] == "SelectSelector"
+    assert report["errors"] == [], report
+    assert not report["ended_early"], report
+    assert report["iterations"] <= 2, report  # one idle wait of medium() per iteration
+    assert report["stopped"], report
+    assert report["latency"] < _prompt(), report
+
+
+# -- no wake-up pair: the fallback ------------------------------------------------
+
+
+def test_without_a_wakeup_pair_the_idle_loop_sleeps_in_fallback_ticks(monkeypatch, in_thread):
+    """socket pairs unavailable, poll_interval=None, socket closed: sleeps FALLBACK_TICK (the
+    standard library's default poll interval, 0.5 s) at a time, so shutdown() still returns."""
+    def no_pair():
+        raise OSError(errno.EMFILE, "Too many open files (simulated)")
+
+    monkeypatch.setattr(_wakeup, "socket_pair", no_pair)
+    sleeps = []
+    real_sleep = time.sleep
+
+    class Clock:
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds):
+            sleeps.append(seconds)
+            real_sleep(seconds)
+
+    monkeypatch.setattr(_wakeup, "time", Clock())
+    server = ClosesOnAccept(("127.0.0.1", 0), reference_impl.BaseRequestHandler)
+    loop = _serve(server, in_thread, None)
+    try:
+        with _pending_client(server):
+            timeouts.wait_until(lambda: sleeps, timeouts.short(), "the idle loop to sleep")
+            assert server._BaseServer__waker is None  # really the fallback
+            latency = _timed_shutdown(server, in_thread)
+            loop.result(timeouts.short(), "serve_forever to return")
+    finally:
+        server.server_close()
+    assert sleeps and all(seconds == _wakeup.FALLBACK_TICK for seconds in sleeps), sleeps
+    assert _wakeup.FALLBACK_TICK <= 0.5  # never slower than the stdlib's default poll
+    assert latency <= 0.5 + _prompt(), f"shutdown() took {latency:.3f}s without a wake-up pair"
