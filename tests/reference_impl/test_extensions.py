@@ -34,6 +34,7 @@ imported, so it runs in a child interpreter that deletes
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -117,9 +118,20 @@ def _timed_shutdown(server, in_thread):
     return time.monotonic() - started
 
 
+@contextlib.contextmanager
 def _pending_client(server):
-    """A client connection that keeps the listener readable (closed on exit)."""
-    return socket.create_connection(server.server_address, timeout=timeouts.short())
+    """A client connection that makes the listener readable (closed on exit).
+
+    A server that closes its listener on accept (:class:`ClosesOnAccept`) may
+    reset the connection before ``connect()`` returns: that still poked the loop.
+    """
+    try:
+        client = socket.create_connection(server.server_address, timeout=timeouts.short())
+    except (ConnectionResetError, ConnectionRefusedError):
+        yield None
+        return
+    with client:
+        yield client
 
 
 def _serve(server, in_thread, poll_interval):
