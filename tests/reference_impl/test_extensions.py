@@ -397,3 +397,74 @@ def test_without_a_wakeup_pair_the_idle_loop_sleeps_in_fallback_ticks(monkeypatc
     assert sleeps and all(seconds == _wakeup.FALLBACK_TICK for seconds in sleeps), sleeps
     assert _wakeup.FALLBACK_TICK <= 0.5  # never slower than the stdlib's default poll
     assert latency <= 0.5 + _prompt(), f"shutdown() took {latency:.3f}s without a wake-up pair"
+
+
+# -- the loopback stand-in for socketpair() ---------------------------------------------
+
+
+def _no_socketpair(*args, **kwargs):
+    raise OSError(errno.EMFILE, "Too many open files (simulated)")
+
+
+def test_a_loopback_pair_stands_in_for_a_failing_socketpair(monkeypatch):
+    """socketpair() failing (descriptor pressure; platforms without it) still gives a working
+    wake-up pair: a loopback TCP connection whose peer is checked, from an ephemeral port."""
+    monkeypatch.setattr(socket, "socketpair", _no_socketpair)
+    bound = []
+    real_bind = socket.socket.bind
+
+    def spy_bind(self, address):
+        bound.append(address)
+        return real_bind(self, address)
+
+    monkeypatch.setattr(socket.socket, "bind", spy_bind)
+    waker = _wakeup.Waker.open()
+    assert waker is not None, "no wake-up pair although the loopback fallback can connect"
+    try:
+        assert waker.reader.family == socket.AF_INET
+        assert bound == [("127.0.0.1", 0)], bound  # port 0, never a fixed port
+        waker.wake()
+        import select
+
+        readable, _, _ = select.select([waker.reader], [], [], timeouts.short())
+        assert readable, "wake() did not make the loopback reader readable"
+        assert waker.drain()
+    finally:
+        waker.close()
+
+
+def test_a_loopback_pair_that_cannot_connect_leaks_nothing(monkeypatch):
+    """When the loopback fallback fails too, both of its sockets are closed at once, not left to
+    the garbage collector, and Waker.open() reports 'no pair' (the loop then polls)."""
+    import gc
+    import warnings
+
+    monkeypatch.setattr(socket, "socketpair", _no_socketpair)
+
+    def refuse(self, address):
+        raise ConnectionRefusedError(errno.ECONNREFUSED, "refused (simulated)")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        assert _wakeup.Waker.open() is None
+        gc.collect()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not leaks, leaks
+
+
+def test_shutdown_is_prompt_on_the_loopback_pair(monkeypatch, in_thread):
+    """With socketpair() failing, shutdown() still does not wait for poll_interval: the loopback
+    pair wakes the loop (a broken fallback would leave it polling at medium())."""
+    monkeypatch.setattr(socket, "socketpair", _no_socketpair)
+    spy = SelectSpy(monkeypatch)
+    server = reference_impl.TCPServer(("127.0.0.1", 0), reference_impl.BaseRequestHandler)
+    try:
+        loop = _serve(server, in_thread, timeouts.medium())
+        spy.wait_entries(1)
+        assert server._BaseServer__waker is not None, "the loop runs without a wake-up pair"
+        latency = _timed_shutdown(server, in_thread)
+        loop.result(timeouts.short(), "serve_forever to return")
+    finally:
+        server.server_close()
+    assert latency < _prompt(), f"shutdown() took {latency:.3f}s on the loopback pair"
