@@ -69,6 +69,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -93,9 +94,17 @@ def settings() -> Dict[str, Any]:
     return data
 
 
-def prepare_clone(clone: Path) -> str:
+def prepare_clone(clone: Path, update: bool = False) -> str:
     if not (clone / ".git").is_dir():
         sh(["git", "clone", "--quiet", str(SOURCE), str(clone)], SOURCE, 300).check_returncode()
+    elif update:
+        # A resumed run may take newer commits (tests added meanwhile); each
+        # record names the commit it ran at, and a mutant's place in the
+        # source must not move, so reference_impl itself must be unchanged.
+        before = sh(["git", "rev-parse", "HEAD:reference_impl"], clone, 60).stdout.strip()
+        sh(["git", "pull", "--quiet", "--ff-only", str(SOURCE), "HEAD"], clone, 300).check_returncode()
+        if sh(["git", "rev-parse", "HEAD:reference_impl"], clone, 60).stdout.strip() != before:
+            raise SystemExit("--update: reference_impl changed since the session was made; start a new clone")
     # A previous run killed mid-mutant may have left a mutated file behind.
     sh(["git", "checkout", "--", "reference_impl"], clone, 60).check_returncode()
     (clone / "mutation").mkdir(exist_ok=True)
@@ -267,6 +276,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="seconds for stage 1 (default: run every mutant)")
     parser.add_argument("--stage2-budget", type=float, default=None, help="seconds for stage 2")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--update", action="store_true",
+                        help="fast-forward an existing clone to the source HEAD first (reference_impl must be unchanged)")
     parser.add_argument("--carry-over", type=Path, default=None, metavar="PREVIOUS_RESULTS",
                         help="a previous run's results dir: its killed mutants are carried over (a seeded sample "
                              "re-run), every other mutant is run again")
@@ -288,7 +299,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "mutants.jsonl"
 
-    commit = prepare_clone(clone)
+    commit = prepare_clone(clone, args.update)
     os.chdir(str(clone))  # cosmic-ray runs the test command in the cwd
     os.environ.update(child_env(clone))
     print(f"clone {clone} at {commit[:12]}; child imports {verify_child_import(clone)}", flush=True)
@@ -347,7 +358,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 outcome = "timeout"
             rec = {"job_id": item.job_id, "stage": stage, "module": module, "operator": m.operator_name,
                    "occurrence": m.occurrence, "line": m.start_pos[0], "areas": areas or "ALL",
-                   "outcome": outcome, "seconds": round(elapsed, 1), "failed": failed_nodes(output),
+                   "outcome": outcome, "seconds": round(elapsed, 1), "failed": failed_nodes(output), "commit": commit,
                    "diff": result.diff or ""}
             if result.test_outcome is not None:
                 db.set_result(item.job_id, result)
@@ -469,6 +480,9 @@ def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], b
     spot_outcomes = {i.job_id: done.get((i.job_id, "annotation"), {}).get("outcome") for i in spot_items}
     summary = {
         "tool": "cosmic-ray", "commit": commit, "timeout_multiplier": multiplier,
+        # records made before a resumed run's --update carry no commit
+        "records_by_commit": {c[:12]: n for c, n in sorted(Counter(
+            r.get("commit", "before-update") for r in done.values() if r.get("stage") in ("area", "full", "unit")).items())},
         "per_mutant_cap_seconds": {"area": cap, "full": full_cap},
         "total_mutants": len(items),
         "annotation_mutants_equivalent_by_construction": len(annotation),
