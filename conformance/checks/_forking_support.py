@@ -59,6 +59,7 @@ import sys
 from typing import Any, Dict, Iterator, List, Optional
 
 from harness import addresses, timeouts
+from harness.child_protocol import bootstrap
 from harness.timeouts import HarnessTimeout
 
 SPEC_VERSION = 1
@@ -80,21 +81,6 @@ class LabError(RuntimeError):
 
 class _Stop(BaseException):
     """Raised from service_actions to leave serve_forever (like Ctrl-C)."""
-
-
-def _bootstrap(impl_spec: str) -> None:
-    """Run an adapter's bootstrap (gevent/eventlet patching) first."""
-    try:
-        from harness.implementations import get_adapter
-
-        adapter = get_adapter(impl_spec)
-    except Exception:
-        return
-    if adapter.bootstrap:
-        import importlib
-
-        module_name, _, attribute = adapter.bootstrap.partition(":")
-        getattr(importlib.import_module(module_name), attribute)()
 
 
 def _exitcode(status: int) -> Optional[int]:
@@ -265,7 +251,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             raise ValueError(f"spec version {spec.get('version')!r}, expected {SPEC_VERSION}")
         signal.signal(signal.SIGALRM, lambda *_: os._exit(EXIT_LIFETIME))
         signal.setitimer(signal.ITIMER_REAL, float(spec["lifetime"]))
-        _bootstrap(spec["impl"])
+        bootstrap(spec["impl"])
         code = _serve(spec, send)
     except BaseException as exc:
         send(event="error", exc_type=type(exc).__name__, error=str(exc),

@@ -37,6 +37,7 @@ import time
 from typing import Any, Dict, List
 
 from harness import timeouts
+from harness.child_protocol import bootstrap
 from harness.observations import summary
 from harness.servers import call_bounded
 
@@ -122,24 +123,9 @@ def _simulate_no_poll() -> None:
             delattr(module, name)
 
 
-def _bootstrap(impl_spec: str) -> None:
-    """Run an adapter's bootstrap (gevent/eventlet patching) first."""
-    try:
-        from harness.implementations import get_adapter
-
-        adapter = get_adapter(impl_spec)
-    except Exception:
-        return
-    if adapter.bootstrap:
-        import importlib
-
-        module_name, _, attribute = adapter.bootstrap.partition(":")
-        getattr(importlib.import_module(module_name), attribute)()
-
-
 def main(argv: List[str]) -> int:
     spec = json.loads(argv[0])
-    _bootstrap(spec["impl"])
+    bootstrap(spec["impl"])
     if "poll" in spec.get("absent", ()):
         _simulate_no_poll()
     from harness.implementations import resolve
