@@ -416,8 +416,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 # the reference's own unit tests (reported as a second figure:
                 # the suite alone cannot require reference-only behaviour).
                 for item in order:
-                    full = done.get((item.job_id, "full"))
-                    if full and full["outcome"] == "survived" and (item.job_id, "unit") not in done:
+                    area, full = done.get((item.job_id, "area")), done.get((item.job_id, "full"))
+                    last = full or area
+                    if last and last["outcome"] == "survived" and (item.job_id, "unit") not in done:
                         run_one(item, "unit")
 
         summarise(out, commit, items, annotation, behavioural, spot, done, multiplier, cap, full_cap)
@@ -476,7 +477,11 @@ def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], b
     killed = counts["killed"] + counts["timeout"]
     non_equivalent = run - len(equivalent) - counts["incompetent"]
     unit_killed = [s["job_id"] for s in survivors
-                   if done.get((s["job_id"], "unit"), {}).get("outcome") in ("killed", "timeout")]
+                   if verdicts.get(s["job_id"], {}).get("verdict") != "equivalent"
+                   and done.get((s["job_id"], "unit"), {}).get("outcome") in ("killed", "timeout")]
+    unit_killed_equivalent = [s["job_id"] for s in survivors
+                              if verdicts.get(s["job_id"], {}).get("verdict") == "equivalent"
+                              and done.get((s["job_id"], "unit"), {}).get("outcome") in ("killed", "timeout")]
     unit_run = [s["job_id"] for s in survivors if (s["job_id"], "unit") in done]
     by_verdict: Dict[str, int] = {}
     for s_ in survivors:
@@ -501,7 +506,8 @@ def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], b
         "kill_rate_non_equivalent": round(killed / non_equivalent, 4) if non_equivalent else None,
         "kill_rate_95ci_wilson": wilson(killed, non_equivalent),
         "kill_rate_raw_behavioural": round(killed / run, 4) if run else None,
-        "unit_tests_stage": {"run": len(unit_run), "killed": len(unit_killed)},
+        "unit_tests_stage": {"run": len(unit_run), "killed_non_equivalent": len(unit_killed),
+                             "killed_judged_equivalent": len(unit_killed_equivalent)},
         "kill_rate_non_equivalent_with_unit_tests":
             round((killed + len(unit_killed)) / non_equivalent, 4) if non_equivalent else None,
         "seconds": round(sum(r.get("seconds", 0) for r in done.values()), 1),
