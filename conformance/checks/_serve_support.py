@@ -559,15 +559,24 @@ def scenario_no_socketpair(ss: Any, spec: Dict[str, Any]) -> Dict[str, Any]:
     server = failing_accept_server(ss, _echo_handler(ss), errno.EMFILE, 3, recorder)
     socket_class = socket.socket
     original_pair = socket.socketpair
-    original_listen = socket_class.listen
+
+    class NoListen(socket_class):  # type: ignore[valid-type,misc]
+        """Sockets made from now on cannot listen.  Set per instance, not on
+        the class: eventlet's GreenSocket binds ``listen`` per instance too,
+        so an instance attribute is the one override that wins everywhere."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.listen = no_listen.__get__(self)
+
     try:
         socket.socketpair = no_pair  # type: ignore[assignment]
         if spec.get("no_listen"):
-            socket_class.listen = no_listen  # type: ignore[method-assign]
+            socket.socket = NoListen  # type: ignore[misc]
         result = _serve_one(ss, server, b"no wake-up pair\n")
     finally:
         socket.socketpair = original_pair  # type: ignore[assignment]
-        socket_class.listen = original_listen  # type: ignore[method-assign]
+        socket.socket = socket_class  # type: ignore[misc]
         call_bounded(server.server_close, budget=timeouts.short(), what="server.server_close()")
     result["accept_failures"] = recorder.count("accept_failed")
     return result
