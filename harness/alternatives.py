@@ -23,12 +23,13 @@ the baseline's, or when both are ``INFO`` but the PLATFORM observation
 reason: the ``expectation_reason`` in the record, else the reason of the
 matching entry in ``expectations/<implementation>.toml`` (looked up with the
 record's own fingerprint, so the conditions apply), else the first matching
-``[[note]]`` of ``docs/alternatives-notes.toml``, else "unexplained".  Notes
-explain what an expectation cannot state: *intermittent* deviations (an
-entry for a check that sometimes passes would turn that pass into XPASS and
-fail the run) and *observation* differences of PLATFORM checks (INFO on
-both sides, so nothing to expect; ``ssconform expectations update`` would
-drop such entries).  A note names ``implementation``, ``id``, ``reason`` and
+``[[note]]`` of ``docs/alternatives-notes.toml``, else "unexplained".  A
+deviation that comes and goes between runs is an expectation entry with
+``intermittent = true`` (its PASS is accepted, not XPASS).  Notes explain
+what no expectation can state: *observation* differences of PLATFORM
+checks (INFO on both sides, so nothing to expect; ``ssconform expectations
+update`` would drop such entries), and a deviation seen in one run that an
+entry does not cover.  A note names ``implementation``, ``id``, ``reason`` and
 optionally ``variant`` (exact, or an ``fnmatch`` pattern such as
 ``"killed-*"``), ``python_implementation`` and ``link``; the most specific
 match wins (exact variant, then pattern, then none; file order breaks ties).
@@ -62,7 +63,7 @@ BASELINE_IMPLS = ("stdlib", "reference")
 CHECKOUT = Path(__file__).resolve().parent.parent
 DEFAULT_EXPECTATIONS = CHECKOUT / "expectations"
 #: Reasons an expectation cannot state: observation differences of PLATFORM
-#: checks and intermittent deviations (see the module docstring).
+#: checks, and a one-off deviation no entry covers (see the module docstring).
 DEFAULT_NOTES = CHECKOUT / "docs" / "alternatives-notes.toml"
 
 #: The raw outcome behind a final one (see the module docstring).
@@ -162,7 +163,7 @@ class NotesError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Note:
-    """A reason for a deviation that no expectation can state (observation or intermittent)."""
+    """A reason for a deviation that no expectation states (an observation difference)."""
 
     implementation: str
     id: str
@@ -323,9 +324,10 @@ def render(loaded: Sequence[Dict[str, Any]], reasons: Reasons,
         " OS (PyPy with CPython of the same language version; `reference_impl` under PyPy with"
         " `reference_impl` on CPython).  A check is listed when its outcome before expectations"
         " differs from the baseline's, or when a PLATFORM observation differs.  The reason comes"
-        " from the implementation's expectation file (`expectations/<name>.toml`), or, for an"
-        " observation difference or a deviation that comes and goes between runs (which no"
-        " expectation can state), from `docs/alternatives-notes.toml`.",
+        " from the implementation's expectation file (`expectations/<name>.toml`; an entry marked"
+        " intermittent is a deviation that comes and goes between runs), or, for a PLATFORM"
+        " observation difference (which no expectation can state), from"
+        " `docs/alternatives-notes.toml`.",
         "",
     ]
     if command:
@@ -412,7 +414,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--expectations-dir", default=str(DEFAULT_EXPECTATIONS), metavar="DIR",
                         help="where <implementation>.toml files are (default: the checkout's expectations/)")
     parser.add_argument("--notes", default=str(DEFAULT_NOTES), metavar="FILE",
-                        help="[[note]] reasons for observation differences and intermittent deviations "
+                        help="[[note]] reasons for observation differences and one-off deviations "
                         "(default: docs/alternatives-notes.toml)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when a deviation has no reason (or a TODO reason)")
