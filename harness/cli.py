@@ -785,8 +785,9 @@ def cmd_expectations_update(args: argparse.Namespace) -> int:
         if temp is not None and os.path.exists(temp):
             os.unlink(temp)
         raise UsageProblem(f"cannot write {target}: {exc.strerror or exc}") from None
-    count = len(expectations.loads(text, source=target))
-    todo = text.count(expectations.TODO_REASON)
+    written = expectations.loads(text, source=target)
+    count = len(written)
+    todo = sum(1 for entry in written if entry.reason == expectations.TODO_REASON)  # not the header's mention
     print(f"ssconform: wrote {target}: {count} expectations, {todo} need a reason", file=sys.stderr)
     return EXIT_OK
 

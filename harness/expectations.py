@@ -698,7 +698,12 @@ def update(records: Sequence[Dict[str, Any]], existing: Optional[Expectations] =
         else:
             plan = [(variant or None, d) for variant in sorted(derived) for d in derived[variant]]
         for variant, (outcome, when) in plan:
+            shown = [cell for v, cell_outcomes in variants.items() if variant is None or v == variant
+                     for cell, o in cell_outcomes if o == outcome]
+            if _absorbed(existing, check_id, variant, outcome, shown):
+                continue
             reason, link, intermittent = _previous(existing, check_id, variant, outcome)
+            when = _narrower(existing, check_id, variant, outcome, when, shown)
             new_entries.append(Entry(id=check_id, variant=variant, outcome=outcome, reason=reason,
                                      link=link, when=when, intermittent=intermittent))
 
@@ -721,6 +726,35 @@ def update(records: Sequence[Dict[str, Any]], existing: Optional[Expectations] =
             seen.add(key)
             unique.append(entry)
     return Expectations(unique, header=existing.header or HEADER).to_toml()
+
+
+def _absorbed(existing: Expectations, check_id: str, variant: Optional[str], outcome: str,
+              shown: List[_Cell]) -> bool:
+    """Whether an existing *intermittent* entry already states this deviation (same ID and
+    outcome, its variant or the whole ID, conditions holding wherever it was seen).  It is
+    kept as it is: where one run happened to show an intermittent deviation says little
+    about where it can happen, so a run neither narrows nor splits such an entry."""
+    return any(
+        entry.intermittent and entry.id == check_id and entry.outcome == outcome
+        and entry.variant in (None, variant)
+        and all(entry.matches(cell.fingerprint, cell.implementation) for cell in shown)
+        for entry in existing
+    )
+
+
+def _narrower(existing: Expectations, check_id: str, variant: Optional[str], outcome: str,
+              when: Tuple[Tuple[str, Any], ...], shown: List[_Cell]) -> Tuple[Tuple[str, Any], ...]:
+    """``when``, unless the records leave it unconditional and an existing entry for the same
+    deviation has conditions that hold wherever it was seen: records from one platform
+    cannot widen an entry a maintainer restricted to that platform (say ``os = "linux"``
+    for a Linux kernel limit) to every platform."""
+    if when:
+        return when
+    for entry in existing:
+        if (entry.id == check_id and entry.variant == variant and entry.outcome == outcome and entry.when
+                and all(entry.matches(cell.fingerprint, cell.implementation) for cell in shown)):
+            return entry.when
+    return when
 
 
 def _confirmed(entry: Entry, confirmed: set) -> bool:

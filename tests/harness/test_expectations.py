@@ -394,9 +394,34 @@ def test_update_keeps_intermittent_entries_the_records_did_not_confirm():
     got = _update(lambda o, p: {"DISCONNECT-001": "PASS:TIMEOUT", "TCP-009": "XPASS:FAIL"}, existing)
     assert [(e.id, e.intermittent, e.reason) for e in got] == [
         ("DISCONNECT-001", True, "fork shares the hub: sometimes")]
-    # it timed out on macOS only: the derived entry carries the flag and the reason
+    # it timed out on macOS only this time: that does not narrow an intermittent entry
     got = _update(lambda o, p: {"DISCONNECT-001": "XFAIL:TIMEOUT" if o == "macos" else "PASS"}, existing)
-    assert [(e.id, e.intermittent, e.conditions) for e in got] == [("DISCONNECT-001", True, {"os": "macos"})]
+    assert [(e.id, e.intermittent, e.conditions) for e in got] == [("DISCONNECT-001", True, {})]
+
+
+def test_update_does_not_split_an_intermittent_entry_by_variant():
+    """A whole-ID intermittent entry seen failing in one variant stays one entry."""
+    existing = ex.loads(INTERMITTENT.replace('variant = "fin-ForkingTCPServer"\n', ""), source="old.toml")
+    got = _update(lambda o, p: {"DISCONNECT-001/unix": "XFAIL:TIMEOUT", "DISCONNECT-001/inet": "PASS"}, existing)
+    assert [(e.id, e.variant, e.intermittent, e.reason) for e in got] == [
+        ("DISCONNECT-001", None, True, "fork shares the hub: sometimes")]
+    # a different outcome is a new deviation: it gets its own entry
+    got = _update(lambda o, p: {"DISCONNECT-001/unix": "FAIL", "DISCONNECT-001/inet": "PASS"}, existing)
+    assert sorted((e.variant or "", e.outcome, e.intermittent) for e in got) == [
+        ("", "TIMEOUT", True), ("unix", "FAIL", False)]
+
+
+def test_update_keeps_a_maintainers_condition_the_records_agree_with():
+    """Records from Linux alone cannot widen an entry restricted to Linux to every OS."""
+    existing = ex.loads('[[expectation]]\nid = "UNIX-004"\noutcome = "FAIL"\nreason = "kernel limit"\n'
+                        '[expectation.when]\nos = "linux"\n', source="old.toml")
+    linux_only = [_record("linux", "3.12.1", {"UNIX-004": "XFAIL:FAIL"}),
+                  _record("linux", "3.13.0", {"UNIX-004": "XFAIL:FAIL"})]
+    got = ex.loads(ex.update(linux_only, existing), source="u.toml")
+    assert [(e.id, e.conditions) for e in got] == [("UNIX-004", {"os": "linux"})]
+    # ...but when it fails on macOS too, the evidence wins: no condition
+    got = _update(lambda o, p: {"UNIX-004": "FAIL"}, existing)
+    assert [(e.id, e.conditions) for e in got] == [("UNIX-004", {})]
 
 
 def test_update_keeps_the_header_of_an_empty_existing_file():
