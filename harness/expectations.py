@@ -716,6 +716,7 @@ def update(records: Sequence[Dict[str, Any]], existing: Optional[Expectations] =
         for entry in existing
         if not any(entry.matches(cell.fingerprint, cell.implementation) for cell in cells)
         or (entry.intermittent and not _confirmed(entry, confirmed))
+        or (entry.outcome not in _BAD_EXPECTABLE and _still_seen(entry, by_check))
     ]
     merged = sorted(kept + new_entries, key=lambda e: (e.id, e.variant or "", e.outcome, repr(e.when)))
     unique: List[Entry] = []
@@ -755,6 +756,16 @@ def _narrower(existing: Expectations, check_id: str, variant: Optional[str], out
                 and all(entry.matches(cell.fingerprint, cell.implementation) for cell in shown)):
             return entry.when
     return when
+
+
+def _still_seen(entry: Entry, by_check: Dict[str, Dict[str, List[Tuple[_Cell, str]]]]) -> bool:
+    """An entry expecting a non-failing outcome (UNSUPPORTED or SKIP where the baseline runs the
+    check, INFO where it passes) is not derived from records, which only show failures;
+    it stays while every matching cell still shows that outcome, and goes when one does not."""
+    seen = [outcome for variant, cell_outcomes in by_check.get(entry.id, {}).items()
+            if entry.variant in (None, variant)
+            for cell, outcome in cell_outcomes if entry.matches(cell.fingerprint, cell.implementation)]
+    return bool(seen) and all(outcome == entry.outcome for outcome in seen)
 
 
 def _confirmed(entry: Entry, confirmed: set) -> bool:

@@ -430,3 +430,14 @@ def test_update_keeps_the_header_of_an_empty_existing_file():
     assert len(existing) == 0 and existing.header == header
     text = ex.update([_record("linux", "3.12.1", {"TCP-001": "PASS"})], existing)
     assert text.startswith("# expectations/x.toml -- nothing deviates (yet)\n")
+
+
+def test_update_keeps_a_non_failing_entry_while_the_records_still_show_it():
+    """Records only show failures, so an UNSUPPORTED entry (a capability the patched process
+    lacks) is kept while every matching cell is still UNSUPPORTED, and dropped when one is not."""
+    existing = ex.loads('[[expectation]]\nid = "SERVE-015"\noutcome = "UNSUPPORTED"\nreason = "no poll"\n',
+                        source="old.toml")
+    got = _update(lambda o, p: {"SERVE-015": "UNSUPPORTED"}, existing)
+    assert [(e.id, e.outcome, e.reason) for e in got] == [("SERVE-015", "UNSUPPORTED", "no poll")]
+    got = _update(lambda o, p: {"SERVE-015": "PASS" if o == "linux" else "UNSUPPORTED"}, existing)
+    assert list(got) == []
