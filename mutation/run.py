@@ -524,7 +524,7 @@ def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], b
     summary = {
         "tool": "cosmic-ray", "commit": commit, "timeout_multiplier": multiplier,
         # records made before a resumed run's --update carry no commit
-        "records_by_commit": {c[:12]: n for c, n in sorted(Counter(
+        "records_by_commit": {(c if c == "before-update" else c[:12]): n for c, n in sorted(Counter(
             r.get("commit", "before-update") for r in done.values() if r.get("stage") in ("area", "full", "unit")).items())},
         "per_mutant_cap_seconds": {"area": cap, "full": full_cap},
         "total_mutants": len(items),
