@@ -8,8 +8,9 @@ often that happens.  For each of ``--runs N`` rounds it runs ``ssconform
 run --impl X --no-report`` once per ``--impl`` (interleaved: round 1 of
 every implementation, then round 2, ... so drift in machine load falls on
 all of them), each in a fresh process and output directory, bounded by
-``timeouts.long() * 12`` (the CLI bounds its own pytest process at
-``long() * 10``).  The run records -- never pytest's output -- are then
+``timeouts.long() * 12`` (720 s: far above a healthy run's 20-40 s;
+the CLI's own bound, ``--run-bound``, is longer and is not what stops a
+stuck round here).  The run records -- never pytest's output -- are then
 compared: a check (``id`` and ``variant``) is **flaky** when its outcome
 differs between rounds of the same implementation; a round whose record is
 missing or aborted is counted separately (a whole run that failed is not a

@@ -2,7 +2,8 @@
 
 Theory of operation
 -------------------
-The CLI bounds each pytest process (``timeouts.long() * 10``).  An
+The CLI bounds each pytest process (``--run-bound SECONDS``, by default
+1800 s times the timeout multiplier).  An
 implementation that hangs in many checks can exceed that bound even though
 every single check ends within its own budget.  The CLI then interrupts
 pytest first (SIGINT: pytest finishes as interrupted and the plugin writes
@@ -67,9 +68,8 @@ def test_a_stopped_run_keeps_the_record_of_the_checks_that_ended(tmp_path, monke
         f"    rs.write_fake_record({str(out)!r}, {{'API-001': 'PASS', 'SHUTDOWN-004': 'TIMEOUT'}})\n"
         "    raise SystemExit(2)\n"
     ))
-    monkeypatch.setattr(timeouts, "long", lambda: 1.0)  # the bound becomes 10 s; medium() stays the grace
     try:
-        assert cli.main(["run", "--impl", "stdlib", "--out", str(out), "--no-report"]) == 1
+        assert cli.main(["run", "--impl", "stdlib", "--out", str(out), "--no-report", "--run-bound", "10"]) == 1
         if request_restore is not None:
             assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN, "the CLI must restore SIG_IGN"
     finally:
@@ -90,10 +90,9 @@ def test_a_run_that_ignores_the_interrupt_is_killed_and_still_recorded(tmp_path,
         "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
         "threading.Event().wait()\n"
     ))
-    monkeypatch.setattr(timeouts, "long", lambda: 0.2)
     monkeypatch.setattr(timeouts, "medium", lambda: 0.5)  # the grace after SIGINT
     deadline = timeouts.Deadline(timeouts.short() * 3, "the stopped run")
-    assert cli.main(["run", "--impl", "stdlib", "--out", str(out), "--no-report"]) == 1
+    assert cli.main(["run", "--impl", "stdlib", "--out", str(out), "--no-report", "--run-bound", "2"]) == 1
     assert not deadline.expired()
     [(path, record)] = records.load_records(out)
     assert record["checks"] == [] and record["aborted"].startswith("pytest process killed after 2s")
@@ -146,8 +145,8 @@ def test_end_to_end_a_suite_that_outlives_the_bound_still_reports_what_hung(tmp_
     swallowed by a teardown that also times out: test_reliability_interrupt.py.)"""
     out = tmp_path / "out"
     impl = rs.IMPLS / "hang_shutdown.py"
-    run = rs.ssconform(["run", "--impl", str(impl), "--out", str(out), "--timeout-multiplier", "0.1"],
-                       timeouts.long() * 3)
+    run = rs.ssconform(["run", "--impl", str(impl), "--out", str(out), "--timeout-multiplier", "0.1",
+                        "--run-bound", "60"], timeouts.long() * 3)
     try:
         assert not run.timed_out and run.returncode == 1, run.stderr[-3000:]
         record = rs.only_record(out)
@@ -175,7 +174,7 @@ def test_a_process_kept_alive_after_its_record_is_stopped_and_the_record_kept_wh
         f"rs.write_fake_record({str(out)!r}, {{'THREADING-001': 'TIMEOUT'}})\n"
         "threading.Thread(target=threading.Event().wait).start()\n"  # non-daemon, never ends
     ))
-    monkeypatch.setattr(timeouts, "long", lambda: 60.0)  # a bound of 600 s that must not be reached
+    # the default bound (1800 s) must not be reached: the CLI stops waiting once the record is written
     deadline = timeouts.Deadline(timeouts.medium() * 3, "the CLI")
     assert cli.main(["run", "--impl", "stdlib", "--out", str(out), "--no-report"]) == 1
     assert not deadline.expired(), "the CLI waited for the whole-run bound"
