@@ -9,8 +9,10 @@ They target the ``gap-extension`` survivors of the mutation run
 
 No timing races.  "shutdown() is prompt" only means something when the
 loop is already blocked, so the tests wait for the loop to reach the
-blocking call through spies installed with ``monkeypatch``: a subclass of
-the selector class that signals "about to select", and a wrapper around
+blocking call through spies installed with ``monkeypatch``:
+``loop_support.SelectSpy`` (shared with ``test_refimpl_loop.py``, which has
+the plain "shutdown() wakes a loop blocked in select", "no spinning after
+server_close()" and "loopback fallback" tests), and a wrapper around
 ``_base.pause`` (the back-off and idle wait) that records each timeout and
 signals "about to pause".  A signal is raised just *before* the blocking
 call; a ``shutdown()`` landing in that gap still finds the wake-up byte
@@ -20,9 +22,8 @@ bound for "prompt" is ``timeouts.short() / 10``: a loop that waits for its
 poll interval misses it by a factor of 30, a loaded machine does not.
 
 Counts instead of clocks.  Spinning is measured as ``service_actions()``
-calls (one per loop iteration) over one ``timeouts.absence()`` window, with
-a bound twice the idle rate plus slack; a spinning loop makes thousands.
-The back-off is checked as the exact sequence of pause timeouts, and
+calls (one per loop iteration) over one ``timeouts.absence()`` window; a
+spinning loop makes thousands.  The back-off is checked as the exact sequence of pause timeouts, and
 ``_next_backoff`` as a pure function.
 
 The ``SelectSelector`` path (Windows) is chosen when ``reference_impl`` is
@@ -45,6 +46,7 @@ import threading
 import time
 
 import pytest
+from loop_support import SelectSpy, shutdown_seconds
 
 import reference_impl
 from harness import timeouts
@@ -89,35 +91,6 @@ class PauseSpy:
                 raise timeouts.HarnessTimeout(what, timeouts.short())
 
 
-class SelectSpy:
-    """Replaces the serving loop's selector class; counts entries into ``select``."""
-
-    def __init__(self, monkeypatch):
-        self.entries = 0
-        self.cond = threading.Condition()
-        spy = self
-
-        class Spy(_base.ServerSelector):
-            def select(self, timeout=None):
-                with spy.cond:
-                    spy.entries += 1
-                    spy.cond.notify_all()
-                return super().select(timeout)
-
-        monkeypatch.setattr(_base, "ServerSelector", Spy)
-
-    def wait_entries(self, count, what="serve_forever to block in select"):
-        with self.cond:
-            if not self.cond.wait_for(lambda: self.entries >= count, timeouts.short()):
-                raise timeouts.HarnessTimeout(what, timeouts.short())
-
-
-def _timed_shutdown(server, in_thread):
-    started = time.monotonic()
-    in_thread(server.shutdown).result(timeouts.short(), "shutdown() to return")
-    return time.monotonic() - started
-
-
 @contextlib.contextmanager
 def _pending_client(server):
     """A client connection that makes the listener readable (closed on exit).
@@ -141,20 +114,6 @@ def _serve(server, in_thread, poll_interval):
 # -- prompt shutdown() ----------------------------------------------------------
 
 
-def test_shutdown_is_prompt_while_the_loop_waits_in_select(monkeypatch, in_thread):
-    """serve_forever(poll_interval=medium()) blocked in select: shutdown() is immediate."""
-    spy = SelectSpy(monkeypatch)
-    server = reference_impl.TCPServer(("127.0.0.1", 0), reference_impl.BaseRequestHandler)
-    try:
-        loop = _serve(server, in_thread, timeouts.medium())
-        spy.wait_entries(1)
-        latency = _timed_shutdown(server, in_thread)
-        loop.result(timeouts.short(), "serve_forever to return")
-    finally:
-        server.server_close()
-    assert latency < _prompt(), f"shutdown() took {latency:.3f}s with poll_interval={timeouts.medium()}"
-
-
 class ClosesOnAccept(Counting):
     """The first accept closes the listening socket under the loop (server_close()),
     the way another thread would, and fails as accept() then does: EBADF."""
@@ -172,7 +131,7 @@ def test_shutdown_is_prompt_while_idling_after_server_close(monkeypatch, in_thre
     try:
         with _pending_client(server):
             pauses.wait_calls(1, "the loop to idle after server_close()")
-            latency = _timed_shutdown(server, in_thread)
+            latency = shutdown_seconds(server, in_thread)
             loop.result(timeouts.short(), "serve_forever to return (without raising)")
     finally:
         server.server_close()
@@ -200,7 +159,7 @@ def test_shutdown_is_prompt_while_backing_off_after_emfile(monkeypatch, in_threa
     try:
         with _pending_client(server):
             pauses.wait_calls(10, "the loop to back off repeatedly")
-            latency = _timed_shutdown(server, in_thread)
+            latency = shutdown_seconds(server, in_thread)
             loop.result(timeouts.short(), "serve_forever to return (without raising)")
     finally:
         server.server_close()
@@ -265,27 +224,6 @@ def test_backoff_restarts_at_1ms_after_a_successful_accept(monkeypatch, in_threa
 
 
 # -- no spinning on a socket closed under the loop -------------------------------
-
-
-def test_no_spinning_after_server_close(monkeypatch, in_thread):
-    """After server_close() the loop runs service_actions() once per poll_interval, not thousands."""
-    spy = SelectSpy(monkeypatch)
-    poll_interval = timeouts.poll()
-    window = timeouts.absence()
-    server = Counting(("127.0.0.1", 0), reference_impl.BaseRequestHandler)
-    loop = _serve(server, in_thread, poll_interval)
-    try:
-        spy.wait_entries(1)
-        server.server_close()
-        before = server.calls
-        ended = loop.done.wait(window)  # observation window; the loop must not end by itself
-        iterations = server.calls - before
-        in_thread(server.shutdown).result(timeouts.short(), "shutdown() after server_close()")
-        loop.result(timeouts.short(), "serve_forever to return (without raising)")
-    finally:
-        server.server_close()
-    assert not ended, "serve_forever returned before shutdown()"
-    assert iterations <= 2 * window / poll_interval + 5, f"{iterations} iterations in {window}s: it spins"
 
 
 SELECT_PATH = r"""
@@ -390,7 +328,7 @@ def test_without_a_wakeup_pair_the_idle_loop_sleeps_in_fallback_ticks(monkeypatc
         with _pending_client(server):
             timeouts.wait_until(lambda: sleeps, timeouts.short(), "the idle loop to sleep")
             assert server._BaseServer__waker is None  # really the fallback
-            latency = _timed_shutdown(server, in_thread)
+            latency = shutdown_seconds(server, in_thread)
             loop.result(timeouts.short(), "serve_forever to return")
     finally:
         server.server_close()
@@ -404,33 +342,6 @@ def test_without_a_wakeup_pair_the_idle_loop_sleeps_in_fallback_ticks(monkeypatc
 
 def _no_socketpair(*args, **kwargs):
     raise OSError(errno.EMFILE, "Too many open files (simulated)")
-
-
-def test_a_loopback_pair_stands_in_for_a_failing_socketpair(monkeypatch):
-    """socketpair() failing (descriptor pressure; platforms without it) still gives a working
-    wake-up pair: a loopback TCP connection whose peer is checked, from an ephemeral port."""
-    monkeypatch.setattr(socket, "socketpair", _no_socketpair)
-    bound = []
-    real_bind = socket.socket.bind
-
-    def spy_bind(self, address):
-        bound.append(address)
-        return real_bind(self, address)
-
-    monkeypatch.setattr(socket.socket, "bind", spy_bind)
-    waker = _wakeup.Waker.open()
-    assert waker is not None, "no wake-up pair although the loopback fallback can connect"
-    try:
-        assert waker.reader.family == socket.AF_INET
-        assert bound == [("127.0.0.1", 0)], bound  # port 0, never a fixed port
-        waker.wake()
-        import select
-
-        readable, _, _ = select.select([waker.reader], [], [], timeouts.short())
-        assert readable, "wake() did not make the loopback reader readable"
-        assert waker.drain()
-    finally:
-        waker.close()
 
 
 def test_a_loopback_pair_that_cannot_connect_leaks_nothing(monkeypatch):
@@ -461,9 +372,9 @@ def test_shutdown_is_prompt_on_the_loopback_pair(monkeypatch, in_thread):
     server = reference_impl.TCPServer(("127.0.0.1", 0), reference_impl.BaseRequestHandler)
     try:
         loop = _serve(server, in_thread, timeouts.medium())
-        spy.wait_entries(1)
+        spy.wait_entered()
         assert server._BaseServer__waker is not None, "the loop runs without a wake-up pair"
-        latency = _timed_shutdown(server, in_thread)
+        latency = shutdown_seconds(server, in_thread)
         loop.result(timeouts.short(), "serve_forever to return")
     finally:
         server.server_close()

@@ -22,6 +22,7 @@ import threading
 import time
 
 import pytest
+from loop_support import SelectSpy, shutdown_seconds
 
 import reference_impl
 from harness import timeouts
@@ -41,36 +42,6 @@ class Echo(reference_impl.StreamRequestHandler):
         self.wfile.write(self.rfile.readline())
 
 
-class SelectSpy:
-    """Replaces ``_base.ServerSelector``; reports each entry into ``select``."""
-
-    def __init__(self, monkeypatch):
-        self.entered = threading.Event()
-        self.hook = None
-        spy = self
-        real = _base.ServerSelector
-
-        class Spy(real):
-            def select(self, timeout=None):
-                if spy.hook is not None:
-                    hook, spy.hook = spy.hook, None
-                    hook()
-                spy.entered.set()
-                return super().select(timeout)
-
-        monkeypatch.setattr(_base, "ServerSelector", Spy)
-
-    def wait_entered(self, what="serve_forever to block in select"):
-        timeouts.wait_event(self.entered, timeouts.short(), what)
-        self.entered.clear()
-
-
-def _shutdown_seconds(server, in_thread):
-    started = time.monotonic()
-    in_thread(server.shutdown).result(timeouts.short(), "shutdown() to return")
-    return time.monotonic() - started
-
-
 def _flag(server):
     return server._BaseServer__shutdown_request
 
@@ -85,7 +56,7 @@ def test_shutdown_wakes_a_blocked_loop_at_once(monkeypatch, in_thread):
     loop = in_thread(server.serve_forever, LONG_POLL)
     spy.wait_entered()
     try:
-        assert _shutdown_seconds(server, in_thread) < WAKE_BOUND
+        assert shutdown_seconds(server, in_thread) < WAKE_BOUND
         loop.result(timeouts.short(), "serve_forever to return")
     finally:
         server.server_close()
@@ -100,7 +71,7 @@ def test_control_without_waker_shutdown_waits_for_the_poll(monkeypatch, in_threa
     loop = in_thread(server.serve_forever, poll_interval)
     spy.wait_entered()
     try:
-        assert _shutdown_seconds(server, in_thread) > poll_interval / 2
+        assert shutdown_seconds(server, in_thread) > poll_interval / 2
         loop.result(timeouts.short(), "serve_forever to return")
     finally:
         server.server_close()
@@ -281,11 +252,12 @@ def test_server_close_during_serve_forever_does_not_spin(module_name, in_thread)
         timeouts.wait_until(lambda: server.calls >= 1, timeouts.short(), "the loop to run")
         server.server_close()
         before = server.calls
-        threading.Event().wait(window)  # observation window
+        ended = loop.done.wait(window)  # observation window; the loop must not end by itself
         iterations = server.calls - before
     finally:
         in_thread(server.shutdown).result(timeouts.short(), "shutdown() after server_close()")
-        loop.result(timeouts.short(), "serve_forever to return")
+        loop.result(timeouts.short(), "serve_forever to return (without raising)")
+    assert not ended, "serve_forever returned before shutdown()"
     if module_name == "reference_impl":
         assert iterations <= window / poll_interval + 3
     else:
@@ -345,13 +317,25 @@ def test_waker_falls_back_to_loopback_tcp(monkeypatch):
         raise OSError("simulated: no socketpair here")
 
     monkeypatch.setattr(socket, "socketpair", no_socketpair)
+    bound = []
+    real_bind = socket.socket.bind
+
+    def spy_bind(self, address):
+        bound.append(address)
+        return real_bind(self, address)
+
+    monkeypatch.setattr(socket.socket, "bind", spy_bind)
     waker = _wakeup.Waker.open()
+    assert waker is not None, "no wake-up pair although the loopback fallback can connect"
     try:
         assert waker.reader.family == socket.AF_INET
+        assert bound == [("127.0.0.1", 0)], bound  # port 0, never a fixed port
         started = time.monotonic()
         waker.wake()
         waker.pause(timeouts.short())
         assert time.monotonic() - started < WAKE_BOUND
+        waker.wake()
+        assert waker.drain()
     finally:
         waker.close()
 
