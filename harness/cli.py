@@ -355,10 +355,11 @@ def pytest_args(impl: Optional[str], out: Optional[Path], plugin_registered: boo
     return args + list(extra)
 
 
-def command_for(python: str, info: Dict[str, Any], args: List[str]) -> List[str]:
-    name = info["implementation"]["name"]
-    if info.get("bootstrap"):
-        return [python, "-m", "harness.launch", name, "--", *args]
+def command_for(python: str, info: Optional[Dict[str, Any]], args: List[str]) -> List[str]:
+    """pytest, or pytest through ``harness.launch`` when the implementation (``info``;
+    ``None``: none chosen) must patch the process first."""
+    if info is not None and info.get("bootstrap"):
+        return [python, "-m", "harness.launch", info["implementation"]["name"], "--", *args]
     return [python, "-m", "pytest", *args]
 
 
@@ -703,7 +704,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         pargs = pytest_args(args.impl and _absolute_spec(args.impl), None, registered,
                             extra=["--collect-only", "--ssconform-list", str(listing)])
         # Through harness.launch like `run`: gevent/eventlet collect under the patch.
-        command = command_for(args.python, infos[0], pargs) if infos else [args.python, "-m", "pytest", *pargs]
+        command = command_for(args.python, infos[0] if infos else None, pargs)
         done = subprocess.run(command, capture_output=True, text=True, env=_child_env(),
                               cwd=_child_cwd(None), timeout=timeouts.long(), check=False)
         if done.returncode not in (0, 5) or not listing.exists():

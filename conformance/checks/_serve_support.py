@@ -436,15 +436,8 @@ RESULT_PREFIX = "SSC-SERVE-RESULT "
 CHILD_SCRIPT = """
 import json, sys
 spec = json.loads(sys.argv[1])
-from harness.implementations import get_adapter
-try:
-    adapter = get_adapter(spec["impl"])
-except Exception:
-    adapter = None
-if adapter is not None and adapter.bootstrap:
-    import importlib
-    module_name, _, attribute = adapter.bootstrap.partition(":")
-    getattr(importlib.import_module(module_name), attribute)()
+from harness.child_protocol import bootstrap
+bootstrap(spec["impl"])
 from harness.implementations import resolve
 from conformance.checks import _serve_support
 ss = resolve(spec["impl"]).module

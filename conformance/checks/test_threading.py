@@ -490,6 +490,7 @@ def test_finished_threads_pruned_after_bursts(ss, impl, observe):
             with lock:
                 refs.append(weakref.ref(threading.current_thread()))
             gate.wait(timeouts.short())
+            self.request.settimeout(timeouts.short())
             self.request.recv(64)
             self.request.sendall(b"ok")
 
