@@ -275,12 +275,11 @@ def _writable_dir(path: str) -> Path:
 
 def _expectation_files(values: Optional[List[str]], names: List[str]) -> Dict[str, Optional[Path]]:
     """Expectations file per implementation name, each loaded once to check it."""
-    from harness import expectations
+    from harness import expectations, packaged
 
     chosen: Dict[str, Optional[Path]] = {}
     for name in names:
-        default = CHECKOUT / "expectations" / f"{name}.toml" if CHECKOUT else None
-        chosen[name] = default if default is not None and default.is_file() else None
+        chosen[name] = packaged.expectation_file(name)  # the checkout's, else the wheel's
     for value in values or []:
         target, sep, file = value.partition("=")
         if not sep or os.path.exists(value):  # FILE: for every implementation of the run
