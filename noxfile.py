@@ -24,7 +24,7 @@ Sessions (``nox -l`` lists them with these docstrings):
 ``conformance-3.X(IMPL)``         one cell: fingerprint, then the suite;
                                   records go to ``ssconform-report/records/cpython3.X-IMPL/``
 ``report``                        merges every record into ``ssconform-report/``
-``matrix``                        every CPython found x IMPLS, then ``report``
+``matrix``                        every CPython found (3.14t, 3.15t too) x IMPLS, then ``report``
                                   (``nox -s matrix -- --pypy`` adds the PyPy cells;
                                   other arguments go to every cell's ``ssconform run``)
 ``pypy(IMPL)``                    the suite under ``pypy3``, if installed
@@ -65,6 +65,7 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "tests"]
 
 PYPROJECT = nox.project.load_toml(str(ROOT / "pyproject.toml"))
+# The classifiers' versions, then (for the Free Threading classifier) 3.14t and 3.15t.
 PYTHONS: List[str] = nox.project.python_versions(PYPROJECT)
 IMPLS = ("stdlib", "reference")
 #: The ``alternatives`` session's implementations; ``stdlib`` first is their baseline.

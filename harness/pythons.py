@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 The matrix (nox, tox, ``.ci/run``, the CPython-suite test of
-``reference_impl``) wants "every CPython 3.9-3.13 on this machine" without
+``reference_impl``) wants "every CPython 3.9-3.15 on this machine" without
 the user first running ``pyenv global ...``.  For each wanted version we
 try, in order: ``pythonX.Y`` on ``PATH``; pyenv's
 ``$PYENV_ROOT/versions/X.Y.*/bin/pythonX.Y`` (newest patch first, and
@@ -11,6 +11,12 @@ try, in order: ``pythonX.Y`` on ``PATH``; pyenv's
 ``py -X.Y``.  A candidate counts only if running it reports the wanted
 version, so a stale shim is not mistaken for an interpreter.  Missing
 versions are reported, never fatal: callers skip them with a message.
+
+A free-threaded build is asked for as ``X.Yt`` (:data:`FREE_THREADED`):
+its executable is ``pythonX.Yt`` (pyenv: ``versions/X.Y.*t/``, the launcher:
+``py -X.Yt``), and it must report the ``t`` too, i.e. be built with
+``Py_GIL_DISABLED``, so a GIL build never stands in for it nor the other
+way round.  Prereleases count (3.15 before it is final).
 
 The list of versions lives in one place, :data:`VERSIONS`, and matches the
 classifiers in ``pyproject.toml`` (a test keeps them equal).
@@ -27,14 +33,27 @@ from typing import Dict, List, Optional
 
 from . import timeouts
 
-VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
+VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
+#: Free-threaded builds (``Py_GIL_DISABLED``): every version from 3.14 on, the
+#: rule ``nox.project.python_versions`` applies to the ``Free Threading``
+#: classifier (3.13t was experimental and is left out).
+FREE_THREADED = tuple(f"{v}t" for v in VERSIONS if tuple(int(p) for p in v.split(".")) >= (3, 14))
+#: PyPy versions of the GitHub matrix (locally: whatever ``pypy3`` is).
+PYPY = ("pypy3.11",)
+
+_TAG = ("import sys, sysconfig; print('%d.%d' % sys.version_info[:2] + "
+        "('t' if sysconfig.get_config_var('Py_GIL_DISABLED') else ''))")
+
+
+def running_tag() -> str:
+    """``X.Y`` of the running interpreter, ``X.Yt`` for a free-threaded build."""
+    import sysconfig
+
+    return "{}.{}".format(*sys.version_info[:2]) + ("t" if sysconfig.get_config_var("Py_GIL_DISABLED") else "")
 
 
 def _reports_version(executable: str, version: str, extra: Optional[List[str]] = None) -> bool:
-    command = [executable] + (extra or []) + [
-        "-c",
-        "import sys; print('%d.%d' % sys.version_info[:2])",
-    ]
+    command = [executable] + (extra or []) + ["-c", _TAG]
     try:
         out = subprocess.run(
             command, capture_output=True, text=True, timeout=timeouts.short() * 2, check=False
@@ -55,18 +74,19 @@ def _patch_key(path: str) -> tuple:
 
 def _pyenv_candidates(version: str) -> List[str]:
     roots = [os.environ.get("PYENV_ROOT"), os.path.join(os.path.expanduser("~"), ".pyenv")]
+    base, threaded = version.rstrip("t"), "t" if version.endswith("t") else ""
     found: List[str] = []
     for root in roots:
         if not root:
             continue
-        pattern = os.path.join(root, "versions", f"{version}.*", "bin", f"python{version}")
+        pattern = os.path.join(root, "versions", f"{base}.*{threaded}", "bin", f"python{version}")
         found.extend(sorted(glob.glob(pattern), key=_patch_key, reverse=True))
     return found
 
 
 def find(version: str) -> Optional[str]:
-    """The path of a CPython ``version`` interpreter, or ``None``."""
-    if f"{sys.version_info[0]}.{sys.version_info[1]}" == version and sys.implementation.name == "cpython":
+    """The path of a CPython ``version`` (``X.Y`` or ``X.Yt``) interpreter, or ``None``."""
+    if running_tag() == version and sys.implementation.name == "cpython":
         return sys.executable
     candidates: List[str] = []
     on_path = shutil.which(f"python{version}")
@@ -82,14 +102,14 @@ def find(version: str) -> Optional[str]:
     return None
 
 
-def find_all(versions=VERSIONS) -> Dict[str, Optional[str]]:
+def find_all(versions=VERSIONS + FREE_THREADED) -> Dict[str, Optional[str]]:
     """``{version: path or None}`` for every wanted version."""
     return {version: find(version) for version in versions}
 
 
 def find_pypy() -> Optional[str]:
-    """Debian's ``pypy3`` (or any ``pypy3`` on PATH), or ``None``."""
-    for name in ("pypy3", "pypy"):
+    """Debian's ``pypy3`` (or any ``pypy3``/``pypy3.11`` on PATH), or ``None``."""
+    for name in ("pypy3", *PYPY, "pypy"):
         path = shutil.which(name)
         if path:
             return path

@@ -12,6 +12,13 @@ as subprocesses of the running interpreter (``python -m nox``), bounded by
 :func:`harness.timeouts.long`; when one is not installed (they are in the
 ``test`` and ``dev`` extras) its tests skip with the reason.
 
+Free-threaded builds (``3.14t``, ``3.15t``) have no version classifier of
+their own: the ``Programming Language :: Python :: Free Threading``
+classifier adds one for every version from 3.14 on (nox's rule, and
+:data:`harness.pythons.FREE_THREADED`'s), and they appear
+in nox, tox and the workflows beside the classifier versions; the PyPy
+version of the workflows is :data:`harness.pythons.PYPY`.
+
 A last test makes nox look for Python 3.9 on a ``PATH`` and ``HOME`` where
 there is none, and proves that a missing interpreter is skipped with a
 message, exit status 0, rather than an error or a download.
@@ -96,6 +103,19 @@ def test_classifiers_agree_with_harness_pythons(versions):
     assert tuple(versions) == pythons.VERSIONS
 
 
+def test_free_threaded_builds_have_a_classifier():
+    classifiers = _load_toml(PYPROJECT)["project"]["classifiers"]
+    assert pythons.FREE_THREADED, "no free-threaded build in the matrix"
+    assert any(c.startswith("Programming Language :: Python :: Free Threading") for c in classifiers)
+    for tag in pythons.FREE_THREADED:
+        assert tag.endswith("t") and tag[:-1] in pythons.VERSIONS, tag
+    if importlib.util.find_spec("nox") is not None:
+        import nox.project
+
+        from_nox = nox.project.python_versions(_load_toml(PYPROJECT))
+        assert [v for v in from_nox if v.endswith("t")] == list(pythons.FREE_THREADED)
+
+
 def test_classifier_parsing_notices_a_missing_version():
     doctored = {"project": {"classifiers": [
         "Programming Language :: Python :: 3",
@@ -125,8 +145,9 @@ def _nox_sessions() -> List[str]:
 
 def test_nox_lists_the_matrix(versions):
     sessions = _nox_sessions()
-    expected = [f"tests-{v}" for v in versions]
-    expected += [f"conformance-{v}({impl})" for v in versions for impl in IMPLS]
+    every = versions + list(pythons.FREE_THREADED)
+    expected = [f"tests-{v}" for v in every]
+    expected += [f"conformance-{v}({impl})" for v in every for impl in IMPLS]
     expected += [f"pypy({impl})" for impl in IMPLS]
     expected += ["alternatives", "report", "matrix", "lint", "typing"]
     assert sorted(sessions) == sorted(expected)
@@ -165,7 +186,7 @@ def test_tox_lists_the_matrix(versions):
     done = _tool("tox", "-l", "-c", str(TOX_INI))
     assert done.returncode == 0, done.stdout + done.stderr
     envs = [line.strip() for line in done.stdout.splitlines() if line.strip()]
-    compact = [v.replace(".", "") for v in versions]
+    compact = [v.replace(".", "") for v in versions + list(pythons.FREE_THREADED)]
     expected = [f"py{v}-tests" for v in compact]
     expected += [f"py{v}-conformance-{impl}" for v in compact for impl in IMPLS]
     expected += [f"pypy3-conformance-{impl}" for impl in IMPLS]
@@ -193,9 +214,11 @@ def _flow_list(text: str, key: str) -> List[str]:
 def test_conformance_workflow_matrix(versions):
     text = CONFORMANCE_YML.read_text(encoding="utf-8")
     python = _flow_list(text, "python")
-    cpython = [v for v in python if not v.startswith("pypy")]
+    cpython = [v for v in python if not v.startswith("pypy") and not v.endswith("t")]
     assert cpython == versions
-    assert any(v.startswith("pypy3") for v in python), "no PyPy cell"
+    assert [v for v in python if v.endswith("t")] == list(pythons.FREE_THREADED)
+    assert [v for v in python if v.startswith("pypy")] == list(pythons.PYPY), "PyPy cells"
+    assert "allow-prereleases: true" in text, "3.15 needs prereleases until it is final"
     assert _flow_list(text, "impl") == list(IMPLS)
     assert _flow_list(text, "os") == ["ubuntu-latest", "windows-latest", "macos-latest"]
     assert "fail-fast: false" in text
@@ -204,7 +227,8 @@ def test_conformance_workflow_matrix(versions):
 def test_ci_workflow_covers_oldest_and_newest(versions):
     python = _flow_list(CI_YML.read_text(encoding="utf-8"), "python")
     assert versions[0] in python and versions[-1] in python
-    assert set(python) <= set(versions)
+    assert set(python) <= set(versions) | set(pythons.FREE_THREADED)
+    assert set(pythons.FREE_THREADED) & set(python), "the kit's own tests on a free-threaded build"
 
 
 def test_flow_list_parsing_is_exact():
