@@ -60,3 +60,9 @@ def test_action_outputs_main_reads_records_and_rejects_broken_ones(tmp_path, cap
     (tmp_path / "broken.json").write_text('{"schema_version": ', encoding="utf-8")
     assert action_outputs.main([str(tmp_path)]) == 2
     assert "broken.json" in capsys.readouterr().err
+
+
+def test_the_platform_knowledge_is_package_data():
+    assert packaged.data_file("platform_notes.toml").is_file()
+    with pytest.raises(FileNotFoundError):
+        packaged.data_file("no-such-file.toml")

@@ -28,15 +28,16 @@ def test_the_topics_the_brief_asks_for_exist():
 @pytest.mark.parametrize("topic", sorted(pn.TOPICS))
 def test_topic_is_well_formed(topic):
     info = pn.TOPICS[topic]
-    assert set(info) >= {"title", "mechanism", "repro", "expect", "section"}
+    assert set(info) == {"title", "mechanism", "repro", "expect"}
     assert len(info["mechanism"]) > 120 and info["title"]
     compile(info["repro"], f"<repro {topic}>", "exec")
     assert "```" not in info["repro"]
     assert {"linux", "windows", "macos"} <= set(info["expect"]) <= set(pn.OSES)
     for os_name, entry in info["expect"].items():
-        assert set(entry) <= {"value", "confidence", "source", "accept"}, (topic, os_name)
+        assert set(entry) <= {"value", "confidence", "sources", "source", "accept", "note"}, (topic, os_name)
         assert entry["confidence"] in "MDRU" and len(entry["confidence"]) == 1
         assert entry["source"] and isinstance(entry["value"], str) and entry["value"]
+        assert entry["sources"] or entry["confidence"] == "U", (topic, os_name)
         if os_name != "linux":
             assert entry["confidence"] != "M", f"{topic}/{os_name}: nothing but Linux was measured"
 
