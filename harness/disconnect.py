@@ -47,7 +47,7 @@ The ``killed`` scenario runs its client in another process,
 ``signals`` capability exists, ``Popen.kill`` (``TerminateProcess`` on
 Windows) otherwise.
 
-Measured on Linux with the stdlib (platform_semantics.md §1): FIN → ``b''``;
+Measured on Linux with the stdlib (docs/platform-knowledge.md): FIN → ``b''``;
 RST → ``ConnectionResetError`` ``ECONNRESET``; closing with unread data →
 RST → ``ECONNRESET``; a killed client with an empty receive buffer → FIN
 (``b''``); half-close → ``b''`` and the reply still reaches the client.

@@ -50,8 +50,9 @@ def check(
 ):
     """Declare a test function as the conformance check ``check_id``.
 
-    ``clause`` quotes or paraphrases the documentation sentence (or the
-    numbered behaviour of the research notes) being checked.  ``topic``
+    ``clause`` quotes or paraphrases the documented behaviour being checked
+    and cites where a reader can open it (CPython source at a tag and line,
+    docs.python.org, a gh-/bpo- issue, docs/platform-knowledge.md).  ``topic``
     links a PLATFORM check to its documented per-OS expectation in
     ``harness.platform_notes``.  ``budget`` names the watchdog budget
     (``"LONG"`` by default) after which the plugin declares TIMEOUT.

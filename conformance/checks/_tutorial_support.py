@@ -2,7 +2,8 @@
 
 Theory of operation
 -------------------
-The seed tutorial (``shared/seed/socketserver_tutorial_zh.txt``) builds five
+The tutorial this project started from (a Chinese-language socketserver
+tutorial; what it shows is quoted below and in test_tutorial.py) builds five
 servers around one handler body and drives them with one interactive
 client::
 

@@ -60,7 +60,8 @@ def _public_all(ss):
     return list(names)
 
 
-@check("API-001", REQUIRED, clause="module contents: the classes every platform provides")
+@check("API-001", REQUIRED, clause="module contents: the classes every platform provides "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L134-L137]")
 def test_always_present_names(ss, observe):
     """The nine platform-independent classes exist and are listed in __all__."""
     names = _public_all(ss)
@@ -84,21 +85,27 @@ def _verify_gated(ss, observe, names, label, capability, available):
     verify_equal(listed, expected, f"{label} names in __all__")
 
 
-@check("API-002", PLATFORM, clause="Forking* classes are defined only where os.fork exists",
+@check("API-002", PLATFORM, clause="Forking* classes are defined only where os.fork exists "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L138-L139, "
+                                   "docs/platform-knowledge.md#fork_availability]",
        topic="fork_availability")
 def test_forking_names_follow_os_fork(ss, observe):
     """Forking names are present exactly when os.fork exists."""
     _verify_gated(ss, observe, FORKING, "Forking*", "os_fork", hasattr(os, "fork"))
 
 
-@check("API-003", PLATFORM, clause="Unix* classes are defined only where socket.AF_UNIX exists",
+@check("API-003", PLATFORM, clause="Unix* classes are defined only where socket.AF_UNIX exists "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L140-L145, "
+                                   "docs/platform-knowledge.md#af_unix_availability]",
        topic="af_unix_availability")
 def test_unix_names_follow_af_unix(ss, observe):
     """Unix-domain names are present exactly when socket.AF_UNIX exists."""
     _verify_gated(ss, observe, UNIX, "Unix*", "af_unix", hasattr(socket, "AF_UNIX"))
 
 
-@check("API-004", VERSION, clause="ForkingUnixStreamServer/ForkingUnixDatagramServer: new in 3.12")
+@check("API-004", VERSION, clause="ForkingUnixStreamServer/ForkingUnixDatagramServer: new in 3.12 "
+                                  "[gh-103673, "
+                                  "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L732-L735]")
 def test_forking_unix_names_by_version(ss, impl, observe):
     """ForkingUnix* exist from API 3.12 on where both fork and AF_UNIX exist."""
     both = hasattr(os, "fork") and hasattr(socket, "AF_UNIX")
@@ -111,7 +118,8 @@ def test_forking_unix_names_by_version(ss, impl, observe):
     verify_equal(listed, expected, "ForkingUnix* names in __all__")
 
 
-@check("API-005", REQUIRED, clause="__all__ lists exactly the public classes the module defines")
+@check("API-005", REQUIRED, clause="__all__ lists exactly the public classes the module defines "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L134-L145]")
 def test_all_matches_public_definitions(ss, observe):
     """__all__ equals the set of public classes defined by the module."""
     names = set(_public_all(ss))
@@ -127,7 +135,8 @@ def test_all_matches_public_definitions(ss, observe):
     verify(defined <= names, "public classes missing from __all__", "none", sorted(defined - names))
 
 
-@check("API-006", REQUIRED, clause="every name in __all__ exists")
+@check("API-006", REQUIRED, clause="every name in __all__ exists "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L134-L145]")
 def test_all_names_exist(ss, observe):
     """Every name in __all__ is an attribute of the module."""
     missing = [name for name in _public_all(ss) if not hasattr(ss, name)]
@@ -135,7 +144,10 @@ def test_all_names_exist(ss, observe):
     verify(not missing, "names in __all__ that do not exist", "none", missing)
 
 
-@check("API-007", REQUIRED, clause="class hierarchy: UDPServer derives from TCPServer, which derives from BaseServer")
+@check("API-007", REQUIRED, clause="class hierarchy: UDPServer derives from TCPServer, which "
+                                   "derives from BaseServer "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L392, "
+                                   "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L523]")
 def test_inet_hierarchy(ss, observe):
     """UDPServer -> TCPServer -> BaseServer."""
     observe("UDPServer.__mro__", [c.__name__ for c in ss.UDPServer.__mro__])
@@ -143,7 +155,9 @@ def test_inet_hierarchy(ss, observe):
     verify(issubclass(ss.UDPServer, ss.TCPServer), "UDPServer base", "TCPServer", ss.UDPServer.__bases__)
 
 
-@check("API-008", REQUIRED, clause="UnixStreamServer derives from TCPServer, UnixDatagramServer from UDPServer",
+@check("API-008", REQUIRED, clause="UnixStreamServer derives from TCPServer, UnixDatagramServer "
+                                   "from UDPServer "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L722-L726]",
        requires=("af_unix",))
 def test_unix_hierarchy(ss, observe):
     """UnixStreamServer -> TCPServer and UnixDatagramServer -> UDPServer."""
@@ -155,7 +169,10 @@ def test_unix_hierarchy(ss, observe):
     verify(issubclass(dgram, ss.UDPServer), "UnixDatagramServer base", "UDPServer", dgram.__bases__)
 
 
-@check("API-009", REQUIRED, clause="the combined classes are (MixIn, Server) with the mix-in first")
+@check("API-009", REQUIRED, clause="the combined classes are (MixIn, Server) with the mix-in "
+                                   "first "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L713-L718, "
+                                   "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L728-L735]")
 def test_combined_classes_put_mixin_first(ss, observe):
     """Every Threading*/Forking* server class lists its mix-in before its server class."""
     seen = {}
@@ -175,7 +192,9 @@ def test_combined_classes_put_mixin_first(ss, observe):
     verify("ThreadingTCPServer" in seen, "combined classes examined", "at least ThreadingTCPServer", sorted(seen))
 
 
-@check("API-010", REQUIRED, clause="TCPServer: address_family AF_INET, socket_type SOCK_STREAM, allow_reuse_address False")
+@check("API-010", REQUIRED, clause="TCPServer: address_family AF_INET, socket_type SOCK_STREAM, "
+                                   "allow_reuse_address False "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L440-L446]")
 def test_tcpserver_defaults(ss, observe):
     """TCPServer's class defaults match the documentation."""
     tcp = ss.TCPServer
@@ -190,7 +209,9 @@ def test_tcpserver_defaults(ss, observe):
     verify(tcp.allow_reuse_address is False, "TCPServer.allow_reuse_address", False, tcp.allow_reuse_address)
 
 
-@check("API-011", VERSION, clause="request_queue_size: 5 through 3.14, socket.SOMAXCONN from 3.15")
+@check("API-011", VERSION, clause="request_queue_size: 5 through 3.14, socket.SOMAXCONN from 3.15 "
+                                  "[gh-80184, "
+                                  "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L444]")
 def test_request_queue_size(ss, impl, observe):
     """TCPServer.request_queue_size has the default of the claimed API level."""
     value = ss.TCPServer.request_queue_size
@@ -200,14 +221,17 @@ def test_request_queue_size(ss, impl, observe):
     verify_equal(value, expected, f"TCPServer.request_queue_size at API {impl.api_version}")
 
 
-@check("API-012", REQUIRED, clause="BaseServer.timeout defaults to None")
+@check("API-012", REQUIRED, clause="BaseServer.timeout defaults to None "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L201]")
 def test_baseserver_timeout_none(ss, observe):
     """BaseServer.timeout is None by default."""
     observe("timeout", ss.BaseServer.timeout)
     verify(ss.BaseServer.timeout is None, "BaseServer.timeout", None, ss.BaseServer.timeout)
 
 
-@check("API-013", REQUIRED, clause="UDPServer: socket_type SOCK_DGRAM, max_packet_size 8192, allow_reuse_address False")
+@check("API-013", REQUIRED, clause="UDPServer: socket_type SOCK_DGRAM, max_packet_size 8192, "
+                                   "allow_reuse_address False "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L527-L533]")
 def test_udpserver_defaults(ss, observe):
     """UDPServer's class defaults match the documentation."""
     udp = ss.UDPServer
@@ -217,7 +241,8 @@ def test_udpserver_defaults(ss, observe):
     verify(udp.allow_reuse_address is False, "UDPServer.allow_reuse_address", False, udp.allow_reuse_address)
 
 
-@check("API-014", REQUIRED, clause="ThreadingMixIn.daemon_threads defaults to False")
+@check("API-014", REQUIRED, clause="ThreadingMixIn.daemon_threads defaults to False "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L678]")
 def test_daemon_threads_default(ss, observe):
     """ThreadingMixIn.daemon_threads is False by default."""
     observe("daemon_threads", ss.ThreadingMixIn.daemon_threads)
@@ -225,7 +250,9 @@ def test_daemon_threads_default(ss, observe):
            ss.ThreadingMixIn.daemon_threads)
 
 
-@check("API-015", REQUIRED, clause="ForkingMixIn: max_children 40, timeout 300, active_children None",
+@check("API-015", REQUIRED, clause="ForkingMixIn: max_children 40, timeout 300, active_children "
+                                   "None "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L555-L557]",
        requires=("fork",))
 def test_forking_defaults(ss, observe):
     """ForkingMixIn's class defaults match the documentation."""
@@ -235,7 +262,9 @@ def test_forking_defaults(ss, observe):
     verify_equal(values, {"max_children": 40, "timeout": 300, "active_children": None}, "ForkingMixIn defaults")
 
 
-@check("API-016", REQUIRED, clause="StreamRequestHandler: rbufsize -1, wbufsize 0, timeout None, disable_nagle_algorithm False")
+@check("API-016", REQUIRED, clause="StreamRequestHandler: rbufsize -1, wbufsize 0, timeout None, "
+                                   "disable_nagle_algorithm False "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L794-L802]")
 def test_stream_handler_defaults(ss, observe):
     """StreamRequestHandler's class defaults match the documentation."""
     handler = ss.StreamRequestHandler
@@ -250,7 +279,10 @@ def test_stream_handler_defaults(ss, observe):
                  "StreamRequestHandler defaults")
 
 
-@check("API-017", VERSION, clause="allow_reuse_port (3.11+): False on TCPServer and UDPServer")
+@check("API-017", VERSION, clause="allow_reuse_port (3.11+): False on TCPServer and UDPServer "
+                                  "[bpo-16594, "
+                                  "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L448, "
+                                  "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L529]")
 def test_allow_reuse_port_by_version(ss, impl, observe):
     """allow_reuse_port exists and is False from API 3.11 on, and is absent before."""
     present = {name: hasattr(getattr(ss, name), "allow_reuse_port") for name in ("TCPServer", "UDPServer")}
@@ -264,7 +296,10 @@ def test_allow_reuse_port_by_version(ss, impl, observe):
         verify(not any(present.values()), f"allow_reuse_port at API {impl.api_version}", "absent", present)
 
 
-@check("API-018", VERSION, clause="block_on_close (3.7+): True on ThreadingMixIn and ForkingMixIn")
+@check("API-018", VERSION, clause="block_on_close (3.7+): True on ThreadingMixIn and ForkingMixIn "
+                                  "[bpo-33540, "
+                                  "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L559, "
+                                  "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L680]")
 def test_block_on_close_default(ss, impl, observe):
     """block_on_close is True on both mix-ins from API 3.7 on."""
     mixins = [name for name in ("ThreadingMixIn", "ForkingMixIn") if hasattr(ss, name)]
@@ -275,7 +310,9 @@ def test_block_on_close_default(ss, impl, observe):
         verify(value == expected, f"{name}.block_on_close at API {impl.api_version}", expected, value)
 
 
-@check("API-019", VERSION, clause="servers are context managers (3.6+): __enter__ returns self, __exit__ closes")
+@check("API-019", VERSION, clause="servers are context managers (3.6+): __enter__ returns self, "
+                                  "__exit__ closes [bpo-26404, "
+                                  "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L385-L389]")
 def test_context_manager_protocol_present(ss, impl, observe):
     """BaseServer defines __enter__ and __exit__ from API 3.6 on."""
     present = hasattr(ss.BaseServer, "__enter__") and hasattr(ss.BaseServer, "__exit__")
@@ -283,7 +320,9 @@ def test_context_manager_protocol_present(ss, impl, observe):
     verify_equal(present, impl.api_at_least(3, 6), f"context manager methods at API {impl.api_version}")
 
 
-@check("API-020", REQUIRED, clause="BaseServer interface: the documented methods exist and are callable")
+@check("API-020", REQUIRED, clause="BaseServer interface: the documented methods exist and are "
+                                   "callable "
+                                   "[https://docs.python.org/3/library/socketserver.html#socketserver.BaseServer]")
 def test_baseserver_methods(ss, observe):
     """BaseServer provides every documented method."""
     wanted = (
@@ -300,7 +339,8 @@ def test_baseserver_methods(ss, observe):
     verify(not missing, "TCPServer methods", "all documented methods callable", missing)
 
 
-@check("API-021", REQUIRED, clause="serve_forever(poll_interval=0.5)")
+@check("API-021", REQUIRED, clause="serve_forever(poll_interval=0.5) "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L218]")
 def test_serve_forever_signature(ss, observe):
     """serve_forever's poll_interval defaults to 0.5 seconds."""
     parameter = inspect.signature(ss.BaseServer.serve_forever).parameters.get("poll_interval")
@@ -309,7 +349,9 @@ def test_serve_forever_signature(ss, observe):
     verify_equal(default, 0.5, "serve_forever poll_interval default")
 
 
-@check("API-022", REQUIRED, clause="TCPServer(server_address, RequestHandlerClass, bind_and_activate=True)")
+@check("API-022", REQUIRED, clause="TCPServer(server_address, RequestHandlerClass, "
+                                   "bind_and_activate=True) "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L450]")
 def test_constructor_signature(ss, observe):
     """Server constructors take server_address, RequestHandlerClass and bind_and_activate=True."""
     params = inspect.signature(ss.TCPServer.__init__).parameters
@@ -320,7 +362,10 @@ def test_constructor_signature(ss, observe):
     verify(default is True, "bind_and_activate default", True, default)
 
 
-@check("API-023", REQUIRED, clause="StreamRequestHandler and DatagramRequestHandler derive from BaseRequestHandler")
+@check("API-023", REQUIRED, clause="StreamRequestHandler and DatagramRequestHandler derive from "
+                                   "BaseRequestHandler "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L783, "
+                                   "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L847]")
 def test_handler_hierarchy(ss, observe):
     """Both concrete handlers derive from BaseRequestHandler."""
     bases = {name: [c.__name__ for c in getattr(ss, name).__mro__] for name in ("StreamRequestHandler", "DatagramRequestHandler")}
@@ -329,7 +374,8 @@ def test_handler_hierarchy(ss, observe):
         verify(issubclass(getattr(ss, name), ss.BaseRequestHandler), f"{name} base", "BaseRequestHandler", bases[name])
 
 
-@check("API-024", REQUIRED, clause="collect_children(*, blocking=False) (keyword-only since 3.7)",
+@check("API-024", REQUIRED, clause="collect_children(*, blocking=False) (keyword-only since 3.7) "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L561]",
        requires=("fork",))
 def test_collect_children_signature(ss, impl, observe):
     """ForkingMixIn.collect_children accepts a keyword-only blocking=, defaulting to False."""
@@ -344,7 +390,9 @@ def test_collect_children_signature(ss, impl, observe):
         verify_equal(kind, inspect.Parameter.KEYWORD_ONLY.name, "kind of collect_children's blocking parameter")
 
 
-@check("API-025", REQUIRED, clause="UnixStreamServer/UnixDatagramServer use address_family AF_UNIX",
+@check("API-025", REQUIRED, clause="UnixStreamServer/UnixDatagramServer use address_family "
+                                   "AF_UNIX "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L722-L726]",
        requires=("af_unix",))
 def test_unix_address_family(ss, observe):
     """The Unix-domain servers set address_family to AF_UNIX."""
@@ -354,7 +402,8 @@ def test_unix_address_family(ss, observe):
         verify_equal(family, socket.AF_UNIX, f"{name}.address_family")
 
 
-@check("API-026", REQUIRED, clause="BaseServer.service_actions (3.3+) is a documented hook")
+@check("API-026", REQUIRED, clause="BaseServer.service_actions (3.3+) is a documented hook "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L257-L263]")
 def test_service_actions_hook(ss, observe):
     """BaseServer.service_actions exists as an overridable hook."""
     hook = getattr(ss.BaseServer, "service_actions", None)
@@ -362,12 +411,14 @@ def test_service_actions_hook(ss, observe):
     verify(callable(hook), "BaseServer.service_actions", "callable", hook)
 
 
-#: The API levels the kit knows (research notes: 2.7, 3.6 .. 3.15).
+#: The API levels the kit knows (2.7, 3.6 .. 3.15).
 KNOWN_MINORS = range(0, 16)
 
 
-@check("API-027", REQUIRED, clause="a module that declares __socketserver_api__ = (major, minor) is tested "
-       "at that level: the VERSION checks key on the same (3, minor) the module declares")
+@check("API-027", REQUIRED, clause="a module that declares __socketserver_api__ = (major, minor) "
+                                   "is tested at that level: the VERSION checks key on the same "
+                                   "(3, minor) the module declares [README.md (a declared "
+                                   "__socketserver_api__)]")
 def test_declared_api_level(ss, impl, observe):
     """A declared __socketserver_api__ is a (3, minor) pair of ints and is the level the suite tests."""
     declared = getattr(ss, "__socketserver_api__", None)

@@ -79,7 +79,9 @@ def _socket_fds():
     return {fd for fd, target in fds.items() if "socket" in target or target == "?"}
 
 
-@check("BIND-001", REQUIRED, clause="#13: with bind_and_activate=True, __init__ calls server_bind() then server_activate()")
+@check("BIND-001", REQUIRED, clause="with bind_and_activate=True, __init__ calls server_bind() "
+                                    "then server_activate() "
+                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L450-L461]")
 @pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_init_binds_then_activates(ss, observe, kind):
     """The constructor calls server_bind() before server_activate()."""
@@ -99,8 +101,9 @@ def test_init_binds_then_activates(ss, observe, kind):
         observe("server_address", server.server_address)
 
 
-@check("BIND-002", REQUIRED, clause="#15: with bind_and_activate=False the socket is created but not bound, "
-       "and server_address keeps the constructor argument")
+@check("BIND-002", REQUIRED, clause="with bind_and_activate=False the socket is created but not "
+                                    "bound, and server_address keeps the constructor argument "
+                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L450-L461]")
 @pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_no_bind_and_activate(ss, observe, kind):
     """bind_and_activate=False leaves the socket unbound and server_address unchanged."""
@@ -118,8 +121,9 @@ def test_no_bind_and_activate(ss, observe, kind):
         verify(server.socket.fileno() >= 0, "the socket", "created (fileno >= 0)", server.socket.fileno())
 
 
-@check("BIND-003", REQUIRED, clause="#15: with bind_and_activate=False, calling server_bind() and "
-       "server_activate() later gives a working server")
+@check("BIND-003", REQUIRED, clause="with bind_and_activate=False, calling server_bind() and "
+                                    "server_activate() later gives a working server "
+                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L450-L461]")
 def test_manual_bind_and_activate(ss, observe):
     """A server built unbound works after explicit server_bind() and server_activate()."""
     recorder = Recorder()
@@ -139,8 +143,9 @@ def test_manual_bind_and_activate(ss, observe):
         verify_equal(reply["data"], b"late", "reply from the late-activated server")
 
 
-@check("BIND-004", REQUIRED, clause="#14: server_bind() stores socket.getsockname() in server_address; "
-       "port 0 becomes the real port")
+@check("BIND-004", REQUIRED, clause="server_bind() stores socket.getsockname() in server_address; "
+                                    "port 0 becomes the real port "
+                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L463-L474]")
 @pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_port_zero_replaced(ss, observe, kind):
     """Port 0 is replaced by the bound port and server_address == socket.getsockname()."""
@@ -152,7 +157,8 @@ def test_port_zero_replaced(ss, observe, kind):
         verify_equal(tuple(server.server_address), tuple(name), "server_address vs socket.getsockname()")
 
 
-@check("BIND-005", REQUIRED, clause="#16: TCPServer.server_activate() calls listen(request_queue_size)")
+@check("BIND-005", REQUIRED, clause="TCPServer.server_activate() calls listen(request_queue_size) "
+                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L476-L482]")
 def test_tcp_listens_with_queue_size(ss, observe):
     """server_activate() listens with the (subclass's) request_queue_size."""
 
@@ -175,7 +181,8 @@ def test_tcp_listens_with_queue_size(ss, observe):
                    "non-zero", accepting)
 
 
-@check("BIND-006", REQUIRED, clause="#16: UDPServer.server_activate() does not listen")
+@check("BIND-006", REQUIRED, clause="UDPServer.server_activate() does not listen "
+                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L539-L541]")
 def test_udp_does_not_listen(ss, observe):
     """UDPServer.server_activate() never calls listen()."""
     with owned(ss.UDPServer(("127.0.0.1", 0), ss.BaseRequestHandler, bind_and_activate=False)) as server:
@@ -187,7 +194,9 @@ def test_udp_does_not_listen(ss, observe):
         verify(error is None, "UDPServer.server_activate()", "no exception", summary(error) if error else None)
 
 
-@check("BIND-007", REQUIRED, clause="#17: allow_reuse_address=True sets SO_REUSEADDR; the default leaves it 0")
+@check("BIND-007", REQUIRED, clause="allow_reuse_address=True sets SO_REUSEADDR; the default "
+                                    "leaves it 0 "
+                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L469-L470]")
 @pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_allow_reuse_address_sets_option(ss, observe, kind):
     """SO_REUSEADDR is set exactly when allow_reuse_address is true."""
@@ -202,8 +211,9 @@ def test_allow_reuse_address_sets_option(ss, observe, kind):
     verify(reuse_value != 0, "SO_REUSEADDR with allow_reuse_address=True", "non-zero", reuse_value)
 
 
-@check("BIND-008", REQUIRED, clause="#17: with the defaults, a second server on the same live port "
-       "fails with OSError (EADDRINUSE)")
+@check("BIND-008", REQUIRED, clause="with the defaults, a second server on the same live port "
+                                    "fails with OSError (EADDRINUSE) "
+                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L463-L474]")
 def test_second_server_on_live_port(ss, observe):
     """A second TCPServer on a port that is listening raises EADDRINUSE."""
     with owned(ss.TCPServer(("127.0.0.1", 0), ss.BaseRequestHandler)) as first:
@@ -239,8 +249,10 @@ def _rebind_after_time_wait(ss, reuse: bool):
 
 
 @check("BIND-009", PLATFORM, topic="reuse_addr",
-       clause="#18: rebinding a port whose connections are in TIME_WAIT depends on the OS without "
-              "SO_REUSEADDR; with allow_reuse_address on both servers it succeeds")
+       clause="rebinding a port whose connections are in TIME_WAIT depends on the OS without "
+              "SO_REUSEADDR; with allow_reuse_address on both servers it succeeds "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L469-L470, "
+              "docs/platform-knowledge.md#reuse_addr]")
 def test_rebind_time_wait(ss, observe):
     """Rebinding a port with TIME_WAIT connections: OS-dependent by default, allowed with reuse."""
     default_summary, default_error = _rebind_after_time_wait(ss, reuse=False)
@@ -254,7 +266,9 @@ def test_rebind_time_wait(ss, observe):
 
 
 @check("BIND-010", VERSION, requires=("reuse_port",),
-       clause="#19 / 1a 3.11: allow_reuse_port=True sets SO_REUSEPORT (API 3.11+); earlier APIs ignore it")
+       clause="allow_reuse_port=True sets SO_REUSEPORT (API 3.11+); earlier APIs ignore it "
+              "[bpo-16594, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L471-L472]")
 def test_allow_reuse_port(ss, impl, observe):
     """SO_REUSEPORT follows allow_reuse_port from API 3.11 on and stays 0 before."""
     reuse = type("ReusePortServer", (ss.TCPServer,), {"allow_reuse_port": True})
@@ -274,7 +288,8 @@ def test_allow_reuse_port(ss, impl, observe):
 
 
 @check("BIND-011", REQUIRED, requires=("ipv6",),
-       clause="#20: a subclass with address_family=AF_INET6 binds ('::1', 0) and reports a 4-tuple")
+       clause="a subclass with address_family=AF_INET6 binds ('::1', 0) and reports a 4-tuple "
+              "[https://docs.python.org/3/library/socketserver.html#socketserver.BaseServer.address_family]")
 def test_ipv6_subclass(ss, observe):
     """An AF_INET6 subclass binds ::1, reports a 4-tuple address and serves a client."""
     recorder = Recorder()
@@ -296,8 +311,10 @@ def test_ipv6_subclass(ss, observe):
         verify_equal(reply["data"], b"v6", "reply over IPv6")
 
 
-@check("BIND-012", REQUIRED, clause="#20 / bpo-20215: an AF_INET server given an IPv6 literal raises "
-       "(socket.gaierror); address_family is never guessed")
+@check("BIND-012", REQUIRED, clause="an AF_INET server given an IPv6 literal raises "
+                                    "(socket.gaierror); address_family is never guessed "
+                                    "[bpo-20215, "
+                                    "https://docs.python.org/3/library/socketserver.html#socketserver.BaseServer.address_family]")
 def test_inet_server_rejects_ipv6_literal(ss, observe):
     """TCPServer(('::1', 0)) raises OSError instead of switching family."""
     server = None
@@ -313,8 +330,9 @@ def test_inet_server_rejects_ipv6_literal(ss, observe):
     verify(error is not None, "TCPServer(('::1', 0))", "an OSError (gaierror)", "a bound server")
 
 
-@check("BIND-013", REQUIRED, clause="#13 / bpo-22435: TCPServer((host, -1)) raises OverflowError and "
-       "closes its socket")
+@check("BIND-013", REQUIRED, clause="TCPServer((host, -1)) raises OverflowError and closes its "
+                                    "socket [bpo-22435, "
+                                    "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L450-L461]")
 def test_failed_bind_leaks_no_socket(ss, observe):
     """A constructor whose bind fails closes the socket it created."""
     captured = []
@@ -343,8 +361,9 @@ def test_failed_bind_leaks_no_socket(ss, observe):
     verify(not new_fds, "socket descriptors left open", "none", new_fds)
 
 
-@check("BIND-014", REQUIRED, clause="#13: if server_bind() or server_activate() raises, __init__ calls "
-       "server_close() and re-raises")
+@check("BIND-014", REQUIRED, clause="if server_bind() or server_activate() raises, __init__ calls "
+                                    "server_close() and re-raises "
+                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L450-L461]")
 @pytest.mark.parametrize("hook", ["server_bind", "server_activate"])
 def test_failed_hook_closes_server(ss, observe, hook):
     """An exception from a constructor hook closes the server and propagates unchanged."""
@@ -376,8 +395,9 @@ def test_failed_hook_closes_server(ss, observe, hook):
     verify_equal(closed[0].fileno(), -1, "fileno() of the socket after the failed constructor")
 
 
-@check("BIND-015", REQUIRED, clause="#22: server_close() closes the socket (fileno() == -1) and may be "
-       "called again")
+@check("BIND-015", REQUIRED, clause="server_close() closes the socket (fileno() == -1) and may be "
+                                    "called again "
+                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L484-L490]")
 @pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_server_close_idempotent(ss, observe, kind):
     """server_close() closes the socket; a second call raises nothing."""
@@ -394,7 +414,8 @@ def test_server_close_idempotent(ss, observe, kind):
     verify(error is None, "second server_close()", "no exception", summary(error) if error else None)
 
 
-@check("BIND-016", REQUIRED, clause="#24: fileno() returns the listening socket's descriptor")
+@check("BIND-016", REQUIRED, clause="fileno() returns the listening socket's descriptor "
+                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L492-L498]")
 @pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_fileno_is_socket_fileno(ss, observe, kind):
     """server.fileno() == server.socket.fileno()."""
@@ -405,7 +426,8 @@ def test_fileno_is_socket_fileno(ss, observe, kind):
 
 
 @check("BIND-017", REQUIRED, requires=("af_unix",),
-       clause="#23: UnixStreamServer/UnixDatagramServer.server_close() does not unlink the socket path")
+       clause="UnixStreamServer/UnixDatagramServer.server_close() does not unlink the socket path "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L484-L490]")
 @pytest.mark.parametrize("kind", [pytest.param("UnixStreamServer", id="stream"),
                                   pytest.param("UnixDatagramServer", id="dgram")])
 def test_unix_server_close_keeps_path(ss, observe, kind):
@@ -428,8 +450,10 @@ def test_unix_server_close_keeps_path(ss, observe, kind):
 
 
 @check("BIND-018", PLATFORM, topic="backlog_overflow",
-       clause="#16 / platform 2.3: at least request_queue_size connections complete before accept(); "
-              "what happens to the next ones depends on the OS")
+       clause="at least request_queue_size connections complete before accept(); what happens to "
+              "the next ones depends on the OS "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L476-L482, "
+              "docs/platform-knowledge.md#backlog_overflow]")
 def test_listen_backlog(ss, observe):
     """Clients beyond the backlog are dropped or refused by the OS; the server recovers."""
     queue_size = 3

@@ -40,8 +40,9 @@ default 40, ``collect_children`` would block in ``waitpid`` on children
 that all wait for clients that wait for the release, until a read timeout.
 
 Clauses: the documentation of ``ThreadingMixIn``/``ForkingMixIn``
-("handle each request in a new thread/process"), behaviours 50, 55, 56
-and 72 of the research notes (§4), and socketserver4/5 of the tutorial.
+("handle each request in a new thread/process"), CPython's
+``ThreadingMixIn.process_request`` and ``ForkingMixIn.process_request``
+(Lib/socketserver.py at v3.13.0), and socketserver4/5 of the tutorial.
 """
 
 from __future__ import annotations
@@ -209,8 +210,9 @@ def _overlapping_stream(served: Served, observe):
 
 
 @check("CONCURRENCY-001", REQUIRED,
-       clause="TCPServer/UnixStreamServer are synchronous: each request must be completed before the next "
-              "can be started (docs; tutorial socketserver1-3)")
+       clause="TCPServer/UnixStreamServer are synchronous: each request must be completed before "
+              "the next can be started (docs; tutorial socketserver1-3) "
+              "[https://docs.python.org/3/library/socketserver.html#module-socketserver]")
 @FAMILIES
 def test_sync_stream_server_serialises(impl, ss, observe, family):
     """A plain stream server runs one handler at a time, and serves a swarm intact."""
@@ -229,8 +231,10 @@ def test_sync_stream_server_serialises(impl, ss, observe, family):
 
 
 @check("CONCURRENCY-002", REQUIRED,
-       clause="ThreadingMixIn: each request is handled in a new thread, so handlers overlap and a busy "
-              "handler does not stop new clients (docs; behaviour 50; tutorial socketserver4)")
+       clause="ThreadingMixIn: each request is handled in a new thread, so handlers overlap and a "
+              "busy handler does not stop new clients "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L698-L706, "
+              "https://docs.python.org/3/library/socketserver.html#socketserver.ThreadingMixIn]")
 @FAMILIES
 def test_threading_stream_server_overlaps(impl, ss, observe, family):
     """A threading stream server runs held handlers at once and serves a swarm meanwhile."""
@@ -242,8 +246,10 @@ def test_threading_stream_server_overlaps(impl, ss, observe, family):
 
 
 @check("CONCURRENCY-003", REQUIRED, requires=("fork",),
-       clause="ForkingMixIn: each request is handled in a new process, so handlers overlap and a busy "
-              "handler does not stop new clients (docs; behaviours 55, 56; tutorial socketserver5)")
+       clause="ForkingMixIn: each request is handled in a new process, so handlers overlap and a "
+              "busy handler does not stop new clients "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L610-L619, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L620-L633]")
 @FAMILIES
 def test_forking_stream_server_overlaps(impl, ss, observe, family):
     """A forking stream server runs held handlers at once and serves a swarm meanwhile."""
@@ -316,7 +322,8 @@ def _overlapping_dgram(served: Served, observe) -> None:
 
 
 @check("CONCURRENCY-004", REQUIRED,
-       clause="UDPServer/UnixDatagramServer are synchronous: one datagram is handled at a time (docs)")
+       clause="UDPServer/UnixDatagramServer are synchronous: one datagram is handled at a time "
+              "(docs) [https://docs.python.org/3/library/socketserver.html#module-socketserver]")
 @FAMILIES
 def test_sync_dgram_server_serialises(impl, ss, observe, family):
     """A plain datagram server handles one datagram at a time, and echoes a swarm intact."""
@@ -336,8 +343,10 @@ def test_sync_dgram_server_serialises(impl, ss, observe, family):
 
 
 @check("CONCURRENCY-005", REQUIRED,
-       clause="ThreadingMixIn with UDPServer: each datagram is handled in a new thread; replies go through "
-              "the shared socket to the right client (docs; behaviours 50, 72)")
+       clause="ThreadingMixIn with UDPServer: each datagram is handled in a new thread; replies "
+              "go through the shared socket to the right client "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L698-L706, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
 @FAMILIES
 def test_threading_dgram_server_overlaps(impl, ss, observe, family):
     """A threading datagram server runs held handlers at once, and echoes a swarm intact."""
@@ -352,8 +361,11 @@ def test_threading_dgram_server_overlaps(impl, ss, observe, family):
 
 
 @check("CONCURRENCY-006", REQUIRED, requires=("fork",),
-       clause="ForkingMixIn with UDPServer: each datagram is handled in a new process replying through the "
-              "inherited socket (docs; behaviours 55, 56, 72)")
+       clause="ForkingMixIn with UDPServer: each datagram is handled in a new process replying "
+              "through the inherited socket "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L610-L619, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L620-L633, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
 @FAMILIES
 def test_forking_dgram_server_overlaps(impl, ss, observe, family):
     """A forking datagram server runs held handlers at once, and echoes a swarm intact."""

@@ -21,8 +21,10 @@ them), and a reset connection waiting in the accept backlog (the client
 connects and aborts before ``serve_forever`` runs, so the server accepts a
 dead connection).
 
-Clauses: behaviours 25, 28, 64, 68 and 70 of the research notes (§4),
-``platform_semantics.md`` §1, §2.1, §3 and §9, and the tutorial's
+Clauses: CPython's request pipeline and ``StreamRequestHandler.finish``
+(Lib/socketserver.py at v3.13.0), the topics of docs/platform-knowledge.md
+(``fin``, ``rst``, ``half_close``, ``unread_close``, ``killed``,
+``accept_after_rst``, ``udp_dead_port``) and the tutorial's
 socketserver2/socketserver3.
 """
 
@@ -67,7 +69,7 @@ def _grid() -> List[Any]:
 
 GRID = _grid()
 #: What a server may see at the end of a vanished stream, on any OS
-#: (platform_semantics.md §10.1): EOF or one of these exceptions.
+#: (docs/platform-knowledge.md, topics fin to killed): EOF or one of these exceptions.
 END_OF_STREAM = {"b''", "ConnectionResetError", "ConnectionAbortedError", "BrokenPipeError", "OSError"}
 #: Scenarios whose client closes gracefully (FIN) after sending: its bytes arrive before the end, everywhere.
 GRACEFUL_PAYLOAD = {"fin": disconnect.HELLO, "half_close": disconnect.HELLO, "partial_send": disconnect.PARTIAL}
@@ -90,8 +92,10 @@ def _observe_scenario(observe, result: Dict[str, Any]) -> None:
 
 
 @check("DISCONNECT-001", PLATFORM,
-       clause="a client that goes away surfaces in the handler as EOF (b'') or a connection error, "
-              "depending on how it went and on the OS (platform_semantics.md §1, §10.1; behaviour 70)")
+       clause="a client that goes away surfaces in the handler as EOF (b'') or a connection "
+              "error, depending on how it went and on the OS [docs/platform-knowledge.md#rst, "
+              "docs/platform-knowledge.md#fin, docs/platform-knowledge.md#half_close, "
+              "docs/platform-knowledge.md#unread_close, docs/platform-knowledge.md#killed]")
 @pytest.mark.parametrize("name, kind", GRID)
 def test_what_recv_saw(impl, ss, observe, name, kind):
     """What the server's recv saw when the client went away."""
@@ -113,7 +117,9 @@ def test_what_recv_saw(impl, ss, observe, name, kind):
 
 @check("DISCONNECT-002", REQUIRED,
        clause="the server survives a client that vanishes: handler errors go to handle_error and "
-              "serve_forever goes on to the next client (behaviour 28; platform_semantics.md §9)")
+              "serve_forever goes on to the next client "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L316-L321, "
+              "docs/platform-knowledge.md#rst]")
 @pytest.mark.parametrize("name, kind", GRID)
 def test_next_client_served(impl, ss, observe, name, kind):
     """The server serves the next client after the disconnect."""
@@ -127,8 +133,9 @@ def test_next_client_served(impl, ss, observe, name, kind):
 
 
 @check("DISCONNECT-003", PLATFORM, topic="rst",
-       clause="a client RST during the handler surfaces as ConnectionResetError (10053/10054 on Windows); "
-              "it goes to handle_error and the server continues (behaviour 70)")
+       clause="a client RST during the handler surfaces as ConnectionResetError (10053/10054 on "
+              "Windows); it goes to handle_error and the server continues "
+              "[docs/platform-knowledge.md#rst]")
 @pytest.mark.parametrize("kind", INET_IN_THREAD)
 def test_reset_goes_to_handle_error(impl, ss, observe, kind):
     """An exception raised by recv after a reset reaches handle_error."""
@@ -150,8 +157,9 @@ def test_reset_goes_to_handle_error(impl, ss, observe, kind):
 
 
 @check("DISCONNECT-004", PLATFORM, topic="send_after_rst",
-       clause="send() after the peer's RST raises ConnectionResetError or BrokenPipeError (macOS: EPIPE; "
-              "Windows: 10054/10053); the server survives it (platform_semantics.md §1.7)")
+       clause="send() after the peer's RST raises ConnectionResetError or BrokenPipeError (macOS: "
+              "EPIPE; Windows: 10054/10053); the server survives it "
+              "[docs/platform-knowledge.md#send_after_rst]")
 @pytest.mark.parametrize("kind", INET_IN_THREAD)
 def test_send_after_reset(impl, ss, observe, kind):
     """What the handler's send gives after the client reset the connection."""
@@ -212,8 +220,9 @@ def _vanish(sock: socket.socket, family: str) -> None:
 
 
 @check("DISCONNECT-005", REQUIRED,
-       clause="StreamRequestHandler.finish flushes wfile if it is not closed, swallowing OSError, then closes "
-              "wfile and rfile (behaviour 64; Lib/socketserver.py 'A final socket error may have occurred here')")
+       clause="StreamRequestHandler.finish flushes wfile if it is not closed, swallowing OSError, "
+              "then closes wfile and rfile "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L817-L826]")
 @pytest.mark.parametrize("family", ["inet", "unix"])
 def test_finish_swallows_final_flush_error(ss, observe, family):
     """finish() swallows the error of the final flush when the client has vanished."""
@@ -303,9 +312,11 @@ def _backlog_observer(ss, log: EventLog):
 
 
 @check("DISCONNECT-006", PLATFORM, topic="accept_after_rst",
-       clause="a connection reset while still in the accept backlog: Linux and macOS accept it, Windows may "
-              "fail accept() with 10054, FreeBSD with ECONNABORTED; get_request errors are swallowed and the "
-              "server serves the next client (platform_semantics.md §2.1, §9; behaviour 27)")
+       clause="a connection reset while still in the accept backlog: Linux and macOS accept it, "
+              "Windows may fail accept() with 10054, FreeBSD with ECONNABORTED; get_request "
+              "errors are swallowed and the server serves the next client "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L312-L315, "
+              "docs/platform-knowledge.md#accept_after_rst]")
 @pytest.mark.parametrize("kind", INET_IN_THREAD)
 def test_accept_after_reset_in_backlog(ss, observe, kind):
     """A client that connects and resets before accept() does not stop the server."""
@@ -365,8 +376,10 @@ def test_accept_after_reset_in_backlog(ss, observe, kind):
 
 
 @check("DISCONNECT-007", REQUIRED,
-       clause="after the client's shutdown(SHUT_WR) the handler reads b'' and can still reply; the client "
-              "reads the whole reply (platform_semantics.md §1.3; behaviour 25)")
+       clause="after the client's shutdown(SHUT_WR) the handler reads b'' and can still reply; "
+              "the client reads the whole reply "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L508-L516, "
+              "docs/platform-knowledge.md#half_close]")
 @pytest.mark.parametrize("kind", STREAM_KINDS)
 def test_half_close_reply_delivered(impl, ss, observe, kind):
     """A client that half-closes still receives the full reply."""
@@ -380,8 +393,10 @@ def test_half_close_reply_delivered(impl, ss, observe, kind):
 
 
 @check("DISCONNECT-008", REQUIRED,
-       clause="a client that closes mid-line: StreamRequestHandler.rfile.readline() returns the incomplete "
-              "line at end of stream, and the server goes on (behaviour 62; io.BufferedReader.readline)")
+       clause="a client that closes mid-line: StreamRequestHandler.rfile.readline() returns the "
+              "incomplete line at end of stream, and the server goes on "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L811, "
+              "https://docs.python.org/3/library/io.html#io.IOBase.readline]")
 @pytest.mark.parametrize("kind", IN_THREAD_STREAM)
 def test_partial_line_at_end_of_stream(impl, ss, observe, kind):
     """readline() returns the half line a vanished client sent, without error."""
@@ -396,9 +411,10 @@ def test_partial_line_at_end_of_stream(impl, ss, observe, kind):
 
 
 @check("DISCONNECT-009", PLATFORM, topic="udp_dead_port",
-       clause="a UDP reply to a vanished client: Windows raises WSAECONNRESET on the next recvfrom, POSIX "
-              "reports nothing; get_request swallows it and the next datagram is served "
-              "(behaviour 68; platform_semantics.md §3.1, §10.10)")
+       clause="a UDP reply to a vanished client: Windows raises WSAECONNRESET on the next "
+              "recvfrom, POSIX reports nothing; get_request swallows it and the next datagram is "
+              "served [docs/platform-knowledge.md#udp_dead_port, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
 @pytest.mark.parametrize("kind", DGRAM_IN_THREAD)
 def test_udp_reply_to_dead_port(impl, ss, observe, kind):
     """After replying to a closed port the datagram server serves the next client."""

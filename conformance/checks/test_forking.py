@@ -15,8 +15,9 @@ from ``max_overlap`` of those intervals plus one ``absence()`` window, and
 ordering (``server_close`` waiting for a child) from the order of lines in
 the event log, which is one file appended to by every process.
 
-Clauses: behaviours 55-60 and 72 of the research notes (§4
-"ForkingMixIn") and bpo-1540386.
+Clauses: ``ForkingMixIn`` in CPython's Lib/socketserver.py at v3.13.0
+(``collect_children``, ``process_request``, ``server_close``) and
+bpo-1540386.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ def _handler_pids(events):
 
 
 @check("FORKING-001", REQUIRED, requires=FORK,
-       clause="ForkingMixIn: each request is handled in a new child process; handlers run concurrently "
-              "(behaviours 55, 56)")
+       clause="ForkingMixIn: each request is handled in a new child process; handlers run "
+              "concurrently "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L610-L619, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L620-L633]")
 def test_handlers_run_in_separate_processes(impl, observe):
     """Three held handlers run at once, each in its own child process."""
     count = 3
@@ -63,8 +66,9 @@ def test_handlers_run_in_separate_processes(impl, observe):
 
 
 @check("FORKING-002", REQUIRED, requires=FORK,
-       clause="serve_forever never has more than max_children children: at the limit collect_children waits "
-              "(behaviour 58)")
+       clause="serve_forever never has more than max_children children: at the limit "
+              "collect_children waits "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L561-L594]")
 def test_max_children_enforced_by_serve_forever(impl, observe):
     """With max_children=2 and four held clients, at most two handlers run at once, and all are served."""
     count, limit = 4, 2
@@ -92,8 +96,9 @@ def test_max_children_enforced_by_serve_forever(impl, observe):
 
 
 @check("FORKING-003", REQUIRED, requires=FORK,
-       clause="finished children are reaped while serving: active_children empties, no zombies remain "
-              "(behaviour 57, bpo-11109)")
+       clause="finished children are reaped while serving: active_children empties, no zombies "
+              "remain (bpo-11109) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L561-L594]")
 def test_children_are_reaped(impl, observe):
     """After three requests end, active_children is empty and no child is left as a zombie."""
     with forking_lab(impl, "ForkingTCPServer", "echo") as lab:
@@ -119,7 +124,8 @@ def test_children_are_reaped(impl, observe):
 
 
 @check("FORKING-004", VERSION, requires=FORK,
-       clause="server_close() waits for all children when block_on_close (3.7+, bpo-31151) (behaviour 60)")
+       clause="server_close() waits for all children when block_on_close (3.7+, bpo-31151) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L635-L637]")
 def test_server_close_waits_for_children(impl, observe):
     """server_close returns only after a held child ended, leaving active_children empty."""
     with forking_lab(impl, "ForkingTCPServer", "hold") as lab:
@@ -157,8 +163,9 @@ def test_server_close_waits_for_children(impl, observe):
 
 
 @check("FORKING-005", REQUIRED, requires=FORK,
-       clause="the child exits with os._exit(0) after success and os._exit(1) after any exception, SystemExit "
-              "included (behaviour 56)")
+       clause="the child exits with os._exit(0) after success and os._exit(1) after any "
+              "exception, SystemExit included "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L620-L633]")
 @pytest.mark.parametrize("behaviour,expected", [("echo", 0), ("raise", 1), ("raise_exit", 1)],
                          ids=["success", "exception", "SystemExit"])
 def test_child_exit_status(impl, observe, behaviour, expected):
@@ -178,8 +185,9 @@ def test_child_exit_status(impl, observe, behaviour, expected):
 
 
 @check("FORKING-006", REQUIRED, requires=FORK,
-       clause="the parent calls close_request (close only, no SHUT_WR); the child calls shutdown_request "
-              "(behaviour 55)")
+       clause="the parent calls close_request (close only, no SHUT_WR); the child calls "
+              "shutdown_request "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L610-L619]")
 def test_parent_closes_child_shuts_down(impl, observe):
     """The parent only closes its copy of the request; the client sees EOF only when the child ends."""
     with forking_lab(impl, "ForkingTCPServer", "hold") as lab:
@@ -209,7 +217,8 @@ def test_parent_closes_child_shuts_down(impl, observe):
 
 
 @check("FORKING-007", REQUIRED, requires=FORK,
-       clause="an Exception in the handler is reported by handle_error in the child (behaviour 56)")
+       clause="an Exception in the handler is reported by handle_error in the child "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L620-L633]")
 def test_handle_error_runs_in_child(impl, observe):
     """handle_error runs in the handler's child process, not in the server process."""
     with forking_lab(impl, "ForkingTCPServer", "raise") as lab:
@@ -229,8 +238,9 @@ def test_handle_error_runs_in_child(impl, observe):
 
 
 @check("FORKING-008", REQUIRED, requires=FORK,
-       clause="ForkingUDPServer: a child handles the datagram and replies through the inherited socket "
-              "(behaviour 72)")
+       clause="ForkingUDPServer: a child handles the datagram and replies through the inherited "
+              "socket "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
 def test_forking_udp_echo(impl, observe):
     """A ForkingUDPServer child echoes a datagram from the server's address."""
     with forking_lab(impl, "ForkingUDPServer", "echo") as lab:
@@ -247,7 +257,9 @@ def test_forking_udp_echo(impl, observe):
 
 
 @check("FORKING-009", REQUIRED, requires=("fork", "af_unix"),
-       clause="ForkingMixIn composed with UnixStreamServer serves AF_UNIX requests in concurrent children")
+       clause="ForkingMixIn composed with UnixStreamServer serves AF_UNIX requests in concurrent "
+              "children "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L732-L735]")
 def test_forking_unix_stream_overlap(impl, observe):
     """Two held AF_UNIX handlers run at once in two children."""
     count = 2
@@ -265,8 +277,9 @@ def test_forking_unix_stream_overlap(impl, observe):
 
 
 @check("FORKING-010", VERSION, requires=FORK,
-       clause="max_children is enforced only by collect_children, which handle_request does not run "
-              "before forking (3.3+) (behaviour 59)")
+       clause="max_children is enforced only by collect_children, which handle_request does not "
+              "run before forking (3.3+) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L596-L608]")
 def test_handle_request_loop_can_exceed_max_children(impl, observe):
     """A handle_request() loop forks past max_children=2 (API 3.3+)."""
     count, limit = 3, 2
@@ -308,8 +321,9 @@ def test_foreign_child_is_not_reaped(impl, observe):
 
 
 @check("FORKING-012", REQUIRED, requires=FORK,
-       clause="active_children is None until the first fork, then a set holding each running child's pid "
-              "(behaviour 55)")
+       clause="active_children is None until the first fork, then a set holding each running "
+              "child's pid "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L610-L619]")
 def test_active_children_tracks_children(impl, observe):
     """active_children is None before the first request and holds the child's pid while it runs."""
     with forking_lab(impl, "ForkingTCPServer", "hold") as lab:
@@ -332,8 +346,9 @@ def test_active_children_tracks_children(impl, observe):
 
 
 @check("FORKING-013", REQUIRED, requires=FORK,
-       clause="when collect_children finds max_children or more alive, it waits until fewer are left; "
-              "handle_request runs it on timeout (behaviour 58)")
+       clause="when collect_children finds max_children or more alive, it waits until fewer are "
+              "left; handle_request runs it on timeout "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L561-L594]")
 def test_max_children_restored_on_handle_request_timeout(impl, observe):
     """Three children over max_children=2 under handle_request(): the next timeout reaps down below the limit."""
     count, limit = 3, 2

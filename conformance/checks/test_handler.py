@@ -10,7 +10,7 @@ proved by what the client can read and when: "nothing yet" is one
 ``timeouts.absence()`` window while the handler is parked on an event the
 check controls, so the handler cannot have reached ``finish()``.
 
-Clauses: behaviours 31, 32 and 62-65 of the research notes and the
+Clauses: CPython's handler classes (Lib/socketserver.py at v3.13.0) and the
 documentation of ``BaseRequestHandler``, ``StreamRequestHandler``
 (``rbufsize``, ``wbufsize``, ``timeout``, ``disable_nagle_algorithm``) and
 ``DatagramRequestHandler``.
@@ -55,7 +55,8 @@ def _server(ss, handler, errors=None, class_name="TCPServer", **attrs):
 
 
 @check("HANDLER-001", REQUIRED,
-       clause="BaseRequestHandler.__init__ calls setup(), handle(), then finish() (behaviour 31)")
+       clause="BaseRequestHandler.__init__ calls setup(), handle(), then finish() "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L755-L763]")
 @pytest.mark.parametrize("base_name", ["BaseRequestHandler", "StreamRequestHandler"])
 def test_lifecycle_order(ss, observe, base_name):
     """A handler's setup, handle and finish run once each, in that order."""
@@ -84,7 +85,8 @@ def test_lifecycle_order(ss, observe, base_name):
 
 
 @check("HANDLER-002", REQUIRED,
-       clause="finish() is called in a finally: it runs even when handle() raises (behaviour 31)")
+       clause="finish() is called in a finally: it runs even when handle() raises "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L755-L763]")
 def test_finish_runs_when_handle_raises(ss, observe):
     """finish() runs after handle() raised, and the exception reaches handle_error."""
     steps = []
@@ -111,7 +113,8 @@ def test_finish_runs_when_handle_raises(ss, observe):
 
 
 @check("HANDLER-003", REQUIRED,
-       clause="if setup() raises, neither handle() nor finish() runs (behaviour 31)")
+       clause="if setup() raises, neither handle() nor finish() runs "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L755-L763]")
 def test_nothing_runs_after_setup_raises(ss, observe):
     """When setup() raises, handle() and finish() are skipped; the next request is served normally."""
     steps = []
@@ -143,7 +146,8 @@ def test_nothing_runs_after_setup_raises(ss, observe):
 
 
 @check("HANDLER-004", REQUIRED,
-       clause="BaseRequestHandler sets request, client_address and server before calling setup() (behaviour 31)")
+       clause="BaseRequestHandler sets request, client_address and server before calling setup() "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L755-L763]")
 def test_attributes_set_before_setup(ss, observe):
     """In setup(), request is the connection, client_address the client's address, server the server."""
     seen = {}
@@ -175,8 +179,9 @@ def test_attributes_set_before_setup(ss, observe):
 
 
 @check("HANDLER-005", REQUIRED,
-       clause="StreamRequestHandler: rfile is makefile('rb', rbufsize), buffered by default; readline works "
-              "(behaviour 62)")
+       clause="StreamRequestHandler: rfile is makefile('rb', rbufsize), buffered by default; "
+              "readline works "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L804-L815]")
 def test_rfile_is_a_buffered_reader(ss, observe):
     """rfile is a buffered binary reader whose readline splits lines without losing data."""
     seen = {}
@@ -199,8 +204,11 @@ def test_rfile_is_a_buffered_reader(ss, observe):
 
 
 @check("HANDLER-006", VERSION,
-       clause="wbufsize == 0: wfile is an io.BufferedIOBase whose write() sends at once (sendall), returns "
-              "len(data) and needs no flush; wfile.fileno() == request.fileno() (3.6+) (behaviour 63)")
+       clause="wbufsize == 0: wfile is an io.BufferedIOBase whose write() sends at once "
+              "(sendall), returns len(data) and needs no flush; wfile.fileno() == "
+              "request.fileno() (3.6+) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L828-L845, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L812-L813]")
 def test_unbuffered_wfile(ss, impl, observe):
     """The default wfile sends on write() without flush and returns the byte count."""
     seen = {}
@@ -241,8 +249,9 @@ SMALL_BUFFER = 32 * 1024
 
 
 @check("HANDLER-007", REQUIRED,
-       clause="with wbufsize == 0 a write() is a full sendall: a 4 MiB write is delivered completely, also "
-              "on a connection with a timeout (behaviour 63, bpo-26721)")
+       clause="with wbufsize == 0 a write() is a full sendall: a 4 MiB write is delivered "
+              "completely, also on a connection with a timeout (bpo-26721) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L828-L845]")
 def test_large_write_is_complete(ss, observe):
     """One 4 MiB wfile.write() on a connection with a timeout reaches the client whole."""
     seen = {}
@@ -274,8 +283,10 @@ def test_large_write_is_complete(ss, observe):
 
 
 @check("HANDLER-008", REQUIRED,
-       clause="with wbufsize != 0 wfile is makefile('wb', wbufsize): writes are buffered and finish() flushes "
-              "them (behaviours 63, 64)")
+       clause="with wbufsize != 0 wfile is makefile('wb', wbufsize): writes are buffered and "
+              "finish() flushes them "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L812-L815, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L817-L826]")
 def test_buffered_wfile_flushes_in_finish(ss, observe):
     """A small write to a buffered wfile reaches the client only after the handler finishes."""
     _check_buffered_until_finish(ss, observe, 8192)
@@ -313,7 +324,8 @@ def _check_buffered_until_finish(ss, observe, buffer_size):
 
 
 @check("HANDLER-009", REQUIRED,
-       clause="StreamRequestHandler.setup: request.settimeout(timeout) when timeout is not None (behaviour 62)")
+       clause="StreamRequestHandler.setup: request.settimeout(timeout) when timeout is not None "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L804-L815]")
 @pytest.mark.parametrize("timeout", [None, 7.5], ids=["timeout=None", "timeout=7.5"])
 def test_handler_timeout_applied(ss, observe, timeout):
     """The handler's timeout attribute becomes the connection's socket timeout."""
@@ -334,7 +346,8 @@ def test_handler_timeout_applied(ss, observe, timeout):
 
 
 @check("HANDLER-010", REQUIRED,
-       clause="StreamRequestHandler.setup sets TCP_NODELAY when disable_nagle_algorithm (behaviour 62)")
+       clause="StreamRequestHandler.setup sets TCP_NODELAY when disable_nagle_algorithm "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L804-L815]")
 @pytest.mark.parametrize("flag", [False, True], ids=["disable_nagle_algorithm=False", "disable_nagle_algorithm=True"])
 def test_disable_nagle_algorithm(ss, observe, flag):
     """TCP_NODELAY on the connection follows disable_nagle_algorithm."""
@@ -356,8 +369,9 @@ def test_disable_nagle_algorithm(ss, observe, flag):
 
 
 @check("HANDLER-011", REQUIRED,
-       clause="StreamRequestHandler.finish swallows OSError from the final flush and still closes wfile "
-              "(client gone, bpo-14574); the server keeps serving (behaviour 64)")
+       clause="StreamRequestHandler.finish swallows OSError from the final flush and still closes "
+              "wfile (client gone, bpo-14574); the server keeps serving "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L817-L826]")
 def test_finish_survives_flush_error(ss, observe):
     """A buffered reply to a client that reset the connection: wfile still closed, the server serves on."""
     got = threading.Event()
@@ -417,7 +431,8 @@ def test_finish_survives_flush_error(ss, observe):
 
 
 @check("HANDLER-012", REQUIRED,
-       clause="rbufsize = 0 gives an unbuffered rfile that still supports readline and read (behaviour 62)")
+       clause="rbufsize = 0 gives an unbuffered rfile that still supports readline and read "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L804-L815]")
 def test_unbuffered_rfile_reads(ss, observe):
     """With rbufsize=0, rfile.readline() and read() return the client's data."""
     seen = {}
@@ -438,8 +453,9 @@ def test_unbuffered_rfile_reads(ss, observe):
 
 
 @check("HANDLER-013", REQUIRED,
-       clause="DatagramRequestHandler: request is (data, socket); rfile reads the datagram; wfile is a BytesIO "
-              "whose content finish() sends back (behaviour 65)")
+       clause="DatagramRequestHandler: request is (data, socket); rfile reads the datagram; wfile "
+              "is a BytesIO whose content finish() sends back "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L847-L858]")
 def test_datagram_handler_request_and_files(ss, observe):
     """A datagram handler sees (data, server socket), reads data from rfile and replies via wfile."""
     seen = {}
@@ -471,7 +487,8 @@ def test_datagram_handler_request_and_files(ss, observe):
 
 
 @check("HANDLER-014", REQUIRED,
-       clause="DatagramRequestHandler.finish always sends wfile's content, even when empty (behaviour 65)")
+       clause="DatagramRequestHandler.finish always sends wfile's content, even when empty "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L847-L858]")
 @pytest.mark.parametrize("written", [b"", b"answer"], ids=["nothing written", "reply written"])
 def test_datagram_finish_sends_wfile(ss, observe, written):
     """A DatagramRequestHandler built directly sends exactly what was written, b'' included."""
@@ -493,8 +510,9 @@ def test_datagram_finish_sends_wfile(ss, observe, written):
 
 
 @check("HANDLER-015", REQUIRED,
-       clause="finish_request calls RequestHandlerClass(request, client_address, server): any callable is "
-              "accepted (behaviour 32)")
+       clause="finish_request calls RequestHandlerClass(request, client_address, server): any "
+              "callable is accepted "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L360-L362]")
 def test_any_callable_handler(ss, observe):
     """A plain function works as RequestHandlerClass."""
     calls = []
@@ -518,8 +536,9 @@ def test_any_callable_handler(ss, observe):
 
 
 @check("HANDLER-016", REQUIRED,
-       clause="StreamRequestHandler.finish() flushes and closes wfile only if it is still open: handle() may "
-              "close self.wfile itself (behaviour 64)")
+       clause="StreamRequestHandler.finish() flushes and closes wfile only if it is still open: "
+              "handle() may close self.wfile itself "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L817-L826]")
 @pytest.mark.parametrize("wbufsize", [0, 8192], ids=["wbufsize=0", "wbufsize=8192"])
 def test_handle_may_close_wfile(ss, observe, wbufsize):
     """A handler that closes wfile itself: the client gets what was written, handle_error is not called."""
@@ -546,8 +565,9 @@ def test_handle_may_close_wfile(ss, observe, wbufsize):
 
 
 @check("HANDLER-017", REQUIRED,
-       clause="with wbufsize == 0 wfile is a writable binary file: writable() is true "
-              "and io.TextIOWrapper can write through it (behaviour 63)")
+       clause="with wbufsize == 0 wfile is a writable binary file: writable() is true and "
+              "io.TextIOWrapper can write through it "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L828-L845]")
 def test_unbuffered_wfile_is_writable(ss, observe):
     """The default wfile says it is writable, and text written through io.TextIOWrapper reaches the client."""
     seen = {}
@@ -575,8 +595,10 @@ def test_unbuffered_wfile_is_writable(ss, observe):
 
 
 @check("HANDLER-018", REQUIRED,
-       clause="wbufsize is makefile()'s buffering: -1 (negative) means a buffer of the default size, so writes "
-              "reach the client only when finish() flushes (behaviours 63, 64)")
+       clause="wbufsize is makefile()'s buffering: -1 (negative) means a buffer of the default "
+              "size, so writes reach the client only when finish() flushes "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L812-L815, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L817-L826]")
 def test_negative_wbufsize_buffers(ss, observe):
     """With wbufsize = -1 a small write reaches the client only after the handler finishes."""
     _check_buffered_until_finish(ss, observe, -1)

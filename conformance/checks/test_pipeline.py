@@ -58,8 +58,11 @@ def _client(server):
     return socket.create_connection(server.server_address, timeout=timeouts.short())
 
 
-@check("PIPELINE-001", REQUIRED, clause="#25: handle_request() runs get_request, verify_request, "
-       "process_request (finish_request, shutdown_request, close_request) in that order")
+@check("PIPELINE-001", REQUIRED, clause="handle_request() runs get_request, verify_request, "
+                                        "process_request (finish_request, shutdown_request, "
+                                        "close_request) in that order "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L326, "
+                                        "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L508-L520]")
 def test_pipeline_order(ss, observe):
     """The hooks run in the documented order around the handler; handle_request() returns None."""
     recorder = Recorder()
@@ -74,8 +77,10 @@ def test_pipeline_order(ss, observe):
     verify(result is None, "handle_request() return value after a request", None, repr(result))
 
 
-@check("PIPELINE-002", REQUIRED, clause="#25: a TCP request gets shutdown(SHUT_WR) and is closed after the "
-       "handler, so the client reads b''")
+@check("PIPELINE-002", REQUIRED, clause="a TCP request gets shutdown(SHUT_WR) and is closed after "
+                                        "the handler, so the client reads b'' "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L326, "
+                                        "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L508-L520]")
 def test_request_half_closed_then_closed(ss, observe):
     """The client reads EOF even while a dup of the request socket lives: SHUT_WR was sent."""
     recorder = Recorder()
@@ -104,8 +109,10 @@ def test_request_half_closed_then_closed(ss, observe):
     verify_equal(request.fileno(), -1, "request socket fileno() after handle_request()")
 
 
-@check("PIPELINE-003", REQUIRED, clause="#26 / bpo-26309: a false verify_request() means no handler, "
-       "shutdown_request() exactly once, and the client reads b''")
+@check("PIPELINE-003", REQUIRED, clause="a false verify_request() means no handler, "
+                                        "shutdown_request() exactly once, and the client reads "
+                                        "b'' [bpo-26309, "
+                                        "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L316-L326]")
 def test_verify_request_false(ss, observe):
     """A rejected request is shut down once and never reaches the handler."""
     recorder = Recorder()
@@ -126,8 +133,10 @@ def test_verify_request_false(ss, observe):
     verify(reply["eof"] and reply["data"] == b"", "client read", "b'' (EOF)", reply)
 
 
-@check("PIPELINE-004", REQUIRED, clause="#27: an OSError from get_request() is swallowed: handle_request() "
-       "returns None; neither handle_error() nor the handler runs")
+@check("PIPELINE-004", REQUIRED, clause="an OSError from get_request() is swallowed: "
+                                        "handle_request() returns None; neither handle_error() "
+                                        "nor the handler runs "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L312-L315]")
 def test_get_request_oserror_swallowed(ss, observe):
     """A failing accept drops that request silently and the server serves the next one."""
     recorder = Recorder()
@@ -155,8 +164,10 @@ def test_get_request_oserror_swallowed(ss, observe):
     verify_equal(recorder.count("handler"), 1, "handlers run (the second request only)")
 
 
-@check("PIPELINE-005", REQUIRED, clause="#28: an Exception in the handler leads to "
-       "handle_error(request, client_address), then shutdown_request(); handle_request() returns normally")
+@check("PIPELINE-005", REQUIRED, clause="an Exception in the handler leads to "
+                                        "handle_error(request, client_address), then "
+                                        "shutdown_request(); handle_request() returns normally "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L316-L321]")
 def test_handler_exception_to_handle_error(ss, observe):
     """A handler's Exception goes to handle_error, then the request is shut down."""
     recorder = Recorder()
@@ -180,8 +191,10 @@ def test_handler_exception_to_handle_error(ss, observe):
     verify(reply["eof"], "client after the failed request", "EOF", reply)
 
 
-@check("PIPELINE-006", REQUIRED, clause="#28: after a handler exception the server remains usable: the "
-       "listening socket stays open and the next request is served")
+@check("PIPELINE-006", REQUIRED, clause="after a handler exception the server remains usable: the "
+                                        "listening socket stays open and the next request is "
+                                        "served "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L316-L321]")
 def test_server_survives_handler_exception(ss, observe):
     """The request after a failing one is served normally."""
     recorder = Recorder()
@@ -207,8 +220,9 @@ def test_server_survives_handler_exception(ss, observe):
     verify_equal(reply["data"], b"second", "reply to the request after the failed one")
 
 
-@check("PIPELINE-007", REQUIRED, clause="#28: handle_error() receives the failed request object and its "
-       "client address")
+@check("PIPELINE-007", REQUIRED, clause="handle_error() receives the failed request object and "
+                                        "its client address "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L316-L321]")
 def test_handle_error_arguments(ss, observe):
     """handle_error gets the same request object and client_address the handler got."""
     recorder = Recorder()
@@ -228,8 +242,11 @@ def test_handle_error_arguments(ss, observe):
     verify_equal(tuple(seen["client_address"]), tuple(mine), "client_address vs the client's getsockname()")
 
 
-@check("PIPELINE-008", VERSION, clause="#29 / bpo-23430 (3.6+): SystemExit/KeyboardInterrupt in the handler: "
-       "shutdown_request() runs, the exception propagates out of handle_request(), handle_error() is not called")
+@check("PIPELINE-008", VERSION, clause="SystemExit/KeyboardInterrupt in the handler: "
+                                       "shutdown_request() runs, the exception propagates out of "
+                                       "handle_request(), handle_error() is not called (3.6+) "
+                                       "[bpo-23430, "
+                                       "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L322-L324]")
 @pytest.mark.parametrize("exc_type", [SystemExit, KeyboardInterrupt], ids=["SystemExit", "KeyboardInterrupt"])
 def test_base_exception_propagates_from_handle_request(ss, impl, observe, exc_type):
     """A handler's BaseException shuts the request down and leaves handle_request()."""
@@ -261,8 +278,10 @@ def test_base_exception_propagates_from_handle_request(ss, impl, observe, exc_ty
         verify_equal(recorder.count("handle_error"), 1, "handle_error() calls (API < 3.6)")
 
 
-@check("PIPELINE-009", VERSION, clause="#29 (3.6+): a handler's SystemExit propagates out of serve_forever() "
-       "after shutdown_request(); handle_error() is not called")
+@check("PIPELINE-009", VERSION, clause="a handler's SystemExit propagates out of serve_forever() "
+                                       "after shutdown_request(); handle_error() is not called "
+                                       "(3.6+) "
+                                       "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L322-L324]")
 def test_base_exception_propagates_from_serve_forever(ss, impl, observe):
     """serve_forever() ends with the handler's SystemExit."""
     recorder = Recorder()
@@ -287,9 +306,11 @@ def test_base_exception_propagates_from_serve_forever(ss, impl, observe):
         verify_equal(recorder.count("handle_error"), 1, "handle_error() calls (API < 3.6)")
 
 
-@check("PIPELINE-010", VERSION, clause="#30: the default handle_error() prints '-'*40, 'Exception occurred "
-       "during processing of request from <addr>' ('happened' before 3.9), the traceback and '-'*40 to "
-       "stderr, nothing to stdout")
+@check("PIPELINE-010", VERSION, clause="the default handle_error() prints '-'*40, 'Exception "
+                                       "occurred during processing of request from <addr>' "
+                                       "('happened' before 3.9), the traceback and '-'*40 to "
+                                       "stderr, nothing to stdout "
+                                       "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L372-L383]")
 def test_default_handle_error_output(ss, impl, observe):
     """The default handle_error() writes its framed report to stderr only."""
     recorder = Recorder()
@@ -316,8 +337,9 @@ def test_default_handle_error_output(ss, impl, observe):
     verify_equal(lines[-1], "-" * 40, "last stderr line")
 
 
-@check("PIPELINE-011", REQUIRED, clause="#32: finish_request() calls RequestHandlerClass(request, "
-       "client_address, server); any callable is accepted")
+@check("PIPELINE-011", REQUIRED, clause="finish_request() calls RequestHandlerClass(request, "
+                                        "client_address, server); any callable is accepted "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L360-L362]")
 def test_handler_may_be_any_callable(ss, observe):
     """A plain function works as RequestHandlerClass and gets (request, client_address, server)."""
     recorder = Recorder()
@@ -344,8 +366,9 @@ def test_handler_may_be_any_callable(ss, observe):
     verify_equal(reply["data"], b"from a function", "reply written by the function")
 
 
-@check("PIPELINE-012", REQUIRED, clause="BaseServer.process_request(): calls finish_request(), then "
-       "shutdown_request()")
+@check("PIPELINE-012", REQUIRED, clause="BaseServer.process_request(): calls finish_request(), "
+                                        "then shutdown_request() "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L343-L350]")
 def test_process_request_default(ss, observe):
     """process_request() on an accepted request runs the handler, then shuts the request down."""
     recorder = Recorder()
@@ -365,8 +388,11 @@ def test_process_request_default(ss, observe):
     verify(reply["eof"], "client after process_request()", "EOF", reply)
 
 
-@check("PIPELINE-013", REQUIRED, clause="get_request(): TCP returns (accepted socket, client address); "
-       "UDP returns ((data, server socket), client address)")
+@check("PIPELINE-013", REQUIRED, clause="get_request(): TCP returns (accepted socket, client "
+                                        "address); UDP returns ((data, server socket), client "
+                                        "address) "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L500-L506, "
+                                        "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
 @pytest.mark.parametrize("kind", [pytest.param("TCPServer", id="tcp"), pytest.param("UDPServer", id="udp")])
 def test_get_request_shape(ss, observe, kind):
     """get_request() returns the request and the client's own address."""
@@ -393,8 +419,9 @@ def test_get_request_shape(ss, observe, kind):
             verify(request[1] is server.socket, "request[1]", "the server's socket", repr(request[1]))
 
 
-@check("PIPELINE-014", REQUIRED, clause="#31: the handler gets request, client_address and server: "
-       "the server instance itself and the client's address")
+@check("PIPELINE-014", REQUIRED, clause="the handler gets request, client_address and server: the "
+                                        "server instance itself and the client's address "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L755-L763]")
 def test_handler_attributes(ss, observe):
     """The handler instance sees the accepted socket, the client's address and the server."""
     seen = {}
@@ -415,8 +442,10 @@ def test_handler_attributes(ss, observe):
     verify_equal(tuple(seen["peer"]), tuple(mine), "handler.request.getpeername()")
 
 
-@check("PIPELINE-015", REQUIRED, clause="#28: handle_error() runs while the exception is being handled, "
-       "so sys.exc_info() (and traceback.print_exc()) see the handler's exception")
+@check("PIPELINE-015", REQUIRED, clause="handle_error() runs while the exception is being "
+                                        "handled, so sys.exc_info() (and traceback.print_exc()) "
+                                        "see the handler's exception "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L316-L321]")
 def test_handle_error_sees_exc_info(ss, observe):
     """Inside handle_error(), sys.exc_info() is the handler's exception."""
     recorder = Recorder()
@@ -432,8 +461,10 @@ def test_handle_error_sees_exc_info(ss, observe):
     verify(tb is not None, "traceback in handle_error()", "present", tb)
 
 
-@check("PIPELINE-016", REQUIRED, clause="#25: verify_request(request, client_address) gets the request "
-       "and address that the handler then receives")
+@check("PIPELINE-016", REQUIRED, clause="verify_request(request, client_address) gets the request "
+                                        "and address that the handler then receives "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L326, "
+                                        "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L508-L520]")
 def test_verify_request_arguments(ss, observe):
     """verify_request() and the handler see the same request object and client address."""
     recorder = Recorder()

@@ -85,8 +85,10 @@ TIMEOUT_CASES = [
 ]
 
 
-@check("SERVE-001", REQUIRED, clause="#33: handle_request() waits min(socket.gettimeout(), self.timeout) "
-       "when both are set, the one that is set otherwise, then calls handle_timeout() once")
+@check("SERVE-001", REQUIRED, clause="handle_request() waits min(socket.gettimeout(), "
+                                     "self.timeout) when both are set, the one that is set "
+                                     "otherwise, then calls handle_timeout() once "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L303]")
 @pytest.mark.parametrize("socket_timeout,server_timeout", TIMEOUT_CASES)
 def test_handle_request_timeout_rule(ss, observe, socket_timeout, server_timeout):
     """handle_request() times out after the smaller timeout and calls handle_timeout() once."""
@@ -112,7 +114,9 @@ def test_handle_request_timeout_rule(ss, observe, socket_timeout, server_timeout
     verify_equal(recorder.count("handler"), 0, "handlers run")
 
 
-@check("SERVE-002", VERSION, clause="#34 (3.x): on timeout, handle_request() returns handle_timeout()'s value")
+@check("SERVE-002", VERSION, clause="on timeout, handle_request() returns handle_timeout()'s "
+                                    "value (3.x) "
+                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L300-L303]")
 def test_handle_request_returns_handle_timeout_value(ss, impl, observe):
     """handle_request() passes handle_timeout()'s return value through."""
     sentinel = object()
@@ -133,8 +137,9 @@ def test_handle_request_returns_handle_timeout_value(ss, impl, observe):
         verify(result is None, "handle_request() value on timeout (2.x)", None, repr(result))
 
 
-@check("SERVE-003", REQUIRED, clause="#33: with neither socket timeout nor self.timeout, handle_request() "
-       "blocks until a request arrives")
+@check("SERVE-003", REQUIRED, clause="with neither socket timeout nor self.timeout, "
+                                     "handle_request() blocks until a request arrives "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L303]")
 def test_handle_request_blocks_without_timeout(ss, observe):
     """Without timeouts handle_request() waits (no handle_timeout) and serves the next client."""
     recorder = Recorder()
@@ -153,7 +158,9 @@ def test_handle_request_blocks_without_timeout(ss, observe):
     verify_equal(recorder.count("handle_timeout"), 0, "handle_timeout() calls")
 
 
-@check("SERVE-004", REQUIRED, clause="#36: serve_forever() ignores self.timeout and never calls handle_timeout()")
+@check("SERVE-004", REQUIRED, clause="serve_forever() ignores self.timeout and never calls "
+                                     "handle_timeout() "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L218-L245]")
 def test_serve_forever_ignores_timeout(ss, observe):
     """With a tiny self.timeout, serve_forever() runs idle iterations without handle_timeout()."""
     recorder = Recorder()
@@ -169,7 +176,9 @@ def test_serve_forever_ignores_timeout(ss, observe):
     verify_equal(recorder.count("handle_timeout"), 0, "handle_timeout() calls by serve_forever()")
 
 
-@check("SERVE-005", REQUIRED, clause="#37: service_actions() runs after each poll_interval without a request")
+@check("SERVE-005", REQUIRED, clause="service_actions() runs after each poll_interval without a "
+                                     "request "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L234-L242]")
 def test_service_actions_when_idle(ss, observe):
     """An idle loop calls service_actions() repeatedly."""
     recorder = Recorder()
@@ -183,8 +192,9 @@ def test_service_actions_when_idle(ss, observe):
     verify_equal(recorder.count("handler"), 0, "handlers run")
 
 
-@check("SERVE-006", REQUIRED, clause="#37: service_actions() runs once per loop iteration, so once after "
-       "each request")
+@check("SERVE-006", REQUIRED, clause="service_actions() runs once per loop iteration, so once "
+                                     "after each request "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L234-L242]")
 def test_service_actions_after_each_request(ss, observe):
     """With three requests already pending, each one is followed by a service_actions() call."""
     recorder = Recorder()
@@ -208,7 +218,8 @@ def test_service_actions_after_each_request(ss, observe):
            "service_actions()", "".join("h" if n == "handler" else "s" for n in window))
 
 
-@check("SERVE-007", REQUIRED, clause="serve_forever(): handle requests until shutdown()")
+@check("SERVE-007", REQUIRED, clause="serve_forever(): handle requests until shutdown() "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L218-L245]")
 def test_serve_forever_serves_sequential_requests(ss, observe):
     """serve_forever() serves several requests one after the other."""
     recorder = Recorder()
@@ -224,8 +235,9 @@ def test_serve_forever_serves_sequential_requests(ss, observe):
     verify_equal(recorder.count("handler"), 3, "handlers run")
 
 
-@check("SERVE-008", REQUIRED, clause="serve_forever(poll_interval): an idle loop wakes every poll_interval "
-       "(measured ~10 calls/s at 0.1)")
+@check("SERVE-008", REQUIRED, clause="serve_forever(poll_interval): an idle loop wakes every "
+                                     "poll_interval (measured ~10 calls/s at 0.1) "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L234-L242]")
 def test_poll_interval_cadence(ss, observe):
     """An idle loop with poll_interval=0.05 calls service_actions() about 20 times a second."""
     interval = 0.05
@@ -249,7 +261,8 @@ def test_poll_interval_cadence(ss, observe):
            f"between {interval / 2:.3f}s and {upper:.3f}s", round(median, 4))
 
 
-@check("SERVE-009", REQUIRED, clause="handle_request(): handle one request")
+@check("SERVE-009", REQUIRED, clause="handle_request(): handle one request "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L303]")
 def test_handle_request_serves_exactly_one(ss, observe):
     """With two connections pending, handle_request() serves one and leaves the other pending."""
     recorder = Recorder()
@@ -267,8 +280,10 @@ def test_handle_request_serves_exactly_one(ss, observe):
     verify(all(r["eof"] for r in replies), "both clients", "served (EOF)", replies)
 
 
-@check("SERVE-010", REQUIRED, clause="service_actions(): called by the serve_forever() loop (in the thread "
-       "running serve_forever)")
+@check("SERVE-010", REQUIRED, clause="service_actions(): called by the serve_forever() loop (in "
+                                     "the thread running serve_forever) "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L257-L263, "
+                                     "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L242]")
 def test_service_actions_runs_in_serving_thread(ss, observe):
     """service_actions() runs in the thread that called serve_forever()."""
     recorder = Recorder()
@@ -285,8 +300,10 @@ def test_service_actions_runs_in_serving_thread(ss, observe):
     verify_equal(threads, {serving}, "threads that ran service_actions()")
 
 
-@check("SERVE-011", REQUIRED, clause="#33: with a timeout set, handle_request() waits for a request and "
-       "serves one that arrives before the deadline without calling handle_timeout()")
+@check("SERVE-011", REQUIRED, clause="with a timeout set, handle_request() waits for a request "
+                                     "and serves one that arrives before the deadline without "
+                                     "calling handle_timeout() "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L303]")
 def test_handle_request_serves_before_deadline(ss, observe):
     """A request arriving during the wait is served; handle_timeout() is not called."""
     recorder = Recorder()
@@ -307,8 +324,9 @@ def test_handle_request_serves_before_deadline(ss, observe):
 
 
 
-@check("SERVE-012", REQUIRED, clause="#35: an OSError from get_request() (accept()) drops that one request; "
-       "serve_forever() goes on serving")
+@check("SERVE-012", REQUIRED, clause="an OSError from get_request() (accept()) drops that one "
+                                     "request; serve_forever() goes on serving "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L312-L315]")
 def test_failed_accept_does_not_stop_loop(ss, observe):
     """After one failed accept() (ECONNABORTED) serve_forever() serves the next client."""
     recorder = Recorder()
@@ -335,8 +353,11 @@ def _emfile_server(ss, recorder):
     return failing_accept_server(ss, make_handler(ss, recorder, "reply"), errno.EMFILE, 3, recorder)
 
 
-@check("SERVE-013", REQUIRED, clause="#35: accept() failing with EMFILE (no descriptors left) drops "
-       "nothing and ends nothing: serve_forever() serves the client once accept() works again")
+@check("SERVE-013", REQUIRED, clause="accept() failing with EMFILE (no descriptors left) drops "
+                                     "nothing and ends nothing: serve_forever() serves the client "
+                                     "once accept() works again "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L312-L315, "
+                                     "docs/platform-knowledge.md#emfile]")
 @pytest.mark.parametrize("poll_interval", ["poll", None], ids=["poll_interval", "poll_interval_none"])
 def test_accept_emfile_does_not_end_loop(ss, observe, poll_interval):
     """accept() raising EMFILE three times does not end serve_forever(); the client is then served."""
@@ -377,8 +398,10 @@ LONG_TIMEOUT = 1.5
 EARLY = 0.1
 
 
-@check("SERVE-014", REQUIRED, clause="#33: handle_request() with self.timeout above one second waits "
-       "that long, then calls handle_timeout() and returns (its value is SERVE-002's, a VERSION matter)")
+@check("SERVE-014", REQUIRED, clause="handle_request() with self.timeout above one second waits "
+                                     "that long, then calls handle_timeout() and returns (its "
+                                     "value is SERVE-002's, a VERSION matter) "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L303]")
 def test_handle_request_long_timeout(ss, observe):
     """handle_request() with self.timeout = 1.5 s and no client times out after 1.5 s."""
     calls = []
@@ -407,8 +430,10 @@ def test_handle_request_long_timeout(ss, observe):
 HIGH_FD = 1030
 
 
-@check("SERVE-015", REQUIRED, clause="CPython uses selectors.PollSelector where available, so a listening "
-       "descriptor above FD_SETSIZE serves requests", requires=("poll", "rlimit"))
+@check("SERVE-015", REQUIRED, clause="CPython uses selectors.PollSelector where available, so a "
+                                     "listening descriptor above FD_SETSIZE serves requests "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L149-L152, "
+                                     "docs/platform-knowledge.md#selector]", requires=("poll", "rlimit"))
 def test_descriptor_above_fd_setsize(impl, observe):
     """A listening socket on descriptor 1030 serves through serve_forever() and handle_request()."""
     result = run_child(impl.spec, "fd_above_setsize", fd=HIGH_FD)
@@ -427,9 +452,11 @@ def test_descriptor_above_fd_setsize(impl, observe):
            single)
 
 
-@check("SERVE-016", REQUIRED, clause="serve_forever()/shutdown() need no descriptor beyond the listening "
-       "socket: with socket.socketpair() (and any new listening socket) failing with EMFILE, requests are "
-       "served and shutdown() returns")
+@check("SERVE-016", REQUIRED, clause="serve_forever()/shutdown() need no descriptor beyond the "
+                                     "listening socket: with socket.socketpair() (and any new "
+                                     "listening socket) failing with EMFILE, requests are served "
+                                     "and shutdown() returns "
+                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L218-L255]")
 @pytest.mark.parametrize("no_listen", [False, True], ids=["no_socketpair", "no_socketpair_no_listen"])
 def test_no_wakeup_pair(impl, observe, no_listen):
     """With socket.socketpair() failing (EMFILE), a server still serves after accept() EMFILE and stops."""

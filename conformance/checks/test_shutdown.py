@@ -4,9 +4,10 @@
 returned; it must be called from another thread.  The request is a flag that
 ``serve_forever`` clears only on its way out, which gives the documented
 edge cases: a ``shutdown()`` issued before the loop starts makes the next
-``serve_forever`` return at once (#39); one issued with no loop ever
-following blocks forever (#40); one issued after the loop returned returns
-at once and leaves the flag set for the next ``serve_forever`` (#42).
+``serve_forever`` return at once; one issued with no loop ever following
+blocks forever; one issued after the loop returned returns at once and
+leaves the flag set for the next ``serve_forever`` (``BaseServer.serve_forever``
+and ``shutdown`` in CPython's Lib/socketserver.py at v3.13.0, lines 218-255).
 
 Each check drives ``serve_forever`` with :class:`~._serve_support.LoopThread`
 (several loops per server, no implicit close) and proves "still blocked" with
@@ -84,8 +85,9 @@ def _loop_started(recorder, loop, since):
                             timeouts.short())
 
 
-@check("SHUTDOWN-001", REQUIRED, clause="#38: shutdown() stops the serve_forever loop and blocks until "
-       "the loop has finished")
+@check("SHUTDOWN-001", REQUIRED, clause="shutdown() stops the serve_forever loop and blocks until "
+                                        "the loop has finished "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L247-L255]")
 def test_shutdown_waits_for_loop(ss, observe):
     """shutdown() stays blocked while a request is in progress and returns once the loop ended."""
     recorder = Recorder()
@@ -109,8 +111,10 @@ def test_shutdown_waits_for_loop(ss, observe):
            "the handler finished first", done)
 
 
-@check("SHUTDOWN-002", REQUIRED, clause="#39: shutdown() called in another thread before serve_forever() "
-       "starts makes serve_forever() return immediately, then shutdown() returns")
+@check("SHUTDOWN-002", REQUIRED, clause="shutdown() called in another thread before "
+                                        "serve_forever() starts makes serve_forever() return "
+                                        "immediately, then shutdown() returns "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L225-L255]")
 def test_shutdown_before_serve_forever(ss, observe):
     """A pending shutdown() makes the next serve_forever() return without an iteration."""
     recorder = Recorder()
@@ -130,8 +134,9 @@ def test_shutdown_before_serve_forever(ss, observe):
     verify_returned(released, "the pending shutdown()", timeouts.short())
 
 
-@check("SHUTDOWN-003", REQUIRED, clause="#40 / bpo-39797: shutdown() with no serve_forever() running "
-       "blocks (until a serve_forever() runs)")
+@check("SHUTDOWN-003", REQUIRED, clause="shutdown() with no serve_forever() running blocks (until "
+                                        "a serve_forever() runs) [bpo-39797, "
+                                        "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L247-L255]")
 def test_shutdown_without_loop_blocks(ss, observe):
     """shutdown() waits for a loop that is not running; starting serve_forever() releases it."""
     recorder = Recorder()
@@ -149,7 +154,8 @@ def test_shutdown_without_loop_blocks(ss, observe):
            {"shutdown": released, "serve_forever": ended})
 
 
-@check("SHUTDOWN-004", REQUIRED, clause="#43: serve_forever() can be run again after shutdown()")
+@check("SHUTDOWN-004", REQUIRED, clause="serve_forever() can be run again after shutdown() "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L218-L245]")
 def test_serve_again_after_shutdown(ss, observe):
     """A server serves, stops, and serves again."""
     recorder = Recorder()
@@ -167,8 +173,10 @@ def test_serve_again_after_shutdown(ss, observe):
             verify_equal(reply["data"], b"reply", f"reply in round {round_ + 1}")
 
 
-@check("SHUTDOWN-005", REQUIRED, clause="#42: shutdown() after serve_forever() returned returns at once but "
-       "leaves the request set: the next serve_forever() returns immediately and clears it")
+@check("SHUTDOWN-005", REQUIRED, clause="shutdown() after serve_forever() returned returns at "
+                                        "once but leaves the request set: the next "
+                                        "serve_forever() returns immediately and clears it "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L243-L255]")
 def test_stale_shutdown_request(ss, observe):
     """The stale-flag quirk: one extra shutdown() costs exactly one serve_forever() call."""
     recorder = Recorder()
@@ -200,8 +208,9 @@ def test_stale_shutdown_request(ss, observe):
         verify_equal(reply["data"], b"reply", "reply from the third loop")
 
 
-@check("SHUTDOWN-006", REQUIRED, clause="#44 / bpo-35017: once shutdown has been requested, a connection "
-       "that becomes readable is not accepted")
+@check("SHUTDOWN-006", REQUIRED, clause="once shutdown has been requested, a connection that "
+                                        "becomes readable is not accepted [bpo-35017, "
+                                        "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L234-L238]")
 def test_no_accept_after_shutdown_request(ss, observe):
     """A connection arriving while shutdown() is pending is never accepted or handled."""
     recorder = Recorder()
@@ -225,8 +234,9 @@ def test_no_accept_after_shutdown_request(ss, observe):
     verify_equal(after, before, "(get_request, handler) calls after shutdown was requested")
 
 
-@check("SHUTDOWN-007", REQUIRED, clause="#45: if a BaseException escapes serve_forever(), shutdown() "
-       "waiters are released")
+@check("SHUTDOWN-007", REQUIRED, clause="if a BaseException escapes serve_forever(), shutdown() "
+                                        "waiters are released "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L243-L245]")
 def test_base_exception_releases_shutdown(ss, observe):
     """A SystemExit leaving serve_forever() still lets a waiting shutdown() return."""
     recorder = Recorder()
@@ -246,8 +256,9 @@ def test_base_exception_releases_shutdown(ss, observe):
     verify_returned(released, "the waiting shutdown()", timeouts.short())
 
 
-@check("SHUTDOWN-008", REQUIRED, clause="#22: after serving, server_close() closes the listening socket "
-       "(clients are refused) and may be called again")
+@check("SHUTDOWN-008", REQUIRED, clause="after serving, server_close() closes the listening "
+                                        "socket (clients are refused) and may be called again "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L484-L490]")
 def test_server_close_after_serving(ss, observe):
     """server_close() after a served session releases the port; a second call is harmless."""
     recorder = Recorder()
@@ -277,8 +288,10 @@ def test_server_close_after_serving(ss, observe):
     verify(refused is not None, "connecting after server_close()", "refused (OSError)", "connected")
 
 
-@check("SHUTDOWN-009", VERSION, clause="#10 / bpo-26404 (3.6+): __enter__ returns the server; __exit__ "
-       "calls server_close() and returns a false value, so exceptions propagate")
+@check("SHUTDOWN-009", VERSION, clause="__enter__ returns the server; __exit__ calls "
+                                       "server_close() and returns a false value, so exceptions "
+                                       "propagate (3.6+) [bpo-26404, "
+                                       "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L385-L389]")
 def test_context_manager(ss, impl, observe):
     """with server: gives the server, closes it on exit, and lets exceptions through."""
     closed = []
@@ -321,8 +334,9 @@ def test_context_manager(ss, impl, observe):
     verify(not exit_value, "__exit__() return value", "false", repr(exit_value))
 
 
-@check("SHUTDOWN-010", REQUIRED, clause="#41: shutdown() called from a ThreadingMixIn handler thread "
-       "returns once the loop has exited")
+@check("SHUTDOWN-010", REQUIRED, clause="shutdown() called from a ThreadingMixIn handler thread "
+                                        "returns once the loop has exited "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L247-L255]")
 def test_shutdown_from_threading_handler(ss, observe):
     """A handler thread of a threading server can stop the loop with shutdown()."""
     recorder = Recorder()
@@ -340,7 +354,9 @@ def test_shutdown_from_threading_handler(ss, observe):
 
 
 @check("SHUTDOWN-011", PLATFORM, topic="shutdown_latency",
-       clause="#38: an idle loop notices shutdown() within poll_interval (0.5 s here)")
+       clause="an idle loop notices shutdown() within poll_interval (0.5 s here) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L218-L255, "
+              "docs/platform-knowledge.md#shutdown_latency]")
 def test_shutdown_latency(ss, observe):
     """How long shutdown() takes for an idle loop with poll_interval=0.5."""
     interval = 0.5
@@ -362,9 +378,12 @@ def test_shutdown_latency(ss, observe):
     verify(latency <= bound, "shutdown() latency", f"<= poll_interval + slack ({bound:.2f}s)", round(latency, 4))
 
 
-@check("SHUTDOWN-012", PLATFORM, clause="#46: server_close() while serve_forever() runs in another thread: "
-       "with poll the loop spins until shutdown(), with select it raises; it may end early only by raising "
-       "(OSError/ValueError), and shutdown() still stops it", topic="server_close_during_serve")
+@check("SHUTDOWN-012", PLATFORM, clause="server_close() while serve_forever() runs in another "
+                                        "thread: with poll the loop spins until shutdown(), with "
+                                        "select it raises; it may end early only by raising "
+                                        "(OSError/ValueError), and shutdown() still stops it "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L231-L242, "
+                                        "docs/platform-knowledge.md#server_close_during_serve]", topic="server_close_during_serve")
 @pytest.mark.parametrize("selector", ["native", "select"])
 def test_server_close_during_serve_forever(ss, impl, observe, selector):
     """What the loop does when its socket is closed under it; shutdown() still ends it."""
@@ -392,8 +411,11 @@ def test_server_close_during_serve_forever(ss, impl, observe, selector):
            {"shutdown_returned": seen["shutdown_returned"], "loop_ended": seen["loop_ended"]})
 
 
-@check("SHUTDOWN-013", REQUIRED, clause="#22 / #38: serve_forever(), shutdown() and server_close() release "
-       "every socket the server opened (no ResourceWarning for an unclosed socket)")
+@check("SHUTDOWN-013", REQUIRED, clause="serve_forever(), shutdown() and server_close() release "
+                                        "every socket the server opened (no ResourceWarning for "
+                                        "an unclosed socket) "
+                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L484-L490, "
+                                        "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L247-L255]")
 def test_no_resource_warning(ss, observe):
     """serve_forever(), shutdown() and server_close() leave no socket to the garbage collector."""
     recorder = Recorder()

@@ -9,8 +9,8 @@ inferred from elapsed time; the only idle waits are single
 ``timeouts.absence()`` windows that give a wrong implementation the chance
 to show itself (``server_close`` returning too early).
 
-Clauses: behaviours 48-54 and 72 of the research notes (§4
-"ThreadingMixIn"), and the documentation of ``daemon_threads`` and
+Clauses: ``ThreadingMixIn`` in CPython's Lib/socketserver.py at v3.13.0
+(``process_request_thread``, ``_Threads``), and the documentation of ``daemon_threads`` and
 ``block_on_close``.
 """
 
@@ -67,7 +67,8 @@ def _reply_handler(ss, record):
 
 
 @check("THREADING-001", REQUIRED,
-       clause="ThreadingMixIn: one new threading.Thread per request, daemon = daemon_threads (behaviour 48)")
+       clause="ThreadingMixIn: one new threading.Thread per request, daemon = daemon_threads "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L685-L706]")
 @pytest.mark.parametrize("daemon_threads", [False, True], ids=["daemon_threads=False", "daemon_threads=True"])
 def test_one_thread_per_request(ss, observe, daemon_threads):
     """Each request runs in a new thread whose daemon flag is daemon_threads."""
@@ -87,7 +88,9 @@ def test_one_thread_per_request(ss, observe, daemon_threads):
 
 
 @check("THREADING-002", REQUIRED,
-       clause="ThreadingMixIn.process_request starts a new thread: the handler never runs in the serving thread")
+       clause="ThreadingMixIn.process_request starts a new thread: the handler never runs in the "
+              "serving thread "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L698-L706]")
 def test_handler_thread_is_not_the_serving_thread(ss, observe):
     """The handler's thread (ident, name) differs from the serve_forever thread."""
     facts = []
@@ -114,7 +117,8 @@ def test_handler_thread_is_not_the_serving_thread(ss, observe):
 
 
 @check("THREADING-003", REQUIRED,
-       clause="ThreadingMixIn: N blocking handlers run concurrently (behaviour 50)")
+       clause="ThreadingMixIn: N blocking handlers run concurrently "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L698-L706]")
 def test_handlers_overlap(ss, observe):
     """Four held handlers all start before any is released (max overlap 4)."""
     count = 4
@@ -159,8 +163,9 @@ def _error_recording_server(ss, handler, events, requests, **attrs):
 
 
 @check("THREADING-004", REQUIRED,
-       clause="an Exception in a handler thread goes to handle_error in that thread; shutdown_request is always "
-              "called (behaviour 48)")
+       clause="an Exception in a handler thread goes to handle_error in that thread; "
+              "shutdown_request is always called "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L685-L706]")
 def test_exception_goes_to_handle_error_in_thread(ss, observe):
     """handle_error runs in the failing handler's thread, and shutdown_request runs for every request."""
     events = []
@@ -195,7 +200,9 @@ def test_exception_goes_to_handle_error_in_thread(ss, observe):
 
 
 @check("THREADING-005", REQUIRED,
-       clause="a BaseException in a handler thread goes to threading.excepthook, not handle_error (behaviour 49)")
+       clause="a BaseException in a handler thread goes to threading.excepthook, not handle_error "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L685-L696, "
+              "https://docs.python.org/3/library/threading.html#threading.excepthook]")
 def test_base_exception_goes_to_excepthook(ss, observe):
     """A BaseException escapes the handler thread to threading.excepthook; shutdown_request still runs."""
     events = []
@@ -294,7 +301,8 @@ def _held_request(ss, **attrs):
 
 
 @check("THREADING-006", VERSION,
-       clause="server_close() joins non-daemon handler threads when block_on_close (3.7+) (behaviour 52)")
+       clause="server_close() joins non-daemon handler threads when block_on_close (3.7+) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L700-L710]")
 def test_server_close_joins_handler_threads(ss, impl, observe):
     """With block_on_close, server_close returns only after a running handler ended."""
     with _held_request(ss, block_on_close=True, daemon_threads=False) as (sequence, gate, closer, closed):
@@ -316,8 +324,9 @@ def test_server_close_joins_handler_threads(ss, impl, observe):
 
 
 @check("THREADING-007", REQUIRED,
-       clause="with daemon_threads=True or block_on_close=False, server_close() does not wait for handlers "
-              "(behaviour 52)")
+       clause="with daemon_threads=True or block_on_close=False, server_close() does not wait for "
+              "handlers "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L700-L710]")
 @pytest.mark.parametrize("attrs", [{"daemon_threads": True}, {"block_on_close": False}],
                          ids=["daemon_threads=True", "block_on_close=False"])
 def test_server_close_does_not_join(ss, observe, attrs):
@@ -335,7 +344,8 @@ def test_server_close_does_not_join(ss, observe, attrs):
 
 
 @check("THREADING-008", VERSION,
-       clause="thread bookkeeping stays bounded across many sequential requests (3.8+, bpo-37193) (behaviour 53)")
+       clause="thread bookkeeping stays bounded across many sequential requests (3.8+, bpo-37193) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L640-L659]")
 def test_finished_threads_are_not_retained(ss, impl, observe):
     """After 50 sequential requests the server references few finished threads."""
     refs = []
@@ -366,7 +376,8 @@ def test_finished_threads_are_not_retained(ss, impl, observe):
 
 
 @check("THREADING-009", REQUIRED,
-       clause="server_close() on a threading server that never handled a request succeeds (behaviour 54)")
+       clause="server_close() on a threading server that never handled a request succeeds "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L662-L670]")
 @pytest.mark.parametrize("class_name", ["ThreadingTCPServer", "ThreadingUDPServer"])
 def test_server_close_without_requests(ss, observe, class_name):
     """server_close on an unused threading server returns and closes the socket."""
@@ -385,7 +396,9 @@ def test_server_close_without_requests(ss, observe, class_name):
     verify_equal(server.socket.fileno(), -1, "listening socket fileno after server_close")
 
 
-@check("THREADING-010", REQUIRED, clause="ThreadingMixIn has no built-in cap on concurrent threads (behaviour 51)")
+@check("THREADING-010", REQUIRED, clause="ThreadingMixIn has no built-in cap on concurrent "
+                                         "threads "
+                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L698-L706]")
 def test_no_thread_cap(ss, observe):
     """Twenty held handlers all run at the same time."""
     count = 20
@@ -410,7 +423,9 @@ def test_no_thread_cap(ss, observe):
 
 
 @check("THREADING-011", REQUIRED,
-       clause="ThreadingUDPServer handlers reply through the shared server socket to their own client (behaviour 72)")
+       clause="ThreadingUDPServer handlers reply through the shared server socket to their own "
+              "client "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
 def test_threading_udp_replies_reach_their_client(ss, observe):
     """Three held datagram handlers, released in reverse order, each answer their own client."""
     tokens = ["t0", "t1", "t2"]
@@ -445,7 +460,8 @@ def test_threading_udp_replies_reach_their_client(ss, observe):
 
 
 @check("THREADING-012", REQUIRED,
-       clause="shutdown() called from a ThreadingMixIn handler thread returns once the loop exits (behaviour 41)")
+       clause="shutdown() called from a ThreadingMixIn handler thread returns once the loop exits "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L247-L255]")
 def test_shutdown_from_handler_thread(ss, observe):
     """A handler thread can stop serve_forever with shutdown()."""
     result = {}
@@ -476,8 +492,9 @@ def test_shutdown_from_handler_thread(ss, observe):
 
 
 @check("THREADING-013", VERSION,
-       clause="finished handler threads are pruned as new ones start, also after bursts of concurrent requests "
-              "(3.8+, bpo-37193) (behaviour 53)")
+       clause="finished handler threads are pruned as new ones start, also after bursts of "
+              "concurrent requests (3.8+, bpo-37193) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L640-L659]")
 def test_finished_threads_pruned_after_bursts(ss, impl, observe):
     """After five bursts of twelve concurrent requests the server references few finished threads."""
     refs = []

@@ -1,6 +1,7 @@
 """TUTORIAL-*: the five servers and the client of the seed tutorial, replayed.
 
-The seed (``shared/seed/socketserver_tutorial_zh.txt``) teaches
+The seed tutorial (a Chinese-language tutorial this project started from;
+its code and what it printed are quoted in the checks) teaches
 ``socketserver`` through five small servers and one interactive client,
 and shows what its author saw on Windows and Linux.  Each check replays
 one scene with the tutorial's own handler code
@@ -107,9 +108,12 @@ def _outcome(fn) -> Any:
 
 
 @check("TUTORIAL-001", PLATFORM, topic="server_closed",
-       clause="socketserver1: a handler without a loop answers one message; the server then closes the "
-              "connection, so the client's next recv ends (tutorial: ConnectionAbortedError [WinError 10053] "
-              "on Windows; behaviour 25)")
+       clause="socketserver1: a handler without a loop answers one message; the server then "
+              "closes the connection, so the client's next recv ends (tutorial: "
+              "ConnectionAbortedError [WinError 10053] on Windows) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L326, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L508-L520, "
+              "docs/platform-knowledge.md#server_closed]")
 def test_single_shot_handler_closes(ss, observe):
     """socketserver1 answers b'AA' once, then the client's next recv sees the connection end."""
     with _tutorial_server(ss, "TCPServer", "socketserver1") as (served, journal, errors):
@@ -139,8 +143,8 @@ def test_single_shot_handler_closes(ss, observe):
 
 
 @check("TUTORIAL-002", REQUIRED,
-       clause="socketserver2: a handler that loops until recv returns b'' ends cleanly when the client closes "
-              "normally; no handle_error (platform_semantics.md §1.1)")
+       clause="socketserver2: a handler that loops until recv returns b'' ends cleanly when the "
+              "client closes normally; no handle_error [docs/platform-knowledge.md#fin]")
 def test_loop_handler_ends_cleanly(ss, observe):
     """A client that closes normally ends socketserver2's loop without an error."""
     with _tutorial_server(ss, "TCPServer", "socketserver2") as (served, journal, errors):
@@ -237,9 +241,10 @@ def _kill(popen: Any) -> str:
 
 
 @check("TUTORIAL-003", PLATFORM, topic="killed",
-       clause="socketserver2/3: when the client process dies, Linux's handler reads b'' (FIN) while the "
-              "tutorial's Windows run got ConnectionResetError [WinError 10054]; socketserver3 catches it and "
-              "the server serves the next client (platform_semantics.md §1.6)")
+       clause="socketserver2/3: when the client process dies, Linux's handler reads b'' (FIN) "
+              "while the tutorial's Windows run got ConnectionResetError [WinError 10054]; "
+              "socketserver3 catches it and the server serves the next client "
+              "[docs/platform-knowledge.md#killed]")
 def test_killed_client_then_next_client(ss, observe):
     """After the client process is killed, the server serves the next client."""
     with _tutorial_server(ss, "TCPServer", "socketserver3") as (served, journal, errors):
@@ -276,8 +281,9 @@ def test_killed_client_then_next_client(ss, observe):
 
 
 @check("TUTORIAL-004", REQUIRED,
-       clause="socketserver4: ThreadingTCPServer handles each client in a new thread, so three clients are "
-              "served while all three stay connected (docs: ThreadingMixIn)")
+       clause="socketserver4: ThreadingTCPServer handles each client in a new thread, so three "
+              "clients are served while all three stay connected (docs: ThreadingMixIn) "
+              "[https://docs.python.org/3/library/socketserver.html#socketserver.ThreadingMixIn]")
 def test_threading_serves_three_at_once(ss, observe):
     """ThreadingTCPServer answers three clients that are all connected at once."""
     with _tutorial_server(ss, "ThreadingTCPServer", "socketserver3") as (served, journal, errors):
@@ -298,8 +304,9 @@ def test_threading_serves_three_at_once(ss, observe):
 
 
 @check("TUTORIAL-005", REQUIRED,
-       clause="TCPServer handles one request at a time: while the first client's handler has not finished, "
-              "the second client is not served (tutorial: summary; docs: synchronous servers)")
+       clause="TCPServer handles one request at a time: while the first client's handler has not "
+              "finished, the second client is not served (tutorial: summary; docs: synchronous "
+              "servers) [https://docs.python.org/3/library/socketserver.html#module-socketserver]")
 def test_plain_server_serves_one_at_a_time(ss, observe):
     """TCPServer does not answer a second client until the first disconnects."""
     with _tutorial_server(ss, "TCPServer", "socketserver3") as (served, journal, errors):
@@ -327,8 +334,11 @@ def test_plain_server_serves_one_at_a_time(ss, observe):
 
 
 @check("TUTORIAL-006", PLATFORM, topic="fork_availability",
-       clause="socketserver5: ForkingTCPServer exists only where os.fork exists; the tutorial's Windows run got "
-              "AttributeError: module 'socketserver' has no attribute 'ForkingTCPServer' (behaviour 3)")
+       clause="socketserver5: ForkingTCPServer exists only where os.fork exists; the tutorial's "
+              "Windows run got AttributeError: module 'socketserver' has no attribute "
+              "'ForkingTCPServer' "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L551, "
+              "docs/platform-knowledge.md#fork_availability]")
 def test_forking_server_follows_os_fork(ss, observe):
     """socketserver.ForkingTCPServer exists exactly when os.fork does."""
     has_fork = hasattr(os, "fork")
@@ -345,8 +355,9 @@ def test_forking_server_follows_os_fork(ss, observe):
 
 
 @check("TUTORIAL-007", REQUIRED, requires=("fork",),
-       clause="socketserver5: ForkingTCPServer handles each client in a new process, so three clients are served "
-              "while all three stay connected (docs: ForkingMixIn)")
+       clause="socketserver5: ForkingTCPServer handles each client in a new process, so three "
+              "clients are served while all three stay connected (docs: ForkingMixIn) "
+              "[https://docs.python.org/3/library/socketserver.html#socketserver.ForkingMixIn]")
 def test_forking_serves_three_at_once(impl, ss, observe):
     """ForkingTCPServer answers three clients that are all connected at once."""
     require_attr(ss, "ForkingTCPServer")

@@ -11,8 +11,8 @@ served or dropped.  Loss on loopback is not expected, but where many
 datagrams are in flight the check asserts the integrity of every reply
 and only a loose minimum count.
 
-Clauses: behaviours 16, 65, 66-68, 71 and 72 of the research notes and
-the ``UDPServer`` documentation; PLATFORM checks record a summary for the
+Clauses: ``UDPServer`` and ``DatagramRequestHandler`` in CPython's
+Lib/socketserver.py at v3.13.0 and the ``UDPServer`` documentation; PLATFORM checks record a summary for the
 ``udp_truncation`` and ``udp_dead_port`` topics.
 """
 
@@ -68,7 +68,9 @@ def _server(ss, handler, class_name="UDPServer", errors=None, **attrs):
         verify(False, f"{class_name} construction", "succeeds", summary(exc))
 
 
-@check("UDP-001", REQUIRED, clause="UDPServer + DatagramRequestHandler: the reply goes back to the client")
+@check("UDP-001", REQUIRED, clause="UDPServer + DatagramRequestHandler: the reply goes back to "
+                                   "the client "
+                                   "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L847-L858]")
 def test_echo_roundtrip(ss, observe):
     """A datagram is echoed from the server's address to the sending client."""
     record = []
@@ -101,8 +103,10 @@ def _truncation(ss, max_packet_size=None):
 
 
 @check("UDP-002", PLATFORM, topic="udp_truncation",
-       clause="UDPServer reads with recvfrom(max_packet_size = 8192): a longer datagram is truncated (POSIX) or "
-              "dropped (Windows, WSAEMSGSIZE swallowed) (behaviours 66, 67)")
+       clause="UDPServer reads with recvfrom(max_packet_size = 8192): a longer datagram is "
+              "truncated (POSIX) or dropped (Windows, WSAEMSGSIZE swallowed) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L533-L537, "
+              "docs/platform-knowledge.md#udp_truncation]")
 def test_oversized_datagram_truncated_or_dropped(ss, observe):
     """A 9000-byte datagram reaches the handler cut to 8192 bytes, or not at all; the server serves on."""
     limit, size, record, first, second = _truncation(ss)
@@ -122,8 +126,10 @@ def test_oversized_datagram_truncated_or_dropped(ss, observe):
 
 
 @check("UDP-003", PLATFORM,
-       clause="a subclass's max_packet_size is the recvfrom size: datagrams longer than it are truncated to it "
-              "(POSIX) or dropped (Windows) (behaviour 66)")
+       clause="a subclass's max_packet_size is the recvfrom size: datagrams longer than it are "
+              "truncated to it (POSIX) or dropped (Windows) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L533-L537, "
+              "docs/platform-knowledge.md#udp_truncation]")
 def test_subclass_max_packet_size(ss, observe):
     """With max_packet_size=100 a 9000-byte datagram reaches the handler as 100 bytes (or not at all)."""
     limit, size, record, first, second = _truncation(ss, max_packet_size=100)
@@ -138,7 +144,8 @@ def test_subclass_max_packet_size(ss, observe):
 
 
 @check("UDP-004", REQUIRED,
-       clause="UDPServer.shutdown_request/close_request never close the shared server socket (behaviour 71)")
+       clause="UDPServer.shutdown_request/close_request never close the shared server socket "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L543-L549]")
 def test_shared_socket_survives_requests(ss, observe):
     """Ending datagram requests leaves the server socket open and serving."""
     record = []
@@ -163,8 +170,9 @@ def test_shared_socket_survives_requests(ss, observe):
 
 
 @check("UDP-005", REQUIRED,
-       clause="DatagramRequestHandler.finish always sends the reply datagram, a zero-length one when nothing was "
-              "written (behaviour 65)")
+       clause="DatagramRequestHandler.finish always sends the reply datagram, a zero-length one "
+              "when nothing was written "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L847-L858]")
 def test_empty_reply_datagram(ss, observe):
     """A handler that writes nothing still answers with an empty datagram."""
     record = []
@@ -179,8 +187,9 @@ def test_empty_reply_datagram(ss, observe):
 
 
 @check("UDP-006", PLATFORM,
-       clause="a zero-length datagram is a request: recvfrom returns (b'', addr) and the handler runs "
-              "(measured on Linux)")
+       clause="a zero-length datagram is a request: recvfrom returns (b'', addr) and the handler "
+              "runs (measured on Linux) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
 def test_zero_length_request(ss, observe):
     """An empty datagram dispatches a request with empty data; the server keeps serving."""
     record = []
@@ -200,7 +209,8 @@ def test_zero_length_request(ss, observe):
 
 
 @check("UDP-007", REQUIRED,
-       clause="UDPServer.server_activate does nothing: a datagram socket does not listen (behaviour 16)")
+       clause="UDPServer.server_activate does nothing: a datagram socket does not listen "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L539-L541]")
 def test_server_activate_does_not_listen(ss, observe):
     """Constructing a UDPServer succeeds and its socket is not a listening socket."""
     try:
@@ -226,8 +236,9 @@ def test_server_activate_does_not_listen(ss, observe):
 
 
 @check("UDP-008", REQUIRED,
-       clause="ThreadingUDPServer: concurrent handlers reply through the shared socket to their own clients "
-              "(behaviour 72)")
+       clause="ThreadingUDPServer: concurrent handlers reply through the shared socket to their "
+              "own clients "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
 def test_threading_udp_several_clients(ss, observe):
     """Four handlers in flight at once each answer their own client."""
     count = 4
@@ -263,8 +274,9 @@ def test_threading_udp_several_clients(ss, observe):
 
 
 @check("UDP-009", REQUIRED,
-       clause="UDPServer answers every datagram of several clients' bursts; replies are intact and reach their "
-              "sender (loopback: no loss expected)")
+       clause="UDPServer answers every datagram of several clients' bursts; replies are intact "
+              "and reach their sender (loopback: no loss expected) "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
 def test_many_datagrams_all_answered(ss, observe):
     """Four clients each send a burst of 20 datagrams; every reply is intact and nearly all arrive."""
     count, burst = 4, 20
@@ -307,8 +319,9 @@ def test_many_datagrams_all_answered(ss, observe):
 
 
 @check("UDP-010", PLATFORM, topic="udp_dead_port",
-       clause="a reply to a client whose port is closed does not stop the server: the next client is served "
-              "(Windows: WSAECONNRESET swallowed by get_request) (behaviour 68)")
+       clause="a reply to a client whose port is closed does not stop the server: the next client "
+              "is served (Windows: WSAECONNRESET swallowed by get_request) "
+              "[docs/platform-knowledge.md#udp_dead_port]")
 def test_reply_to_dead_port_then_next_client(ss, observe):
     """After replying to a vanished client, the server still answers the next one."""
     failures = []
@@ -343,7 +356,8 @@ def test_reply_to_dead_port_then_next_client(ss, observe):
 
 
 @check("UDP-011", REQUIRED, requires=("ipv6",),
-       clause="a UDPServer subclass with address_family = AF_INET6 serves on ::1 (behaviour 20)")
+       clause="a UDPServer subclass with address_family = AF_INET6 serves on ::1 "
+              "[https://docs.python.org/3/library/socketserver.html#socketserver.BaseServer.address_family]")
 def test_ipv6_udp_echo(ss, observe):
     """An IPv6 UDPServer echoes a datagram and reports a 4-tuple server_address."""
     record = []

@@ -13,8 +13,8 @@ they record a short summary and fail only on the part every platform
 shares (the server keeps serving, a failed bind raises ``OSError``, a
 bound path is reported untruncated).
 
-Clauses: behaviours 4, 5, 23, 69 and 72 of the research notes, §5 of the
-platform notes (topic ``af_unix_path``) and the documentation of
+Clauses: the ``Unix*`` classes of CPython's Lib/socketserver.py at v3.13.0,
+docs/platform-knowledge.md (topics ``af_unix_availability``, ``af_unix_path``) and the documentation of
 ``UnixStreamServer``/``UnixDatagramServer`` and their mix-in forms.
 """
 
@@ -66,7 +66,9 @@ def _build(ss, class_name, handler, path, **attrs):
 
 
 @check("UNIX-001", REQUIRED, requires=UNIX,
-       clause="UnixStreamServer serves a stream client; server_address is the bound path")
+       clause="UnixStreamServer serves a stream client; server_address is the bound path "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L722-L723, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L474]")
 def test_unix_stream_echo(ss, observe):
     """A UnixStreamServer echoes a line and reports its path as server_address."""
     with addresses.private_dir() as directory:
@@ -81,7 +83,9 @@ def test_unix_stream_echo(ss, observe):
 
 
 @check("UNIX-002", REQUIRED, requires=UNIX,
-       clause="UnixDatagramServer answers a bound datagram client from the server's path")
+       clause="UnixDatagramServer answers a bound datagram client from the server's path "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L725-L726, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L857-L858]")
 def test_unix_datagram_echo(ss, observe):
     """A UnixDatagramServer echoes a datagram to a bound client."""
     with addresses.private_dir() as directory:
@@ -101,8 +105,8 @@ def test_unix_datagram_echo(ss, observe):
 
 
 @check("UNIX-003", PLATFORM, requires=UNIX,
-       clause="the client_address of an unbound AF_UNIX stream client is what accept() returns: '' on Linux "
-              "(platform notes 5.5)")
+       clause="the client_address of an unbound AF_UNIX stream client is what accept() returns: "
+              "'' on Linux [https://man7.org/linux/man-pages/man7/unix.7.html]")
 def test_unix_stream_unbound_client_address(ss, observe):
     """An unbound stream client is served; client_address equals the connection's peer name."""
     seen = {}
@@ -125,7 +129,8 @@ def test_unix_stream_unbound_client_address(ss, observe):
 
 
 @check("UNIX-004", REQUIRED, requires=UNIX,
-       clause="UnixStreamServer/UnixDatagramServer.server_close() does not unlink the socket path (behaviour 23)")
+       clause="UnixStreamServer/UnixDatagramServer.server_close() does not unlink the socket path "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L484-L490]")
 @pytest.mark.parametrize("class_name", ["UnixStreamServer", "UnixDatagramServer"])
 def test_server_close_leaves_path(ss, observe, class_name):
     """After server_close the socket file is still there."""
@@ -145,8 +150,9 @@ def test_server_close_leaves_path(ss, observe, class_name):
 
 
 @check("UNIX-005", PLATFORM, requires=UNIX,
-       clause="binding a path that exists (live or stale socket) fails with OSError (EADDRINUSE on Linux); the "
-              "existing server is undisturbed (platform notes 5.4)")
+       clause="binding a path that exists (live or stale socket) fails with OSError (EADDRINUSE "
+              "on Linux); the existing server is undisturbed "
+              "[https://man7.org/linux/man-pages/man7/unix.7.html]")
 @pytest.mark.parametrize("state", ["live", "stale"])
 def test_bind_existing_path_fails(ss, observe, state):
     """A second server on an existing socket path raises OSError and takes nothing over."""
@@ -180,8 +186,10 @@ def test_bind_existing_path_fails(ss, observe, state):
 
 
 @check("UNIX-006", PLATFORM, requires=UNIX, topic="af_unix_path",
-       clause="AF_UNIX paths are limited by sun_path (107 bytes on Linux, 103 on macOS); a longer path raises "
-              "OSError and an accepted one is reported untruncated (platform notes 5.2)")
+       clause="AF_UNIX paths are limited by sun_path (107 bytes on Linux, 103 on macOS); a longer "
+              "path raises OSError and an accepted one is reported untruncated "
+              "[https://man7.org/linux/man-pages/man7/unix.7.html, "
+              "docs/platform-knowledge.md#af_unix_path]")
 def test_unix_path_length_limit(ss, observe):
     """The longest bindable path is recorded; shorter ones are exact, longer ones raise OSError."""
     accepted, refused, mismatched = [], {}, {}
@@ -216,7 +224,8 @@ def test_unix_path_length_limit(ss, observe):
 
 
 @check("UNIX-007", REQUIRED, requires=UNIX,
-       clause="ThreadingUnixStreamServer handles AF_UNIX requests concurrently (behaviour 50)")
+       clause="ThreadingUnixStreamServer handles AF_UNIX requests concurrently "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L698-L706]")
 def test_threading_unix_stream_overlap(ss, observe):
     """Three held AF_UNIX handlers run at the same time."""
     count = 3
@@ -239,7 +248,9 @@ def test_threading_unix_stream_overlap(ss, observe):
 
 
 @check("UNIX-008", REQUIRED, requires=UNIX,
-       clause="ThreadingUnixDatagramServer answers datagrams from a handler thread through the shared socket")
+       clause="ThreadingUnixDatagramServer answers datagrams from a handler thread through the "
+              "shared socket "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L730]")
 def test_threading_unix_datagram_echo(ss, observe):
     """A ThreadingUnixDatagramServer echoes each datagram from a thread other than the serving one."""
     record = []
@@ -267,8 +278,9 @@ def test_threading_unix_datagram_echo(ss, observe):
 
 
 @check("UNIX-009", REQUIRED, requires=("fork", "af_unix"),
-       clause="ForkingMixIn composed with UnixStreamServer/UnixDatagramServer (module classes from 3.12) serves "
-              "from a child process")
+       clause="ForkingMixIn composed with UnixStreamServer/UnixDatagramServer (module classes "
+              "from 3.12) serves from a child process [gh-103673, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L732-L735]")
 @pytest.mark.parametrize("class_name", ["ForkingUnixStreamServer", "ForkingUnixDatagramServer"])
 def test_forking_unix_echo(impl, observe, class_name):
     """A Forking Unix server echoes through a child process."""
@@ -291,8 +303,11 @@ def test_forking_unix_echo(impl, observe, class_name):
 
 
 @check("UNIX-010", PLATFORM, requires=UNIX,
-       clause="a datagram from an unbound AF_UNIX client has client_address None on Linux: the reply in finish() "
-              "raises TypeError, which goes to handle_error; the server keeps serving (behaviour 69)")
+       clause="a datagram from an unbound AF_UNIX client has client_address None on Linux: the "
+              "reply in finish() raises TypeError, which goes to handle_error; the server keeps "
+              "serving "
+              "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L857-L858, "
+              "https://man7.org/linux/man-pages/man7/unix.7.html]")
 def test_unbound_datagram_client(ss, observe):
     """An unbound datagram client cannot be answered, but the next (bound) client is."""
     errors = []

@@ -18,7 +18,7 @@ imported; each gets its API in a different way, and each adapter says so:
     module whose ``socket``/``select``/``threading`` are green, but whose
     ``selectors`` are the real ones.  Its ``serve_forever()`` therefore
     blocks the only OS thread in a real ``poll()`` -- a real bug (see
-    ``shared/research/alt_impls.md`` section 3.3); the checks end as TIMEOUTs.
+    docs/alternatives.md); the checks end as TIMEOUTs.
 ``future``
     ``future.backports.socketserver``, a frozen copy of CPython 3.3's module.
     It declares API level 3.3, so VERSION checks expect 3.3 behaviour; the

@@ -1,8 +1,8 @@
 """harness.disconnect: what the server side sees when a client vanishes.
 
-The errno specifics are asserted on Linux only (measured there,
-platform_semantics.md section 1); elsewhere the observation must be one of
-the documented "peer went away" outcomes (section 10).
+The errno specifics are asserted on Linux only (measured there; see
+docs/platform-knowledge.md); elsewhere the observation must be one of the
+documented "peer went away" outcomes.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ LINUX = sys.platform == "linux"
 needs_unix = pytest.mark.skipif(not capabilities.caps().af_unix, reason="AF_UNIX absent")
 needs_fork = pytest.mark.skipif(not capabilities.caps().fork, reason="fork absent")
 
-#: "peer went away" as any OS may report it on recv (platform_semantics.md section 10)
+#: "peer went away" as any OS may report it on recv (docs/platform-knowledge.md)
 GONE = {None, "ConnectionResetError", "ConnectionAbortedError", "BrokenPipeError"}
 
 

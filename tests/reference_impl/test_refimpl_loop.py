@@ -78,7 +78,7 @@ def test_control_without_waker_shutdown_waits_for_the_poll(monkeypatch, in_threa
 
 
 def test_shutdown_before_serve_forever_makes_it_return(in_thread):
-    """#39: shutdown() in another thread first; serve_forever then returns at once."""
+    """BaseServer.shutdown: shutdown() in another thread first; serve_forever then returns at once."""
     server = reference_impl.TCPServer(("127.0.0.1", 0), Echo)
     try:
         stopper = in_thread(server.shutdown)
@@ -92,7 +92,7 @@ def test_shutdown_before_serve_forever_makes_it_return(in_thread):
 
 
 def test_stale_flag_quirk_and_restart(monkeypatch, in_thread, serving, roundtrip):
-    """#42/#43: a late shutdown() makes the next serve_forever return once; then it serves."""
+    """BaseServer.shutdown/BaseServer.serve_forever: a late shutdown() makes the next serve_forever return once; then it serves."""
     spy = SelectSpy(monkeypatch)
     server = reference_impl.TCPServer(("127.0.0.1", 0), Echo)
     loop = in_thread(server.serve_forever, LONG_POLL)
@@ -141,7 +141,7 @@ def test_no_accept_once_shutdown_was_requested(monkeypatch, in_thread):
 
 
 def test_base_exception_in_the_loop_releases_shutdown(in_thread):
-    """#45: a BaseException escaping serve_forever still lets shutdown() return."""
+    """BaseServer.serve_forever: a BaseException escaping serve_forever still lets shutdown() return."""
 
     class Boom(BaseException):
         pass
@@ -170,7 +170,7 @@ def test_base_exception_in_the_loop_releases_shutdown(in_thread):
 
 
 def test_shutdown_from_a_handler_thread_returns(in_thread):
-    """#41: shutdown() called in a ThreadingMixIn handler returns once the loop exits."""
+    """BaseServer.shutdown: shutdown() called in a ThreadingMixIn handler returns once the loop exits."""
     returned = []
 
     class Stopper(reference_impl.StreamRequestHandler):
@@ -209,7 +209,7 @@ def _counting(base):
 
 
 def test_service_actions_runs_on_idle_polls_without_spinning(serving):
-    """#37/#36: one call per poll timeout when idle; handle_timeout never runs."""
+    """BaseServer.serve_forever: one call per poll timeout when idle; handle_timeout never runs."""
     server = _counting(reference_impl.TCPServer)(("127.0.0.1", 0), Echo)
     server.timeout = timeouts.poll()  # ignored by serve_forever
     poll_interval = timeouts.poll()
@@ -240,7 +240,7 @@ def test_service_actions_runs_once_per_request(serving, roundtrip):
 
 @pytest.mark.parametrize("module_name", ["reference_impl", "socketserver"])
 def test_server_close_during_serve_forever_does_not_spin(module_name, in_thread):
-    """#46: server_close() while serving: reference waits quietly; stdlib (control) spins."""
+    """BaseServer.serve_forever: server_close() while serving: reference waits quietly; stdlib (control) spins."""
     if module_name == "socketserver" and not caps().poll:
         pytest.skip("the stdlib spins only with poll(); select() raises instead")
     module = importlib.import_module(module_name)
@@ -351,7 +351,7 @@ LARGE = 2 * timeouts.short()  # longer than the budget the call gets
     [(SMALL, LARGE), (LARGE, SMALL), (None, SMALL), (SMALL, None)],
 )
 def test_handle_request_waits_for_the_smaller_timeout(socket_timeout, server_timeout, in_thread):
-    """#33/#34: min(socket timeout, self.timeout); returns what handle_timeout() returns."""
+    """BaseServer.handle_request: min(socket timeout, self.timeout); returns what handle_timeout() returns."""
     sentinel = object()
     calls = []
 
@@ -477,7 +477,7 @@ print(json.dumps({"warm": warm, "exhausted": exhausted, "iterations": iterations
 
 @pytest.mark.parametrize("module_name", ["reference_impl", "socketserver"])
 def test_accept_emfile_backs_off_instead_of_spinning(module_name):
-    """#47: EMFILE in accept: reference backs off and recovers; stdlib (control) spins."""
+    """BaseServer._handle_request_noblock: EMFILE in accept: reference backs off and recovers; stdlib (control) spins."""
     if not caps().rlimit:
         pytest.skip("needs resource.RLIMIT_NOFILE")
     if not (os.path.isdir("/proc/self/fd") or os.path.isdir("/dev/fd")):

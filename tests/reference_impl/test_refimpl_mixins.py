@@ -98,14 +98,14 @@ def test_threading_server_bookkeeping_stays_bounded(in_thread, roundtrip):
 
 
 def test_close_immediately():
-    """#54: server_close() on a threading server that never served."""
+    """ThreadingMixIn.server_close: server_close() on a threading server that never served."""
     server = reference_impl.ThreadingTCPServer(LOCAL, lambda *args: None)
     server.server_close()
     assert len(server._threads) == 0
 
 
 def test_handlers_overlap(serving):
-    """#50: N blocking handlers run at the same time (a barrier only N of them can pass)."""
+    """ThreadingMixIn.process_request: N blocking handlers run at the same time (a barrier only N of them can pass)."""
     clients = 3
     barrier = threading.Barrier(clients)
     failures = []
@@ -142,7 +142,7 @@ def test_handlers_overlap(serving):
     [({}, True), ({"block_on_close": False}, False), ({"daemon_threads": True}, False)],
 )
 def test_server_close_joins_only_when_asked(attributes, waits, in_thread):
-    """#52: server_close() waits for non-daemon handler threads iff block_on_close."""
+    """ThreadingMixIn.server_close: server_close() waits for non-daemon handler threads iff block_on_close."""
     started, release, finished = threading.Event(), threading.Event(), threading.Event()
 
     class Handler(reference_impl.BaseRequestHandler):
@@ -171,7 +171,7 @@ def test_server_close_joins_only_when_asked(attributes, waits, in_thread):
 
 
 def test_thread_errors_are_routed_like_the_stdlib(in_thread, monkeypatch):
-    """#48/#49: Exception -> handle_error in the handler thread; SystemExit -> excepthook."""
+    """ThreadingMixIn.process_request_thread: Exception -> handle_error in the handler thread; SystemExit -> excepthook."""
     hooked = []
     monkeypatch.setattr(threading, "excepthook", lambda args: hooked.append(args.exc_type))
     events = []
@@ -229,7 +229,7 @@ class ScriptedWaitpid:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="ForkingMixIn needs os.fork")
 def test_collect_children_reaping_rules(monkeypatch):
-    """#57/#58: own children only, WNOHANG unless blocking; waitpid(-1) only at the limit."""
+    """ForkingMixIn.collect_children: own children only, WNOHANG unless blocking; waitpid(-1) only at the limit."""
     server = reference_impl.ForkingMixIn()
     monkeypatch.setattr(os, "waitpid", ScriptedWaitpid({}))
     server.collect_children()  # no children yet: nothing to wait for
@@ -315,7 +315,7 @@ print(json.dumps({"exit_codes": exit_codes, "active": sorted(server.active_child
 
 
 def test_forking_children_exit_codes_and_parent_side(tmp_path, in_thread):
-    """#55/#56/#60: child exits 0/1/1 via os._exit; parent only close_request()s; reaped on close."""
+    """ForkingMixIn.process_request/ForkingMixIn.server_close: child exits 0/1/1 via os._exit; parent only close_request()s; reaped on close."""
     if not caps().fork:
         pytest.skip("needs os.fork")
     log_path = tmp_path / "events.jsonl"

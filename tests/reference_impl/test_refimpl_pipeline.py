@@ -3,8 +3,8 @@
 Each test drives a synchronous server with ``handle_request()`` in a
 helper thread (bounded by ``timeouts.short()``) while the test thread is
 the client, so a broken implementation fails with ``HarnessTimeout``
-instead of hanging.  Numbers in comments (#25 ...) refer to the behaviour
-list in ``shared/research/cpython_socketserver.md`` section 4.
+instead of hanging.  Each test names the CPython method whose behaviour
+it checks (Lib/socketserver.py at v3.13.0).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class _Lifecycle(reference_impl.BaseRequestHandler):
 
 
 def test_handler_runs_setup_handle_finish_in_order():
-    """#31: attributes are set before setup(); then handle(), then finish()."""
+    """BaseRequestHandler.__init__: attributes are set before setup(); then handle(), then finish()."""
     _Lifecycle.fail_in = None
     handler = _Lifecycle("REQ", "ADDR", "SRV")
     assert handler.log == [("setup", "REQ", "ADDR", "SRV"), "handle", "finish"]
@@ -116,7 +116,7 @@ class _Raising(reference_impl.BaseRequestHandler):
 
 
 def test_refused_request_is_shut_down_once_and_never_handled(in_thread):
-    """#26: verify_request false -> no handler, one shutdown_request, client sees EOF."""
+    """BaseServer._handle_request_noblock: verify_request false -> no handler, one shutdown_request, client sees EOF."""
     server = _Recording(LOCAL, _Raising)
     server.allow = False
     server.exception_to_raise = None
@@ -130,7 +130,7 @@ def test_refused_request_is_shut_down_once_and_never_handled(in_thread):
 
 
 def test_handler_exception_goes_to_handle_error_then_shutdown(in_thread, roundtrip):
-    """#28: Exception -> handle_error, then shutdown_request; the server stays usable."""
+    """BaseServer._handle_request_noblock: Exception -> handle_error, then shutdown_request; the server stays usable."""
     server = _Recording(LOCAL, _Raising)
     server.exception_to_raise = ValueError
     try:
@@ -146,7 +146,7 @@ def test_handler_exception_goes_to_handle_error_then_shutdown(in_thread, roundtr
 
 
 def test_exiting_exception_propagates_without_handle_error(in_thread):
-    """#29: SystemExit -> shutdown_request, then it escapes handle_request."""
+    """BaseServer._handle_request_noblock: SystemExit -> shutdown_request, then it escapes handle_request."""
     server = _Recording(LOCAL, _Raising)
     server.exception_to_raise = SystemExit
     try:
@@ -159,7 +159,7 @@ def test_exiting_exception_propagates_without_handle_error(in_thread):
 
 
 def test_get_request_oserror_is_swallowed(in_thread):
-    """#27: an OSError from get_request drops the request silently."""
+    """BaseServer._handle_request_noblock: an OSError from get_request drops the request silently."""
 
     class Server(_Recording):
         def get_request(self):
@@ -179,7 +179,7 @@ def test_get_request_oserror_is_swallowed(in_thread):
 
 
 def test_default_handle_error_output(in_thread, capsys):
-    """#30: dashed frame, 'Exception occurred ... from <addr>', traceback; stderr only."""
+    """BaseServer.handle_error: dashed frame, 'Exception occurred ... from <addr>', traceback; stderr only."""
     server = reference_impl.TCPServer(LOCAL, _Raising)
     server.events = []
     server.exception_to_raise = ValueError
@@ -203,7 +203,7 @@ def test_default_handle_error_output(in_thread, capsys):
 
 
 def test_constructor_binds_and_reads_the_real_address():
-    """#14/#16/#24: port 0 is replaced; the socket listens; fileno() is its fd."""
+    """TCPServer.server_bind/TCPServer.server_activate/TCPServer.fileno: port 0 is replaced; the socket listens; fileno() is its fd."""
     with reference_impl.TCPServer(LOCAL, _Raising) as server:
         assert server.server_address == server.socket.getsockname()
         assert server.server_address[1] != 0
@@ -212,7 +212,7 @@ def test_constructor_binds_and_reads_the_real_address():
 
 
 def test_bind_and_activate_false():
-    """#15: the socket exists but is unbound; server_address is kept."""
+    """TCPServer.__init__: the socket exists but is unbound; server_address is kept."""
     server = reference_impl.TCPServer(("127.0.0.1", 0), _Raising, bind_and_activate=False)
     try:
         assert server.server_address == ("127.0.0.1", 0)
@@ -225,7 +225,7 @@ def test_bind_and_activate_false():
 
 
 def test_failed_constructor_closes_its_socket():
-    """#13: bind failure -> server_close() -> re-raise (bpo-22435)."""
+    """TCPServer.__init__: bind failure -> server_close() -> re-raise (bpo-22435)."""
     closed = []
 
     class Server(reference_impl.TCPServer):
@@ -239,7 +239,7 @@ def test_failed_constructor_closes_its_socket():
 
 
 def test_context_manager_closes_and_does_not_swallow():
-    """#10/#22: __enter__ returns the server; __exit__ closes; exceptions propagate."""
+    """BaseServer.__exit__/TCPServer.server_close: __enter__ returns the server; __exit__ closes; exceptions propagate."""
     with pytest.raises(KeyError):
         with reference_impl.TCPServer(LOCAL, _Raising) as server:
             entered = server
@@ -250,7 +250,7 @@ def test_context_manager_closes_and_does_not_swallow():
 
 
 def test_reuse_address_option():
-    """#17: allow_reuse_address sets SO_REUSEADDR; by default a live port cannot be rebound."""
+    """TCPServer.server_bind: allow_reuse_address sets SO_REUSEADDR; by default a live port cannot be rebound."""
     with reference_impl.TCPServer(LOCAL, _Raising) as first:
         assert first.socket.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 0
         with pytest.raises(OSError) as info:
@@ -265,7 +265,7 @@ def test_reuse_address_option():
 
 
 def test_reuse_port_option():
-    """#19: allow_reuse_port sets SO_REUSEPORT where it exists."""
+    """TCPServer.server_bind: allow_reuse_port sets SO_REUSEPORT where it exists."""
     if not caps().reuse_port:
         pytest.skip("SO_REUSEPORT unavailable")
 
@@ -279,7 +279,7 @@ def test_reuse_port_option():
 
 
 def test_ipv6_subclass():
-    """#20: address_family = AF_INET6 binds ::1 and reports a 4-tuple."""
+    """TCPServer.address_family: address_family = AF_INET6 binds ::1 and reports a 4-tuple."""
     if not caps().ipv6:
         pytest.skip("no IPv6 loopback")
 
@@ -291,7 +291,7 @@ def test_ipv6_subclass():
 
 
 def test_udp_server_never_closes_its_shared_socket():
-    """#16/#71: no listen(); shutdown_request/close_request leave the socket open."""
+    """TCPServer.server_activate/UDPServer.close_request: no listen(); shutdown_request/close_request leave the socket open."""
     with reference_impl.UDPServer(LOCAL, _Raising) as server:
         assert not server.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
         request = (b"data", server.socket)
@@ -301,7 +301,7 @@ def test_udp_server_never_closes_its_shared_socket():
 
 
 def test_unix_server_close_keeps_the_path():
-    """#23: UnixStreamServer.server_close() does not unlink its socket file."""
+    """TCPServer.server_close: UnixStreamServer.server_close() does not unlink its socket file."""
     if not caps().af_unix:
         pytest.skip("AF_UNIX unavailable")
     directory = tempfile.mkdtemp(prefix="ss")  # mode 0700
@@ -321,7 +321,7 @@ def test_unix_server_close_keeps_the_path():
 
 
 def test_unbuffered_wfile_sends_at_once_and_counts_bytes(in_thread):
-    """#63: wbufsize 0 -> BufferedIOBase, write() = sendall, returns len, no flush needed."""
+    """_SocketWriter: wbufsize 0 -> BufferedIOBase, write() = sendall, returns len, no flush needed."""
     seen = {}
 
     class Handler(reference_impl.StreamRequestHandler):
@@ -351,7 +351,7 @@ def test_unbuffered_wfile_sends_at_once_and_counts_bytes(in_thread):
 
 
 def test_buffered_files_and_socket_options(in_thread):
-    """#62/#63: rbufsize/wbufsize choose the file types; timeout and TCP_NODELAY applied."""
+    """StreamRequestHandler.setup/_SocketWriter: rbufsize/wbufsize choose the file types; timeout and TCP_NODELAY applied."""
     seen = {}
 
     class Handler(reference_impl.StreamRequestHandler):
@@ -399,7 +399,7 @@ def test_handler_timeout_surfaces_through_handle_error(in_thread):
 
 
 def test_finish_swallows_flush_errors_and_closes():
-    """#64: an OSError from the final flush is ignored; both files are closed."""
+    """StreamRequestHandler.finish: an OSError from the final flush is ignored; both files are closed."""
 
     class Failing(io.BytesIO):
         def flush(self):
@@ -433,7 +433,7 @@ def _udp_exchange(server, payload, in_thread):
 
 
 def test_datagram_handler_always_replies(in_thread):
-    """#65: request is (data, socket); an empty reply datagram goes out anyway."""
+    """DatagramRequestHandler: request is (data, socket); an empty reply datagram goes out anyway."""
     seen = {}
 
     class Handler(reference_impl.DatagramRequestHandler):
@@ -457,7 +457,7 @@ def test_datagram_handler_always_replies(in_thread):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="Windows drops oversized datagrams (#67)")
 def test_datagram_truncated_to_max_packet_size(in_thread):
-    """#66: payloads longer than max_packet_size are cut to it."""
+    """UDPServer.get_request: payloads longer than max_packet_size are cut to it."""
 
     class Echo(reference_impl.DatagramRequestHandler):
         def handle(self):

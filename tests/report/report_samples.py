@@ -4,7 +4,7 @@
 the tests exercise the real validation.  ``realistic_records`` builds a
 hand-written but plausible set of runs -- Linux CPython 3.9/3.12/3.13,
 PyPy, the reference implementation, macOS and Windows -- whose platform
-observations follow shared/research/platform_semantics.md.  It drives the
+observations follow docs/platform-knowledge.md.  It drives the
 screenshot in docs/report-screenshot.png until real CI records replace it.
 """
 

@@ -7,4 +7,4 @@ with open(_stdlib.__file__, encoding="utf-8") as _source:
 
 BREAKS = ("DISCONNECT-009",)
 
-UDPServer.close_request = lambda self, request: request[1].close()  # BROKEN: behaviour 71
+UDPServer.close_request = lambda self, request: request[1].close()  # BROKEN: UDPServer.close_request must leave the shared socket open
