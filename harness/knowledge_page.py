@@ -5,8 +5,9 @@ Theory of operation
 :func:`render` is a pure function of the loaded knowledge
 (:func:`harness.platform_notes.load`): one section per topic with its
 mechanism, a table of the per-OS expectation (value, also accepted,
-confidence, sources) and the reproduction, then the map from checks to
-topics.  Sources are written as links a reader can open; a measurement
+confidence, sources) and the reproduction, then the notes (what
+free-threading changes for ``ThreadingMixIn`` and the overlap checks), then
+the map from checks to topics.  Sources are written as links a reader can open; a measurement
 names the checks that take it.  ``python -m harness.knowledge_page --out
 docs/platform-knowledge.md`` writes the page; ``--check`` exits 1 when the
 committed page differs from what the data renders (a kit test does the
@@ -67,6 +68,7 @@ def render(data: dict) -> str:
     topics = data["topics"]
     lines.append("## Topics\n")
     lines += [f"* [{_cell(info['title'])}](#{name})" for name, info in topics.items()]
+    lines += [f"* [{_cell(note['title'])}](#{name})" for name, note in data.get("notes", {}).items()]
     lines.append("")
     for name, info in topics.items():
         lines.append(f'<a id="{name}"></a>\n')
@@ -85,6 +87,12 @@ def render(data: dict) -> str:
             lines.append(f"| {_OS_LABEL.get(os_name, os_name)} | {_code(entry['value'])} | {accept} "
                          f"| {confidence} | {sources} |")
         lines.append("\nReproduce:\n\n```python\n" + info["repro"].rstrip("\n") + "\n```\n")
+    for name, note in data.get("notes", {}).items():
+        lines.append(f'<a id="{name}"></a>\n')
+        lines.append(f"## {note['title']}\n")
+        lines.append(f"The report shows this when {note['when']}.\n")
+        lines += [paragraph + "\n" for paragraph in note["text"].split("\n\n")]
+        lines.append("Sources: " + "; ".join(source_markdown(s) for s in note["sources"]) + "\n")
     lines.append("## Which checks each topic explains\n")
     lines.append("A check names its topic, or the first matching pattern below decides (fnmatch globs on "
                  "the check ID and on the variant); an UNSUPPORTED check is explained by the topic of "

@@ -150,6 +150,10 @@ _DATA = load()
 #: sources, source, [accept], [note]}}}``; ``source`` is :func:`source_text`.
 TOPICS: Dict[str, dict] = _DATA["topics"]
 
+#: Notes that are not per-OS expectations: ``{title, when, text, sources}``
+#: (``free_threading``: shown by the report when a run had no GIL).
+NOTES: Dict[str, dict] = _DATA["notes"]
+
 #: Explicit map from check IDs to topics: ``(id_glob, variant_glob, topic)``,
 #: first match wins.  Globs use fnmatch syntax on the ID and the variant
 #: separately, so brackets in variants never act as character classes.

@@ -167,6 +167,15 @@ def _with_csp(page: str) -> str:
     return page.replace(_CSP_PLACEHOLDER, policy, 1)
 
 
+def _free_threading(model: Model):
+    """The free-threading note (title, text, sources_text) when a column ran without the GIL."""
+    if not any(column.gil == "disabled" for column in model.columns):
+        return None
+    note = platform_notes.NOTES["free_threading"]
+    return {"title": note["title"], "text": note["text"],
+            "sources_text": "; ".join(platform_notes.source_text([s]) for s in note["sources"])}
+
+
 def render_html(model: Model) -> str:
     """The HTML report (one self-contained page)."""
     template = _environment().get_template("report.html.j2")
@@ -190,5 +199,6 @@ def render_html(model: Model) -> str:
         overlap=_overlap,
         confidence_label=platform_notes.confidence_label,
         pretty_os=pretty_os,
+        free_threading=_free_threading(model),
     )
     return _with_csp(page)

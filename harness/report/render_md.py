@@ -222,6 +222,16 @@ def _matrix(model: Model, cell_limit: int) -> List[str]:
     return lines + _table(header, body) + [""]
 
 
+def _free_threading(model: Model) -> List[str]:
+    """What free-threading changes, when a column ran without the GIL (else nothing)."""
+    if not any(column.gil == "disabled" for column in model.columns):
+        return []
+    note = platform_notes.NOTES["free_threading"]
+    sources = "; ".join(md_escape(platform_notes.source_text([source])) for source in note["sources"])
+    return [f"## {md_escape(note['title'])}", ""] + [md_escape(p) + "\n" for p in note["text"].split("\n\n")] + [
+        f"Sources: {sources}", ""]
+
+
 def _render(model: Model, plan: tuple) -> str:
     cell_limit, divergent_limit, failure_limit, message_limit = plan
     runs = sum(len(column.runs) for column in model.columns)
@@ -236,6 +246,7 @@ def _render(model: Model, plan: tuple) -> str:
         lines.append("All runs: " + md_escape(", ".join(model.common)))
     lines.append("")
     lines += _totals(model)
+    lines += _free_threading(model)
     lines += _divergence(model, divergent_limit)
     lines += _failures(model, failure_limit, message_limit)
     lines += _matrix(model, cell_limit)

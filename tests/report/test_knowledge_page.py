@@ -68,3 +68,21 @@ def test_the_schema_rejects_uncheckable_sources(tmp_path, old, new):
 def test_the_shipped_file_loads():
     data = platform_notes.load()
     assert set(data["topics"]) == set(platform_notes.TOPICS)
+
+
+def test_the_report_explains_free_threading_only_for_runs_without_the_gil():
+    import report_samples as rs
+
+    from harness.report import render_all
+    from harness.report.merge import merge_records
+
+    title = platform_notes.NOTES["free_threading"]["title"]
+    checks = [rs.check("API-001", "REQUIRED", "PASS")]
+    with_gil = [("a.json", rs.make_record(checks, gil="enabled"))]
+    without = with_gil + [("b.json", rs.make_record(checks, gil="disabled", python_version="3.14.0"))]
+    plain = render_all(merge_records(with_gil))
+    assert title not in plain["md"] and "ThreadingMixIn starts run Python code" not in plain["html"]
+    free = render_all(merge_records(without))
+    assert f"## {title}" in free["md"] and "THREADING-003" in free["md"]
+    assert "free-threading-python.html" in free["md"]
+    assert 'id="free-threading"' in free["html"]
