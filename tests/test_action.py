@@ -138,21 +138,20 @@ def test_zizmor_finds_nothing_in_the_action():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def _tiny_action(tmp_path, steps: str) -> pathlib.Path:
+    """A minimal composite action with one input, ``impl``, and the given steps (YAML)."""
+    path = tmp_path / "action.yml"
+    head = "name: x\ndescription: y\ninputs:\n  impl:\n    description: z\nruns:\n  using: composite\n  steps:\n"
+    path.write_text(head + textwrap.indent(textwrap.dedent(steps), "    "), encoding="utf-8")
+    return path
+
+
 def test_zizmor_rejects_an_insecure_action(tmp_path):
-    bad = tmp_path / "action.yml"
-    bad.write_text(textwrap.dedent("""\
-        name: x
-        description: y
-        inputs:
-          impl:
-            description: z
-        runs:
-          using: composite
-          steps:
-            - uses: actions/checkout@v4
-            - run: echo "${{ inputs.impl }}"
-              shell: bash
-        """), encoding="utf-8")
+    bad = _tiny_action(tmp_path, """\
+        - uses: actions/checkout@v4
+        - run: echo "${{ inputs.impl }}"
+          shell: bash
+        """)
     done = _zizmor(bad)
     assert done.returncode != 0
     assert "template-injection" in done.stdout + done.stderr
@@ -286,17 +285,11 @@ def test_the_action_fails_on_an_unexplained_deviation(third_party, action_env):
 
 
 def test_the_runner_refuses_an_unmodelled_expression(tmp_path):
-    action = tmp_path / "action.yml"
-    action.write_text(textwrap.dedent("""\
-        name: x
-        description: y
-        runs:
-          using: composite
-          steps:
-            - shell: bash
-              env:
-                X: ${{ github.event.issue.title }}
-              run: echo "$X"
-        """), encoding="utf-8")
+    action = _tiny_action(tmp_path, """\
+        - shell: bash
+          env:
+            X: ${{ github.event.issue.title }}
+          run: echo "$X"
+        """)
     with pytest.raises(action_runner.Unsupported):
-        action_runner.run(action, {}, workspace=tmp_path, temp=tmp_path / "t", env=dict(os.environ))
+        action_runner.run(action, {"impl": "x"}, workspace=tmp_path, temp=tmp_path / "t", env=dict(os.environ))
