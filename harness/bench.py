@@ -71,11 +71,8 @@ import functools
 import json
 import os
 import platform
-import queue
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -261,9 +258,7 @@ class BenchServerError(RuntimeError):
 
 @dataclasses.dataclass
 class BenchProcess:
-    popen: Any
-    messages: Any
-    stderr: Any
+    child: Any  # harness.processes.supervisor.Child
     ready: Dict[str, Any] = dataclasses.field(default_factory=dict)
     done: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -273,7 +268,7 @@ class BenchProcess:
 
     @property
     def pid(self) -> int:
-        return int(self.ready.get("pid") or self.popen.pid)
+        return int(self.ready.get("pid") or self.child.pid)
 
     def cpu_used(self) -> Optional[float]:
         """CPU seconds the server (and its reaped children) used between ready and done."""
@@ -282,56 +277,22 @@ class BenchProcess:
         return None
 
     def tail(self, lines: int = 20) -> str:
-        return "".join(list(self.stderr)[-lines:])
-
-    def next_message(self, deadline: timeouts.Deadline) -> Optional[Dict[str, Any]]:
-        try:
-            return self.messages.get(timeout=max(deadline.remaining(), 0.001))
-        except queue.Empty:
-            return None
+        return self.child.stderr_tail(lines)
 
 
 def _start(spec: Dict[str, Any], python: Optional[str] = None) -> BenchProcess:
-    from harness.server_process import _repo_root, child_env
+    from harness.processes import supervisor
 
     command = [python or sys.executable, "-m", "harness.bench_server", json.dumps(spec)]
-    kwargs: Dict[str, Any] = {"start_new_session": True} if caps().signals else {}
-    # `python -m` puts the working directory first on sys.path: start where no
-    # stray `harness/` can shadow ours (implementation specs are absolute paths).
-    cwd = _repo_root() or tempfile.gettempdir()
-    popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=child_env(), cwd=cwd, **kwargs)
-    proc = BenchProcess(popen=popen, messages=queue.Queue(), stderr=collections.deque(maxlen=200))
-    stdout, stderr = popen.stdout, popen.stderr
-    assert stdout is not None and stderr is not None  # both asked for as PIPE
-
-    def read_stdout() -> None:
-        for _ in range(1_000_000):
-            line = stdout.readline()
-            if not line:
-                break
-            try:
-                proc.messages.put(json.loads(line.decode("utf-8")))
-            except ValueError:
-                proc.messages.put({"event": "garbage", "line": line[:200].decode("utf-8", "replace")})
-        proc.messages.put({"event": "eof"})
-
-    def read_stderr() -> None:
-        for _ in range(10_000_000):
-            line = stderr.readline()
-            if not line:
-                break
-            proc.stderr.append(line.decode("utf-8", "replace"))
-
-    threading.Thread(target=read_stdout, name="bench-stdout", daemon=True).start()
-    threading.Thread(target=read_stderr, name="bench-stderr", daemon=True).start()
-    return proc
+    child = supervisor.start(command, what=f"bench server {spec.get('server_class') or spec['mode']}",
+                             protocol=True, stdin=True)
+    return BenchProcess(child=child)
 
 
 def _await(proc: BenchProcess, events: Sequence[str], budget: float, what: str) -> Dict[str, Any]:
     deadline = timeouts.Deadline(budget, what)
     for _ in range(10_000):
-        message = proc.next_message(deadline)
+        message = proc.child.next_message(deadline)
         if message is None:
             raise timeouts.HarnessTimeout(f"{what}; stderr tail:\n{proc.tail()}", budget)
         event = message.get("event")
@@ -345,32 +306,12 @@ def _await(proc: BenchProcess, events: Sequence[str], budget: float, what: str) 
 
 
 def _finish(proc: BenchProcess, wait_done: bool) -> None:
-    """Ask the process to stop, wait (bounded) for its report, kill what is left."""
-    popen = proc.popen
-    with contextlib.suppress(OSError, ValueError):
-        popen.stdin.write(b"stop\n")
-        popen.stdin.flush()
-    with contextlib.suppress(OSError, ValueError):
-        popen.stdin.close()
+    """Stop the process through the supervisor (ask, interrupt, kill the group -- forked
+    handler children included -- and reap); keep its ``done`` report when it sent one."""
+    proc.child.stop(ask_budget=timeouts.medium() + timeouts.short(), interrupt_budget=timeouts.short())
     if wait_done:
         with contextlib.suppress(timeouts.HarnessTimeout, BenchServerError):
-            proc.done = _await(proc, ("done",), timeouts.medium() + timeouts.short(), "the server to stop")
-    try:
-        popen.wait(timeout=timeouts.short())
-    except subprocess.TimeoutExpired:
-        pass
-    if caps().signals:  # forked handler children live in the same process group
-        import signal
-
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(popen.pid, signal.SIGKILL)
-    elif popen.poll() is None:
-        popen.kill()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        popen.wait(timeout=timeouts.short())
-    for stream in (popen.stdout, popen.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.close()
+            proc.done = _await(proc, ("done",), timeouts.short(), "the server's report")
 
 
 @contextlib.contextmanager

@@ -27,15 +27,15 @@ servers, and leaves with ``os._exit`` (a stuck non-daemon handler thread
 cannot keep it alive).  Forked handler children close the protocol
 descriptor (``os.register_at_fork``) so they cannot hold the pipe open.
 
-Parent side: stdout and stderr are read by daemon threads (``select()``
-does not work on pipes on Windows), so each wait is a bounded queue get.
-Teardown closes stdin, waits (bounded) for the child to exit, then kills
-what remains: on POSIX the child runs in its own session and the whole
-process group gets SIGKILL (forked handler children included, and
-survivors are reported as ``leaked_group``); elsewhere ``Popen.kill``.
-The child is always reaped.  A child that never becomes ready raises
-:class:`~harness.timeouts.HarnessTimeout` with its stderr tail in the
-message.
+Parent side: :func:`serve_in_process` starts, reads, stops and reaps the
+child through :mod:`harness.processes.supervisor` (its own session or
+process group; messages read by daemon threads, so each wait is a bounded
+queue get).  Teardown asks (``stop`` on stdin, then end of file), waits
+bounded for the child's teardown, then kills what remains with its whole
+process group (forked handler children included; survivors of the leader
+are reported as ``leaked_group``).  The child is always reaped.  A child
+that never becomes ready raises :class:`~harness.timeouts.HarnessTimeout`
+with its stderr tail in the message.
 
 This module avoids importing ``socket``/``threading`` at import time so a
 bootstrapping adapter (gevent, eventlet) can patch first in the child.
@@ -230,129 +230,18 @@ class ProcessServer:
     directory: str = ""
     ready: Dict[str, Any] = dataclasses.field(default_factory=dict)
     teardown: Dict[str, Any] = dataclasses.field(default_factory=dict)
-    _stderr: Any = None
+    child: Any = None  # harness.processes.supervisor.Child
 
     def stderr_tail(self, lines: int = 40) -> str:
-        return self._stderr.tail(lines) if self._stderr is not None else ""
-
-
-class _StderrTail:
-    def __init__(self, limit: int = 200):
-        import collections
-        import threading
-
-        self.lines: Any = collections.deque(maxlen=limit)
-        self.lock = threading.Lock()
-
-    def add(self, line: str) -> None:
-        with self.lock:
-            self.lines.append(line)
-
-    def tail(self, lines: int = 40) -> str:
-        with self.lock:
-            return "".join(list(self.lines)[-lines:])
-
-
-def _repo_root() -> Optional[str]:
-    import harness
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(harness.__file__)))
-    return root if os.path.isfile(os.path.join(root, "pyproject.toml")) else None
+        return self.child.stderr_tail(lines) if self.child is not None else ""
 
 
 def child_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """The child's environment: ours (SSCONFORM_* included) plus the source
-    checkout on PYTHONPATH when the kit runs from one."""
-    env = dict(os.environ)
-    root = _repo_root()
-    if root is not None:
-        parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        if root not in parts:
-            env["PYTHONPATH"] = os.pathsep.join([root] + parts)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    if extra:
-        env.update(extra)
-    return env
+    """:func:`harness.processes.supervisor.child_env` (imported late: this module's
+    child side must not import ``subprocess``/``threading`` before patching)."""
+    from harness.processes import supervisor
 
-
-def _readers(popen: Any, messages: Any, stderr: _StderrTail) -> None:
-    import threading
-
-    def read_stdout() -> None:
-        for _ in range(1_000_000):
-            line = popen.stdout.readline()
-            if not line:
-                break
-            try:
-                messages.put(json.loads(line.decode("utf-8")))
-            except ValueError:
-                messages.put({"event": "garbage", "line": line[:200].decode("utf-8", "replace")})
-        messages.put({"event": "eof"})
-
-    def read_stderr() -> None:
-        for _ in range(10_000_000):
-            line = popen.stderr.readline()
-            if not line:
-                break
-            stderr.add(line.decode("utf-8", "replace"))
-
-    threading.Thread(target=read_stdout, name="ssc-proc-stdout", daemon=True).start()
-    threading.Thread(target=read_stderr, name="ssc-proc-stderr", daemon=True).start()
-
-
-def _next_message(messages: Any, deadline: Any) -> Optional[Dict[str, Any]]:
-    import queue
-
-    try:
-        return messages.get(timeout=max(deadline.remaining(), 0.001))
-    except queue.Empty:
-        return None
-
-
-def _live_members(pgid: int) -> Optional[List[int]]:
-    """Non-zombie processes of group ``pgid`` from /proc (None: no /proc)."""
-    if not os.path.isdir("/proc/self"):
-        return None
-    members = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
-                stat = handle.read().decode("ascii", "replace")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) "
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            members.append(int(name))
-    return members
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group is still running.  ``killpg(pgid, 0)``
-    also succeeds for zombies, which an init that does not reap (some
-    containers) leaves behind, so /proc is asked when it exists."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    members = _live_members(pgid)
-    return True if members is None else bool(members)
-
-
-def _kill(popen: Any, use_group: bool) -> str:
-    """Kill the child (and its process group on POSIX); how, for the record."""
-    if use_group:
-        import signal
-
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(popen.pid, signal.SIGKILL)
-        return "killpg(SIGKILL)"
-    with contextlib.suppress(OSError):
-        popen.kill()
-    return "Popen.kill()"
+    return supervisor.child_env(extra)
 
 
 @contextlib.contextmanager
@@ -377,18 +266,14 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
     they are only recorded in ``ProcessServer.teardown`` (and killed).
     ``python`` runs the child under another interpreter.
     """
-    import queue
-    import subprocess
-
     from harness import addresses, instrument, servers, timeouts
-    from harness.capabilities import caps
+    from harness.processes import supervisor
 
     if behaviour not in instrument.BEHAVIOURS:
         raise KeyError(f"unknown behaviour {behaviour!r}; known: {', '.join(sorted(instrument.BEHAVIOURS))}")
     family = family or addresses.family_for_class(server_class)
     addresses.require(family)
     servers._require_for(server_class)  # refuse Unix*/Forking* clearly, before spawning
-    use_group = caps().signals
     with addresses.private_dir() as directory:
         log = instrument.EventLog.create(directory)
         spec = {
@@ -406,38 +291,31 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
             "lifetime": lifetime,
         }
         command = [python or sys.executable, "-m", "harness.server_process", json.dumps(spec)]
-        kwargs: Dict[str, Any] = {}
-        if use_group:
-            kwargs["start_new_session"] = True
-        popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, env=child_env(env), cwd=directory,
-                                 **kwargs)
-        messages: Any = queue.Queue()
-        stderr = _StderrTail()
-        _readers(popen, messages, stderr)
-        proc = ProcessServer(address=None, family=family, log=log, pid=popen.pid, popen=popen,
-                             directory=directory, _stderr=stderr)
+        child = supervisor.start(command, what=f"server process {server_class}", env=supervisor.child_env(env),
+                                 cwd=directory, protocol=True, stdin=True)
+        proc = ProcessServer(address=None, family=family, log=log, pid=child.pid, popen=child.popen,
+                             directory=directory, child=child)
         try:
             ready_budget_ = timeouts.long() if ready_budget is None else ready_budget
             deadline = timeouts.Deadline(ready_budget_, f"server process {server_class} to start")
             ready = None
             while ready is None:
-                message = _next_message(messages, deadline)
+                message = child.next_message(deadline)
                 if message is None:
                     raise HarnessTimeout(
                         f"server process {server_class} ({impl_spec}) to print its address; "
-                        f"stderr tail:\n{stderr.tail()}", ready_budget_)
+                        f"stderr tail:\n{child.stderr_tail()}", ready_budget_)
                 event = message.get("event")
                 if event == "ready":
                     ready = message
                 elif event == "error":
-                    _wait_exit(popen, timeouts.short())
-                    _raise_child_error(message, stderr.tail(), server_class, impl_spec)
+                    child.wait(timeouts.short())
+                    _raise_child_error(message, child.stderr_tail(), server_class, impl_spec)
                 elif event == "eof":
-                    code = _wait_exit(popen, timeouts.short())
+                    code = child.wait(timeouts.short())
                     raise ServerProcessError(
                         f"server process {server_class} ({impl_spec}) exited (code {code}) "
-                        f"before it was ready; stderr tail:\n{stderr.tail()}")
+                        f"before it was ready; stderr tail:\n{child.stderr_tail()}")
             proc.ready = ready
             proc.address = _decode_address(ready["address"], family)
             yield proc
@@ -445,11 +323,11 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
             # the block's own error wins; a failed stop is only recorded
             try:
                 # a child that never became ready is not listening to stdin: kill it now
-                _stop(proc, messages, use_group, stop_budget if proc.ready else 0.0)
+                _stop(proc, stop_budget if proc.ready else 0.0)
             except Exception as exc:
                 proc.teardown["stop_error"] = repr(exc)
             raise
-        _stop(proc, messages, use_group, stop_budget)
+        _stop(proc, stop_budget)
         if check_leaks:
             _check_leaks(proc)
 
@@ -465,15 +343,6 @@ def _raise_child_error(message: Dict[str, Any], tail: str, server_class: str, im
 
         raise ImplementationError(text)
     raise ServerProcessError(f"{text}\nstderr tail:\n{tail}")
-
-
-def _wait_exit(popen: Any, budget: float) -> Optional[int]:
-    import subprocess
-
-    try:
-        return popen.wait(timeout=budget)
-    except subprocess.TimeoutExpired:
-        return None
 
 
 def _check_leaks(proc: ProcessServer) -> None:
@@ -492,52 +361,31 @@ def _check_leaks(proc: ProcessServer) -> None:
         raise LeakError(f"server process {proc.pid} leaked: " + "; ".join(lines), leaks)
 
 
-def _stop(proc: ProcessServer, messages: Any, use_group: bool,
-          stop_budget: Optional[float] = None) -> None:
-    """Stop the child: ask, wait bounded, kill what is left, always reap."""
+def _stop(proc: ProcessServer, stop_budget: Optional[float] = None) -> None:
+    """Stop the child through the supervisor (ask with ``stop_budget``, default: the
+    child's own teardown budgets -- shutdown + join (short each) and server_close
+    (medium) -- plus ``short()``; then interrupt, kill the group, reap) and keep its
+    ``teardown`` line in ``proc.teardown``."""
     from harness import timeouts
 
-    popen = proc.popen
-    record: Dict[str, Any] = {"killed": None, "leaked_group": False}
-    proc.teardown = record
-    with contextlib.suppress(OSError, ValueError):
-        popen.stdin.write((STOP + "\n").encode("ascii"))
-        popen.stdin.flush()
-    with contextlib.suppress(OSError, ValueError):
-        popen.stdin.close()
-    # the child's own teardown: shutdown + join (short each) and server_close (medium)
+    child = proc.child
     if stop_budget is None:
         stop_budget = 2 * timeouts.short() + timeouts.medium() + timeouts.short()
     budget = stop_budget
-    deadline = timeouts.Deadline(budget, f"server process {proc.pid} to stop")
-    said_goodbye = False
-    for _ in range(10_000):
-        if deadline.expired():
-            break
-        message = _next_message(messages, deadline)
-        if message is None:
-            break
-        if message.get("event") == "teardown":
-            record.update(message.get("teardown") or {})
-            record["error"] = message.get("error")
-            record["reason"] = message.get("reason")
-            said_goodbye = True
-            break
-        if message.get("event") == "eof":
-            break
-    # after its teardown line the child only has to exit; otherwise what is left of the budget
-    code = _wait_exit(popen, timeouts.short() if said_goodbye else deadline.remaining())
-    hung = code is None
-    if use_group:
-        record["leaked_group"] = _group_alive(popen.pid)
-    if hung or record["leaked_group"]:
-        record["killed"] = _kill(popen, use_group)
-    code = _wait_exit(popen, timeouts.short())
-    record["returncode"] = code
-    for stream in (popen.stdout, popen.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.close()
-    if code is None:
+    # no interrupt step: a SIGINT would land in the middle of the child's own teardown
+    stopped = child.stop(ask_budget=budget, interrupt=False)
+    record: Dict[str, Any] = {"killed": stopped["killed"], "leaked_group": stopped["leaked_group"],
+                              "returncode": stopped["returncode"]}
+    proc.teardown = record
+    # the teardown line, if the child said it, is queued before the end of its stdout
+    goodbye = child.await_message(("teardown",), timeouts.short(), f"server process {proc.pid}'s teardown line")
+    if goodbye is not None:
+        record.update(goodbye.get("teardown") or {})
+        record["error"] = goodbye.get("error")
+        record["reason"] = goodbye.get("reason")
+    record.update(killed=stopped["killed"], leaked_group=stopped["leaked_group"], returncode=stopped["returncode"])
+    hung = stopped["killed"] is not None and not stopped["leaked_group"]
+    if not stopped["reaped"]:
         raise HarnessTimeout(f"server process {proc.pid} to be reaped after {record['killed']}",
                               timeouts.short())
     if hung:
