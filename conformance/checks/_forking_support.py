@@ -38,13 +38,14 @@ Child side (``python -m conformance.checks._forking_support SPEC``):
 * is bounded by an interval timer (``lifetime``): whatever hangs, the
   process ends.  Timers are not inherited by forked children.
 
-Parent side: :func:`forking_lab` starts the child in its own session,
-waits (bounded) for its ``ready`` line, yields a :class:`Lab`, and on
-exit (or :meth:`Lab.stop`) asks it to stop, waits bounded for the
-``teardown`` line and the exit, kills the whole process group if anything
-is left, and always reaps.  The protocol is JSON lines on the child's
-stdout; the child's fd 1 is pointed at its stderr (a file in the private
-directory) so nothing the implementation prints can corrupt it.
+Parent side: :func:`forking_lab` starts the child through
+:mod:`harness.processes.supervisor` (its own session), waits (bounded) for
+its ``ready`` line, yields a :class:`Lab`, and on exit (or
+:meth:`Lab.stop`) asks it to stop, waits bounded for its exit, kills the
+whole process group if anything is left, always reaps, and keeps the
+``teardown`` line.  The protocol is JSON lines on the child's stdout
+(:mod:`harness.child_protocol`); the child's fd 1 is pointed at its stderr
+so nothing the implementation prints can corrupt it.
 """
 
 from __future__ import annotations
@@ -54,16 +55,14 @@ import json
 import os
 import select
 import signal
-import subprocess
 import sys
 from typing import Any, Dict, Iterator, List, Optional
 
 from harness import addresses, timeouts
-from harness.child_protocol import bootstrap
+from harness.child_protocol import Protocol, bootstrap, take_stdout
 from harness.timeouts import HarnessTimeout
 
 SPEC_VERSION = 1
-STOP = b"stop\n"
 #: Exit status of the foreign child the lab forks (bpo-1540386 check).
 FOREIGN_STATUS = 7
 #: The lab's own exit codes.
@@ -227,22 +226,7 @@ def _serve(spec: Dict[str, Any], send) -> int:
 
 def main(argv: Optional[List[str]] = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    sys.stdout.flush()
-    proto = os.dup(1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-
-    def close_proto_in_child() -> None:
-        with contextlib.suppress(OSError):
-            os.close(proto)
-
-    os.register_at_fork(after_in_child=close_proto_in_child)
-
-    def send(**fields: Any) -> None:
-        line = (json.dumps(fields, sort_keys=True, default=repr) + "\n").encode("utf-8")
-        view = memoryview(line)
-        while view:
-            view = view[os.write(proto, view):]
+    send = Protocol(take_stdout()).send
 
     code = EXIT_ERROR
     try:
@@ -266,15 +250,14 @@ def main(argv: Optional[List[str]] = None) -> None:
 class Lab:
     """A running lab process, as seen from the check."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], log: Any, directory: str, stderr_path: str):
-        self.popen = popen
+    def __init__(self, child: Any, log: Any, directory: str):
+        self.child = child
+        self.popen = child.popen
         self.log = log
         self.directory = directory
-        self.stderr_path = stderr_path
         self.ready: Dict[str, Any] = {}
         self.teardown: Optional[Dict[str, Any]] = None
         self.killed: Optional[str] = None
-        self._buffer = b""
 
     @property
     def address(self) -> Any:
@@ -283,41 +266,16 @@ class Lab:
 
     @property
     def pid(self) -> int:
-        return int(self.ready.get("pid") or self.popen.pid)
+        return int(self.ready.get("pid") or self.child.pid)
 
     def events(self) -> List[Dict[str, Any]]:
         return self.log.read()
 
     def stderr_tail(self, limit: int = 3000) -> str:
-        try:
-            with open(self.stderr_path, "rb") as handle:
-                return handle.read()[-limit:].decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def _line(self, deadline: timeouts.Deadline) -> Optional[Dict[str, Any]]:
-        stdout = self.popen.stdout
-        assert stdout is not None  # started with stdout=PIPE
-        fd = stdout.fileno()
-        for _ in range(100_000):
-            if b"\n" in self._buffer:
-                line, self._buffer = self._buffer.split(b"\n", 1)
-                return json.loads(line.decode("utf-8"))
-            remaining = deadline.remaining()
-            if remaining <= 0:
-                return None
-            readable, _, _ = select.select([fd], [], [], remaining)
-            if not readable:
-                return None
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return None
-            self._buffer += chunk
-        return None
+        return self.child.stderr_tail()[-limit:]
 
     def wait_ready(self, budget: float) -> None:
-        deadline = timeouts.Deadline(budget, "the forking lab to start")
-        message = self._line(deadline)
+        message = self.child.await_message(("ready", "error"), budget, "the forking lab to start")
         if message is None:
             raise HarnessTimeout(f"the forking lab to start; stderr: {self.stderr_tail()}", budget)
         if message.get("event") == "error":
@@ -329,56 +287,21 @@ class Lab:
 
     def request_stop(self) -> None:
         """Tell the lab to stop serving (it notices on its next loop)."""
-        stdin = self.popen.stdin
-        if stdin is None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            stdin.write(STOP)
-            stdin.flush()
-        with contextlib.suppress(OSError, ValueError):
-            stdin.close()
+        self.child.ask()
 
     def stop(self, budget: Optional[float] = None) -> Dict[str, Any]:
-        """Stop the lab; its teardown report (bounded; kills what is left)."""
+        """Stop the lab (the supervisor: ask, wait ``budget``, kill the group, reap); its
+        teardown report."""
         if self.teardown is not None:
             return self.teardown
         budget = timeouts.medium() if budget is None else budget
-        self.request_stop()
-        deadline = timeouts.Deadline(budget, "the forking lab to tear down")
-        report: Dict[str, Any] = {}
-        for _ in range(100):
-            message = self._line(deadline)
-            if message is None:
-                break
-            if message.get("event") == "teardown":
-                report = message
-                break
-        self.teardown = report
-        try:
-            self.popen.wait(timeout=max(deadline.remaining(), timeouts.poll()))
-        except subprocess.TimeoutExpired:
-            pass
-        self._kill_group()
-        return report
-
-    def _kill_group(self) -> None:
-        try:
-            os.killpg(self.popen.pid, 0)
-            alive = True
-        except (ProcessLookupError, PermissionError):
-            alive = False
-        if alive or self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            self.killed = "killpg(SIGKILL)"
-        try:
-            self.popen.wait(timeout=timeouts.short())
-        except subprocess.TimeoutExpired:
-            raise HarnessTimeout(f"forking lab {self.popen.pid} to be reaped", timeouts.short()) from None
-        for stream in (self.popen.stdout, self.popen.stdin):
-            if stream is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    stream.close()
+        # no interrupt step: the checks read what the lab's own teardown logs
+        stopped = self.child.stop(ask_budget=budget, interrupt=False)
+        self.killed = stopped["killed"]
+        self.teardown = self.child.await_message(("teardown",), timeouts.short(), "the lab's teardown line") or {}
+        if not stopped["reaped"]:
+            raise HarnessTimeout(f"forking lab {self.child.pid} to be reaped", timeouts.short())
+        return self.teardown
 
 
 @contextlib.contextmanager
@@ -397,7 +320,7 @@ def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
     before the server's ``service_actions`` runs.
     """
     from harness import instrument, servers
-    from harness.server_process import child_env
+    from harness.processes import supervisor
 
     servers.server_class(impl.module, server_class)  # refuses Forking*/Unix* where absent
     with addresses.private_dir() as directory:
@@ -419,13 +342,9 @@ def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
             "directory": directory,
             "lifetime": timeouts.long(),
         }
-        stderr_path = os.path.join(directory, "stderr.txt")
-        with open(stderr_path, "wb") as stderr:
-            popen = subprocess.Popen(
-                [sys.executable, "-m", "conformance.checks._forking_support", json.dumps(spec)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=directory,
-                env=child_env(), start_new_session=True)
-        lab = Lab(popen, log, directory, stderr_path)
+        child = supervisor.start([sys.executable, "-m", "conformance.checks._forking_support", json.dumps(spec)],
+                                 what="the forking lab", cwd=directory, protocol=True, stdin=True)
+        lab = Lab(child, log, directory)
         try:
             lab.wait_ready(timeouts.long())
             yield lab

@@ -429,21 +429,22 @@ def failing_accept_server(ss: Any, handler: type, errno_value: int, failures: in
 # adapter's bootstrap (gevent/eventlet patching) before anything imports
 # ``socket``, loads the implementation the way the parent did
 # (``harness.implementations.resolve``), runs one scenario function of this
-# module and prints one line ``RESULT_PREFIX + json`` on stdout.
-
-RESULT_PREFIX = "SSC-SERVE-RESULT "
+# module and sends its result as one ``result`` message of the child
+# protocol (:mod:`harness.child_protocol`: whatever the scenario prints goes
+# to stderr).  The parent runs it through
+# :func:`harness.processes.supervisor.run_once`.
 
 CHILD_SCRIPT = """
 import json, sys
 spec = json.loads(sys.argv[1])
-from harness.child_protocol import bootstrap
+from harness.child_protocol import Protocol, bootstrap, take_stdout
+proto = Protocol(take_stdout())
 bootstrap(spec["impl"])
 from harness.implementations import resolve
 from conformance.checks import _serve_support
 ss = resolve(spec["impl"]).module
 result = getattr(_serve_support, "scenario_" + spec["scenario"])(ss, spec)
-sys.stdout.write(_serve_support.RESULT_PREFIX + json.dumps(result) + "\\n")
-sys.stdout.flush()
+proto.send(event="result", result=result)
 """
 
 
@@ -452,23 +453,15 @@ def run_child(impl_spec: str, scenario: str, budget: Optional[float] = None, **o
     ``budget``, default ``medium()``) and return its result; a child that
     printed no result raises ``RuntimeError`` with its stderr tail."""
     import json
-    import subprocess
 
-    from harness.server_process import child_env
+    from harness.processes import supervisor
 
     budget = timeouts.medium() if budget is None else budget
     spec = dict(options, impl=impl_spec, scenario=scenario)
-    try:
-        done = subprocess.run([sys.executable, "-c", CHILD_SCRIPT, json.dumps(spec)], env=child_env(),
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=budget)
-    except subprocess.TimeoutExpired:
-        raise HarnessTimeout(f"the {scenario} scenario's child process", budget) from None
-    for line in reversed(done.stdout.decode("utf-8", "replace").splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            result: Dict[str, Any] = json.loads(line[len(RESULT_PREFIX):])
-            return result
-    tail = done.stderr.decode("utf-8", "replace")[-2000:]
-    raise RuntimeError(f"the {scenario} scenario's child exited {done.returncode} without a result:\n{tail}")
+    message = supervisor.run_once([sys.executable, "-c", CHILD_SCRIPT, json.dumps(spec)], budget=budget,
+                                  what=f"the {scenario} scenario's child process")
+    result: Dict[str, Any] = message["result"]
+    return result
 
 
 def _describe(exc: Optional[BaseException]) -> Optional[str]:

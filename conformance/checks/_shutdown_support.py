@@ -19,10 +19,12 @@ conformance.checks._shutdown_support SPEC``) after deleting
 implementation.  An adapter's bootstrap (gevent/eventlet patching) runs
 first, as in :mod:`harness.server_process`.
 
-The child prints one line ``SSC-RESULT {json}`` on stdout (anything the
-implementation prints is ignored) and leaves with ``os._exit`` so that a
-stuck daemon thread cannot keep it alive.  Every wait in the scenario is
-bounded by :mod:`harness.timeouts`, and the parent bounds the whole child by
+The child sends one ``result`` message on its protocol descriptor
+(:mod:`harness.child_protocol`: anything the implementation prints goes to
+stderr) and leaves with ``os._exit`` so that a stuck daemon thread cannot
+keep it alive.  Every wait in the scenario is bounded by
+:mod:`harness.timeouts`; the parent runs the child through
+:func:`harness.processes.supervisor.run_once`, bounded by
 ``timeouts.long()``.
 """
 
@@ -31,19 +33,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import time
 from typing import Any, Dict, List
 
 from harness import timeouts
-from harness.child_protocol import bootstrap
+from harness.child_protocol import Protocol, bootstrap, take_stdout
 from harness.observations import summary
 from harness.servers import call_bounded
 
 from ._serve_support import LoopThread, Recorder
 
-MARKER = "SSC-RESULT "
 #: The poll interval of the loop whose socket is closed under it.
 INTERVAL = 0.05
 
@@ -124,6 +124,7 @@ def _simulate_no_poll() -> None:
 
 
 def main(argv: List[str]) -> int:
+    proto = Protocol(take_stdout())
     spec = json.loads(argv[0])
     bootstrap(spec["impl"])
     if "poll" in spec.get("absent", ()):
@@ -135,8 +136,8 @@ def main(argv: List[str]) -> int:
         result: Dict[str, Any] = {"ok": True, "observed": closed_under_loop(module, spec["interval"])}
     except BaseException as exc:  # reported to the parent check
         result = {"ok": False, "error": summary(exc), "type": type(exc).__name__}
-    sys.stdout.write(MARKER + json.dumps(result) + "\n")
-    sys.stdout.flush()
+    proto.send(event="result", **result)
+    sys.stderr.flush()
     os._exit(0)
 
 
@@ -149,25 +150,17 @@ def closed_under_loop_without_poll(impl_spec: str, interval: float = INTERVAL) -
     Raises :class:`~harness.timeouts.HarnessTimeout` if the child does not
     finish within ``timeouts.long()``, ``RuntimeError`` if it reports nothing.
     """
-    from harness.server_process import child_env
+    from harness.processes import supervisor
 
     if os.path.isfile(impl_spec):
         impl_spec = os.path.abspath(impl_spec)
     spec = {"impl": impl_spec, "absent": ["poll"], "interval": interval}
     command = [sys.executable, "-m", "conformance.checks._shutdown_support", json.dumps(spec)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, env=child_env(),
-                              timeout=timeouts.long())
-    except subprocess.TimeoutExpired:
-        raise timeouts.HarnessTimeout("the SelectSelector child to finish", timeouts.long()) from None
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith(MARKER):
-            result: Dict[str, Any] = json.loads(line[len(MARKER):])
-            if not result.get("ok"):
-                raise RuntimeError(f"SelectSelector child failed: {result.get('error')}")
-            return result["observed"]
-    raise RuntimeError(f"SelectSelector child reported nothing (exit {done.returncode}): "
-                       f"{done.stderr[-2000:]}")
+    result = supervisor.run_once(command, what="the SelectSelector child to finish", budget=timeouts.long())
+    if not result.get("ok"):
+        raise RuntimeError(f"SelectSelector child failed: {result.get('error')}")
+    observed: Dict[str, Any] = result["observed"]
+    return observed
 
 
 if __name__ == "__main__":
