@@ -68,6 +68,7 @@ import pytest
 from harness import timeouts
 from harness.addresses import UnsupportedFeature
 from harness.capabilities import caps
+from harness.child_protocol import interrupt_on_stop_signals
 from harness.observations import comparable, summary, to_jsonable
 from harness.outcomes import Level, Outcome
 
@@ -197,6 +198,8 @@ def pytest_configure(config):
     state.fingerprint = fingerprint(impl)
     config.stash[STATE] = state
     _helpers.CURRENT["impl"] = impl.name
+    # stopped by SIGTERM, or CTRL_BREAK_EVENT on Windows: end like Ctrl-C, keep the record
+    config.add_cleanup(interrupt_on_stop_signals())
 
 
 def _state(config) -> Optional[PluginState]:

@@ -50,7 +50,7 @@ _FAMILY_CAPABILITY = {"inet": None, "inet6": "ipv6", "unix": "af_unix"}
 _LOOPBACK = {"inet": "127.0.0.1", "inet6": "::1"}
 
 #: A default temporary directory longer than this makes private_dir use /tmp.
-_LONG_TMPDIR = 32
+LONG_TMPDIR = 32
 
 
 class UnsupportedFeature(Exception):
@@ -168,7 +168,7 @@ def live_private_dirs() -> List[str]:
 
 def _temp_base() -> Optional[str]:
     default = tempfile.gettempdir()
-    if os.name == "posix" and len(default) > _LONG_TMPDIR and os.path.isdir("/tmp"):
+    if os.name == "posix" and len(default) > LONG_TMPDIR and os.path.isdir("/tmp"):
         return "/tmp"
     return None
 

@@ -17,6 +17,12 @@ They share three needs, met here once:
   implementation prints cannot corrupt a protocol line.  Forked children
   close that descriptor (``os.register_at_fork``) so a handler process
   cannot hold the parent's pipe open.
+* :func:`interrupt_on_stop_signals` makes SIGTERM and, on Windows,
+  SIGBREAK (what ``CTRL_BREAK_EVENT`` is delivered as) raise
+  ``KeyboardInterrupt`` like SIGINT does, so a child stopped by the
+  supervisor (:mod:`harness.processes.supervisor`) ends its work the way
+  Ctrl-C ends it -- pytest then writes the record of the checks that ended --
+  instead of dying at once (the default action of both).
 * :class:`Protocol` writes one JSON object per line with ``os.write`` in a
   loop (a short write is finished, never dropped), bypassing Python's
   buffered streams, which a patched ``sys.stdout`` might replace.
@@ -28,7 +34,7 @@ import contextlib
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, Callable
 
 
 def bootstrap(impl_spec: str) -> bool:
@@ -48,6 +54,31 @@ def bootstrap(impl_spec: str) -> bool:
     module_name, _, attribute = adapter.bootstrap.partition(":")
     getattr(importlib.import_module(module_name), attribute)()
     return True
+
+
+def interrupt_on_stop_signals() -> Callable[[], None]:
+    """SIGTERM and SIGBREAK (where they exist) raise ``KeyboardInterrupt``, unless
+    someone already handles or ignores them; returns the function that restores
+    the previous handlers.  Main thread only (elsewhere nothing changes)."""
+    import signal
+    import threading
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGBREAK"):  # SIGBREAK: Windows only
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                if signal.getsignal(signum) == signal.SIG_DFL:
+                    previous[signum] = signal.signal(signum, signal.default_int_handler)
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(signum, handler)
+
+    return restore
 
 
 class Protocol:

@@ -273,7 +273,7 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
         raise KeyError(f"unknown behaviour {behaviour!r}; known: {', '.join(sorted(instrument.BEHAVIOURS))}")
     family = family or addresses.family_for_class(server_class)
     addresses.require(family)
-    servers._require_for(server_class)  # refuse Unix*/Forking* clearly, before spawning
+    servers.require_for(server_class)  # refuse Unix*/Forking* clearly, before spawning
     with addresses.private_dir() as directory:
         log = instrument.EventLog.create(directory)
         spec = {

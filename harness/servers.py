@@ -118,7 +118,7 @@ def is_forking(server_or_class: Any) -> bool:
     return any(klass.__name__ == "ForkingMixIn" for klass in cls.__mro__)
 
 
-def _require_for(class_name: str) -> None:
+def require_for(class_name: str) -> None:
     if "Unix" in class_name:
         addresses.require("unix")
     if class_name.startswith("Forking") and not caps().fork:
@@ -132,7 +132,7 @@ def server_class(module: Any, class_name: str) -> type:
     ``Unix*`` without AF_UNIX, ``Forking*`` without fork, also when the
     absence is only simulated.
     """
-    _require_for(class_name)
+    require_for(class_name)
     found = getattr(module, class_name, None)
     if isinstance(found, type):
         return found

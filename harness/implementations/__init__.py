@@ -109,7 +109,7 @@ def get_adapter(name: str) -> Implementation:
     return adapter
 
 
-def _looks_like_path(spec: str) -> bool:
+def looks_like_path(spec: str) -> bool:
     return spec.endswith(".py") or os.sep in spec or (os.altsep is not None and os.altsep in spec)
 
 
@@ -182,7 +182,7 @@ def resolve(spec: str) -> LoadedImplementation:
             extra=extra,
         )
 
-    if _looks_like_path(spec):
+    if looks_like_path(spec):
         try:
             module = _load_file(spec)
         except Exception as exc:

@@ -90,6 +90,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import json
 import os
 import queue
@@ -200,6 +201,8 @@ class Child:
         self._lock = threading.Lock()
         self._protocol = protocol
         self.stopped: Dict[str, Any] = {}
+        #: stdout, whole, for ``output="capture"``
+        self.captured: List[str] = []
 
     @property
     def pid(self) -> int:
@@ -223,7 +226,7 @@ class Child:
         finally:
             self.messages.put({"event": "eof"})
 
-    def _read_lines(self, stream: Any, relay: Optional[Callable[[str], None]]) -> None:
+    def _read_lines(self, stream: Any, relay: Optional[Callable[[str], None]], capture: bool = False) -> None:
         try:
             for _ in range(100_000_000):
                 line = stream.readline()
@@ -231,19 +234,22 @@ class Child:
                     break
                 text = line.decode("utf-8", "replace")
                 with self._lock:
-                    self._tail.append(text)
+                    (self.captured if capture else self._tail).append(text)
                 if relay is not None:
                     relay(text)
         except (OSError, ValueError):
             pass
+        finally:
+            if capture:
+                self.messages.put({"event": "eof"})
 
-    def _start_readers(self, relay: Optional[Callable[[str], None]]) -> None:
+    def _start_readers(self, relay: Optional[Callable[[str], None]], capture: bool) -> None:
         popen = self.popen
         if self._protocol and popen.stdout is not None:
             threading.Thread(target=self._read_protocol, args=(popen.stdout,), daemon=True,
                              name=f"ssc-child-{popen.pid}-proto").start()
-        elif popen.stdout is not None:  # relayed output (stderr merged into it)
-            threading.Thread(target=self._read_lines, args=(popen.stdout, relay), daemon=True,
+        elif popen.stdout is not None:  # captured, or relayed (stderr merged into it)
+            threading.Thread(target=self._read_lines, args=(popen.stdout, relay, capture), daemon=True,
                              name=f"ssc-child-{popen.pid}-out").start()
         if popen.stderr is not None:
             threading.Thread(target=self._read_lines, args=(popen.stderr, None), daemon=True,
@@ -385,8 +391,9 @@ def start(command: Sequence[str], *, what: str, env: Optional[Dict[str, str]] = 
 
     ``protocol``: stdout is a pipe of JSON lines (:attr:`Child.messages`) and stderr
     is kept as a tail.  Otherwise ``output`` is ``"inherit"`` (our stdout and stderr),
-    ``"tail"`` (both kept as the tail only) or ``"relay"`` (stdout and stderr merged,
-    each line kept in the tail and passed to ``relay``).  ``stdin``: a pipe to ask
+    ``"tail"`` (both kept as the tail only), ``"capture"`` (stdout kept whole in
+    :attr:`Child.captured`, stderr as the tail) or ``"relay"`` (stdout and stderr
+    merged, each line kept in the tail and passed to ``relay``).  ``stdin``: a pipe to ask
     the child to stop on (else ``/dev/null``).  ``env`` defaults to
     :func:`child_env`, ``cwd`` to :func:`child_cwd`."""
     kwargs: Dict[str, Any] = {}
@@ -399,7 +406,7 @@ def start(command: Sequence[str], *, what: str, env: Optional[Dict[str, str]] = 
         out, err = subprocess.PIPE, subprocess.PIPE
     elif output == "relay":
         out, err = subprocess.PIPE, subprocess.STDOUT
-    elif output == "tail":
+    elif output in ("tail", "capture"):
         out, err = subprocess.PIPE, subprocess.PIPE
     else:
         out = err = None
@@ -408,7 +415,7 @@ def start(command: Sequence[str], *, what: str, env: Optional[Dict[str, str]] = 
                                  stdout=out, stderr=err, env=child_env() if env is None else env,
                                  cwd=child_cwd() if cwd is None else cwd, **kwargs)
     child = Child(popen, group=group, protocol=protocol, what=what)
-    child._start_readers(relay if output == "relay" else None)
+    child._start_readers(relay if output == "relay" else None, capture=output == "capture")
     return child
 
 
@@ -461,5 +468,31 @@ def run_once(command: Sequence[str], *, what: str, budget: float, event: str = "
         child.stop(ask=False, interrupt=False)
 
 
-__all__ = ["CHECKOUT", "Child", "child_cwd", "child_env", "group_alive", "posix_groups", "run_once", "start",
+@dataclasses.dataclass
+class Completed:
+    """What :func:`run_captured` saw: the exit status, stdout whole, the stderr tail."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_captured(command: Sequence[str], *, what: str, budget: float, env: Optional[Dict[str, str]] = None,
+                 cwd: Optional[str] = None) -> Completed:
+    """Run ``command`` to its end with stdout captured, bounded by ``budget`` (then
+    it is stopped with its group and :class:`~harness.timeouts.HarnessTimeout` raised)."""
+    child = start(command, what=what, env=env, cwd=cwd, output="capture")
+    try:
+        code = child.wait(budget)
+        if code is None:
+            raise timeouts.HarnessTimeout(what, budget)
+        # the reader has seen the end of stdout once the pipe's last writer is gone
+        child.await_message(("eof",), timeouts.short(), f"{what}: the end of its output")
+    finally:
+        child.stop(ask=False, interrupt=False)
+    with child._lock:
+        return Completed(int(code), "".join(child.captured), "".join(child._tail))
+
+
+__all__ = ["CHECKOUT", "Child", "Completed", "run_captured", "child_cwd", "child_env", "group_alive", "posix_groups", "run_once", "start",
            "supervised"]

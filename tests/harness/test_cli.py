@@ -11,11 +11,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness import capabilities, cli, expectations, records, timeouts
+from harness import capabilities, cli, expectations, records, suite_run, timeouts
 from harness.fingerprint import fingerprint
 from harness.implementations import resolve
 
-CHECKS_DIR = Path(cli.CONFORMANCE_DIR) / "checks"
+CHECKS_DIR = Path(suite_run.CONFORMANCE_DIR) / "checks"
 HAS_CHECKS = any(CHECKS_DIR.glob("test_*.py"))
 needs_checks = pytest.mark.skipif(not HAS_CHECKS, reason="conformance/checks has no checks yet")
 
@@ -96,11 +96,11 @@ def test_expectations_for_an_impl_not_in_the_run(tmp_path, capsys):
 def test_expectations_per_impl_and_default(tmp_path):
     mine = tmp_path / "mine.toml"
     mine.write_text(expectations.HEADER, encoding="utf-8")
-    chosen = cli._expectation_files([f"reference={mine}"], ["stdlib", "reference"])
+    chosen = suite_run.expectation_files([f"reference={mine}"], ["stdlib", "reference"])
     assert chosen["reference"] == mine.resolve()
-    if cli.CHECKOUT is not None:
-        assert chosen["stdlib"] == cli.CHECKOUT / "expectations" / "stdlib.toml"
-    everyone = cli._expectation_files([str(mine)], ["stdlib", "reference"])
+    if suite_run.CHECKOUT is not None:
+        assert chosen["stdlib"] == suite_run.CHECKOUT / "expectations" / "stdlib.toml"
+    everyone = suite_run.expectation_files([str(mine)], ["stdlib", "reference"])
     assert set(everyone.values()) == {mine.resolve()}
 
 
@@ -190,16 +190,16 @@ def test_expectations_update_writes_and_keeps_reasons(tmp_path, capsys):
 
 
 def test_pytest_args_load_the_plugin_exactly_once():
-    registered = cli.pytest_args("stdlib", Path("out"), plugin_registered=True)
+    registered = suite_run.pytest_args("stdlib", Path("out"), plugin_registered=True)
     assert "conformance.plugin" not in registered
     assert registered[:4] == ["--pyargs", "conformance.checks", "--impl", "stdlib"]
     assert "-c" in registered and "--rootdir" in registered
-    unregistered = cli.pytest_args("stdlib", Path("out"), plugin_registered=False)
+    unregistered = suite_run.pytest_args("stdlib", Path("out"), plugin_registered=False)
     assert unregistered.count("conformance.plugin") == 1
     info = {"implementation": {"name": "gevent"}, "bootstrap": "harness.implementations.greenlets:patch"}
-    assert cli.command_for("py", info, ["-q"]) == ["py", "-m", "harness.launch", "gevent", "--", "-q"]
+    assert suite_run.command_for("py", info, ["-q"]) == ["py", "-m", "harness.launch", "gevent", "--", "-q"]
     info["bootstrap"] = None
-    assert cli.command_for("py", info, ["-q"]) == ["py", "-m", "pytest", "-q"]
+    assert suite_run.command_for("py", info, ["-q"]) == ["py", "-m", "pytest", "-q"]
 
 
 def _alive(pid: int) -> bool:
@@ -229,7 +229,7 @@ def test_run_process_kills_the_whole_group_on_expiry(tmp_path):
     # get the grandchild started in time (the pid file is the proof it did).
     for budget in (timeouts.absence() * 4, timeouts.short()):
         deadline = timeouts.Deadline(budget + timeouts.short(), "run_process")
-        returncode, timed_out = cli.run_process([sys.executable, "-c", code], dict(os.environ),
+        returncode, timed_out = suite_run.run_process([sys.executable, "-c", code], dict(os.environ),
                                                 str(tmp_path), budget)
         assert timed_out and returncode is not None and returncode != 0
         assert not deadline.expired()
@@ -245,7 +245,7 @@ def test_run_process_kills_the_whole_group_on_expiry(tmp_path):
 
 def test_run_process_normal_exit(tmp_path):
     code = "raise SystemExit(3)"
-    assert cli.run_process([sys.executable, "-c", code], dict(os.environ), str(tmp_path),
+    assert suite_run.run_process([sys.executable, "-c", code], dict(os.environ), str(tmp_path),
                            timeouts.short()) == (3, False)
 
 
@@ -263,7 +263,7 @@ def _fake_command(code):
 
 
 def test_killed_run_writes_an_aborted_record_and_exits_1(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "command_for", _fake_command("import threading; threading.Event().wait()"))
+    monkeypatch.setattr(suite_run, "command_for", _fake_command("import threading; threading.Event().wait()"))
     argv = ["run", "--impl", "stdlib", "--out", str(tmp_path), "--no-report", "--run-bound", "1.2"]
     assert cli.main(argv) == 1
     [(path, record)] = records.load_records(tmp_path)
@@ -274,14 +274,14 @@ def test_killed_run_writes_an_aborted_record_and_exits_1(tmp_path, monkeypatch, 
 
 def test_default_run_bound_scales_with_the_timeout_multiplier(tmp_path, monkeypatch):
     # 1800 s * 0.001 = 1.8 s: the multiplier stretches (or shrinks) the whole run's bound too
-    monkeypatch.setattr(cli, "command_for", _fake_command("import threading; threading.Event().wait()"))
+    monkeypatch.setattr(suite_run, "command_for", _fake_command("import threading; threading.Event().wait()"))
     argv = ["run", "--impl", "stdlib", "--out", str(tmp_path), "--no-report", "--timeout-multiplier", "0.001"]
     assert cli.main(argv) == 1
     [(path, record)] = records.load_records(tmp_path)
-    assert record["aborted"].startswith(f"pytest process killed after {cli.RUN_BOUND_BASE * 0.001:g}s")
+    assert record["aborted"].startswith(f"pytest process killed after {suite_run.RUN_BOUND_BASE * 0.001:g}s")
     timeouts.set_multiplier(3, export=False)
-    assert cli.run_bound() == cli.RUN_BOUND_BASE * 3
-    assert cli.run_bound(7.5) == 7.5  # --run-bound is taken as given
+    assert suite_run.run_bound() == suite_run.RUN_BOUND_BASE * 3
+    assert suite_run.run_bound(7.5) == 7.5  # --run-bound is taken as given
 
 
 def test_run_bound_is_documented_and_checked(tmp_path, capsys):
@@ -298,7 +298,7 @@ def test_list_of_a_patching_adapter_goes_through_launch(monkeypatch, capsys):
     monkeypatch.setattr(launch, "describe", lambda spec: {
         "spec": spec, "error": None, "bootstrap": "harness.implementations.greenlets:patch_gevent",
         "implementation": {"name": spec}, "fingerprint": {}})
-    real = cli.command_for
+    real = suite_run.command_for
     seen = []
     row = {"id": "TCP-001", "variant": "", "level": "REQUIRED", "title": "t", "requires": []}
 
@@ -307,7 +307,7 @@ def test_list_of_a_patching_adapter_goes_through_launch(monkeypatch, capsys):
         target = args[args.index("--ssconform-list") + 1]
         return [sys.executable, "-c", f"open({target!r}, 'w').write({json.dumps(json.dumps(row))} + '\\n')"]
 
-    monkeypatch.setattr(cli, "command_for", command_for)
+    monkeypatch.setattr(suite_run, "command_for", command_for)
     assert cli.main(["list", "--impl", "gevent"]) == 0
     assert seen == [("gevent", "harness.implementations.greenlets:patch_gevent")]
     assert capsys.readouterr().out.startswith("TCP-001")
@@ -316,14 +316,14 @@ def test_list_of_a_patching_adapter_goes_through_launch(monkeypatch, capsys):
 
 
 def test_crashed_run_writes_an_aborted_record(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "command_for", _fake_command("raise SystemExit(3)"))
+    monkeypatch.setattr(suite_run, "command_for", _fake_command("raise SystemExit(3)"))
     assert cli.main(["run", "--impl", "stdlib", "--out", str(tmp_path), "--no-report"]) == 1
     [(path, record)] = records.load_records(tmp_path)
     assert record["aborted"] == "pytest exited with status 3 without writing a record"
 
 
 def test_pytest_usage_error_exits_2(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "command_for", _fake_command("raise SystemExit(4)"))
+    monkeypatch.setattr(suite_run, "command_for", _fake_command("raise SystemExit(4)"))
     assert cli.main(["run", "--impl", "stdlib", "--out", str(tmp_path), "--no-report"]) == 2
     assert "pytest rejected the arguments" in capsys.readouterr().err
 
@@ -332,7 +332,7 @@ def test_status_comes_from_records_not_pytest(tmp_path, monkeypatch):
     """A pytest process that exits 0 but wrote a record with a FAIL makes the run fail."""
     fail_dir = tmp_path / "fail"
     code = _writer_code(f"_write_record({str(fail_dir)!r}, outcomes={{'TCP-001': 'FAIL'}})")
-    monkeypatch.setattr(cli, "command_for", _fake_command(code))
+    monkeypatch.setattr(suite_run, "command_for", _fake_command(code))
     assert cli.main(["run", "--impl", "stdlib", "--out", str(fail_dir), "--no-report"]) == 1
 
 
@@ -343,7 +343,7 @@ def test_repeat_reports_varying_outcomes_as_flaky(tmp_path, monkeypatch, capsys)
         f"_write_record({str(tmp_path)!r}, outcomes={{'TCP-001': ('PASS', 'UNSUPPORTED')[i], 'TCP-002': 'PASS'}},"
         " repeat=i)"
     )
-    monkeypatch.setattr(cli, "command_for", _fake_command(code))
+    monkeypatch.setattr(suite_run, "command_for", _fake_command(code))
     assert cli.main(["run", "--impl", "stdlib", "--out", str(tmp_path), "--repeat", "2", "--no-report"]) == 1
     err = capsys.readouterr().err
     flaky = [line for line in err.splitlines() if line.strip().startswith("FLAKY ")]
@@ -419,7 +419,7 @@ def one_check():
     import subprocess
 
     listing = subprocess.run([sys.executable, "-m", "harness", "list", "--json"], capture_output=True,
-                             text=True, timeout=timeouts.long(), check=False, cwd=str(cli.CHECKOUT or "."))
+                             text=True, timeout=timeouts.long(), check=False, cwd=str(suite_run.CHECKOUT or "."))
     assert listing.returncode == 0, listing.stderr
     rows = [json.loads(line) for line in listing.stdout.splitlines()]
     required = [r for r in rows if r["level"] == "REQUIRED" and not r["requires"] and not r["variant"]]

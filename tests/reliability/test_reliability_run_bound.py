@@ -10,7 +10,7 @@ pytest first (SIGINT: pytest finishes as interrupted and the plugin writes
 the record of the checks that ended), then kills the process group, and keeps
 that record marked *aborted* by the bound -- so the report still says which
 checks hung and why.  The unit tests drive ``harness.cli.main`` with a fake
-pytest process (``cli.command_for`` patched); the end-to-end test runs the
+pytest process (``suite_run.command_for`` patched); the end-to-end test runs the
 real suite against ``impls/hang_shutdown.py`` at a small multiplier so
 that the bound fires.  Also here: the private ``TMPDIR`` the CLI gives every
 pytest process, and its removal.
@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import reliability_support as rs
 
-from harness import capabilities, cli, records, timeouts
+from harness import capabilities, cli, records, suite_run, timeouts
 
 needs_signals = pytest.mark.skipif(not capabilities.caps().signals, reason="needs POSIX signals")
 
@@ -45,7 +45,7 @@ def _fake_pytest(monkeypatch, body: str) -> None:
     def command_for(python, info, args):
         return [sys.executable, "-c", code]
 
-    monkeypatch.setattr(cli, "command_for", command_for)
+    monkeypatch.setattr(suite_run, "command_for", command_for)
 
 
 @needs_signals
