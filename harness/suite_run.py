@@ -606,12 +606,16 @@ def scratch_dir() -> str:
 
 
 def remove_scratch(path: str) -> List[str]:
-    """Remove ``path``; return what was left in it (relative paths, at most 20)."""
+    """Remove ``path``; return what the suite left in it (relative paths, at most 20).
+    pytest's own base temporary directory (``pytest-of-<user>``, which pytest-xdist
+    makes for its workers: https://docs.pytest.org/en/stable/how-to/tmp_path.html)
+    is removed too but is not the suite's leak."""
     left: List[str] = []
     for root, dirs, files in os.walk(path):
         for entry in sorted(dirs + files):
-            if len(left) < 20:
-                left.append(os.path.relpath(os.path.join(root, entry), path))
+            relative = os.path.relpath(os.path.join(root, entry), path)
+            if len(left) < 20 and not relative.startswith("pytest-of-"):
+                left.append(relative)
     shutil.rmtree(path, ignore_errors=True)
     return left
 

@@ -147,6 +147,11 @@ def _caps_signals() -> bool:
     return bool(caps().signals)
 
 
+def windows() -> bool:
+    """Whether this is Windows (a function, so that tests can simulate it)."""
+    return os.name == "nt"
+
+
 def posix_groups() -> bool:
     """Whether children get a POSIX session and are stopped by process-group signals."""
     return os.name == "posix" and hasattr(os, "killpg") and hasattr(os, "setsid") and _caps_signals()
@@ -335,7 +340,7 @@ class Child:
                 os.killpg(self.popen.pid, signal.SIGKILL)
             return "killpg(SIGKILL)"
         how = "Popen.kill()"
-        taskkill = shutil.which("taskkill") if os.name == "nt" else None
+        taskkill = shutil.which("taskkill") if windows() else None
         if taskkill and self.popen.poll() is None:
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run([taskkill, "/F", "/T", "/PID", str(self.popen.pid)], stdin=subprocess.DEVNULL,
