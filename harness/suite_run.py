@@ -474,7 +474,7 @@ def _run_batch(batch: List[_Planned], out: Path, budget: float) -> Optional[Stop
     reason: Dict[str, str] = {}
     relay = len(batch) > 1
     lock = threading.Lock()
-    threads = []
+    finished: List[threading.Event] = []
     interrupted: Optional[StopRequested] = None
     try:
         for planned in batch:
@@ -484,11 +484,10 @@ def _run_batch(batch: List[_Planned], out: Path, budget: float) -> Optional[Stop
                                      cwd=supervisor.child_cwd(str(out)), output="relay" if relay else "inherit",
                                      relay=_relay_to_stdout(planned.name, lock) if relay else None)
             planned.supervised = Supervised(child, budget, _wrote_record(out, planned.before, planned.name))
-            thread = threading.Thread(target=supervise, args=(planned.supervised, cancel, reason),
-                                      name=f"ssc-supervise-{planned.name}", daemon=True)
-            thread.start()
-            threads.append(thread)
-        _join(threads, budget + 3 * grace() + timeouts.short())
+            finished.append(threading.Event())
+            threading.Thread(target=_supervise_then_set, args=(planned.supervised, cancel, reason, finished[-1]),
+                             name=f"ssc-supervise-{planned.name}", daemon=True).start()
+        _wait_all(finished, budget + 3 * grace() + timeouts.short())
     except StopRequested as exc:
         interrupted = exc
     except KeyboardInterrupt:
@@ -496,15 +495,27 @@ def _run_batch(batch: List[_Planned], out: Path, budget: float) -> Optional[Stop
     if interrupted is not None:
         reason["name"] = interrupted.name
         cancel.set()
-        err(f"{interrupted.name}: stopping {len(threads)} pytest process(es), keeping the checks that finished")
-        _join(threads, 2 * grace() + 2 * timeouts.short())
+        err(f"{interrupted.name}: stopping {len(finished)} pytest process(es), keeping the checks that finished")
+        _wait_all(finished, 2 * grace() + 2 * timeouts.short())
     return interrupted
 
 
-def _join(threads: List[threading.Thread], budget: float) -> None:
+def _supervise_then_set(run: Supervised, cancel: threading.Event, reason: Dict[str, str],
+                        finished: threading.Event) -> None:
+    try:
+        supervise(run, cancel, reason)
+    finally:
+        finished.set()
+
+
+def _wait_all(events: List[threading.Event], budget: float) -> None:
+    """Wait (bounded) for every event.  Not ``Thread.join``: a signal handler that raises
+    inside ``join()`` can leave the thread marked as ended while it still runs (the
+    bpo-45274 clean-up in ``threading._wait_for_tstate_lock`` of CPython 3.11 releases the
+    running thread's own lock), and every later ``join()`` returns at once."""
     deadline = timeouts.Deadline(budget, "the pytest processes to be stopped")
-    for thread in threads:
-        thread.join(max(deadline.remaining(), 0.0))
+    for event in events:
+        event.wait(max(deadline.remaining(), 0.0))
 
 
 def _relay_to_stdout(name: str, lock: threading.Lock) -> Callable[[str], None]:

@@ -181,3 +181,35 @@ def test_a_process_kept_alive_after_its_record_is_stopped_and_the_record_kept_wh
     [(path, record)] = records.load_records(out)
     assert not record.get("aborted") and [c["outcome"] for c in record["checks"]] == ["TIMEOUT"]
     assert "wrote its record but did not exit" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGUSR1"), reason="needs a spare signal to stand in")
+def test_windows_simulated_the_bound_sends_ctrl_break_and_keeps_the_record(tmp_path, monkeypatch, capsys):
+    """SIMULATED Windows (issue 13 finding 7): no POSIX signals, so the bound's interruption
+    is CTRL_BREAK_EVENT to the pytest process's new process group
+    (https://docs.python.org/3/library/subprocess.html#subprocess.Popen.send_signal), which
+    CPython delivers as signal.SIGBREAK; the plugin turns that into KeyboardInterrupt
+    (harness.child_protocol.interrupt_on_stop_signals), so pytest writes the record of the
+    checks that ended.  SIGUSR1 stands in for CTRL_BREAK_EVENT/SIGBREAK on both sides."""
+    import signal
+
+    from harness.processes import supervisor
+
+    monkeypatch.setattr(supervisor, "_caps_signals", lambda: False)
+    monkeypatch.setattr(signal, "CTRL_BREAK_EVENT", signal.SIGUSR1, raising=False)
+    out = tmp_path / "out"
+    _fake_pytest(monkeypatch, (
+        "import signal\n"
+        "signal.SIGBREAK = signal.SIGUSR1\n"  # the simulated Windows console signal
+        "from harness.child_protocol import interrupt_on_stop_signals\n"
+        "interrupt_on_stop_signals()\n"
+        "try:\n"
+        "    threading.Event().wait()\n"
+        "except KeyboardInterrupt:\n"
+        f"    rs.write_fake_record({str(out)!r}, {{'API-001': 'PASS'}})\n"
+        "    raise SystemExit(2)\n"
+    ))
+    assert cli.main(["run", "--impl", "stdlib", "--out", str(out), "--no-report", "--run-bound", "3"]) == 1
+    [(path, record)] = records.load_records(out)
+    assert [c["outcome"] for c in record["checks"]] == ["PASS"]
+    assert record["aborted"].startswith("pytest process killed after 3s (ssconform run bound)")
