@@ -60,17 +60,14 @@ import io
 import itertools
 import json
 import os
-import queue
 import select
 import socket
 import struct
-import subprocess
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from harness import addresses, clients, instrument, servers, timeouts
-from harness.capabilities import caps
 from harness.instrument import EventLog, describe_exception
 
 #: name -> one-line description, in the order reports list them.
@@ -368,69 +365,26 @@ def _drive_partial_send(address, family, log, directory) -> Dict[str, Any]:
     return {"sent": repr(PARTIAL), "closed_with": "close() mid-line"}
 
 
-def _read_lines(stream, sink: queue.Queue[Optional[str]]) -> None:
-    try:
-        for line in iter(stream.readline, b""):
-            sink.put(line.decode("utf-8", "replace"))
-    except (OSError, ValueError):
-        pass
-    finally:
-        sink.put(None)
-
-
 def _drive_killed(address, family, log, directory) -> Dict[str, Any]:
-    from harness.server_process import child_env
+    from harness.processes import supervisor
 
     spec = {"family": family, "address": list(address) if isinstance(address, tuple) else address,
             "payload": HELLO.decode("ascii"), "lifetime": timeouts.long()}
-    popen = subprocess.Popen(
-        [sys.executable, "-m", "harness.killed_client", json.dumps(spec)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(),
-    )
-    # All three were asked for as pipes, so Popen set them (its stubs cannot know).
-    assert popen.stdin is not None and popen.stdout is not None and popen.stderr is not None
-    lines: queue.Queue[Optional[str]] = queue.Queue()
-    reader = threading.Thread(target=_read_lines, args=(popen.stdout, lines), name="ssc-killed-stdout", daemon=True)
-    reader.start()
-    method = "SIGKILL" if caps().signals else "Popen.kill"
+    child = supervisor.start([sys.executable, "-m", "harness.killed_client", json.dumps(spec)],
+                             what="the killed client process", protocol=True, stdin=True)
     try:
-        deadline = timeouts.Deadline(timeouts.medium(), "the killed client to connect")
-        ready = None
-        while ready is None:
-            try:
-                line = lines.get(timeout=max(deadline.remaining(), 0.001))
-            except queue.Empty:
-                raise ScenarioError(f"the client process never said ready within {deadline.budget:.1f}s") from None
-            if line is None:
-                raise ScenarioError(f"the client process exited before it was ready: {popen.stderr.read()[-500:]!r}")
-            message = json.loads(line)
-            if message.get("event") == "error":
-                raise ScenarioError(f"the client process failed: {message}")
-            if message.get("event") == "ready":
-                ready = message
+        message = child.await_message(("ready", "error"), timeouts.medium(), "the killed client to connect")
+        if message is None:
+            raise ScenarioError(f"the client process never said ready within {timeouts.medium():.1f}s "
+                                f"(or exited): {child.stderr_tail()[-500:]!r}")
+        if message.get("event") == "error":
+            raise ScenarioError(f"the client process failed: {message}")
         _wait(log, _subject_received, "the server to receive the killed client's line")
-        if method == "SIGKILL":
-            import signal
-
-            os.kill(popen.pid, signal.SIGKILL)
-        else:
-            popen.kill()
-        returncode = popen.wait(timeout=timeouts.short())
+        method = child.kill()
+        returncode = child.wait(timeouts.short())
     finally:
-        if popen.poll() is None:
-            popen.kill()
-            popen.wait(timeout=timeouts.short())
-        # The client is dead, so its stdout reaches EOF and the reader ends by
-        # itself: wait for that (bounded) *before* closing the pipes.  Closing
-        # a pipe does not wake a reader parked on it under eventlet (closing a
-        # GreenFileIO leaves the greenthread waiting in the hub), and its green
-        # wait() may return without the reader ever having run.
-        reader.join(timeout=timeouts.short())
-        for stream in (popen.stdin, popen.stdout, popen.stderr):
-            with contextlib.suppress(OSError):
-                stream.close()
-        timeouts.join_thread(reader, timeouts.short(), "the killed client's stdout reader")
-    return {"pid": ready["pid"], "sent": repr(HELLO), "killed_with": method, "returncode": returncode}
+        child.stop(ask=False, interrupt=False)
+    return {"pid": message["pid"], "sent": repr(HELLO), "killed_with": method, "returncode": returncode}
 
 
 def _drive_udp_dead_port(address, family, log, directory) -> Dict[str, Any]:

@@ -372,13 +372,9 @@ def children_states(events: List[Dict[str, Any]]) -> List[Optional[List[int]]]:
 
 def process_exists(pid: int) -> bool:
     """Whether ``pid`` still exists (a zombie counts: it was not reaped)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from harness.processes.supervisor import pid_exists
+
+    return pid_exists(pid)
 
 
 def wait_gone(pids: List[int], budget: Optional[float] = None) -> List[int]:

@@ -33,15 +33,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import socket
-import subprocess
 import sys
-import threading
 from typing import Any, Dict, Iterator, List, Optional
 
 from harness import addresses, clients, instrument, observations, timeouts
-from harness.capabilities import caps
 from harness.servers import build_server
 
 from ._concurrency_support import (
@@ -169,40 +165,24 @@ def test_loop_handler_ends_cleanly(ss, observe):
 # --------------------------------------------------------------------------- 3. killed client
 
 
-def _read_lines(stream, sink: queue.Queue[Optional[str]]) -> None:
-    try:
-        for line in iter(stream.readline, b""):
-            sink.put(line.decode("utf-8", "replace"))
-    except (OSError, ValueError):
-        pass
-    finally:
-        sink.put(None)
-
-
 @contextlib.contextmanager
 def _client_process(address: Any, messages: List[str]) -> Iterator[Any]:
-    """The tutorial's client in a process of its own; yields ``(popen, replies)`` once it is ready."""
-    from harness.server_process import child_env
+    """The tutorial's client in a process of its own (through the supervisor, which stops
+    and reaps it); yields ``(child, replies)`` once it is ready."""
+    from harness.processes import supervisor
 
     spec = {"address": list(address), "messages": messages, "lifetime": timeouts.long()}
-    popen = subprocess.Popen([sys.executable, "-m", "conformance.checks._tutorial_support", json.dumps(spec)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             env=child_env())
-    lines: queue.Queue[Optional[str]] = queue.Queue()
-    reader = threading.Thread(target=_read_lines, args=(popen.stdout, lines), name="ssc-tutorial-client",
-                              daemon=True)
-    reader.start()
+    child = supervisor.start([sys.executable, "-m", "conformance.checks._tutorial_support", json.dumps(spec)],
+                             what="the tutorial client process", protocol=True, stdin=True)
     try:
         deadline = timeouts.Deadline(timeouts.medium(), "the tutorial client process to be ready")
         replies: List[str] = []
         for _ in range(len(messages) + 2):
-            try:
-                line = lines.get(timeout=max(deadline.remaining(), 0.001))
-            except queue.Empty:
-                raise timeouts.HarnessTimeout(deadline.what, deadline.budget) from None
-            if line is None:
+            message = child.next_message(deadline)
+            if message is None:
+                raise timeouts.HarnessTimeout(deadline.what, deadline.budget)
+            if message["event"] == "eof":
                 raise RuntimeError("the tutorial client process exited before it was ready")
-            message = json.loads(line)
             if message["event"] == "recv":
                 replies.append(message["data"])
             elif message["event"] == "ready":
@@ -212,31 +192,14 @@ def _client_process(address: Any, messages: List[str]) -> Iterator[Any]:
                 raise timeouts.HarnessTimeout(f"the tutorial client's exchange ({message})", timeouts.short())
             else:
                 raise RuntimeError(f"the tutorial client process failed: {message}")
-        yield popen, replies
+        yield child, replies
     finally:
-        if popen.poll() is None:
-            popen.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            popen.wait(timeout=timeouts.short())
-        # Let the reader see EOF (bounded) before the pipes are closed: under
-        # eventlet, closing a pipe does not wake a greenthread parked reading it.
-        reader.join(timeout=timeouts.short())
-        for stream in (popen.stdin, popen.stdout):
-            with contextlib.suppress(OSError):
-                stream.close()
-        timeouts.join_thread(reader, timeouts.short(), "the tutorial client's stdout reader")
+        child.stop(ask=False, interrupt=False)
 
 
-def _kill(popen: Any) -> str:
-    if caps().signals:
-        import signal
-
-        os.kill(popen.pid, signal.SIGKILL)
-        how = "SIGKILL"
-    else:
-        popen.kill()  # TerminateProcess on Windows
-        how = "Popen.kill"
-    popen.wait(timeout=timeouts.short())
+def _kill(child: Any) -> str:
+    how = child.kill()
+    child.wait(timeouts.short())
     return how
 
 
@@ -248,8 +211,8 @@ def _kill(popen: Any) -> str:
 def test_killed_client_then_next_client(ss, observe):
     """After the client process is killed, the server serves the next client."""
     with _tutorial_server(ss, "TCPServer", "socketserver3") as (served, journal, errors):
-        with _client_process(served.address, ["aa", "bb"]) as (popen, replies):
-            how = _kill(popen)
+        with _client_process(served.address, ["aa", "bb"]) as (child, replies):
+            how = _kill(child)
         journal.wait_for(lambda entries: bool([e for e in entries if e.get("kind") == "end"]),
                          timeouts.short(), "the handler of the killed client to end")
         again = _outcome(lambda: clients.roundtrip(served.address, payload=b"from client2"))

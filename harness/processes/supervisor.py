@@ -157,6 +157,33 @@ def posix_groups() -> bool:
     return os.name == "posix" and hasattr(os, "killpg") and hasattr(os, "setsid") and _caps_signals()
 
 
+def pid_exists(pid: int) -> bool:
+    """Whether process ``pid`` exists, a zombie included (it was not reaped):
+    ``kill(pid, 0)``, EPERM meaning it exists.  POSIX only (on Windows ``os.kill``
+    would terminate the process)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie: its state in /proc where that
+    exists, else :func:`pid_exists`.  POSIX only."""
+    if not os.path.isdir("/proc/self"):
+        return pid_exists(pid)
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read().decode("ascii", "replace")
+    except OSError:
+        return False
+    fields = stat[stat.rfind(")") + 2:].split()
+    return bool(fields) and fields[0] != "Z"
+
+
 def _live_members(pgid: int) -> Optional[List[int]]:
     """Non-zombie processes of group ``pgid`` from /proc (None: no /proc)."""
     if not os.path.isdir("/proc/self"):
@@ -208,6 +235,7 @@ class Child:
         self.stopped: Dict[str, Any] = {}
         #: stdout, whole, for ``output="capture"``
         self.captured: List[str] = []
+        self._readers: List[threading.Thread] = []
 
     @property
     def pid(self) -> int:
@@ -251,14 +279,16 @@ class Child:
     def _start_readers(self, relay: Optional[Callable[[str], None]], capture: bool) -> None:
         popen = self.popen
         if self._protocol and popen.stdout is not None:
-            threading.Thread(target=self._read_protocol, args=(popen.stdout,), daemon=True,
-                             name=f"ssc-child-{popen.pid}-proto").start()
+            self._readers.append(threading.Thread(target=self._read_protocol, args=(popen.stdout,), daemon=True,
+                                                  name=f"ssc-child-{popen.pid}-proto"))
         elif popen.stdout is not None:  # captured, or relayed (stderr merged into it)
-            threading.Thread(target=self._read_lines, args=(popen.stdout, relay, capture), daemon=True,
-                             name=f"ssc-child-{popen.pid}-out").start()
+            self._readers.append(threading.Thread(target=self._read_lines, args=(popen.stdout, relay, capture),
+                                                  daemon=True, name=f"ssc-child-{popen.pid}-out"))
         if popen.stderr is not None:
-            threading.Thread(target=self._read_lines, args=(popen.stderr, None), daemon=True,
-                             name=f"ssc-child-{popen.pid}-err").start()
+            self._readers.append(threading.Thread(target=self._read_lines, args=(popen.stderr, None), daemon=True,
+                                                  name=f"ssc-child-{popen.pid}-err"))
+        for reader in self._readers:
+            reader.start()
 
     def stderr_tail(self, lines: int = 40) -> str:
         with self._lock:
@@ -381,7 +411,24 @@ class Child:
         self.stopped = report
         return report
 
+    def kill(self) -> str:
+        """Kill the child alone, as a user or the OOM killer would (a *scenario*, not a
+        stop: SIGKILL on POSIX, ``TerminateProcess`` elsewhere); how.  :meth:`stop` still
+        reaps it."""
+        if os.name == "posix" and _caps_signals():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.popen.pid, signal.SIGKILL)
+            return "SIGKILL"
+        with contextlib.suppress(OSError):
+            self.popen.kill()
+        return "Popen.kill"
+
     def _close_streams(self) -> None:
+        # Let the readers see the end of their pipes (bounded) before closing them:
+        # under eventlet, closing a pipe does not wake a greenthread parked reading it.
+        deadline = timeouts.Deadline(timeouts.short(), f"{self.what}: its output readers")
+        for reader in self._readers:
+            reader.join(max(deadline.remaining(), 0.0))
         for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError, ValueError):
@@ -499,5 +546,5 @@ def run_captured(command: Sequence[str], *, what: str, budget: float, env: Optio
         return Completed(int(code), "".join(child.captured), "".join(child._tail))
 
 
-__all__ = ["CHECKOUT", "Child", "Completed", "run_captured", "child_cwd", "child_env", "group_alive", "posix_groups", "run_once", "start",
+__all__ = ["CHECKOUT", "Child", "Completed", "pid_exists", "process_running", "run_captured", "child_cwd", "child_env", "group_alive", "posix_groups", "run_once", "start",
            "supervised"]

@@ -203,17 +203,9 @@ def test_pytest_args_load_the_plugin_exactly_once():
 
 
 def _alive(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.parent.parent.is_dir() and Path("/proc/self").exists():
-        try:
-            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except (OSError, IndexError):
-            return False
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
+    from harness.processes.supervisor import process_running
+
+    return process_running(pid)
 
 
 @pytest.mark.skipif(not capabilities.caps().signals, reason="needs POSIX process groups")

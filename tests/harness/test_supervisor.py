@@ -46,21 +46,7 @@ def _start(body: str = "") -> supervisor.Child:
     return child
 
 
-def _running(pid: int) -> bool:
-    """Whether ``pid`` exists and is not a zombie (/proc where it exists)."""
-    stat = Path(f"/proc/{pid}/stat")
-    if Path("/proc/self").exists():
-        try:
-            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except (OSError, IndexError):
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+_running = supervisor.process_running
 
 
 @needs_groups
