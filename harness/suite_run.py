@@ -520,7 +520,8 @@ def _wait_all(events: List[threading.Event], budget: float) -> None:
 
 def _relay_to_stdout(name: str, lock: threading.Lock) -> Callable[[str], None]:
     def relay(line: str) -> None:
-        with lock:
+        # a closed stdout (`ssconform run | head`) must not stop the draining of the pipe
+        with lock, contextlib.suppress(OSError, ValueError):
             sys.stdout.write(f"[{name}] {line}" if line.endswith("\n") else f"[{name}] {line}\n")
             sys.stdout.flush()
 
