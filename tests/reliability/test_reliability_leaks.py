@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 
-from harness import records
+from harness import records, suite_run
 
 
 def test_the_run_itself_succeeded(probed_run):
@@ -68,7 +68,8 @@ def _scratch_of(path: str):
 
 def test_each_pytest_process_ends_with_what_it_started_with(probed_run):
     snapshots = probed_run.in_process
-    assert len(snapshots) == 2, "one snapshot per pytest process (stdlib, reference)"
+    # one per pytest process: for stdlib and reference each, the xdist controller and its workers
+    assert len(snapshots) == 2 * (1 + int(suite_run.DEFAULT_WORKERS)), [s["pid"] for s in snapshots]
     for snap in snapshots:
         before, after = snap["before"], snap["after"]
         print(f"\nleaks in pytest process {snap['pid']}: threads {len(before['threads'])} -> {len(after['threads'])}, "

@@ -25,7 +25,8 @@ CHECKS = ("API-016", "API-001", "API-012")
 def _repeat(tmp_path, impl):
     out = tmp_path / "out"
     counter = tmp_path / "counter"
-    run = rs.ssconform(["run", "--impl", str(impl), "--repeat", "3", "--out", str(out),
+    # -n 0: one pytest process per repeat, no xdist workers (which would import the impl too)
+    run = rs.ssconform(["run", "--impl", str(impl), "--repeat", "3", "--out", str(out), "-n", "0",
                         "-k", rs.keyword_for(CHECKS)], timeouts.long() * 3,
                        extra_env={"SSC_FLAKY_COUNTER": str(counter)})
     rs.cleanup(run)
