@@ -12,7 +12,8 @@ pytest`` but::
 
 This module imports only what the adapter declaration needs (the
 ``harness.implementations`` registry, which imports no networking module),
-calls the bootstrap callable (``"module:function"``), and only then imports
+calls the bootstrap callable (``"module:function"``) through
+:func:`harness.child_protocol.bootstrap`, and only then imports
 pytest -- through :func:`importlib.import_module` inside :func:`run`, so the
 import happens after patching.  That is the one place where ``harness``
 touches pytest, and it is deliberate: ``harness`` never imports pytest at
@@ -81,20 +82,11 @@ def describe(spec: str) -> Dict[str, Any]:
             "fingerprint": fingerprint(impl)}
 
 
-def bootstrap(impl_name: str) -> None:
-    """Run the bootstrap callable declared by adapter ``impl_name`` (if any)."""
-    from harness.implementations import get_adapter
-
-    adapter = get_adapter(impl_name)
-    if not adapter.bootstrap:
-        return
-    module_name, _, attribute = adapter.bootstrap.partition(":")
-    function = getattr(importlib.import_module(module_name), attribute)
-    function()
-
-
 def run(impl_name: str, pytest_args: List[str]) -> int:
-    """Bootstrap ``impl_name``, then run pytest with ``pytest_args`` in this process."""
+    """Bootstrap ``impl_name`` (:func:`harness.child_protocol.bootstrap`, the one
+    bootstrap of every child), then run pytest with ``pytest_args`` in this process."""
+    from harness.child_protocol import bootstrap
+
     bootstrap(impl_name)
     pytest = importlib.import_module("pytest")  # after patching, on purpose
     return int(pytest.main(list(pytest_args)))
