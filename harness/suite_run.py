@@ -31,7 +31,10 @@ line by line with the implementation's name in front.  Repeats run round
 after round.  ``jobs=1`` runs one process at a time (output straight to the
 terminal).  Each process also gets ``-n`` (pytest-xdist) workers:
 :data:`DEFAULT_WORKERS` unless the caller gives its own ``workers``, which
-always wins (:func:`default_workers`: only where xdist loads by itself).  Checks that are not safe to run beside others are marked
+always wins (:func:`default_workers`: only where xdist loads by itself, and
+not for an implementation whose adapter must patch the process first --
+gevent, eventlet -- since xdist starts its workers without
+:mod:`harness.launch`).  Checks that are not safe to run beside others are marked
 ``serial`` in the suite and run in one worker (see README, "Parallel runs").
 
 **Bound.**  Each round is bounded (``run_bound`` seconds; by default
@@ -382,6 +385,7 @@ def stop_signals() -> Iterator[None]:
 @dataclasses.dataclass
 class _Planned:
     info: Dict[str, Any]
+    workers: Optional[str]
     name: str
     repeat_index: Optional[int]
     label: str
@@ -417,7 +421,7 @@ def run_suite(impls: Sequence[str] = (), out: str = DEFAULT_OUT, *, keyword: Opt
     names = [info["implementation"]["name"] for info in infos]
     chosen = expectation_files(expectations, names)
     budget = run_bound(run_bound_seconds)
-    used_workers = workers if workers is not None else default_workers(python)
+    default = default_workers(python)
     width = jobs or len(infos)
 
     written: List[Path] = []
@@ -432,11 +436,14 @@ def run_suite(impls: Sequence[str] = (), out: str = DEFAULT_OUT, *, keyword: Opt
                 batch = []
                 for info in infos[start:start + width]:
                     number += 1
+                    # xdist workers are not started through harness.launch: no default
+                    # workers for an implementation that must patch the process first
+                    used = workers if workers is not None else (None if info.get("bootstrap") else default)
                     batch.append(_plan(info, number, total, round_index, repeat, out_dir, python, keyword,
-                                       used_workers, chosen, timeout_multiplier))
+                                       used, chosen, timeout_multiplier))
                 interrupted = _run_batch(batch, out_dir, budget) or interrupted
                 for planned in batch:
-                    written.append(_keep_record(planned, out_dir, budget, chosen, keyword, used_workers))
+                    written.append(_keep_record(planned, out_dir, budget, chosen, keyword))
 
     loaded = [records.read_record(path) for path in written]
     status = summarise(written, loaded)
@@ -463,7 +470,7 @@ def _plan(info: Dict[str, Any], number: int, total: int, round_index: int, repea
     scratch = scratch_dir()
     extra_env.update({"TMPDIR": scratch, "TEMP": scratch, "TMP": scratch})
     label = f"[{number}/{total}] {name}" + (f" (repeat {round_index + 1}/{repeat})" if repeat_index is not None else "")
-    return _Planned(info, name, repeat_index, label, command_for(python, info, pargs),
+    return _Planned(info, workers, name, repeat_index, label, command_for(python, info, pargs),
                     supervisor.child_env(extra_env), scratch, _json_files(out))
 
 
@@ -529,7 +536,7 @@ def _relay_to_stdout(name: str, lock: threading.Lock) -> Callable[[str], None]:
 
 
 def _keep_record(planned: _Planned, out: Path, budget: float, chosen: Dict[str, Optional[Path]],
-                 keyword: Optional[str], workers: Optional[str]) -> Path:
+                 keyword: Optional[str]) -> Path:
     name, run = planned.name, planned.supervised
     left = remove_scratch(planned.scratch)
     if run is None:
@@ -552,7 +559,7 @@ def _keep_record(planned: _Planned, out: Path, budget: float, chosen: Dict[str, 
         path = mark_stopped(path, out, reason)
     if path is None:
         options = {"impl": planned.info["spec"], "expectations": _str(chosen.get(name)),
-                   "xdist_workers": _workers(workers), "selection": keyword,
+                   "xdist_workers": _workers(planned.workers), "selection": keyword,
                    "repeat_index": planned.repeat_index}
         path = aborted_record(planned.info, out, options, reason)
         err(f"{name}: {reason}; wrote aborted record {path}")
