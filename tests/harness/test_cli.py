@@ -474,3 +474,53 @@ def test_run_repeat_without_autoloaded_plugin(one_check, tmp_path, monkeypatch, 
     assert sorted(r["options"]["repeat_index"] for r in found) == [0, 1]
     err = capfd.readouterr().err
     assert "-p conformance.plugin" in err and "no outcome varied across 2 repeats" in err
+
+
+# ------------------------------------------------------------------ parallel runs --
+
+
+def test_the_implementations_of_a_round_run_at_once_with_their_output_prefixed(tmp_path, monkeypatch, capsys):
+    """Each fake pytest process waits (bounded) until the other one has started: run one
+    after the other, the first would wait in vain and the run would be aborted."""
+    out = tmp_path / "out"
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def command_for(python, info, args):
+        name = info["implementation"]["name"]
+        other = "reference" if name == "stdlib" else "stdlib"
+        body = (f"open(os.path.join({str(marks)!r}, {name!r}), 'w').close(); "
+                "from harness import timeouts; "
+                f"timeouts.wait_until(lambda: os.path.exists(os.path.join({str(marks)!r}, {other!r})), "
+                f"timeouts.medium(), 'the other run'); print('hello from {name}'); "
+                f"_write_record({str(out)!r}, impl={name!r})")
+        return [sys.executable, "-c", _writer_code(body)]
+
+    monkeypatch.setattr(suite_run, "command_for", command_for)
+    assert cli.main(["run", "--out", str(out), "--no-report"]) == 0
+    names = sorted(r["implementation"]["name"] for _, r in records.load_records(out))
+    assert names == ["reference", "stdlib"]
+    stdout = capsys.readouterr().out
+    assert "[stdlib] hello from stdlib" in stdout and "[reference] hello from reference" in stdout
+
+
+def test_default_workers_and_a_users_n_wins(tmp_path, monkeypatch):
+    seen = {}
+
+    def command_for(python, info, args):
+        name = info["implementation"]["name"]
+        seen[name] = args[args.index("-n") + 1] if "-n" in args else None
+        return [sys.executable, "-c", _writer_code(f"_write_record({str(tmp_path / 'out')!r}, impl={name!r})")]
+
+    monkeypatch.setattr(suite_run, "command_for", command_for)
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    assert cli.main(["run", "--out", str(tmp_path / "out"), "--no-report"]) == 0
+    assert seen == {"stdlib": suite_run.DEFAULT_WORKERS, "reference": suite_run.DEFAULT_WORKERS}
+    assert cli.main(["run", "--out", str(tmp_path / "out"), "--no-report", "-n", "0", "--jobs", "1"]) == 0
+    assert seen == {"stdlib": "0", "reference": "0"}
+    # an adapter that patches the process first gets no default workers (xdist bypasses harness.launch)
+    real = suite_run.resolve_all
+    monkeypatch.setattr(suite_run, "resolve_all", lambda specs, python: [
+        dict(info, bootstrap="harness.implementations.greenlets:patch") for info in real(specs, python)])
+    assert cli.main(["run", "--impl", "stdlib", "--out", str(tmp_path / "out"), "--no-report"]) == 0
+    assert seen["stdlib"] is None
