@@ -82,7 +82,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from harness import records, timeouts
+from harness import packaged, records, timeouts
 from harness.processes import supervisor
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
@@ -98,9 +98,9 @@ RUN_BOUND_BASE = 1200.0
 DEFAULT_WORKERS = "2"
 
 #: Package directories (no imports: ``conformance`` must not be imported here).
-HARNESS_DIR = Path(__file__).resolve().parent
+HARNESS_DIR = packaged.HARNESS_DIR
 CONFORMANCE_DIR = HARNESS_DIR.parent / "conformance"
-CHECKOUT = Path(supervisor.CHECKOUT) if supervisor.CHECKOUT else None
+CHECKOUT = packaged.CHECKOUT
 SUITE_INI = CONFORMANCE_DIR / "suite.ini"
 
 
@@ -203,7 +203,7 @@ def writable_dir(path: str) -> Path:
 
 def expectation_files(values: Optional[Sequence[str]], names: List[str]) -> Dict[str, Optional[Path]]:
     """Expectations file per implementation name, each loaded once to check it."""
-    from harness import expectations, packaged
+    from harness import expectations
 
     chosen: Dict[str, Optional[Path]] = {}
     for name in names:

@@ -101,16 +101,14 @@ import tempfile
 import threading
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
-from harness import timeouts
+from harness import packaged, timeouts
 
 STOP_LINE = b"stop\n"
 #: Environment variables that select one pytest run of the plugin: never inherited.
 RUN_SELECTION_VARS = ("SSCONFORM_IMPL", "SSCONFORM_OUT", "SSCONFORM_EXPECTATIONS", "SSCONFORM_REPEAT_INDEX")
 
-_HARNESS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_ROOT = os.path.dirname(_HARNESS_DIR)
 #: The source checkout the kit runs from, or None (an installed wheel).
-CHECKOUT: Optional[str] = _ROOT if os.path.isfile(os.path.join(_ROOT, "pyproject.toml")) else None
+CHECKOUT: Optional[str] = str(packaged.CHECKOUT) if packaged.CHECKOUT is not None else None
 
 
 # ------------------------------------------------------------------ environment --
