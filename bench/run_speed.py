@@ -55,6 +55,7 @@ for _path in (_ROOT, _HERE):
         sys.path.insert(0, _path)
 
 import flake_runs  # noqa: E402
+
 from harness import records, timeouts  # noqa: E402
 
 CONFIGS = {"serial": ["--jobs", "1", "-n", "0"], "default": [],

@@ -30,7 +30,14 @@ from harness import __version__, records, suite_run, timeouts
 from harness.expectations import ExpectationError
 from harness.implementations import ImplementationError
 from harness.processes import supervisor
-from harness.suite_run import DEFAULT_IMPLS, DEFAULT_OUT, EXIT_BAD, EXIT_OK, EXIT_USAGE, UsageProblem
+from harness.suite_run import (
+    DEFAULT_IMPLS,
+    DEFAULT_OUT,
+    EXIT_BAD,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageProblem,
+)
 
 _err = suite_run.err
 

@@ -221,12 +221,12 @@ def group_alive(pgid: int) -> bool:
 class Child:
     """A started child process and what the supervisor read from it."""
 
-    def __init__(self, popen: "subprocess.Popen[bytes]", *, group: bool, protocol: bool,
+    def __init__(self, popen: subprocess.Popen[bytes], *, group: bool, protocol: bool,
                  what: str, tail_lines: int = 200):
         self.popen = popen
         self.group = group
         self.what = what
-        self.messages: "queue.Queue[Dict[str, Any]]" = queue.Queue()
+        self.messages: queue.Queue[Dict[str, Any]] = queue.Queue()
         self._tail: Deque[str] = collections.deque(maxlen=tail_lines)
         self._lock = threading.Lock()
         self._protocol = protocol
@@ -450,8 +450,12 @@ def start(command: Sequence[str], *, what: str, env: Optional[Dict[str, str]] = 
     if group:
         if posix_groups():
             kwargs["start_new_session"] = True
-        elif getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0):
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+        else:  # Windows: the flag that lets CTRL_BREAK_EVENT reach the child's group
+            new_group = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+            if new_group:
+                kwargs["creationflags"] = new_group
+    out: Optional[int]
+    err: Optional[int]
     if protocol:
         out, err = subprocess.PIPE, subprocess.PIPE
     elif output == "relay":

@@ -117,7 +117,7 @@ def _read_until_progress(stream, checks: int, budget: float) -> bytes:
     """Read ssconform's stdout (pytest -q progress) until ``checks`` results were printed."""
     import queue
 
-    chunks: "queue.Queue[bytes]" = queue.Queue()
+    chunks: queue.Queue[bytes] = queue.Queue()
 
     def read() -> None:
         import os as _os
