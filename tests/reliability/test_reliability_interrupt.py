@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 import reliability_support as rs
 
-from harness import capabilities, servers, timeouts
+from harness import capabilities, servers, suite_run, timeouts
 
 pytestmark = pytest.mark.skipif(
     not (capabilities.caps().signals and hasattr(signal, "setitimer")), reason="needs POSIX interval timers")
@@ -174,7 +174,9 @@ def test_a_signalled_run_stops_its_process_group_and_keeps_the_finished_checks(t
                             "every process of the run to be gone")
         record = rs.only_record(out)
         assert record["aborted"].startswith(f"ssconform interrupted by {signame}; "), record["aborted"]
-        assert len(record["checks"]) >= 5, "the checks that finished were not kept"
+        # pytest prints a check's "." after its call; until its teardown is reported it has not
+        # finished, and each xdist worker may have one such check in flight
+        assert len(record["checks"]) >= 5 - int(suite_run.DEFAULT_WORKERS), "the checks that finished were not kept"
         assert f"interrupted by {signame}" in stderr
     finally:
         strays = rs.tagged_processes(tag)
