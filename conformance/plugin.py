@@ -27,6 +27,10 @@ check and derives one outcome (:mod:`harness.outcomes`):
 * a failed assertion (``AssertionError``, including ``LeakError``) → FAIL;
 * :class:`harness.timeouts.HarnessTimeout` anywhere, or the per-check
   watchdog firing → TIMEOUT;
+* :class:`harness.prerequisites.PreconditionFailed` (a behaviour another
+  check owns is broken, so this check cannot proceed) → PRECONDITION_FAILED,
+  naming that check in the record's ``prerequisite``; in the owning check
+  itself it is TIMEOUT (a bound ran out) or FAIL, as the owner's own defect;
 * any other exception → ERROR;
 * a skip whose reason starts with ``UNSUPPORTED:`` (a missing capability
   or an optional part the implementation lacks) → UNSUPPORTED, other
@@ -52,11 +56,13 @@ thread, so the hang becomes TIMEOUT and the run goes on; elsewhere
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import re
 import signal
+import tempfile
 import threading
 import time
 import warnings
@@ -65,12 +71,13 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from harness import timeouts
+from harness import prerequisites, timeouts
 from harness.addresses import UnsupportedFeature
 from harness.capabilities import caps
 from harness.child_protocol import interrupt_on_stop_signals
 from harness.observations import comparable, summary, to_jsonable
 from harness.outcomes import Level, Outcome
+from harness.prerequisites import PreconditionFailed
 
 from .checks import _helpers
 
@@ -105,6 +112,7 @@ class PluginState:
         self.entries: List[dict] = []
         self.started = None
         self.record_path: Optional[Path] = None
+        self.latch_file: Optional[str] = None
 
 
 # ---------------------------------------------------------------- options
@@ -200,6 +208,21 @@ def pytest_configure(config):
     _helpers.CURRENT["impl"] = impl.name
     # stopped by SIGTERM, or CTRL_BREAK_EVENT on Windows: end like Ctrl-C, keep the record
     config.add_cleanup(interrupt_on_stop_signals())
+    if not os.environ.get(prerequisites.ENV_VAR):
+        # broken prerequisites found by one process (server processes, xdist
+        # workers) are known to all of this run's processes, which inherit it
+        handle, path = tempfile.mkstemp(prefix="ssc-latch-", suffix=".jsonl")
+        os.close(handle)
+        os.environ[prerequisites.ENV_VAR] = path
+        state.latch_file = path
+
+
+def pytest_unconfigure(config):
+    state = _state(config)
+    if state is not None and state.latch_file:
+        with contextlib.suppress(OSError):
+            os.unlink(state.latch_file)
+        os.environ.pop(prerequisites.ENV_VAR, None)
 
 
 def _state(config) -> Optional[PluginState]:
@@ -466,7 +489,7 @@ def pytest_runtest_call(item):
         yield
 
 
-def _grade_phase(report, call) -> Optional[Outcome]:
+def _grade_phase(report, call, check_id: str = "") -> Optional[Outcome]:
     if report.passed:
         return None
     if report.skipped:
@@ -478,6 +501,10 @@ def _grade_phase(report, call) -> Optional[Outcome]:
         return Outcome.SKIP
     excinfo = call.excinfo
     if excinfo is not None:
+        if excinfo.errisinstance(PreconditionFailed):
+            if excinfo.value.prerequisite != check_id:
+                return Outcome.PRECONDITION_FAILED
+            return Outcome.TIMEOUT if excinfo.value.timed_out else Outcome.FAIL
         if excinfo.errisinstance(timeouts.HarnessTimeout):
             return Outcome.TIMEOUT
         if excinfo.errisinstance(AssertionError):
@@ -536,16 +563,19 @@ def pytest_runtest_makereport(item, call):
                            _helpers.UNSUPPORTED_PREFIX + str(call.excinfo.value))
     entry = item.stash.setdefault(ENTRY, {"outcome": None, "message": "", "duration": 0.0})
     entry["duration"] += getattr(report, "duration", 0.0) or 0.0
-    graded = _grade_phase(report, call)
+    graded = _grade_phase(report, call, _meta(item)["id"])
     if graded is not None and entry["outcome"] in (None, Outcome.PASS, Outcome.INFO):
         entry["outcome"] = graded
         entry["message"] = _message(report)
+        if graded == Outcome.PRECONDITION_FAILED:
+            entry["prerequisite"] = call.excinfo.value.prerequisite
     if call.when == "call" and graded is None:
         meta = _meta(item)
         entry["outcome"] = Outcome.INFO if meta["level"] == Level.PLATFORM.value else Outcome.PASS
 
     if call.when != "teardown":
-        if graded in (Outcome.FAIL, Outcome.ERROR, Outcome.TIMEOUT) and state.expectations is not None:
+        if graded in (Outcome.FAIL, Outcome.ERROR, Outcome.TIMEOUT, Outcome.PRECONDITION_FAILED) \
+                and state.expectations is not None:
             _apply_expectation_to_report(item, state, report, graded)
         return
 
@@ -589,6 +619,7 @@ def pytest_runtest_makereport(item, call):
         "agrees": agrees,
         "duration": round(entry["duration"], 6),
         "message": entry["message"],
+        "prerequisite": entry.get("prerequisite"),
     }
     if link:
         record_entry["expectation_link"] = link

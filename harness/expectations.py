@@ -10,7 +10,7 @@ implementation (``expectations/<name>.toml``), never by editing the checks::
     [[expectation]]
     id = "HANDLER-012"            # check ID (required)
     variant = "ipv6"              # optional: only this parametrised variant
-    outcome = "TIMEOUT"           # FAIL ERROR TIMEOUT UNSUPPORTED SKIP INFO PASS
+    outcome = "TIMEOUT"           # FAIL ERROR TIMEOUT PRECONDITION_FAILED UNSUPPORTED SKIP INFO PASS
     reason = "greenlet ids are not pthread_t; pthread_kill hangs"   # required
     link = "https://..."          # optional
     intermittent = true           # optional: the outcome comes and goes (PASS is accepted too)
@@ -88,7 +88,8 @@ KNOWN_OS = ("linux", "windows", "macos", "freebsd", "openbsd", "netbsd", "dragon
             "solaris", "aix", "cygwin", "emscripten", "wasi")
 _OS_HINTS = {"darwin": "macos", "win32": "windows", "win": "windows", "osx": "macos", "mac": "macos"}
 
-_BAD_EXPECTABLE = frozenset({Outcome.FAIL.value, Outcome.ERROR.value, Outcome.TIMEOUT.value})
+_BAD_EXPECTABLE = frozenset({Outcome.FAIL.value, Outcome.ERROR.value, Outcome.TIMEOUT.value,
+                             Outcome.PRECONDITION_FAILED.value})
 _GOOD = frozenset({Outcome.PASS.value, Outcome.INFO.value})
 _NOT_RUN = frozenset({Outcome.UNSUPPORTED.value, Outcome.SKIP.value})
 

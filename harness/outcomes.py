@@ -18,6 +18,14 @@ Levels:
 Outcomes: see :class:`Outcome`.  ``BAD`` is the set that fails a run when
 not expected; ``XFAIL``/``XPASS`` only exist relative to an expectation
 file, and ``FLAKY`` only in a ``--repeat`` summary.
+
+``PRECONDITION_FAILED`` (as in wpt) is the outcome of a check that could not
+proceed because a behaviour *another* check owns is broken (the loop never
+reached its selector, ``shutdown()`` could not stop it): the record names
+that check in ``prerequisite`` (:mod:`harness.prerequisites`).  It is not in
+``BAD``: it fails a run only when its prerequisite did not itself end bad in
+the same run (:func:`unexcused`), so the run fails once, for the owner, and a
+selection without the owner still fails.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ class Outcome(str, enum.Enum):
     XFAIL = "XFAIL"  # failed, and an expectation said it would
     XPASS = "XPASS"  # passed although an expectation said it would fail (stale)
     FLAKY = "FLAKY"  # outcome varied across --repeat runs
+    PRECONDITION_FAILED = "PRECONDITION_FAILED"  # a prerequisite another check owns is broken
 
     def __str__(self) -> str:
         return self.value
@@ -55,5 +64,21 @@ BAD = frozenset({Outcome.FAIL, Outcome.ERROR, Outcome.TIMEOUT, Outcome.XPASS, Ou
 
 #: Outcomes that an expectation entry may name.
 EXPECTABLE = frozenset(
-    {Outcome.FAIL, Outcome.ERROR, Outcome.TIMEOUT, Outcome.UNSUPPORTED, Outcome.SKIP, Outcome.INFO, Outcome.PASS}
+    {Outcome.FAIL, Outcome.ERROR, Outcome.TIMEOUT, Outcome.UNSUPPORTED, Outcome.SKIP, Outcome.INFO, Outcome.PASS,
+     Outcome.PRECONDITION_FAILED}
 )
+
+
+def unexcused(checks):
+    """The checks (record entries) that make a run fail: every ``BAD`` outcome,
+    and each PRECONDITION_FAILED whose ``prerequisite`` has no bad outcome
+    among ``checks`` (it passed, or it was not run)."""
+    checks = list(checks)
+    bad = {outcome.value for outcome in BAD}
+    failed_ids = {check["id"] for check in checks if check["outcome"] in bad}
+    return [
+        check for check in checks
+        if check["outcome"] in bad
+        or (check["outcome"] == Outcome.PRECONDITION_FAILED.value
+            and check.get("prerequisite") not in failed_ids)
+    ]

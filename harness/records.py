@@ -53,7 +53,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 from harness import __version__ as SUITE_VERSION
 from harness import schema as _schema_pkg
 from harness import timeouts
-from harness.outcomes import BAD, Outcome
+from harness.outcomes import Outcome, unexcused
 
 SCHEMA_VERSION = 1
 SCHEMA: Dict[str, Any] = _schema_pkg.load("record.schema.json")
@@ -416,9 +416,9 @@ def summarise(record: dict) -> Dict[str, int]:
 
 
 def unexpected(record: dict) -> List[dict]:
-    """The checks whose outcome makes the run fail (FAIL ERROR TIMEOUT XPASS FLAKY)."""
-    bad = {outcome.value for outcome in BAD}
-    return [check for check in record.get("checks", []) if check["outcome"] in bad]
+    """The checks whose outcome makes the run fail (FAIL ERROR TIMEOUT XPASS FLAKY, and a
+    PRECONDITION_FAILED whose prerequisite did not fail: :func:`harness.outcomes.unexcused`)."""
+    return unexcused(record.get("checks", []))
 
 
 def cell_key(record: dict) -> Tuple[str, str, str, str]:

@@ -51,6 +51,7 @@ import sys
 from typing import Any, Dict, Iterator, List, Optional
 
 from harness.child_protocol import Protocol, bootstrap, take_stdout  # imports only os, sys, json
+from harness.prerequisites import PreconditionFailed  # imports only json, os and threading
 from harness.timeouts import HarnessTimeout  # imports only os and time
 
 SPEC_VERSION = 1
@@ -181,10 +182,13 @@ def _serve(spec: Dict[str, Any], proto: Protocol) -> int:
                 stop_reason.setdefault("reason", f"lifetime of {lifetime:.1f}s expired")
     except timeouts.HarnessTimeout as exc:
         error = f"HarnessTimeout: {exc}"
+    except PreconditionFailed as exc:  # re-raised as such by the parent
+        error = f"PreconditionFailed: {exc}"
+        teardown["precondition"] = [exc.behaviour, exc.detail]
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
     if served is not None:
-        teardown = served.teardown.as_dict()
+        teardown.update(served.teardown.as_dict())
     teardown.update(_children_state(server))
     teardown["threads_alive"] = [
         t.name for t in threading.enumerate()
@@ -392,7 +396,9 @@ def _stop(proc: ProcessServer, stop_budget: Optional[float] = None) -> None:
         raise HarnessTimeout(
             f"server process {proc.pid} to stop (killed with {record['killed']}); "
             f"stderr tail:\n{proc.stderr_tail()}", budget)
-    if record.get("hung"):
+    if record.get("precondition"):
+        raise PreconditionFailed(*record["precondition"], timed_out=True)
+    if record.get("hung") and not record.get("stopped_by"):  # stopped_by: the loop was stopped anyway
         raise HarnessTimeout(
             f"server teardown in process {proc.pid}: {'; '.join(record['hung'])} did not finish",
             record.get("hung_budget") or budget)

@@ -13,16 +13,39 @@ what hung, after every other teardown step was still attempted, so one
 stuck call does not leave the rest undone.
 
 :func:`serve_in_thread` runs ``serve_forever`` in a daemon thread and
-yields only once the loop *is running*: it wraps the instance's
-``service_actions`` (called by ``serve_forever`` on every loop iteration
-since 3.3) to set an event on the first call, calling through to the
-original (``ForkingMixIn`` reaps children there).  A server without
-``service_actions`` is considered ready when its thread has started.
+yields only once the loop *is running*, judged without any hook of the
+implementation (its ``service_actions()`` may be the very thing a check is
+about): the serve thread installs a profile function (``sys.setprofile``,
+per thread) just before it calls ``serve_forever``, and the loop is ready
+when that thread first calls a function through which a loop waits for its
+socket -- ``select.select``, ``poll.poll``, ``epoll.poll``,
+``kqueue.control``, ``selectors``' ``select`` (also gevent's and eventlet's
+green ones), a blocking ``accept``/``recvfrom``, a ``sleep`` or an event's ``wait``
+(:data:`WAIT_CALLS`).  That is an observation of the boundary between the
+loop and the OS, as ``strace`` would make it; it needs no timing, so it does
+not depend on load.  The profile function removes itself on that call, or
+when the wait for readiness ends in any way.  If ``serve_forever`` returns
+or raises first, that is :class:`ServeError` (or its exception).
 
 Teardown is ``shutdown()`` (bounded by ``short()``), join of the serve
 thread (``short()``), ``server_close()`` (``medium()``: it may join handler
-threads or wait for children), each timed into :class:`Teardown`.  Then a
-leak check compares with the state before the block: threads started in
+threads or wait for children), each timed into :class:`Teardown`.  A
+``shutdown()`` that does not return is waited for once per implementation
+and process: :data:`harness.prerequisites.LATCH` remembers it, and later
+teardowns call it in an abandoned daemon thread without waiting, then wait
+only for the loop to end.  A loop that does not end is stopped by means that
+do not involve ``shutdown()``: the stdlib's shutdown flag
+(``_BaseServer__shutdown_request``, a private name the reference spells the
+same) as a last resort, then the thread is abandoned (it is a daemon), its
+listening descriptor replaced by one end of a quiet socket pair so that the
+abandoned loop idles instead of spinning on a closed socket.  When
+``shutdown()`` hung but the loop stopped, the check's own verdict stands
+(the hang is recorded in ``Teardown.hung``, and SHUTDOWN-001 owns it); when
+the loop could not be stopped, the check ends PRECONDITION_FAILED
+(:class:`harness.prerequisites.PreconditionFailed`), and so does every
+later check of the same implementation at once.
+
+The leak check compares with the state before the block: threads started in
 the block still alive after a bounded wait, more open descriptors than
 before (``/proc/self/fd`` or ``/dev/fd``; skipped where neither exists),
 and AF_UNIX socket files left in live :func:`~harness.addresses.private_dir`
@@ -49,10 +72,12 @@ import socket
 import sys
 import threading
 import time
+import types
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from harness import addresses, timeouts
+from harness import addresses, prerequisites, timeouts
 from harness.addresses import UnsupportedFeature
+from harness.prerequisites import LATCH, PreconditionFailed
 from harness.capabilities import caps
 from harness.timeouts import HarnessTimeout
 
@@ -79,10 +104,18 @@ def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = N
     """Run ``fn(*args, **kwargs)`` in a daemon thread; return its result or
     re-raise its exception (any ``BaseException``); :class:`HarnessTimeout`
     if it is still running after ``budget`` (default ``short()``), in which
-    case the thread is left behind as a daemon."""
+    case the thread is left behind as a daemon.
+
+    A server's ``shutdown()`` that ran out a whole ``short()`` budget is
+    remembered (:func:`note_shutdown_stuck`); once it was, calling it again
+    raises :class:`~harness.prerequisites.PreconditionFailed` at once."""
     budget = timeouts.short() if budget is None else budget
     what = what or str(getattr(fn, "__qualname__", repr(fn)))
     outcome: Dict[str, Any] = {}
+    server = shutdown_target(fn)
+    stuck = shutdown_stuck(server) if server is not None else None
+    if stuck is not None:
+        raise PreconditionFailed("shutdown_returns", stuck, timed_out=True)
 
     def run() -> None:
         try:
@@ -92,7 +125,12 @@ def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = N
 
     thread = threading.Thread(target=run, name=_BOUNDED_PREFIX + what[:60], daemon=True)
     thread.start()
-    timeouts.join_thread(thread, budget, what)
+    try:
+        timeouts.join_thread(thread, budget, what)
+    except HarnessTimeout:
+        if server is not None and budget >= timeouts.short():
+            note_shutdown_stuck(server, budget)
+        raise
     if "error" in outcome:
         error = outcome.pop("error")
         try:
@@ -221,6 +259,7 @@ class Teardown:
     server_close: Optional[float] = None
     hung: List[str] = dataclasses.field(default_factory=list)
     hung_budget: Optional[float] = None
+    stopped_by: Optional[str] = None
     errors: List[str] = dataclasses.field(default_factory=list)
     unix_path_left: Optional[bool] = None
     leaks: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
@@ -236,7 +275,7 @@ class ServedServer:
     address: Any
     family: str
     thread: threading.Thread
-    ready_by: str = "service_actions"
+    ready_by: str = "not yet"
     serve_error: Optional[BaseException] = None
     teardown: Teardown = dataclasses.field(default_factory=Teardown)
 
@@ -255,6 +294,81 @@ def _threads_alive(ignore: set) -> List[threading.Thread]:
     ]
 
 
+#: Calls through which a serving loop waits for its socket (C functions by
+#: ``__name__``, Python functions by code name): the selection calls of
+#: ``select`` and ``selectors`` (``poll`` is also ``epoll.poll`` and
+#: ``devpoll.poll``, ``control`` is ``kqueue.control``), gevent's and
+#: eventlet's green ``select``, and a loop that blocks on the socket itself,
+#: sleeps between polls or waits for an event (``Event.wait``).
+WAIT_CALLS = frozenset({"select", "poll", "control", "accept", "_accept", "recvfrom", "recvfrom_into",
+                        "sleep", "wait"})
+
+
+class _LoopProbe:
+    """Set ``ready`` when the thread that installed it first calls one of
+    :data:`WAIT_CALLS`; a per-thread profile function, removed on that call
+    or at the first event after :meth:`stop`."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.reached: Optional[str] = None
+        self._stopped = False
+        self._ident: Optional[int] = None
+
+    def install(self) -> None:
+        self._ident = threading.get_ident()
+        sys.setprofile(self._event)
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def _event(self, frame: Any, event: str, arg: Any) -> None:
+        if threading.get_ident() != self._ident:
+            return  # green threads (gevent, eventlet) share one OS thread's profile function
+        if self._stopped:
+            sys.setprofile(None)
+            return
+        if event == "c_call":
+            name = getattr(arg, "__name__", "")
+            if name == "poll" and isinstance(getattr(arg, "__self__", None), types.ModuleType):
+                return  # select.poll() makes a poll object; its .poll() method waits
+        elif event == "call":
+            name = frame.f_code.co_name
+        else:
+            return
+        if name in WAIT_CALLS:
+            self.reached = name
+            sys.setprofile(None)
+            self.ready.set()
+
+
+def _quiet_the_listener(server: Any) -> None:
+    """Replace an abandoned loop's listening descriptor by one end of a
+    socket pair whose other end stays open: the listener is closed (clients
+    are refused) but the descriptor number stays valid and never readable,
+    so the loop idles in its selector instead of spinning on a closed socket."""
+    try:
+        fd = server.socket.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    if fd < 0:
+        return
+    quiet, keep = socket.socketpair()
+    try:
+        os.dup2(quiet.fileno(), fd)
+    except OSError:
+        quiet.close()
+        keep.close()
+        return
+    quiet.close()
+    _ABANDONED.append((server, keep))
+
+
+#: abandoned servers and the open ends of their quiet pairs, kept alive for the
+#: rest of the process (a collected socket would close the descriptor the loop watches)
+_ABANDONED: List[Tuple[Any, socket.socket]] = []
+
+
 @contextlib.contextmanager
 def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
                     check_leaks: bool = True, allow_forking: bool = False,
@@ -266,9 +380,10 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
 
     See the module docstring for readiness, teardown and the leak check.
     On exit raises :class:`HarnessTimeout` naming every teardown step that
-    hung, the first other teardown exception, or :class:`LeakError`; if the
-    block itself raised, that exception wins and teardown problems are only
-    recorded in ``served.teardown``.
+    hung, :class:`~harness.prerequisites.PreconditionFailed` when the loop
+    could not be stopped, the first other teardown exception, or
+    :class:`LeakError`; if the block itself raised, that exception wins and
+    teardown problems are only recorded in ``served.teardown``.
     """
     if is_forking(server) and not allow_forking:
         raise ValueError(
@@ -279,48 +394,50 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
     ready_budget = timeouts.short() if ready_budget is None else ready_budget
     shutdown_budget = timeouts.short() if shutdown_budget is None else shutdown_budget
     close_budget = timeouts.medium() if close_budget is None else close_budget
+    loop_key = prerequisites.function_key(server, "serve_forever")
+    never_ready = LATCH.get("serve_forever_waits", loop_key)
+    if never_ready is not None:
+        raise PreconditionFailed("serve_forever_waits", never_ready)
 
     threads_before = set(threading.enumerate())  # objects: idents are reused
     fds_before = open_fds() if check_leaks else None
     sockets_before = _socket_files() if check_leaks else {}
 
-    ready = threading.Event()
-    had_instance_attr = "service_actions" in vars(server)
-    original = getattr(server, "service_actions", None)
-    ready_by = "service_actions" if callable(original) else "thread start"
-    if callable(original):
-        def service_actions(*args: Any, **kwargs: Any) -> Any:
-            ready.set()
-            return original(*args, **kwargs)
-
-        server.service_actions = service_actions
-
+    probe = _LoopProbe()
     serve_result: Dict[str, Any] = {}
 
     def serve() -> None:
-        if not callable(original):
-            ready.set()
         try:
+            probe.install()
             server.serve_forever(poll)
         except BaseException as exc:
             serve_result["error"] = exc
         finally:
+            sys.setprofile(None)
             serve_result["returned"] = True
 
     thread = threading.Thread(target=serve, name=f"ssc-serve:{type(server).__name__}", daemon=True)
     served = ServedServer(server=server, address=getattr(server, "server_address", None),
-                          family=_family_of(server), thread=thread, ready_by=ready_by)
+                          family=_family_of(server), thread=thread)
     thread.start()
     body_failed = False
     try:
-        deadline = timeouts.Deadline(ready_budget, "serve_forever() to start its loop")
-        while not ready.wait(min(0.05, max(deadline.remaining(), 0.001))):
-            if not thread.is_alive():
-                error = serve_result.get("error")
-                if error is not None:
-                    raise error
-                raise ServeError("serve_forever() returned before its loop ran service_actions()")
-            deadline.check()
+        deadline = timeouts.Deadline(ready_budget, "serve_forever() to reach its selector")
+        try:
+            while not probe.ready.wait(min(0.05, max(deadline.remaining(), 0.001))):
+                if not thread.is_alive():
+                    error = serve_result.get("error")
+                    if error is not None:
+                        raise error
+                    raise ServeError("serve_forever() returned before its loop waited for a request")
+                if deadline.expired():
+                    detail = (f"serve_forever() of {type(server).__name__} called none of "
+                              f"{', '.join(sorted(WAIT_CALLS))} within {ready_budget:.2f}s")
+                    LATCH.set("serve_forever_waits", loop_key, detail)
+                    raise PreconditionFailed("serve_forever_waits", detail, timed_out=True)
+        finally:
+            probe.stop()
+        served.ready_by = f"{probe.reached}()"
         yield served
     except BaseException:
         body_failed = True
@@ -328,14 +445,84 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
     finally:
         _teardown(served, serve_result, shutdown_budget, close_budget, unlink_unix_path,
                   raise_problems=not body_failed)
-        if callable(original):
-            if had_instance_attr:
-                server.service_actions = original
-            else:
-                with contextlib.suppress(AttributeError):
-                    del server.service_actions
     if check_leaks:
         _check_leaks(served, threads_before, fds_before, sockets_before)
+
+
+def shutdown_target(fn: Any) -> Any:
+    """The server whose bound ``shutdown`` method ``fn`` is, else None."""
+    if getattr(fn, "__name__", "") == "shutdown":
+        return getattr(fn, "__self__", None)
+    return None
+
+
+def shutdown_stuck(server: Any) -> Optional[str]:
+    """What was seen when ``shutdown()`` of this implementation did not return
+    in this run (None: never seen)."""
+    return LATCH.get("shutdown_returns", prerequisites.function_key(server, "shutdown", "serve_forever"))
+
+
+def note_shutdown_stuck(server: Any, budget: float) -> str:
+    """Remember that ``server.shutdown()`` did not return within ``budget``; the detail."""
+    detail = f"server.shutdown() of {type(server).__name__} did not return within {budget:.2f}s"
+    LATCH.set("shutdown_returns", prerequisites.function_key(server, "shutdown", "serve_forever"), detail)
+    return shutdown_stuck(server) or detail
+
+
+def stop_loop(server: Any, thread: threading.Thread, record: Teardown, shutdown_budget: float) -> None:
+    """Stop ``server``'s ``serve_forever`` running in ``thread``; see the module
+    docstring.  Records into ``record``; raises :class:`PreconditionFailed`
+    when the loop could not be stopped (at once when that was seen before)."""
+    served = ServedServer(server=server, address=None, family="", thread=thread, teardown=record)
+    key = prerequisites.function_key(server, "shutdown", "serve_forever")
+    start = time.monotonic()
+    stuck = LATCH.get("shutdown_returns", key)
+    waited = 0.0  # how long the loop has had, since shutdown() was called, to end
+    if stuck is None:
+        try:
+            call_bounded(server.shutdown, budget=shutdown_budget, what="server.shutdown()")
+        except HarnessTimeout as exc:
+            stuck = note_shutdown_stuck(server, exc.budget)
+            record.hung.append(f"{exc.what} (after {exc.budget:.2f}s)")
+            record.hung_budget = exc.budget
+            waited = exc.budget
+    else:
+        # known not to return: started in an abandoned daemon thread, not waited for
+        threading.Thread(target=_quietly(server.shutdown), name=_BOUNDED_PREFIX + "server.shutdown()",
+                         daemon=True).start()
+        record.hung.append(f"server.shutdown() (not waited for: {stuck})")
+    record.shutdown = round(time.monotonic() - start, 6)
+    if stuck is None:
+        return  # it returned: the join step judges the loop
+    unstoppable = LATCH.get("loop_stops", key)
+    by_flag = LATCH.get("loop_stops_by_flag", key)
+    # the loop gets one budget to end after shutdown(), then one after the flag;
+    # a loop known to need the flag goes straight to it, and one known not to
+    # end gets no wait at all (the outcome is decided by the latch)
+    served.thread.join(0 if unstoppable or by_flag else max(shutdown_budget - waited, 0))
+    if served.thread.is_alive() and hasattr(server, "_BaseServer__shutdown_request"):
+        record.stopped_by = "the stdlib's private shutdown flag"
+        server._BaseServer__shutdown_request = True
+        served.thread.join(0 if unstoppable else shutdown_budget)
+        if not served.thread.is_alive():
+            LATCH.set("loop_stops_by_flag", key, "shutdown() did not stop the loop; its flag did")
+    if not served.thread.is_alive() and not unstoppable:
+        record.stopped_by = record.stopped_by or "shutdown() (which then did not return)"
+        return
+    record.stopped_by = "nothing: the serve thread was abandoned" if served.thread.is_alive() else record.stopped_by
+    if served.thread.is_alive():
+        _quiet_the_listener(server)
+    detail = unstoppable or (f"serve_forever() of {type(server).__name__} still ran after shutdown() "
+                             f"and its shutdown flag ({stuck})")
+    LATCH.set("loop_stops", key, detail)
+    raise PreconditionFailed("loop_stops", detail, timed_out=True)
+
+
+def _quietly(fn: Callable[[], Any]) -> Callable[[], None]:
+    def run() -> None:
+        with contextlib.suppress(BaseException):
+            fn()
+    return run
 
 
 def _teardown(served: ServedServer, serve_result: Dict[str, Any], shutdown_budget: float,
@@ -359,15 +546,22 @@ def _teardown(served: ServedServer, serve_result: Dict[str, Any], shutdown_budge
         finally:
             setattr(record, name, round(time.monotonic() - start, 6))
 
+    precondition: Optional[PreconditionFailed] = None
     if served.thread.is_alive():
-        step("shutdown", lambda: call_bounded(server.shutdown, budget=shutdown_budget,
-                                              what="server.shutdown()"), shutdown_budget)
+        try:
+            stop_loop(server, served.thread, record, shutdown_budget)
+        except PreconditionFailed as exc:
+            precondition = exc
+        except BaseException as exc:
+            record.errors.append(f"shutdown: {exc!r}")
+            first_error = exc
     else:
         record.shutdown = 0.0
-    step("join", lambda: timeouts.join_thread(served.thread, shutdown_budget,
-                                               "the serve_forever() thread to exit"), shutdown_budget)
-    step("server_close", lambda: call_bounded(server.server_close, budget=close_budget,
-                                              what="server.server_close()"), close_budget)
+    if precondition is None or not served.thread.is_alive():  # an abandoned loop keeps its listener
+        step("join", lambda: timeouts.join_thread(served.thread, shutdown_budget,
+                                                   "the serve_forever() thread to exit"), shutdown_budget)
+        step("server_close", lambda: call_bounded(server.server_close, budget=close_budget,
+                                                  what="server.server_close()"), close_budget)
     if "error" in serve_result:
         served.serve_error = serve_result["error"]
         record.errors.append(f"serve_forever raised {serve_result['error']!r}")
@@ -385,7 +579,9 @@ def _teardown(served: ServedServer, serve_result: Dict[str, Any], shutdown_budge
         raise first_error  # an interrupt (Ctrl-C, the CLI's SIGINT) outranks any teardown problem
     if not raise_problems:
         return
-    if record.hung:
+    if precondition is not None:
+        raise precondition
+    if record.hung and budgets:
         raise HarnessTimeout("server teardown: " + "; ".join(record.hung) + " did not finish",
                              max(budgets))
     if first_error is not None:
@@ -437,5 +633,7 @@ def describe_server(server: Any) -> Dict[str, Any]:
 __all__: Tuple[str, ...] = (
     "LeakError", "ServeError", "ServedServer", "Teardown", "UnsupportedFeature",
     "build_server", "call_bounded", "describe_server", "is_forking", "open_fds",
-    "run_handle_request", "serve_in_thread", "server_class",
+    "note_shutdown_stuck", "run_handle_request", "serve_in_thread", "server_class", "shutdown_stuck",
+    "shutdown_target",
+    "stop_loop",
 )

@@ -40,6 +40,7 @@ from typing import Any, Dict, Iterator, List, Optional
 from harness import addresses, clients, instrument, timeouts
 from harness.instrument import EventLog, Interval
 from harness.server_process import serve_in_process
+from harness.prerequisites import PreconditionFailed
 from harness.servers import ServeError, build_server, serve_in_thread, server_class
 from harness.timeouts import HarnessTimeout
 
@@ -137,7 +138,7 @@ def serve_observed(server: Any, died: Dict[str, Any]) -> Iterator[Any]:
     context = serve_in_thread(server)
     try:
         served = context.__enter__()
-    except (HarnessTimeout, ServeError):
+    except (HarnessTimeout, ServeError, PreconditionFailed):
         raise
     except Exception as exc:  # serve_forever's own exception, re-raised after teardown
         died["serve_forever_died"] = instrument.describe_exception(exc)

@@ -26,7 +26,14 @@ Child side (``python -m conformance.checks._forking_support SPEC``):
   other way shows up as "never reaped");
 * stops when stdin becomes readable: ``service_actions`` (run by
   ``serve_forever`` on every loop) raises :class:`_Stop`, the way Ctrl-C
-  ends a ``serve_forever`` in the documentation's examples.  Then it logs
+  ends a ``serve_forever`` in the documentation's examples.  A loop that
+  never calls ``service_actions`` (a defect SERVE-005 owns) is stopped the
+  same way by ``SIGINT``, whose handler raises :class:`_Stop` while
+  ``serve_forever`` runs: the parent sends it (the supervisor's interrupt
+  step) when the lab has not exited ``short()`` after asking on stdin, and
+  at once for an implementation
+  where that happened before (this process remembers it), so the forking
+  checks neither depend on that hook nor wait for it again.  Then it logs
   ``server_close`` start and end around the call, checks on the optional
   *foreign* child (a child the lab forked itself before building the
   server, which must still be there for the lab to reap), prints a
@@ -80,6 +87,17 @@ class LabError(RuntimeError):
 
 class _Stop(BaseException):
     """Raised from service_actions to leave serve_forever (like Ctrl-C)."""
+
+
+#: implementation specs whose lab did not stop on stdin (its loop never ran service_actions)
+_STOP_BY_SIGNAL: set = set()
+_SERVING = [False]
+
+
+def _on_stop_signal(signum: int, frame: Any) -> None:
+    if _SERVING[0]:
+        _SERVING[0] = False
+        raise _Stop()
 
 
 def _exitcode(status: int) -> Optional[int]:
@@ -190,7 +208,11 @@ def _serve(spec: Dict[str, Any], send) -> int:
     error = None
     try:
         if spec.get("mode", "serve_forever") == "serve_forever":
-            server.serve_forever(timeouts.poll())
+            _SERVING[0] = True
+            try:
+                server.serve_forever(timeouts.poll())
+            finally:
+                _SERVING[0] = False
         else:
             for _ in range(int(spec.get("requests", 1))):
                 server.handle_request()
@@ -234,6 +256,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         if spec.get("version") != SPEC_VERSION:
             raise ValueError(f"spec version {spec.get('version')!r}, expected {SPEC_VERSION}")
         signal.signal(signal.SIGALRM, lambda *_: os._exit(EXIT_LIFETIME))
+        signal.signal(signal.SIGINT, _on_stop_signal)  # ignored unless serve_forever runs
         signal.setitimer(signal.ITIMER_REAL, float(spec["lifetime"]))
         bootstrap(spec["impl"])
         code = _serve(spec, send)
@@ -253,6 +276,7 @@ class Lab:
     def __init__(self, child: Any, log: Any, directory: str):
         self.child = child
         self.popen = child.popen
+        self.impl_spec = ""
         self.log = log
         self.directory = directory
         self.ready: Dict[str, Any] = {}
@@ -295,8 +319,14 @@ class Lab:
         if self.teardown is not None:
             return self.teardown
         budget = timeouts.medium() if budget is None else budget
-        # no interrupt step: the checks read what the lab's own teardown logs
-        stopped = self.child.stop(ask_budget=budget, interrupt=False)
+        # the lab stops on stdin from service_actions(); a loop that never runs it is
+        # interrupted (SIGINT raises _Stop in serve_forever), at once once seen for this
+        # implementation: either way the lab's own teardown runs and logs
+        by_signal = self.impl_spec in _STOP_BY_SIGNAL
+        stopped = self.child.stop(ask_budget=0 if by_signal else min(timeouts.short(), budget),
+                                  interrupt=True, interrupt_budget=budget)
+        if stopped.get("interrupted"):
+            _STOP_BY_SIGNAL.add(self.impl_spec)
         self.killed = stopped["killed"]
         self.teardown = self.child.await_message(("teardown",), timeouts.short(), "the lab's teardown line") or {}
         if not stopped["reaped"]:
@@ -345,6 +375,7 @@ def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
         child = supervisor.start([sys.executable, "-m", "conformance.checks._forking_support", json.dumps(spec)],
                                  what="the forking lab", cwd=directory, protocol=True, stdin=True)
         lab = Lab(child, log, directory)
+        lab.impl_spec = impl.spec
         try:
             lab.wait_ready(timeouts.long())
             yield lab

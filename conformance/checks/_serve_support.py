@@ -32,7 +32,12 @@ is still blocked.  The observations come from three small tools:
     and :meth:`Background.wait_waiting` also accepts the other proof: the
     call has been running, without returning, for one whole
     :func:`harness.timeouts.absence` window.  ``waited_by`` says which proof
-    was seen (``"profile"`` or ``"blocked"``).
+    was seen (``"profile"`` or ``"blocked"``).  A ``shutdown()`` that does
+    not return within a whole ``short()`` budget is a broken prerequisite
+    (:mod:`harness.prerequisites`): the check that sees it first judges it,
+    and later ones raise :class:`~harness.prerequisites.PreconditionFailed`
+    when a ``shutdown()`` Background starts, without waiting again (TIMEOUT in
+    SHUTDOWN-001, which owns the behaviour, PRECONDITION_FAILED elsewhere).
 
 :class:`LoopThread`
     ``serve_forever`` in a daemon thread that the check controls: unlike
@@ -40,7 +45,9 @@ is still blocked.  The observations come from three small tools:
     be ready nor closes the server, because the shutdown checks need to run
     ``serve_forever`` several times on one server, or to start it after
     ``shutdown()`` was called.  On exit it stops a loop that is still
-    running (bounded) and joins its thread.
+    running (bounded, with :func:`harness.servers.stop_loop`, so a
+    ``shutdown()`` that never returns is waited for once per run) and joins
+    its thread.
 
 :func:`run_child` runs one ``scenario_*`` function of this module in a
 child process (for checks that change process-wide state: the descriptor
@@ -63,7 +70,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from harness import clients, timeouts
+from harness import clients, servers, timeouts
+from harness.prerequisites import PreconditionFailed
 from harness.servers import call_bounded
 from harness.timeouts import HarnessTimeout
 
@@ -241,11 +249,19 @@ class Background:
             self.done.set()
 
     def start(self) -> Background:
+        server = servers.shutdown_target(self.fn)
+        stuck = servers.shutdown_stuck(server) if server is not None else None
+        if stuck is not None:
+            raise PreconditionFailed("shutdown_returns", stuck, timed_out=True)
         self.thread.start()
         return self
 
     def finished_within(self, budget: float) -> bool:
-        return self.done.wait(budget)
+        done = self.done.wait(budget)
+        server = servers.shutdown_target(self.fn)
+        if not done and server is not None and budget >= timeouts.short():
+            servers.note_shutdown_stuck(server, budget)
+        return done
 
     def wait_waiting(self, budget: Optional[float] = None) -> None:
         """Until the call waits (or ended); HarnessTimeout otherwise.
@@ -315,7 +331,9 @@ class LoopThread:
         if self.thread.ident is None:
             return
         budget = timeouts.short() if budget is None else budget
-        if not self.returned.is_set():
+        if not self.returned.is_set() and budget >= timeouts.short():
+            servers.stop_loop(self.server, self.thread, servers.Teardown(), budget)
+        elif not self.returned.is_set():  # a quick try after a failed check: judges nothing
             call_bounded(self.server.shutdown, budget=budget, what="server.shutdown()")
         timeouts.join_thread(self.thread, budget, "the serve_forever() thread to exit")
 
@@ -443,7 +461,10 @@ bootstrap(spec["impl"])
 from harness.implementations import resolve
 from conformance.checks import _serve_support
 ss = resolve(spec["impl"]).module
-result = getattr(_serve_support, "scenario_" + spec["scenario"])(ss, spec)
+try:
+    result = getattr(_serve_support, "scenario_" + spec["scenario"])(ss, spec)
+except _serve_support.PreconditionFailed as exc:  # re-raised by run_child
+    result = {"precondition": [exc.behaviour, exc.detail]}
 proto.send(event="result", result=result)
 """
 
@@ -461,6 +482,8 @@ def run_child(impl_spec: str, scenario: str, budget: Optional[float] = None, **o
     message = supervisor.run_once([sys.executable, "-c", CHILD_SCRIPT, json.dumps(spec)], budget=budget,
                                   what=f"the {scenario} scenario's child process")
     result: Dict[str, Any] = message["result"]
+    if isinstance(result.get("precondition"), list):
+        raise PreconditionFailed(*result["precondition"], timed_out=True)
     return result
 
 
@@ -476,6 +499,8 @@ def _serve_one(ss: Any, server: Any, payload: bytes) -> Dict[str, Any]:
     if not loop.returned.is_set():
         try:
             call_bounded(server.shutdown, budget=timeouts.short(), what="server.shutdown()")
+        except PreconditionFailed:  # the child reports it; run_child re-raises it
+            raise
         except BaseException as exc:  # reported to the parent
             stopped = _describe(exc)
     ended = loop.returned_within(timeouts.short())

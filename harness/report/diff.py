@@ -14,7 +14,9 @@ columns with the same key (implementation, Python, OS, machine, GIL,
 simulation) are paired; then columns that differ only in patch versions,
 when that pairing is unambiguous.  Unpaired columns are listed.
 
-Per pair of cells, with *bad* = FAIL ERROR TIMEOUT XPASS FLAKY:
+Per pair of cells, with *bad* = FAIL ERROR TIMEOUT XPASS FLAKY PRECONDITION_FAILED
+(the last does not fail a run when its prerequisite fails, but a check that
+could not run is not a pass):
 
 ``new_failures``  bad in b, not bad (or absent) in a;
 ``fixes``         bad in a, present and not bad in b;
@@ -38,7 +40,7 @@ from typing import Any, Dict, List, NoReturn, Optional, Tuple, Union
 
 from harness.records import REPORT_KIND, RecordError, parse, validate
 from harness.report.merge import ReportError
-from harness.report.model import BAD_OUTCOMES, REPORT_VERSION, build_model, shorten
+from harness.report.model import FAILING_OUTCOMES, REPORT_VERSION, build_model, shorten
 
 PathLike = Union[str, "os.PathLike[str]"]
 CATEGORIES = ("new_failures", "fixes", "changed", "added", "removed")
@@ -145,8 +147,8 @@ def _compare(a: dict, b: dict) -> Dict[str, List[dict]]:
     for check in sorted(set(a["cells"]) | set(b["cells"])):
         ca, cb = a["cells"].get(check), b["cells"].get(check)
         item = {"check": check, "title": (cb or ca)["title"], "a": _side(ca), "b": _side(cb)}
-        bad_a = ca is not None and ca["outcome"] in BAD_OUTCOMES
-        bad_b = cb is not None and cb["outcome"] in BAD_OUTCOMES
+        bad_a = ca is not None and ca["outcome"] in FAILING_OUTCOMES
+        bad_b = cb is not None and cb["outcome"] in FAILING_OUTCOMES
         if ca is None:
             found["added"].append(item)
             if bad_b:

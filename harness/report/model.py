@@ -56,6 +56,9 @@ REPORT_VERSION = 1
 #: Outcomes in vocabulary order; renderers list totals in this order.
 OUTCOMES: Tuple[str, ...] = tuple(outcome.value for outcome in Outcome)
 BAD_OUTCOMES = frozenset(outcome.value for outcome in BAD)
+#: Outcomes shown as failures (the Failures section, the diff's new failures):
+#: the bad ones and PRECONDITION_FAILED, whose message names the check it waits on.
+FAILING_OUTCOMES = BAD_OUTCOMES | {Outcome.PRECONDITION_FAILED.value}
 
 #: Longest observation summary shown in a cell (characters).
 SUMMARY_LIMIT = 80
@@ -129,7 +132,7 @@ class Cell:
 
     @property
     def bad(self) -> bool:
-        return self.outcome in BAD_OUTCOMES
+        return self.outcome in FAILING_OUTCOMES
 
 
 @dataclasses.dataclass
@@ -389,7 +392,7 @@ def _merge_cell(entries: List[dict]) -> Cell:
         if text not in summaries:
             summaries.append(text)
     summary = summaries[0] if len(summaries) == 1 else shorten("varies: " + " | ".join(summaries))
-    bad = [entry for entry in entries if entry["outcome"] in BAD_OUTCOMES and entry.get("message")]
+    bad = [entry for entry in entries if entry["outcome"] in FAILING_OUTCOMES and entry.get("message")]
     message = (bad[0] if bad else first).get("message", "") or ""
     agrees_values = [entry.get("agrees") for entry in entries]
     agrees = False if False in agrees_values else (True if True in agrees_values else None)

@@ -60,7 +60,7 @@ _ESCAPES = {
 _SPECIAL = re.compile(r"[&<>@\\`*_\[\]|~#!]")
 
 _MARK = {"PASS": "\u2705", "FAIL": "\u274c", "ERROR": "\u274c", "TIMEOUT": "\u23f1\ufe0f", "XPASS": "\u2757",
-         "FLAKY": "\u2757", "INFO": "\u2139\ufe0f", "UNSUPPORTED": "\u2796", "SKIP": "\u2796", "XFAIL": "\u2611\ufe0f"}
+         "FLAKY": "\u2757", "PRECONDITION_FAILED": "\u26d4", "INFO": "\u2139\ufe0f", "UNSUPPORTED": "\u2796", "SKIP": "\u2796", "XFAIL": "\u2611\ufe0f"}
 
 
 def md_escape(text: object) -> str:
@@ -197,7 +197,8 @@ def _failures(model: Model, limit: int, message_limit: int) -> List[str]:
              for column, cell in zip(model.columns, row.cells) if cell is not None and cell.bad]
     lines = [f"## Failures ({len(items)})", ""]
     if not items:
-        return lines + ["No run had an unexpected FAIL, ERROR, TIMEOUT, XPASS or FLAKY outcome.", ""]
+        return lines + ["No run had an unexpected FAIL, ERROR, TIMEOUT, XPASS, FLAKY or PRECONDITION_FAILED "
+                        "outcome.", ""]
     body = []
     for row, column, cell in items[:limit]:
         outcome = _outcome(cell.outcome)

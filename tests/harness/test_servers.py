@@ -14,6 +14,7 @@ import pytest
 from harness import addresses, capabilities, clients, instrument, servers, timeouts
 from harness.addresses import UnsupportedFeature
 from harness.implementations import ImplementationError, resolve
+from harness.prerequisites import PreconditionFailed
 from harness.servers import LeakError, ServeError
 from harness.timeouts import HarnessTimeout
 
@@ -92,7 +93,7 @@ def test_serves_and_tears_down_every_family(module, class_name, family, dgram, p
         assert not os.path.exists(address)
 
 
-def test_ready_means_the_loop_is_running_and_original_service_actions_still_run(log):
+def test_ready_means_the_loop_reached_its_selector_and_service_actions_is_untouched(log):
     calls = []
 
     class Counting(socketserver.TCPServer):
@@ -101,11 +102,53 @@ def test_ready_means_the_loop_is_running_and_original_service_actions_still_run(
 
     server = Counting(addresses.loopback("inet"), _handler(log))
     with servers.serve_in_thread(server) as served:
-        assert calls, "yielded before serve_forever ran service_actions"
-        assert served.ready_by == "service_actions"
-        before = len(calls)
-        timeouts.wait_until(lambda: len(calls) > before, timeouts.short(), "more loop iterations")
+        assert served.ready_by == "select()", served.ready_by
+        timeouts.wait_until(lambda: len(calls) > 1, timeouts.short(), "loop iterations")
+        assert clients.roundtrip(served.address, "inet", b"ok") == b"ok"
     assert "service_actions" not in vars(server)
+
+
+def _loop_without_service_actions(self, poll_interval=0.5):
+    """The stdlib's serve_forever with the service_actions() call left out."""
+    import selectors
+    self._BaseServer__is_shut_down.clear()
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            while not self._BaseServer__shutdown_request:
+                ready = selector.select(poll_interval)
+                if self._BaseServer__shutdown_request:
+                    break
+                if ready:
+                    self._handle_request_noblock()
+    finally:
+        self._BaseServer__shutdown_request = False
+        self._BaseServer__is_shut_down.set()
+
+
+@pytest.mark.parametrize("class_name", ["TCPServer", "UDPServer"])
+def test_readiness_does_not_need_service_actions(class_name, log):
+    """A loop that never calls service_actions() is ready at once and serves (issue 14)."""
+    base = getattr(socketserver, class_name)
+    calls = []
+    cls = type("NoHook", (base,), {"serve_forever": _loop_without_service_actions,
+                                   "service_actions": lambda self: calls.append(1)})
+    handler = socketserver.DatagramRequestHandler if "UDP" in class_name else socketserver.StreamRequestHandler
+    echo = type("Echo", (handler,), {"handle": lambda self: self.wfile.write(self.rfile.readline())})
+    server = cls(addresses.loopback("inet"), echo)
+    start = time.monotonic()
+    with servers.serve_in_thread(server) as served:
+        ready_after = time.monotonic() - start
+        family = "inet"
+        if "UDP" in class_name:
+            with clients.dgram_client(family) as sock:
+                sock.sendto(b"ok\n", served.address)
+                assert sock.recv(64) == b"ok\n"
+        else:
+            assert clients.roundtrip(served.address, family, b"ok\n") == b"ok\n"
+    assert calls == []
+    assert ready_after < timeouts.short(), "readiness waited out its budget"
+    assert served.teardown.hung == []
 
 
 class _MinimalServer:
@@ -128,10 +171,10 @@ class _MinimalServer:
         self.closed = True
 
 
-def test_a_server_without_service_actions_is_ready_at_thread_start():
+def test_a_server_without_service_actions_is_ready_when_its_loop_waits():
     server = _MinimalServer()
     with servers.serve_in_thread(server) as served:
-        assert served.ready_by == "thread start"
+        assert served.ready_by == "wait()"
         assert served.thread.is_alive()
     assert server.closed and served.teardown.hung == []
 
@@ -150,67 +193,93 @@ def test_forking_servers_are_refused_in_thread(log):
 # --------------------------------------------------------------------------- broken servers
 
 
-def test_shutdown_that_never_returns_becomes_harness_timeout(log):
+def test_shutdown_that_never_returns_is_waited_for_once_and_the_loop_still_stops(log):
     unblock = threading.Event()
     closed = []
 
     class StuckShutdown(socketserver.TCPServer):
         def shutdown(self):
-            unblock.wait(timeouts.long())
+            unblock.wait(timeouts.long())  # never asks the loop to stop, never returns
 
         def server_close(self):
             closed.append(True)
             super().server_close()
 
-    server = StuckShutdown(addresses.loopback("inet"), _handler(log))
-    start = time.monotonic()
-    with pytest.raises(HarnessTimeout, match=r"server.shutdown\(\).*thread to exit") as info:
-        with servers.serve_in_thread(server, shutdown_budget=SMALL, close_budget=SMALL) as served:
+    try:
+        start = time.monotonic()
+        with servers.serve_in_thread(StuckShutdown(addresses.loopback("inet"), _handler(log)),
+                                     shutdown_budget=SMALL, close_budget=SMALL) as served:
             pass
-    elapsed = time.monotonic() - start
-    assert "server teardown" in str(info.value)
-    assert closed == [True], "server_close must still be attempted"
-    assert elapsed < 3 * SMALL + timeouts.short()
-    assert len(served.teardown.hung) == 2
-    # clean up the abandoned loop, then prove the run goes on
-    unblock.set()
-    socketserver.TCPServer.shutdown(server)
-    with servers.serve_in_thread(_tcp(log)) as served:
-        assert clients.roundtrip(served.address, "inet", b"ok") == b"ok"
+        first = time.monotonic() - start
+        # the check's own verdict stands: the loop was stopped without shutdown()
+        assert served.teardown.hung == [f"server.shutdown() (after {SMALL:.2f}s)"]
+        assert served.teardown.stopped_by == "the stdlib's private shutdown flag"
+        assert not served.thread.is_alive() and closed == [True]
+        assert SMALL <= first < 3 * SMALL + timeouts.short()
+        # the next server of the same implementation does not wait for shutdown() again
+        start = time.monotonic()
+        with servers.serve_in_thread(StuckShutdown(addresses.loopback("inet"), _handler(log)),
+                                     shutdown_budget=timeouts.short(), close_budget=SMALL) as served:
+            assert clients.roundtrip(served.address, "inet", b"ok") == b"ok"
+        assert time.monotonic() - start < timeouts.short()
+        assert served.teardown.hung[0].startswith("server.shutdown() (not waited for")
+        assert not served.thread.is_alive() and closed == [True, True]
+    finally:
+        unblock.set()
 
 
-def test_serve_forever_ignoring_shutdown_becomes_harness_timeout(log):
+def test_serve_forever_ignoring_shutdown_is_a_precondition_failure_once_waited_for(log):
     release = threading.Event()
 
     class Deaf(socketserver.TCPServer):
         def serve_forever(self, poll_interval=0.5):
-            self.service_actions()  # looks ready, then ignores shutdown
-            release.wait(timeouts.long())
+            release.wait(timeouts.long())  # waits (so it is ready), then ignores shutdown
 
-    server = Deaf(addresses.loopback("inet"), _handler(log))
-    with pytest.raises(HarnessTimeout) as info:
-        with servers.serve_in_thread(server, shutdown_budget=SMALL) as served:
-            pass
-    assert "server.shutdown()" in str(info.value) and "thread to exit" in str(info.value)
-    assert served.teardown.server_close is not None
-    release.set()
-    timeouts.join_thread(served.thread, timeouts.short(), "the deaf loop")
+    try:
+        start = time.monotonic()
+        with pytest.raises(PreconditionFailed, match="SHUTDOWN-001") as info:
+            with servers.serve_in_thread(Deaf(addresses.loopback("inet"), _handler(log)),
+                                         shutdown_budget=SMALL) as served:
+                pass
+        assert info.value.prerequisite == "SHUTDOWN-001" and info.value.timed_out
+        assert served.teardown.stopped_by == "nothing: the serve thread was abandoned"
+        assert time.monotonic() - start < 3 * SMALL + timeouts.short()
+        start = time.monotonic()
+        with pytest.raises(PreconditionFailed, match="SHUTDOWN-001"):
+            with servers.serve_in_thread(Deaf(addresses.loopback("inet"), _handler(log)),
+                                         shutdown_budget=timeouts.short()):
+                pass
+        assert time.monotonic() - start < timeouts.short(), "the second teardown waited again"
+    finally:
+        release.set()
 
 
-def test_a_loop_that_never_starts_is_a_readiness_timeout(log):
+def test_a_loop_that_never_waits_is_a_precondition_failure_once_waited_for(log):
     release = threading.Event()
 
-    class Silent(socketserver.TCPServer):
+    class Busy(socketserver.TCPServer):
         def serve_forever(self, poll_interval=0.5):
-            release.wait(timeouts.long())
+            deadline = time.monotonic() + timeouts.long()
+            while not release.is_set() and time.monotonic() < deadline:
+                pass  # never reaches a selector
 
-    server = Silent(addresses.loopback("inet"), _handler(log))
-    start = time.monotonic()
-    with pytest.raises(HarnessTimeout, match="start its loop"):
-        with servers.serve_in_thread(server, ready_budget=SMALL, shutdown_budget=SMALL):
-            pytest.fail("must not yield")  # pragma: no cover
-    assert time.monotonic() - start < 4 * SMALL + timeouts.short()
-    release.set()
+    try:
+        start = time.monotonic()
+        with pytest.raises(PreconditionFailed, match="SERVE-007") as info:
+            with servers.serve_in_thread(Busy(addresses.loopback("inet"), _handler(log)),
+                                         ready_budget=SMALL, shutdown_budget=SMALL):
+                pytest.fail("must not yield")  # pragma: no cover
+        assert info.value.prerequisite == "SERVE-007"
+        assert time.monotonic() - start < 4 * SMALL + timeouts.short()
+        release.set()
+        start = time.monotonic()
+        with pytest.raises(PreconditionFailed, match="SERVE-007"):
+            with servers.serve_in_thread(Busy(addresses.loopback("inet"), _handler(log)),
+                                         ready_budget=timeouts.short()):
+                pytest.fail("must not yield")  # pragma: no cover
+        assert time.monotonic() - start < SMALL, "the second start waited again"
+    finally:
+        release.set()
 
 
 def test_serve_forever_returning_or_raising_early(log):

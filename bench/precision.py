@@ -1,0 +1,174 @@
+"""Precision of the suite's diagnosis: does a defect fail only the checks that own it, and quickly?
+
+Theory of operation
+-------------------
+Every file in ``tests/broken/impls`` and every ``hang_*.py`` in
+``tests/reliability/impls`` is a copy of the stdlib's socketserver broken in
+one behaviour, and names (``BREAKS``, a tuple of check IDs or a dict
+``{ID: outcome}``) the checks that own that behaviour.  For each, this
+script runs the **whole** suite once (``python -m pytest --pyargs
+conformance.checks --impl FILE``, one fresh process, serial inside) and reads
+the run record:
+
+* **collateral failures**: checks not named in ``BREAKS`` whose outcome is
+  FAIL, ERROR, TIMEOUT or XPASS, plus PRECONDITION_FAILED outcomes whose
+  prerequisite is not named either (a PRECONDITION_FAILED naming a named
+  check is the precise diagnosis of a check that could not run);
+* **missed**: named checks that did not fail (``tests/broken/test_broken.py``
+  proves those; they are listed here only as a sanity check);
+* **time ratio**: the run's wall time over the median wall time of the
+  unbroken control (``tests/broken/impls/_control.py``), measured
+  ``--clean-runs`` times in the same session.  A run is bounded by
+  ``--bound-ratio`` times the clean wall time; a run that hits the bound is
+  killed and counted with its bound as its time (it is over the aim anyway).
+
+The summary gives, over all implementations, the median and maximum of both
+figures, the share with 0 collateral failures, and the share within twice the
+clean wall time, which README.md publishes.  ``--jobs N`` runs N suites at
+once (each is still serial; on a 2-core machine ``--jobs 2`` roughly halves
+the total but lengthens each run, so ratios are measured against clean runs
+made at the same parallelism).
+
+Usage::
+
+    python bench/precision.py --jobs 2 --json precision.json
+    python bench/precision.py --only api_no_ --only hang_shutdown    # a subset, by file-name part
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import concurrent.futures
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+BROKEN = ROOT / "tests" / "broken" / "impls"
+HANGS = ROOT / "tests" / "reliability" / "impls"
+CONTROL = BROKEN / "_control.py"
+BAD = {"FAIL", "ERROR", "TIMEOUT", "XPASS"}
+
+
+def declared(path: Path) -> Optional[Dict[str, str]]:
+    """``BREAKS`` of an implementation file as ``{ID: outcome}``, None without one."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(target, ast.Name) and target.id == "BREAKS" for target in node.targets):
+            value = ast.literal_eval(node.value)
+            return {cid: "FAIL" for cid in value} if isinstance(value, (tuple, list)) else dict(value)
+    return None
+
+
+def implementations(only: List[str]) -> List[Path]:
+    found = [p for p in sorted(BROKEN.glob("*.py")) if not p.name.startswith("_")]
+    found += sorted(HANGS.glob("hang_*.py"))
+    if only:
+        found = [p for p in found if any(part in p.name for part in only)]
+    return found
+
+
+def run_suite(impl: Path, bound: float) -> Dict[str, Any]:
+    """One whole-suite run: wall time, whether it hit the bound, the record's checks."""
+    with tempfile.TemporaryDirectory(prefix="ssc-precision-") as out:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        command = [sys.executable, "-m", "pytest", "--pyargs", "conformance.checks",
+                   "-c", str(ROOT / "conformance" / "suite.ini"), "--rootdir", str(ROOT),
+                   "--impl", str(impl), "--ssconform-out", out, "-q", "-p", "no:cacheprovider",
+                   "-p", "no:xdist"]
+        start = time.monotonic()
+        proc = subprocess.Popen(command, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc.wait(timeout=bound)
+            hit_bound = False
+        except subprocess.TimeoutExpired:
+            hit_bound = True
+            os.killpg(proc.pid, 9)
+            proc.wait()
+        wall = time.monotonic() - start
+        records = [p for p in Path(out).glob("*.json")]
+        checks = json.loads(records[0].read_text(encoding="utf-8"))["checks"] if records else []
+    return {"wall": bound if hit_bound else wall, "hit_bound": hit_bound, "checks": checks}
+
+
+def judge(breaks: Dict[str, str], checks: List[dict]) -> Dict[str, Any]:
+    named = set(breaks)
+    collateral, failing = set(), set()
+    for check in checks:
+        label = check["id"] + (f"[{check['variant']}]" if check["variant"] else "")
+        outcome = check["outcome"]
+        if outcome in BAD:
+            failing.add(check["id"])
+            if check["id"] not in named:
+                collateral.add(f"{label}={outcome}")
+        elif outcome == "PRECONDITION_FAILED":
+            if check["id"] not in named and check.get("prerequisite") not in named:
+                collateral.add(f"{label}=PRECONDITION_FAILED({check.get('prerequisite')})")
+    return {"collateral": sorted(collateral), "missed": sorted(named - failing)}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", default=[], help="file-name parts to select")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--clean-runs", type=int, default=3)
+    parser.add_argument("--bound-ratio", type=float, default=4.0)
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args(argv)
+
+    impls = implementations(args.only)
+    undeclared = [p.name for p in impls if declared(p) is None]
+    if undeclared:
+        parser.error(f"no BREAKS in: {', '.join(undeclared)}")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+        cleans = list(pool.map(lambda _: run_suite(CONTROL, 3600.0), range(args.clean_runs)))
+    clean = statistics.median(run["wall"] for run in cleans)
+    bad_clean = [c["id"] for run in cleans for c in run["checks"] if c["outcome"] in BAD]
+    print(f"clean run: median {clean:.1f}s over {args.clean_runs} ({[round(r['wall'], 1) for r in cleans]}); "
+          f"bad outcomes in clean runs: {bad_clean or 'none'}", file=sys.stderr)
+
+    def one(path: Path) -> Dict[str, Any]:
+        run = run_suite(path, clean * args.bound_ratio)
+        verdict = judge(declared(path) or {}, run["checks"])
+        if not run["checks"]:
+            verdict["collateral"] = ["(no record: the run was killed at its bound)"]
+        row = {"impl": path.name, "wall": round(run["wall"], 2), "ratio": round(run["wall"] / clean, 3),
+               "hit_bound": run["hit_bound"], "checks": len(run["checks"]), **verdict}
+        print(f"{path.name}: {len(verdict['collateral'])} collateral, ratio {row['ratio']:.2f}"
+              f"{' (bound)' if run['hit_bound'] else ''} {verdict['collateral'][:6]}", file=sys.stderr)
+        return row
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+        rows = list(pool.map(one, impls))
+    counts = [len(row["collateral"]) for row in rows]
+    ratios = [row["ratio"] for row in rows]
+    summary = {
+        "implementations": len(rows),
+        "clean_wall": round(clean, 2),
+        "jobs": args.jobs,
+        "collateral_median": statistics.median(counts) if counts else None,
+        "collateral_max": max(counts) if counts else None,
+        "share_without_collateral": round(sum(1 for c in counts if c == 0) / len(counts), 4) if counts else None,
+        "ratio_median": round(statistics.median(ratios), 3) if ratios else None,
+        "ratio_max": round(max(ratios), 3) if ratios else None,
+        "share_within_2x": round(sum(1 for r in ratios if r <= 2) / len(ratios), 4) if ratios else None,
+    }
+    print(json.dumps(summary, indent=1), file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n",
+                                   encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""BROKEN: serve_forever() never calls service_actions() (the loop is otherwise the stdlib's).
+
+The checks that own the hook fail: SERVE-005/006/008/010 (it runs on every
+loop iteration, in the serving thread), and the ForkingMixIn checks whose
+behaviour the stdlib implements in service_actions() -- reaping children
+while serving, so max_children and active_children (FORKING-002/003/005/012/014).
+Nothing else may fail: the harness detects a running loop without the hook
+(issue 14)."""
+# ruff: noqa: F821  (names come from the executed stdlib source)
+import socketserver as _stdlib
+
+with open(_stdlib.__file__, encoding="utf-8") as _source:
+    exec(compile(_source.read(), _stdlib.__file__, "exec"))
+
+BREAKS = {"SERVE-005": "FAIL", "SERVE-006": "TIMEOUT", "SERVE-008": "FAIL", "SERVE-010": "FAIL",
+          "FORKING-002": "FAIL", "FORKING-003": "FAIL", "FORKING-005": "FAIL", "FORKING-012": "FAIL",
+          "FORKING-014": "FAIL"}
+
+
+def serve_forever(self, poll_interval=0.5):
+    self._BaseServer__is_shut_down.clear()
+    try:
+        with _ServerSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            while not self._BaseServer__shutdown_request:
+                ready = selector.select(poll_interval)
+                if self._BaseServer__shutdown_request:
+                    break
+                if ready:
+                    self._handle_request_noblock()
+                # BROKEN: no self.service_actions() here
+    finally:
+        self._BaseServer__shutdown_request = False
+        self._BaseServer__is_shut_down.set()
+
+
+BaseServer.serve_forever = serve_forever
