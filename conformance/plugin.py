@@ -387,6 +387,7 @@ class Observation:
         self.observed: Dict[str, Any] = {}
         self.expected_values: Dict[str, Any] = {}
         self.outcome: Optional[Outcome] = None
+        self.documented = True
 
     def __call__(self, key: str, value: Any) -> Any:
         self.observed[key] = to_jsonable(value)
@@ -396,10 +397,19 @@ class Observation:
         self.expected_values[key] = to_jsonable(value)
 
     def summary(self, value: Any) -> str:
-        """Record the short, OS-comparable form of the PLATFORM observation."""
+        """Record the short, OS-comparable form of the PLATFORM observation.
+
+        It is what the report and ``ssconform diff`` compare, so it must be a
+        verdict (``spins``, ``idles``, ``raises OSError [EBADF]``), never a
+        measurement: raw numbers go in other keys, kept in the record."""
         text = value if isinstance(value, str) else summary(value)
         self.observed["summary"] = text
         return text
+
+    def undocumented(self) -> None:
+        """This observation is not the one the OS documentation speaks of (a
+        simulated selector, say): record it without comparing it with the docs."""
+        self.documented = False
 
     def timeline(self, intervals) -> None:
         """Record handler intervals for the report's concurrency timeline."""
@@ -534,6 +544,8 @@ def _documented(state: PluginState, meta: dict, observation: Observation):
     if not topic:
         return None, None
 
+    if not observation.documented:
+        return None, None
     os_name = state.fingerprint.get("os")
     documented = documented_for(topic, os_name)
     if not documented:

@@ -42,6 +42,9 @@ OWNERS: Dict[str, Tuple[str, str]] = {
     "serve_forever_waits": ("SERVE-007", "serve_forever() reaches its selector and serves"),
     "shutdown_returns": ("SHUTDOWN-001", "shutdown() stops serve_forever() and returns"),
     "loop_stops": ("SHUTDOWN-001", "serve_forever() returns once shutdown() was called"),
+    "core_names": ("API-001", "the classes every platform provides exist"),
+    "forking_names": ("API-002", "the Forking* classes exist where os.fork does"),
+    "unix_names": ("API-003", "the Unix* classes exist where AF_UNIX does"),
 }
 
 
@@ -55,6 +58,18 @@ class PreconditionFailed(Exception):
         self.prerequisite = owner
         self.detail = detail
         self.timed_out = timed_out  # in the owning check this is a TIMEOUT, else a FAIL
+
+
+class MissingClass(PreconditionFailed, AttributeError):
+    """A server class the check needs is missing (and cannot be composed from
+    its mix-in and base), although the platform supports it.  Also an
+    ``AttributeError``, so code that treats a missing optional class as
+    UNSUPPORTED keeps doing so."""
+
+    def __init__(self, name: str, detail: str):
+        behaviour = "forking_names" if name.startswith("Forking") else (
+            "unix_names" if name.startswith("Unix") else "core_names")
+        PreconditionFailed.__init__(self, behaviour, detail)
 
 
 def _describe(function: Any) -> str:
@@ -139,4 +154,4 @@ class Latch:
 #: the process-wide latch used by :mod:`harness.servers`
 LATCH = Latch()
 
-__all__ = ("ENV_VAR", "LATCH", "OWNERS", "Latch", "PreconditionFailed", "function_key")
+__all__ = ("ENV_VAR", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed", "function_key")

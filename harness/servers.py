@@ -183,11 +183,13 @@ def server_class(module: Any, class_name: str) -> type:
                 # as the stdlib does: class ForkingUnixStreamServer(ForkingMixIn, UnixStreamServer)
                 return type(class_name, (mixin, base), {"__module__": module.__name__})
             missing = [n for n, v in ((mixin_name, mixin), (base_name, base)) if not isinstance(v, type)]
-            raise AttributeError(
+            raise prerequisites.MissingClass(
+                missing[0].replace("MixIn", ""),
                 f"{getattr(module, '__name__', module)} has no {class_name} and cannot compose it: "
                 f"missing {', '.join(missing)}"
             )
-    raise AttributeError(f"{getattr(module, '__name__', module)} has no server class {class_name!r}")
+    raise prerequisites.MissingClass(class_name, f"{getattr(module, '__name__', module)} has no server class "
+                                                 f"{class_name!r}")
 
 
 def build_server(module: Any, class_name: str, handler: type, address: Any, *,
@@ -431,8 +433,9 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
                         raise error
                     raise ServeError("serve_forever() returned before its loop waited for a request")
                 if deadline.expired():
-                    detail = (f"serve_forever() of {type(server).__name__} called none of "
-                              f"{', '.join(sorted(WAIT_CALLS))} within {ready_budget:.2f}s")
+                    detail = (f"timed out after {ready_budget:.2f}s waiting for serve_forever() of "
+                              f"{type(server).__name__} to reach a selector (it called none of "
+                              f"{', '.join(sorted(WAIT_CALLS))})")
                     LATCH.set("serve_forever_waits", loop_key, detail)
                     raise PreconditionFailed("serve_forever_waits", detail, timed_out=True)
         finally:
@@ -464,7 +467,7 @@ def shutdown_stuck(server: Any) -> Optional[str]:
 
 def note_shutdown_stuck(server: Any, budget: float) -> str:
     """Remember that ``server.shutdown()`` did not return within ``budget``; the detail."""
-    detail = f"server.shutdown() of {type(server).__name__} did not return within {budget:.2f}s"
+    detail = f"timed out after {budget:.2f}s waiting for server.shutdown() of {type(server).__name__} to return"
     LATCH.set("shutdown_returns", prerequisites.function_key(server, "shutdown", "serve_forever"), detail)
     return shutdown_stuck(server) or detail
 
@@ -514,6 +517,7 @@ def stop_loop(server: Any, thread: threading.Thread, record: Teardown, shutdown_
         _quiet_the_listener(server)
     detail = unstoppable or (f"serve_forever() of {type(server).__name__} still ran after shutdown() "
                              f"and its shutdown flag ({stuck})")
+    record.hung.append(detail)
     LATCH.set("loop_stops", key, detail)
     raise PreconditionFailed("loop_stops", detail, timed_out=True)
 

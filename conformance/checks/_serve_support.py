@@ -332,7 +332,13 @@ class LoopThread:
             return
         budget = timeouts.short() if budget is None else budget
         if not self.returned.is_set() and budget >= timeouts.short():
-            servers.stop_loop(self.server, self.thread, servers.Teardown(), budget)
+            record = servers.Teardown()
+            servers.stop_loop(self.server, self.thread, record, budget)
+            stuck = servers.shutdown_stuck(self.server)
+            if record.hung and stuck:
+                # the loop was stopped without shutdown() returning: what the check
+                # did after its own shutdown() is not what it meant to judge
+                raise PreconditionFailed("shutdown_returns", stuck, timed_out=True)
         elif not self.returned.is_set():  # a quick try after a failed check: judges nothing
             call_bounded(self.server.shutdown, budget=budget, what="server.shutdown()")
         timeouts.join_thread(self.thread, budget, "the serve_forever() thread to exit")

@@ -267,3 +267,42 @@ def test_malformed_expectations_are_a_usage_error(demo, tmp_path):
     result = _run(demo, "--impl", "stdlib", "--expectations", str(bad))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "bad.toml" in result.stderr.str()
+
+
+PRECONDITION_DEMO = textwrap.dedent(
+    '''
+    from conformance.checks._helpers import check, REQUIRED
+    from harness import prerequisites
+    from harness.prerequisites import PreconditionFailed
+
+    prerequisites.OWNERS["demo_loop"] = ("DEMO-002", "the demo loop runs")
+
+    @check("DEMO-001", REQUIRED, clause="needs the loop")
+    def test_needs_the_loop():
+        """A check that cannot proceed without another check's behaviour."""
+        raise PreconditionFailed("demo_loop", "the loop never ran", timed_out=True)
+
+    @check("DEMO-002", REQUIRED, clause="owns the loop")
+    def test_owns_the_loop():
+        """The owner of that behaviour."""
+        raise PreconditionFailed("demo_loop", "the loop never ran", timed_out=True)
+    '''
+)
+
+
+def test_a_broken_prerequisite_is_precondition_failed_except_in_its_owner(pytester, monkeypatch, tmp_path):
+    from harness import records
+
+    monkeypatch.setenv("SSCONFORM_SIMULATE_ABSENT", "signals")
+    pytester.makepyfile(test_demo=PRECONDITION_DEMO)
+    out = tmp_path / "records"
+    _run(pytester, "--impl", "stdlib", "--ssconform-out", str(out))
+    record = _record(out)
+    by_id = {c["id"]: c for c in record["checks"]}
+    assert (by_id["DEMO-001"]["outcome"], by_id["DEMO-001"]["prerequisite"]) == ("PRECONDITION_FAILED", "DEMO-002")
+    assert "precondition DEMO-002 (the demo loop runs) is broken" in by_id["DEMO-001"]["message"]
+    assert (by_id["DEMO-002"]["outcome"], by_id["DEMO-002"]["prerequisite"]) == ("TIMEOUT", None)
+    # the run fails once, for the owner; without the owner the PRECONDITION_FAILED fails it
+    assert [c["id"] for c in records.unexpected(record)] == ["DEMO-002"]
+    alone = dict(record, checks=[by_id["DEMO-001"]])
+    assert [c["id"] for c in records.unexpected(alone)] == ["DEMO-001"]

@@ -4,7 +4,7 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ('API-002',)
+BREAKS = ('API-002', 'TUTORIAL-006')  # TUTORIAL-006 checks the same names, as the tutorial met them
 
 for _name in ("ForkingUDPServer", "ForkingTCPServer", "ForkingMixIn"):
     globals().pop(_name, None)
