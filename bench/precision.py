@@ -29,6 +29,14 @@ once (each is still serial; on a 2-core machine ``--jobs 2`` roughly halves
 the total but lengthens each run, so ratios are measured against clean runs
 made at the same parallelism).
 
+``--sample N`` measures every N-th file of ``tests/broken/impls`` (in name
+order) plus every ``hang_*.py`` and every file ``--only`` names: a full
+measurement runs the suite ~165 times, which a shared 2-core machine cannot
+do in an hour.
+
+Each suite runs in a session of its own; on Ctrl-C or SIGTERM the script
+kills the process groups it started before it exits, so nothing is orphaned.
+
 Usage::
 
     python bench/precision.py --jobs 2 --json precision.json
@@ -42,6 +50,7 @@ import ast
 import concurrent.futures
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -68,12 +77,20 @@ def declared(path: Path) -> Optional[Dict[str, str]]:
     return None
 
 
-def implementations(only: List[str]) -> List[Path]:
-    found = [p for p in sorted(BROKEN.glob("*.py")) if not p.name.startswith("_")]
-    found += sorted(HANGS.glob("hang_*.py"))
+def implementations(only: List[str], sample: int = 1) -> List[Path]:
+    broken = [p for p in sorted(BROKEN.glob("*.py")) if not p.name.startswith("_")]
+    hangs = sorted(HANGS.glob("hang_*.py"))
+    if sample > 1:
+        named = [p for p in broken if any(part in p.name for part in only)]
+        return sorted(set(broken[::sample] + named + hangs))
+    found = broken + hangs
     if only:
         found = [p for p in found if any(part in p.name for part in only)]
     return found
+
+
+#: process groups of the suites running now (killed on Ctrl-C / SIGTERM)
+_RUNNING: set = set()
 
 
 def run_suite(impl: Path, bound: float) -> Dict[str, Any]:
@@ -88,17 +105,31 @@ def run_suite(impl: Path, bound: float) -> Dict[str, Any]:
         start = time.monotonic()
         proc = subprocess.Popen(command, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
+        _RUNNING.add(proc.pid)
         try:
             proc.wait(timeout=bound)
             hit_bound = False
         except subprocess.TimeoutExpired:
             hit_bound = True
-            os.killpg(proc.pid, 9)
+            _kill_group(proc.pid)
             proc.wait()
+        finally:
+            _RUNNING.discard(proc.pid)
         wall = time.monotonic() - start
         records = [p for p in Path(out).glob("*.json")]
         checks = json.loads(records[0].read_text(encoding="utf-8"))["checks"] if records else []
     return {"wall": bound if hit_bound else wall, "hit_bound": hit_bound, "checks": checks}
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("SIGTERM")
 
 
 def judge(breaks: Dict[str, str], checks: List[dict]) -> Dict[str, Any]:
@@ -123,10 +154,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--clean-runs", type=int, default=3)
     parser.add_argument("--bound-ratio", type=float, default=4.0)
+    parser.add_argument("--sample", type=int, default=1, metavar="N")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _measure(args, parser)
+    finally:
+        for pid in list(_RUNNING):
+            _kill_group(pid)
 
-    impls = implementations(args.only)
+
+def _measure(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    impls = implementations(args.only, args.sample)
     undeclared = [p.name for p in impls if declared(p) is None]
     if undeclared:
         parser.error(f"no BREAKS in: {', '.join(undeclared)}")
@@ -150,12 +190,21 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         rows = list(pool.map(one, impls))
+        # the machine's load drifts: clean runs after the measurement too, all in the median
+        cleans += list(pool.map(lambda _: run_suite(CONTROL, 3600.0), range(args.clean_runs)))
+    clean_after = statistics.median(run["wall"] for run in cleans)
+    print(f"clean runs: {[round(r['wall'], 1) for r in cleans]}", file=sys.stderr)
+    for row in rows:  # ratios against the median of every clean run, before and after
+        row["ratio"] = round(row["wall"] / clean_after, 3)
+    clean = clean_after
     counts = [len(row["collateral"]) for row in rows]
     ratios = [row["ratio"] for row in rows]
     summary = {
         "implementations": len(rows),
         "clean_wall": round(clean, 2),
         "jobs": args.jobs,
+        "clean_walls": [round(run["wall"], 2) for run in cleans],
+        "sample": args.sample,
         "collateral_median": statistics.median(counts) if counts else None,
         "collateral_max": max(counts) if counts else None,
         "share_without_collateral": round(sum(1 for c in counts if c == 0) / len(counts), 4) if counts else None,
