@@ -112,7 +112,7 @@ def test_ready_means_the_loop_reached_its_selector_and_service_actions_is_untouc
 
 @pytest.mark.parametrize("class_name", ["TCPServer", "UDPServer"])
 def test_readiness_does_not_need_service_actions(class_name, log):
-    """A loop that never calls service_actions() is ready at once and serves (issue 14)."""
+    """A loop that never calls service_actions() is ready at once and serves."""
     broken = resolve(str(BROKEN_IMPLS / "serve_forever_skips_service_actions.py")).module
     calls = []
     cls = type("NoHook", (getattr(broken, class_name),), {"service_actions": lambda self: calls.append(1)})

@@ -23,7 +23,7 @@ the hung path plus a few that do not (selected by function name, see
 * checks that only need the hung call to tear down, or that cannot proceed
   without it, end **PRECONDITION_FAILED** naming the check that owns it
   (``precondition``), or keep their own verdict when the harness could stop
-  the loop without it (issue 14: a hung ``shutdown()`` is waited for once);
+  the loop without it (a hung ``shutdown()`` is waited for once per run);
 * the unrelated checks still PASS (or INFO);
 * afterwards no process of the run is alive (found by the run's tag in
   ``/proc/<pid>/environ``, however it was started or re-parented), and the

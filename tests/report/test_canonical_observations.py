@@ -1,4 +1,4 @@
-"""What reports and ``ssconform diff`` compare carries no measurement noise (issue 14).
+"""What reports and ``ssconform diff`` compare carries no measurement noise.
 
 Two runs of the same implementation must not differ in a compared
 observation just because a window measured 0.05 s once and 0.047 s the next
