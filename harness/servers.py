@@ -459,6 +459,32 @@ def shutdown_target(fn: Any) -> Any:
     return None
 
 
+#: frames of the request path: a loop inside one is busy with a request, and a
+#: shutdown() that waits for it is not (yet) what is broken
+REQUEST_FRAMES = frozenset({"_handle_request_noblock", "handle_request", "get_request", "verify_request",
+                            "process_request", "finish_request", "shutdown_request", "close_request"})
+
+
+def loop_busy_in_request(server: Any) -> Optional[str]:
+    """The request-path function a thread running ``server.serve_forever()`` is
+    inside now (from ``sys._current_frames``, looked at, never called), else None.
+    Green threads (gevent, eventlet) are not OS threads and are not seen."""
+    frames = getattr(sys, "_current_frames", lambda: {})()
+    for frame in frames.values():
+        chain = []
+        while frame is not None:
+            chain.append(frame)
+            frame = frame.f_back
+        loop = [f for f in chain if f.f_code.co_name == "serve_forever" and f.f_locals.get("self") is server]
+        if not loop:
+            continue
+        inner = chain[:chain.index(loop[0])]
+        busy = [f.f_code.co_name for f in inner if f.f_code.co_name in REQUEST_FRAMES]
+        if busy:
+            return busy[-1]
+    return None
+
+
 def shutdown_stuck(server: Any) -> Optional[str]:
     """What was seen when ``shutdown()`` of this implementation did not return
     in this run (None: never seen)."""
@@ -466,8 +492,13 @@ def shutdown_stuck(server: Any) -> Optional[str]:
 
 
 def note_shutdown_stuck(server: Any, budget: float) -> str:
-    """Remember that ``server.shutdown()`` did not return within ``budget``; the detail."""
+    """Remember that ``server.shutdown()`` did not return within ``budget``; the
+    detail.  Not when the loop is stuck inside a request: shutdown() rightly waits
+    for it, and the hung request is what the check that sees it reports."""
     detail = f"timed out after {budget:.2f}s waiting for server.shutdown() of {type(server).__name__} to return"
+    busy = loop_busy_in_request(server)
+    if busy is not None:
+        return f"{detail} (serve_forever() is inside {busy}())"
     LATCH.set("shutdown_returns", prerequisites.function_key(server, "shutdown", "serve_forever"), detail)
     return shutdown_stuck(server) or detail
 
@@ -485,9 +516,12 @@ def stop_loop(server: Any, thread: threading.Thread, record: Teardown, shutdown_
         try:
             call_bounded(server.shutdown, budget=shutdown_budget, what="server.shutdown()")
         except HarnessTimeout as exc:
-            stuck = note_shutdown_stuck(server, exc.budget)
             record.hung.append(f"{exc.what} (after {exc.budget:.2f}s)")
             record.hung_budget = exc.budget
+            if loop_busy_in_request(server) is not None:
+                record.shutdown = round(time.monotonic() - start, 6)
+                return  # a hung request: the join step times out, as the check's TIMEOUT
+            stuck = note_shutdown_stuck(server, exc.budget)
             waited = exc.budget
     else:
         # known not to return: started in an abandoned daemon thread, not waited for
