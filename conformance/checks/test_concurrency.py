@@ -99,9 +99,15 @@ def _swarm_size(served: Served) -> int:
 
 
 def _swarm(served: Served, kind: str, messages: int, release_together: bool = True) -> SwarmResult:
-    """``_swarm_size(served)`` clients x ``messages`` against ``served``."""
+    """``_swarm_size(served)`` clients x ``messages`` against ``served``.
+
+    Each client may take ``medium()`` to get connected (not ``short()``): an
+    AF_UNIX backlog that a forking server drains slowly on a loaded machine
+    refuses connects with EAGAIN for seconds (gevent, both cores busy: 14 of
+    100 clients still refused after 5 s), which says nothing about overlap."""
     config = SwarmConfig(served.address, served.family, kind, clients=_swarm_size(served),
-                         messages=messages, size=64, release_together=release_together)
+                         messages=messages, size=64, release_together=release_together,
+                         connect_timeout=timeouts.medium())
     return run_swarm(config)
 
 
