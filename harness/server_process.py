@@ -51,7 +51,7 @@ import sys
 from typing import Any, Dict, Iterator, List, Optional
 
 from harness.child_protocol import Protocol, bootstrap, take_stdout  # imports only os, sys, json
-from harness.prerequisites import PreconditionFailed  # imports only json, os and threading
+from harness.prerequisites import PreconditionFailed  # imports only json and os
 from harness.timeouts import HarnessTimeout  # imports only os and time
 
 SPEC_VERSION = 1
