@@ -56,6 +56,10 @@ thread, so the hang becomes TIMEOUT and the run goes on; elsewhere
 
 from __future__ import annotations
 
+from harness import shapes as _shapes
+
+_shapes.ensure_process_shaped()  # SSCONFORM_OS_SHAPE: reshaped before the imports below (harness.shapes)
+
 import contextlib
 import datetime
 import json
@@ -133,6 +137,9 @@ def pytest_addoption(parser):
     group.addoption("--check", dest="ssconform_checks", action="append", default=None,
                     metavar="ID[,ID...]",
                     help="run only these check IDs (or areas: API, TCP-*); repeatable")
+    group.addoption("--os-shape", dest="ssconform_os_shape", default=None, choices=_shapes.available(),
+                    help="reshape this run as the OS documents it (simulated on this OS; "
+                         "same as SSCONFORM_OS_SHAPE); the process restarts shaped")
     for _name, (_dest, _env, ini, text) in SETTINGS.items():
         parser.addini(ini, text, default=None)
 
@@ -163,6 +170,10 @@ def pytest_configure(config):
         "markers",
         "ssconform_check(id, level, clause, requires, title, topic, budget): a conformance check",
     )
+    shape = config.getoption("ssconform_os_shape", None)
+    if shape and (_shapes.active() or {}).get("shape") != shape:
+        os.environ[_shapes.ENV_VAR] = shape
+        _shapes.ensure_process_shaped()  # restarts this process with the shape applied at start
     impl_spec = _setting(config, "impl")
     if not impl_spec:
         return  # inert

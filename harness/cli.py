@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from harness import __version__, records, suite_run, timeouts
+from harness import __version__, records, shapes, suite_run, timeouts
 from harness.expectations import ExpectationError
 from harness.implementations import ImplementationError
 from harness.processes import supervisor
@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--python", metavar="EXE", default=sys.executable,
                      help="interpreter that runs the suite (default: this one)")
     run.add_argument("--no-report", action="store_true", help="only write records")
+    run.add_argument("--os-shape", choices=shapes.available(), metavar="OS",
+                     help="reshape every child interpreter as OS (windows, macos) is documented to differ; "
+                          "records say simulated")
     run.set_defaults(handler=cmd_run)
 
     report = commands.add_parser("report", help="render a report from records",
@@ -179,6 +182,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.os_shape:
+        os.environ.update(shapes.env_for(args.os_shape))  # every child starts shaped (harness.shapes)
     return suite_run.run_suite(args.impl or (), args.out, keyword=args.keyword, workers=args.workers,
                                expectations=args.expectations, repeat=args.repeat,
                                timeout_multiplier=args.timeout_multiplier, run_bound_seconds=args.run_bound,

@@ -21,6 +21,10 @@ Privacy: the hostname is never stored in clear; ``hostname_hash`` is a
 truncated SHA-256 of it, enough to tell "same machine" in a merged report.
 CI metadata comes only from GitHub Actions' documented variables and is
 ``null`` elsewhere.
+
+A run under an OS shape (:mod:`harness.shapes`) adds ``simulated``:
+``{"shape": "windows", "on": "linux", "shims": [...]}``.  ``os`` stays the OS
+the run really happened on.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import sys
 import sysconfig
 from typing import Any, Dict, List, Mapping, Optional
 
-from harness import capabilities
+from harness import capabilities, shapes
 
 #: sys.platform prefixes -> the OS names used in records and expectations.
 _OS_NAMES = (
@@ -192,6 +196,9 @@ def fingerprint(impl=None, env: Optional[Mapping[str, str]] = None) -> Dict[str,
     data["rlimit_nofile"] = rlimit_nofile()
     data["hostname_hash"] = hostname_hash()
     data["ci"] = ci_metadata(env)
+    shaped = shapes.active()
+    if shaped is not None:
+        data["simulated"] = {"shape": shaped["shape"], "on": shaped["on"], "shims": shaped["shims"]}
     if impl is not None:
         data["impl_extra"] = {str(k): str(v) for k, v in dict(getattr(impl, "extra", {}) or {}).items()}
     return data
