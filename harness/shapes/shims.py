@@ -383,7 +383,18 @@ def _after_import(module: str, patch: Callable[[Any], None]) -> None:
 
 def unknown_user_id(**_: Any) -> None:
     """pytest asks ``os.getuid()`` on every platform but win32; without it the
-    user id is unknown (``None``), as pytest has it on Windows."""
+    user id is unknown (``None``), as pytest has it on Windows.  Windows sets
+    ``USERNAME`` in every process, which is where ``getpass.getuser()`` finds
+    the name there; it is set here too when no such variable is."""
+    names = ("LOGNAME", "USER", "LNAME", "USERNAME")
+    getuid = REAL.get("os.getuid")
+    if getuid is not None and not any(os.environ.get(name) for name in names):
+        try:
+            import pwd
+
+            os.environ["USERNAME"] = pwd.getpwuid(getuid()).pw_name
+        except (ImportError, KeyError):
+            pass
     _after_import("_pytest.compat", lambda mod: setattr(mod, "get_user_id", lambda: None))
     _after_import("_pytest.tmpdir", lambda mod: setattr(mod, "get_user_id", lambda: None)
                   if hasattr(mod, "get_user_id") else None)
