@@ -5,19 +5,24 @@ Theory of operation
 Claims such as "ThreadingTCPServer runs two handlers at once" or "TCPServer
 serialises requests" are proved from *intervals*: each request records when
 its ``setup``, ``handle`` and ``finish`` started and ended, with
-``time.monotonic()`` (one system-wide clock on Linux, macOS and Windows, so
-intervals from forked children and from the parent compare), the pid and
-the thread.  :func:`intervals` pairs the edges, :func:`max_overlap` sweeps
-them, and :func:`serialised` says whether no two ever overlapped.
+:func:`harness.clock.now` (one high-resolution clock that reads the same in
+every process on Linux, macOS and Windows, so intervals from forked children
+and from the parent compare), the pid and the thread.  :func:`intervals`
+pairs the edges, :func:`max_overlap` sweeps them, and :func:`serialised` says
+whether no two ever overlapped.
 
-The record is an :class:`EventLog`: a JSON-lines file.  Each event is one
-line written with a single ``os.write`` on a file opened with
-``O_APPEND``, which POSIX (and NTFS for appends this small) keeps whole
-even when a forking server's children write at the same time; lines are
-kept under 4 KiB by truncating long strings.  The file is opened and
-closed around each write, so a log never holds a descriptor that the fd
-leak check of :mod:`harness.servers` would count, and a forked child needs
-nothing from its parent but the path.
+The record is an :class:`EventLog`: JSON lines, one event per line.  Appends
+from several writers are *not* made safe by ``O_APPEND``: the Windows C
+runtime emulates it by seeking to the end and then writing, two steps
+another writer can come between
+(https://learn.microsoft.com/en-us/cpp/c-runtime-library/reference/write).
+So every writing process has a file of its own (``<path>.w<pid>``), and the
+threads of one process take a lock around each write; no two writers ever
+share a file, on any OS.  :meth:`EventLog.read` merges the files in clock
+order.  A file is opened and closed around each write, so a log never holds a
+descriptor that the fd leak check of :mod:`harness.servers` would count, and
+a forked child needs nothing from its parent but the path (its pid names its
+own file, and its lock is made afresh after the fork).
 
 :func:`instrumented` builds, from the implementation's own handler class
 (``BaseRequestHandler``, ``StreamRequestHandler`` or
@@ -34,16 +39,16 @@ instrumented handler never hangs forever even if its client does.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
 import socket
 import tempfile
 import threading
-import time
 import uuid
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
-from harness import timeouts
+from harness import clock, timeouts
 from harness.observations import errno_name
 
 #: Longest string kept in one field, and the cap on one encoded line.
@@ -67,8 +72,20 @@ def _clip(value: Any) -> Any:
     return _clip(repr(value))
 
 
+_locks: Dict[int, threading.Lock] = {}
+
+
+def _writer_lock() -> threading.Lock:
+    """This process's write lock; a forked child makes its own (the parent's may be held)."""
+    pid = os.getpid()
+    lock = _locks.get(pid)
+    if lock is None:
+        lock = _locks.setdefault(pid, threading.Lock())
+    return lock
+
+
 class EventLog:
-    """A JSON-lines event file shared by threads and processes."""
+    """JSON-lines events from many threads and processes: one file per writing process."""
 
     def __init__(self, path: str):
         self.path = os.path.abspath(path)
@@ -83,10 +100,14 @@ class EventLog:
 
     @classmethod
     def create(cls, directory: str, name: str = "events") -> EventLog:
-        """A new, empty log file with a unique name in ``directory``."""
+        """A new, empty log with a unique name in ``directory``."""
         fd, path = tempfile.mkstemp(prefix=name + "-", suffix=".jsonl", dir=directory)
         os.close(fd)
         return cls(path)
+
+    def writer_path(self, pid: Optional[int] = None) -> str:
+        """The file process ``pid`` (default: this one) appends to."""
+        return f"{self.path}.w{os.getpid() if pid is None else pid}"
 
     def append(self, **fields: Any) -> Dict[str, Any]:
         """Write one event; returns it as written."""
@@ -94,7 +115,7 @@ class EventLog:
             "pid": os.getpid(),
             "tid": threading.get_ident(),
             "native_id": getattr(threading, "get_native_id", threading.get_ident)(),
-            "t": time.monotonic(),
+            "t": clock.now(),
         }
         for key, value in fields.items():
             event[key] = _clip(value)
@@ -104,31 +125,41 @@ class EventLog:
             keep["truncated"] = line[: MAX_LINE // 2]
             line = json.dumps(keep, sort_keys=True)
         data = (line + "\n").encode("utf-8")
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-        try:
-            fd = os.open(self.path, flags, 0o600)
-        except FileNotFoundError:
-            # The private directory is gone: the run that owned this log is
-            # over and a straggling handler is still writing.  Nobody reads.
-            self.dropped += 1
-            return event
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
+        with _writer_lock():
+            try:
+                fd = os.open(self.writer_path(), os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+            except FileNotFoundError:
+                # The private directory is gone: the run that owned this log is
+                # over and a straggling handler is still writing.  Nobody reads.
+                self.dropped += 1
+                return event
+            try:
+                os.lseek(fd, 0, os.SEEK_END)  # only this process writes here, and only under the lock
+                view = memoryview(data)
+                for _ in range(len(data) + 1):  # bounded: each write moves at least one byte
+                    if not view:
+                        break
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
         return event
 
+    def _files(self) -> List[str]:
+        return [self.path] + sorted(glob.glob(glob.escape(self.path) + ".w*"))
+
     def read(self) -> List[Dict[str, Any]]:
-        """Every complete event so far, in file order."""
-        try:
-            with open(self.path, "rb") as handle:
-                raw = handle.read()
-        except FileNotFoundError:
-            return []
-        events = []
-        for line in raw.split(b"\n")[:-1]:  # a last line without "\n" is still being written
-            if line.strip():
-                events.append(json.loads(line.decode("utf-8")))
+        """Every complete event so far: each writer's in its order, all merged by time."""
+        events: List[Dict[str, Any]] = []
+        for path in self._files():
+            try:
+                with open(path, "rb") as handle:
+                    raw = handle.read()
+            except FileNotFoundError:
+                continue
+            for line in raw.split(b"\n")[:-1]:  # a last line without "\n" is still being written
+                if line.strip():
+                    events.append(json.loads(line.decode("utf-8")))
+        events.sort(key=lambda event: event.get("t", 0.0))  # stable: a writer's own order is kept
         return events
 
     def wait_for(
@@ -215,7 +246,12 @@ def max_overlap(items: Iterable[Interval], phase: Optional[str] = "handle") -> i
 
     Only intervals of ``phase`` count (``None``: all given).  An interval
     that never ended is open until the end of time.  An interval ending at
-    the very instant another starts does not overlap it.
+    the very instant another starts does not overlap it: a claim of overlap
+    needs one interval to start strictly before another ended, so equal
+    stamps (a clock too coarse to tell them apart) never count as evidence of
+    concurrency, and a serialising server is never accused of overlapping.
+    That is only sound with a clock that resolves handler edges, which is why
+    every stamp comes from :mod:`harness.clock`.
     """
     points = []
     for iv in items:

@@ -43,10 +43,9 @@ import os
 import socket
 import sys
 import threading
-import time
 from typing import Any, Dict, List, Optional
 
-from harness import timeouts
+from harness import clock, timeouts
 
 #: The tutorial's handler variants (see the module docstring).
 VARIANTS = ("socketserver1", "socketserver2", "socketserver3")
@@ -97,11 +96,11 @@ def tutorial_handler(module: Any, variant: str, journal: Journal) -> type:
 
     def begin(self) -> None:
         self.request.settimeout(timeouts.medium())  # the tutorial has no timeout; the kit bounds every wait
-        self._ssc_start = time.monotonic()
+        self._ssc_start = clock.now()  # harness.clock: fine-grained and cross-process on every OS
         journal.add(kind="start", client=repr(self.client_address))
 
     def end(self, how: str, **extra: Any) -> None:
-        journal.add(kind="end", how=how, start=self._ssc_start, end=time.monotonic(), pid=os.getpid(),
+        journal.add(kind="end", how=how, start=self._ssc_start, end=clock.now(), pid=os.getpid(),
                     tid=threading.get_ident(), client=repr(self.client_address), **extra)
 
     def handle_once(self):
