@@ -58,7 +58,9 @@ earlier).  A client is *served* when all its messages are ``ok``.  Errors
 carry the exception type, ``errno``, its symbolic name and ``winerror``.
 
 :func:`raise_nofile_limit` raises ``RLIMIT_NOFILE`` toward the hard limit
-(capability ``rlimit``) so that 10,000 sockets fit in one process.
+(capability ``rlimit``) so that 10,000 sockets fit in one process;
+:func:`run_swarm` raises it to what its own clients need (and a server in
+the same process) before it opens a socket.
 """
 
 from __future__ import annotations
@@ -94,7 +96,14 @@ _ALPHABET = b"abcdefghijklmnopqrstuvwxyz"
 _IN_PROGRESS = {errno_module.EINPROGRESS, errno_module.EALREADY}
 if hasattr(errno_module, "WSAEWOULDBLOCK"):  # Windows: a non-blocking connect reports 10035
     _IN_PROGRESS.add(errno_module.WSAEWOULDBLOCK)
-_WOULD_BLOCK = {errno_module.EAGAIN, errno_module.EWOULDBLOCK}
+#: errno family -> retry policy of a failed connect (see :func:`connect_retry`).  An AF_UNIX
+#: listener whose queue is full answers EAGAIN on Linux (unix(7): "EAGAIN ... the backlog of
+#: the listening socket is full") and ECONNREFUSED on macOS and the BSDs (XNU and FreeBSD
+#: unp_connect: sonewconn() fails -> ECONNREFUSED; unix(4), connect(2)).  The swarm's listener
+#: exists, so for AF_UNIX these mean "full, try again": retried while the connect window lasts.
+_UNIX_QUEUE_FULL = {errno_module.EAGAIN, errno_module.EWOULDBLOCK, errno_module.ECONNREFUSED}
+#: Errors worth a new attempt, at most ``connect_attempts`` times: a refused or reset TCP handshake.
+_COUNTED = {errno_module.ECONNREFUSED, errno_module.ECONNRESET}
 #: The first connect attempt's timeout; each timed-out attempt doubles it.  A
 #: loopback handshake is done by the kernels in microseconds, without the
 #: server process, so an attempt still pending after this long had its SYN
@@ -496,8 +505,19 @@ def _new_socket(config: SwarmConfig, index: int, client_dir: Optional[str]) -> s
     return sock
 
 
-def _retryable_connect_error(exc: BaseException) -> bool:
-    return isinstance(exc, (ConnectionRefusedError, ConnectionResetError, socket.timeout, TimeoutError))
+def connect_retry(exc: BaseException, unix: bool) -> str:
+    """How the swarm treats a failed connect, by errno family, not by exception class:
+    ``"window"`` (retry until the client's connect window closes: a timed-out
+    attempt, or a full AF_UNIX queue), ``"counted"`` (retry up to
+    ``connect_attempts``: a refused or reset TCP handshake) or ``"fatal"``."""
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "window"
+    number = getattr(exc, "errno", None)
+    if unix and number in _UNIX_QUEUE_FULL:
+        return "window"
+    if number in _COUNTED or isinstance(exc, (ConnectionRefusedError, ConnectionResetError)):
+        return "counted"
+    return "fatal"
 
 
 # --------------------------------------------------------------------------
@@ -638,33 +658,30 @@ class _SelectorLoop:
                 self._fail(client, ErrorInfo.from_exception(exc, "connect"))
                 return
             self._timer(client, min(client.attempt_timeout, self._window_left(client)), "connect_timeout")
-        elif self.unix and code in _WOULD_BLOCK:
-            # AF_UNIX with a full backlog refuses a non-blocking connect at once
-            self._retry(client, os_error(code), counts=False)
         else:
             self._connect_failed(client, os_error(code))
 
     def _connect_failed(self, client: _Client, exc: BaseException) -> None:
-        self._retry(client, exc, counts=True)
+        self._retry(client, exc, connect_retry(exc, self.unix))
 
     def _window_left(self, client: _Client) -> float:
         return max(0.0, (client.first_start or client.attempt_start) + self.connect_timeout - time.monotonic())
 
-    def _retry(self, client: _Client, exc: BaseException, counts: bool) -> None:
+    def _retry(self, client: _Client, exc: BaseException, policy: str) -> None:
         """Close the failed attempt; start another after a backoff timer, or fail the client.
 
-        Attempts that end in an error (refused, reset) are limited by
-        ``connect_attempts``.  Attempts that time out (a SYN dropped by a
-        full accept queue) and ``EAGAIN`` from an AF_UNIX connect (a full
-        backlog) are retried while the client's connect window lasts.
+        ``policy`` comes from :func:`connect_retry`: ``"counted"`` errors
+        (refused, reset) are limited by ``connect_attempts``; ``"window"``
+        ones (a timed-out attempt, a full AF_UNIX backlog) are retried while
+        the client's connect window lasts.
         """
         self._close(client)
         client.gen += 1
-        if counts:
+        if policy == "counted":
             client.tries += 1
-            retry = _retryable_connect_error(exc) and client.tries < self.config.connect_attempts
+            retry = client.tries < self.config.connect_attempts
         else:
-            retry = self._window_left(client) > 0
+            retry = policy == "window" and self._window_left(client) > 0
         if not retry or self.deadline.expired():
             self._fail(client, ErrorInfo.from_exception(exc, "connect"))
             return
@@ -797,7 +814,7 @@ class _SelectorLoop:
             self._start_connect(client)
         elif kind == "connect_timeout":
             client.attempt_timeout *= 2
-            self._retry(client, socket.timeout(f"connect timed out after {self.connect_timeout:.2f}s"), counts=False)
+            self._retry(client, socket.timeout(f"connect timed out after {self.connect_timeout:.2f}s"), "window")
         elif kind == "reply_timeout":
             if self.dgram:  # a lost datagram: count it and go on with the next message
                 client.out.lost += 1
@@ -934,14 +951,14 @@ def _thread_connect(config, index, deadline, limits, client_dir, out: ClientOutc
             sock.connect(config.address)
         except OSError as exc:
             sock.close()
+            policy = connect_retry(exc, family_name(config.family) == "unix")
             if isinstance(exc, socket.timeout):
                 attempt_timeout *= 2
-                retry = not window.expired()
-            elif isinstance(exc, BlockingIOError):  # AF_UNIX, full backlog
-                retry = not window.expired()
-            else:
+            if policy == "counted":
                 errors += 1
-                retry = _retryable_connect_error(exc) and errors < config.connect_attempts
+                retry = errors < config.connect_attempts
+            else:
+                retry = policy == "window" and not window.expired()
             if not retry or deadline.expired():
                 if isinstance(exc, socket.timeout):
                     exc = socket.timeout(f"connect timed out after {limits['connect_timeout']:.2f}s")
@@ -1080,6 +1097,9 @@ def _run_threads(config: SwarmConfig, deadline: timeouts.Deadline, limits, clien
 def run_swarm(config: SwarmConfig) -> SwarmResult:
     """Run the swarm described by ``config``; never raises for a dead or broken server."""
     config.validate()
+    # Each client is a descriptor, and two when the server shares this process; macOS starts
+    # processes with a soft limit of 256, which 120 clients already exceed (capability-guarded).
+    raise_nofile_limit(fds_needed(config.clients, server_in_process=True))
     limits = config.resolved()
     deadline = timeouts.Deadline(limits["budget"], "the swarm")
     start = time.monotonic()
@@ -1173,6 +1193,7 @@ __all__ = [
     "SwarmConfigError",
     "SwarmResult",
     "fds_needed",
+    "connect_retry",
     "family_constant",
     "frame_length",
     "message",
