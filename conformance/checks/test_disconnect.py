@@ -31,7 +31,6 @@ socketserver2/socketserver3.
 from __future__ import annotations
 
 import ast
-import itertools
 import os
 import select
 import socket
@@ -287,12 +286,14 @@ def test_finish_swallows_final_flush_error(ss, observe, family):
 # --------------------------------------------------------------------------- accept after RST
 
 
-def _backlog_observer(ss, log: EventLog):
-    counter = itertools.count()
+def _backlog_observer(ss, log: EventLog, dead_addresses: List[Any]):
+    """A handler that knows the dead client by its address, not by arriving first:
+    where accept() fails for the reset connection (Windows: WSAECONNRESET) the
+    probe is the first handler to run."""
 
     class Handler(ss.StreamRequestHandler):
         def handle(self):
-            role = "dead" if next(counter) == 0 else "probe"
+            role = "dead" if self.client_address in dead_addresses else "probe"
             sock = self.request
             sock.settimeout(timeouts.short())
             log.append(kind="start", role=role, client=repr(self.client_address))
@@ -324,11 +325,13 @@ def test_accept_after_reset_in_backlog(ss, observe, kind):
     base = server_class(ss, kind)
     with addresses.private_dir() as directory:
         log = EventLog.create(directory)
-        server = build_server(ss, kind, _backlog_observer(ss, log), addresses.loopback("inet"),
+        dead_addresses: List[Any] = []
+        server = build_server(ss, kind, _backlog_observer(ss, log, dead_addresses), addresses.loopback("inet"),
                               **disconnect.server_hooks(base, log))
         try:
             # not serving yet: the handshake completes in the listen backlog, then the client aborts
             dead = clients.connect(server.server_address, "inet")
+            dead_addresses.append(dead.getsockname())
             _vanish(dead, "inet")
         except BaseException:
             server.server_close()
