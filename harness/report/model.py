@@ -101,11 +101,13 @@ class Column:
     header: List[str] = dataclasses.field(default_factory=list)
     label: str = ""
     totals: Dict[str, int] = dataclasses.field(default_factory=dict)
+    #: the OS shape the run was reshaped as (harness.shapes), "" for a real run
+    shape: str = ""
 
     @property
     def key(self) -> Tuple[str, ...]:
         return (self.impl_name, self.impl_version, self.python_implementation, self.python_version,
-                self.os, self.machine, self.gil, ",".join(self.simulated_absent))
+                self.os, self.machine, self.gil, ",".join(self.simulated_absent), self.shape)
 
     @property
     def aborted(self) -> List[str]:
@@ -311,7 +313,12 @@ def column_key(record: dict) -> Tuple[str, ...]:
     fp = record["fingerprint"]
     simulated = ",".join(sorted(fp.get("capabilities", {}).get("simulated_absent", []) or []))
     return (impl["name"], impl["version"], fp["python_implementation"], fp["python_version"],
-            fp["os"], fp["machine"], fp.get("gil", "unknown"), simulated)
+            fp["os"], fp["machine"], fp.get("gil", "unknown"), simulated, shape_of(fp))
+
+
+def shape_of(fingerprint: dict) -> str:
+    """The OS shape a record was simulated as, or "" (a real run)."""
+    return str((fingerprint.get("simulated") or {}).get("shape") or "")
 
 
 def cell_key(record: dict) -> Tuple[Any, ...]:
@@ -325,7 +332,8 @@ def _version_tuple(text: str) -> Tuple[int, ...]:
 
 def _column_sort(column: Column) -> tuple:
     return (
-        _OS_ORDER.get(column.os, 9), column.os, column.machine,
+        _OS_ORDER.get(column.os, 9), column.os, bool(column.shape), _OS_ORDER.get(column.shape, 9), column.shape,
+        column.machine,
         _PYIMPL_ORDER.get(column.python_implementation, 9), column.python_implementation,
         _version_tuple(column.python_version), column.gil,
         _IMPL_ORDER.get(column.impl_name, 9), column.impl_name, column.impl_version,
@@ -350,7 +358,10 @@ def _label_parts(column: Column) -> Dict[str, str]:
     if column.gil == "disabled":
         python += " (free-threaded)"
     simulated = ("simulated: no " + ", no ".join(column.simulated_absent)) if column.simulated_absent else ""
-    return {"os": pretty_os(column.os), "machine": column.machine, "python": python,
+    place = pretty_os(column.os)
+    if column.shape:  # never merged with, nor labelled as, a real run on that OS
+        place = f"{pretty_os(column.shape)} (simulated on {place})"
+    return {"os": place, "machine": column.machine, "python": python,
             "impl": _impl_label(column), "simulated": simulated}
 
 
@@ -488,6 +499,7 @@ def build_model(loaded: Sequence[Tuple[str, dict]]) -> Model:
             impl_version=impl.get("version", ""),
             api_version=impl.get("api_version", ""),
             fingerprint=fp,
+            shape=shape_of(fp),
             runs=[
                 Run(file=member_name, run_id=member["run_id"],
                     repeat_index=member["options"].get("repeat_index"),
