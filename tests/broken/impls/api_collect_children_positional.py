@@ -7,11 +7,10 @@ with open(_stdlib.__file__, encoding="utf-8") as _source:
 
 BREAKS = ("API-024",)
 
-_original_collect = ForkingMixIn.collect_children
+if "ForkingMixIn" in globals():  # only where os.fork exists (not on Windows)
+    _original_collect = ForkingMixIn.collect_children
 
+    def collect_children(self, blocking=False):  # BROKEN: not keyword-only
+        return _original_collect(self, blocking=blocking)
 
-def collect_children(self, blocking=False):  # BROKEN: not keyword-only
-    return _original_collect(self, blocking=blocking)
-
-
-ForkingMixIn.collect_children = collect_children
+    ForkingMixIn.collect_children = collect_children

@@ -27,4 +27,5 @@ def process_request(self, request, client_address):
             os._exit(status)
 
 
-ForkingMixIn.process_request = process_request
+if "ForkingMixIn" in globals():  # only where os.fork exists (not on Windows)
+    ForkingMixIn.process_request = process_request
