@@ -6,6 +6,7 @@ with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
 BREAKS = ("BIND-008", "BIND-010")
+REQUIRES = ('reuse_port',)  # the breakage shows only where SO_REUSEPORT exists
 
 
 _server_bind = TCPServer.server_bind
