@@ -610,12 +610,14 @@ def scratch_dir() -> str:
     """A private (0700) temporary directory for one pytest process, short enough that
     :func:`harness.addresses.private_dir` makes its AF_UNIX directories inside it."""
     from harness import addresses
+    from harness.capabilities import caps
 
     prefix = "ssconform-"
     base = tempfile.gettempdir()
     # mkdtemp adds 8 characters; the result must itself be short, or
     # private_dir() would fall back to /tmp, outside the directory we remove.
-    if (os.name == "posix" and len(os.path.join(base, prefix)) + 8 > addresses.LONG_TMPDIR
+    # Short paths matter only for AF_UNIX's sun_path (Windows' long TEMP stays).
+    if (caps().af_unix and len(os.path.join(base, prefix)) + 8 > addresses.LONG_TMPDIR
             and os.path.isdir("/tmp")):
         base = "/tmp"
     path = tempfile.mkdtemp(prefix=prefix, dir=base)

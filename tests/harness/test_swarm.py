@@ -409,7 +409,9 @@ def test_raise_nofile_limit_raises_toward_the_hard_limit():
         assert (raised.before, raised.after, raised.raised) == (lowered, lowered + 5, True)
         if hard != resource.RLIM_INFINITY:
             capped = swarm.raise_nofile_limit(hard + 1000)
-            assert capped.after == hard and capped.raised and "hard limit" in capped.note
+            assert capped.raised and capped.after <= hard and "hard limit" in capped.note
+            # macOS refuses a soft limit above OPEN_MAX (10240) even under a higher hard limit
+            assert capped.after == hard or (capped.after == 10240 and "refused" in capped.note), capped
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 

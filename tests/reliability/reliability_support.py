@@ -171,10 +171,12 @@ def children_of(pid: int) -> List[Proc]:
 
 def kill(pids: Sequence[int]) -> None:
     """SIGKILL each pid (and its process group when it leads one); errors ignored."""
+    actions = [action for action in (getattr(os, "killpg", None), os.kill) if action is not None]
+    signal_number = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows: os.kill terminates with any number
     for pid in pids:
-        for action in (os.killpg, os.kill):
+        for action in actions:
             try:
-                action(pid, signal.SIGKILL)
+                action(pid, signal_number)
             except OSError:
                 pass
 
