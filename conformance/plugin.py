@@ -56,10 +56,6 @@ thread, so the hang becomes TIMEOUT and the run goes on; elsewhere
 
 from __future__ import annotations
 
-from harness import shapes as _shapes
-
-_shapes.ensure_process_shaped()  # SSCONFORM_OS_SHAPE: reshaped before the imports below (harness.shapes)
-
 import contextlib
 import datetime
 import json
@@ -76,6 +72,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from harness import prerequisites, timeouts
+from harness import shapes as _shapes
 from harness.addresses import UnsupportedFeature
 from harness.capabilities import caps
 from harness.child_protocol import interrupt_on_stop_signals
@@ -84,6 +81,9 @@ from harness.outcomes import Level, Outcome
 from harness.prerequisites import PreconditionFailed
 
 from .checks import _helpers
+
+# SSCONFORM_OS_SHAPE set but not applied at start: restart this process shaped (harness.shapes)
+_shapes.ensure_process_shaped()
 
 ID_PATTERN = re.compile(r"^([A-Z][A-Z0-9]*)-(\d{3})$")
 CHECKS_DIR = Path(__file__).parent / "checks"

@@ -90,9 +90,7 @@ def applies(shim: Mapping[str, Any], version: Tuple[int, ...] = tuple(sys.versio
     """Whether ``shim`` applies to Python ``version`` (its ``python_before`` / ``python_from``)."""
     if "python_before" in shim and version >= _version(shim["python_before"]):
         return False
-    if "python_from" in shim and version < _version(shim["python_from"]):
-        return False
-    return True
+    return not ("python_from" in shim and version < _version(shim["python_from"]))
 
 
 _ARG_KEYS = {"id", "kind", "source", "why", "python_before", "python_from"}
