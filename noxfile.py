@@ -23,8 +23,14 @@ Sessions (``nox -l`` lists them with these docstrings):
 ``tests-3.X``                     the kit's own tests
 ``conformance-3.X(IMPL)``         one cell: fingerprint, then the suite;
                                   records go to ``ssconform-report/records/cpython3.X-IMPL/``
+``shaped(IMPL-SHAPE)``            one OS-shaped cell on the default Python: the suite
+                                  with ``--os-shape SHAPE`` (windows, macos), records
+                                  labelled simulated, under ``records/<python>-IMPL-SHAPE-shape/``
+``tests_shaped(SHAPE)``           the kit's own tests with ``SSCONFORM_OS_SHAPE=SHAPE``
+                                  (as far as Linux can stand in for that OS's CI job)
 ``report``                        merges every record into ``ssconform-report/``
-``matrix``                        every CPython found (3.14t, 3.15t too) x IMPLS, then ``report``
+``matrix``                        every CPython found (3.14t, 3.15t too) x IMPLS, the shaped cells,
+                                  then ``report``
                                   (``nox -s matrix -- --pypy`` adds the PyPy cells;
                                   other arguments go to every cell's ``ssconform run``)
 ``pypy(IMPL)``                    the suite under ``pypy3``, if installed
@@ -68,6 +74,8 @@ PYPROJECT = nox.project.load_toml(str(ROOT / "pyproject.toml"))
 # The classifiers' versions, then (for the Free Threading classifier) 3.14t and 3.15t.
 PYTHONS: List[str] = nox.project.python_versions(PYPROJECT)
 IMPLS = ("stdlib", "reference")
+#: OS shapes (harness/shapes/*.toml) for the ``shaped`` cells: default Python x IMPLS x SHAPES.
+SHAPES = ("windows", "macos")
 #: The ``alternatives`` session's implementations; ``stdlib`` first is their baseline.
 ALTERNATIVES = ("stdlib", "gevent", "eventlet", "eventlet_green", "future")
 ALTERNATIVES_PAGE = ROOT / "docs" / "alternatives.md"
@@ -148,6 +156,25 @@ def conformance(session: nox.Session, impl: str) -> None:
     _run_cell(session, impl)
 
 
+@nox.session(default=False)
+@nox.parametrize("impl, shape", [nox.param(impl, shape, id=f"{impl}-{shape}") for impl in IMPLS for shape in SHAPES])
+def shaped(session: nox.Session, impl: str, shape: str) -> None:
+    """One cell reshaped as SHAPE (simulated on this OS; harness.shapes) for IMPL."""
+    session.install("-e", ".")
+    out = _cell_dir(session, f"{impl}-{shape}-shape")
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("ssconform", "run", "--impl", impl, "--os-shape", shape, "--out", str(out), "--no-report",
+                *session.posargs)
+
+
+@nox.session(default=False)
+@nox.parametrize("shape", [nox.param(shape, id=shape) for shape in SHAPES])
+def tests_shaped(session: nox.Session, shape: str) -> None:
+    """The kit's own tests with every interpreter reshaped as SHAPE (simulated on this OS)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs, env={"SSCONFORM_OS_SHAPE": shape})
+
+
 @nox.session(python="pypy3", venv_backend="virtualenv", default=False)
 @nox.parametrize("impl", [nox.param(impl, id=impl) for impl in IMPLS])
 def pypy(session: nox.Session, impl: str) -> None:
@@ -202,7 +229,7 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=False, default=False)
 def matrix(session: nox.Session) -> None:
-    """Everything this machine has: every CPython found x {stdlib, reference}, then the report."""
+    """Everything this machine has: every CPython found x {stdlib, reference}, the OS-shaped cells, then the report."""
     with_pypy = "--pypy" in session.posargs
     # Positional arguments are global in nox: hand the cells only theirs.
     cell_args = [arg for arg in session.posargs if arg != "--pypy"]
@@ -217,6 +244,10 @@ def matrix(session: nox.Session) -> None:
         session.log(f"Python {version}: {path}")
         for impl in IMPLS:
             session.notify(f"conformance-{version}({impl})", posargs=cell_args)
+            cells += 1
+    for impl in IMPLS:
+        for shape in SHAPES:
+            session.notify(f"shaped({impl}-{shape})", posargs=cell_args)
             cells += 1
     if with_pypy:
         if pythons.find_pypy():

@@ -48,6 +48,7 @@ TOX_INI = ROOT / "tox.ini"
 CONFORMANCE_YML = ROOT / ".github" / "workflows" / "conformance.yml"
 CI_YML = ROOT / ".github" / "workflows" / "ci.yml"
 IMPLS = ("stdlib", "reference")
+SHAPES = ("windows", "macos")  # the OS-shaped cells (harness/shapes/*.toml)
 
 CLASSIFIER = re.compile(r"^Programming Language :: Python :: (3\.\d+)$")
 
@@ -149,6 +150,8 @@ def test_nox_lists_the_matrix(versions):
     expected = [f"tests-{v}" for v in every]
     expected += [f"conformance-{v}({impl})" for v in every for impl in IMPLS]
     expected += [f"pypy({impl})" for impl in IMPLS]
+    expected += [f"shaped({impl}-{shape})" for impl in IMPLS for shape in SHAPES]
+    expected += [f"tests_shaped({shape})" for shape in SHAPES]
     expected += ["alternatives", "report", "matrix", "lint", "typing"]
     assert sorted(sessions) == sorted(expected)
 
@@ -190,6 +193,7 @@ def test_tox_lists_the_matrix(versions):
     expected = [f"py{v}-tests" for v in compact]
     expected += [f"py{v}-conformance-{impl}" for v in compact for impl in IMPLS]
     expected += [f"pypy3-conformance-{impl}" for impl in IMPLS]
+    expected += [f"shaped-{impl}-{shape}" for impl in IMPLS for shape in SHAPES]
     expected += ["report", "lint", "typing"]
     assert sorted(envs) == sorted(expected)
 
