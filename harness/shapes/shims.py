@@ -45,6 +45,22 @@ def _module(name: str) -> Any:
     return importlib.import_module(name)
 
 
+class _Plain:
+    """A replacement for a module function that, like the builtin it replaces, is not a
+    descriptor: stored as a class attribute (3.9's ``pathlib._NormalAccessor.open = os.open``)
+    it is not bound to the instance."""
+
+    def __init__(self, function: Callable[..., Any], original: Any = None):
+        self.function = function
+        self.__wrapped__ = original
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<shaped {getattr(self.__wrapped__, '__name__', self.function.__name__)}>"
+
+
 # --------------------------------------------------------------------------- names
 
 
@@ -109,7 +125,7 @@ def select_sockets_only(fd_setsize: int, **_: Any) -> None:
         return real(rlist, wlist, xlist, timeout)
 
     REAL["select.select"] = real
-    select.select = shaped_select
+    select.select = _Plain(shaped_select, real)
 
 
 # --------------------------------------------------------------------------- clocks
@@ -128,8 +144,9 @@ def _clock_info(name: str, resolution: float, implementation: str) -> None:
             info.resolution, info.implementation = resolution_, implementation_
         return info
 
-    get_clock_info._ssc_overrides = overrides  # type: ignore[attr-defined]
-    time.get_clock_info = get_clock_info
+    plain = _Plain(get_clock_info, real)
+    plain._ssc_overrides = overrides  # type: ignore[attr-defined]
+    time.get_clock_info = plain
 
 
 def coarse_clock(clock: str, step_ns: int, implementation: str, **_: Any) -> None:
@@ -143,8 +160,8 @@ def coarse_clock(clock: str, step_ns: int, implementation: str, **_: Any) -> Non
     def clock_s() -> float:
         return clock_ns() / 1e9
 
-    setattr(time, clock + "_ns", clock_ns)
-    setattr(time, clock, clock_s)
+    setattr(time, clock + "_ns", _Plain(clock_ns, real_ns))
+    setattr(time, clock, _Plain(clock_s, getattr(time, clock)))
     _clock_info(clock, step_ns / 1e9, implementation)
 
 
@@ -158,8 +175,8 @@ def process_offset_clock(clock: str, **_: Any) -> None:
     def clock_ns() -> int:
         return real_ns() - offset
 
-    setattr(time, clock + "_ns", clock_ns)
-    setattr(time, clock, lambda: clock_ns() / 1e9)
+    setattr(time, clock + "_ns", _Plain(clock_ns, real_ns))
+    setattr(time, clock, _Plain(lambda: clock_ns() / 1e9, getattr(time, clock)))
 
 
 # --------------------------------------------------------------------------- files
@@ -188,7 +205,9 @@ def append_by_seek(**_: Any) -> None:
         return real_close(fd)
 
     REAL.update({"os.open": real_open, "os.write": real_write, "os.close": real_close})
-    os.open, os.write, os.close = shaped_open, shaped_write, shaped_close  # type: ignore[assignment]
+    os.open = _Plain(shaped_open, real_open)  # type: ignore[assignment]
+    os.write = _Plain(shaped_write, real_write)  # type: ignore[assignment]
+    os.close = _Plain(shaped_close, real_close)  # type: ignore[assignment]
 
 
 # --------------------------------------------------------------------------- sockets
@@ -328,7 +347,7 @@ def nofile_limit(soft: int, open_max: int, **_: Any) -> None:
         return real_set(which, limits)
 
     REAL["resource.setrlimit"] = real_set
-    resource.setrlimit = setrlimit
+    resource.setrlimit = _Plain(setrlimit, real_set)
 
 
 def spawn_default(**_: Any) -> None:
