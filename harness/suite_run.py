@@ -662,8 +662,9 @@ def summarise(paths: List[Path], loaded: List[dict]) -> int:
         counts = records.summarise(record)
         text = ", ".join(f"{n} {o}" for o, n in counts.items() if n) or "no checks"
         fp = record["fingerprint"]
+        place = fp["os"] + (f" (simulated {fp['simulated']['shape']})" if fp.get("simulated") else "")
         print(f"ssconform: {record['implementation']['name']} on {fp['python_implementation']} "
-              f"{fp['python_version']} {fp['os']}: {text}  ({path})", file=sys.stderr)
+              f"{fp['python_version']} {place}: {text}  ({path})", file=sys.stderr)
         for check in records.unexpected(record):
             variant = f"[{check['variant']}]" if check["variant"] else ""
             print(f"    {check['outcome']:8} {check['id']}{variant} {check['title']}", file=sys.stderr)
