@@ -42,6 +42,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BOOT_DIR = os.path.join(HERE, "boot")
 
 _active: Optional[Dict[str, Any]] = None
+#: the modules imported when the shape was applied: the interpreter's plumbing
+_plumbing: frozenset = frozenset()
 
 
 class ShapeError(ValueError):
@@ -98,7 +100,7 @@ _ARG_KEYS = {"id", "kind", "source", "why", "python_before", "python_from"}
 
 def apply(name: str) -> Dict[str, Any]:
     """Reshape this interpreter as shape ``name``; returns what :func:`active` will say."""
-    global _active
+    global _active, _plumbing
     if _active is not None:
         if _active["shape"] != name:
             raise ShapeError(f"this process is already shaped as {_active['shape']!r}")
@@ -124,6 +126,7 @@ def apply(name: str) -> Dict[str, Any]:
     from harness.fingerprint import os_name
 
     _active = {"shape": name, "title": data.get("title", name), "on": os_name(), "shims": applied}
+    _plumbing = frozenset(sys.modules)
     return _active
 
 
@@ -136,6 +139,12 @@ def apply_from_env() -> Optional[Dict[str, Any]]:
 def active() -> Optional[Dict[str, Any]]:
     """``{"shape", "title", "on", "shims"}`` of this process's shape, or ``None``."""
     return None if _active is None else dict(_active, shims=list(_active["shims"]))
+
+
+def plumbing() -> frozenset:
+    """Modules already imported when the shape was applied (empty without a shape): an
+    implementation's bootstrap (gevent's patching) comes after them, not before everything."""
+    return _plumbing
 
 
 def env_for(name: Optional[str], env: Optional[MutableMapping[str, str]] = None) -> Dict[str, str]:
@@ -177,4 +186,4 @@ def ensure_process_shaped() -> None:
 
 
 __all__ = ["ENV_VAR", "BOOT_DIR", "ShapeError", "available", "load", "applies", "apply", "apply_from_env",
-           "active", "env_for", "ensure_process_shaped"]
+           "active", "plumbing", "env_for", "ensure_process_shaped"]

@@ -65,22 +65,54 @@ class _Plain:
 
 
 def remove(module: str, names: Iterable[str] = (), prefix: str = "", keep: Iterable[str] = (), **_: Any) -> None:
-    """Delete ``names`` (and every name starting with ``prefix`` except ``keep``) from ``module``."""
+    """Delete ``names`` (and every name starting with ``prefix`` except ``keep``) from ``module``
+    and from its ``__all__``."""
     mod = _module(module)
     doomed = set(names)
     if prefix:
         doomed |= {name for name in vars(mod) if name.startswith(prefix) and name not in set(keep)}
+    exported = getattr(mod, "__all__", None)
     for name in sorted(doomed):
         if hasattr(mod, name):
             REAL[f"{module}.{name}"] = getattr(mod, name)
             delattr(mod, name)
+        if isinstance(exported, list) and name in exported:  # socket.__all__ is built at import
+            exported.remove(name)
 
 
-def block_import(modules: Iterable[str], **_: Any) -> None:
-    """Make ``import NAME`` raise ImportError, as for a module the OS does not build."""
-    for name in modules:
-        REAL[name] = sys.modules.get(name)
-        sys.modules[name] = None  # type: ignore[assignment]  # the documented way to block an import
+def _importer() -> str:
+    """The module whose ``import`` statement is running (importlib's own frames skipped)."""
+    frame = sys._getframe(2)
+    for _ in range(64):
+        if frame is None:
+            break
+        if not frame.f_code.co_filename.startswith("<frozen importlib"):
+            return str(frame.f_globals.get("__name__", ""))
+        frame = frame.f_back
+    return ""
+
+
+def block_import(modules: Iterable[str], except_importers: Iterable[str] = (), **_: Any) -> None:
+    """Make ``import NAME`` raise ModuleNotFoundError, as for a module the OS does not build,
+    except from ``except_importers`` (third-party plumbing that picks its POSIX branch by
+    ``sys.platform``, which stays ``linux``)."""
+    import importlib.abc
+
+    blocked = frozenset(modules)
+    allowed = tuple(except_importers)
+
+    class Blocked(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path, target=None):  # type: ignore[no-untyped-def]
+            if fullname not in blocked:
+                return None
+            importer = _importer()
+            if any(importer == prefix or importer.startswith(prefix + ".") for prefix in allowed):
+                return None
+            raise ModuleNotFoundError(f"No module named {fullname!r} (simulated OS shape)", name=fullname)
+
+    for name in blocked:
+        REAL[name] = sys.modules.pop(name, None)  # preimported plumbing keeps its own reference
+    sys.meta_path.insert(0, Blocked())
 
 
 def selectors_follow_select(**_: Any) -> None:
