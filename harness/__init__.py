@@ -10,6 +10,8 @@ it directly.  Modules, one job each:
 * ``servers``         run a server of the implementation under test, bounded teardown
 * ``server_process``  the same in a separate process (forking servers)
 * ``instrument``      handlers that record setup/handle/finish intervals across processes
+* ``clock``           the one clock for interval evidence (fine-grained, cross-process, every OS)
+* ``shapes``          OS shapes: a Linux interpreter reshaped as Windows or macOS is documented
 * ``swarm``           many concurrent clients; ``disconnect``: abrupt-disconnect scenarios
 * ``fingerprint``     the platform fingerprint; ``records``: JSON run records + schema
 * ``expectations``    expected deviations per implementation (TOML)

@@ -182,8 +182,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.os_shape:
-        os.environ.update(shapes.env_for(args.os_shape))  # every child starts shaped (harness.shapes)
+    shape = args.os_shape or os.environ.get(shapes.ENV_VAR, "").strip()
+    if shape:  # every child starts shaped (harness.shapes)
+        try:
+            os.environ.update(shapes.env_for(shape))
+        except shapes.ShapeError as exc:
+            raise UsageProblem(str(exc)) from None
     return suite_run.run_suite(args.impl or (), args.out, keyword=args.keyword, workers=args.workers,
                                expectations=args.expectations, repeat=args.repeat,
                                timeout_multiplier=args.timeout_multiplier, run_bound_seconds=args.run_bound,

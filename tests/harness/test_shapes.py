@@ -208,6 +208,21 @@ def test_finding_1_event_stamps_resolve_handler_edges_under_the_windows_shape(tm
     assert facts["overlap"] == 2
 
 
+def test_the_interval_clock_under_each_shape():
+    facts = {name: shaped(name, """
+        import json
+        from harness import clock
+        a = clock.now_ns()
+        b = clock.now_ns()
+        print(json.dumps({"name": clock.NAME, "cross": clock.CROSS_PROCESS, "step": b - a}))
+    """) for name in SHAPES}
+    assert facts["macos"]["name"] == "clock_gettime_ns(CLOCK_MONOTONIC)" and facts["macos"]["cross"]
+    windows = facts["windows"]  # no clock_gettime: QueryPerformanceCounter through perf_counter_ns
+    assert windows["name"].startswith("perf_counter_ns")
+    assert windows["cross"] is (sys.version_info >= (3, 10))  # per process before 3.10 (bpo-37205)
+    assert all(f["step"] > 0 for f in facts.values()), facts  # two reads apart: a fine clock
+
+
 def test_finding_2_event_log_writers_never_collide_under_the_windows_shape(tmp_path):
     """Before: appends by seek-then-write from eight threads overwrote each other (JSONDecodeError)."""
     facts = shaped("windows", f"""
