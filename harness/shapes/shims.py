@@ -182,7 +182,9 @@ def _clock_info(name: str, resolution: float, implementation: str) -> None:
 
 
 def coarse_clock(clock: str, step_ns: int, implementation: str, **_: Any) -> None:
-    """``time.<clock>()`` and ``<clock>_ns()`` advance in steps of ``step_ns``."""
+    """``time.<clock>()`` and ``<clock>_ns()`` advance in steps of ``step_ns``.
+
+    Windows before 3.13: https://docs.python.org/3/whatsnew/3.13.html#time (gh-88494, gh-63207)."""
     real_ns: Callable[[], int] = getattr(time, clock + "_ns")
     REAL[f"time.{clock}_ns"] = real_ns
 
@@ -199,7 +201,9 @@ def coarse_clock(clock: str, step_ns: int, implementation: str, **_: Any) -> Non
 
 def process_offset_clock(clock: str, **_: Any) -> None:
     """``time.<clock>()`` counts from this process's start, so two processes
-    started apart disagree (a forked child inherits its parent's offset)."""
+    started apart disagree (a forked child inherits its parent's offset).
+
+    Before 3.10 (bpo-37205): https://docs.python.org/3/library/time.html#time.perf_counter."""
     real_ns: Callable[[], int] = getattr(time, clock + "_ns")
     REAL[f"time.{clock}_ns"] = real_ns
     offset = real_ns()
@@ -216,7 +220,8 @@ def process_offset_clock(clock: str, **_: Any) -> None:
 
 def append_by_seek(**_: Any) -> None:
     """Descriptors opened with ``O_APPEND`` write by "seek to the end, then write":
-    two steps another writer can come between (the C runtime's emulation)."""
+    two steps another writer can come between (the C runtime's emulation,
+    https://learn.microsoft.com/en-us/cpp/c-runtime-library/reference/write)."""
     real_open, real_write, real_close = os.open, os.write, os.close
     appending = set()
 
@@ -256,7 +261,8 @@ def _wrap_socket_method(name: str, make: Callable[[Callable[..., Any]], Callable
 def accept_fails_for_reset(**_: Any) -> None:
     """A TCP connection reset while queued makes ``accept()`` fail with
     ConnectionResetError (the errno is Linux's ECONNRESET) instead of
-    returning it; Linux's own evidence of the reset is ``getpeername()``'s ENOTCONN."""
+    returning it; Linux's own evidence of the reset is ``getpeername()``'s ENOTCONN.
+    WSAECONNRESET: https://learn.microsoft.com/en-us/windows/win32/api/winsock2/nf-winsock2-accept."""
     import socket
 
     def make(real):  # type: ignore[no-untyped-def]
@@ -285,7 +291,8 @@ def _is_unix(sock: Any, kind: Optional[int] = None) -> bool:
 
 def unix_full_backlog_refuses(**_: Any) -> None:
     """An AF_UNIX stream connect to a full listen queue fails at once with
-    ECONNREFUSED, blocking or not (Linux: EAGAIN, or a blocking wait)."""
+    ECONNREFUSED, blocking or not (Linux: EAGAIN, or a blocking wait).  macOS: unix(4),
+    connect(2), https://developer.apple.com/library/archive/documentation/Darwin/Reference/ManPages/man2/connect.2.html."""
     import socket
 
     def attempt(real_connect_ex, sock, address) -> int:  # type: ignore[no-untyped-def]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -51,7 +50,7 @@ def test_every_shim_names_its_public_source_and_purpose(name):
     assert len(ids) == len(set(ids)), f"{name}: duplicate shim ids"
     for shim in data["shim"]:
         assert shim["why"].strip(), shim["id"]
-        assert any(word in shim["source"] for word in ("https://", "CPython ", "XNU ", "pytest ")), shim["id"]
+        assert "https://" in shim["source"], shim["id"]  # something a reader can open
 
 
 def test_an_unknown_shape_is_refused():
