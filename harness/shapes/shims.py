@@ -80,35 +80,17 @@ def remove(module: str, names: Iterable[str] = (), prefix: str = "", keep: Itera
             exported.remove(name)
 
 
-def _importer() -> str:
-    """The module whose ``import`` statement is running (importlib's own frames skipped)."""
-    frame = sys._getframe(2)
-    for _ in range(64):
-        if frame is None:
-            break
-        if not frame.f_code.co_filename.startswith("<frozen importlib"):
-            return str(frame.f_globals.get("__name__", ""))
-        frame = frame.f_back
-    return ""
-
-
-def block_import(modules: Iterable[str], except_importers: Iterable[str] = (), **_: Any) -> None:
-    """Make ``import NAME`` raise ModuleNotFoundError, as for a module the OS does not build,
-    except from ``except_importers`` (third-party plumbing that picks its POSIX branch by
-    ``sys.platform``, which stays ``linux``)."""
+def block_import(modules: Iterable[str], **_: Any) -> None:
+    """Make ``import NAME`` raise ModuleNotFoundError, as for a module the OS does not build."""
     import importlib.abc
 
     blocked = frozenset(modules)
-    allowed = tuple(except_importers)
 
     class Blocked(importlib.abc.MetaPathFinder):
         def find_spec(self, fullname, path, target=None):  # type: ignore[no-untyped-def]
-            if fullname not in blocked:
-                return None
-            importer = _importer()
-            if any(importer == prefix or importer.startswith(prefix + ".") for prefix in allowed):
-                return None
-            raise ModuleNotFoundError(f"No module named {fullname!r} (simulated OS shape)", name=fullname)
+            if fullname in blocked:
+                raise ModuleNotFoundError(f"No module named {fullname!r} (simulated OS shape)", name=fullname)
+            return None
 
     for name in blocked:
         REAL[name] = sys.modules.pop(name, None)  # preimported plumbing keeps its own reference
@@ -169,7 +151,7 @@ def _clock_info(name: str, resolution: float, implementation: str) -> None:
     overrides = dict(previous, **{name: (resolution, implementation)})
 
     def get_clock_info(clock: str) -> Any:
-        info = real(clock)
+        info = real(clock)  # type: ignore[arg-type]
         if clock in overrides:
             resolution_, implementation_ = overrides[clock]
             info = types.SimpleNamespace(**vars(info))
