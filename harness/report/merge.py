@@ -61,7 +61,7 @@ def _describe_cell(key: tuple) -> str:
     if gil != "unknown":
         text += f", GIL {gil}"
     if simulated:
-        text += f", simulated absent {simulated}"
+        text += f", simulated {simulated}"
     return text + f", repeat_index {repeat}"
 
 

@@ -107,7 +107,7 @@ class Column:
     @property
     def key(self) -> Tuple[str, ...]:
         return (self.impl_name, self.impl_version, self.python_implementation, self.python_version,
-                self.os, self.machine, self.gil, ",".join(self.simulated_absent), self.shape)
+                self.os, self.machine, self.gil, simulated_part(self.simulated_absent, self.shape))
 
     @property
     def aborted(self) -> List[str]:
@@ -311,14 +311,19 @@ def column_key(record: dict) -> Tuple[str, ...]:
     """The column a record belongs to (see the module docstring)."""
     impl = record["implementation"]
     fp = record["fingerprint"]
-    simulated = ",".join(sorted(fp.get("capabilities", {}).get("simulated_absent", []) or []))
+    absent = sorted(fp.get("capabilities", {}).get("simulated_absent", []) or [])
     return (impl["name"], impl["version"], fp["python_implementation"], fp["python_version"],
-            fp["os"], fp["machine"], fp.get("gil", "unknown"), simulated, shape_of(fp))
+            fp["os"], fp["machine"], fp.get("gil", "unknown"), simulated_part(absent, shape_of(fp)))
 
 
 def shape_of(fingerprint: dict) -> str:
     """The OS shape a record was simulated as, or "" (a real run)."""
     return str((fingerprint.get("simulated") or {}).get("shape") or "")
+
+
+def simulated_part(absent: Sequence[str], shape: str) -> str:
+    """The key's last part: what was simulated (an OS shape, absent capabilities), "" for nothing."""
+    return ",".join(([f"os-shape:{shape}"] if shape else []) + sorted(absent))
 
 
 def cell_key(record: dict) -> Tuple[Any, ...]:
