@@ -11,7 +11,7 @@ import sys
 import jsonschema
 import pytest
 
-from harness import capabilities, fingerprint, records, timeouts
+from harness import capabilities, fingerprint, records, shapes, timeouts
 from harness.implementations import resolve
 
 KEYS = {
@@ -42,7 +42,10 @@ def _validator():
 
 def test_keys_present_and_valid():
     fp = fingerprint.fingerprint(env={})
-    assert set(fp) == KEYS
+    shaped = shapes.active()  # SSCONFORM_OS_SHAPE: the record says which shape
+    assert set(fp) == (KEYS | {"simulated"} if shaped else KEYS)
+    if shaped:
+        assert fp["simulated"]["shape"] == shaped["shape"] and fp["os"] == shaped["on"]
     _validator().validate(fp)
     assert fp["python_version"] == ".".join(map(str, sys.version_info[:3]))
     assert fp["gil"] in ("enabled", "disabled", "unknown")

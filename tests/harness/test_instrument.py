@@ -53,7 +53,7 @@ def test_append_adds_identity_and_reads_back(log):
 
 def test_long_fields_are_truncated_below_4k(log):
     log.append(kind="big", text="a" * 100_000, data=b"b" * 10_000, many=list(range(1000)))
-    with open(log.path, "rb") as handle:
+    with open(log.writer_path(), "rb") as handle:  # this process's file of the log
         raw = handle.read()
     assert len(raw) < 4096 and raw.endswith(b"\n")
     (event,) = log.read()
