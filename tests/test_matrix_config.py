@@ -39,7 +39,7 @@ from typing import Dict, List
 
 import pytest
 
-from harness import pythons, timeouts
+from harness import pythons, shapes, timeouts
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
@@ -92,7 +92,7 @@ def _tool(module: str, *args: str, env: Dict[str, str] | None = None) -> subproc
         text=True,
         timeout=timeouts.long() * 2,
         cwd=str(ROOT),
-        env=env,
+        env=shapes.unshaped_env(env),  # tox and nox pick their POSIX code by sys.platform
         check=False,
     )
 

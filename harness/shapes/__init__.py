@@ -160,6 +160,20 @@ def env_for(name: Optional[str], env: Optional[MutableMapping[str, str]] = None)
     return result
 
 
+def unshaped_env(env: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """``env`` (default ``os.environ``) without a shape: for third-party tools (tox, nox)
+    that choose their POSIX code by ``sys.platform``, which a shape leaves ``linux``."""
+    result = dict(os.environ if env is None else env)
+    result.pop(ENV_VAR, None)
+    result.pop(_REEXEC_VAR, None)
+    parts = [p for p in result.get("PYTHONPATH", "").split(os.pathsep) if p and p != BOOT_DIR]
+    if parts:
+        result["PYTHONPATH"] = os.pathsep.join(parts)
+    else:
+        result.pop("PYTHONPATH", None)
+    return result
+
+
 def _command_line() -> List[str]:
     orig = getattr(sys, "orig_argv", None)  # 3.10+
     if orig:
@@ -186,4 +200,4 @@ def ensure_process_shaped() -> None:
 
 
 __all__ = ["ENV_VAR", "BOOT_DIR", "ShapeError", "available", "load", "applies", "apply", "apply_from_env",
-           "active", "plumbing", "env_for", "ensure_process_shaped"]
+           "active", "plumbing", "env_for", "unshaped_env", "ensure_process_shaped"]

@@ -348,6 +348,44 @@ def unix_dgram_max(max_bytes: int, **_: Any) -> None:
         _wrap_socket_method(name, make)
 
 
+def socketpair_over_tcp(**_: Any) -> None:
+    """``socket.socketpair()`` without AF_UNIX: a connected pair of loopback TCP
+    sockets, made as CPython makes it where the OS has no socketpair()."""
+    import socket
+
+    def socketpair(family=None, type=socket.SOCK_STREAM, proto=0):  # type: ignore[no-untyped-def]
+        family = socket.AF_INET if family is None else family
+        host = "::1" if family == getattr(socket, "AF_INET6", None) else "127.0.0.1"
+        if family not in (socket.AF_INET, getattr(socket, "AF_INET6", None)) or type != socket.SOCK_STREAM:
+            raise ValueError("Only AF_INET and AF_INET6 SOCK_STREAM socket pairs are supported here")
+        listener = socket.socket(family, type, proto)
+        try:
+            listener.bind((host, 0))
+            listener.listen()
+            client = socket.socket(family, type, proto)
+            try:
+                client.setblocking(False)
+                try:
+                    client.connect(listener.getsockname()[:2])
+                except (BlockingIOError, InterruptedError):
+                    pass
+                client.setblocking(True)
+                server, _address = listener.accept()
+            except BaseException:
+                client.close()
+                raise
+        finally:
+            listener.close()
+        if server.getpeername()[:2] != client.getsockname()[:2]:  # another process raced us
+            server.close()
+            client.close()
+            raise ConnectionError("Unexpected peer connection")
+        return server, client
+
+    REAL["socket.socketpair"] = socket.socketpair
+    socket.socketpair = _Plain(socketpair, socket.socketpair)
+
+
 # --------------------------------------------------------------------------- limits and processes
 
 
@@ -453,6 +491,7 @@ KINDS: Dict[str, Callable[..., None]] = {
     "unix_full_backlog_refuses": unix_full_backlog_refuses,
     "unix_path_max": unix_path_max,
     "unix_dgram_max": unix_dgram_max,
+    "socketpair_over_tcp": socketpair_over_tcp,
     "nofile_limit": nofile_limit,
     "spawn_default": spawn_default,
     "popen_kill_terminates": popen_kill_terminates,
