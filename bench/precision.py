@@ -142,9 +142,8 @@ def judge(breaks: Dict[str, str], checks: List[dict]) -> Dict[str, Any]:
             failing.add(check["id"])
             if check["id"] not in named:
                 collateral.add(f"{label}={outcome}")
-        elif outcome == "PRECONDITION_FAILED":
-            if check["id"] not in named and check.get("prerequisite") not in named:
-                collateral.add(f"{label}=PRECONDITION_FAILED({check.get('prerequisite')})")
+        elif outcome == "PRECONDITION_FAILED" and check["id"] not in named and check.get("prerequisite") not in named:
+            collateral.add(f"{label}=PRECONDITION_FAILED({check.get('prerequisite')})")
     return {"collateral": sorted(collateral), "missed": sorted(named - failing)}
 
 

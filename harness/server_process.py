@@ -397,7 +397,8 @@ def _stop(proc: ProcessServer, stop_budget: Optional[float] = None) -> None:
             f"server process {proc.pid} to stop (killed with {record['killed']}); "
             f"stderr tail:\n{proc.stderr_tail()}", budget)
     if record.get("precondition"):
-        raise PreconditionFailed(*record["precondition"], timed_out=True)
+        behaviour, detail = record["precondition"]
+        raise PreconditionFailed(behaviour, detail, timed_out=True)
     if record.get("hung") and not record.get("stopped_by"):  # stopped_by: the loop was stopped anyway
         raise HarnessTimeout(
             f"server teardown in process {proc.pid}: {'; '.join(record['hung'])} did not finish",

@@ -77,8 +77,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from harness import addresses, prerequisites, timeouts
 from harness.addresses import UnsupportedFeature
-from harness.prerequisites import LATCH, PreconditionFailed
 from harness.capabilities import caps
+from harness.prerequisites import LATCH, PreconditionFailed
 from harness.timeouts import HarnessTimeout
 
 
@@ -469,7 +469,7 @@ def loop_busy_in_request(server: Any) -> Optional[str]:
     """The request-path function a thread running ``server.serve_forever()`` is
     inside now (from ``sys._current_frames``, looked at, never called), else None.
     Green threads (gevent, eventlet) are not OS threads and are not seen."""
-    frames = getattr(sys, "_current_frames", lambda: {})()
+    frames: Dict[int, Any] = getattr(sys, "_current_frames", dict)()
     for frame in frames.values():
         chain = []
         while frame is not None:

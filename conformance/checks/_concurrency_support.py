@@ -39,8 +39,8 @@ from typing import Any, Dict, Iterator, List, Optional
 
 from harness import addresses, clients, instrument, timeouts
 from harness.instrument import EventLog, Interval
-from harness.server_process import serve_in_process
 from harness.prerequisites import PreconditionFailed
+from harness.server_process import serve_in_process
 from harness.servers import ServeError, build_server, serve_in_thread, server_class
 from harness.timeouts import HarnessTimeout
 
