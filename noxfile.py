@@ -29,8 +29,10 @@ Sessions (``nox -l`` lists them with these docstrings):
 ``tests_shaped(SHAPE)``           the kit's own tests with ``SSCONFORM_OS_SHAPE=SHAPE``
                                   (as far as Linux can stand in for that OS's CI job)
 ``report``                        merges every record into ``ssconform-report/``
-``matrix``                        every CPython found (3.14t, 3.15t too) x IMPLS, the shaped cells,
-                                  then ``report``
+``matrix``                        every CPython found (3.14t, 3.15t too) x IMPLS, the shaped
+                                  cells, then ``report``; the cells run as separate
+                                  ``nox`` processes, up to ``MATRIX_JOBS`` at once, each
+                                  one's output printed whole when it ends
                                   (``nox -s matrix -- --pypy`` adds the PyPy cells;
                                   other arguments go to every cell's ``ssconform run``)
 ``pypy(IMPL)``                    the suite under ``pypy3``, if installed
@@ -44,24 +46,30 @@ session therefore always uses the ``virtualenv`` backend, which seeds pip
 from its own bundled wheels and does not need either module.
 
 Every session passes ``session.posargs`` on (``nox -s conformance -- -k TCP``).
-A failing cell makes nox exit non-zero, but the ``matrix`` queue goes on and
-still ends with the merged report.
+A failing cell makes nox exit non-zero, but the ``matrix`` runs every other
+cell and still ends with the merged report.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import pathlib
 import shutil
+import signal
+import subprocess
 import sys
-from typing import Dict, List
+import tempfile
+import threading
+import time
+from typing import Dict, List, Tuple
 
 import nox
 
 ROOT = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from harness import pythons  # noqa: E402  (needs ROOT on sys.path)
+from harness import pythons, timeouts  # noqa: E402  (needs ROOT on sys.path)
 
 nox.needs_version = ">=2024.3.2"
 nox.options.error_on_missing_interpreters = False
@@ -227,6 +235,114 @@ def report(session: nox.Session) -> None:
     session.log(f"report: {REPORT_DIR / 'report.html'} and {REPORT_DIR / 'report.md'}")
 
 
+def _matrix_cells(with_pypy: bool) -> List[str]:
+    """The nox sessions ``matrix`` runs, one per cell.  A new kind of cell is one line here."""
+    cells = [f"conformance-{version}({impl})" for version, path in FOUND.items() if path
+             for impl in IMPLS]
+    cells += [f"shaped({impl}-{shape})" for impl in IMPLS for shape in SHAPES]
+    if with_pypy and pythons.find_pypy():
+        cells += [f"pypy({impl})" for impl in IMPLS]
+    return cells
+
+
+#: Cells run at once by ``matrix`` (``SSCONFORM_MATRIX_JOBS`` overrides; 1 = one after the
+#: other).  A cell mostly waits (venv creation, pip, a suite of latency-bound checks), so
+#: more cells than cores overlap well; docs/test-timing.md has the measurement.
+MATRIX_JOBS = 3
+#: One cell's bound: far above a healthy cell (under a minute), below .ci/run's own bound.
+CELL_BOUND = timeouts.long() * 10
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Interrupt a cell's nox (which then stops its own child), terminate, kill; reap."""
+    steps = [process.terminate, process.kill]
+    if os.name != "nt":  # Windows' send_signal knows no SIGINT
+        steps.insert(0, lambda: process.send_signal(signal.SIGINT))
+    for step in steps:
+        if process.poll() is not None:
+            return
+        try:
+            step()
+            process.wait(timeout=timeouts.short())
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        except OSError:  # gone meanwhile
+            break
+    process.wait(timeout=timeouts.short())
+
+
+class _Cells:
+    """The running cell processes, so that an interrupt can stop every one of them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: List[subprocess.Popen[bytes]] = []
+        self.stopping = False
+
+    def run(self, name: str, args: List[str]) -> Tuple[str, int, float, str]:
+        """One cell as ``nox -s NAME -- ARGS``, its output kept apart (printed whole later)."""
+        started = time.monotonic()
+        command = [sys.executable, "-m", "nox", "--no-color", "-f", str(ROOT / "noxfile.py"),
+                   "-s", name, "--", *args]
+        with tempfile.TemporaryFile() as log:
+            with self.lock:
+                if self.stopping:
+                    return name, -1, 0.0, "not started: the matrix was interrupted"
+                process = subprocess.Popen(command, cwd=str(ROOT), stdout=log,
+                                           stderr=subprocess.STDOUT)
+                self.running.append(process)
+            try:
+                status = process.wait(timeout=CELL_BOUND)
+            except subprocess.TimeoutExpired:
+                _stop(process)
+                status = -1
+                log.write(f"\nmatrix: cell stopped after its bound of {CELL_BOUND:.0f} s\n".encode())
+            finally:
+                with self.lock:
+                    self.running.remove(process)
+            log.seek(0)
+            output = log.read().decode("utf-8", "replace")
+        return name, status, time.monotonic() - started, output
+
+    def stop_all(self) -> None:
+        with self.lock:
+            self.stopping = True
+            running = list(self.running)
+        for process in running:
+            _stop(process)
+
+
+def _run_cells(cells: List[str], args: List[str], jobs: int) -> List[str]:
+    """Run ``cells`` at most ``jobs`` at a time; print each one's output as one block when it
+    ends.  Ctrl-C or SIGTERM stops the running cells (nothing is orphaned) and starts no
+    more.  Returns the names of the cells that failed."""
+    state = _Cells()
+    failed: List[str] = []
+
+    def _terminated(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    try:
+        futures = [pool.submit(state.run, name, args) for name in cells]
+        for future in concurrent.futures.as_completed(futures):
+            name, status, seconds, output = future.result()
+            verdict = "ok" if status == 0 else f"FAILED (exit status {status})"
+            print(f"\n---- cell {name}: {verdict}, {seconds:.0f} s ----", flush=True)
+            print(output.rstrip(), flush=True)
+            if status != 0:
+                failed.append(name)
+    except BaseException:
+        state.stop_all()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        signal.signal(signal.SIGTERM, previous)
+    return failed
+
+
 @nox.session(python=False, default=False)
 def matrix(session: nox.Session) -> None:
     """Everything this machine has: every CPython found x {stdlib, reference}, the OS-shaped cells, then the report."""
@@ -237,27 +353,20 @@ def matrix(session: nox.Session) -> None:
     missing = [version for version, path in FOUND.items() if not path]
     if missing:
         session.log(f"not installed, skipped: Python {', '.join(missing)}")
-    cells = 0
+    if with_pypy and not pythons.find_pypy():
+        session.log("pypy3 is not installed: PyPy cells skipped")
     for version, path in FOUND.items():
-        if not path:
-            continue
-        session.log(f"Python {version}: {path}")
-        for impl in IMPLS:
-            session.notify(f"conformance-{version}({impl})", posargs=cell_args)
-            cells += 1
-    for impl in IMPLS:
-        for shape in SHAPES:
-            session.notify(f"shaped({impl}-{shape})", posargs=cell_args)
-            cells += 1
-    if with_pypy:
-        if pythons.find_pypy():
-            for impl in IMPLS:
-                session.notify(f"pypy({impl})", posargs=cell_args)
-                cells += 1
-        else:
-            session.log("pypy3 is not installed: PyPy cells skipped")
-    session.log(f"queued {cells} cells, then the report")
+        if path:
+            session.log(f"Python {version}: {path}")
+    cells = _matrix_cells(with_pypy)
+    jobs = max(1, int(os.environ.get("SSCONFORM_MATRIX_JOBS", MATRIX_JOBS)))
+    session.log(f"running {len(cells)} cells, {jobs} at a time, then the report")
+    failed = _run_cells(cells, cell_args, jobs)
+    # The report comes after this session, also when a cell failed.
     session.notify("report", posargs=[])
+    if failed:
+        session.error(f"{len(failed)} of {len(cells)} cells failed: {', '.join(failed)}")
+    session.log(f"all {len(cells)} cells passed")
 
 
 @nox.session

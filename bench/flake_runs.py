@@ -272,6 +272,15 @@ def summary(result: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write_json(result: Dict[str, Any], target: str) -> None:
+    """``result`` as indented JSON into the file ``target`` (``-``: stdout)."""
+    text = json.dumps(result, indent=2) + "\n"
+    if target == "-":
+        sys.stdout.write(text)
+    else:
+        Path(target).write_text(text, encoding="utf-8")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="rounds per implementation (default 20)")
@@ -301,11 +310,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     result = measure(args)
     print(summary(result), file=sys.stderr)
     if args.json:
-        text = json.dumps(result, indent=2) + "\n"
-        if args.json == "-":
-            sys.stdout.write(text)
-        else:
-            Path(args.json).write_text(text, encoding="utf-8")
+        write_json(result, args.json)
     bad = result["interrupted"] or any(d["flaky"] or d["aborted"] for d in result["implementations"].values())
     return 1 if bad else 0
 
