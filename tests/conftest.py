@@ -16,11 +16,16 @@ Shared scenarios.  A module- or session-scoped fixture runs once per xdist
 *worker* that needs it, not once per run.  The fixtures in
 :data:`SHARED_SCENARIOS` are expensive (a whole conformance-suite run with
 probes, CPython's ``test_socketserver`` on every interpreter, a quick
-benchmark, ...) and are read by several tests each, so every test that uses
-one gets ``xdist_group(<fixture name>)``: with ``--dist loadgroup`` those
-tests run on one worker, one after the other, and the scenario runs once, as
-it does serially.  These are the only tests that do not run in parallel with
-each other, and only for that reason; they still run beside the others.
+benchmark, ...) and are read by several tests each.  With the default
+``--dist loadgroup`` the scheduler below (:class:`SharedScenarioScheduling`)
+makes the tests of each such fixture one work unit: they run on one worker,
+one after the other, and the scenario runs once, as it does serially.
+(xdist's own ``xdist_group`` mark cannot do it here: pytest 9.2 no longer
+lets xdist 3.8 rename a collected item, so the mark has no effect.)  Every
+other test is its own unit.  A test that uses one of these fixtures outside
+the node IDs listed for it is a usage error, so the list cannot go stale.
+These are the only tests that do not run in parallel with each other, and
+only for that reason; they still run beside all the others.
 
 Order.  xdist hands out the tests (``--dist loadgroup``: one unit per test or
 per group) in collection order, a few per worker at first and then one by
@@ -52,20 +57,31 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from typing import Optional
 
 import pytest
 
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # pytest-xdist is a dependency; without it nothing below is called
+    LoadScopeScheduling = object  # type: ignore[assignment,misc]
+
 pytest_plugins = ["pytester"]
 
-#: Expensive fixtures shared by several tests: name -> what it runs (see above).
+#: Expensive fixtures shared by several tests: name -> node-ID prefixes of every test that
+#: uses it (whole files, where the file's other tests are quick).  See above.
 SHARED_SCENARIOS = {
-    "probed_run": "ssconform run, both implementations, whole suite, under the leak/socket probes",
-    "suite_runs": "CPython's test_socketserver on every interpreter found, stdlib and reference",
-    "quick_run": "ssconform bench --quick, two rounds",
-    "previous_run": "ssconform run -k test_api with its report",
-    "report_html": "a report rendered and loaded in chromium",
-    "suite_checks": "the suite's check listing (a pytest --collect-only process)",
-    "one_check": "ssconform list --json",
+    # ssconform run, both implementations, whole suite, under the leak and socket probes
+    "probed_run": ("tests/reliability/test_reliability_leaks.py::",
+                   "tests/reliability/test_reliability_security.py::"),
+    # CPython's test_socketserver on every interpreter found, stdlib and reference
+    "suite_runs": ("tests/reference_impl/test_cpython_suite.py::",),
+    # ssconform bench --quick, two rounds
+    "quick_run": ("tests/harness/test_bench.py::",),
+    # ssconform run -k test_api with its report
+    "previous_run": ("tests/reliability/test_reliability_bad_input.py::",),
+    # a report rendered and loaded in chromium
+    "report_html": ("tests/report/test_chromium.py::",),
 }
 
 #: Node-ID prefixes of the longest tests, longest group first (docs/test-timing.md).
@@ -107,11 +123,32 @@ def _long_rank(nodeid: str) -> int:
     return len(LONG_FIRST)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def shared_scenario(nodeid: str) -> Optional[str]:
+    """The SHARED_SCENARIOS fixture whose tests ``nodeid`` belongs to, if any."""
+    for name, prefixes in SHARED_SCENARIOS.items():
+        if nodeid.startswith(prefixes):
+            return name
+    return None
+
+
 def pytest_collection_modifyitems(session, config, items):
-    grouped = config.pluginmanager.hasplugin("xdist")
-    for item in items if grouped else ():
+    for item in items:
         for name in SHARED_SCENARIOS:
-            if name in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group(name))
+            if name in getattr(item, "fixturenames", ()) and shared_scenario(item.nodeid) != name:
+                raise pytest.UsageError(f"tests/conftest.py: {item.nodeid} uses {name}; add it to "
+                                        f"SHARED_SCENARIOS[{name!r}] so that its tests share one run")
     items.sort(key=lambda item: _long_rank(item.nodeid))
+
+
+class SharedScenarioScheduling(LoadScopeScheduling):
+    """xdist's scope scheduling with one unit per test, except one per shared scenario."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return shared_scenario(nodeid) or nodeid
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown under -p no:xdist
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") == "loadgroup":  # the default; another --dist is the user's
+        return SharedScenarioScheduling(config, log)
+    return None
