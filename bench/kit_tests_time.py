@@ -116,9 +116,11 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=timeouts.short())
 
 
-def _default_sigint() -> None:  # pragma: no cover - runs in the child
-    # A script started in the background inherits SIGINT ignored; pytest must see it.
+def _default_signals() -> None:  # pragma: no cover - runs in the child
+    # A script started in the background (or under nohup) inherits SIGINT (SIGHUP) ignored;
+    # pytest must see SIGINT, and the tests that send SIGHUP to a run expect its default.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def run_once(python: str, mode: str, work: Path, bound: float, extra: Sequence[str]) -> Dict[str, Any]:
@@ -129,7 +131,7 @@ def run_once(python: str, mode: str, work: Path, bound: float, extra: Sequence[s
     load_before = _load()
     started = time.monotonic()
     with open(work / "output.txt", "wb") as output:
-        posix = {"start_new_session": True, "preexec_fn": _default_sigint} if os.name != "nt" else {}
+        posix = {"start_new_session": True, "preexec_fn": _default_signals} if os.name != "nt" else {}
         process = subprocess.Popen(command, cwd=_ROOT, stdout=output, stderr=subprocess.STDOUT, **posix)
         try:
             status: Optional[int] = process.wait(timeout=bound)

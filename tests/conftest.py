@@ -82,6 +82,9 @@ SHARED_SCENARIOS = {
     "previous_run": ("tests/reliability/test_reliability_bad_input.py::",),
     # a report rendered and loaded in chromium
     "report_html": ("tests/report/test_chromium.py::",),
+    # not a fixture: the module's _RUNS cache, one hanging run per implementation, read by
+    # two tests each (no usage check: no fixture name to look for)
+    "hang_runs": ("tests/reliability/test_reliability_hangs.py::",),
 }
 
 #: Node-ID prefixes of the longest tests, longest group first (docs/test-timing.md).
