@@ -288,6 +288,16 @@ class Child:
         for reader in self._readers:
             reader.start()
 
+    def drain(self, budget: float) -> bool:
+        """Wait (bounded) until every reader has seen the end of its pipe, so that
+        :meth:`stderr_tail` holds all a child that has exited wrote (a reader may
+        lag behind the exit).  Whether they all finished in time.  A grandchild
+        that keeps a pipe open makes this run out of time, never hang."""
+        deadline = timeouts.Deadline(budget, f"{self.what}: its output readers")
+        for reader in self._readers:
+            reader.join(timeout=max(deadline.remaining(), 0.0))
+        return not any(reader.is_alive() for reader in self._readers)
+
     def stderr_tail(self, lines: int = 40) -> str:
         with self._lock:
             return "".join(list(self._tail)[-lines:])
@@ -516,6 +526,7 @@ def run_once(command: Sequence[str], *, what: str, budget: float, event: str = "
                 return message
             if message.get("event") == "eof":
                 code = child.wait(timeouts.short())
+                child.drain(timeouts.short())
                 raise RuntimeError(f"{what}: exited {code} without a result:\n{child.stderr_tail()[-2000:]}")
         raise RuntimeError(f"{what}: too many messages without a result")
     finally:
@@ -542,6 +553,7 @@ def run_captured(command: Sequence[str], *, what: str, budget: float, env: Optio
             raise timeouts.HarnessTimeout(what, budget)
         # the reader has seen the end of stdout once the pipe's last writer is gone
         child.await_message(("eof",), timeouts.short(), f"{what}: the end of its output")
+        child.drain(timeouts.short())
     finally:
         child.stop(ask=False, interrupt=False)
     with child._lock:
