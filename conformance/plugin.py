@@ -330,7 +330,7 @@ def pytest_collection_modifyitems(session, config, items):
         try:
             Level(kwargs.get("level"))
         except ValueError:
-            problems.append(f"{item.nodeid}: level {kwargs.get('level')!r} is not REQUIRED/PLATFORM/VERSION")
+            problems.append(f"{item.nodeid}: level {kwargs.get('level')!r} is not REQUIRED/PLATFORM/VERSION/EXTENSION")
         if not kwargs.get("title"):
             problems.append(f"{item.nodeid}: check {check_id} has no title (first docstring line)")
         for name in kwargs.get("requires") or ():

@@ -14,6 +14,8 @@ Levels:
 ``VERSION``   differs by the socketserver API level the implementation
               claims (for the stdlib: the running Python); the check knows
               each level's behaviour and passes or fails against it.
+``EXTENSION`` a promise beyond the contract (``harness.extensions``): checked
+              only for implementations that declare it, UNSUPPORTED otherwise.
 
 Outcomes: see :class:`Outcome`.  ``BAD`` is the set that fails a run when
 not expected; ``XFAIL``/``XPASS`` only exist relative to an expectation
@@ -37,6 +39,7 @@ class Level(str, enum.Enum):
     REQUIRED = "REQUIRED"
     PLATFORM = "PLATFORM"
     VERSION = "VERSION"
+    EXTENSION = "EXTENSION"
 
     def __str__(self) -> str:
         return self.value

@@ -158,10 +158,11 @@ def verify_child_import(clone: Path) -> str:
 
 
 #: Every area, cheapest first (seconds on the unmutated suite: all about 1 s
-#: except FORKING 10, DISCONNECT 13, CONCURRENCY 24), so that a stage-2 run
-#: with -x reaches a cheap failing check before an expensive one.
+#: except EXT 4, FORKING 10, DISCONNECT 13, CONCURRENCY 24), so that a stage-2
+#: run with -x reaches a cheap failing check before an expensive one.  EXT
+#: holds the declared extensions, which the reference declares (round 3).
 ALL_AREAS = ["API", "BIND", "HANDLER", "PIPELINE", "SERVE", "SHUTDOWN", "THREADING", "TUTORIAL", "UDP",
-             "UNIX", "FORKING", "DISCONNECT", "CONCURRENCY"]
+             "UNIX", "EXT", "FORKING", "DISCONNECT", "CONCURRENCY"]
 
 
 def pytest_command(areas: Optional[List[str]], multiplier: float, rest_of: Optional[List[str]] = None) -> str:
@@ -233,7 +234,11 @@ def carry_over(clone: Path, behavioural: List[Any], previous: Path, record: Any,
         rec = json.loads(line)
         records[(rec["job_id"], rec["stage"])] = rec
     for (job, stage), rec in sorted(records.items(), key=lambda kv: (kv[1].get("module", ""), kv[1].get("line", 0))):
-        if stage != "area":
+        # A mutant the previous run ran (stage "area", then "full"), or one it
+        # carried over itself from the run before (stage "carried": a kill).
+        if stage == "carried" and (job, "area") in records:
+            continue  # a carried kill re-run as a spot check: its own run counts
+        if stage not in ("area", "carried"):
             continue
         final = records.get((job, "full"), rec) if rec["outcome"] == "survived" else rec
         prev.setdefault(signature(rec["module"], rec["operator"], rec["diff"]), []).append(final)
@@ -243,13 +248,19 @@ def carry_over(clone: Path, behavioural: List[Any], previous: Path, record: Any,
         candidates = prev.get(signature(str(m.module_path), m.operator_name, mutant_diff(clone, m)))
         if candidates:
             matched.append((item, candidates.pop(0)))
+    # The previous run's own matches (to the run before it): a verdict may be
+    # keyed by the job id of any earlier round, so the chain is kept.
+    earlier = {rec["job_id"]: [rec["from_job"]] + list(rec.get("earlier_jobs", []))
+               for (job, stage), rec in records.items() if stage == "match"}
     for item, old in matched:
         if (item.job_id, "match") not in done:  # lets a survivor keep its previous verdict
-            record({"job_id": item.job_id, "stage": "match", "from_job": old["job_id"], "outcome": old["outcome"]})
+            record({"job_id": item.job_id, "stage": "match", "from_job": old["job_id"], "outcome": old["outcome"],
+                    "earlier_jobs": earlier.get(old["job_id"], [])})
     # ExceptionReplacer kills of a run without CosmicRayTestingException defined
     # (see SITECUSTOMIZE) may be NameError artefacts: never carried, always re-run.
     kills = [(item, old) for item, old in matched if old["outcome"] in ("killed", "timeout")
-             and not item.mutations[0].operator_name.endswith("ExceptionReplacer")]
+             and (old.get("exception_name_defined")
+                  or not item.mutations[0].operator_name.endswith("ExceptionReplacer"))]
     sample = {item.job_id for item, _ in rng.sample(kills, min(spot_checks, len(kills)))}
     for item, old in kills:
         if (item.job_id, "carried") in done:
@@ -471,8 +482,11 @@ def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], b
     for (job, stage), rec in list(done.items()):
         # a mutant matched to one of a previous run keeps that one's verdict
         # unless it has its own
-        if stage == "match" and job not in verdicts and rec["from_job"] in verdicts:
-            verdicts[job] = dict(verdicts[rec["from_job"]], carried_from=rec["from_job"])
+        if stage == "match" and job not in verdicts:
+            for source in [rec["from_job"]] + list(rec.get("earlier_jobs", [])):
+                if source in verdicts:
+                    verdicts[job] = dict(verdicts[source], carried_from=source)
+                    break
     counts = {"killed": 0, "timeout": 0, "survived": 0, "incompetent": 0, "survived_area_only": 0, "carried": 0}
     survivors = []
     spot = {"run": 0, "still_killed": 0, "survived": []}  # carry-over spot checks

@@ -38,7 +38,9 @@ the serving loop does not spin when ``accept()`` runs out of descriptors
 or when the socket is closed under it; thread bookkeeping is pruned in
 amortised constant time.  Public classes report ``__module__ ==
 "reference_impl"`` so that ``__all__`` can be checked the way CPython
-checks its own.
+checks its own.  The first three differences are promises, declared in
+``__socketserver_extensions__`` so that the conformance kit verifies them
+(its EXT checks) rather than taking them on trust.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ from ._mixins import ThreadingMixIn
 __version__ = "1.0"
 #: The ``socketserver`` API level this package implements, on any interpreter.
 __socketserver_api__ = (3, 13)
+#: Promises beyond the standard library's contract, verified by the
+#: conformance kit's EXT checks (vocabulary: harness/extensions.toml).
+__socketserver_extensions__ = frozenset({"prompt-shutdown", "no-socketpair", "emfile-backoff", "idle-after-close"})
 
 __all__ = [
     "BaseServer",

@@ -31,6 +31,7 @@ from harness.timeouts import HarnessTimeout
 REQUIRED = Level.REQUIRED
 PLATFORM = Level.PLATFORM
 VERSION = Level.VERSION
+EXTENSION = Level.EXTENSION
 
 UNSUPPORTED_PREFIX = "UNSUPPORTED: "
 
@@ -122,6 +123,7 @@ __all__ = [
     "REQUIRED",
     "PLATFORM",
     "VERSION",
+    "EXTENSION",
     "CURRENT",
     "check",
     "verify",

@@ -32,6 +32,8 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Dict, List
 
+from harness.extensions import UnknownExtension, declared_by_module
+
 from .base import (
     ApiVersion,
     Implementation,
@@ -169,6 +171,10 @@ def resolve(spec: str) -> LoadedImplementation:
             raise _fail(spec, [f"adapter {spec!r}: loading its module raised {_short_exc(exc)}"]) from exc
         api: ApiVersion = tuple(adapter.api_version(module))  # type: ignore[assignment]
         extra = adapter.extra() if adapter.extra else {}
+        try:
+            extensions = adapter.extensions(module)
+        except UnknownExtension as exc:
+            raise _fail(spec, [f"adapter {spec!r}: {exc}"]) from None
         return LoadedImplementation(
             name=adapter.name,
             spec=spec,
@@ -180,6 +186,7 @@ def resolve(spec: str) -> LoadedImplementation:
             api_version=api,
             adapter=adapter,
             extra=extra,
+            extensions=extensions,
         )
 
     if looks_like_path(spec):
@@ -208,6 +215,10 @@ def resolve(spec: str) -> LoadedImplementation:
     if not hasattr(module, "BaseServer") and not hasattr(module, "TCPServer"):
         tried.append(f"{kind} {spec!r} loaded but provides neither BaseServer nor TCPServer")
         raise _fail(spec, tried)
+    try:
+        extensions = declared_by_module(module)
+    except UnknownExtension as exc:
+        raise _fail(spec, [f"{kind} {spec!r}: {exc}"]) from None
     return LoadedImplementation(
         name=name,
         spec=spec,
@@ -217,6 +228,7 @@ def resolve(spec: str) -> LoadedImplementation:
         file=getattr(module, "__file__", None),
         version=module_version(module),
         api_version=running_python_api(module),
+        extensions=extensions,
     )
 
 

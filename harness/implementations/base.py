@@ -15,6 +15,10 @@ is the running Python's ``(major, minor)``; ``reference_impl`` claims the
 ``__socketserver_api__ = (3, 12)`` and otherwise is taken to claim the API
 of the Python running it.
 
+Declared extensions (``harness.extensions``): promises beyond the
+contract, read from the module's ``__socketserver_extensions__`` unless the
+adapter's ``extensions`` says otherwise; the EXT checks verify them.
+
 ``bootstrap`` names a zero-argument callable (``"module:function"``) that
 must run before anything imports ``socket``, ``threading`` or ``select`` in
 the process running the suite (gevent's and eventlet's monkey-patching).
@@ -26,7 +30,9 @@ from __future__ import annotations
 import dataclasses
 import sys
 import types
-from typing import Callable, Optional, Tuple
+from typing import Callable, FrozenSet, Optional, Tuple
+
+from harness.extensions import declared_by_module
 
 ApiVersion = Tuple[int, int]
 
@@ -53,6 +59,8 @@ class Implementation:
     bootstrap: Optional[str] = None
     #: extra facts for the fingerprint (e.g. {"gevent": "24.2.1"}); called after load
     extra: Optional[Callable[[], dict]] = None
+    #: the declared extensions (names from harness/extensions.toml); called after load
+    extensions: Callable[[types.ModuleType], FrozenSet[str]] = declared_by_module
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +75,7 @@ class LoadedImplementation:
     api_version: ApiVersion
     adapter: Optional[Implementation] = None
     extra: dict = dataclasses.field(default_factory=dict)
+    extensions: FrozenSet[str] = frozenset()
 
     def describe(self) -> dict:
         """The facts that go into every run record."""
@@ -79,6 +88,7 @@ class LoadedImplementation:
             "version": self.version,
             "api_version": f"{self.api_version[0]}.{self.api_version[1]}",
             "extra": dict(self.extra),
+            "extensions": sorted(self.extensions),
         }
 
     def api_at_least(self, major: int, minor: int) -> bool:

@@ -1,0 +1,231 @@
+"""EXT-*: declared extensions, promises an implementation makes beyond the contract.
+
+Each check verifies one promise of the vocabulary in ``harness/extensions.toml``
+(its clause is the promise's meaning, read from there) and runs only for an
+implementation that declares it (``__socketserver_extensions__`` or its
+adapter); for any other implementation it ends UNSUPPORTED with the reason
+"not declared".  CPython's ``socketserver`` declares none and so is never
+judged by them; ``reference_impl`` declares all four.  The report shows
+these rows apart from the contract's.
+
+How each promise is observed, without private attributes and without
+timing races:
+
+* **prompt-shutdown** (EXT-001) and **no-socketpair** (EXT-002): a client
+  is pending before ``serve_forever(short())`` starts, so the loop's first
+  iteration serves it and its ``service_actions()`` call says the loop is
+  about to wait in ``select()`` again; ``shutdown()`` must then return
+  within ``short() / 10``, a tenth of the poll interval.  (A
+  ``shutdown()`` landing in the instant before the loop re-enters
+  ``select()`` is prompt for any implementation: that race can only make a
+  polling loop look prompt, never make a prompt one look slow.)  EXT-002
+  does the same with ``socket.socketpair`` raising EMFILE for the whole
+  serve, restored afterwards.
+* **emfile-backoff** (EXT-003): ``get_request()`` raises EMFILE 14 times
+  with a client pending (the listener stays readable), then serves it; then
+  3 more failures and a second client.  The time between two ``get_request``
+  calls contains the promised pause, so each gap must be at least 0.9 of the
+  promised pause (a lower bound that load cannot break: it only lengthens
+  gaps), and the running total of the gaps may exceed the promised total
+  by at most ``absence()`` (the only upper bound, loose enough for a loaded
+  machine, tight enough to see a cap, growth factor or restart that is
+  off).  Variants cover a poll interval above the 0.1 s cap, below it, 0 and
+  negative.
+* **idle-after-close** (EXT-004): the SHUTDOWN-012 scenario
+  (:mod:`._shutdown_support`), with the native selector and with
+  ``SelectSelector`` in a child interpreter; the loop must idle (not spin,
+  not raise, not return) until ``shutdown()``, which must stop it.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+from harness import timeouts
+from harness.extensions import ATTRIBUTE, clause
+from harness.servers import call_bounded
+
+from ._helpers import EXTENSION, check, unsupported, verify
+from ._serve_support import LoopThread, Recorder, owned, try_roundtrip
+from ._shutdown_support import closed_under_loop, closed_under_loop_without_poll
+
+
+def _require(impl: Any, name: str) -> None:
+    """UNSUPPORTED unless the implementation declares the extension ``name``."""
+    if name not in impl.extensions:
+        unsupported(f"not declared: {impl.name} does not declare {name!r} (in {ATTRIBUTE} or its adapter)")
+
+
+def _prompt() -> float:
+    """The bound for a prompt shutdown(): a tenth of short() (the loop polls at short())."""
+    return timeouts.short() / 10
+
+
+def _echo_handler(ss: Any) -> type:
+    class Echo(ss.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(self.rfile.readline())
+
+    return Echo
+
+
+# --------------------------------------------------------------------------- prompt shutdown()
+
+
+def _shutdown_latency(ss: Any) -> Dict[str, Any]:
+    """serve_forever(short()) serves a pending client, then shutdown() is timed."""
+    recorder = Recorder()
+
+    class Server(ss.TCPServer):
+        def service_actions(self) -> None:
+            recorder.add("service_actions")
+            ss.TCPServer.service_actions(self)
+
+    interval = timeouts.short()
+    with owned(Server(("127.0.0.1", 0), ss.BaseRequestHandler)) as server:
+        with socket.create_connection(server.server_address, timeout=timeouts.short()):
+            with LoopThread(server, interval, recorder=recorder) as loop:
+                recorder.wait_count("service_actions", 1)  # served: the loop goes back to select()
+                start = time.monotonic()
+                call_bounded(server.shutdown, budget=interval + timeouts.short(), what="server.shutdown()")
+                latency = time.monotonic() - start
+                ended = loop.returned_within(timeouts.short())
+    return {"poll_interval": interval, "latency": round(latency, 4), "loop_ended": ended,
+            "loop_error": None if loop.error is None else repr(loop.error)}
+
+
+def _verify_prompt(seen: Dict[str, Any], observe: Any) -> None:
+    for key, value in seen.items():
+        observe(key, value)
+    prompt = seen["latency"] < _prompt()
+    observe.summary("prompt" if prompt else "waits for poll_interval")
+    verify(seen["loop_ended"] and seen["loop_error"] is None, "serve_forever() after shutdown()",
+           "returned without an exception", {k: seen[k] for k in ("loop_ended", "loop_error")})
+    verify(prompt, f"shutdown() latency with poll_interval={seen['poll_interval']:.1f}s",
+           f"< {_prompt():.2f}s", seen["latency"])
+
+
+@check("EXT-001", EXTENSION, clause=clause("prompt-shutdown"))
+def test_prompt_shutdown(impl, ss, observe):
+    """shutdown() of an idle loop returns at once, not after poll_interval."""
+    _require(impl, "prompt-shutdown")
+    _verify_prompt(_shutdown_latency(ss), observe)
+
+
+@check("EXT-002", EXTENSION, clause=clause("no-socketpair"))
+def test_prompt_shutdown_without_socketpair(impl, ss, observe):
+    """With socket.socketpair() failing (EMFILE), shutdown() of an idle loop still returns at once."""
+    _require(impl, "no-socketpair")
+
+    def no_pair(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EMFILE, "simulated: too many open files (socketpair)")
+
+    original = socket.socketpair
+    socket.socketpair = no_pair  # type: ignore[assignment]
+    try:
+        seen = _shutdown_latency(ss)
+    finally:
+        socket.socketpair = original  # type: ignore[assignment]
+    _verify_prompt(seen, observe)
+
+
+# --------------------------------------------------------------------------- EMFILE back-off
+
+#: Failures in a row, then (after a served client) failures once more.
+FIRST_RUN, SECOND_RUN = 14, 3
+#: A gap may be this much shorter than its pause (clock and rounding), never more.
+LOWER = 0.9
+
+
+def promised_pauses(poll_interval: Optional[float], failures: int) -> List[float]:
+    """The pauses the emfile-backoff promise gives after 1..``failures`` failures in a row."""
+    cap = 0.1 if poll_interval is None or poll_interval <= 0 else min(0.1, poll_interval)
+    cap = max(cap, 0.001)
+    return [min(cap, 0.001 * 2 ** k) for k in range(failures)]
+
+
+def _backoff_gaps(ss: Any, poll_interval: float) -> Dict[str, Any]:
+    """Two runs of EMFILE from get_request(), each ended by serving a client:
+    the gaps between successive get_request() calls of each run."""
+    calls: List[float] = []
+    state = {"left": FIRST_RUN}
+
+    class Server(ss.TCPServer):
+        def get_request(self) -> Any:
+            calls.append(time.monotonic())
+            if state["left"] > 0:
+                state["left"] -= 1
+                raise OSError(errno.EMFILE, "simulated: too many open files (accept)")
+            return ss.TCPServer.get_request(self)
+
+    runs: List[List[float]] = []
+    replies = []
+    with owned(Server(("127.0.0.1", 0), _echo_handler(ss))) as server:
+        with LoopThread(server, poll_interval):
+            for failures in (FIRST_RUN, SECOND_RUN):
+                state["left"] = failures
+                first = len(calls)
+                replies.append(try_roundtrip(server.server_address, b"backoff\n"))
+                stamps = calls[first:first + failures + 1]
+                runs.append([round(b - a, 5) for a, b in zip(stamps, stamps[1:])])
+    return {"gaps": runs, "replies": [r["data"].decode("latin-1") or r["error"] for r in replies]}
+
+
+@check("EXT-003", EXTENSION, clause=clause("emfile-backoff"))
+@pytest.mark.parametrize("poll_interval", [0.5, 0.05, 0.0, -1.0], ids=["0.5", "0.05", "0", "-1"])
+def test_emfile_backoff(impl, ss, observe, poll_interval):
+    """accept() failing with EMFILE: the loop pauses 1, 2, 4 ms ... up to its cap, and restarts after a success."""
+    _require(impl, "emfile-backoff")
+    seen = _backoff_gaps(ss, poll_interval)
+    observe("poll_interval", poll_interval)
+    observe("gaps", seen["gaps"])
+    observe("replies", seen["replies"])
+    slack = timeouts.absence()
+    verdicts = []
+    for run, (gaps, failures) in enumerate(zip(seen["gaps"], (FIRST_RUN, SECOND_RUN))):
+        promised = promised_pauses(poll_interval, failures)
+        observe.expected(f"pauses_run{run + 1}", promised)
+        short = [(k + 1, gap, pause) for k, (gap, pause) in enumerate(zip(gaps, promised)) if gap < LOWER * pause]
+        total = promised_total = 0.0
+        late = None
+        for k, (gap, pause) in enumerate(zip(gaps, promised)):
+            total, promised_total = total + gap, promised_total + pause
+            if late is None and total > promised_total + slack:
+                late = (k + 1, round(total, 4), round(promised_total, 4))
+        verdicts.append((run + 1, gaps, short, late))
+    kept = all(not short and late is None and len(gaps) == n
+               for (_, gaps, short, late), n in zip(verdicts, (FIRST_RUN, SECOND_RUN)))
+    observe.summary("backs off as promised" if kept else "does not back off as promised")
+    verify(seen["replies"] == ["backoff\n", "backoff\n"], "each client after its run of EMFILE failures",
+           "served", seen["replies"])
+    for (run, gaps, short, late), failures in zip(verdicts, (FIRST_RUN, SECOND_RUN)):
+        verify(len(gaps) == failures, f"get_request() calls in run {run}", failures + 1, len(gaps) + 1)
+        verify(not short, f"pauses after EMFILE in run {run} (failure, gap s, promised s)",
+               f"each gap >= {LOWER} x the promised pause", short[:5])
+        verify(late is None, f"time to the k-th retry in run {run} (k, observed s, promised s)",
+               f"<= promised + {slack:.2f}s", late)
+
+
+# --------------------------------------------------------------------------- idle after server_close()
+
+
+@check("EXT-004", EXTENSION, clause=clause("idle-after-close"))
+@pytest.mark.parametrize("selector", ["native", "select"])
+def test_idle_after_server_close(impl, ss, observe, selector):
+    """server_close() under a running loop: it idles (no spinning, no exception) until shutdown()."""
+    _require(impl, "idle-after-close")
+    seen = closed_under_loop(ss) if selector == "native" else closed_under_loop_without_poll(impl.spec)
+    for key in ("service_actions_calls_in_window", "window", "idle_calls_expected", "serve_forever_error",
+                "returned_before_shutdown", "shutdown_returned", "loop_ended"):
+        observe(key, seen[key])
+    observe.summary(seen["behaviour"])
+    verify(seen["behaviour"] == "idles" and not seen["returned_before_shutdown"],
+           "serve_forever() after server_close(), before shutdown()", "idles (no spinning, no exception)",
+           {k: seen[k] for k in ("behaviour", "service_actions_calls_in_window", "returned_before_shutdown")})
+    verify(seen["shutdown_returned"] and seen["loop_ended"], "shutdown() after server_close()",
+           "returned, and serve_forever() ended", {k: seen[k] for k in ("shutdown_returned", "loop_ended")})
