@@ -24,6 +24,14 @@ summary; otherwise the rest of ``observed`` (without ``timeline``) is
 rendered compactly -- a single value on its own, several as ``k=v``
 pairs -- and cut to :data:`SUMMARY_LIMIT` characters.
 
+Declared extensions (``harness.extensions``, level ``EXTENSION``): rows of
+promises beyond the contract come after every contract row, in their own
+group (:meth:`Model.extension_areas`), and each column lists what its
+implementation declared.  A column that did not declare a promise is
+UNSUPPORTED there, which is a declaration, not a disagreement: such cells
+do not make an extension row divergent; two columns that declared it and
+differ do.
+
 Divergence rule: a row is *divergent* when at least two columns ran it
 and they differ in outcome, or -- for PLATFORM checks and for checks that
 chose a summary -- in the summary compared without platform-specific
@@ -45,7 +53,7 @@ import json
 import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from harness import platform_notes
+from harness import extensions, platform_notes
 from harness.observations import comparable
 from harness.observations import summary as value_summary
 from harness.outcomes import BAD, Outcome
@@ -83,6 +91,10 @@ class Run:
     ci: Optional[dict]
 
 
+#: The level of declared-extension checks (``harness.outcomes.Level.EXTENSION``).
+EXTENSION = "EXTENSION"
+
+
 @dataclasses.dataclass
 class Column:
     id: str
@@ -100,6 +112,8 @@ class Column:
     runs: List[Run]
     header: List[str] = dataclasses.field(default_factory=list)
     label: str = ""
+    #: the extensions the implementation declared (empty in older records)
+    extensions: List[str] = dataclasses.field(default_factory=list)
     totals: Dict[str, int] = dataclasses.field(default_factory=dict)
     #: the OS shape the run was reshaped as (harness.shapes), "" for a real run
     shape: str = ""
@@ -159,6 +173,11 @@ class Row:
         return f"{self.id}[{self.variant}]" if self.variant else self.id
 
     @property
+    def extension(self) -> bool:
+        """A declared-extension check: a promise beyond the contract."""
+        return self.level == EXTENSION
+
+    @property
     def note(self) -> Optional[dict]:
         return platform_notes.TOPICS.get(self.topic) if self.topic else None
 
@@ -181,10 +200,17 @@ class Model:
         return [row for row in self.rows if row.failing]
 
     def areas(self) -> List[Tuple[str, List[Row]]]:
+        """Every row by area: the contract's areas, then the extensions'."""
         groups: Dict[str, List[Row]] = {}
         for row in self.rows:
             groups.setdefault(row.area, []).append(row)
         return list(groups.items())
+
+    def contract_areas(self) -> List[Tuple[str, List[Row]]]:
+        return [(area, rows) for area, rows in self.areas() if not rows[0].extension]
+
+    def extension_areas(self) -> List[Tuple[str, List[Row]]]:
+        return [(area, rows) for area, rows in self.areas() if rows[0].extension]
 
     def topics(self) -> List[str]:
         """Topics explaining divergent rows, in row order, each once."""
@@ -227,6 +253,7 @@ def _row_json(row: Row, columns: Sequence[Column]) -> dict:
         "variant": row.variant,
         "area": row.area,
         "level": row.level,
+        "extension": row.extension,
         "title": row.title,
         "clause": row.clause,
         "requires": list(row.requires),
@@ -245,6 +272,50 @@ def _row_json(row: Row, columns: Sequence[Column]) -> dict:
 
 
 # --------------------------------------------------------------------------- summaries
+
+
+@dataclasses.dataclass
+class ExtensionLine:
+    """One declared extension across the columns (the report's extensions section)."""
+
+    name: str
+    check: str
+    title: str
+    meaning: str
+    source: str
+    #: per column: "not declared", or the outcomes of its check's variants ("PASS", "FAIL 1/4", ...)
+    cells: List[str]
+    failing: bool
+
+
+def extension_lines(model: Model) -> List[ExtensionLine]:
+    """Each extension of the vocabulary that a column declared or a row checked, in vocabulary order."""
+    by_check: Dict[str, List[Row]] = {}
+    for row in model.rows:
+        if row.extension:
+            by_check.setdefault(row.id, []).append(row)
+    lines = []
+    for name, entry in extensions.VOCABULARY.items():
+        declared = [name in column.extensions for column in model.columns]
+        rows = by_check.get(entry["check"], [])
+        if not any(declared) and not rows:
+            continue
+        cells, failing = [], False
+        for index, is_declared in enumerate(declared):
+            present = [row.cells[index] for row in rows if row.cells[index] is not None]
+            outcomes = [cell.outcome for cell in present]  # type: ignore[union-attr]
+            failing = failing or any(cell.bad for cell in present)  # type: ignore[union-attr]
+            if not is_declared and all(outcome == Outcome.UNSUPPORTED.value for outcome in outcomes):
+                cells.append("not declared")
+            elif not outcomes:
+                cells.append("declared, not run")
+            else:
+                counts = {outcome: outcomes.count(outcome) for outcome in outcomes}
+                cells.append(", ".join(outcome if count == len(outcomes) else f"{outcome} {count}/{len(outcomes)}"
+                                       for outcome, count in counts.items()))
+        lines.append(ExtensionLine(name=name, check=entry["check"], title=entry["title"], meaning=entry["meaning"],
+                                   source=entry["source"], cells=cells, failing=failing))
+    return lines
 
 
 def shorten(text: str, limit: int = SUMMARY_LIMIT) -> str:
@@ -459,18 +530,26 @@ def signature(row: Row, cell: Cell) -> Tuple[str, Optional[str]]:
     return (cell.outcome, comparable(cell.summary) if row.compares_observation else None)
 
 
+def _compared(row: Row, cell: Optional[Cell]) -> bool:
+    """Whether ``cell`` takes part in the row's divergence (see the module doc)."""
+    if cell is None:
+        return False
+    return not (row.extension and cell.outcome == Outcome.UNSUPPORTED.value)
+
+
 def _judge(row: Row) -> None:
-    present = [cell for cell in row.cells if cell is not None]
+    present = [cell for cell in row.cells if cell is not None and _compared(row, cell)]
     chose_summary = any(isinstance(cell.observed.get("summary"), str) for cell in present)
     row.compares_observation = row.level == "PLATFORM" or chose_summary
     signatures = [signature(row, cell) for cell in present]
     row.divergent = len(present) > 1 and len(set(signatures)) > 1
-    row.failing = any(cell.bad for cell in present)
+    row.failing = any(cell.bad for cell in row.cells if cell is not None)
     row.disagrees = any(cell.agrees is False for cell in present)
     # The cells that differ from the most common signature (ties: the first
     # column's wins) are the ones a reader should look at.
     majority = max(signatures, key=lambda sig: (signatures.count(sig), -signatures.index(sig)), default=None)
-    row.odd = [cell is not None and row.divergent and signature(row, cell) != majority for cell in row.cells]
+    row.odd = [cell is not None and _compared(row, cell) and row.divergent and signature(row, cell) != majority
+               for cell in row.cells]
 
 
 def build_model(loaded: Sequence[Tuple[str, dict]]) -> Model:
@@ -503,6 +582,7 @@ def build_model(loaded: Sequence[Tuple[str, dict]]) -> Model:
             impl_name=impl["name"],
             impl_version=impl.get("version", ""),
             api_version=impl.get("api_version", ""),
+            extensions=sorted(impl.get("extensions", [])),
             fingerprint=fp,
             shape=shape_of(fp),
             runs=[
@@ -531,7 +611,8 @@ def build_model(loaded: Sequence[Tuple[str, dict]]) -> Model:
                 entries.setdefault(key, {}).setdefault(col_index, []).append(check)
 
     rows: List[Row] = []
-    for key in sorted(meta, key=lambda k: (meta[k].get("area") or k[0].split("-")[0], _id_sort(k[0]), k[1])):
+    for key in sorted(meta, key=lambda k: (meta[k]["level"] == EXTENSION, meta[k].get("area") or k[0].split("-")[0],
+                                           _id_sort(k[0]), k[1])):
         check = meta[key]
         cells: List[Optional[Cell]] = []
         for col_index in range(len(columns)):

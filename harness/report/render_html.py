@@ -44,7 +44,16 @@ from markupsafe import Markup
 
 from harness import platform_notes
 from harness.report import timeline as timeline_mod
-from harness.report.model import OUTCOMES, Cell, Column, Model, Row, measured_on, pretty_os
+from harness.report.model import (
+    OUTCOMES,
+    Cell,
+    Column,
+    Model,
+    Row,
+    extension_lines,
+    measured_on,
+    pretty_os,
+)
 
 TEMPLATES = Path(__file__).with_name("templates")
 _CSP_PLACEHOLDER = "@@CSP@@"
@@ -192,6 +201,7 @@ def render_html(model: Model) -> str:
         cards=card_list,
         failures=failures,
         areas=model.areas(),
+        extension_lines=extension_lines(model),
         outcomes=shown_outcomes,
         runs=sum(len(column.runs) for column in model.columns),
         csp=_CSP_PLACEHOLDER,

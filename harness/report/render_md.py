@@ -27,7 +27,17 @@ import re
 from typing import List, Optional, Sequence
 
 from harness import platform_notes
-from harness.report.model import OUTCOMES, Cell, Column, Model, Row, measured_on, pretty_os, shorten
+from harness.report.model import (
+    OUTCOMES,
+    Cell,
+    Column,
+    Model,
+    Row,
+    extension_lines,
+    measured_on,
+    pretty_os,
+    shorten,
+)
 
 #: Target size of the Markdown (bytes, UTF-8): well under GitHub's 1 MiB.
 BUDGET = 400 * 1024
@@ -212,14 +222,30 @@ def _failures(model: Model, limit: int, message_limit: int) -> List[str]:
     return lines + [""]
 
 
+def _extensions(model: Model) -> List[str]:
+    """Declared extensions, apart from the contract: what each run declared and how its checks ended."""
+    lines = extension_lines(model)
+    if not lines:
+        return []
+    out = ["## Declared extensions", "",
+           "Promises beyond the socketserver contract. An implementation declares the ones it keeps "
+           "(`__socketserver_extensions__`); its EXT checks verify them, and are UNSUPPORTED where not declared.",
+           ""]
+    header = ["extension", "check"] + [_column_head(column) for column in model.columns]
+    body = [[f"**{md_escape(line.name)}** {md_escape(line.title)}", md_escape(line.check)]
+            + [md_escape(cell) for cell in line.cells] for line in lines]
+    return out + _table(header, body) + [""]
+
+
 def _matrix(model: Model, cell_limit: int) -> List[str]:
-    size = len(model.rows) * len(model.columns)
+    contract = [row for row in model.rows if not row.extension]
+    size = len(contract) * len(model.columns)
     lines = ["## All checks", ""]
-    if size > cell_limit or not model.rows:
-        return lines + [f"The full matrix ({len(model.rows)} checks \u00d7 {len(model.columns)} runs) "
+    if size > cell_limit or not contract:
+        return lines + [f"The full matrix ({len(contract)} checks \u00d7 {len(model.columns)} runs) "
                         "is in report.html (filters: divergent only, failures only).", ""]
     header = ["area", "check"] + [_column_head(column) for column in model.columns]
-    body = [[md_escape(row.area), _check(row)] + [_cell(row, cell) for cell in row.cells] for row in model.rows]
+    body = [[md_escape(row.area), _check(row)] + [_cell(row, cell) for cell in row.cells] for row in contract]
     return lines + _table(header, body) + [""]
 
 
@@ -250,6 +276,7 @@ def _render(model: Model, plan: tuple) -> str:
     lines += _free_threading(model)
     lines += _divergence(model, divergent_limit)
     lines += _failures(model, failure_limit, message_limit)
+    lines += _extensions(model)
     lines += _matrix(model, cell_limit)
     return "\n".join(lines).rstrip("\n") + "\n"
 
