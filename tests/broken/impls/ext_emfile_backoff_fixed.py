@@ -13,25 +13,29 @@ BREAKS = ("EXT-003",)
 __socketserver_extensions__ = frozenset({"emfile-backoff"})
 
 
+_stdlib_handle_request_noblock = BaseServer._handle_request_noblock
+_EXHAUSTED = (_errno.EMFILE, _errno.ENFILE, _errno.ENOBUFS, _errno.ENOMEM)
+
+
 def _handle_request_noblock(self):
-    """The stdlib's, with a pause after an accept() that ran out of descriptors."""
-    try:
-        request, client_address = self.get_request()
-    except OSError as exc:
-        if exc.errno in (_errno.EMFILE, _errno.ENFILE, _errno.ENOBUFS, _errno.ENOMEM):
-            _time.sleep(0.001)  # BROKEN: a fixed 1 ms; the promise doubles it up to min(0.1 s, poll_interval)
-        return
-    if self.verify_request(request, client_address):
+    """The stdlib's, then a pause if get_request() ran out of descriptors."""
+    failed = []
+    get_request = self.get_request
+
+    def watched():
         try:
-            self.process_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-            self.shutdown_request(request)
-        except:  # noqa: E722 - the stdlib's bare except: close, then re-raise
-            self.shutdown_request(request)
+            return get_request()
+        except OSError as exc:
+            failed.append(exc.errno)
             raise
-    else:
-        self.shutdown_request(request)
+
+    self.get_request = watched
+    try:
+        _stdlib_handle_request_noblock(self)
+    finally:
+        del self.get_request
+    if failed and failed[0] in _EXHAUSTED:
+        _time.sleep(0.001)  # BROKEN: a fixed 1 ms; the promise doubles it up to min(0.1 s, poll_interval)
 
 
 BaseServer._handle_request_noblock = _handle_request_noblock
