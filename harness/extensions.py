@@ -21,19 +21,17 @@ claims or not:
 
 An unknown name is an error at resolution time (a typo would otherwise turn
 a promise into a silent UNSUPPORTED).
+
+The vocabulary is read on first use, not at import: this module is imported
+by ``harness.implementations`` before gevent/eventlet patch the process
+(``harness.launch``), and ``importlib.resources`` imports ``threading``.
 """
 
 from __future__ import annotations
 
-import sys
+import functools
 import types
-from importlib import resources
 from typing import Any, Dict, FrozenSet, Iterable
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python < 3.11
-    import tomli as tomllib
 
 #: The module attribute an implementation declares its extensions with.
 ATTRIBUTE = "__socketserver_extensions__"
@@ -41,7 +39,17 @@ ATTRIBUTE = "__socketserver_extensions__"
 _FIELDS = ("check", "title", "meaning", "source")
 
 
-def _load() -> Dict[str, Dict[str, str]]:
+@functools.cache
+def vocabulary() -> Dict[str, Dict[str, str]]:
+    """``{name: {"check", "title", "meaning", "source"}}``, in file order."""
+    import sys
+    from importlib import resources
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python < 3.11
+        import tomli as tomllib
+
     text = resources.files(__package__ or "harness").joinpath("extensions.toml").read_text(encoding="utf-8")
     data = tomllib.loads(text)
     for name, entry in data.items():
@@ -49,10 +57,6 @@ def _load() -> Dict[str, Dict[str, str]]:
         if missing:
             raise ValueError(f"harness/extensions.toml: [{name}] lacks {', '.join(missing)}")
     return {name: {field: " ".join(str(entry[field]).split()) for field in _FIELDS} for name, entry in data.items()}
-
-
-#: ``{name: {"check", "title", "meaning", "source"}}``, in file order.
-VOCABULARY: Dict[str, Dict[str, str]] = _load()
 
 
 class UnknownExtension(ValueError):
@@ -64,10 +68,10 @@ def validate(names: Iterable[Any], where: str) -> FrozenSet[str]:
     if isinstance(names, (str, bytes)):
         raise UnknownExtension(f"{where}: declare a set of names, not the string {names!r}")
     declared = frozenset(str(name) for name in names)
-    unknown = sorted(declared - set(VOCABULARY))
+    unknown = sorted(declared - set(vocabulary()))
     if unknown:
         raise UnknownExtension(f"{where} declares unknown extension(s) {', '.join(unknown)}; "
-                               f"known: {', '.join(VOCABULARY)}")
+                               f"known: {', '.join(vocabulary())}")
     return declared
 
 
@@ -81,7 +85,7 @@ def declared_by_module(module: types.ModuleType) -> FrozenSet[str]:
 
 def clause(name: str) -> str:
     """The clause of the check verifying ``name``: the promise, as declared."""
-    return f"declared extension {name!r}: {VOCABULARY[name]['meaning']}"
+    return f"declared extension {name!r}: {vocabulary()[name]['meaning']}"
 
 
-__all__ = ["ATTRIBUTE", "VOCABULARY", "UnknownExtension", "validate", "declared_by_module", "clause"]
+__all__ = ["ATTRIBUTE", "vocabulary", "UnknownExtension", "validate", "declared_by_module", "clause"]

@@ -34,6 +34,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any, Dict, List
 
@@ -48,8 +49,13 @@ from ._serve_support import LoopThread, Recorder
 INTERVAL = 0.05
 
 
-def closed_under_loop(ss: Any, interval: float = INTERVAL) -> Dict[str, Any]:
+def closed_under_loop(ss: Any, interval: float = INTERVAL, in_loop: bool = False) -> Dict[str, Any]:
     """``server_close()`` under a running ``serve_forever(interval)``, then ``shutdown()``.
+
+    ``in_loop``: the loop's own ``service_actions()`` closes the socket, so the
+    next ``select()`` is a fresh call on a closed descriptor (a close from
+    another thread mostly lands during ``select()``, which then reports the
+    socket readable instead).
 
     Returns the observations: ``service_actions`` calls in one
     ``absence()`` window after the close, whether the loop returned in that
@@ -58,17 +64,25 @@ def closed_under_loop(ss: Any, interval: float = INTERVAL) -> Dict[str, Any]:
     (``spins`` / ``idles`` / ``raises ...``).
     """
     recorder = Recorder()
+    close_now = threading.Event()
 
     class Server(ss.TCPServer):
         def service_actions(self) -> None:
             recorder.add("service_actions")
+            if close_now.is_set() and not recorder.count("closed"):
+                self.server_close()
+                recorder.add("closed")
             ss.TCPServer.service_actions(self)
 
     server = Server(("127.0.0.1", 0), ss.BaseRequestHandler)
     loop = LoopThread(server, interval, recorder=recorder).start()
     try:
         recorder.wait_count("service_actions", 1)
-        call_bounded(server.server_close, what="server.server_close()")
+        if in_loop:
+            close_now.set()
+            recorder.wait_count("closed", 1)
+        else:
+            call_bounded(server.server_close, what="server.server_close()")
         before = recorder.count("service_actions")
         start = time.monotonic()
         returned_early = loop.returned_within(timeouts.absence())
@@ -133,7 +147,8 @@ def main(argv: List[str]) -> int:
 
     try:
         module = resolve(spec["impl"]).module
-        result: Dict[str, Any] = {"ok": True, "observed": closed_under_loop(module, spec["interval"])}
+        result: Dict[str, Any] = {"ok": True, "observed": closed_under_loop(module, spec["interval"],
+                                                                             spec.get("in_loop", False))}
     except BaseException as exc:  # reported to the parent check
         result = {"ok": False, "error": summary(exc), "type": type(exc).__name__}
     proto.send(event="result", **result)
@@ -144,7 +159,7 @@ def main(argv: List[str]) -> int:
 # =========================================================================== parent side
 
 
-def closed_under_loop_without_poll(impl_spec: str, interval: float = INTERVAL) -> Dict[str, Any]:
+def closed_under_loop_without_poll(impl_spec: str, interval: float = INTERVAL, in_loop: bool = False) -> Dict[str, Any]:
     """:func:`closed_under_loop` in a child whose ``selectors`` has no ``PollSelector``.
 
     Raises :class:`~harness.timeouts.HarnessTimeout` if the child does not
@@ -154,7 +169,7 @@ def closed_under_loop_without_poll(impl_spec: str, interval: float = INTERVAL) -
 
     if os.path.isfile(impl_spec):
         impl_spec = os.path.abspath(impl_spec)
-    spec = {"impl": impl_spec, "absent": ["poll"], "interval": interval}
+    spec = {"impl": impl_spec, "absent": ["poll"], "interval": interval, "in_loop": in_loop}
     command = [sys.executable, "-m", "conformance.checks._shutdown_support", json.dumps(spec)]
     result = supervisor.run_once(command, what="the SelectSelector child to finish", budget=timeouts.long())
     if not result.get("ok"):

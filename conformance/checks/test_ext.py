@@ -33,8 +33,11 @@ timing races:
   negative.
 * **idle-after-close** (EXT-004): the SHUTDOWN-012 scenario
   (:mod:`._shutdown_support`), with the native selector and with
-  ``SelectSelector`` in a child interpreter; the loop must idle (not spin,
-  not raise, not return) until ``shutdown()``, which must stop it.
+  ``SelectSelector`` in a child interpreter, the socket closed from another
+  thread and (``select-in-loop``) from the loop's own ``service_actions()``,
+  so that ``select()`` itself meets the closed descriptor; the loop must
+  idle (not spin, not raise, not return) until ``shutdown()``, which must
+  stop it.
 """
 
 from __future__ import annotations
@@ -215,11 +218,15 @@ def test_emfile_backoff(impl, ss, observe, poll_interval):
 
 
 @check("EXT-004", EXTENSION, clause=clause("idle-after-close"))
-@pytest.mark.parametrize("selector", ["native", "select"])
-def test_idle_after_server_close(impl, ss, observe, selector):
+@pytest.mark.parametrize("selector, in_loop", [("native", False), ("select", False), ("select", True)],
+                         ids=["native", "select", "select-in-loop"])
+def test_idle_after_server_close(impl, ss, observe, selector, in_loop):
     """server_close() under a running loop: it idles (no spinning, no exception) until shutdown()."""
     _require(impl, "idle-after-close")
-    seen = closed_under_loop(ss) if selector == "native" else closed_under_loop_without_poll(impl.spec)
+    if selector == "native":
+        seen = closed_under_loop(ss)
+    else:
+        seen = closed_under_loop_without_poll(impl.spec, in_loop=in_loop)
     for key in ("service_actions_calls_in_window", "window", "idle_calls_expected", "serve_forever_error",
                 "returned_before_shutdown", "shutdown_returned", "loop_ended"):
         observe(key, seen[key])

@@ -295,7 +295,7 @@ def extension_lines(model: Model) -> List[ExtensionLine]:
         if row.extension:
             by_check.setdefault(row.id, []).append(row)
     lines = []
-    for name, entry in extensions.VOCABULARY.items():
+    for name, entry in extensions.vocabulary().items():
         declared = [name in column.extensions for column in model.columns]
         rows = by_check.get(entry["check"], [])
         if not any(declared) and not rows:
