@@ -84,8 +84,9 @@ def declared_by_module(module: types.ModuleType) -> FrozenSet[str]:
 
 
 def clause(name: str) -> str:
-    """The clause of the check verifying ``name``: the promise, as declared."""
-    return f"declared extension {name!r}: {vocabulary()[name]['meaning']}"
+    """The clause of the check verifying ``name``: the promise, and what the contract says instead."""
+    entry = vocabulary()[name]
+    return f"declared extension {name!r}: {entry['meaning']} Beyond the contract: {entry['source']}"
 
 
 __all__ = ["ATTRIBUTE", "vocabulary", "UnknownExtension", "validate", "declared_by_module", "clause"]

@@ -40,6 +40,7 @@ import pytest
 import report_samples as rs
 
 from harness import platform_notes, pythons, timeouts
+from harness.extensions import clause as extension_clause
 from harness.report import render_all
 from harness.report.merge import merge_records
 
@@ -153,7 +154,10 @@ def clauses() -> Dict[str, str]:
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "check" and node.args:
                 check_id = ast.literal_eval(node.args[0])
                 for keyword in node.keywords:
-                    if keyword.arg == "clause":
+                    if keyword.arg == "clause" and isinstance(keyword.value, ast.Call):
+                        # EXT checks: clause("name"), read from harness/extensions.toml
+                        found[check_id] = extension_clause(ast.literal_eval(keyword.value.args[0]))
+                    elif keyword.arg == "clause":
                         found[check_id] = ast.literal_eval(keyword.value)
     return found
 
