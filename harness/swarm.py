@@ -77,7 +77,7 @@ import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
-from . import addresses, timeouts
+from . import addresses, clock, timeouts
 from .capabilities import caps
 
 #: The most clients one swarm may run (the kit's target is 10,000).
@@ -293,8 +293,8 @@ class ClientOutcome:
     connected: bool = False
     connect_time: Optional[float] = None  # from the first attempt to completion, seconds
     connect_attempts: int = 0
-    connected_at: Optional[float] = None  # time.monotonic() when the connect completed
-    first_sent_at: Optional[float] = None  # time.monotonic() when the first message began
+    connected_at: Optional[float] = None  # harness.clock.now() when the connect completed
+    first_sent_at: Optional[float] = None  # harness.clock.now() when the first message began
     bytes_sent: int = 0
     bytes_received: int = 0
     ok: int = 0
@@ -462,7 +462,7 @@ class _Gate:
             self._open_now()
 
     def _open_now(self) -> None:
-        self.opened_at = time.monotonic()
+        self.opened_at = clock.now()
         self._open.set()
 
     def arrive(self) -> None:
@@ -583,7 +583,7 @@ class _SelectorLoop:
 
     def _timer(self, client: _Client, delay: float, kind: str) -> None:
         self._seq += 1
-        heapq.heappush(self.timers, (time.monotonic() + delay, self._seq, client, client.gen, kind))
+        heapq.heappush(self.timers, (clock.now() + delay, self._seq, client, client.gen, kind))
 
     def _register(self, client: _Client, events: int) -> None:
         sock = client.sock
@@ -633,7 +633,7 @@ class _SelectorLoop:
         self._finish(client, "failed")
 
     def _start_connect(self, client: _Client) -> None:
-        now = time.monotonic()
+        now = clock.now()
         if client.first_start is None:
             client.first_start = now
             client.attempt_timeout = self.first_attempt
@@ -665,7 +665,7 @@ class _SelectorLoop:
         self._retry(client, exc, connect_retry(exc, self.unix))
 
     def _window_left(self, client: _Client) -> float:
-        return max(0.0, (client.first_start or client.attempt_start) + self.connect_timeout - time.monotonic())
+        return max(0.0, (client.first_start or client.attempt_start) + self.connect_timeout - clock.now())
 
     def _retry(self, client: _Client, exc: BaseException, policy: str) -> None:
         """Close the failed attempt; start another after a backoff timer, or fail the client.
@@ -693,7 +693,7 @@ class _SelectorLoop:
         client.gen += 1
         out = client.out
         out.connected = True
-        out.connected_at = time.monotonic()
+        out.connected_at = clock.now()
         out.connect_time = out.connected_at - (client.first_start or client.attempt_start)
         self._leave_connect_phase(client)
         client.state = "connected"
@@ -708,7 +708,7 @@ class _SelectorLoop:
         client.gen += 1
         client.expected = message(client.out.index, client.msg_index, self.config.size)
         client.send_offset = 0
-        client.sent_at = time.monotonic()
+        client.sent_at = clock.now()
         if client.out.first_sent_at is None:
             client.out.first_sent_at = client.sent_at
         client.state = "sending"
@@ -795,7 +795,7 @@ class _SelectorLoop:
         out = client.out
         if reply == client.expected:
             out.ok += 1
-            out.latencies.append(time.monotonic() - client.sent_at)
+            out.latencies.append(clock.now() - client.sent_at)
         else:
             out.corrupted += 1
             if out.corruption_sample is None:
@@ -883,7 +883,7 @@ class _SelectorLoop:
                 continue
             timeout = self.deadline.remaining()
             if self.timers:
-                timeout = min(timeout, max(0.0, self.timers[0][0] - time.monotonic()))
+                timeout = min(timeout, max(0.0, self.timers[0][0] - clock.now()))
             if self.sel.get_map():
                 events = self.sel.select(timeout)
             else:
@@ -894,7 +894,7 @@ class _SelectorLoop:
                 client = key.data
                 if client.sock is not None and client.sock is key.fileobj:
                     self._on_event(client, mask)
-            now = time.monotonic()
+            now = clock.now()
             while self.timers and self.timers[0][0] <= now:
                 _, _, client, gen, kind = heapq.heappop(self.timers)
                 if gen == client.gen and client.state not in ("done", "failed"):
@@ -938,7 +938,7 @@ def _quiet(run):
 
 def _thread_connect(config, index, deadline, limits, client_dir, out: ClientOutcome) -> Optional[socket.socket]:
     """Connect one blocking client with the retry policy of the selectors driver; ``None`` on failure."""
-    start = time.monotonic()
+    start = clock.now()
     window = timeouts.Deadline(min(limits["connect_timeout"], deadline.remaining()), "a connect")
     attempt_timeout = limits["first_attempt_timeout"]
     backoff = _RETRY_FIRST
@@ -972,7 +972,7 @@ def _thread_connect(config, index, deadline, limits, client_dir, out: ClientOutc
                 backoff = min(backoff * 2, _RETRY_MAX)
             continue
         out.connected = True
-        out.connected_at = time.monotonic()
+        out.connected_at = clock.now()
         out.connect_time = out.connected_at - start
         return sock
 
@@ -984,7 +984,7 @@ def _thread_exchange(config, index, sock, deadline, limits, out: ClientOutcome) 
     for i in range(config.messages):
         expected = message(index, i, config.size)
         sock.settimeout(max(0.001, min(limits["reply_timeout"], deadline.remaining())))
-        sent_at = time.monotonic()
+        sent_at = clock.now()
         if out.first_sent_at is None:
             out.first_sent_at = sent_at
         try:
@@ -1016,7 +1016,7 @@ def _thread_exchange(config, index, sock, deadline, limits, out: ClientOutcome) 
             return
         if reply == expected:
             out.ok += 1
-            out.latencies.append(time.monotonic() - sent_at)
+            out.latencies.append(clock.now() - sent_at)
         else:
             out.corrupted += 1
             if out.corruption_sample is None:
@@ -1102,13 +1102,13 @@ def run_swarm(config: SwarmConfig) -> SwarmResult:
     raise_nofile_limit(fds_needed(config.clients, server_in_process=True))
     limits = config.resolved()
     deadline = timeouts.Deadline(limits["budget"], "the swarm")
-    start = time.monotonic()
+    start = clock.now()
     with _client_dir(config) as client_dir:
         if config.mode == "selectors":
             outcomes, released_at, selector, loops = _run_selectors(config, deadline, limits, client_dir)
         else:
             outcomes, released_at, selector, loops = _run_threads(config, deadline, limits, client_dir)
-    end = time.monotonic()
+    end = clock.now()
     if released_at is None:  # not released together: the exchange overlaps the connects
         released_at = start
     released_at = min(max(released_at, start), end)

@@ -222,6 +222,42 @@ def test_the_interval_clock_under_each_shape():
     assert all(f["step"] > 0 for f in facts.values()), facts  # two reads apart: a fine clock
 
 
+def test_swarm_timings_resolve_a_fast_exchange_under_the_windows_shape():
+    """Found by the bench under the Windows shape: the swarm timed its exchange with
+    time.monotonic(), 15.625 ms steps there before 3.13, so a fast exchange lasted 0 s
+    and its messages/s was None (the bench printed n/a).  It now reads harness.clock."""
+    facts = shaped("windows", """
+        import json, socketserver, threading
+        from harness import swarm
+
+        class Echo(socketserver.BaseRequestHandler):
+            def handle(self):
+                for _ in range(1000):
+                    data = self.request.recv(65536)
+                    if not data:
+                        return
+                    self.request.sendall(data)
+
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Echo)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        rates, phases = [], []
+        try:
+            for _ in range(5):
+                result = swarm.run_swarm(swarm.SwarmConfig(address=server.server_address, family="inet",
+                                                           clients=1, messages=2, size=16))
+                rates.append(result.summary["messages_per_s"])
+                phases.append(result.summary["exchange_phase"])
+        finally:
+            server.shutdown()
+            server.server_close()
+        print(json.dumps({"rates": rates, "phases": phases}))
+    """)
+    assert all(rate is not None and rate > 0 for rate in facts["rates"]), facts
+    assert all(phase > 0 for phase in facts["phases"]), facts
+
+
 def test_finding_2_event_log_writers_never_collide_under_the_windows_shape(tmp_path):
     """Before: appends by seek-then-write from eight threads overwrote each other (JSONDecodeError)."""
     facts = shaped("windows", f"""
