@@ -71,11 +71,10 @@ import os
 import socket
 import sys
 import threading
-import time
 import types
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from harness import addresses, prerequisites, timeouts
+from harness import addresses, clock, prerequisites, timeouts
 from harness.addresses import UnsupportedFeature
 from harness.capabilities import caps
 from harness.prerequisites import LATCH, PreconditionFailed
@@ -509,7 +508,7 @@ def stop_loop(server: Any, thread: threading.Thread, record: Teardown, shutdown_
     when the loop could not be stopped (at once when that was seen before)."""
     served = ServedServer(server=server, address=None, family="", thread=thread, teardown=record)
     key = prerequisites.function_key(server, "shutdown", "serve_forever")
-    start = time.monotonic()
+    start = clock.now()
     stuck = LATCH.get("shutdown_returns", key)
     waited = 0.0  # how long the loop has had, since shutdown() was called, to end
     if stuck is None:
@@ -519,7 +518,7 @@ def stop_loop(server: Any, thread: threading.Thread, record: Teardown, shutdown_
             record.hung.append(f"{exc.what} (after {exc.budget:.2f}s)")
             record.hung_budget = exc.budget
             if loop_busy_in_request(server) is not None:
-                record.shutdown = round(time.monotonic() - start, 6)
+                record.shutdown = round(clock.now() - start, 6)
                 return  # a hung request: the join step times out, as the check's TIMEOUT
             stuck = note_shutdown_stuck(server, exc.budget)
             waited = exc.budget
@@ -528,7 +527,7 @@ def stop_loop(server: Any, thread: threading.Thread, record: Teardown, shutdown_
         threading.Thread(target=_quietly(server.shutdown), name=_BOUNDED_PREFIX + "server.shutdown()",
                          daemon=True).start()
         record.hung.append(f"server.shutdown() (not waited for: {stuck})")
-    record.shutdown = round(time.monotonic() - start, 6)
+    record.shutdown = round(clock.now() - start, 6)
     if stuck is None:
         return  # it returned: the join step judges the loop
     unstoppable = LATCH.get("loop_stops", key)
@@ -571,7 +570,7 @@ def _teardown(served: ServedServer, serve_result: Dict[str, Any], shutdown_budge
 
     def step(name: str, fn: Callable[[], Any], budget: float) -> None:
         nonlocal first_error
-        start = time.monotonic()
+        start = clock.now()
         try:
             fn()
         except HarnessTimeout as exc:
@@ -582,7 +581,7 @@ def _teardown(served: ServedServer, serve_result: Dict[str, Any], shutdown_budge
             if first_error is None:
                 first_error = exc
         finally:
-            setattr(record, name, round(time.monotonic() - start, 6))
+            setattr(record, name, round(clock.now() - start, 6))
 
     precondition: Optional[PreconditionFailed] = None
     if served.thread.is_alive():

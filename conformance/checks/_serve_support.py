@@ -67,10 +67,9 @@ import contextlib
 import socket
 import sys
 import threading
-import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from harness import clients, servers, timeouts
+from harness import clients, clock, servers, timeouts
 from harness.prerequisites import PreconditionFailed
 from harness.servers import call_bounded
 from harness.timeouts import HarnessTimeout
@@ -91,7 +90,7 @@ class Recorder:
         self.counts: Dict[str, int] = {}
 
     def add(self, name: str, **info: Any) -> None:
-        info.setdefault("t", time.monotonic())
+        info.setdefault("t", clock.now())
         info.setdefault("thread", threading.get_ident())
         with self._cond:
             self.counts[name] = self.counts.get(name, 0) + 1
@@ -236,7 +235,7 @@ class Background:
         self._ident = threading.get_ident()
         if self.watch_wait:
             sys.setprofile(self._profile)
-        self.started_at = time.monotonic()
+        self.started_at = clock.now()
         try:
             self.value = self.fn(*self.args, **self.kwargs)
         except BaseException as exc:  # reported to the check
@@ -244,7 +243,7 @@ class Background:
         finally:
             if self.watch_wait:
                 sys.setprofile(None)
-            self.ended_at = time.monotonic()
+            self.ended_at = clock.now()
             self.waiting.set()
             self.done.set()
 
@@ -276,7 +275,7 @@ class Background:
             if self.waiting.is_set():
                 return True
             started = self.started_at
-            if started is not None and time.monotonic() - started >= window and not self.done.is_set():
+            if started is not None and clock.now() - started >= window and not self.done.is_set():
                 if self.waited_by is None:
                     self.waited_by = "blocked"
                 self.waiting.set()

@@ -35,10 +35,9 @@ import json
 import os
 import sys
 import threading
-import time
 from typing import Any, Dict, List
 
-from harness import timeouts
+from harness import clock, timeouts
 from harness.child_protocol import Protocol, bootstrap, take_stdout
 from harness.observations import summary
 from harness.servers import call_bounded
@@ -84,9 +83,9 @@ def closed_under_loop(ss: Any, interval: float = INTERVAL, in_loop: bool = False
         else:
             call_bounded(server.server_close, what="server.server_close()")
         before = recorder.count("service_actions")
-        start = time.monotonic()
+        start = clock.now()
         returned_early = loop.returned_within(timeouts.absence())
-        window = time.monotonic() - start
+        window = clock.now() - start
         calls = recorder.count("service_actions") - before
         stopped = True
         if not returned_early:

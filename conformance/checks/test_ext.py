@@ -44,12 +44,11 @@ from __future__ import annotations
 
 import errno
 import socket
-import time
 from typing import Any, Dict, List, Optional
 
 import pytest
 
-from harness import timeouts
+from harness import clock, timeouts
 from harness.extensions import ATTRIBUTE, clause
 from harness.servers import call_bounded
 
@@ -94,9 +93,9 @@ def _shutdown_latency(ss: Any) -> Dict[str, Any]:
         with socket.create_connection(server.server_address, timeout=timeouts.short()):
             with LoopThread(server, interval, recorder=recorder) as loop:
                 recorder.wait_count("service_actions", 1)  # served: the loop goes back to select()
-                start = time.monotonic()
+                start = clock.now()
                 call_bounded(server.shutdown, budget=interval + timeouts.short(), what="server.shutdown()")
-                latency = time.monotonic() - start
+                latency = clock.now() - start
                 ended = loop.returned_within(timeouts.short())
     return {"poll_interval": interval, "latency": round(latency, 4), "loop_ended": ended,
             "loop_error": None if loop.error is None else repr(loop.error)}
@@ -160,7 +159,7 @@ def _backoff_gaps(ss: Any, poll_interval: float) -> Dict[str, Any]:
 
     class Server(ss.TCPServer):
         def get_request(self) -> Any:
-            calls.append(time.monotonic())
+            calls.append(clock.now())
             if state["left"] > 0:
                 state["left"] -= 1
                 raise OSError(errno.EMFILE, "simulated: too many open files (accept)")

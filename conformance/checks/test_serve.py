@@ -26,11 +26,10 @@ import contextlib
 import errno
 import socket
 import statistics
-import time
 
 import pytest
 
-from harness import timeouts
+from harness import clock, timeouts
 from harness.observations import summary
 from harness.servers import call_bounded, run_handle_request, serve_in_thread
 
@@ -99,9 +98,9 @@ def test_handle_request_timeout_rule(ss, observe, socket_timeout, server_timeout
     with owned(_server(ss, recorder, timeout=server_t)) as server:
         if sock_t is not None:
             server.socket.settimeout(sock_t)
-        start = time.monotonic()
+        start = clock.now()
         call_bounded(server.handle_request, budget=timeouts.short() + big, what="server.handle_request()")
-        elapsed = time.monotonic() - start
+        elapsed = clock.now() - start
     observe("socket_timeout", sock_t)
     observe("server_timeout", server_t)
     observe("elapsed", round(elapsed, 4))
@@ -410,7 +409,7 @@ def test_handle_request_long_timeout(ss, observe):
         timeout = LONG_TIMEOUT
 
         def handle_timeout(self):
-            calls.append(time.monotonic())
+            calls.append(clock.now())
 
     with owned(Server(("127.0.0.1", 0), ss.BaseRequestHandler)) as server:
         call = Background(server.handle_request, what="server.handle_request()").start()

@@ -38,12 +38,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import socket
-import time
 import warnings
 
 import pytest
 
-from harness import timeouts
+from harness import clock, timeouts
 from harness.observations import summary
 from harness.servers import call_bounded
 
@@ -365,9 +364,9 @@ def test_shutdown_latency(ss, observe):
         with _client(server):  # served at once, so the loop is known to be running
             with LoopThread(server, interval, recorder=recorder) as loop:
                 recorder.wait_count("service_actions", 1)
-                start = time.monotonic()
+                start = clock.now()
                 call_bounded(server.shutdown, budget=timeouts.short() + interval, what="server.shutdown()")
-                latency = time.monotonic() - start
+                latency = clock.now() - start
                 ended = loop.returned_within(timeouts.short())
     bound = interval + timeouts.absence()
     observe("poll_interval", interval)

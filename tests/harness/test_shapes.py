@@ -356,6 +356,27 @@ def test_findings_1_to_5_the_checks_they_broke_pass_under_the_shape(name, tmp_pa
     assert ran == set(FINDING_CHECKS[name].split(",")), ran
 
 
+def test_checks_that_time_short_gaps_pass_under_the_windows_shape(tmp_path):
+    """Before (found by the shaped matrix cell once the EXT checks landed): EXT-003 timed the
+    reference's 1, 2, 4 ms back-off pauses with time.monotonic(), 15.625 ms steps under the
+    shape, and saw gaps of 0 s (4 FAIL).  Every check measures with harness.clock now."""
+    env = shapes.env_for("windows", child_env())
+    command = [sys.executable, "-m", "pytest", "--pyargs", "conformance.checks",
+               "-c", str(REPO / "conformance" / "suite.ini"), "--rootdir", str(REPO / "conformance"),
+               "--impl", "reference", "--check", "EXT,SERVE-004,SERVE-014,SHUTDOWN-002,SHUTDOWN-012",
+               "--ssconform-out", str(tmp_path), "-q", "-p", "no:cacheprovider"]
+    done = subprocess.run(command, cwd=str(tmp_path), env=env, capture_output=True, text=True,
+                          timeout=timeouts.long() * 3)
+    found = list(tmp_path.glob("*.json"))
+    assert len(found) == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    record = records.read_record(found[0])
+    assert record["fingerprint"]["simulated"]["shape"] == "windows"
+    bad = {(c["id"], c["variant"]): (c["outcome"], c["message"][:200]) for c in record["checks"]
+           if c["outcome"] not in ("PASS", "INFO", "UNSUPPORTED")}
+    assert not bad, bad
+    assert {c["id"] for c in record["checks"] if c["outcome"] == "PASS"} >= {"EXT-001", "EXT-003"}
+
+
 # --------------------------------------------------------------------------- the report
 
 
