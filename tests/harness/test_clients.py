@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 
 import pytest
 
-from harness import addresses, clients, timeouts
+from harness import addresses, clients, clock, timeouts
 from harness.clients import ConnectionClosed
 from harness.timeouts import HarnessTimeout
 
@@ -76,11 +75,11 @@ def test_stream_roundtrip_sends_shut_wr_and_reads_to_eof():
 def test_recv_until_eof_times_out_within_budget(fast):
     release = threading.Event()
     peer = Peer(lambda p, conn: release.wait(timeouts.short()))
-    start = time.monotonic()
+    start = clock.now()
     with clients.connect(peer.address, "inet") as sock:
         with pytest.raises(HarnessTimeout, match="close the connection"):
             clients.recv_until_eof(sock, 0.3)
-    elapsed = time.monotonic() - start
+    elapsed = clock.now() - start
     release.set()
     peer.close()
     assert 0.3 <= elapsed < 0.3 + timeouts.short()
@@ -159,10 +158,10 @@ def test_udp_roundtrip():
 def test_udp_roundtrip_times_out_without_reply(fast):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
-        start = time.monotonic()
+        start = clock.now()
         with pytest.raises(HarnessTimeout, match="datagram"):
             clients.roundtrip(silent.getsockname(), "inet", b"x", dgram=True, timeout=0.2)
-        assert time.monotonic() - start < 0.2 + timeouts.short()
+        assert clock.now() - start < 0.2 + timeouts.short()
 
 
 @needs_unix
