@@ -240,14 +240,6 @@ class ProcessServer:
         return self.child.stderr_tail(lines) if self.child is not None else ""
 
 
-def child_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """:func:`harness.processes.supervisor.child_env` (imported late: this module's
-    child side must not import ``subprocess``/``threading`` before patching)."""
-    from harness.processes import supervisor
-
-    return supervisor.child_env(extra)
-
-
 @contextlib.contextmanager
 def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo", *,
                      family: Optional[str] = None, attrs: Optional[Dict[str, Any]] = None,

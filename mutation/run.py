@@ -143,9 +143,9 @@ def child_env(clone: Path) -> Dict[str, str]:
 
 
 def verify_child_import(clone: Path) -> str:
-    """A grandchild started with harness.server_process.child_env() imports the clone."""
+    """A grandchild started with harness.processes.supervisor.child_env() imports the clone."""
     code = (
-        "import subprocess, sys; from harness.server_process import child_env; "
+        "import subprocess, sys; from harness.processes.supervisor import child_env; "
         "print(subprocess.run([sys.executable, '-c', 'import reference_impl, harness; "
         "print(reference_impl.__file__, CosmicRayTestingException.__name__)'], env=child_env(), "
         "capture_output=True, text=True, timeout=60).stdout)"

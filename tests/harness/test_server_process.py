@@ -11,6 +11,7 @@ import pytest
 from harness import capabilities, clients, instrument, server_process, shapes, timeouts
 from harness.addresses import UnsupportedFeature
 from harness.implementations import ImplementationError
+from harness.processes import supervisor
 from harness.server_process import ServerProcessError, serve_in_process
 from harness.servers import LeakError
 from harness.timeouts import HarnessTimeout
@@ -239,7 +240,7 @@ def test_absent_capabilities_are_refused_before_spawning():
 
 def test_child_env_puts_the_checkout_on_pythonpath(monkeypatch):
     monkeypatch.setenv("SSCONFORM_TIMEOUT_MULTIPLIER", "2.0")
-    env = server_process.child_env()
+    env = supervisor.child_env()
     root = os.path.dirname(os.path.dirname(os.path.abspath(server_process.__file__)))
     assert env["PYTHONPATH"].split(os.pathsep)[0] == root
     assert env["SSCONFORM_TIMEOUT_MULTIPLIER"] == "2.0"

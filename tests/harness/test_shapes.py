@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from harness import records, shapes, swarm, timeouts
+from harness.processes.supervisor import child_env
 from harness.report.model import build_model
-from harness.server_process import child_env
 
 REPO = Path(__file__).resolve().parents[2]
 SHAPES = shapes.available()
