@@ -26,7 +26,7 @@ pairs -- and cut to :data:`SUMMARY_LIMIT` characters.
 
 Declared extensions (``harness.extensions``, level ``EXTENSION``): rows of
 promises beyond the contract come after every contract row, in their own
-group (:meth:`Model.extension_areas`), and each column lists what its
+group (:meth:`Model.areas` lists them last), and each column lists what its
 implementation declared.  A column that did not declare a promise is
 UNSUPPORTED there, which is a declaration, not a disagreement: such cells
 do not make an extension row divergent; two columns that declared it and
@@ -205,12 +205,6 @@ class Model:
         for row in self.rows:
             groups.setdefault(row.area, []).append(row)
         return list(groups.items())
-
-    def contract_areas(self) -> List[Tuple[str, List[Row]]]:
-        return [(area, rows) for area, rows in self.areas() if not rows[0].extension]
-
-    def extension_areas(self) -> List[Tuple[str, List[Row]]]:
-        return [(area, rows) for area, rows in self.areas() if rows[0].extension]
 
     def topics(self) -> List[str]:
         """Topics explaining divergent rows, in row order, each once."""

@@ -40,8 +40,8 @@ def test_undeclared_is_not_a_divergence_but_two_declaring_runs_that_differ_are()
 def test_extension_rows_come_after_every_contract_row_in_their_own_group():
     model = _model(_record("stdlib", "UNSUPPORTED", []), _record("reference", "PASS", ["prompt-shutdown"]))
     assert [r.id for r in model.rows] == ["API-001", "SHUTDOWN-001", EXT_ID]  # by area alone EXT would come first
-    assert [area for area, _ in model.contract_areas()] == ["API", "SHUTDOWN"]
-    assert [area for area, _ in model.extension_areas()] == ["EXT"]
+    assert [(area, rows[0].extension) for area, rows in model.areas()] == [
+        ("API", False), ("SHUTDOWN", False), ("EXT", True)]
     before_ext = _model(_record("stdlib", "UNSUPPORTED", []) | {"checks": [
         rs.check(EXT_ID, "EXTENSION", "UNSUPPORTED"), rs.check("FORKING-001", "REQUIRED", "PASS")]})
     assert [r.id for r in before_ext.rows] == ["FORKING-001", EXT_ID]  # likewise before FORKING
