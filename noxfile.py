@@ -6,11 +6,11 @@ The matrix is *Python x implementation*.  The Python axis has one source of
 truth, the ``Programming Language :: Python :: 3.X`` classifiers of
 ``pyproject.toml`` (read with ``nox.project.python_versions``); a test
 (``tests/test_matrix_config.py``) keeps them equal to
-``harness.pythons.VERSIONS``, ``tox.ini`` and the GitHub workflow.  The
+``harness.implementations.pythons.VERSIONS``, ``tox.ini`` and the GitHub workflow.  The
 implementation axis is :data:`IMPLS` (``stdlib``, ``reference``).
 
 Interpreters are found without ``pyenv global``: at import time
-:func:`harness.pythons.find` looks for each version (``PATH``, pyenv's
+:func:`harness.implementations.pythons.find` looks for each version (``PATH``, pyenv's
 ``versions/`` directory, the Windows ``py`` launcher).  Each one found is
 symlinked as ``pythonX.Y`` into ``.nox/_interpreters/``, and that directory is
 put first on ``PATH``, so nox's own discovery finds it even where only an
@@ -69,7 +69,8 @@ import nox
 ROOT = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from harness import pythons, timeouts  # noqa: E402  (needs ROOT on sys.path)
+from harness.core import timeouts  # noqa: E402  (needs ROOT on sys.path)
+from harness.implementations import pythons  # noqa: E402  (needs ROOT on sys.path)
 
 nox.needs_version = ">=2024.3.2"
 nox.options.error_on_missing_interpreters = False
@@ -221,7 +222,7 @@ def alternatives(session: nox.Session) -> None:
         session.log("no PyPy records under ssconform-report/records/ (nox -s pypy and "
                     "conformance-3.X for its baseline): the page will have no PyPy sections")
     # --strict: a deviation without a reason (expectation or note) fails the session.
-    session.run("python", "-m", "harness.alternatives", str(out), *pypy,
+    session.run("python", "-m", "harness.implementations.alternatives", str(out), *pypy,
                 "--out", str(ALTERNATIVES_PAGE), "--strict")
 
 

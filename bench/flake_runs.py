@@ -57,7 +57,8 @@ _ROOT = os.path.dirname(_HERE)
 if _ROOT not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, _ROOT)
 
-from harness import records, timeouts  # noqa: E402
+from harness.core import timeouts  # noqa: E402
+from harness.results import records  # noqa: E402
 
 GOOD = ("PASS", "INFO", "UNSUPPORTED", "SKIP", "XFAIL")
 

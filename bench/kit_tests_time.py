@@ -63,7 +63,7 @@ for _path in (_ROOT, _HERE):
 
 from flake_runs import _load, _terminate_as_exception, cores, start_hog, stop_hog, write_json  # noqa: E402
 
-from harness import timeouts  # noqa: E402
+from harness.core import timeouts  # noqa: E402
 
 MODES = {"default": [], "serial": ["-n", "0"]}
 

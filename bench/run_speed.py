@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 ``ssconform run`` runs the pytest processes of the implementations of a round
 at the same time, each with pytest-xdist workers
-(:mod:`harness.suite_run`).  This script measures what that buys and proves
+(:mod:`harness.cli.suite_run`).  This script measures what that buys and proves
 it changes nothing: for ``--runs N`` rounds it runs, interleaved (so drift in
 machine load falls on both alike), each configuration of ``--config``:
 
@@ -56,7 +56,8 @@ for _path in (_ROOT, _HERE):
 
 import flake_runs  # noqa: E402
 
-from harness import records, timeouts  # noqa: E402
+from harness.core import timeouts  # noqa: E402
+from harness.results import records  # noqa: E402
 
 CONFIGS = {"serial": ["--jobs", "1", "-n", "0"], "default": [],
            # alternatives the default was chosen from

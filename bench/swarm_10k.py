@@ -60,7 +60,8 @@ _ROOT = os.path.dirname(_HERE)
 if _ROOT not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, _ROOT)
 
-from harness import addresses, swarm, timeouts  # noqa: E402
+from harness.clients import swarm  # noqa: E402
+from harness.core import addresses, timeouts  # noqa: E402
 
 #: bound on the loops of the servers below
 MAX_LINES = 1_000_000
@@ -78,8 +79,8 @@ def _watch_stdin(stop: threading.Event) -> None:
 
 def serve_main(args: argparse.Namespace) -> int:
     """``--serve``: the implementation's server with a plain echo handler."""
-    from harness import servers
     from harness.implementations import resolve
+    from harness.serving import servers
 
     if args.thread_stack_size:
         threading.stack_size(args.thread_stack_size)
@@ -356,7 +357,7 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--family", default="inet", choices=["inet", "inet6"])
     parser.add_argument("--connect-batch", type=int, default=swarm.SwarmConfig.connect_batch)
     parser.add_argument("--first-attempt", type=float, default=None,
-                        help="first connect attempt's timeout (default: harness.swarm.FIRST_ATTEMPT)")
+                        help="first connect attempt's timeout (default: harness.clients.swarm.FIRST_ATTEMPT)")
     parser.add_argument("--connect-timeout", type=float, default=None,
                         help="per-client connect window (default: long(); the accept loop is slow at 10,000)")
     parser.add_argument("--reply-timeout", type=float, default=None,

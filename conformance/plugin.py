@@ -22,12 +22,12 @@ The implementation is resolved once per process in ``pytest_configure``
 in the report header with the platform fingerprint.
 
 Grading.  ``pytest_runtest_makereport`` watches the three phases of each
-check and derives one outcome (:mod:`harness.outcomes`):
+check and derives one outcome (:mod:`harness.core.outcomes`):
 
 * a failed assertion (``AssertionError``, including ``LeakError``) → FAIL;
-* :class:`harness.timeouts.HarnessTimeout` anywhere, or the per-check
+* :class:`harness.core.timeouts.HarnessTimeout` anywhere, or the per-check
   watchdog firing → TIMEOUT;
-* :class:`harness.prerequisites.PreconditionFailed` (a behaviour another
+* :class:`harness.core.prerequisites.PreconditionFailed` (a behaviour another
   check owns is broken, so this check cannot proceed) → PRECONDITION_FAILED,
   naming that check in the record's ``prerequisite``; in the owning check
   itself it is TIMEOUT (a bound ran out) or FAIL, as the owner's own defect;
@@ -71,14 +71,14 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from harness import prerequisites, timeouts
 from harness import shapes as _shapes
-from harness.addresses import UnsupportedFeature
-from harness.capabilities import caps
-from harness.child_protocol import interrupt_on_stop_signals
-from harness.observations import comparable, summary, to_jsonable
-from harness.outcomes import Level, Outcome
-from harness.prerequisites import PreconditionFailed
+from harness.core import prerequisites, timeouts
+from harness.core.addresses import UnsupportedFeature
+from harness.core.capabilities import caps
+from harness.core.observations import comparable, summary, to_jsonable
+from harness.core.outcomes import Level, Outcome
+from harness.core.prerequisites import PreconditionFailed
+from harness.processes.child_protocol import interrupt_on_stop_signals
 
 from .checks import _helpers
 
@@ -194,7 +194,7 @@ def pytest_configure(config):
     expectations = None
     expectations_path = _setting(config, "expectations")
     if expectations_path:
-        from harness import expectations as expectations_module
+        from harness.results import expectations as expectations_module
 
         try:
             expectations = expectations_module.load(expectations_path)
@@ -212,7 +212,7 @@ def pytest_configure(config):
             "timeout_multiplier": timeouts.multiplier(),
         },
     )
-    from harness.fingerprint import fingerprint
+    from harness.results.fingerprint import fingerprint
 
     state.fingerprint = fingerprint(impl)
     config.stash[STATE] = state
@@ -334,7 +334,7 @@ def pytest_collection_modifyitems(session, config, items):
         if not kwargs.get("title"):
             problems.append(f"{item.nodeid}: check {check_id} has no title (first docstring line)")
         for name in kwargs.get("requires") or ():
-            from harness.capabilities import KNOWN
+            from harness.core.capabilities import KNOWN
 
             if name not in KNOWN:
                 problems.append(f"{item.nodeid}: unknown capability {name!r} in requires")
@@ -547,7 +547,7 @@ def _message(report) -> str:
 
 def _documented(state: PluginState, meta: dict, observation: Observation):
     """The documented expectation for this OS and whether the observation agrees."""
-    from harness.platform_notes import accepted, documented_for, topic_for
+    from harness.report.platform_notes import accepted, documented_for, topic_for
 
     # The check's own topic, else one derived from its variant
     # (DISCONNECT-001[rst-TCPServer] -> rst).
@@ -692,7 +692,7 @@ def pytest_sessionfinish(session, exitstatus):
         return
     if state.out is None:
         return
-    from harness import records
+    from harness.results import records
 
     options = dict(state.settings)
     options["xdist_workers"] = len(_workers)  # workers that actually ran checks

@@ -5,7 +5,7 @@ Theory of operation
 Cosmic Ray (https://cosmic-ray.readthedocs.io) mutates a module *on disk*,
 runs a test command, and restores the file.  Mutating on disk is what this
 suite needs: many checks run the server in a child process
-(``python -m harness.server_process``), and a child only sees a mutant that
+(``python -m harness.processes.server_process``), and a child only sees a mutant that
 is really in the file it imports.  Because other people run the suite from
 the working tree at the same time, nothing here ever touches it: the run
 works in a throw-away ``git clone`` (``--clone``), with the clone first on

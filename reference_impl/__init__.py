@@ -57,7 +57,7 @@ __version__ = "1.0"
 #: The ``socketserver`` API level this package implements, on any interpreter.
 __socketserver_api__ = (3, 13)
 #: Promises beyond the standard library's contract, verified by the
-#: conformance kit's EXT checks (vocabulary: harness/extensions.toml).
+#: conformance kit's EXT checks (vocabulary: harness/core/extensions.toml).
 __socketserver_extensions__ = frozenset({"prompt-shutdown", "no-socketpair", "emfile-backoff", "idle-after-close"})
 
 __all__ = [

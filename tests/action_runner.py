@@ -41,7 +41,7 @@ from typing import Dict, List, Optional
 
 from ruamel.yaml import YAML
 
-from harness import timeouts
+from harness.core import timeouts
 
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 CONDITION = re.compile(r"^inputs\.([A-Za-z0-9_-]+)\s*(==|!=)\s*'([^']*)'$")

@@ -44,7 +44,7 @@ import action_runner  # tests/ is on sys.path (pytest's rootdir insertion)
 import pytest
 from test_workflows import _actionlint, _check_jsonschema, _missing, _run, _zizmor
 
-from harness import timeouts
+from harness.core import timeouts
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"

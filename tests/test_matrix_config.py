@@ -1,23 +1,23 @@
-"""One matrix everywhere: pyproject, harness.pythons, nox, tox and CI agree.
+"""One matrix everywhere: pyproject, harness.implementations.pythons, nox, tox and CI agree.
 
 Theory of operation
 -------------------
 The Python axis of the matrix has one source of truth, the
 ``Programming Language :: Python :: 3.X`` classifiers in ``pyproject.toml``.
 These tests read it and compare it with every other place that names
-Python versions: :data:`harness.pythons.VERSIONS`, the sessions that
+Python versions: :data:`harness.implementations.pythons.VERSIONS`, the sessions that
 ``nox -l`` lists, the environments that ``tox -l`` lists, and the matrices of
 ``.github/workflows/conformance.yml`` and ``ci.yml``.  ``nox`` and ``tox`` run
 as subprocesses of the running interpreter (``python -m nox``), bounded by
-:func:`harness.timeouts.long`; when one is not installed (they are in the
+:func:`harness.core.timeouts.long`; when one is not installed (they are in the
 ``test`` and ``dev`` extras) its tests skip with the reason.
 
 Free-threaded builds (``3.14t``, ``3.15t``) have no version classifier of
 their own: the ``Programming Language :: Python :: Free Threading``
 classifier adds one for every version from 3.14 on (nox's rule, and
-:data:`harness.pythons.FREE_THREADED`'s), and they appear
+:data:`harness.implementations.pythons.FREE_THREADED`'s), and they appear
 in nox, tox and the workflows beside the classifier versions; the PyPy
-version of the workflows is :data:`harness.pythons.PYPY`.
+version of the workflows is :data:`harness.implementations.pythons.PYPY`.
 
 A last test makes nox look for Python 3.9 on a ``PATH`` and ``HOME`` where
 there is none, and proves that a missing interpreter is skipped with a
@@ -39,7 +39,9 @@ from typing import Dict, List
 
 import pytest
 
-from harness import pythons, shapes, timeouts
+from harness import shapes
+from harness.core import timeouts
+from harness.implementations import pythons
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"

@@ -40,7 +40,7 @@ from typing import List
 
 import pytest
 
-from harness import timeouts
+from harness.core import timeouts
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 WORKFLOW_DIR = ROOT / ".github" / "workflows"

@@ -5,11 +5,11 @@ Theory of operation
 The CONCURRENCY and TUTORIAL checks run the same proof against every
 server kind (``TCPServer`` ... ``ForkingUnixDatagramServer``).  A
 non-forking server is served in a thread of the check's process
-(:func:`harness.servers.serve_in_thread`); a forking server always in a
-process of its own (:func:`harness.server_process.serve_in_process`),
+(:func:`harness.serving.servers.serve_in_thread`); a forking server always in a
+process of its own (:func:`harness.processes.server_process.serve_in_process`),
 because its children would inherit the check's client sockets.  Either
-way the handler is an :func:`harness.instrument.instrumented` one writing
-to an :class:`~harness.instrument.EventLog` file, so the check reads the
+way the handler is an :func:`harness.serving.instrument.instrumented` one writing
+to an :class:`~harness.serving.instrument.EventLog` file, so the check reads the
 same events (``phase`` edges with pid and thread, ``hold`` events) from
 both.  :func:`serve_kind` hides the difference and yields a
 :class:`Served`.
@@ -26,7 +26,7 @@ an observation for the check, not a harness timeout.
 
 :func:`hold_datagrams` is the datagram proof with the ``hold`` behaviour:
 a handler logs ``hold`` with its datagram's text and answers only after
-:func:`harness.instrument.release` names that text.
+:func:`harness.serving.instrument.release` names that text.
 """
 
 from __future__ import annotations
@@ -37,12 +37,14 @@ import socket
 import sys
 from typing import Any, Dict, Iterator, List, Optional
 
-from harness import addresses, clients, instrument, timeouts
-from harness.instrument import EventLog, Interval
-from harness.prerequisites import PreconditionFailed
-from harness.server_process import serve_in_process
-from harness.servers import ServeError, build_server, serve_in_thread, server_class
-from harness.timeouts import HarnessTimeout
+from harness.clients import clients
+from harness.core import addresses, timeouts
+from harness.core.prerequisites import PreconditionFailed
+from harness.core.timeouts import HarnessTimeout
+from harness.processes.server_process import serve_in_process
+from harness.serving import instrument
+from harness.serving.instrument import EventLog, Interval
+from harness.serving.servers import ServeError, build_server, serve_in_thread, server_class
 
 #: Every server kind, by family and flavour: the parameter grid of the checks.
 STREAM_KINDS = {
@@ -81,7 +83,7 @@ def require_kind(module: Any, class_name: str) -> None:
     """End the check UNSUPPORTED when this variant's server kind cannot run
     here (a capability is absent, also when simulated) or the implementation
     has neither the class nor the mix-in and base to compose it."""
-    from harness.capabilities import caps
+    from harness.core.capabilities import caps
 
     from ._helpers import UNSUPPORTED_PREFIX, unsupported
 
@@ -127,7 +129,7 @@ def serve_kind(impl: Any, class_name: str, behaviour: str, *, handler_base: Opti
 
 @contextlib.contextmanager
 def serve_observed(server: Any, died: Dict[str, Any]) -> Iterator[Any]:
-    """:func:`harness.servers.serve_in_thread`, except that ``serve_forever``
+    """:func:`harness.serving.servers.serve_in_thread`, except that ``serve_forever``
     dying is recorded in ``died`` for the check to judge instead of raised:
     a server that stops serving is a FAIL of the check, not an ERROR.
 

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-:func:`harness.disconnect.run_scenario` builds a fresh server for every
+:func:`harness.clients.disconnect.run_scenario` builds a fresh server for every
 call and returns a plain dict of what the server side saw.  Several
 DISCONNECT checks read different facts from the *same* run (what recv
 saw, whether the next client was served, what a send after the reset
@@ -16,9 +16,9 @@ memoised as its exception and re-raised to every check that asks
 
 :func:`recv_summary` turns a scenario's terminal ``server_recv``
 observation into the observation-summary style of
-:func:`harness.observations.summary` (``b''``,
+:func:`harness.core.observations.summary` (``b''``,
 ``ConnectionResetError [ECONNRESET]``), the values
-:mod:`harness.platform_notes` documents per OS.  A ``readline()`` that
+:mod:`harness.report.platform_notes` documents per OS.  A ``readline()`` that
 returned an incomplete line (no ``\\n``) can only have met the end of the
 stream, so it is summarised as ``b''``, like the ``recv`` of the same
 scenario in a server process.
@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple
 
-from harness import disconnect, observations
+from harness.clients import disconnect
+from harness.core import observations
 
 _MEMO: Dict[Tuple[str, str, str], Any] = {}
 

@@ -7,7 +7,7 @@ checks of ``ForkingMixIn`` need to see what happens *inside* the server
 process: which process calls ``close_request`` or ``handle_error``, the
 exit status of every child it reaps, whether ``server_close`` returned
 before or after a child ended, whether it reaped a child it did not
-spawn.  :mod:`harness.server_process` runs ``serve_forever`` in a helper
+spawn.  :mod:`harness.processes.server_process` runs ``serve_forever`` in a helper
 thread (its main thread watches stdin), so on Python 3.12+ every fork
 there comes from a multi-threaded process and warns; this module keeps
 the server process **single-threaded**: ``serve_forever`` (or a
@@ -15,9 +15,9 @@ the server process **single-threaded**: ``serve_forever`` (or a
 
 Child side (``python -m conformance.checks._forking_support SPEC``):
 
-* builds the server with :func:`harness.servers.build_server` and an
-  :func:`harness.instrument.instrumented` handler writing to the check's
-  :class:`~harness.instrument.EventLog`, in a subclass that also logs
+* builds the server with :func:`harness.serving.servers.build_server` and an
+  :func:`harness.serving.instrument.instrumented` handler writing to the check's
+  :class:`~harness.serving.instrument.EventLog`, in a subclass that also logs
   ``close_request``, ``shutdown_request`` and ``handle_error`` (with the
   pid of the caller), and, from ``service_actions``, every change of
   ``active_children``;
@@ -51,7 +51,7 @@ its ``ready`` line, yields a :class:`Lab`, and on exit (or
 :meth:`Lab.stop`) asks it to stop, waits bounded for its exit, kills the
 whole process group if anything is left, always reaps, and keeps the
 ``teardown`` line.  The protocol is JSON lines on the child's stdout
-(:mod:`harness.child_protocol`); the child's fd 1 is pointed at its stderr
+(:mod:`harness.processes.child_protocol`); the child's fd 1 is pointed at its stderr
 so nothing the implementation prints can corrupt it.
 """
 
@@ -65,9 +65,9 @@ import signal
 import sys
 from typing import Any, Dict, Iterator, List, Optional
 
-from harness import addresses, timeouts
-from harness.child_protocol import Protocol, bootstrap, take_stdout
-from harness.timeouts import HarnessTimeout
+from harness.core import addresses, timeouts
+from harness.core.timeouts import HarnessTimeout
+from harness.processes.child_protocol import Protocol, bootstrap, take_stdout
 
 SPEC_VERSION = 1
 #: Exit status of the foreign child the lab forks (bpo-1540386 check).
@@ -127,8 +127,8 @@ def _children(server: Any) -> Optional[List[int]]:
 
 
 def _serve(spec: Dict[str, Any], send) -> int:
-    from harness import instrument, servers
     from harness.implementations import resolve
+    from harness.serving import instrument, servers
 
     log = instrument.EventLog(spec["log"])
     original_waitpid = os.waitpid
@@ -349,8 +349,8 @@ def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
     ``active_children`` itself (``waitpid(pid, 0)``, logged as ``stolen``)
     before the server's ``service_actions`` runs.
     """
-    from harness import instrument, servers
     from harness.processes import supervisor
+    from harness.serving import instrument, servers
 
     servers.server_class(impl.module, server_class)  # refuses Forking*/Unix* where absent
     with addresses.private_dir() as directory:

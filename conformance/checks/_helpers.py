@@ -25,8 +25,8 @@ from typing import Any, Iterable, Optional
 
 import pytest
 
-from harness.outcomes import Level
-from harness.timeouts import HarnessTimeout
+from harness.core.outcomes import Level
+from harness.core.timeouts import HarnessTimeout
 
 REQUIRED = Level.REQUIRED
 PLATFORM = Level.PLATFORM
@@ -55,7 +55,7 @@ def check(
     and cites where a reader can open it (CPython source at a tag and line,
     docs.python.org, a gh-/bpo- issue, docs/platform-knowledge.md).  ``topic``
     links a PLATFORM check to its documented per-OS expectation in
-    ``harness.platform_notes``.  ``budget`` names the watchdog budget
+    ``harness.report.platform_notes``.  ``budget`` names the watchdog budget
     (``"LONG"`` by default) after which the plugin declares TIMEOUT.
     """
 

@@ -18,7 +18,7 @@ is still blocked.  The observations come from three small tools:
     Runs one call of the implementation (``shutdown()``, ``handle_request()``)
     in a daemon thread the check does *not* wait for, so it can prove that
     the call is still blocked (``done`` stays unset over one
-    :func:`harness.timeouts.absence` window) and later that it returned.
+    :func:`harness.core.timeouts.absence` window) and later that it returned.
     With ``watch_wait=True`` the thread installs a profile function
     (``sys.setprofile`` is per thread) that sets ``waiting`` when the call
     enters a Python function named ``wait`` -- ``threading.Event.wait`` in
@@ -31,21 +31,21 @@ is still blocked.  The observations come from three small tools:
     happens in the call's own (green) thread (``threading.get_ident()``),
     and :meth:`Background.wait_waiting` also accepts the other proof: the
     call has been running, without returning, for one whole
-    :func:`harness.timeouts.absence` window.  ``waited_by`` says which proof
+    :func:`harness.core.timeouts.absence` window.  ``waited_by`` says which proof
     was seen (``"profile"`` or ``"blocked"``).  A ``shutdown()`` that does
     not return within a whole ``short()`` budget is a broken prerequisite
-    (:mod:`harness.prerequisites`): the check that sees it first judges it,
-    and later ones raise :class:`~harness.prerequisites.PreconditionFailed`
+    (:mod:`harness.core.prerequisites`): the check that sees it first judges it,
+    and later ones raise :class:`~harness.core.prerequisites.PreconditionFailed`
     when a ``shutdown()`` Background starts, without waiting again (TIMEOUT in
     SHUTDOWN-001, which owns the behaviour, PRECONDITION_FAILED elsewhere).
 
 :class:`LoopThread`
     ``serve_forever`` in a daemon thread that the check controls: unlike
-    :func:`harness.servers.serve_in_thread` it neither waits for the loop to
+    :func:`harness.serving.servers.serve_in_thread` it neither waits for the loop to
     be ready nor closes the server, because the shutdown checks need to run
     ``serve_forever`` several times on one server, or to start it after
     ``shutdown()`` was called.  On exit it stops a loop that is still
-    running (bounded, with :func:`harness.servers.stop_loop`, so a
+    running (bounded, with :func:`harness.serving.servers.stop_loop`, so a
     ``shutdown()`` that never returns is waited for once per run) and joins
     its thread.
 
@@ -69,10 +69,12 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from harness import clients, clock, servers, timeouts
-from harness.prerequisites import PreconditionFailed
-from harness.servers import call_bounded
-from harness.timeouts import HarnessTimeout
+from harness.clients import clients
+from harness.core import clock, timeouts
+from harness.core.prerequisites import PreconditionFailed
+from harness.core.timeouts import HarnessTimeout
+from harness.serving import servers
+from harness.serving.servers import call_bounded
 
 # --------------------------------------------------------------------------- recorder
 
@@ -266,7 +268,7 @@ class Background:
         """Until the call waits (or ended); HarnessTimeout otherwise.
 
         "Waits" is a ``wait`` call seen by the profile, or else the call
-        still running one :func:`harness.timeouts.absence` window after it
+        still running one :func:`harness.core.timeouts.absence` window after it
         started (see the module doc)."""
         budget = timeouts.short() if budget is None else budget
         window = timeouts.absence()
@@ -453,14 +455,14 @@ def failing_accept_server(ss: Any, handler: type, errno_value: int, failures: in
 # ``socket``, loads the implementation the way the parent did
 # (``harness.implementations.resolve``), runs one scenario function of this
 # module and sends its result as one ``result`` message of the child
-# protocol (:mod:`harness.child_protocol`: whatever the scenario prints goes
+# protocol (:mod:`harness.processes.child_protocol`: whatever the scenario prints goes
 # to stderr).  The parent runs it through
 # :func:`harness.processes.supervisor.run_once`.
 
 CHILD_SCRIPT = """
 import json, sys
 spec = json.loads(sys.argv[1])
-from harness.child_protocol import Protocol, bootstrap, take_stdout
+from harness.processes.child_protocol import Protocol, bootstrap, take_stdout
 proto = Protocol(take_stdout())
 bootstrap(spec["impl"])
 from harness.implementations import resolve

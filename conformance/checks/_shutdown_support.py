@@ -17,13 +17,13 @@ conformance.checks._shutdown_support SPEC``) after deleting
 ``selectors.PollSelector`` and ``select.poll`` -- the same simulation as
 ``SSCONFORM_SIMULATE_ABSENT=poll`` -- and *before* importing the
 implementation.  An adapter's bootstrap (gevent/eventlet patching) runs
-first, as in :mod:`harness.server_process`.
+first, as in :mod:`harness.processes.server_process`.
 
 The child sends one ``result`` message on its protocol descriptor
-(:mod:`harness.child_protocol`: anything the implementation prints goes to
+(:mod:`harness.processes.child_protocol`: anything the implementation prints goes to
 stderr) and leaves with ``os._exit`` so that a stuck daemon thread cannot
 keep it alive.  Every wait in the scenario is bounded by
-:mod:`harness.timeouts`; the parent runs the child through
+:mod:`harness.core.timeouts`; the parent runs the child through
 :func:`harness.processes.supervisor.run_once`, bounded by
 ``timeouts.long()``.
 """
@@ -37,10 +37,10 @@ import sys
 import threading
 from typing import Any, Dict, List
 
-from harness import clock, timeouts
-from harness.child_protocol import Protocol, bootstrap, take_stdout
-from harness.observations import summary
-from harness.servers import call_bounded
+from harness.core import clock, timeouts
+from harness.core.observations import summary
+from harness.processes.child_protocol import Protocol, bootstrap, take_stdout
+from harness.serving.servers import call_bounded
 
 from ._serve_support import LoopThread, Recorder
 
@@ -161,7 +161,7 @@ def main(argv: List[str]) -> int:
 def closed_under_loop_without_poll(impl_spec: str, interval: float = INTERVAL, in_loop: bool = False) -> Dict[str, Any]:
     """:func:`closed_under_loop` in a child whose ``selectors`` has no ``PollSelector``.
 
-    Raises :class:`~harness.timeouts.HarnessTimeout` if the child does not
+    Raises :class:`~harness.core.timeouts.HarnessTimeout` if the child does not
     finish within ``timeouts.long()``, ``RuntimeError`` if it reports nothing.
     """
     from harness.processes import supervisor

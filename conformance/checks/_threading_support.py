@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 Concurrency is proved from what handlers *record*, never from wall time.
 A server whose handlers use the ``hold`` behaviour of
-:mod:`harness.instrument` logs a ``hold`` event when a handler starts
+:mod:`harness.serving.instrument` logs a ``hold`` event when a handler starts
 waiting for its client's release line; :class:`HeldClients` connects
 clients, waits (bounded) until that many handlers hold at the same time,
 and releases them one by one (a line out, the same line echoed back).
@@ -34,9 +34,11 @@ import socket
 import threading
 from typing import Any, Dict, Iterator, List, Optional
 
-from harness import clients, instrument, timeouts
-from harness.instrument import EventLog, Interval
-from harness.timeouts import HarnessTimeout
+from harness.clients import clients
+from harness.core import timeouts
+from harness.core.timeouts import HarnessTimeout
+from harness.serving import instrument
+from harness.serving.instrument import EventLog, Interval
 
 #: The line a held client sends to release its handler (echoed back).
 RELEASE = b"release\n"

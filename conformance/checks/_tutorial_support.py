@@ -21,7 +21,7 @@ unchanged except that ``print`` became an entry in a :class:`Journal`
 thread) and every ``recv`` has a timeout (``medium()``), so a check can
 never hang on a handler.  ``ForkingTCPServer`` must run in a server
 process, where handlers are named behaviours: there the tutorial's body
-is the ``upper`` behaviour of :mod:`harness.instrument` on
+is the ``upper`` behaviour of :mod:`harness.serving.instrument` on
 ``BaseRequestHandler`` (``recv(1024).strip()``, ``break`` on empty data,
 reply ``upper()``; it uses ``sendall`` where the tutorial uses ``send``,
 the same for these few bytes).
@@ -45,7 +45,7 @@ import sys
 import threading
 from typing import Any, Dict, List, Optional
 
-from harness import clock, timeouts
+from harness.core import clock, timeouts
 
 #: The tutorial's handler variants (see the module docstring).
 VARIANTS = ("socketserver1", "socketserver2", "socketserver3")
@@ -84,7 +84,7 @@ class Journal:
 
 
 def _exc(exc: BaseException) -> Dict[str, Any]:
-    from harness.observations import describe_exception
+    from harness.core.observations import describe_exception
 
     return describe_exception(exc)
 
@@ -96,7 +96,7 @@ def tutorial_handler(module: Any, variant: str, journal: Journal) -> type:
 
     def begin(self) -> None:
         self.request.settimeout(timeouts.medium())  # the tutorial has no timeout; the kit bounds every wait
-        self._ssc_start = clock.now()  # harness.clock: fine-grained and cross-process on every OS
+        self._ssc_start = clock.now()  # harness.core.clock: fine-grained and cross-process on every OS
         journal.add(kind="start", client=repr(self.client_address))
 
     def end(self, how: str, **extra: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.plugin import STATE
-from harness.capabilities import caps as _caps
+from harness.core.capabilities import caps as _caps
 
 
 @pytest.fixture(scope="session")

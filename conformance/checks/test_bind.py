@@ -24,9 +24,9 @@ import socket
 
 import pytest
 
-from harness import addresses, timeouts
-from harness.observations import summary
-from harness.servers import call_bounded, open_fds, run_handle_request
+from harness.core import addresses, timeouts
+from harness.core.observations import summary
+from harness.serving.servers import call_bounded, open_fds, run_handle_request
 
 from ._helpers import PLATFORM, REQUIRED, VERSION, check, require_attr, verify, verify_equal
 from ._serve_support import Recorder, make_handler, owned, read_to_eof, recording_class

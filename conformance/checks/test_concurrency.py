@@ -4,7 +4,7 @@ Each check takes one server kind per family (``inet`` and ``unix``
 variants) and proves two things on it:
 
 * **the concurrency model**, from the handler intervals the instrumented
-  handlers record (:mod:`harness.instrument`), never from elapsed time.
+  handlers record (:mod:`harness.serving.instrument`), never from elapsed time.
   A plain server (``TCPServer``, ``UDPServer`` and their Unix twins) runs
   one handler at a time: several clients are connected (or datagrams
   queued) at once, one handler runs, and a single ``timeouts.absence()``
@@ -18,7 +18,7 @@ variants) and proves two things on it:
   datagram handlers by the ``hold`` behaviour (a handler answers only
   when the check releases its datagram).  The proof intervals go into
   ``observe.timeline`` for the report's SVG timelines.
-* **nothing lost or corrupted** under :func:`harness.swarm.run_swarm`:
+* **nothing lost or corrupted** under :func:`harness.clients.swarm.run_swarm`:
   ``SWARM_CLIENTS`` clients (``FORK_SWARM_CLIENTS`` for a forking server,
   which forks per request), each message unique and verified.  Threading
   and forking stream servers get the swarm *released together* (every
@@ -32,7 +32,7 @@ variants) and proves two things on it:
   the swarm does not retry.
 
 Forking servers run in a server process of their own
-(:func:`harness.server_process.serve_in_process`), one per check, except
+(:func:`harness.processes.server_process.serve_in_process`), one per check, except
 the forking datagram check, which needs a ``hold`` server for the proof
 and an ``echo`` server for the swarm (two processes).  The forking stream
 server gets ``max_children`` room for every swarm client: with the
@@ -49,8 +49,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import instrument, timeouts
-from harness.swarm import SwarmConfig, SwarmResult, run_swarm
+from harness.clients.swarm import SwarmConfig, SwarmResult, run_swarm
+from harness.core import timeouts
+from harness.serving import instrument
 
 from ._concurrency_support import (
     DGRAM_KINDS,

@@ -1,6 +1,6 @@
 """DISCONNECT-*: clients that vanish, and a server that must carry on.
 
-The scenarios of :mod:`harness.disconnect` (graceful close, half-close,
+The scenarios of :mod:`harness.clients.disconnect` (graceful close, half-close,
 reset, close with unread data, a killed client process, half a line, a
 UDP reply to a dead port) run against every stream server kind
 (``TCPServer``, ``ThreadingTCPServer``, ``ForkingTCPServer`` and the three
@@ -40,9 +40,10 @@ from typing import Any, Dict, List
 
 import pytest
 
-from harness import addresses, clients, disconnect, timeouts
-from harness.instrument import EventLog, describe_exception
-from harness.servers import build_server, server_class
+from harness.clients import clients, disconnect
+from harness.core import addresses, timeouts
+from harness.serving.instrument import EventLog, describe_exception
+from harness.serving.servers import build_server, server_class
 
 from ._concurrency_support import require_kind, serve_observed
 from ._disconnect_support import exception_summary, recv_summary, scenario, send_summary

@@ -1,6 +1,6 @@
 """EXT-*: declared extensions, promises an implementation makes beyond the contract.
 
-Each check verifies one promise of the vocabulary in ``harness/extensions.toml``
+Each check verifies one promise of the vocabulary in ``harness/core/extensions.toml``
 (its clause is the promise's meaning, read from there) and runs only for an
 implementation that declares it (``__socketserver_extensions__`` or its
 adapter); for any other implementation it ends UNSUPPORTED with the reason
@@ -48,9 +48,9 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from harness import clock, timeouts
-from harness.extensions import ATTRIBUTE, clause
-from harness.servers import call_bounded
+from harness.core import clock, timeouts
+from harness.core.extensions import ATTRIBUTE, clause
+from harness.serving.servers import call_bounded
 
 from ._helpers import EXTENSION, check, unsupported, verify
 from ._serve_support import LoopThread, Recorder, owned, try_roundtrip

@@ -7,7 +7,7 @@ to an event log the check reads, what only the server process can see:
 the pid of every ``close_request``/``shutdown_request``/``handle_error``
 call, every change of ``active_children``, every reaped child with its
 exit status, and the edges of ``server_close``.  Handlers are the
-instrumented ones of :mod:`harness.instrument` (``hold`` for concurrency,
+instrumented ones of :mod:`harness.serving.instrument` (``hold`` for concurrency,
 ``echo``, ``raise``, ``raise_exit``).
 
 Concurrency is proved from intervals (handlers holding at once), limits
@@ -26,7 +26,9 @@ import socket
 
 import pytest
 
-from harness import clients, instrument, timeouts
+from harness.clients import clients
+from harness.core import timeouts
+from harness.serving import instrument
 
 from ._forking_support import calls, children_states, forking_lab, handle_starts, reaped, wait_gone
 from ._helpers import REQUIRED, VERSION, check, verify, verify_equal

@@ -28,9 +28,10 @@ import threading
 
 import pytest
 
-from harness import addresses, clients, timeouts
-from harness.servers import build_server, serve_in_thread
-from harness.timeouts import HarnessTimeout
+from harness.clients import clients
+from harness.core import addresses, timeouts
+from harness.core.timeouts import HarnessTimeout
+from harness.serving.servers import build_server, serve_in_thread
 
 from ._helpers import REQUIRED, VERSION, check, verify, verify_equal
 

@@ -25,9 +25,9 @@ import sys
 
 import pytest
 
-from harness import timeouts
-from harness.observations import summary
-from harness.servers import call_bounded, run_handle_request
+from harness.core import timeouts
+from harness.core.observations import summary
+from harness.serving.servers import call_bounded, run_handle_request
 
 from ._helpers import REQUIRED, VERSION, check, verify, verify_equal
 from ._serve_support import LoopThread, Recorder, make_handler, owned, read_to_eof, recording_class

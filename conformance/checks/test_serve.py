@@ -11,7 +11,7 @@ Timing is judged only with ordering bounds that are wide on purpose: a
 0.05 s timeout must not take as long as a 1 s one; an idle loop with
 ``poll_interval=0.05`` must neither spin nor sleep ten intervals.  The upper
 bounds grow with the timeout multiplier.  "Blocks" is proved by a call still
-running after one :func:`harness.timeouts.absence` window, after which the
+running after one :func:`harness.core.timeouts.absence` window, after which the
 check releases it with a client.
 
 Not checked: EINTR in ``handle_request()``.  Since PEP 475 the interpreter
@@ -29,9 +29,9 @@ import statistics
 
 import pytest
 
-from harness import clock, timeouts
-from harness.observations import summary
-from harness.servers import call_bounded, run_handle_request, serve_in_thread
+from harness.core import clock, timeouts
+from harness.core.observations import summary
+from harness.serving.servers import call_bounded, run_handle_request, serve_in_thread
 
 from ._helpers import REQUIRED, VERSION, check, unsupported, verify, verify_equal, verify_returned
 from ._serve_support import (

@@ -11,7 +11,7 @@ and ``shutdown`` in CPython's Lib/socketserver.py at v3.13.0, lines 218-255).
 
 Each check drives ``serve_forever`` with :class:`~._serve_support.LoopThread`
 (several loops per server, no implicit close) and proves "still blocked" with
-one :func:`harness.timeouts.absence` window.  "The shutdown request is
+one :func:`harness.core.timeouts.absence` window.  "The shutdown request is
 pending" is established without private attributes: the ``shutdown()`` call
 runs in a thread whose profile function notes when it starts to *wait*
 (:class:`~._serve_support.Background` with ``watch_wait``), which it can only
@@ -42,9 +42,9 @@ import warnings
 
 import pytest
 
-from harness import clock, timeouts
-from harness.observations import summary
-from harness.servers import call_bounded
+from harness.core import clock, timeouts
+from harness.core.observations import summary
+from harness.serving.servers import call_bounded
 
 from ._helpers import PLATFORM, REQUIRED, VERSION, check, verify, verify_equal, verify_returned
 from ._serve_support import Background, LoopThread, Recorder, make_handler, owned, try_roundtrip

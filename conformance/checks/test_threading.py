@@ -23,10 +23,12 @@ import weakref
 
 import pytest
 
-from harness import addresses, clients, instrument, servers, timeouts
-from harness.prerequisites import PreconditionFailed
-from harness.servers import build_server, call_bounded, run_handle_request, serve_in_thread
-from harness.timeouts import HarnessTimeout
+from harness.clients import clients
+from harness.core import addresses, timeouts
+from harness.core.prerequisites import PreconditionFailed
+from harness.core.timeouts import HarnessTimeout
+from harness.serving import instrument, servers
+from harness.serving.servers import build_server, call_bounded, run_handle_request, serve_in_thread
 
 from ._helpers import REQUIRED, VERSION, check, verify, verify_equal, verify_returned
 from ._threading_support import (

@@ -37,8 +37,10 @@ import socket
 import sys
 from typing import Any, Dict, Iterator, List, Optional
 
-from harness import addresses, clients, instrument, observations, timeouts
-from harness.servers import build_server
+from harness.clients import clients
+from harness.core import addresses, observations, timeouts
+from harness.serving import instrument
+from harness.serving.servers import build_server
 
 from ._concurrency_support import (
     intervals_of,

@@ -2,7 +2,7 @@
 
 Servers run in this process (``serve_in_thread``) with handlers built on
 the implementation's ``DatagramRequestHandler``; clients are bound
-loopback datagram sockets (:func:`harness.clients.dgram_client`).  A
+loopback datagram sockets (:func:`harness.clients.clients.dgram_client`).  A
 datagram that might legitimately be dropped (Windows drops oversized
 ones) is never waited for on its own: the check sends a small follow-up
 datagram from the same client, and since one synchronous server answers
@@ -23,10 +23,12 @@ import socket
 import sys
 import threading
 
-from harness import addresses, clients, instrument, servers, timeouts
-from harness.observations import summary
-from harness.servers import build_server, serve_in_thread
-from harness.timeouts import HarnessTimeout
+from harness.clients import clients
+from harness.core import addresses, timeouts
+from harness.core.observations import summary
+from harness.core.timeouts import HarnessTimeout
+from harness.serving import instrument, servers
+from harness.serving.servers import build_server, serve_in_thread
 
 from ._helpers import PLATFORM, REQUIRED, check, verify, verify_equal
 from ._threading_support import wait_count

@@ -1,7 +1,7 @@
 """UNIX-*: the AF_UNIX servers (stream and datagram, threading and forking).
 
 Every path lives in a private 0700 directory from
-:func:`harness.addresses.private_dir` (short, so macOS' 104-byte
+:func:`harness.core.addresses.private_dir` (short, so macOS' 104-byte
 ``sun_path`` is never the accidental limit).  Servers run in this process
 with ``serve_in_thread`` -- except the forking ones, which run in the
 single-threaded lab process of :mod:`._forking_support` -- and clients are
@@ -29,10 +29,12 @@ import threading
 
 import pytest
 
-from harness import addresses, clients, instrument, timeouts
-from harness.observations import summary
-from harness.servers import build_server, serve_in_thread
-from harness.timeouts import HarnessTimeout
+from harness.clients import clients
+from harness.core import addresses, timeouts
+from harness.core.observations import summary
+from harness.core.timeouts import HarnessTimeout
+from harness.serving import instrument
+from harness.serving.servers import build_server, serve_in_thread
 
 from ._forking_support import forking_lab, handle_starts
 from ._helpers import PLATFORM, REQUIRED, check, verify, verify_equal

@@ -19,6 +19,15 @@ order:
 
 Anything else, or a load that raises, gives one :class:`ImplementationError`
 that says what was tried and lists the adapters available.
+
+Modules of this package (choosing and loading the implementation, and the
+interpreters it runs on):
+
+* ``base``          what an implementation is: the :class:`Implementation` declaration and the loaded facts
+* ``stdlib``, ``reference``, ``greenlets``  the built-in adapters (gevent, eventlet, ``future`` in ``greenlets``)
+* ``launch``        ``python -m harness.implementations.launch``: bootstrap (monkey-patch) first, then pytest
+* ``pythons``       find the local matrix's Python interpreters
+* ``alternatives``  ``docs/alternatives.md``: where each alternative implementation deviates from the stdlib
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Dict, List
 
-from harness.extensions import UnknownExtension, declared_by_module
+from harness.core.extensions import UnknownExtension, declared_by_module
 
 from .base import (
     ApiVersion,

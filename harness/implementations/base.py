@@ -15,14 +15,14 @@ is the running Python's ``(major, minor)``; ``reference_impl`` claims the
 ``__socketserver_api__ = (3, 12)`` and otherwise is taken to claim the API
 of the Python running it.
 
-Declared extensions (``harness.extensions``): promises beyond the
+Declared extensions (``harness.core.extensions``): promises beyond the
 contract, read from the module's ``__socketserver_extensions__`` unless the
 adapter's ``extensions`` says otherwise; the EXT checks verify them.
 
 ``bootstrap`` names a zero-argument callable (``"module:function"``) that
 must run before anything imports ``socket``, ``threading`` or ``select`` in
 the process running the suite (gevent's and eventlet's monkey-patching).
-Such adapters are started through ``python -m harness.launch`` by the CLI.
+Such adapters are started through ``python -m harness.implementations.launch`` by the CLI.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import sys
 import types
 from typing import Callable, FrozenSet, Optional, Tuple
 
-from harness.extensions import declared_by_module
+from harness.core.extensions import declared_by_module
 
 ApiVersion = Tuple[int, int]
 
@@ -59,7 +59,7 @@ class Implementation:
     bootstrap: Optional[str] = None
     #: extra facts for the fingerprint (e.g. {"gevent": "24.2.1"}); called after load
     extra: Optional[Callable[[], dict]] = None
-    #: the declared extensions (names from harness/extensions.toml); called after load
+    #: the declared extensions (names from harness/core/extensions.toml); called after load
     extensions: Callable[[types.ModuleType], FrozenSet[str]] = declared_by_module
 
 

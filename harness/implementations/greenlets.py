@@ -31,7 +31,7 @@ other module imports ``socket``, ``threading`` or ``select``: a module that
 ran ``from socket import socket`` earlier keeps the real class.  The
 ``gevent`` and ``eventlet`` adapters therefore declare a ``bootstrap``
 (:func:`patch_gevent`, :func:`patch_eventlet`) that ``python -m
-harness.launch`` runs first in the process, before pytest is imported.
+harness.implementations.launch`` runs first in the process, before pytest is imported.
 The bootstrap notes which of those modules were already imported (normally
 none) and the adapter's ``extra`` reports it (``preimported``) along with
 ``monkey_patched`` and the library versions, so the record says what was
@@ -124,7 +124,7 @@ def _refuse_half_patched(name: str, patched: bool) -> None:
         return
     raise NotBootstrapped(
         f"{name} must patch the process before pytest imports socket/threading/select; "
-        f"run `ssconform run --impl {name}` or `python -m harness.launch {name} -- <pytest args>` "
+        f"run `ssconform run --impl {name}` or `python -m harness.implementations.launch {name} -- <pytest args>` "
         f"instead of `pytest --impl {name}`"
     )
 

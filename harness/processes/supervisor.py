@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 "Nothing hangs, nothing is orphaned" is kept here, once.  Every child of the
 kit -- the suite's pytest processes (``ssconform run``), server processes
-(:mod:`harness.server_process`), bench servers (:mod:`harness.bench`),
+(:mod:`harness.processes.server_process`), bench servers (:mod:`harness.bench.bench`),
 forking labs and the one-shot helper scripts of the checks -- is started by
 :func:`start` and ends in :meth:`Child.stop`.
 
@@ -18,7 +18,7 @@ Its environment is :func:`child_env` and its working directory
 :func:`child_cwd`, the same for every child.
 
 **Read.**  With ``protocol=True`` the child's stdout is a pipe carrying JSON
-lines, one message each; the child side (:mod:`harness.child_protocol`)
+lines, one message each; the child side (:mod:`harness.processes.child_protocol`)
 keeps the real stdout as a private descriptor and points its own fd 1 at
 stderr, so nothing the implementation prints can corrupt a message.  Its
 stderr is kept as a tail of the last lines, for error messages.  Both are
@@ -29,7 +29,7 @@ either inherited (a pytest run on the terminal) or relayed line by line to
 a callback (two pytest runs at once, each line prefixed by the caller).
 
 **Stop** (:meth:`Child.stop`) escalates, each step bounded by
-:mod:`harness.timeouts`, and ends as soon as the child has exited (or the
+:mod:`harness.core.timeouts`, and ends as soon as the child has exited (or the
 caller's ``until`` says it has done what it had to, e.g. written its
 record):
 
@@ -82,7 +82,7 @@ simulated absence) is inherited.
 
 Module imports: ``subprocess`` and ``threading`` at import time, so child
 programs that must run an adapter's monkey-patching first
-(:mod:`harness.server_process`) import this module only in their parent-side
+(:mod:`harness.processes.server_process`) import this module only in their parent-side
 functions.
 """
 
@@ -101,7 +101,8 @@ import tempfile
 import threading
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
-from harness import packaged, timeouts
+from harness.core import timeouts
+from harness.results import packaged
 
 STOP_LINE = b"stop\n"
 #: Environment variables that select one pytest run of the plugin: never inherited.
@@ -140,7 +141,7 @@ def child_cwd(fallback: Optional[str] = None) -> str:
 
 
 def _caps_signals() -> bool:
-    from harness.capabilities import caps
+    from harness.core.capabilities import caps
 
     return bool(caps().signals)
 
@@ -513,7 +514,7 @@ def run_once(command: Sequence[str], *, what: str, budget: float, event: str = "
              env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None) -> Dict[str, Any]:
     """Run a one-shot protocol child: its first ``event`` message, waited for within
     ``budget``; the child is then stopped and reaped.  Raises
-    :class:`~harness.timeouts.HarnessTimeout` when the budget ran out, ``RuntimeError``
+    :class:`~harness.core.timeouts.HarnessTimeout` when the budget ran out, ``RuntimeError``
     (with the stderr tail) when it exited without one."""
     child = start(command, what=what, env=env, cwd=cwd, protocol=True)
     deadline = timeouts.Deadline(budget, what)
@@ -545,7 +546,7 @@ class Completed:
 def run_captured(command: Sequence[str], *, what: str, budget: float, env: Optional[Dict[str, str]] = None,
                  cwd: Optional[str] = None) -> Completed:
     """Run ``command`` to its end with stdout captured, bounded by ``budget`` (then
-    it is stopped with its group and :class:`~harness.timeouts.HarnessTimeout` raised)."""
+    it is stopped with its group and :class:`~harness.core.timeouts.HarnessTimeout` raised)."""
     child = start(command, what=what, env=env, cwd=cwd, output="capture")
     try:
         code = child.wait(budget)

@@ -24,6 +24,17 @@ Public API::
     diff(a, b) -> dict;  format_diff(d) -> str
     merge(inputs) -> Model;  render_markdown(model) -> str;  render_html(model) -> str
     ReportError (a RecordError: str() starts with the offending file)
+
+Modules:
+
+* ``merge``           strict merging of run records into one model
+* ``model``           the merged, render-ready report: columns (runs), rows (checks), cells
+* ``render_md``       Markdown, sized for a GitHub job summary
+* ``render_html``     the self-contained HTML page (``templates/``)
+* ``timeline``        concurrency timelines as small inline SVG images
+* ``diff``            compare two runs or two merged reports
+* ``platform_notes``  what each OS is documented or measured to do (``data/platform_notes.toml``, package data)
+* ``knowledge_page``  that knowledge as ``docs/platform-knowledge.md`` (``python -m harness.report.knowledge_page``)
 """
 
 from __future__ import annotations
@@ -68,7 +79,7 @@ def render_report(inputs: Iterable[PathLike], out_dir: PathLike) -> Dict[str, Pa
 
     ``inputs`` are record files or directories of records (``out_dir`` may
     be one of them: its ``report.json`` is recognised and skipped).  Raises
-    :class:`~harness.records.RecordError` / :class:`ReportError` before
+    :class:`~harness.results.records.RecordError` / :class:`ReportError` before
     anything is written.
     """
     texts = render_all(merge(inputs))

@@ -38,9 +38,9 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, NoReturn, Optional, Tuple, Union
 
-from harness.records import REPORT_KIND, RecordError, parse, validate
 from harness.report.merge import ReportError
 from harness.report.model import FAILING_OUTCOMES, REPORT_VERSION, build_model, shorten
+from harness.results.records import REPORT_KIND, RecordError, parse, validate
 
 PathLike = Union[str, "os.PathLike[str]"]
 CATEGORIES = ("new_failures", "fixes", "changed", "added", "removed")

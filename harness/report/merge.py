@@ -4,10 +4,10 @@ Theory of operation
 -------------------
 A report is only as trustworthy as its weakest input, so merging refuses
 rather than guesses.  :func:`load` reads every input with
-:func:`harness.records.load_records` (files must be valid records;
+:func:`harness.results.records.load_records` (files must be valid records;
 directories are searched recursively and merged ``report.json`` files in
 them are skipped), so truncated, non-JSON, wrong-shape and future-version
-files are :class:`~harness.records.RecordError` naming the file.
+files are :class:`~harness.results.records.RecordError` naming the file.
 :func:`check_consistency` then rejects, with :class:`ReportError` naming
 the offending file and the one it clashes with:
 
@@ -31,8 +31,8 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
-from harness.records import RecordError, load_records
 from harness.report.model import Model, build_model, cell_key, column_key
+from harness.results.records import RecordError, load_records
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -19,12 +19,12 @@ dataclasses that the Markdown, HTML and JSON renderers and ``diff`` share:
   agree, the failure message, and a concurrency timeline if recorded.
 
 Observation summary rule: if ``observed["summary"]`` is a string (a short
-form the check chose, see ``harness.observations.summary``) it is the
+form the check chose, see ``harness.core.observations.summary``) it is the
 summary; otherwise the rest of ``observed`` (without ``timeline``) is
 rendered compactly -- a single value on its own, several as ``k=v``
 pairs -- and cut to :data:`SUMMARY_LIMIT` characters.
 
-Declared extensions (``harness.extensions``, level ``EXTENSION``): rows of
+Declared extensions (``harness.core.extensions``, level ``EXTENSION``): rows of
 promises beyond the contract come after every contract row, in their own
 group (:meth:`Model.areas` lists them last), and each column lists what its
 implementation declared.  A column that did not declare a promise is
@@ -35,7 +35,7 @@ differ do.
 Divergence rule: a row is *divergent* when at least two columns ran it
 and they differ in outcome, or -- for PLATFORM checks and for checks that
 chose a summary -- in the summary compared without platform-specific
-numbers (``harness.observations.comparable``: the ``(WinError 10054)``
+numbers (``harness.core.observations.comparable``: the ``(WinError 10054)``
 detail is not a disagreement).  Columns where the check did not run at
 all do not make a row divergent.  Other observations (ports, timings,
 counts) vary from run to run and are not compared: a VERSION check that
@@ -53,10 +53,11 @@ import json
 import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from harness import extensions, platform_notes
-from harness.observations import comparable
-from harness.observations import summary as value_summary
-from harness.outcomes import BAD, Outcome
+from harness.core import extensions
+from harness.core.observations import comparable
+from harness.core.observations import summary as value_summary
+from harness.core.outcomes import BAD, Outcome
+from harness.report import platform_notes
 
 REPORT_KIND = "ssconform-report"
 REPORT_VERSION = 1
@@ -91,7 +92,7 @@ class Run:
     ci: Optional[dict]
 
 
-#: The level of declared-extension checks (``harness.outcomes.Level.EXTENSION``).
+#: The level of declared-extension checks (``harness.core.outcomes.Level.EXTENSION``).
 EXTENSION = "EXTENSION"
 
 

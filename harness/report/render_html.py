@@ -42,7 +42,7 @@ from typing import Dict, List, Optional
 import jinja2
 from markupsafe import Markup
 
-from harness import platform_notes
+from harness.report import platform_notes
 from harness.report import timeline as timeline_mod
 from harness.report.model import (
     OUTCOMES,

@@ -15,7 +15,7 @@ which turns ``& < >`` (and ``@``, so no one is mentioned) into HTML
 entities, backslash-escapes the Markdown punctuation (`` ` * _ [ ] | ~ #
 ! \\ ``) and folds newlines, so a record can neither break a table, open a
 link (``](javascript:...)``) nor pass raw HTML through.  Only the
-reproduction snippets of ``harness.platform_notes`` (kit data, not record
+reproduction snippets of ``harness.report.platform_notes`` (kit data, not record
 data) are emitted verbatim, inside fenced code blocks.
 
 The renderer is a pure function of the model.
@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Sequence
 
-from harness import platform_notes
+from harness.report import platform_notes
 from harness.report.model import (
     OUTCOMES,
     Cell,

@@ -123,7 +123,7 @@ def apply(name: str) -> Dict[str, Any]:
             continue
         KINDS[shim["kind"]](**{k: v for k, v in shim.items() if k not in _ARG_KEYS})
         applied.append(shim["id"])
-    from harness.fingerprint import os_name
+    from harness.results.fingerprint import os_name
 
     _active = {"shape": name, "title": data.get("title", name), "on": os_name(), "shims": applied}
     _plumbing = frozenset(sys.modules)

@@ -1,7 +1,7 @@
-"""The gevent/eventlet/eventlet_green/future adapters, and the bootstrap order of harness.launch.
+"""The gevent/eventlet/eventlet_green/future adapters, and the bootstrap order of harness.implementations.launch.
 
 The ordering tests run a tiny pytest file in a fresh process started the
-way ``ssconform run`` starts it (``python -m harness.launch IMPL -- ...``)
+way ``ssconform run`` starts it (``python -m harness.implementations.launch IMPL -- ...``)
 and assert, from inside pytest, that the process is fully patched: the
 ``socket.socket`` class pytest's own modules see is the library's, and
 nothing networking was imported before the patch.  The control runs the
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import shapes, timeouts
+from harness import shapes
+from harness.core import timeouts
 from harness.implementations import ImplementationError, get_adapter, resolve
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +61,7 @@ def _run_probe(tmp_path: Path, impl: str, library: str, launched: bool) -> subpr
     probe.write_text(PROBE.format(impl=impl, library=library), encoding="utf-8")
     args = ["-q", "-p", "no:cacheprovider", "-c", os.devnull, "--rootdir", str(tmp_path), str(probe)]
     if launched:
-        command = [sys.executable, "-m", "harness.launch", impl, "--", *args]
+        command = [sys.executable, "-m", "harness.implementations.launch", impl, "--", *args]
     else:
         command = [sys.executable, "-m", "pytest", *args]
     return subprocess.run(command, cwd=str(tmp_path), env=_env(), capture_output=True, text=True,
@@ -80,11 +81,11 @@ def test_launch_patches_before_pytest(tmp_path, impl, library):
 
 @pytest.mark.parametrize("impl,library", [("gevent", "gevent"), ("eventlet", "eventlet")])
 def test_plain_pytest_is_refused_not_half_patched(tmp_path, impl, library):
-    """Control: without harness.launch the probe fails, and resolve() says why."""
+    """Control: without harness.implementations.launch the probe fails, and resolve() says why."""
     pytest.importorskip(library)
     done = _run_probe(tmp_path, impl, library, launched=False)
     assert done.returncode != 0
-    assert "harness.launch" in done.stdout  # the NotBootstrapped message names the right command
+    assert "harness.implementations.launch" in done.stdout  # the NotBootstrapped message names the right command
 
 
 def test_resolve_refuses_a_patching_adapter_inside_unpatched_pytest():
@@ -126,7 +127,7 @@ def test_eventlet_green_is_the_green_module_without_patching():
 
 def test_versions_reach_the_fingerprint():
     pytest.importorskip("future")
-    from harness.fingerprint import fingerprint
+    from harness.results.fingerprint import fingerprint
 
     impl = resolve("future")
     assert fingerprint(impl)["impl_extra"] == impl.extra
@@ -139,7 +140,7 @@ def test_describe_in_the_cli_process_does_not_patch():
     code = textwrap.dedent(
         """
         import json, socket
-        from harness import launch
+        from harness.implementations import launch
         info = launch.describe("gevent")
         print(json.dumps([info["error"], info["bootstrap"], info["implementation"]["extra"]["monkey_patched"],
                           socket.socket.__module__]))

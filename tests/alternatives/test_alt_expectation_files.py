@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import expectations, timeouts
+from harness.core import timeouts
+from harness.results import expectations
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = ("gevent", "eventlet", "eventlet_green", "future", "stdlib")
@@ -72,8 +73,7 @@ def test_a_condition_on_the_fingerprint_selects_the_pypy_entries():
 
 
 def test_notes_parse_and_name_checks_of_the_suite(suite_checks):
-    from harness import alternatives
-    from harness.implementations import available
+    from harness.implementations import alternatives, available
 
     notes = alternatives.load_notes(alternatives.DEFAULT_NOTES)
     ids = {check_id for check_id, _ in suite_checks}

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import timeouts
-from harness.fingerprint import fingerprint
+from harness.core import timeouts
+from harness.results.fingerprint import fingerprint
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKS = "API-001,API-002,API-005"
@@ -56,7 +56,7 @@ def _ssconform(*args: str) -> subprocess.CompletedProcess:
     env["PYTEST_ADDOPTS"] = f"--check {CHECKS}"
     for name in ("SSCONFORM_IMPL", "SSCONFORM_OUT", "SSCONFORM_EXPECTATIONS"):
         env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=str(REPO), env=env,
+    return subprocess.run([sys.executable, "-m", "harness.cli.cli", *args], cwd=str(REPO), env=env,
                           capture_output=True, text=True, timeout=timeouts.long() * 2)
 
 

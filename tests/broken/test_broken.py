@@ -42,8 +42,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import fingerprint, shapes, timeouts
-from harness.capabilities import caps
+from harness import shapes
+from harness.core import timeouts
+from harness.core.capabilities import caps
+from harness.results import fingerprint
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent

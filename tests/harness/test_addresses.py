@@ -1,4 +1,4 @@
-"""harness.addresses: loopback, private 0700 dirs, AF_UNIX path limits, absence."""
+"""harness.core.addresses: loopback, private 0700 dirs, AF_UNIX path limits, absence."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import warnings
 
 import pytest
 
-from harness import addresses, capabilities, shapes
-from harness.addresses import PrivateDirError, UnixPathTooLong, UnsupportedFeature
+from harness import shapes
+from harness.core import addresses, capabilities
+from harness.core.addresses import PrivateDirError, UnixPathTooLong, UnsupportedFeature
 
 needs_unix = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="AF_UNIX absent")
 

@@ -1,4 +1,4 @@
-"""``harness.bench`` and ``ssconform bench``: statistics, rendering, the server
+"""``harness.bench.bench`` and ``ssconform bench``: statistics, rendering, the server
 process protocol, and one real (quick) side-by-side run against a
 deliberately slow implementation.
 
@@ -16,9 +16,10 @@ import textwrap
 
 import pytest
 
-from harness import bench, clients
-from harness.capabilities import caps
-from harness.cli import main
+from harness.bench import bench
+from harness.cli.cli import main
+from harness.clients import clients
+from harness.core.capabilities import caps
 
 SLOW_IMPL = textwrap.dedent('''
     """SLOW: the standard library, but every echoed write sleeps 5 ms first."""

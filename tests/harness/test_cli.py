@@ -11,9 +11,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness import capabilities, cli, expectations, records, suite_run, timeouts
-from harness.fingerprint import fingerprint
+from harness.cli import cli, suite_run
+from harness.core import capabilities, timeouts
 from harness.implementations import resolve
+from harness.results import expectations, records
+from harness.results.fingerprint import fingerprint
 
 CHECKS_DIR = Path(suite_run.CONFORMANCE_DIR) / "checks"
 HAS_CHECKS = any(CHECKS_DIR.glob("test_*.py"))
@@ -197,7 +199,7 @@ def test_pytest_args_load_the_plugin_exactly_once():
     unregistered = suite_run.pytest_args("stdlib", Path("out"), plugin_registered=False)
     assert unregistered.count("conformance.plugin") == 1
     info = {"implementation": {"name": "gevent"}, "bootstrap": "harness.implementations.greenlets:patch"}
-    assert suite_run.command_for("py", info, ["-q"]) == ["py", "-m", "harness.launch", "gevent", "--", "-q"]
+    assert suite_run.command_for("py", info, ["-q"]) == ["py", "-m", "harness.implementations.launch", "gevent", "--", "-q"]
     info["bootstrap"] = None
     assert suite_run.command_for("py", info, ["-q"]) == ["py", "-m", "pytest", "-q"]
 
@@ -284,8 +286,8 @@ def test_run_bound_is_documented_and_checked(tmp_path, capsys):
 
 
 def test_list_of_a_patching_adapter_goes_through_launch(monkeypatch, capsys):
-    """`list --impl gevent` collects in a process started like `run` starts it (harness.launch)."""
-    from harness import launch
+    """`list --impl gevent` collects in a process started like `run` starts it (harness.implementations.launch)."""
+    from harness.implementations import launch
 
     monkeypatch.setattr(launch, "describe", lambda spec: {
         "spec": spec, "error": None, "bootstrap": "harness.implementations.greenlets:patch_gevent",
@@ -304,7 +306,7 @@ def test_list_of_a_patching_adapter_goes_through_launch(monkeypatch, capsys):
     assert seen == [("gevent", "harness.implementations.greenlets:patch_gevent")]
     assert capsys.readouterr().out.startswith("TCP-001")
     assert real(sys.executable, {"implementation": {"name": "gevent"}, "bootstrap": "m:f"}, ["-q"])[1:5] == \
-        ["-m", "harness.launch", "gevent", "--"]
+        ["-m", "harness.implementations.launch", "gevent", "--"]
 
 
 def test_crashed_run_writes_an_aborted_record(tmp_path, monkeypatch):
@@ -346,7 +348,8 @@ def test_repeat_reports_varying_outcomes_as_flaky(tmp_path, monkeypatch, capsys)
 
 
 def test_launch_bootstraps_before_importing_pytest(tmp_path, monkeypatch):
-    from harness import implementations, launch
+    from harness import implementations
+    from harness.implementations import launch
     from harness.implementations.base import Implementation
 
     calls = []
@@ -379,11 +382,11 @@ def test_launch_bootstraps_before_importing_pytest(tmp_path, monkeypatch):
 
 
 def test_launch_usage_and_describe(capsys):
-    from harness import launch
+    from harness.implementations import launch
 
     assert launch.main([]) == 2
     assert launch.main(["stdlib", "-q"]) == 2  # no "--"
-    assert "usage: python -m harness.launch" in capsys.readouterr().err
+    assert "usage: python -m harness.implementations.launch" in capsys.readouterr().err
     assert launch.main(["--describe", "stdlib", "no_such_impl_xyz"]) == 0
     data = json.loads(capsys.readouterr().out)
     ok, bad = data["implementations"]
@@ -393,7 +396,7 @@ def test_launch_usage_and_describe(capsys):
 
 
 def test_plugin_autoload_disabled_counts_as_unregistered(monkeypatch):
-    from harness import launch
+    from harness.implementations import launch
 
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     assert launch.plugin_registered() is False
@@ -490,7 +493,7 @@ def test_the_implementations_of_a_round_run_at_once_with_their_output_prefixed(t
         name = info["implementation"]["name"]
         other = "reference" if name == "stdlib" else "stdlib"
         body = (f"open(os.path.join({str(marks)!r}, {name!r}), 'w').close(); "
-                "from harness import timeouts; "
+                "from harness.core import timeouts; "
                 f"timeouts.wait_until(lambda: os.path.exists(os.path.join({str(marks)!r}, {other!r})), "
                 f"timeouts.medium(), 'the other run'); print('hello from {name}'); "
                 f"_write_record({str(out)!r}, impl={name!r})")
@@ -518,7 +521,7 @@ def test_default_workers_and_a_users_n_wins(tmp_path, monkeypatch):
     assert seen == {"stdlib": suite_run.DEFAULT_WORKERS, "reference": suite_run.DEFAULT_WORKERS}
     assert cli.main(["run", "--out", str(tmp_path / "out"), "--no-report", "-n", "0", "--jobs", "1"]) == 0
     assert seen == {"stdlib": "0", "reference": "0"}
-    # an adapter that patches the process first gets no default workers (xdist bypasses harness.launch)
+    # an adapter that patches the process first gets no default workers (xdist bypasses harness.implementations.launch)
     real = suite_run.resolve_all
     monkeypatch.setattr(suite_run, "resolve_all", lambda specs, python: [
         dict(info, bootstrap="harness.implementations.greenlets:patch") for info in real(specs, python)])

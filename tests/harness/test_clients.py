@@ -1,4 +1,4 @@
-"""harness.clients: every helper is bounded and times out as HarnessTimeout."""
+"""harness.clients.clients: every helper is bounded and times out as HarnessTimeout."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import threading
 
 import pytest
 
-from harness import addresses, clients, clock, timeouts
-from harness.clients import ConnectionClosed
-from harness.timeouts import HarnessTimeout
+from harness.clients import clients
+from harness.clients.clients import ConnectionClosed
+from harness.core import addresses, clock, timeouts
+from harness.core.timeouts import HarnessTimeout
 
 needs_unix = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="AF_UNIX absent")
 
@@ -199,7 +200,7 @@ def test_unix_stream_and_dgram_roundtrips():
 
 
 def test_unix_client_refused_when_af_unix_absent():
-    from harness import capabilities
+    from harness.core import capabilities
 
     with capabilities.simulate_absent("af_unix"):
         with pytest.raises(addresses.UnsupportedFeature):

@@ -22,8 +22,9 @@ import pytest
 
 import reference_impl
 from conformance.checks import test_ext
-from harness import extensions, records, timeouts
+from harness.core import extensions, timeouts
 from harness.implementations import ImplementationError, resolve
+from harness.results import records
 
 REPO = Path(__file__).resolve().parents[2]
 

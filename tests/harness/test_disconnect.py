@@ -1,4 +1,4 @@
-"""harness.disconnect: what the server side sees when a client vanishes.
+"""harness.clients.disconnect: what the server side sees when a client vanishes.
 
 The errno specifics are asserted on Linux only (measured there; see
 docs/platform-knowledge.md); elsewhere the observation must be one of the
@@ -14,8 +14,9 @@ import types
 
 import pytest
 
-from harness import capabilities, disconnect, timeouts
-from harness.addresses import UnsupportedFeature
+from harness.clients import disconnect
+from harness.core import capabilities, timeouts
+from harness.core.addresses import UnsupportedFeature
 from harness.implementations import ImplementationError, resolve
 
 LINUX = sys.platform == "linux"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import expectations as ex
-from harness import records
-from harness.expectations import ExpectationError
+from harness.results import expectations as ex
+from harness.results import records
+from harness.results.expectations import ExpectationError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,10 @@ import sys
 import jsonschema
 import pytest
 
-from harness import capabilities, fingerprint, records, shapes, timeouts
+from harness import shapes
+from harness.core import capabilities, timeouts
 from harness.implementations import resolve
+from harness.results import fingerprint, records
 
 KEYS = {
     "os", "os_release", "os_version", "machine", "python_implementation", "python_version",
@@ -114,7 +116,7 @@ def test_os_name(raw, name):
 
 def test_start_method_is_not_fixed_by_reading_it():
     code = (
-        "import multiprocessing, harness.fingerprint as f;"
+        "import multiprocessing, harness.results.fingerprint as f;"
         "m = f.start_method();"
         "assert multiprocessing.get_start_method(allow_none=True) is None, 'fixed it';"
         "print(m)"

@@ -1,4 +1,4 @@
-"""harness.instrument: the event log, intervals, and every behaviour on a real server."""
+"""harness.serving.instrument: the event log, intervals, and every behaviour on a real server."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import time
 
 import pytest
 
-from harness import addresses, clients, instrument, servers, timeouts
-from harness.instrument import EventLog, Interval
-from harness.timeouts import HarnessTimeout
+from harness.clients import clients
+from harness.core import addresses, timeouts
+from harness.core.timeouts import HarnessTimeout
+from harness.serving import instrument, servers
+from harness.serving.instrument import EventLog, Interval
 
 
 @pytest.fixture
@@ -64,7 +66,7 @@ def test_concurrent_appends_from_processes_and_threads_stay_whole(log):
     script = textwrap.dedent(
         """
         import sys
-        from harness.instrument import EventLog
+        from harness.serving.instrument import EventLog
         log = EventLog(sys.argv[1])
         for i in range(300):
             log.append(kind="p", i=i, pad="z" * 1500)

@@ -1,7 +1,7 @@
 """Data files are found in a checkout first, then in the installed package.
 
-The wheel copies ``expectations/`` to ``harness/data/expectations/``
-(``force-include`` in pyproject.toml); :mod:`harness.packaged` looks there
+The wheel copies ``expectations/`` to ``harness/results/data/expectations/``
+(``force-include`` in pyproject.toml); :mod:`harness.results.packaged` looks there
 through importlib.resources when no checkout is given.  The end-to-end proof
 (a wheel installed alone, run outside the checkout) is in ``.ci/run``.
 """
@@ -12,7 +12,8 @@ import pathlib
 
 import pytest
 
-from harness import action_outputs, packaged
+from harness.cli import action_outputs
+from harness.results import packaged
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,7 @@ def test_a_checkout_file_wins(tmp_path):
 
 
 def test_without_a_checkout_the_package_data_is_used(tmp_path, monkeypatch):
-    shipped = tmp_path / "harness" / "data" / "expectations"
+    shipped = tmp_path / "harness.results" / "data" / "expectations"
     shipped.mkdir(parents=True)
     (shipped / "eventlet.toml").write_text("# shipped\n", encoding="utf-8")
     monkeypatch.setattr(packaged.importlib.resources, "files", lambda package: tmp_path / package)

@@ -8,10 +8,11 @@ import os
 
 import pytest
 
-from harness import outcomes, records
-from harness.fingerprint import fingerprint
+from harness.core import outcomes
 from harness.implementations import resolve
-from harness.records import RecordError
+from harness.results import records
+from harness.results.fingerprint import fingerprint
+from harness.results.records import RecordError
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""harness.server_process: servers in a child process, bounded start and stop, kills."""
+"""harness.processes.server_process: servers in a child process, bounded start and stop, kills."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import time
 
 import pytest
 
-from harness import capabilities, clients, instrument, server_process, shapes, timeouts
-from harness.addresses import UnsupportedFeature
+from harness import shapes
+from harness.clients import clients
+from harness.core import capabilities, timeouts
+from harness.core.addresses import UnsupportedFeature
+from harness.core.timeouts import HarnessTimeout
 from harness.implementations import ImplementationError
-from harness.processes import supervisor
-from harness.server_process import ServerProcessError, serve_in_process
-from harness.servers import LeakError
-from harness.timeouts import HarnessTimeout
+from harness.processes import server_process, supervisor
+from harness.processes.server_process import ServerProcessError, serve_in_process
+from harness.serving import instrument
+from harness.serving.servers import LeakError
 
 CAPS = capabilities.caps()
 needs_unix = pytest.mark.skipif(not CAPS.af_unix, reason="AF_UNIX absent")
@@ -241,7 +244,7 @@ def test_absent_capabilities_are_refused_before_spawning():
 def test_child_env_puts_the_checkout_on_pythonpath(monkeypatch):
     monkeypatch.setenv("SSCONFORM_TIMEOUT_MULTIPLIER", "2.0")
     env = supervisor.child_env()
-    root = os.path.dirname(os.path.dirname(os.path.abspath(server_process.__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(server_process.__file__))))
     assert env["PYTHONPATH"].split(os.pathsep)[0] == root
     assert env["SSCONFORM_TIMEOUT_MULTIPLIER"] == "2.0"
 

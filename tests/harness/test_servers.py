@@ -1,4 +1,4 @@
-"""harness.servers: readiness, bounded teardown of broken servers, leak checks, building."""
+"""harness.serving.servers: readiness, bounded teardown of broken servers, leak checks, building."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import addresses, capabilities, clients, clock, instrument, servers, timeouts
-from harness.addresses import UnsupportedFeature
+from harness.clients import clients
+from harness.core import addresses, capabilities, clock, timeouts
+from harness.core.addresses import UnsupportedFeature
+from harness.core.prerequisites import PreconditionFailed
+from harness.core.timeouts import HarnessTimeout
 from harness.implementations import ImplementationError, resolve
-from harness.prerequisites import PreconditionFailed
-from harness.servers import LeakError, ServeError
-from harness.timeouts import HarnessTimeout
+from harness.serving import instrument, servers
+from harness.serving.servers import LeakError, ServeError
 
 needs_unix = pytest.mark.skipif(not capabilities.caps().af_unix, reason="AF_UNIX absent")
 needs_fork = pytest.mark.skipif(not capabilities.caps().fork, reason="fork absent")

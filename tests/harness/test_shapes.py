@@ -18,9 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import records, shapes, swarm, timeouts
+from harness import shapes
+from harness.clients import swarm
+from harness.core import timeouts
 from harness.processes.supervisor import child_env
 from harness.report.model import build_model
+from harness.results import records
 
 REPO = Path(__file__).resolve().parents[2]
 SHAPES = shapes.available()
@@ -56,7 +59,7 @@ def test_every_shim_names_its_public_source_and_purpose(name):
 def test_an_unknown_shape_is_refused():
     with pytest.raises(shapes.ShapeError, match="known: "):
         shapes.env_for("beos")
-    from harness import cli
+    from harness.cli import cli
 
     assert cli.main(["run", "--os-shape", "beos"]) == 2
 
@@ -73,7 +76,8 @@ def test_version_bounds():
 def test_windows_shape_follows_the_documentation():
     facts = shaped("windows", """
         import json, os, select, selectors, signal, socket, socketserver, sys, time
-        from harness import capabilities, fingerprint
+        from harness.core import capabilities
+        from harness.results import fingerprint
         def importable(name):
             try:
                 __import__(name)
@@ -193,7 +197,7 @@ def test_finding_1_event_stamps_resolve_handler_edges_under_the_windows_shape(tm
     """Before: time.monotonic() stamps, 15.625 ms apart, made four overlapping edges equal."""
     facts = shaped("windows", f"""
         import json
-        from harness import instrument
+        from harness.serving import instrument
         log = instrument.EventLog.create({str(tmp_path)!r})
         for edge in ("start", "end"):
             for request in ("a", "b"):
@@ -210,7 +214,7 @@ def test_finding_1_event_stamps_resolve_handler_edges_under_the_windows_shape(tm
 def test_the_interval_clock_under_each_shape():
     facts = {name: shaped(name, """
         import json
-        from harness import clock
+        from harness.core import clock
         a = clock.now_ns()
         b = clock.now_ns()
         print(json.dumps({"name": clock.NAME, "cross": clock.CROSS_PROCESS, "step": b - a}))
@@ -225,10 +229,10 @@ def test_the_interval_clock_under_each_shape():
 def test_swarm_timings_resolve_a_fast_exchange_under_the_windows_shape():
     """Found by the bench under the Windows shape: the swarm timed its exchange with
     time.monotonic(), 15.625 ms steps there before 3.13, so a fast exchange lasted 0 s
-    and its messages/s was None (the bench printed n/a).  It now reads harness.clock."""
+    and its messages/s was None (the bench printed n/a).  It now reads harness.core.clock."""
     facts = shaped("windows", """
         import json, socketserver, threading
-        from harness import swarm
+        from harness.clients import swarm
 
         class Echo(socketserver.BaseRequestHandler):
             def handle(self):
@@ -262,7 +266,7 @@ def test_finding_2_event_log_writers_never_collide_under_the_windows_shape(tmp_p
     """Before: appends by seek-then-write from eight threads overwrote each other (JSONDecodeError)."""
     facts = shaped("windows", f"""
         import json, threading
-        from harness import instrument
+        from harness.serving import instrument
         log = instrument.EventLog.create({str(tmp_path)!r})
         def write(n):
             for i in range(150):
@@ -292,7 +296,9 @@ def test_connect_retry_policy_by_errno_family(exc, unix, policy):
 
 SWARM = """
     import json, socketserver, threading
-    from harness import addresses, servers, swarm
+    from harness.clients import swarm
+    from harness.core import addresses
+    from harness.serving import servers
     class Echo(socketserver.BaseRequestHandler):
         def handle(self):
             self.request.settimeout(10)
@@ -359,7 +365,7 @@ def test_findings_1_to_5_the_checks_they_broke_pass_under_the_shape(name, tmp_pa
 def test_checks_that_time_short_gaps_pass_under_the_windows_shape(tmp_path):
     """Before (found by the shaped matrix cell once the EXT checks landed): EXT-003 timed the
     reference's 1, 2, 4 ms back-off pauses with time.monotonic(), 15.625 ms steps under the
-    shape, and saw gaps of 0 s (4 FAIL).  Every check measures with harness.clock now."""
+    shape, and saw gaps of 0 s (4 FAIL).  Every check measures with harness.core.clock now."""
     env = shapes.env_for("windows", child_env())
     command = [sys.executable, "-m", "pytest", "--pyargs", "conformance.checks",
                "-c", str(REPO / "conformance" / "suite.ini"), "--rootdir", str(REPO / "conformance"),

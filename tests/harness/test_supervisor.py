@@ -22,15 +22,15 @@ from typing import List
 
 import pytest
 
-from harness import capabilities, child_protocol, timeouts
-from harness.processes import supervisor
+from harness.core import capabilities, timeouts
+from harness.processes import child_protocol, supervisor
 
 needs_groups = pytest.mark.skipif(not supervisor.posix_groups(), reason="needs POSIX sessions and killpg")
 
 #: A child that announces itself on the protocol, then waits for ever; BODY runs first.
 CHILD = """
 import os, signal, sys, threading
-from harness.child_protocol import Protocol, take_stdout
+from harness.processes.child_protocol import Protocol, take_stdout
 proto = Protocol(take_stdout())
 {body}
 proto.send(event="ready", pid=os.getpid())
@@ -111,7 +111,7 @@ def test_a_grandchild_that_ignores_every_signal_is_not_orphaned(tmp_path, leader
 
 @needs_groups
 def test_run_once_returns_the_result_and_reaps():
-    code = ("from harness.child_protocol import Protocol, take_stdout; p = Protocol(take_stdout()); "
+    code = ("from harness.processes.child_protocol import Protocol, take_stdout; p = Protocol(take_stdout()); "
             "print('noise on stdout goes to stderr'); p.send(event='result', value=42)")
     message = supervisor.run_once([sys.executable, "-c", code], what="a one-shot child", budget=timeouts.long())
     assert message["value"] == 42

@@ -1,4 +1,4 @@
-"""harness.swarm: concurrent clients, verified echoes, bounded failure modes."""
+"""harness.clients.swarm: concurrent clients, verified echoes, bounded failure modes."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import time
 
 import pytest
 
-from harness import addresses, capabilities, instrument, servers, swarm
+from harness.clients import swarm
+from harness.clients.swarm import SwarmConfig, SwarmConfigError, run_swarm
+from harness.core import addresses, capabilities
 from harness.implementations import ImplementationError, resolve
-from harness.swarm import SwarmConfig, SwarmConfigError, run_swarm
+from harness.serving import instrument, servers
 
 needs_unix = pytest.mark.skipif(not capabilities.caps().af_unix, reason="AF_UNIX absent")
 needs_ipv6 = pytest.mark.skipif(not capabilities.caps().ipv6, reason="IPv6 absent")

@@ -17,8 +17,8 @@ DEMO = textwrap.dedent(
     import threading
     import pytest
     from conformance.checks._helpers import check, verify, REQUIRED, PLATFORM, VERSION
-    from harness import timeouts
-    from harness.addresses import UnsupportedFeature
+    from harness.core import timeouts
+    from harness.core.addresses import UnsupportedFeature
 
     @check("DEMO-001", REQUIRED, clause="passes")
     def test_pass(observe):
@@ -272,8 +272,8 @@ def test_malformed_expectations_are_a_usage_error(demo, tmp_path):
 PRECONDITION_DEMO = textwrap.dedent(
     '''
     from conformance.checks._helpers import check, REQUIRED
-    from harness import prerequisites
-    from harness.prerequisites import PreconditionFailed
+    from harness.core import prerequisites
+    from harness.core.prerequisites import PreconditionFailed
 
     prerequisites.OWNERS["demo_loop"] = ("DEMO-002", "the demo loop runs")
 
@@ -291,7 +291,7 @@ PRECONDITION_DEMO = textwrap.dedent(
 
 
 def test_a_broken_prerequisite_is_precondition_failed_except_in_its_owner(pytester, monkeypatch, tmp_path):
-    from harness import records
+    from harness.results import records
 
     monkeypatch.setenv("SSCONFORM_SIMULATE_ABSENT", "signals")
     pytester.makepyfile(test_demo=PRECONDITION_DEMO)

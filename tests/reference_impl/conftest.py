@@ -5,7 +5,7 @@ Theory of operation
 These tests exercise the reference implementation directly (the
 conformance suite tests whatever ``--impl`` selects; this directory tests
 the reference's own promises, including the ones that go beyond the
-standard library).  Every wait is bounded by :mod:`harness.timeouts`:
+standard library).  Every wait is bounded by :mod:`harness.core.timeouts`:
 
 ``serving(server, poll_interval)``
     context manager running ``serve_forever`` in a daemon thread; on exit
@@ -27,7 +27,7 @@ import threading
 
 import pytest
 
-from harness import timeouts
+from harness.core import timeouts
 
 
 class CallInThread:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 
-from harness import timeouts
+from harness.core import timeouts
 from reference_impl import _base
 
 

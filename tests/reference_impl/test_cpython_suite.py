@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-For each CPython 3.9-3.13 that :func:`harness.pythons.find` locates, run
+For each CPython 3.9-3.13 that :func:`harness.implementations.pythons.find` locates, run
 that interpreter's ``Lib/test/test_socketserver.py`` with the name
 ``socketserver`` bound to ``reference_impl``: a private directory holds a
 ``socketserver.py`` shim (``sys.modules["socketserver"] = reference_impl``)
@@ -44,7 +44,8 @@ import tempfile
 
 import pytest
 
-from harness import pythons, timeouts
+from harness.core import timeouts
+from harness.implementations import pythons
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpython_suite_runner.py")
@@ -164,7 +165,7 @@ def suite_runs():
 def _summary(suite_runs, version: str, variant: str) -> dict:
     summary = suite_runs[(version, variant)].result(timeout=timeouts.long() * len(RUNS))
     if summary["status"] == "no-interpreter":
-        pytest.skip(f"no CPython {version} interpreter found by harness.pythons.find")
+        pytest.skip(f"no CPython {version} interpreter found by harness.implementations.pythons.find")
     if summary["status"] == "no-test-package":
         pytest.skip(f"CPython {version} has no test.test_socketserver (test package not installed)")
     assert summary["status"] == "ran", summary

@@ -49,7 +49,7 @@ import pytest
 from loop_support import SelectSpy, shutdown_seconds
 
 import reference_impl
-from harness import timeouts
+from harness.core import timeouts
 from reference_impl import _base, _wakeup
 
 

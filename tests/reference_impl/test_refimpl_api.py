@@ -20,7 +20,7 @@ import sys
 import pytest
 
 import reference_impl
-from harness import timeouts
+from harness.core import timeouts
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

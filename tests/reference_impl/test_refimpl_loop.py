@@ -25,8 +25,8 @@ import pytest
 from loop_support import SelectSpy, shutdown_seconds
 
 import reference_impl
-from harness import timeouts
-from harness.capabilities import caps
+from harness.core import timeouts
+from harness.core.capabilities import caps
 from reference_impl import _base, _wakeup
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -20,8 +20,8 @@ import threading
 import pytest
 
 import reference_impl
-from harness import timeouts
-from harness.capabilities import caps
+from harness.core import timeouts
+from harness.core.capabilities import caps
 from reference_impl import _mixins
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -19,8 +19,8 @@ import tempfile
 import pytest
 
 import reference_impl
-from harness import timeouts
-from harness.capabilities import caps
+from harness.core import timeouts
+from harness.core.capabilities import caps
 
 LOCAL = ("127.0.0.1", 0)
 

@@ -22,7 +22,8 @@ from typing import Dict, List
 import pytest
 import reliability_support as rs
 
-from harness import shapes, timeouts
+from harness import shapes
+from harness.core import timeouts
 
 KIT_PREFIXES = ("ssc-", "ssconform-")
 

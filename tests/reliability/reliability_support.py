@@ -8,14 +8,14 @@ statuses are properties of the whole run, not of a function.  Each run gets
 
 * a **tag**: a random value in the environment variable ``SSC_RELIABILITY_TAG``.
   Every descendant inherits the environment (the CLI, its pytest processes,
-  ``harness.server_process`` children and their forked handlers), so after
+  ``harness.processes.server_process`` children and their forked handlers), so after
   the run :func:`tagged_processes` finds whatever survived by reading
   ``/proc/<pid>/environ`` -- no matter how it was started or re-parented;
 * a **private TMPDIR** (mode 0700, a short path so that the kit's AF_UNIX
   directories are made inside it rather than in ``/tmp``): what the run left
   in it is what it leaked.
 
-Bounds: every subprocess wait has a budget from :mod:`harness.timeouts`.
+Bounds: every subprocess wait has a budget from :mod:`harness.core.timeouts`.
 Survivors are killed by :func:`kill` (by pid, after the assertion collected
 them), so a failing test does not leave a hung process on the machine.
 """
@@ -37,7 +37,8 @@ import uuid
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from harness import records, timeouts
+from harness.core import timeouts
+from harness.results import records
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -256,8 +257,8 @@ def keyword_for(check_ids: Sequence[str]) -> str:
 
 def write_fake_record(directory, outcomes: Dict[str, str], impl: str = "stdlib") -> Path:
     """A valid record of ``impl`` with ``{check ID: outcome}`` (for fake pytest processes)."""
-    from harness.fingerprint import fingerprint
     from harness.implementations import resolve
+    from harness.results.fingerprint import fingerprint
 
     loaded = resolve("stdlib")
     record = records.new_record(dict(loaded.describe(), name=impl, spec=impl), fingerprint(loaded, env={}), {})

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import reliability_support as rs
 
-from harness import timeouts
+from harness.core import timeouts
 
 pytestmark = pytest.mark.skipif(not rs.proc_environ_readable(), reason="needs Linux /proc")
 

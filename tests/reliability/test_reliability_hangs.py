@@ -46,7 +46,7 @@ import signal
 import pytest
 import reliability_support as rs
 
-from harness import timeouts
+from harness.core import timeouts
 
 pytestmark = pytest.mark.skipif(not rs.proc_environ_readable(), reason="needs Linux /proc")
 

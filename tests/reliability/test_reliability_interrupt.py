@@ -12,7 +12,7 @@ the record of the checks that ended.  If a teardown step catches
 is lost: the run goes on (or is killed without a record).
 
 The test serves ``impls/hang_shutdown.py``'s (and ``hang_serve_forever.py``'s) ``TCPServer`` with
-:func:`harness.servers.serve_in_thread` and arranges for SIGINT to arrive
+:func:`harness.serving.servers.serve_in_thread` and arranges for SIGINT to arrive
 while the teardown waits for the hung ``shutdown()`` (a one-shot interval
 timer; Python's default SIGINT handler raises ``KeyboardInterrupt`` in the
 main thread).  ``KeyboardInterrupt`` must come out of the ``with`` block.
@@ -37,7 +37,9 @@ from pathlib import Path
 import pytest
 import reliability_support as rs
 
-from harness import capabilities, servers, suite_run, timeouts
+from harness.cli import suite_run
+from harness.core import capabilities, timeouts
+from harness.serving import servers
 
 pytestmark = pytest.mark.skipif(
     not (capabilities.caps().signals and hasattr(signal, "setitimer")), reason="needs POSIX interval timers")

@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import os
 
-from harness import records, suite_run
-from harness.capabilities import caps
+from harness.cli import suite_run
+from harness.core.capabilities import caps
+from harness.results import records
 
 
 def test_the_run_itself_succeeded(probed_run):

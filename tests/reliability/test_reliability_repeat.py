@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import reliability_support as rs
 
-from harness import timeouts
+from harness.core import timeouts
 
 FLAKY_IMPL = rs.IMPLS / "flaky_every_other_run.py"
 CHECKS = ("API-016", "API-001", "API-012")

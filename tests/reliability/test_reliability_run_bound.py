@@ -9,7 +9,7 @@ every single check ends within its own budget.  The CLI then interrupts
 pytest first (SIGINT: pytest finishes as interrupted and the plugin writes
 the record of the checks that ended), then kills the process group, and keeps
 that record marked *aborted* by the bound -- so the report still says which
-checks hung and why.  The unit tests drive ``harness.cli.main`` with a fake
+checks hung and why.  The unit tests drive ``harness.cli.cli.main`` with a fake
 pytest process (``suite_run.command_for`` patched); the end-to-end test runs the
 real suite against ``impls/hang_shutdown.py`` at a small multiplier so
 that the bound fires.  Also here: the private ``TMPDIR`` the CLI gives every
@@ -27,7 +27,9 @@ from pathlib import Path
 import pytest
 import reliability_support as rs
 
-from harness import capabilities, cli, records, suite_run, timeouts
+from harness.cli import cli, suite_run
+from harness.core import capabilities, timeouts
+from harness.results import records
 
 needs_signals = pytest.mark.skipif(not capabilities.caps().signals, reason="needs POSIX signals")
 
@@ -195,7 +197,7 @@ def test_windows_simulated_the_bound_sends_ctrl_break_and_keeps_the_record(tmp_p
     is CTRL_BREAK_EVENT to the pytest process's new process group
     (https://docs.python.org/3/library/subprocess.html#subprocess.Popen.send_signal), which
     CPython delivers as signal.SIGBREAK; the plugin turns that into KeyboardInterrupt
-    (harness.child_protocol.interrupt_on_stop_signals), so pytest writes the record of the
+    (harness.processes.child_protocol.interrupt_on_stop_signals), so pytest writes the record of the
     checks that ended.  SIGUSR1 stands in for CTRL_BREAK_EVENT/SIGBREAK on both sides."""
     import signal
 
@@ -207,7 +209,7 @@ def test_windows_simulated_the_bound_sends_ctrl_break_and_keeps_the_record(tmp_p
     _fake_pytest(monkeypatch, (
         "import signal\n"
         "signal.SIGBREAK = signal.SIGUSR1\n"  # the simulated Windows console signal
-        "from harness.child_protocol import interrupt_on_stop_signals\n"
+        "from harness.processes.child_protocol import interrupt_on_stop_signals\n"
         "interrupt_on_stop_signals()\n"
         "try:\n"
         "    threading.Event().wait()\n"

@@ -32,8 +32,9 @@ from pathlib import Path
 
 import reliability_support as rs
 
-from harness import records, timeouts
-from harness.capabilities import caps
+from harness.core import timeouts
+from harness.core.capabilities import caps
+from harness.results import records
 
 LOOPBACK_NAMES = {"localhost"}
 #: this user (Windows has no os.getuid: None there, and directory ownership is not checked)

@@ -1,6 +1,6 @@
 """Synthetic run records for the report tests (valid against the record schema).
 
-``make_record`` builds one record with harness.records' own constructors, so
+``make_record`` builds one record with harness.results.records' own constructors, so
 the tests exercise the real validation.  ``realistic_records`` builds a
 hand-written but plausible set of runs -- Linux CPython 3.9/3.12/3.13,
 PyPy, the reference implementation, macOS and Windows -- whose platform
@@ -14,7 +14,7 @@ import copy
 import uuid
 from typing import Any, Dict, List, Optional
 
-from harness import records
+from harness.results import records
 
 BASE_FINGERPRINT: Dict[str, Any] = {
     "os": "linux",
@@ -105,15 +105,15 @@ def _forks(n: int, each: float = 0.05) -> List[dict]:
 
 
 def _doc(topic: str, os_name: str) -> Optional[dict]:
-    from harness.platform_notes import documented_for
+    from harness.report.platform_notes import documented_for
 
     return documented_for(topic, os_name)
 
 
 def _platform(check_id: str, topic: str, os_name: str, summary: str, variant: str = "", title: str = "",
               agrees: Optional[bool] = None, **observed: Any) -> dict:
-    from harness.observations import comparable
-    from harness.platform_notes import accepted
+    from harness.core.observations import comparable
+    from harness.report.platform_notes import accepted
 
     documented = _doc(topic, os_name)
     if agrees is None and documented:

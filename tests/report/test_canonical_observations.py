@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import timeouts
+from harness.core import timeouts
 from harness.report.diff import diff
 
 REPO = Path(__file__).resolve().parent.parent.parent

@@ -31,7 +31,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report_samples as rs  # noqa: E402
 
-from harness import timeouts  # noqa: E402
+from harness.core import timeouts  # noqa: E402
 from harness.report import render_report  # noqa: E402
 
 FLAGS = (

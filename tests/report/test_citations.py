@@ -23,7 +23,7 @@ commit, public reports of other projects, the generated
   exist; a ``docs/platform-knowledge.md#topic`` anchor names a topic.
 * **CPython lines exist.**  Each ``Lib/socketserver.py#Lx-Ly`` at v3.13.0 is
   checked against that file when a CPython 3.13.0 is on this machine (found
-  by :mod:`harness.pythons`); a cited range must lie inside the file and
+  by :mod:`harness.implementations.pythons`); a cited range must lie inside the file and
   start and end on non-blank lines.
 """
 
@@ -39,9 +39,10 @@ from typing import Dict, Iterator, List, Tuple
 import pytest
 import report_samples as rs
 
-from harness import platform_notes, pythons, timeouts
-from harness.extensions import clause as extension_clause
-from harness.report import render_all
+from harness.core import timeouts
+from harness.core.extensions import clause as extension_clause
+from harness.implementations import pythons
+from harness.report import platform_notes, render_all
 from harness.report.merge import merge_records
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -155,7 +156,7 @@ def clauses() -> Dict[str, str]:
                 check_id = ast.literal_eval(node.args[0])
                 for keyword in node.keywords:
                     if keyword.arg == "clause" and isinstance(keyword.value, ast.Call):
-                        # EXT checks: clause("name"), read from harness/extensions.toml
+                        # EXT checks: clause("name"), read from harness/core/extensions.toml
                         found[check_id] = extension_clause(ast.literal_eval(keyword.value.args[0]))
                     elif keyword.arg == "clause":
                         found[check_id] = ast.literal_eval(keyword.value)

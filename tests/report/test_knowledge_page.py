@@ -6,7 +6,8 @@ import pathlib
 
 import pytest
 
-from harness import knowledge_page, packaged, platform_notes
+from harness.report import knowledge_page, platform_notes
+from harness.results import packaged
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "platform-knowledge.md"
@@ -16,7 +17,7 @@ def test_the_page_is_up_to_date():
     if not PAGE.is_file():
         pytest.skip("docs/ is not beside tests/ (installed copy?)")
     assert PAGE.read_text(encoding="utf-8") == knowledge_page.render(platform_notes.load()), (
-        "docs/platform-knowledge.md is stale: python -m harness.knowledge_page --out docs/platform-knowledge.md")
+        "docs/platform-knowledge.md is stale: python -m harness.report.knowledge_page --out docs/platform-knowledge.md")
 
 
 def test_check_mode_notices_a_stale_page(tmp_path):

@@ -1,4 +1,4 @@
-"""harness.platform_notes: the knowledge data is complete, well-formed and usable by records."""
+"""harness.report.platform_notes: the knowledge data is complete, well-formed and usable by records."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import report_samples as rs
 
-from harness import platform_notes as pn
-from harness.observations import comparable
+from harness.core.observations import comparable
+from harness.report import platform_notes as pn
 
 REQUIRED_TOPICS = (
     "fin", "rst", "half_close", "unread_close", "killed", "send_after_rst", "accept_after_rst",
@@ -78,4 +78,4 @@ def test_every_topic_a_check_declares_exists():
     for path in sorted(CHECKS.glob("test_*.py")):
         declared |= set(re.findall(r"""topic\s*=\s*["']([^"']+)["']""", path.read_text(encoding="utf-8")))
     unknown = sorted(declared - set(pn.TOPICS))
-    assert unknown == [], f"checks declare topics that harness/platform_notes.py lacks: {unknown}"
+    assert unknown == [], f"checks declare topics that harness/report/platform_notes.py lacks: {unknown}"

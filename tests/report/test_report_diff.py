@@ -7,9 +7,9 @@ import json
 import pytest
 import report_samples as rs
 
-from harness import records
-from harness.records import RecordError
 from harness.report import diff, format_diff, render_report
+from harness.results import records
+from harness.results.records import RecordError
 
 
 def _pair(tmp_path):

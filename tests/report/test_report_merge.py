@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import report_samples as rs
 
-from harness import records
-from harness.records import RecordError
 from harness.report import FILES, ReportError, merge, render_report
+from harness.results import records
+from harness.results.records import RecordError
 
 
 def _write(recs, directory):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import report_samples as rs
 
-from harness.platform_notes import documented_for
 from harness.report.merge import merge_records
 from harness.report.model import observation_summary, shorten
+from harness.report.platform_notes import documented_for
 
 
 def _model(*recs):

@@ -5,7 +5,7 @@ loop iteration, in the serving thread), and the ForkingMixIn checks whose
 behaviour the stdlib implements in service_actions() -- reaping children
 while serving, so max_children and active_children (FORKING-002/003/005/012/014).
 Nothing else may fail: the harness detects a running loop without the hook
-(the harness readiness probe, harness/servers.py)."""
+(the harness readiness probe, harness/serving/servers.py)."""
 # ruff: noqa: F821  (names come from the executed stdlib source)
 import socketserver as _stdlib
 

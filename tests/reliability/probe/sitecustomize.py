@@ -5,7 +5,7 @@ Theory of operation
 ``tests/reliability/test_reliability_security.py`` puts this directory first
 on ``PYTHONPATH`` and names a log file in ``SSC_PROBE_SOCKET_LOG``.  Python
 imports ``sitecustomize`` at start-up, so the ``ssconform`` CLI, its pytest
-processes, ``python -m harness.server_process`` children, killed clients and
+processes, ``python -m harness.processes.server_process`` children, killed clients and
 every forked child of them run this code before the kit does anything.  It
 wraps ``socket.socket.bind``, ``connect``, ``connect_ex`` and ``sendto`` to
 append one JSON line per *distinct* (operation, family, address) and process

@@ -18,7 +18,7 @@ import json
 import os
 import threading
 
-from harness import timeouts
+from harness.core import timeouts
 
 _BEFORE = {}
 

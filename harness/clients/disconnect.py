@@ -1,0 +1,605 @@
+"""Abrupt-disconnect scenarios: what the server side sees when a client vanishes.
+
+Theory of operation
+-------------------
+Each scenario drives one *subject* client against a server of the
+implementation under test and returns what the **server** observed, as a
+JSON-able dict::
+
+    {"scenario": "rst", "server_recv": {"result": None, "exception": "ConnectionResetError",
+     "errno": 104, "errno_name": "ECONNRESET", "winerror": None},
+     "server_send": {...}, "handle_error_called": True, "handle_error_exc": "ConnectionResetError",
+     "next_client_served": True, "client_side": {...}, ...}
+
+The server is built with :func:`harness.serving.servers.build_server` from the
+implementation's own class and run with :func:`harness.serving.servers.serve_in_thread`.
+Its handler is an *observer* built on the implementation's handler base
+(``StreamRequestHandler`` / ``BaseRequestHandler`` for datagrams).  The first
+request it gets is the subject; it records each ``recv`` on the raw socket
+(result or exception with errno, errno name and winerror) until EOF or an
+error, then tries to reply twice (``server_send``, ``server_send_again``),
+then re-raises the recv error if there was one, as a naive handler would, so
+that the server's ``handle_error`` path runs.  The server class is
+instrumented too: ``handle_error`` (records that it ran and with which
+exception, then calls the implementation's own with its stderr captured),
+``shutdown_request`` (the last step for every request: the scenario has
+settled when the subject's was logged) and ``get_request`` (errors a
+datagram server swallows, such as Windows' WSAECONNRESET after an ICMP
+port-unreachable).  Every record goes to an
+:class:`~harness.serving.instrument.EventLog`, and the driver waits on that log
+with a deadline, never with a fixed sleep: macOS handles a loopback RST
+asynchronously, so "the server has seen it" is an event to wait for.
+
+After the subject, a fresh *probe* client does an echo round trip; the
+observer echoes every request after the first.  ``next_client_served``
+proves the server survived the disconnect.
+
+``Forking*`` classes cannot run in the test process (their children would
+inherit the client sockets); they run in :func:`harness.processes.server_process.serve_in_process`
+with the ``observe_recv`` behaviour of :mod:`harness.serving.instrument`, which
+records the same recv observations but cannot report ``handle_error``
+(``None``: not observable) and does not echo (the probe counts as served
+when its request reached a handler).  ``unread_close`` needs the server to
+speak first and is not available there.
+
+The ``killed`` scenario runs its client in another process,
+``python -m harness.processes.killed_client``, and kills it with ``SIGKILL`` when the
+``signals`` capability exists, ``Popen.kill`` (``TerminateProcess`` on
+Windows) otherwise.
+
+Measured on Linux with the stdlib (docs/platform-knowledge.md): FIN → ``b''``;
+RST → ``ConnectionResetError`` ``ECONNRESET``; closing with unread data →
+RST → ``ECONNRESET``; a killed client with an empty receive buffer → FIN
+(``b''``); half-close → ``b''`` and the reply still reaches the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import json
+import os
+import select
+import socket
+import struct
+import sys
+import threading
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from harness.clients import clients
+from harness.core import addresses, timeouts
+from harness.serving import instrument, servers
+from harness.serving.instrument import EventLog, describe_exception
+
+#: name -> one-line description, in the order reports list them.
+SCENARIOS: Dict[str, str] = {
+    "fin": "graceful close: the client sends a line, then close() (FIN)",
+    "half_close": "the client sends a line, shutdown(SHUT_WR), then reads the server's reply",
+    "rst": "abortive close: SO_LINGER (1, 0) then close() sends RST",
+    "unread_close": "the server speaks first; the client closes without reading it (RST on Linux and macOS)",
+    "killed": "the client process is killed mid-conversation (SIGKILL / TerminateProcess)",
+    "partial_send": "the client sends half a line and closes; the handler expects a full line",
+    "udp_dead_port": "the server replies to a datagram client whose socket is closed; the next client is served",
+}
+DATAGRAM_SCENARIOS = ("udp_dead_port",)
+STREAM_SCENARIOS = tuple(name for name in SCENARIOS if name not in DATAGRAM_SCENARIOS)
+#: scenarios available for Forking* classes (server in a child process)
+PROCESS_SCENARIOS = ("fin", "half_close", "rst", "killed", "partial_send")
+
+HELLO = b"hello\n"
+GREETING = b"greeting the client will never read\n"
+PARTIAL = b"half-a-li"
+REPLY = b"reply\n"
+PROBE = b"PROBE still serving?\n"
+#: bounds on the observer's loops
+MAX_RECVS = 1000
+
+
+class ScenarioError(RuntimeError):
+    """A scenario could not be driven (the client process failed, a wait ran out...)."""
+
+
+# --------------------------------------------------------------------------- server side
+
+
+def _record_send(log: EventLog, request: str, label: str, fn: Callable[[], int]) -> Optional[BaseException]:
+    try:
+        n = fn()
+    except OSError as exc:
+        log.append(kind="send", request=request, label=label, role="subject", **describe_exception(exc))
+        return exc
+    log.append(kind="send", request=request, label=label, role="subject", nbytes=n, exc=None, exc_type=None)
+    return None
+
+
+def observer_handler(module: Any, log: EventLog, scenario: str, dgram: bool) -> type:
+    """The observing handler class for ``scenario`` on the implementation ``module``."""
+    base = module.BaseRequestHandler if dgram else module.StreamRequestHandler
+    counter = itertools.count()
+    lock = threading.Lock()
+
+    def claim_role() -> str:
+        with lock:
+            return "subject" if next(counter) == 0 else "probe"
+
+    def handle_stream(self) -> None:
+        role = claim_role()
+        rid = f"{role}-{id(self):x}"
+        sock = self.request
+        sock.settimeout(timeouts.medium())
+        log.append(kind="start", request=rid, role=role)
+        if role == "probe":
+            for _ in range(MAX_RECVS):
+                data = sock.recv(65536)
+                if not data:
+                    return
+                sock.sendall(data)
+            return
+        first_exc: Optional[BaseException] = None
+        if scenario == "unread_close":
+            _record_send(log, rid, "greeting", lambda: sock.send(GREETING))
+        if scenario == "partial_send":
+            try:
+                line = self.rfile.readline(65536)
+            except OSError as exc:
+                log.append(kind="recv", request=rid, role=role, via="rfile.readline", **describe_exception(exc))
+                first_exc = exc
+            else:
+                log.append(kind="recv", request=rid, role=role, via="rfile.readline", result=repr(line),
+                           nbytes=len(line), line_complete=line.endswith(b"\n"), exc=None, exc_type=None)
+        else:
+            for index in range(MAX_RECVS):
+                try:
+                    data = sock.recv(65536)
+                except OSError as exc:
+                    log.append(kind="recv", request=rid, role=role, index=index, **describe_exception(exc))
+                    first_exc = exc
+                    break
+                log.append(kind="recv", request=rid, role=role, index=index, result=repr(data),
+                           nbytes=len(data), exc=None, exc_type=None)
+                if not data:
+                    break
+        # after the disconnect the server tries to reply, twice
+        for label in ("send", "send_again"):
+            if _record_send(log, rid, label, lambda: sock.send(REPLY)) is not None:
+                break
+        log.append(kind="handler_end", request=rid, role=role, raising=describe_exception(first_exc)["exc_type"]
+                   if first_exc is not None else None)
+        if first_exc is not None:
+            raise first_exc  # as a naive handler would: the server's handle_error runs
+
+    def handle_dgram(self) -> None:
+        role = claim_role()
+        rid = f"{role}-{id(self):x}"
+        data, sock = self.request
+        log.append(kind="start", request=rid, role=role)
+        log.append(kind="recv", request=rid, role=role, result=repr(data[:200]), nbytes=len(data),
+                   client=repr(self.client_address), exc=None, exc_type=None)
+        if role == "probe":
+            sock.sendto(data, self.client_address)
+            return
+        # wait until the driver says the client's socket is gone
+        try:
+            log.wait_for(lambda events: any(e.get("kind") == "release" for e in events),
+                         timeouts.short(), "the dead-port client to close")
+        except timeouts.HarnessTimeout:
+            log.append(kind="release_timeout", request=rid)
+        error = _record_send(log, rid, "send", lambda: sock.sendto(REPLY, self.client_address))
+        log.append(kind="handler_end", request=rid, role=role)
+        if error is not None:
+            raise error
+
+    namespace = {
+        "handle": handle_dgram if dgram else handle_stream,
+        "__module__": __name__,
+        "__doc__": f"{base.__name__} observing the {scenario!r} disconnect scenario.",
+    }
+    return type(f"Observer_{scenario}", (base,), namespace)
+
+
+def server_hooks(base: type, log: EventLog) -> Dict[str, Any]:
+    """Class attributes recording ``handle_error``, ``shutdown_request`` and ``get_request``."""
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        printed = io.StringIO()
+        hook_error: Optional[BaseException] = None
+        with contextlib.redirect_stderr(printed):
+            try:
+                base.handle_error(self, request, client_address)
+            except BaseException as error:  # the implementation's handle_error itself raised
+                hook_error = error
+        text = printed.getvalue()
+        lines = [line for line in text.splitlines() if line.strip("- ")]  # the stdlib frames it in dashes
+        fields = describe_exception(exc) if exc is not None else {"exc": None, "exc_type": None}
+        log.append(kind="handle_error", printed_first_line=lines[0] if lines else "",
+                   printed_chars=len(text), hook_error=repr(hook_error) if hook_error else None, **fields)
+        if hook_error is not None:
+            raise hook_error  # transparent: the implementation's behaviour is what we observe
+
+    def shutdown_request(self, request):
+        try:
+            base.shutdown_request(self, request)
+        finally:
+            log.append(kind="shutdown_request")
+
+    def get_request(self):
+        try:
+            return base.get_request(self)
+        except OSError as exc:
+            log.append(kind="get_request_error", **describe_exception(exc))
+            raise
+
+    return {"handle_error": handle_error, "shutdown_request": shutdown_request, "get_request": get_request}
+
+
+# --------------------------------------------------------------------------- log reading
+
+
+def _subject(events: List[Dict[str, Any]]) -> Optional[str]:
+    for event in events:
+        if event.get("role") == "subject":
+            return event.get("request")
+        if event.get("kind") == "phase" and event.get("request"):  # harness.serving.instrument (child process)
+            return event["request"]
+    return None
+
+
+def _subject_events(events: List[Dict[str, Any]], kind: str) -> List[Dict[str, Any]]:
+    subject = _subject(events)
+    return [e for e in events if e.get("kind") == kind and subject is not None and e.get("request") == subject]
+
+
+def _subject_received(events: List[Dict[str, Any]]) -> bool:
+    return any(e.get("nbytes") for e in _subject_events(events, "recv"))
+
+
+def _subject_started(events: List[Dict[str, Any]]) -> bool:
+    subject = _subject(events)
+    return subject is not None and any(
+        e.get("request") == subject
+        and (e.get("kind") == "start" or (e.get("kind") == "phase" and e.get("phase") == "handle"))
+        for e in events
+    )
+
+
+def _settled_in_thread(served) -> Callable[[List[Dict[str, Any]]], bool]:
+    def settled(events: List[Dict[str, Any]]) -> bool:
+        # the subject's shutdown_request ran, or the serving loop itself died
+        return any(e.get("kind") == "shutdown_request" for e in events) or not served.thread.is_alive()
+
+    return settled
+
+
+def _settled_in_process(events: List[Dict[str, Any]]) -> bool:
+    subject = _subject(events)
+    return any(
+        e.get("request") == subject and e.get("kind") == "phase" and e.get("phase") == "finish"
+        and e.get("edge") == "end"
+        for e in events
+    )
+
+
+def _observation(event: Optional[Dict[str, Any]], result_key: str = "result") -> Optional[Dict[str, Any]]:
+    if event is None:
+        return None
+    data = {
+        "result": event.get(result_key) if not event.get("exc_type") else None,
+        "exception": event.get("exc_type"),
+        "errno": event.get("errno"),
+        "errno_name": event.get("errno_name"),
+        "winerror": event.get("winerror"),
+    }
+    if "nbytes" in event:
+        data["nbytes"] = event["nbytes"]
+    if "line_complete" in event:
+        data["line_complete"] = event["line_complete"]
+    return data
+
+
+def _wait(log: EventLog, predicate, what: str, budget: Optional[float] = None) -> List[Dict[str, Any]]:
+    try:
+        return log.wait_for(predicate, timeouts.short() if budget is None else budget, what)
+    except timeouts.HarnessTimeout as exc:
+        # Still a timeout (the implementation hung), with the events for context.
+        events = [e.get("kind") for e in log.read()][-20:]
+        raise timeouts.HarnessTimeout(f"{exc.what}; events so far: {events}", exc.budget) from exc
+
+
+# --------------------------------------------------------------------------- client drivers
+
+
+def _linger_zero() -> bytes:
+    # struct linger is two ints on POSIX, two u_shorts on Winsock
+    return struct.pack("HH", 1, 0) if os.name == "nt" else struct.pack("ii", 1, 0)
+
+
+def _drive_fin(address, family, log, directory) -> Dict[str, Any]:
+    sock = clients.connect(address, family)
+    with sock:
+        clients.sendall(sock, HELLO)
+        _wait(log, _subject_received, "the server to receive the client's line")
+    return {"sent": repr(HELLO), "closed_with": "close()"}
+
+
+def _drive_half_close(address, family, log, directory) -> Dict[str, Any]:
+    sock = clients.connect(address, family)
+    with sock:
+        clients.sendall(sock, HELLO)
+        _wait(log, _subject_received, "the server to receive the client's line")
+        sock.shutdown(socket.SHUT_WR)
+        try:
+            reply = clients.recv_until_eof(sock, timeouts.short())
+            error = None
+        except OSError as exc:
+            reply, error = b"", describe_exception(exc)
+    return {"sent": repr(HELLO), "closed_with": "shutdown(SHUT_WR)", "reply": repr(reply),
+            "reply_received": reply.startswith(REPLY), "reply_error": error}
+
+
+def _drive_rst(address, family, log, directory) -> Dict[str, Any]:
+    sock = clients.connect(address, family)
+    with sock:
+        _wait(log, _subject_started, "the server's handler to start")
+        linger_error = None
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _linger_zero())
+        except OSError as exc:
+            linger_error = describe_exception(exc)
+    return {"sent": "nothing", "closed_with": "SO_LINGER (1, 0) + close()", "linger_error": linger_error}
+
+
+def _drive_unread_close(address, family, log, directory) -> Dict[str, Any]:
+    sock = clients.connect(address, family)
+    with sock:
+        _wait(log, lambda events: bool(_subject_events(events, "send")), "the server to send first")
+        # event-driven: the greeting is in our receive buffer once the socket is readable
+        readable, _, _ = select.select([sock], [], [], timeouts.short())
+    return {"sent": "nothing", "closed_with": "close() with unread data", "unread_data_waiting": bool(readable)}
+
+
+def _drive_partial_send(address, family, log, directory) -> Dict[str, Any]:
+    sock = clients.connect(address, family)
+    with sock:
+        clients.sendall(sock, PARTIAL)
+        _wait(log, _subject_started, "the server's handler to start")
+    return {"sent": repr(PARTIAL), "closed_with": "close() mid-line"}
+
+
+def _drive_killed(address, family, log, directory) -> Dict[str, Any]:
+    from harness.processes import supervisor
+
+    spec = {"family": family, "address": list(address) if isinstance(address, tuple) else address,
+            "payload": HELLO.decode("ascii"), "lifetime": timeouts.long()}
+    child = supervisor.start([sys.executable, "-m", "harness.processes.killed_client", json.dumps(spec)],
+                             what="the killed client process", protocol=True, stdin=True)
+    try:
+        message = child.await_message(("ready", "error"), timeouts.medium(), "the killed client to connect")
+        if message is None:
+            raise ScenarioError(f"the client process never said ready within {timeouts.medium():.1f}s "
+                                f"(or exited): {child.stderr_tail()[-500:]!r}")
+        if message.get("event") == "error":
+            raise ScenarioError(f"the client process failed: {message}")
+        _wait(log, _subject_received, "the server to receive the killed client's line")
+        method = child.kill()
+        returncode = child.wait(timeouts.short())
+    finally:
+        child.stop(ask=False, interrupt=False)
+    return {"pid": message["pid"], "sent": repr(HELLO), "killed_with": method, "returncode": returncode}
+
+
+def _drive_udp_dead_port(address, family, log, directory) -> Dict[str, Any]:
+    with clients.dgram_client(family, directory) as sock:
+        local = sock.getsockname()
+        sock.sendto(b"to a port about to die\n", address)
+        _wait(log, _subject_received, "the server to receive the datagram")
+    # the client's socket is closed (and its AF_UNIX path removed): now the server replies
+    instrument.release(log)
+    return {"client_address": repr(local), "closed_before_reply": True}
+
+
+DRIVERS: Dict[str, Callable[..., Dict[str, Any]]] = {
+    "fin": _drive_fin,
+    "half_close": _drive_half_close,
+    "rst": _drive_rst,
+    "unread_close": _drive_unread_close,
+    "killed": _drive_killed,
+    "partial_send": _drive_partial_send,
+    "udp_dead_port": _drive_udp_dead_port,
+}
+
+
+def _probe(address, family, dgram: bool, directory: str) -> Tuple[bool, Optional[Dict[str, Any]], Optional[str]]:
+    try:
+        reply = clients.roundtrip(address, family, PROBE, dgram=dgram, directory=directory)
+    except (OSError, timeouts.HarnessTimeout, EOFError) as exc:
+        return False, describe_exception(exc), None
+    return reply == PROBE, None, repr(reply)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _resolve(impl: Any, impl_spec: Optional[str]) -> Tuple[Any, str]:
+    """(module, spec) from an adapter/module spec string, a LoadedImplementation or a module."""
+    from harness.implementations import LoadedImplementation, resolve
+
+    if isinstance(impl, str):
+        return resolve(impl).module, impl_spec or impl
+    if isinstance(impl, LoadedImplementation):
+        return impl.module, impl_spec or impl.spec
+    name = getattr(impl, "__name__", "")
+    return impl, impl_spec or ("stdlib" if name == "socketserver" else name)
+
+
+def default_server_class(name: str, family: str = "inet") -> str:
+    dgram = name in DATAGRAM_SCENARIOS
+    if family == "unix":
+        return "UnixDatagramServer" if dgram else "UnixStreamServer"
+    return "UDPServer" if dgram else "TCPServer"
+
+
+def run_scenario(name: str, impl: Any = "stdlib", server_class: Optional[str] = None,
+                 family: Optional[str] = None, impl_spec: Optional[str] = None) -> Dict[str, Any]:
+    """Run scenario ``name`` against ``server_class`` of ``impl``; what the server saw.
+
+    ``impl`` is an implementation spec (``"stdlib"``, ``"reference"``, a dotted
+    name or a path), a :class:`~harness.implementations.LoadedImplementation`
+    or a module.  ``family`` defaults to what ``server_class`` implies.
+    Raises ``KeyError`` for an unknown scenario, ``ValueError`` for a
+    scenario that does not fit the class (a datagram scenario on a stream
+    server), :class:`~harness.core.addresses.UnsupportedFeature` when the platform
+    lacks the family or class, and :class:`ScenarioError` when it could not
+    be driven.
+    """
+    if name not in SCENARIOS:
+        raise KeyError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+    module, spec = _resolve(impl, impl_spec)
+    family = family or (addresses.family_for_class(server_class) if server_class else "inet")
+    server_class = server_class or default_server_class(name, family)
+    addresses.require(family)
+    dgram = name in DATAGRAM_SCENARIOS
+    if addresses.is_datagram_class(server_class) != dgram:
+        kind = "a datagram" if dgram else "a stream"
+        raise ValueError(f"scenario {name!r} needs {kind} server; {server_class} is not one")
+    cls = servers.server_class(module, server_class)
+    result: Dict[str, Any] = {
+        "scenario": name,
+        "description": SCENARIOS[name],
+        "implementation": spec,
+        "server_class": server_class,
+        "family": family,
+        "platform": sys.platform,
+        "python": ".".join(str(part) for part in sys.version_info[:3]),
+    }
+    if servers.is_forking(cls):
+        result.update(_run_in_process(name, spec, server_class, family))
+    else:
+        result.update(_run_in_thread(name, module, cls, server_class, family, dgram))
+    return result
+
+
+def _run_in_thread(name, module, cls, server_class, family, dgram) -> Dict[str, Any]:
+    with addresses.private_dir("ssc-disc-") as directory:
+        log = EventLog.create(directory)
+        handler = observer_handler(module, log, name, dgram)
+        address = addresses.server_address_for(family, directory)
+        server = servers.build_server(module, server_class, handler, address, **server_hooks(cls, log))
+        served = None
+        serve_error = None
+        try:
+            with servers.serve_in_thread(server) as served:
+                client_side = DRIVERS[name](served.address, family, log, directory)
+                _wait(log, _settled_in_thread(served), "the server to finish the subject's request")
+                served_ok, probe_error, probe_reply = _probe(served.address, family, dgram, directory)
+        except Exception as exc:
+            # serve_forever() itself died (the teardown re-raises its exception):
+            # an observation about the implementation, not a harness failure
+            if served is None or served.serve_error is not exc:
+                raise
+            serve_error = describe_exception(exc)
+        events = log.read()
+    subject_recvs = _subject_events(events, "recv")
+    sends = {e.get("label"): e for e in _subject_events(events, "send")}
+    errors = [e for e in events if e.get("kind") == "handle_error"]
+    get_errors = [e for e in events if e.get("kind") == "get_request_error"]
+    terminal = subject_recvs[-1] if subject_recvs else None
+    observed: Dict[str, Any] = {
+        "server_recv": _observation(terminal),
+        "server_recv_all": [_observation(e) for e in subject_recvs],
+        "server_send": _observation(sends.get("send"), "nbytes"),
+        "server_send_again": _observation(sends.get("send_again"), "nbytes"),
+        "handle_error_called": bool(errors),
+        "handle_error_exc": errors[0].get("exc_type") if errors else None,
+        "handle_error_printed": errors[0].get("printed_first_line") if errors else None,
+        "get_request_errors": [_observation(e) for e in get_errors],
+        "next_client_served": served_ok,
+        "probe_reply": probe_reply,
+        "probe_error": probe_error,
+        "serve_forever_died": serve_error,
+        "client_side": client_side,
+        "server_in": "thread",
+    }
+    if "greeting" in sends:
+        observed["server_greeting"] = _observation(sends["greeting"], "nbytes")
+    if dgram:
+        # what the server's next receive saw after replying to the dead port:
+        # an error get_request swallowed (Windows: WSAECONNRESET), else the probe's datagram
+        probe_recvs = [e for e in events if e.get("kind") == "recv" and e.get("role") == "probe"]
+        observed["server_recv"] = _observation(get_errors[0]) if get_errors else _observation(
+            probe_recvs[0] if probe_recvs else None)
+        observed["subject_datagram"] = _observation(terminal)
+    return observed
+
+
+def _run_in_process(name, spec, server_class, family) -> Dict[str, Any]:
+    from harness.processes.server_process import serve_in_process
+
+    if name not in PROCESS_SCENARIOS:
+        raise ValueError(f"scenario {name!r} is not available for {server_class} (server in a child process); "
+                         f"available: {', '.join(PROCESS_SCENARIOS)}")
+    options = {"send_after_eof": REPLY.decode("ascii"), "recv_timeout": timeouts.medium()}
+    with addresses.private_dir("ssc-disc-") as directory:
+        with serve_in_process(spec, server_class, "observe_recv", family=family, options=options) as proc:
+            log = proc.log
+            client_side = DRIVERS[name](proc.address, family, log, directory)
+            _wait(log, _settled_in_process, "the server process to finish the subject's request")
+            subject = _subject(log.read())
+            reached = False
+            probe_error = None
+            try:
+                sock = clients.connect(proc.address, family)
+                with sock:
+                    clients.sendall(sock, PROBE)
+                    probe_events = _wait(log, lambda events: any(
+                        e.get("kind") == "recv" and e.get("request") != subject and "PROBE" in str(e.get("result"))
+                        for e in events), "the probe to reach a handler")
+                    reached = bool(probe_events)
+            except (OSError, ScenarioError) as exc:
+                probe_error = describe_exception(exc)
+            events = log.read()
+    recvs = _subject_events(events, "recv")
+    sends = _subject_events(events, "send")
+    return {
+        "server_recv": _observation(recvs[-1] if recvs else None),
+        "server_recv_all": [_observation(e) for e in recvs],
+        "server_send": _observation(sends[0] if sends else None, "nbytes"),
+        "server_send_again": None,
+        "handle_error_called": None,  # not observable in the child process
+        "handle_error_exc": None,
+        "handle_error_printed": None,
+        "get_request_errors": [],
+        "next_client_served": reached,
+        "probe_reply": None,
+        "probe_error": probe_error,
+        "serve_forever_died": None,
+        "client_side": client_side,
+        "server_in": "process",
+    }
+
+
+def run_all(impl: Any = "stdlib", server_class: Optional[str] = None, family: str = "inet",
+            names: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    """Every applicable scenario (stream ones for a stream class, datagram ones otherwise)."""
+    results = []
+    for name in names or list(SCENARIOS):
+        cls_name = server_class or default_server_class(name, family)
+        if addresses.is_datagram_class(cls_name) != (name in DATAGRAM_SCENARIOS):
+            continue
+        results.append(run_scenario(name, impl, cls_name, family))
+    return results
+
+
+__all__ = [
+    "DATAGRAM_SCENARIOS",
+    "PROCESS_SCENARIOS",
+    "SCENARIOS",
+    "STREAM_SCENARIOS",
+    "ScenarioError",
+    "default_server_class",
+    "observer_handler",
+    "run_all",
+    "run_scenario",
+    "server_hooks",
+]

@@ -1,0 +1,676 @@
+"""Run a server of the implementation under test, and always get it back.
+
+Theory of operation
+-------------------
+The implementation under test may be broken in any way: ``serve_forever``
+may never start its loop, ``shutdown()`` may never return, a handler may
+never finish, threads may leak.  None of this may hang the run.  So every
+call into the server that can block runs in a *daemon helper thread*
+(:func:`call_bounded`) and is abandoned, not killed (threads cannot be
+killed), when its budget runs out; the abandoned thread is a daemon and
+cannot keep the interpreter alive.  A :class:`HarnessTimeout` then names
+what hung, after every other teardown step was still attempted, so one
+stuck call does not leave the rest undone.
+
+:func:`serve_in_thread` runs ``serve_forever`` in a daemon thread and
+yields only once the loop *is running*, judged without any hook of the
+implementation (its ``service_actions()`` may be the very thing a check is
+about): the serve thread installs a profile function (``sys.setprofile``,
+per thread) just before it calls ``serve_forever``, and the loop is ready
+when that thread first calls a function through which a loop waits for its
+socket -- ``select.select``, ``poll.poll``, ``epoll.poll``,
+``kqueue.control``, ``selectors``' ``select`` (also gevent's and eventlet's
+green ones), a blocking ``accept``/``recvfrom``, a ``sleep`` or an event's ``wait``
+(:data:`WAIT_CALLS`).  That is an observation of the boundary between the
+loop and the OS, as ``strace`` would make it; it needs no timing, so it does
+not depend on load.  The profile function removes itself on that call, or
+when the wait for readiness ends in any way.  If ``serve_forever`` returns
+or raises first, that is :class:`ServeError` (or its exception).
+
+Teardown is ``shutdown()`` (bounded by ``short()``), join of the serve
+thread (``short()``), ``server_close()`` (``medium()``: it may join handler
+threads or wait for children), each timed into :class:`Teardown`.  A
+``shutdown()`` that does not return is waited for once per implementation
+and process: :data:`harness.core.prerequisites.LATCH` remembers it, and later
+teardowns call it in an abandoned daemon thread without waiting, then wait
+only for the loop to end.  A loop that does not end is stopped by means that
+do not involve ``shutdown()``: the stdlib's shutdown flag
+(``_BaseServer__shutdown_request``, a private name the reference spells the
+same) as a last resort, then the thread is abandoned (it is a daemon), its
+listening descriptor replaced by one end of a quiet socket pair so that the
+abandoned loop idles instead of spinning on a closed socket.  When
+``shutdown()`` hung but the loop stopped, the check's own verdict stands
+(the hang is recorded in ``Teardown.hung``, and SHUTDOWN-001 owns it); when
+the loop could not be stopped, the check ends PRECONDITION_FAILED
+(:class:`harness.core.prerequisites.PreconditionFailed`), and so does every
+later check of the same implementation at once.
+
+The leak check compares with the state before the block: threads started in
+the block still alive after a bounded wait, more open descriptors than
+before (``/proc/self/fd`` or ``/dev/fd``; skipped where neither exists),
+and AF_UNIX socket files left in live :func:`~harness.core.addresses.private_dir`
+directories.  The server's own socket file is removed first and counted
+(``Teardown.unix_path_left``): ``server_close()`` does not unlink it by
+design, so that is not a leak.  Leaks raise :class:`LeakError`.
+
+A forking server never runs in a process with clients (its children would
+inherit the client sockets): :func:`serve_in_thread` refuses one unless
+``allow_forking=True``, which only :mod:`harness.processes.server_process` passes.
+
+:func:`build_server` makes a subclass of the implementation's class with
+class-attribute overrides, composing ``Forking*``/``Threading*`` classes
+from their mixin and base the way the stdlib does when the module lacks
+the combination (``ForkingUnixStreamServer`` before 3.12).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import socket
+import sys
+import threading
+import types
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+from harness.core import addresses, clock, prerequisites, timeouts
+from harness.core.addresses import UnsupportedFeature
+from harness.core.capabilities import caps
+from harness.core.prerequisites import LATCH, PreconditionFailed
+from harness.core.timeouts import HarnessTimeout
+
+
+class LeakError(AssertionError):
+    """Something started or created during a served block outlived it."""
+
+    def __init__(self, message: str, leaks: Dict[str, List[str]]):
+        super().__init__(message)
+        self.leaks = leaks
+
+
+class ServeError(RuntimeError):
+    """``serve_forever`` ended (raised or returned) before it became ready."""
+
+
+# --------------------------------------------------------------------------- bounded calls
+
+_BOUNDED_PREFIX = "ssc-bounded:"
+
+
+def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = None,
+                 what: Optional[str] = None, **kwargs: Any) -> Any:
+    """Run ``fn(*args, **kwargs)`` in a daemon thread; return its result or
+    re-raise its exception (any ``BaseException``); :class:`HarnessTimeout`
+    if it is still running after ``budget`` (default ``short()``), in which
+    case the thread is left behind as a daemon.
+
+    A server's ``shutdown()`` that ran out a whole ``short()`` budget is
+    remembered (:func:`note_shutdown_stuck`); once it was, calling it again
+    raises :class:`~harness.core.prerequisites.PreconditionFailed` at once."""
+    budget = timeouts.short() if budget is None else budget
+    what = what or str(getattr(fn, "__qualname__", repr(fn)))
+    outcome: Dict[str, Any] = {}
+    server = shutdown_target(fn)
+    stuck = shutdown_stuck(server) if server is not None else None
+    if stuck is not None:
+        raise PreconditionFailed("shutdown_returns", stuck, timed_out=True)
+
+    def run() -> None:
+        try:
+            outcome["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # re-raised in the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name=_BOUNDED_PREFIX + what[:60], daemon=True)
+    thread.start()
+    try:
+        timeouts.join_thread(thread, budget, what)
+    except HarnessTimeout:
+        if server is not None and budget >= timeouts.short():
+            note_shutdown_stuck(server, budget)
+        raise
+    if "error" in outcome:
+        error = outcome.pop("error")
+        try:
+            raise error
+        finally:
+            del error
+    return outcome.get("value")
+
+
+def run_handle_request(server: Any, budget: Optional[float] = None) -> Any:
+    """``server.handle_request()`` bounded by ``budget`` (default ``short()``)."""
+    return call_bounded(server.handle_request, budget=budget, what="server.handle_request()")
+
+
+# --------------------------------------------------------------------------- building servers
+
+_BASES = ("TCPServer", "UDPServer", "UnixStreamServer", "UnixDatagramServer")
+_MIXINS = {"Threading": "ThreadingMixIn", "Forking": "ForkingMixIn"}
+
+
+def is_forking(server_or_class: Any) -> bool:
+    cls = server_or_class if isinstance(server_or_class, type) else type(server_or_class)
+    return any(klass.__name__ == "ForkingMixIn" for klass in cls.__mro__)
+
+
+def require_for(class_name: str) -> None:
+    if "Unix" in class_name:
+        addresses.require("unix")
+    if class_name.startswith("Forking") and not caps().fork:
+        raise UnsupportedFeature(f"{class_name} needs os.fork (capability 'fork' is absent)", "fork")
+
+
+def server_class(module: Any, class_name: str) -> type:
+    """``module.<class_name>``, or its composition from mixin and base.
+
+    Refuses (:class:`UnsupportedFeature`) classes the platform cannot run:
+    ``Unix*`` without AF_UNIX, ``Forking*`` without fork, also when the
+    absence is only simulated.
+    """
+    require_for(class_name)
+    found = getattr(module, class_name, None)
+    if isinstance(found, type):
+        return found
+    for prefix, mixin_name in _MIXINS.items():
+        base_name = class_name[len(prefix):]
+        if class_name.startswith(prefix) and base_name in _BASES:
+            mixin = getattr(module, mixin_name, None)
+            base = getattr(module, base_name, None)
+            if isinstance(mixin, type) and isinstance(base, type):
+                # as the stdlib does: class ForkingUnixStreamServer(ForkingMixIn, UnixStreamServer)
+                return type(class_name, (mixin, base), {"__module__": module.__name__})
+            missing = [n for n, v in ((mixin_name, mixin), (base_name, base)) if not isinstance(v, type)]
+            raise prerequisites.MissingClass(
+                missing[0].replace("MixIn", ""),
+                f"{getattr(module, '__name__', module)} has no {class_name} and cannot compose it: "
+                f"missing {', '.join(missing)}"
+            )
+    raise prerequisites.MissingClass(class_name, f"{getattr(module, '__name__', module)} has no server class "
+                                                 f"{class_name!r}")
+
+
+def build_server(module: Any, class_name: str, handler: type, address: Any, *,
+                 bind_and_activate: bool = True, **attrs: Any) -> Any:
+    """An instance of a subclass of ``module.<class_name>`` whose class
+    attributes ``attrs`` override the implementation's (``daemon_threads``,
+    ``block_on_close``, ``max_children``, ``allow_reuse_address``,
+    ``timeout``...).  An IPv6 address sets ``address_family = AF_INET6``
+    unless ``attrs`` says otherwise."""
+    base = server_class(module, class_name)
+    namespace = dict(attrs)
+    if "address_family" not in namespace and isinstance(address, tuple) and ":" in str(address[0]):
+        namespace["address_family"] = socket.AF_INET6  # an IPv6 address on TCPServer/UDPServer
+    namespace.setdefault("__module__", __name__)
+    cls = type(f"Harness{class_name}", (base,), namespace)
+    return cls(address, handler, bind_and_activate)
+
+
+# --------------------------------------------------------------------------- leak probes
+
+
+def _fd_dir() -> Optional[str]:
+    for candidate in ("/proc/self/fd", "/dev/fd"):
+        if os.path.isdir(candidate):
+            return candidate
+    return None
+
+
+def open_fds() -> Optional[Dict[int, str]]:
+    """Open descriptors of this process -> what they point to (None: unknown)."""
+    directory = _fd_dir()
+    if directory is None:
+        return None
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return None
+    result = {}
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            target = os.readlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            continue  # closed since the listing (e.g. the listing's own descriptor)
+        except OSError:
+            target = "?"  # /dev/fd on macOS: no link targets, numbers only
+        result[int(name)] = target
+    return result
+
+
+def _socket_files() -> Dict[str, float]:
+    found = {}
+    for directory in addresses.live_private_dirs():
+        for path in addresses.socket_files(directory):
+            found[path] = 1.0
+    return found
+
+
+# --------------------------------------------------------------------------- serving
+
+
+@dataclasses.dataclass
+class Teardown:
+    """What stopping a served server took (seconds), for the records."""
+
+    shutdown: Optional[float] = None
+    join: Optional[float] = None
+    server_close: Optional[float] = None
+    hung: List[str] = dataclasses.field(default_factory=list)
+    hung_budget: Optional[float] = None
+    stopped_by: Optional[str] = None
+    errors: List[str] = dataclasses.field(default_factory=list)
+    unix_path_left: Optional[bool] = None
+    leaks: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
+    leak_check: str = "not run"
+
+    def as_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class ServedServer:
+    server: Any
+    address: Any
+    family: str
+    thread: threading.Thread
+    ready_by: str = "not yet"
+    serve_error: Optional[BaseException] = None
+    teardown: Teardown = dataclasses.field(default_factory=Teardown)
+
+
+def _family_of(server: Any) -> str:
+    try:
+        return addresses.family_name(server.address_family)
+    except (AttributeError, ValueError):
+        return "unknown"
+
+
+def _threads_alive(ignore: set) -> List[threading.Thread]:
+    return [
+        t for t in threading.enumerate()
+        if t not in ignore and t.is_alive() and not t.name.startswith(_BOUNDED_PREFIX)
+    ]
+
+
+#: Calls through which a serving loop waits for its socket (C functions by
+#: ``__name__``, Python functions by code name): the selection calls of
+#: ``select`` and ``selectors`` (``poll`` is also ``epoll.poll`` and
+#: ``devpoll.poll``, ``control`` is ``kqueue.control``), gevent's and
+#: eventlet's green ``select``, and a loop that blocks on the socket itself,
+#: sleeps between polls or waits for an event (``Event.wait``).
+WAIT_CALLS = frozenset({"select", "poll", "control", "accept", "_accept", "recvfrom", "recvfrom_into",
+                        "sleep", "wait"})
+
+
+class _LoopProbe:
+    """Set ``ready`` when the thread that installed it first calls one of
+    :data:`WAIT_CALLS`; a per-thread profile function, removed on that call
+    or at the first event after :meth:`stop`."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.reached: Optional[str] = None
+        self._stopped = False
+        self._ident: Optional[int] = None
+
+    def install(self) -> None:
+        self._ident = threading.get_ident()
+        sys.setprofile(self._event)
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def _event(self, frame: Any, event: str, arg: Any) -> None:
+        if threading.get_ident() != self._ident:
+            return  # green threads (gevent, eventlet) share one OS thread's profile function
+        if self._stopped:
+            sys.setprofile(None)
+            return
+        if event == "c_call":
+            name = getattr(arg, "__name__", "")
+            if name == "poll" and isinstance(getattr(arg, "__self__", None), types.ModuleType):
+                return  # select.poll() makes a poll object; its .poll() method waits
+        elif event == "call":
+            name = frame.f_code.co_name
+        else:
+            return
+        if name in WAIT_CALLS:
+            self.reached = name
+            sys.setprofile(None)
+            self.ready.set()
+
+
+def _quiet_the_listener(server: Any) -> None:
+    """Replace an abandoned loop's listening descriptor by one end of a
+    socket pair whose other end stays open: the listener is closed (clients
+    are refused) but the descriptor number stays valid and never readable,
+    so the loop idles in its selector instead of spinning on a closed socket."""
+    try:
+        fd = server.socket.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    if fd < 0:
+        return
+    quiet, keep = socket.socketpair()
+    try:
+        os.dup2(quiet.fileno(), fd)
+    except OSError:
+        quiet.close()
+        keep.close()
+        return
+    quiet.close()
+    _ABANDONED.append((server, keep))
+
+
+#: abandoned servers and the open ends of their quiet pairs, kept alive for the
+#: rest of the process (a collected socket would close the descriptor the loop watches)
+_ABANDONED: List[Tuple[Any, socket.socket]] = []
+
+
+@contextlib.contextmanager
+def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
+                    check_leaks: bool = True, allow_forking: bool = False,
+                    ready_budget: Optional[float] = None,
+                    shutdown_budget: Optional[float] = None,
+                    close_budget: Optional[float] = None,
+                    unlink_unix_path: bool = True) -> Iterator[ServedServer]:
+    """Serve ``server`` in a daemon thread for the duration of the block.
+
+    See the module docstring for readiness, teardown and the leak check.
+    On exit raises :class:`HarnessTimeout` naming every teardown step that
+    hung, :class:`~harness.core.prerequisites.PreconditionFailed` when the loop
+    could not be stopped, the first other teardown exception, or
+    :class:`LeakError`; if the block itself raised, that exception wins and
+    teardown problems are only recorded in ``served.teardown``.
+    """
+    if is_forking(server) and not allow_forking:
+        raise ValueError(
+            "a forking server must not share a process with its clients; "
+            "use harness.processes.server_process.serve_in_process"
+        )
+    poll = timeouts.poll() if poll_interval is None else poll_interval
+    ready_budget = timeouts.short() if ready_budget is None else ready_budget
+    shutdown_budget = timeouts.short() if shutdown_budget is None else shutdown_budget
+    close_budget = timeouts.medium() if close_budget is None else close_budget
+    loop_key = prerequisites.function_key(server, "serve_forever")
+    never_ready = LATCH.get("serve_forever_waits", loop_key)
+    if never_ready is not None:
+        raise PreconditionFailed("serve_forever_waits", never_ready)
+
+    threads_before = set(threading.enumerate())  # objects: idents are reused
+    fds_before = open_fds() if check_leaks else None
+    sockets_before = _socket_files() if check_leaks else {}
+
+    probe = _LoopProbe()
+    serve_result: Dict[str, Any] = {}
+
+    def serve() -> None:
+        try:
+            probe.install()
+            server.serve_forever(poll)
+        except BaseException as exc:
+            serve_result["error"] = exc
+        finally:
+            sys.setprofile(None)
+            serve_result["returned"] = True
+
+    thread = threading.Thread(target=serve, name=f"ssc-serve:{type(server).__name__}", daemon=True)
+    served = ServedServer(server=server, address=getattr(server, "server_address", None),
+                          family=_family_of(server), thread=thread)
+    thread.start()
+    body_failed = False
+    try:
+        deadline = timeouts.Deadline(ready_budget, "serve_forever() to reach its selector")
+        try:
+            while not probe.ready.wait(min(0.05, max(deadline.remaining(), 0.001))):
+                if not thread.is_alive():
+                    error = serve_result.get("error")
+                    if error is not None:
+                        raise error
+                    raise ServeError("serve_forever() returned before its loop waited for a request")
+                if deadline.expired():
+                    detail = (f"timed out after {ready_budget:.2f}s waiting for serve_forever() of "
+                              f"{type(server).__name__} to reach a selector (it called none of "
+                              f"{', '.join(sorted(WAIT_CALLS))})")
+                    LATCH.set("serve_forever_waits", loop_key, detail)
+                    raise PreconditionFailed("serve_forever_waits", detail, timed_out=True)
+        finally:
+            probe.stop()
+        served.ready_by = f"{probe.reached}()"
+        yield served
+    except BaseException:
+        body_failed = True
+        raise
+    finally:
+        _teardown(served, serve_result, shutdown_budget, close_budget, unlink_unix_path,
+                  raise_problems=not body_failed)
+    if check_leaks:
+        _check_leaks(served, threads_before, fds_before, sockets_before)
+
+
+def shutdown_target(fn: Any) -> Any:
+    """The server whose bound ``shutdown`` method ``fn`` is, else None."""
+    if getattr(fn, "__name__", "") == "shutdown":
+        return getattr(fn, "__self__", None)
+    return None
+
+
+#: frames of the request path: a loop inside one is busy with a request, and a
+#: shutdown() that waits for it is not (yet) what is broken
+REQUEST_FRAMES = frozenset({"_handle_request_noblock", "handle_request", "get_request", "verify_request",
+                            "process_request", "finish_request", "shutdown_request", "close_request"})
+
+
+def loop_busy_in_request(server: Any) -> Optional[str]:
+    """The request-path function a thread running ``server.serve_forever()`` is
+    inside now (from ``sys._current_frames``, looked at, never called), else None.
+    Green threads (gevent, eventlet) are not OS threads and are not seen."""
+    frames: Dict[int, Any] = getattr(sys, "_current_frames", dict)()
+    for frame in frames.values():
+        chain = []
+        while frame is not None:
+            chain.append(frame)
+            frame = frame.f_back
+        loop = [f for f in chain if f.f_code.co_name == "serve_forever" and f.f_locals.get("self") is server]
+        if not loop:
+            continue
+        inner = chain[:chain.index(loop[0])]
+        busy = [f.f_code.co_name for f in inner if f.f_code.co_name in REQUEST_FRAMES]
+        if busy:
+            return busy[-1]
+    return None
+
+
+def shutdown_stuck(server: Any) -> Optional[str]:
+    """What was seen when ``shutdown()`` of this implementation did not return
+    in this run (None: never seen)."""
+    return LATCH.get("shutdown_returns", prerequisites.function_key(server, "shutdown", "serve_forever"))
+
+
+def note_shutdown_stuck(server: Any, budget: float) -> str:
+    """Remember that ``server.shutdown()`` did not return within ``budget``; the
+    detail.  Not when the loop is stuck inside a request: shutdown() rightly waits
+    for it, and the hung request is what the check that sees it reports."""
+    detail = f"timed out after {budget:.2f}s waiting for server.shutdown() of {type(server).__name__} to return"
+    busy = loop_busy_in_request(server)
+    if busy is not None:
+        return f"{detail} (serve_forever() is inside {busy}())"
+    LATCH.set("shutdown_returns", prerequisites.function_key(server, "shutdown", "serve_forever"), detail)
+    return shutdown_stuck(server) or detail
+
+
+def stop_loop(server: Any, thread: threading.Thread, record: Teardown, shutdown_budget: float) -> None:
+    """Stop ``server``'s ``serve_forever`` running in ``thread``; see the module
+    docstring.  Records into ``record``; raises :class:`PreconditionFailed`
+    when the loop could not be stopped (at once when that was seen before)."""
+    served = ServedServer(server=server, address=None, family="", thread=thread, teardown=record)
+    key = prerequisites.function_key(server, "shutdown", "serve_forever")
+    start = clock.now()
+    stuck = LATCH.get("shutdown_returns", key)
+    waited = 0.0  # how long the loop has had, since shutdown() was called, to end
+    if stuck is None:
+        try:
+            call_bounded(server.shutdown, budget=shutdown_budget, what="server.shutdown()")
+        except HarnessTimeout as exc:
+            record.hung.append(f"{exc.what} (after {exc.budget:.2f}s)")
+            record.hung_budget = exc.budget
+            if loop_busy_in_request(server) is not None:
+                record.shutdown = round(clock.now() - start, 6)
+                return  # a hung request: the join step times out, as the check's TIMEOUT
+            stuck = note_shutdown_stuck(server, exc.budget)
+            waited = exc.budget
+    else:
+        # known not to return: started in an abandoned daemon thread, not waited for
+        threading.Thread(target=_quietly(server.shutdown), name=_BOUNDED_PREFIX + "server.shutdown()",
+                         daemon=True).start()
+        record.hung.append(f"server.shutdown() (not waited for: {stuck})")
+    record.shutdown = round(clock.now() - start, 6)
+    if stuck is None:
+        return  # it returned: the join step judges the loop
+    unstoppable = LATCH.get("loop_stops", key)
+    by_flag = LATCH.get("loop_stops_by_flag", key)
+    # the loop gets one budget to end after shutdown(), then one after the flag;
+    # a loop known to need the flag goes straight to it, and one known not to
+    # end gets no wait at all (the outcome is decided by the latch)
+    served.thread.join(0 if unstoppable or by_flag else max(shutdown_budget - waited, 0))
+    if served.thread.is_alive() and hasattr(server, "_BaseServer__shutdown_request"):
+        record.stopped_by = "the stdlib's private shutdown flag"
+        server._BaseServer__shutdown_request = True
+        served.thread.join(0 if unstoppable else shutdown_budget)
+        if not served.thread.is_alive():
+            LATCH.set("loop_stops_by_flag", key, "shutdown() did not stop the loop; its flag did")
+    if not served.thread.is_alive() and not unstoppable:
+        record.stopped_by = record.stopped_by or "shutdown() (which then did not return)"
+        return
+    record.stopped_by = "nothing: the serve thread was abandoned" if served.thread.is_alive() else record.stopped_by
+    if served.thread.is_alive():
+        _quiet_the_listener(server)
+    detail = unstoppable or (f"serve_forever() of {type(server).__name__} still ran after shutdown() "
+                             f"and its shutdown flag ({stuck})")
+    record.hung.append(detail)
+    LATCH.set("loop_stops", key, detail)
+    raise PreconditionFailed("loop_stops", detail, timed_out=True)
+
+
+def _quietly(fn: Callable[[], Any]) -> Callable[[], None]:
+    def run() -> None:
+        with contextlib.suppress(BaseException):
+            fn()
+    return run
+
+
+def _teardown(served: ServedServer, serve_result: Dict[str, Any], shutdown_budget: float,
+              close_budget: float, unlink_unix_path: bool, raise_problems: bool) -> None:
+    server, record = served.server, served.teardown
+    first_error: Optional[BaseException] = None
+    budgets: List[float] = []
+
+    def step(name: str, fn: Callable[[], Any], budget: float) -> None:
+        nonlocal first_error
+        start = clock.now()
+        try:
+            fn()
+        except HarnessTimeout as exc:
+            record.hung.append(f"{exc.what} (after {exc.budget:.2f}s)")
+            budgets.append(exc.budget)
+        except BaseException as exc:
+            record.errors.append(f"{name}: {exc!r}")
+            if first_error is None:
+                first_error = exc
+        finally:
+            setattr(record, name, round(clock.now() - start, 6))
+
+    precondition: Optional[PreconditionFailed] = None
+    if served.thread.is_alive():
+        try:
+            stop_loop(server, served.thread, record, shutdown_budget)
+        except PreconditionFailed as exc:
+            precondition = exc
+        except BaseException as exc:
+            record.errors.append(f"shutdown: {exc!r}")
+            first_error = exc
+    else:
+        record.shutdown = 0.0
+    if precondition is None or not served.thread.is_alive():  # an abandoned loop keeps its listener
+        step("join", lambda: timeouts.join_thread(served.thread, shutdown_budget,
+                                                   "the serve_forever() thread to exit"), shutdown_budget)
+        step("server_close", lambda: call_bounded(server.server_close, budget=close_budget,
+                                                  what="server.server_close()"), close_budget)
+    if "error" in serve_result:
+        served.serve_error = serve_result["error"]
+        record.errors.append(f"serve_forever raised {serve_result['error']!r}")
+        if first_error is None:
+            first_error = serve_result["error"]
+    path = served.address if isinstance(served.address, str) else None
+    if path and unlink_unix_path:
+        record.unix_path_left = os.path.exists(path)
+        if record.unix_path_left:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+    if budgets:
+        record.hung_budget = max(budgets)
+    if isinstance(first_error, KeyboardInterrupt):
+        raise first_error  # an interrupt (Ctrl-C, the CLI's SIGINT) outranks any teardown problem
+    if not raise_problems:
+        return
+    if precondition is not None:
+        raise precondition
+    if record.hung and budgets:
+        raise HarnessTimeout("server teardown: " + "; ".join(record.hung) + " did not finish",
+                             max(budgets))
+    if first_error is not None:
+        raise first_error
+
+
+def _check_leaks(served: ServedServer, threads_before: set,
+                 fds_before: Optional[Dict[int, str]], sockets_before: Dict[str, float]) -> None:
+    record = served.teardown
+    leaks: Dict[str, List[str]] = {}
+    ignore = threads_before | {served.thread, threading.current_thread()}
+    try:
+        timeouts.wait_until(lambda: not _threads_alive(ignore), timeouts.short(),
+                            "threads started while serving to finish")
+    except HarnessTimeout:
+        leaks["threads"] = [f"{t.name} (daemon={t.daemon})" for t in _threads_alive(ignore)]
+    if fds_before is not None:
+        after = open_fds() or {}
+        # a descriptor is new if its number was free before or now points
+        # elsewhere (a socket's target names its inode: "socket:[1234]")
+        new = sorted(fd for fd, target in after.items() if fds_before.get(fd) != target)
+        if new:
+            leaks["fds"] = [f"{fd} -> {after[fd]}" for fd in new]
+        record.leak_check = "threads, fds, unix socket files"
+    else:
+        record.leak_check = "threads, unix socket files (fd count unavailable)"
+    stray = sorted(set(_socket_files()) - set(sockets_before))
+    if stray:
+        leaks["unix socket files"] = stray
+    record.leaks = leaks
+    if leaks:
+        lines = [f"{kind}: {', '.join(items)}" for kind, items in leaks.items()]
+        raise LeakError(f"{type(served.server).__name__} leaked after teardown: " + "; ".join(lines),
+                        leaks)
+
+
+def describe_server(server: Any) -> Dict[str, Any]:
+    """Facts about a server instance for observations."""
+    cls = type(server)
+    return {
+        "class": cls.__name__,
+        "mro": [k.__name__ for k in cls.__mro__],
+        "family": _family_of(server),
+        "address": getattr(server, "server_address", None),
+        "python": sys.version.split()[0],
+    }
+
+
+__all__: Tuple[str, ...] = (
+    "LeakError", "ServeError", "ServedServer", "Teardown", "UnsupportedFeature",
+    "build_server", "call_bounded", "describe_server", "is_forking", "open_fds",
+    "note_shutdown_stuck", "run_handle_request", "serve_in_thread", "server_class", "shutdown_stuck",
+    "shutdown_target",
+    "stop_loop",
+)
