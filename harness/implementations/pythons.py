@@ -38,6 +38,9 @@ VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
 #: rule ``nox.project.python_versions`` applies to the ``Free Threading``
 #: classifier (3.13t was experimental and is left out).
 FREE_THREADED = tuple(f"{v}t" for v in VERSIONS if tuple(int(p) for p in v.split(".")) >= (3, 14))
+#: Interpreters that cannot host the kit but can be its *subject* through the agent
+#: (``--subject-python``, harness/subject/): they are found like the others.
+SUBJECT_VERSIONS = ("2.7", "3.6", "3.7", "3.8")
 #: PyPy versions of the GitHub matrix (locally: whatever ``pypy3`` is).
 PYPY = ("pypy3.11",)
 
@@ -114,6 +117,13 @@ def find_pypy() -> Optional[str]:
         if path:
             return path
     return None
+
+
+def find_subjects() -> Dict[str, Optional[str]]:
+    """``{tag: path or None}`` for the subject-only interpreters and ``pypy3``."""
+    found = {version: find(version) for version in SUBJECT_VERSIONS}
+    found["pypy3"] = find_pypy()
+    return found
 
 
 if __name__ == "__main__":  # pragma: no cover - a convenience for shell scripts

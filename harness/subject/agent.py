@@ -1,0 +1,1061 @@
+# -*- coding: utf-8 -*-
+# mypy: ignore-errors
+"""The subject agent: the implementation under test, inside another interpreter.
+
+Theory of operation
+-------------------
+The suite runs on the host; the implementation under test runs here, in
+whatever interpreter runs this file (CPython 2.7 and 3.x, PyPy).  This one
+module depends on nothing but that interpreter's standard library and is
+valid Python 2.7 and Python 3 at once, so it is started by path
+(``EXE .../harness/subject/agent.py``), never imported from the kit.
+
+It speaks protocol version :data:`PROTOCOL` (``docs/subject-protocol.md``,
+``docs/subject-protocol.schema.json``): JSON objects, one per line.
+Requests arrive on stdin; replies leave on a private copy of the original
+stdout (fd 1 is pointed at stderr at start, so nothing the implementation
+prints can corrupt a message).  The first message is ``hello`` with the
+protocol version.  A plain ``stop`` line or the end of stdin ends the
+agent (that is how :mod:`harness.processes.supervisor` asks a child to
+stop), and so does its lifetime (``--lifetime``, a watchdog thread).
+
+What it does, each from a fixed vocabulary:
+
+* ``load``: the implementation -- the subject's own ``socketserver`` (or
+  ``SocketServer`` on Python 2), a named module, or a ``.py`` file;
+* ``snapshot``: introspection -- names, ``__all__``, every class with its
+  bases, MRO and own attributes (values, and signatures of functions read
+  with ``inspect.signature``, or ``inspect.getargspec`` on Python 2);
+* ``fingerprint``: interpreter, version, OS and capabilities;
+* ``serve``: build a server from a declarative spec (server class, family,
+  class attributes, handler base, a handler *behaviour* and recorded
+  hooks) and run ``serve_forever`` in a thread; readiness is the serve
+  thread's first call into a selector (a per-thread profile function, no
+  hook of the implementation);
+* ``call``: ``shutdown``, ``server_close``, ``handle_request``,
+  ``fileno``, ``service_actions`` ... on a served server, each in a daemon
+  thread bounded by the request's ``budget``;
+* ``stop_server``: the bounded teardown (shutdown, join, server_close).
+
+Handler events (``setup``/``handle``/``finish`` edges, ``hold``, ``recv``
+...) are written in the kit's event-log format: JSON lines in the file
+``<log>.w<pid>`` of each writing process, stamped with the subject's own
+clock -- ``time.monotonic`` where it exists, ``time.time`` on Python 2
+(named in ``hello.clock``).  Every wait here has a bound given by the host
+(``budgets`` in ``load``) or a fixed cap.
+"""
+
+from __future__ import print_function
+
+import glob
+import inspect
+import json
+import os
+import platform
+import socket
+import sys
+import threading
+import time
+import traceback
+
+PROTOCOL = 1
+AGENT = "ssconform-subject-agent"
+PY2 = sys.version_info[0] == 2
+if PY2:  # pragma: no cover - exercised under 2.7 by the kit's subject tests
+    text_type = unicode  # noqa: F821
+    string_types = (str, unicode)  # noqa: F821
+    integer_types = (int, long)  # noqa: F821
+else:
+    text_type = str
+    string_types = (str,)
+    integer_types = (int,)
+
+_monotonic = getattr(time, "monotonic", None)
+now = _monotonic or time.time
+CLOCK = "time.monotonic" if _monotonic is not None else "time.time"
+
+#: Bounds the host may override in ``load`` (seconds, already multiplied).
+BUDGETS = {"short": 5.0, "medium": 10.0, "long": 30.0, "poll": 0.01}
+MAX_ITERATIONS = 100000
+MAX_FIELD = 512
+#: Requests one agent answers before it stops (a bound on its loop).
+MAX_REQUESTS = 10 ** 7
+
+
+def iter_bounded(count):
+    """``range(count)`` without building a list on Python 2."""
+    index = 0
+    while index < count:
+        yield index
+        index += 1
+
+
+class RequestError(Exception):
+    """A request the agent refuses: ``code`` is one of the protocol's error codes."""
+
+    def __init__(self, code, message):
+        Exception.__init__(self, message)
+        self.code = code
+
+
+# =========================================================================== output
+
+
+class Channel(object):
+    """JSON lines on a private descriptor, written whole under a lock."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def send(self, message):
+        data = (json.dumps(message, sort_keys=True, default=repr) + "\n").encode("utf-8")
+        with self.lock:
+            view = memoryview(data)
+            for _ in range(len(data) + 1):
+                if not len(view):
+                    break
+                view = view[os.write(self.fd, view):]
+
+
+def take_stdout():
+    """Keep the real stdout for the protocol; fd 1 and sys.stdout go to stderr."""
+    sys.stdout.flush()
+    fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    if hasattr(os, "register_at_fork"):
+        def close_in_child():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        os.register_at_fork(after_in_child=close_in_child)
+    return fd
+
+
+def native(value):
+    """JSON's text as the interpreter's native ``str`` (bytes on Python 2), recursively."""
+    if PY2 and isinstance(value, text_type):
+        return value.encode("utf-8")
+    if isinstance(value, list):
+        return [native(item) for item in value]
+    if isinstance(value, dict):
+        return dict((native(k), native(v)) for k, v in value.items())
+    return value
+
+
+def jsonable(value):
+    """A JSON-safe copy of ``value`` (repr for anything else), clipped."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, integer_types):
+        return int(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, bytes) and not PY2:
+        return jsonable(repr(value))
+    if isinstance(value, string_types):
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        return value if len(value) <= MAX_FIELD else value[:MAX_FIELD - 3] + "..."
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value][:64]
+    if isinstance(value, dict):
+        return dict((text_type(k), jsonable(v)) for k, v in list(value.items())[:64])
+    return jsonable(repr(value))
+
+
+# =========================================================================== event log
+
+
+class EventLog(object):
+    """The kit's event-log format: one file per writing process, JSON lines."""
+
+    _locks = {}
+
+    def __init__(self, path):
+        self.path = path
+
+    def _lock(self):
+        pid = os.getpid()
+        lock = EventLog._locks.get(pid)
+        if lock is None:
+            lock = EventLog._locks.setdefault(pid, threading.Lock())
+        return lock
+
+    def append(self, **fields):
+        event = {"pid": os.getpid(), "tid": threading.current_thread().ident,
+                 "native_id": threading.current_thread().ident, "t": now()}
+        for key, value in fields.items():
+            event[key] = jsonable(value)
+        data = (json.dumps(event, sort_keys=True) + "\n").encode("utf-8")
+        with self._lock():
+            try:
+                fd = os.open("%s.w%d" % (self.path, os.getpid()), os.O_WRONLY | os.O_CREAT, 0o600)
+            except OSError:
+                return event  # the host's private directory is gone: nobody reads
+            try:
+                os.lseek(fd, 0, 2)
+                view = memoryview(data)
+                for _ in range(len(data) + 1):
+                    if not len(view):
+                        break
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+        return event
+
+    def read(self):
+        events = []
+        for path in [self.path] + sorted(glob.glob(self.path + ".w*")):
+            try:
+                with open(path, "rb") as handle:
+                    raw = handle.read()
+            except (IOError, OSError):
+                continue
+            for line in raw.split(b"\n")[:-1]:
+                if line.strip():
+                    events.append(json.loads(line.decode("utf-8")))
+        return events
+
+    def released(self, token):
+        return any(e.get("kind") == "release" and e.get("token") in (None, token) for e in self.read())
+
+    def wait_released(self, token, budget):
+        deadline = now() + budget
+        for _ in range(MAX_ITERATIONS):
+            if self.released(token):
+                return True
+            if now() >= deadline:
+                return False
+            time.sleep(BUDGETS["poll"])
+        return False
+
+
+# =========================================================================== behaviours
+
+
+def describe_exception(exc):
+    number = getattr(exc, "errno", None)
+    import errno as errno_module
+    return {"exc": repr(exc), "exc_type": type(exc).__name__, "errno": number,
+            "errno_name": errno_module.errorcode.get(number) if isinstance(number, int) else None,
+            "winerror": getattr(exc, "winerror", None)}
+
+
+class IO(object):
+    """The handler's own I/O, whichever base class it has (as harness.instrument)."""
+
+    def __init__(self, handler, recv_timeout):
+        self.handler = handler
+        request = handler.request
+        self.dgram = isinstance(request, tuple)
+        self.sock = request[1] if self.dgram else request
+        self.rfile = getattr(handler, "rfile", None)
+        self.wfile = getattr(handler, "wfile", None)
+        if not self.dgram:
+            try:
+                if self.sock.gettimeout() is None:
+                    self.sock.settimeout(recv_timeout)
+            except (OSError, socket.error):
+                pass
+        self._datagram = request[0] if self.dgram else None
+
+    def datagram(self):
+        if self.rfile is not None:
+            return self.rfile.read()
+        return self._datagram
+
+    def recv(self, size):
+        if self.rfile is not None:
+            read1 = getattr(self.rfile, "read1", None)
+            if read1 is not None:
+                return read1(size)
+            if PY2:  # a 2.7 socket file: read() would wait for size bytes
+                return self.sock.recv(size)
+            return self.rfile.read(size)
+        return self.sock.recv(size)
+
+    def readline(self, limit=65536):
+        if self.rfile is not None:
+            return self.rfile.readline(limit)
+        data = bytearray()
+        while len(data) < limit:
+            byte = self.sock.recv(1)
+            if not byte:
+                break
+            data += byte
+            if byte == b"\n":
+                break
+        return bytes(data)
+
+    def send(self, data):
+        if self.dgram:
+            if self.wfile is not None:
+                self.wfile.write(data)
+            else:
+                self.sock.sendto(data, self.handler.client_address)
+            return
+        if self.wfile is not None:
+            self.wfile.write(data)
+            flush = getattr(self.wfile, "flush", None)
+            if flush is not None:
+                flush()
+        else:
+            self.sock.sendall(data)
+
+
+def _echo(h, io, opts):
+    if io.dgram:
+        io.send(io.datagram())
+        return
+    for _ in range(MAX_ITERATIONS):
+        data = io.recv(65536)
+        if not data:
+            return
+        io.send(data)
+
+
+def _echo_line(h, io, opts):
+    if io.dgram:
+        data = io.datagram()
+        io.send(data.split(b"\n", 1)[0] + (b"\n" if b"\n" in data else b""))
+        return
+    io.send(io.readline())
+
+
+def _upper(h, io, opts):
+    if io.dgram:
+        io.send(io.datagram().strip().upper())
+        return
+    for _ in range(MAX_ITERATIONS):
+        data = io.recv(1024).strip()
+        if not data:
+            return
+        io.send(data.upper())
+
+
+def _hold(h, io, opts):
+    log = h._ssc_log
+    budget = opts.get("hold_timeout") or BUDGETS["medium"]
+    if io.dgram:
+        token = io.datagram().strip().decode("utf-8", "replace")
+        log.append(kind="hold", request=h._ssc_request, token=token)
+        if not log.wait_released(token, budget):
+            log.append(kind="hold_timeout", request=h._ssc_request)
+            return
+        io.send(b"released " + token.encode("utf-8") + b"\n")
+        return
+    log.append(kind="hold", request=h._ssc_request)
+    started = now()
+    try:
+        io.sock.settimeout(budget)
+    except (OSError, socket.error):
+        pass
+    try:
+        line = io.readline()
+    except socket.timeout:
+        log.append(kind="hold_timeout", request=h._ssc_request, waited=now() - started)
+        return
+    if line:
+        io.send(line)
+
+
+def _hang(h, io, opts):
+    log = h._ssc_log
+    log.append(kind="hang", request=h._ssc_request)
+    if not log.wait_released("hang", opts.get("hang_for") or 3 * BUDGETS["long"]):
+        log.append(kind="hang_timeout", request=h._ssc_request)
+
+
+def _raise(h, io, opts):
+    raise ValueError(opts.get("message", "instrumented handler raised on purpose"))
+
+
+def _raise_exit(h, io, opts):
+    raise SystemExit(opts.get("exit_code", 3))
+
+
+def _noop(h, io, opts):
+    return None
+
+
+def _observe_one_send(h, io, payload, label):
+    try:
+        io.send(payload)
+    except BaseException as exc:
+        fields = describe_exception(exc)
+        h._ssc_log.append(kind="send", request=h._ssc_request, label=label, **fields)
+        if isinstance(exc, (OSError, socket.error, IOError)):
+            return False
+        raise
+    h._ssc_log.append(kind="send", request=h._ssc_request, label=label, nbytes=len(payload),
+                      exc=None, exc_type=None)
+    return True
+
+
+def _observe_recv(h, io, opts):
+    log = h._ssc_log
+    size = int(opts.get("recv_size", 65536))
+    if io.dgram:
+        data = io.datagram()
+        log.append(kind="recv", request=h._ssc_request, result=repr(data[:200]), nbytes=len(data))
+        return
+    for index in range(MAX_ITERATIONS):
+        try:
+            data = io.recv(size)
+        except BaseException as exc:
+            fields = describe_exception(exc)
+            log.append(kind="recv", request=h._ssc_request, index=index, **fields)
+            if isinstance(exc, (OSError, socket.error, IOError)):
+                return
+            raise
+        log.append(kind="recv", request=h._ssc_request, index=index, result=repr(data[:200]),
+                   nbytes=len(data), exc=None, exc_type=None)
+        if not data:
+            if opts.get("send_after_eof") is not None:
+                _observe_one_send(h, io, opts["send_after_eof"].encode("utf-8"), "after_eof")
+            return
+
+
+def _observe_send(h, io, opts):
+    chunk = b"x" * int(opts.get("chunk_size", 65536))
+    for index in range(int(opts.get("count", 64))):
+        if not _observe_one_send(h, io, chunk, "chunk %d" % index):
+            return
+
+
+def _close_unread(h, io, opts):
+    io.send(opts.get("reply", "bye\n").encode("utf-8"))
+
+
+#: The behaviour vocabulary: the same names and meanings as harness.instrument.BEHAVIOURS.
+BEHAVIOURS = {
+    "echo": _echo, "echo_line": _echo_line, "upper": _upper, "hold": _hold, "hang": _hang,
+    "raise": _raise, "raise_exit": _raise_exit, "noop": _noop, "observe_recv": _observe_recv,
+    "observe_send": _observe_send, "close_unread": _close_unread,
+}
+
+#: Server hooks a spec may ask to record (each call logged as kind="hook"), or replace.
+HOOKS = ("verify_request", "process_request", "finish_request", "shutdown_request", "close_request",
+         "handle_error", "handle_timeout", "service_actions", "server_bind", "server_activate",
+         "get_request")
+HOOK_ACTIONS = ("record", "deny")  # "deny": verify_request returns False
+
+
+def subclass(base, name, namespace):
+    """A subclass of ``base``, classic (Python 2 old-style) or not, like its base."""
+    return type(base)(name, (base,), namespace)
+
+
+def instrumented(handler_base, behaviour, log, options):
+    if behaviour not in BEHAVIOURS:
+        raise RequestError("bad_spec", "unknown behaviour %r; known: %s" % (behaviour, ", ".join(sorted(BEHAVIOURS))))
+    body = BEHAVIOURS[behaviour]
+    opts = dict(options or {})
+    recv_timeout = opts.get("recv_timeout") or BUDGETS["medium"]
+
+    def record(self, phase, edge, exc=None, **extra):
+        fields = {"exc": None, "exc_type": None}
+        if exc is not None:
+            fields = {"exc": repr(exc), "exc_type": type(exc).__name__}
+        fields.update(extra)
+        log.append(kind="phase", phase=phase, edge=edge, request=self._ssc_request, behaviour=behaviour, **fields)
+
+    def phase(self, name, call, **extra):
+        self._ssc_record(name, "start", **extra)
+        try:
+            call()
+        except BaseException as exc:
+            self._ssc_record(name, "end", exc)
+            raise
+        self._ssc_record(name, "end")
+
+    def setup(self):
+        import uuid
+        self._ssc_request = uuid.uuid4().hex[:16]
+        self._ssc_phase("setup", lambda: handler_base.setup(self), client=repr(getattr(self, "client_address", None)))
+
+    def handle(self):
+        self._ssc_phase("handle", lambda: body(self, IO(self, recv_timeout), opts))
+
+    def finish(self):
+        self._ssc_phase("finish", lambda: handler_base.finish(self))
+
+    namespace = {"setup": setup, "handle": handle, "finish": finish, "_ssc_log": log,
+                 "_ssc_record": record, "_ssc_phase": phase, "__module__": __name__}
+    return subclass(handler_base, "Instrumented%s_%s" % (handler_base.__name__, behaviour), namespace)
+
+
+# =========================================================================== the implementation
+
+
+class Subject(object):
+    """The loaded implementation and what the record says about it."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.module, self.kind = self._load(spec)
+        declared = getattr(self.module, "__socketserver_api__", None)
+        if spec == "stdlib" and declared is None:
+            self.api_version = list(sys.version_info[:2])
+        elif declared is not None:
+            self.api_version = [int(declared[0]), int(declared[1])]
+        else:
+            self.api_version = list(sys.version_info[:2])
+        self.extensions = sorted(str(n) for n in (getattr(self.module, "__socketserver_extensions__", None) or ()))
+
+    @staticmethod
+    def _load(spec):
+        import importlib
+        if spec == "stdlib":
+            for name in ("socketserver", "SocketServer"):
+                try:
+                    return importlib.import_module(name), "adapter"
+                except ImportError:
+                    continue
+            raise RequestError("load_failed", "neither socketserver nor SocketServer can be imported")
+        if spec.endswith(".py") or os.sep in spec:
+            path = os.path.abspath(spec)
+            if not os.path.isfile(path):
+                raise RequestError("load_failed", "no such file: %s" % path)
+            import hashlib
+            name = "_ssconform_impl_" + hashlib.sha1(path.encode("utf-8")).hexdigest()[:12]
+            if PY2:
+                import imp
+                return imp.load_source(name, path), "file"
+            import importlib.util
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+            return module, "file"
+        try:
+            return importlib.import_module(spec), "module"
+        except Exception as exc:
+            raise RequestError("load_failed", "cannot import %r: %s: %s" % (spec, type(exc).__name__, exc))
+
+    def describe(self):
+        module = self.module
+        if self.spec == "stdlib":
+            version = "%s %s" % (platform.python_implementation(), platform.python_version())
+        else:
+            version = str(getattr(module, "__version__", "unknown"))
+        path = getattr(module, "__file__", None)
+        if path and path.endswith((".pyc", ".pyo")):  # Python 2 names the compiled file
+            path = path[:-1]
+        return {"name": self.spec if self.kind == "adapter" else module.__name__.split(".")[-1],
+                "spec": self.spec, "kind": self.kind, "module": module.__name__,
+                "file": path, "version": version,
+                "api_version": "%d.%d" % tuple(self.api_version), "extra": {},
+                "extensions": self.extensions}
+
+
+# --------------------------------------------------------------------------- introspection
+
+
+def signature_of(function):
+    """``{"params": [{"name", "kind", "default"?}]}`` or None when it cannot be read."""
+    target = getattr(function, "__func__", function)
+    params = []
+    try:
+        signature = getattr(inspect, "signature", None)
+        if signature is not None:
+            for parameter in signature(target).parameters.values():
+                entry = {"name": parameter.name, "kind": parameter.kind.name if hasattr(parameter.kind, "name")
+                         else str(parameter.kind)}
+                if parameter.default is not parameter.empty:
+                    entry["default"] = encode_value(parameter.default)
+                params.append(entry)
+            return {"params": params}
+        spec = inspect.getargspec(target)
+    except (TypeError, ValueError):
+        return None
+    defaults = list(spec.defaults or ())
+    first_default = len(spec.args) - len(defaults)
+    for index, name in enumerate(spec.args):
+        entry = {"name": name, "kind": "POSITIONAL_OR_KEYWORD"}
+        if index >= first_default:
+            entry["default"] = encode_value(defaults[index - first_default])
+        params.append(entry)
+    if spec.varargs:
+        params.append({"name": spec.varargs, "kind": "VAR_POSITIONAL"})
+    if spec.keywords:
+        params.append({"name": spec.keywords, "kind": "VAR_KEYWORD"})
+    return {"params": params}
+
+
+def encode_value(value):
+    """A plain value as ``{"value": v}``; anything else as ``{"repr": ..., "type": ...}``."""
+    if value is None or isinstance(value, (bool, float)) or isinstance(value, string_types):
+        return {"value": jsonable(value)}
+    if isinstance(value, integer_types):
+        return {"value": int(value)}
+    if isinstance(value, (tuple, list)) and all(v is None or isinstance(v, (bool, float) + integer_types + string_types)
+                                                for v in value):
+        return {"value": jsonable(list(value)), "tuple": isinstance(value, tuple)}
+    return {"repr": jsonable(repr(value)), "type": type(value).__name__}
+
+
+def describe_attribute(value):
+    if isinstance(value, (staticmethod, classmethod)):
+        return {"kind": type(value).__name__, "signature": signature_of(value.__func__)}
+    if inspect.isclass(value):
+        return {"kind": "class", "name": value.__name__, "module": getattr(value, "__module__", None)}
+    if inspect.isfunction(value) or inspect.ismethod(value) or inspect.isbuiltin(value):
+        return {"kind": "function", "signature": signature_of(value)}
+    if isinstance(value, property):
+        return {"kind": "property"}
+    if inspect.ismodule(value):
+        return {"kind": "module", "name": value.__name__}
+    if callable(value):
+        return {"kind": "callable", "type": type(value).__name__}
+    described = encode_value(value)
+    described["kind"] = "value"
+    return described
+
+
+SKIPPED = ("__dict__", "__weakref__", "__module__", "__doc__", "__qualname__")
+
+
+def describe_class(cls):
+    try:
+        mro = inspect.getmro(cls)
+    except Exception:
+        mro = (cls,)
+    attrs = {}
+    for name, value in list(vars(cls).items()):
+        if name in SKIPPED:
+            continue
+        attrs[name] = describe_attribute(value)
+    return {"name": cls.__name__, "module": getattr(cls, "__module__", None),
+            "bases": [{"name": b.__name__, "module": getattr(b, "__module__", None)} for b in cls.__bases__],
+            "mro": [{"name": c.__name__, "module": getattr(c, "__module__", None)} for c in mro],
+            "classic": PY2 and not isinstance(cls, type), "attrs": attrs}
+
+
+def snapshot(subject):
+    module = subject.module
+    names = {}
+    classes = {}
+    for name, value in list(vars(module).items()):
+        if name.startswith("__") and name not in ("__all__", "__version__", "__socketserver_api__",
+                                                  "__socketserver_extensions__"):
+            continue
+        names[name] = describe_attribute(value)
+        if inspect.isclass(value):
+            classes[name] = describe_class(value)
+    all_names = getattr(module, "__all__", None)
+    return {"module": module.__name__, "file": getattr(module, "__file__", None),
+            "all": None if all_names is None else [text_type(n) for n in all_names],
+            "names": names, "classes": classes, "api_version": subject.api_version,
+            "extensions": subject.extensions}
+
+
+def fingerprint():
+    """Interpreter, version, OS and capabilities, in the record's fingerprint shape."""
+    import hashlib
+    sysname = sys.platform
+    osname = sysname
+    for prefix, label in (("linux", "linux"), ("win32", "windows"), ("cygwin", "cygwin"), ("darwin", "macos"),
+                          ("freebsd", "freebsd"), ("openbsd", "openbsd"), ("netbsd", "netbsd"), ("sunos", "solaris"),
+                          ("aix", "aix")):
+        if sysname.startswith(prefix):
+            osname = label
+            break
+    reuse_port = False
+    if hasattr(socket, "SO_REUSEPORT"):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            reuse_port = True
+        except (OSError, socket.error):
+            reuse_port = False
+        finally:
+            probe.close()
+    try:
+        import resource
+        limits = [int(x) if x != resource.RLIM_INFINITY else None for x in resource.getrlimit(resource.RLIMIT_NOFILE)]
+    except Exception:
+        resource = None
+        limits = None
+    try:
+        import sysconfig
+        gil = "disabled" if sysconfig.get_config_var("Py_GIL_DISABLED") else "enabled"
+    except Exception:
+        gil = "unknown"
+    if platform.python_implementation() != "CPython":
+        gil = "unknown"
+    selectors = None
+    try:
+        import selectors
+    except ImportError:
+        pass
+    import select
+    default_selector = selectors.DefaultSelector.__name__ if selectors is not None else None
+    try:
+        import multiprocessing
+        start = multiprocessing.get_start_method(allow_none=True) if hasattr(multiprocessing, "get_start_method") else None
+    except Exception:
+        start = None
+    if start is None:
+        start = "fork" if osname != "windows" and osname != "macos" else "spawn"
+    build = " ".join(platform.python_build())
+    return {
+        "os": osname, "os_release": platform.release(), "os_version": platform.version(),
+        "machine": platform.machine(), "python_implementation": platform.python_implementation(),
+        "python_version": platform.python_version(), "python_build": build, "gil": gil,
+        "capabilities": {"fork": hasattr(os, "fork"), "af_unix": hasattr(socket, "AF_UNIX"),
+                         "ipv6": bool(getattr(socket, "has_ipv6", False)), "reuse_port": reuse_port,
+                         "signals": hasattr(os, "kill") and osname != "windows", "rlimit": resource is not None,
+                         "poll": hasattr(select, "poll"), "simulated_absent": []},
+        "selector": "PollSelector" if hasattr(select, "poll") else "SelectSelector",
+        "default_selector": default_selector, "mp_start_method": start, "rlimit_nofile": limits,
+        "hostname_hash": hashlib.sha256(socket.gethostname().encode("utf-8")).hexdigest()[:16],
+        "ci": None, "executable": sys.executable,
+    }
+
+
+# --------------------------------------------------------------------------- serving
+
+
+WAIT_NAMES = ("select", "poll", "control", "accept", "recvfrom", "sleep", "wait")
+
+
+def run_bounded(function, budget, name):
+    """Call ``function`` in a daemon thread; ``(returned, value, error)`` within ``budget``."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = function()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="ssc-agent:" + name)
+    thread.daemon = True
+    started = now()
+    thread.start()
+    thread.join(budget)
+    returned = not thread.is_alive()
+    return returned, box.get("value"), box.get("error"), now() - started
+
+
+def describe_error(exc):
+    if exc is None:
+        return None
+    fields = describe_exception(exc)
+    return fields
+
+
+class Served(object):
+    def __init__(self, server, thread, log, behaviour):
+        self.server = server
+        self.thread = thread
+        self.log = log
+        self.behaviour = behaviour
+        self.serve_error = None
+
+
+class Servers(object):
+    """The servers this agent built, by id."""
+
+    def __init__(self):
+        self.served = {}
+        self.counter = 0
+
+    def build(self, subject, spec):
+        module = subject.module
+        class_name = spec.get("server_class")
+        if not isinstance(class_name, string_types) or not class_name:
+            raise RequestError("bad_spec", "server_class must be a class name")
+        base = getattr(module, class_name, None)
+        if base is None:
+            base = self._compose(module, class_name)
+        handler_base_name = spec.get("handler_base") or (
+            "DatagramRequestHandler" if ("UDP" in class_name or "Datagram" in class_name) else "StreamRequestHandler")
+        handler_base = getattr(module, handler_base_name, None)
+        if handler_base is None:
+            raise RequestError("missing_class", "%s has no %s" % (module.__name__, handler_base_name))
+        log = EventLog(spec["log"])
+        handler = instrumented(handler_base, spec.get("behaviour") or "echo", log, spec.get("options"))
+        namespace = dict(spec.get("attrs") or {})
+        namespace["__module__"] = __name__
+        family = spec.get("family") or ("unix" if "Unix" in class_name else "inet")
+        if family == "unix":
+            if not hasattr(socket, "AF_UNIX"):
+                raise RequestError("unsupported", "AF_UNIX is absent")
+            address = os.path.join(spec["directory"], "srv")
+        elif family == "inet6":
+            namespace.setdefault("address_family", socket.AF_INET6)
+            address = ("::1", 0)
+        else:
+            address = ("127.0.0.1", 0)
+        for hook, action in sorted((spec.get("hooks") or {}).items()):
+            namespace[hook] = self._hook(base, hook, action, log)
+        cls = subclass(base, "Agent" + class_name, namespace)
+        return cls(address, handler, bool(spec.get("bind_and_activate", True))), log
+
+    @staticmethod
+    def _compose(module, class_name):
+        for prefix, mixin_name in (("Forking", "ForkingMixIn"), ("Threading", "ThreadingMixIn")):
+            base_name = class_name[len(prefix):]
+            if class_name.startswith(prefix) and base_name:
+                mixin = getattr(module, mixin_name, None)
+                base = getattr(module, base_name, None)
+                if mixin is not None and base is not None:
+                    return type(base)(class_name, (mixin, base), {"__module__": module.__name__})
+        raise RequestError("missing_class", "%s has no server class %s" % (module.__name__, class_name))
+
+    @staticmethod
+    def _hook(base, hook, action, log):
+        if hook not in HOOKS or action not in HOOK_ACTIONS:
+            raise RequestError("bad_spec", "hook %r/%r is not in the vocabulary (%s; %s)"
+                               % (hook, action, ", ".join(HOOKS), ", ".join(HOOK_ACTIONS)))
+        original = getattr(base, hook)
+
+        def wrapper(self, *args):
+            log.append(kind="hook", hook=hook, args=[repr(a)[:200] for a in args])
+            if action == "deny" and hook == "verify_request":
+                return False
+            return original(self, *args)
+
+        wrapper.__name__ = hook
+        return wrapper
+
+    def serve(self, subject, spec):
+        spec = native(spec)
+        server, log = self.build(subject, spec)
+        ready = threading.Event()
+        served = Served(server, None, log, spec.get("behaviour"))
+        poll_interval = spec.get("poll_interval")
+
+        def profile(frame, event, arg):
+            name = None
+            if event == "call":
+                name = frame.f_code.co_name
+            elif event == "c_call":
+                name = getattr(arg, "__name__", None)
+            if name in WAIT_NAMES:
+                ready.set()
+                sys.setprofile(None)
+
+        def run():
+            sys.setprofile(profile)
+            try:
+                if poll_interval is None:
+                    server.serve_forever()
+                else:
+                    server.serve_forever(poll_interval)
+            except BaseException as exc:
+                served.serve_error = exc
+            finally:
+                sys.setprofile(None)
+                ready.set()
+
+        thread = threading.Thread(target=run, name="ssc-agent-serve")
+        thread.daemon = True
+        served.thread = thread
+        thread.start()
+        ready.wait(BUDGETS["long"])
+        if served.serve_error is not None or not thread.is_alive():
+            self._close(served)
+            error = served.serve_error
+            raise RequestError("serve_failed", "serve_forever ended before its loop ran: %r" % (error,))
+        if not ready.is_set():
+            self._close(served)
+            raise RequestError("timeout", "serve_forever did not reach its selector within %.1fs" % BUDGETS["long"])
+        self.counter += 1
+        key = "s%d" % self.counter
+        self.served[key] = served
+        log.append(kind="server", event="ready", pid=os.getpid())
+        address = server.server_address
+        if isinstance(address, tuple):
+            address = list(address)
+        elif isinstance(address, bytes) and not PY2:
+            address = address.decode("utf-8", "surrogateescape")
+        return {"server": key, "address": address, "family": spec.get("family") or "inet",
+                "pid": os.getpid(), "server_class": type(server).__mro__[1].__name__
+                if hasattr(type(server), "__mro__") else spec.get("server_class")}
+
+    @staticmethod
+    def _close(served):
+        run_bounded(served.server.server_close, BUDGETS["medium"], "server_close")
+
+    def get(self, key):
+        served = self.served.get(key)
+        if served is None:
+            raise RequestError("unknown_server", "no server %r" % (key,))
+        return served
+
+    def call(self, key, method, budget):
+        served = self.get(key)
+        if method not in CALLS:
+            raise RequestError("bad_request", "method %r is not in the vocabulary (%s)" % (method, ", ".join(CALLS)))
+        function = getattr(served.server, method)
+        returned, value, error, duration = run_bounded(function, budget, method)
+        return {"returned": returned, "value": jsonable(value), "error": describe_error(error),
+                "duration": duration}
+
+    def stop(self, key):
+        served = self.served.pop(key, None)
+        if served is None:
+            raise RequestError("unknown_server", "no server %r" % (key,))
+        return self._teardown(served)
+
+    def _teardown(self, served):
+        record = {"hung": []}
+        returned, _, error, duration = run_bounded(served.server.shutdown, BUDGETS["short"], "shutdown")
+        record["shutdown"] = duration
+        if not returned:
+            record["hung"].append("shutdown()")
+        served.thread.join(BUDGETS["short"])
+        if served.thread.is_alive():
+            record["hung"].append("serve_forever loop")
+        returned, _, error, duration = run_bounded(served.server.server_close, BUDGETS["medium"], "server_close")
+        record["server_close"] = duration
+        if not returned:
+            record["hung"].append("server_close()")
+        children = getattr(served.server, "active_children", None)
+        record["active_children"] = sorted(int(p) for p in children) if children is not None else None
+        record["serve_error"] = describe_error(served.serve_error)
+        served.log.append(kind="server", event="teardown", error=None)
+        return record
+
+    def stop_all(self):
+        for key in sorted(self.served):
+            try:
+                self.stop(key)
+            except Exception:
+                traceback.print_exc()
+
+
+#: Server methods a ``call`` request may run.
+CALLS = ("shutdown", "server_close", "handle_request", "serve_forever", "fileno", "service_actions",
+         "handle_timeout", "server_activate")
+
+
+# =========================================================================== the loop
+
+
+class Agent(object):
+    def __init__(self, channel):
+        self.channel = channel
+        self.subject = None
+        self.servers = Servers()
+
+    def hello(self):
+        return {"event": "hello", "protocol": PROTOCOL, "agent": AGENT, "pid": os.getpid(), "clock": CLOCK,
+                "python": {"implementation": platform.python_implementation(),
+                           "version": platform.python_version(), "executable": sys.executable},
+                "ops": sorted(OPS)}
+
+    def need_subject(self):
+        if self.subject is None:
+            raise RequestError("not_loaded", "send load first")
+        return self.subject
+
+    def op_ping(self, request):
+        return {"clock": now()}
+
+    def op_load(self, request):
+        request = native(request)
+        for name, value in (request.get("budgets") or {}).items():
+            if name in BUDGETS:
+                BUDGETS[name] = float(value)
+        impl = request.get("impl") or "stdlib"
+        if not isinstance(impl, string_types):
+            raise RequestError("bad_request", "impl must be a string")
+        self.subject = Subject(impl)
+        return self.subject.describe()
+
+    def op_snapshot(self, request):
+        return snapshot(self.need_subject())
+
+    def op_fingerprint(self, request):
+        return fingerprint()
+
+    def op_serve(self, request):
+        spec = request.get("spec")
+        if not isinstance(spec, dict) or "log" not in spec:
+            raise RequestError("bad_spec", "serve needs a spec object with a log path")
+        return self.servers.serve(self.need_subject(), spec)
+
+    def op_call(self, request):
+        budget = float(request.get("budget") or BUDGETS["short"])
+        return self.servers.call(request.get("server"), request.get("method"), budget)
+
+    def op_stop_server(self, request):
+        return self.servers.stop(request.get("server"))
+
+    def dispatch(self, request):
+        ident = request.get("id")
+        op = request.get("op")
+        handler = getattr(self, "op_" + op, None) if isinstance(op, string_types) and op in OPS else None
+        try:
+            if handler is None:
+                raise RequestError("unknown_op", "unknown op %r; known: %s" % (op, ", ".join(sorted(OPS))))
+            result = handler(request)
+        except RequestError as exc:
+            return {"event": "reply", "id": ident, "ok": False,
+                    "error": {"code": exc.code, "message": text_type(exc), "type": "RequestError"}}
+        except Exception as exc:
+            return {"event": "reply", "id": ident, "ok": False,
+                    "error": {"code": "exception", "type": type(exc).__name__, "message": text_type(exc)[:2000],
+                              "traceback": traceback.format_exc()[-4000:]}}
+        return {"event": "reply", "id": ident, "ok": True, "result": result}
+
+    def run(self, stdin):
+        for _ in iter_bounded(MAX_REQUESTS):
+            line = stdin.readline()
+            if not line or line.strip() == b"stop":
+                return "stop" if line else "stdin closed"
+            if not line.strip():
+                continue
+            try:
+                request = json.loads(line.decode("utf-8"))
+                if not isinstance(request, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                self.channel.send({"event": "reply", "id": None, "ok": False,
+                                   "error": {"code": "bad_request", "type": "ValueError",
+                                             "message": "not a JSON object: %s" % exc}})
+                continue
+            if request.get("op") == "bye":
+                self.channel.send({"event": "reply", "id": request.get("id"), "ok": True, "result": {}})
+                return "bye"
+            self.channel.send(self.dispatch(request))
+        return "too many requests"
+
+
+OPS = ("ping", "load", "snapshot", "fingerprint", "serve", "call", "stop_server", "bye")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    lifetime = 1800.0
+    if "--lifetime" in argv:
+        lifetime = float(argv[argv.index("--lifetime") + 1])
+    channel = Channel(take_stdout())
+
+    def watchdog():
+        time.sleep(lifetime)
+        sys.stderr.write("subject agent: lifetime of %.0fs expired\n" % lifetime)
+        os._exit(4)
+
+    guard = threading.Thread(target=watchdog, name="ssc-agent-lifetime")
+    guard.daemon = True
+    guard.start()
+    agent = Agent(channel)
+    channel.send(agent.hello())
+    stdin = sys.stdin if PY2 else sys.stdin.buffer
+    reason = agent.run(stdin)
+    agent.servers.stop_all()
+    channel.send({"event": "goodbye", "reason": reason})
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

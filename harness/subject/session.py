@@ -1,0 +1,256 @@
+"""The subject of a run: an interpreter, an implementation, and the agent running it.
+
+Theory of operation
+-------------------
+``--subject-python EXE`` makes the implementation under test live in
+``EXE`` while the suite runs on the host.  A :class:`SubjectSession` owns
+that arrangement for one pytest process:
+
+* it keeps one :class:`~harness.subject.client.SubjectAgent` alive, loaded
+  with the implementation and the kit's budgets (already multiplied), and
+  starts a fresh one when the last one died or hung, so one broken check
+  does not take every later check with it;
+* :meth:`implementation` is what the ``impl`` fixture gives the checks: a
+  :class:`SubjectImplementation` with the facts a record carries (the
+  subject's module name, file, version and API level), the mirror of the
+  subject's module (:mod:`harness.subject.mirror`) as ``module``, and this
+  session as ``subject``;
+* :meth:`fingerprint` is the subject's fingerprint (interpreter, version,
+  OS, capabilities), marked ``subject.via = "agent"``;
+* :meth:`serve` is the spec-built server: the same spec
+  :func:`harness.server_process.serve_in_process` takes (server class,
+  behaviour, family, attributes, handler base, options), served by the
+  agent, its handler events written to an
+  :class:`~harness.instrument.EventLog` in a private directory of the host,
+  so a check reads the same events either way.
+
+Anything a check would do with the implementation in the host's own process
+(make an instance, call a method, start a host child with ``impl.spec``)
+raises :class:`~harness.subject.mirror.NeedsInProcess`; the plugin ends the
+check UNSUPPORTED with that reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from typing import Any, Dict, FrozenSet, Iterator, Optional, Tuple
+
+from harness import timeouts
+from harness.subject.client import PROTOCOL, AgentRefused, SubjectAgent
+from harness.subject.mirror import NeedsInProcess, build_module
+from harness.timeouts import HarnessTimeout
+
+#: How ``--impl`` maps onto what the agent loads (other adapters patch the host: not here).
+IMPL_SPECS = {"stdlib": "stdlib", "reference": "reference_impl"}
+
+
+class SubjectError(RuntimeError):
+    """The subject cannot be used as asked (an adapter the agent cannot load ...)."""
+
+
+def agent_impl_spec(spec: str) -> str:
+    """What the agent is asked to load for ``--impl spec``."""
+    if spec in IMPL_SPECS:
+        return IMPL_SPECS[spec]
+    if spec.endswith(".py") or os.sep in spec:
+        return os.path.abspath(spec)
+    if "." not in spec and spec.isidentifier() and spec in ("gevent", "eventlet", "eventlet_green", "future"):
+        raise SubjectError(f"--impl {spec} patches the host interpreter; through --subject-python only "
+                           "stdlib, reference, a dotted module name or a .py file can be tested")
+    return spec
+
+
+@dataclasses.dataclass
+class SubjectImplementation:
+    """``LoadedImplementation``'s facts for an implementation living in the subject."""
+
+    name: str
+    kind: str
+    module: Any  # the mirror module
+    module_name: str
+    file: Optional[str]
+    version: str
+    api_version: Tuple[int, int]
+    subject: SubjectSession
+    requested: str = "stdlib"
+    extra: dict = dataclasses.field(default_factory=dict)
+    extensions: FrozenSet[str] = frozenset()
+    adapter: Any = None
+
+    @property
+    def spec(self) -> str:
+        """What a host child would load: refused, since it would test the host's copy."""
+        raise NeedsInProcess(f"a host process running {self.requested!r} (impl.spec)")
+
+    def describe(self) -> dict:
+        return {"name": self.name, "spec": self.requested, "kind": self.kind, "module": self.module_name,
+                "file": self.file, "version": self.version,
+                "api_version": f"{self.api_version[0]}.{self.api_version[1]}", "extra": dict(self.extra),
+                "extensions": sorted(self.extensions)}
+
+    def api_at_least(self, major: int, minor: int) -> bool:
+        return self.api_version >= (major, minor)
+
+
+@dataclasses.dataclass
+class AgentServer:
+    """A server the agent serves (the shape of ``server_process.ProcessServer``)."""
+
+    address: Any
+    family: str
+    log: Any
+    pid: int
+    server: str
+    directory: str = ""
+    ready: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    teardown: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def budgets() -> Dict[str, float]:
+    return {"short": timeouts.short(), "medium": timeouts.medium(), "long": timeouts.long(),
+            "poll": timeouts.poll()}
+
+
+class SubjectSession:
+    """See the module docstring."""
+
+    def __init__(self, python: str, impl_spec: str = "stdlib"):
+        self.python = python
+        self.requested = impl_spec
+        self.load_spec = agent_impl_spec(impl_spec)
+        self._agent: Optional[SubjectAgent] = None
+        self.started = 0
+        self.described: Dict[str, Any] = {}
+        self._fingerprint: Optional[Dict[str, Any]] = None
+
+    # ------------------------------------------------------------------ the agent
+
+    def agent(self) -> SubjectAgent:
+        if self._agent is not None and self._agent.alive():
+            return self._agent
+        if self._agent is not None:
+            self._agent.stop()
+        agent = SubjectAgent.start(self.python)
+        self.started += 1
+        try:
+            self.described = agent.request("load", budget=timeouts.long(), impl=self.load_spec, budgets=budgets())
+        except BaseException:
+            agent.stop()
+            raise
+        self._agent = agent
+        return agent
+
+    def request(self, op: str, budget: Optional[float] = None, **fields: Any) -> Any:
+        return self.agent().request(op, budget=budget, **fields)
+
+    def close(self) -> None:
+        if self._agent is not None:
+            self._agent.stop()
+            self._agent = None
+
+    # ------------------------------------------------------------------ facts
+
+    def implementation(self) -> SubjectImplementation:
+        snap = self.request("snapshot", budget=timeouts.long())
+        described = self.described
+        api = tuple(int(part) for part in described["api_version"].split("."))
+        name = "stdlib" if self.requested == "stdlib" else (
+            "reference" if self.requested == "reference" else described["name"])
+        return SubjectImplementation(
+            name=name, kind=described["kind"], module=build_module(snap), module_name=described["module"],
+            file=described.get("file"), version=described["version"], api_version=(api[0], api[1]),
+            subject=self, requested=self.requested, extensions=frozenset(described.get("extensions") or ()))
+
+    def fingerprint(self) -> Dict[str, Any]:
+        """The subject's fingerprint, in the record's shape, marked as the agent's (read once)."""
+        if self._fingerprint is None:
+            self._fingerprint = self._read_fingerprint()
+        return dict(self._fingerprint)
+
+    def _read_fingerprint(self) -> Dict[str, Any]:
+        import platform
+
+        from harness.fingerprint import ci_metadata
+
+        data = dict(self.request("fingerprint", budget=timeouts.long()))
+        executable = data.pop("executable", self.python)
+        data["ci"] = ci_metadata()
+        hello = self.agent().hello
+        data["subject"] = {"via": "agent", "protocol": PROTOCOL, "python": self.python, "executable": executable,
+                           "clock": hello.get("clock"),
+                           "host_python": f"{platform.python_implementation()} {platform.python_version()}"}
+        return data
+
+    # ------------------------------------------------------------------ serving
+
+    @contextlib.contextmanager
+    def serve(self, server_class: str, behaviour: str = "echo", *, family: Optional[str] = None,
+              attrs: Optional[Dict[str, Any]] = None, handler_base: Optional[str] = None,
+              options: Optional[Dict[str, Any]] = None, poll_interval: Optional[float] = None,
+              hooks: Optional[Dict[str, str]] = None) -> Iterator[AgentServer]:
+        """Serve ``server_class`` in the agent (see the module docstring); the teardown
+        (shutdown, join, server_close) is the agent's, bounded on both sides."""
+        from harness import addresses, instrument, servers
+
+        family = family or addresses.family_for_class(server_class)
+        addresses.require(family)
+        servers.require_for(server_class)
+        with addresses.private_dir() as directory:
+            log = instrument.EventLog.create(directory)
+            spec = {"server_class": server_class, "behaviour": behaviour, "family": family,
+                    "attrs": dict(attrs or {}), "handler_base": handler_base, "options": dict(options or {}),
+                    "hooks": dict(hooks or {}), "poll_interval": poll_interval, "log": log.path,
+                    "directory": directory}
+            try:
+                ready = self.request("serve", budget=timeouts.long() + timeouts.short(), spec=spec)
+            except AgentRefused as exc:
+                if exc.code == "missing_class":
+                    from harness.prerequisites import MissingClass
+
+                    raise MissingClass(server_class, str(exc)) from None
+                if exc.code == "timeout":
+                    raise HarnessTimeout(f"serve_forever of {server_class} in the subject to reach its "
+                                         f"selector ({exc})", timeouts.long()) from None
+                raise
+            address = ready["address"]
+            proc = AgentServer(address=tuple(address) if isinstance(address, list) else address, family=family,
+                               log=log, pid=int(ready["pid"]), server=ready["server"], directory=directory,
+                               ready=ready)
+            budget = 2 * timeouts.short() + timeouts.medium() + timeouts.short()
+            try:
+                yield proc
+            except BaseException:
+                # the block's own error wins; a failed teardown is only recorded
+                try:
+                    proc.teardown = self.request("stop_server", budget=budget, server=proc.server)
+                except Exception as exc:
+                    proc.teardown = {"stop_error": repr(exc)}
+                raise
+            proc.teardown = self.request("stop_server", budget=budget, server=proc.server)
+            if proc.teardown.get("hung"):
+                raise HarnessTimeout(f"server teardown in the subject: {'; '.join(proc.teardown['hung'])} "
+                                     "did not finish", budget)
+
+
+def open_subject(python: str, impl_spec: str) -> Tuple[SubjectSession, SubjectImplementation]:
+    """Start the subject for a run: the session and its implementation.  Anything that
+    stops it (no such interpreter, a dead or hung agent, another protocol version, an
+    implementation the agent cannot load) is one ``ImplementationError`` saying so."""
+    from harness.implementations import ImplementationError
+    from harness.subject.client import AgentError
+
+    session = None
+    try:
+        session = SubjectSession(python, impl_spec)
+        impl = session.implementation()
+        session.fingerprint()  # read now: a failure is this error, not a crash later
+        return session, impl
+    except (AgentError, HarnessTimeout, SubjectError, OSError) as exc:
+        if session is not None:
+            session.close()
+        raise ImplementationError(f"--subject-python {python} --impl {impl_spec}: {exc}") from None
+
+
+__all__ = ["AgentServer", "open_subject", "SubjectError", "SubjectImplementation", "SubjectSession", "agent_impl_spec"]

@@ -1,0 +1,53 @@
+"""Equivalence: the host's own stdlib through the agent tells the same truth as in-process.
+
+The whole suite runs twice on this interpreter against ``stdlib``: in-process,
+and with ``--subject-python`` naming this same interpreter, so that the
+implementation lives in an agent process.  Every check that ran both ways
+(not UNSUPPORTED "needs in-process access" through the agent) must end with
+the same outcome.  This is the proof that the agent path -- the mirror for
+introspection, the spec-built servers for concurrency -- does not change
+what a check concludes.  ``nox -s equivalence`` repeats it on 3.9-3.13.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import timeouts
+
+REPO = Path(__file__).resolve().parents[2]
+NEEDS = "needs in-process access"
+
+
+def _run(out: Path, *extra: str) -> dict:
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs", "conformance.checks",
+               "--impl", "stdlib", "--ssconform-out", str(out), "-q", "-n", "2", *extra]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSCONFORM_") or k == "SSCONFORM_TIMEOUT_MULTIPLIER"}
+    done = subprocess.run(command, cwd=str(REPO), env=env, capture_output=True, text=True,
+                          timeout=timeouts.long() * 10)
+    records = sorted(out.glob("*.json"))
+    assert len(records) == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(records[0].read_text(encoding="utf-8"))
+
+
+def test_agent_path_outcomes_equal_in_process_outcomes(tmp_path):
+    local = _run(tmp_path / "local")
+    agent = _run(tmp_path / "agent", "--subject-python", sys.executable)
+    assert agent["fingerprint"]["subject"]["via"] == "agent"
+    assert "subject" not in local["fingerprint"]
+    here = {(c["id"], c["variant"]): c for c in local["checks"]}
+    both = {}
+    for entry in agent["checks"]:
+        key = (entry["id"], entry["variant"])
+        if entry["outcome"] == "UNSUPPORTED" and NEEDS in entry["message"]:
+            continue
+        both[key] = (here[key]["outcome"], entry["outcome"])
+    differ = {f"{k[0]}[{k[1]}]": v for k, v in both.items() if v[0] != v[1]}
+    assert not differ, f"in-process vs agent outcomes differ: {differ}"
+    ran = len(both)
+    assert ran >= 30, f"only {ran} check variants ran through the agent"
+    print(f"equivalence: {ran} of {len(agent['checks'])} check variants ran both ways, all equal")

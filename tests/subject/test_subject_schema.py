@@ -1,0 +1,119 @@
+"""Every message of a real agent session is valid against docs/subject-protocol.schema.json.
+
+The session exercises every op, a refused request of each kind, a served
+server with recorded hooks and a client, and the teardown; replies are checked
+against the result shape of their request's op (correlated by id), and the
+events the agent wrote to the log against ``$defs/event``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from harness import addresses, clients, instrument, timeouts
+from harness.subject.client import AgentRefused, SubjectAgent
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "subject-protocol.schema.json")
+                    .read_text(encoding="utf-8"))
+
+
+def _validator(ref=None):
+    schema = dict(SCHEMA) if ref is None else {"$ref": f"#/$defs/{ref}", "$defs": SCHEMA["$defs"]}
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _session(python):
+    agent = SubjectAgent.start(python)
+    try:
+        agent.request("ping")
+        with pytest.raises(AgentRefused, match="not_loaded"):
+            agent.request("snapshot")
+        agent.request("load", impl="stdlib", budgets={"short": timeouts.short(), "medium": timeouts.medium(),
+                                                      "long": timeouts.long(), "poll": timeouts.poll()})
+        agent.request("snapshot")
+        agent.request("fingerprint")
+        with pytest.raises(AgentRefused, match="unknown_op"):
+            agent.request("teleport")
+        with addresses.private_dir() as directory:
+            log = instrument.EventLog.create(directory)
+            with pytest.raises(AgentRefused, match="bad_spec"):
+                agent.request("serve", spec={"server_class": "TCPServer", "behaviour": "dance", "log": log.path})
+            with pytest.raises(AgentRefused, match="missing_class"):
+                agent.request("serve", spec={"server_class": "WarpServer", "log": log.path})
+            ready = agent.request("serve", spec={"server_class": "ThreadingTCPServer", "behaviour": "echo",
+                                                 "family": "inet", "attrs": {"daemon_threads": True},
+                                                 "hooks": {"verify_request": "record"}, "log": log.path,
+                                                 "directory": directory, "poll_interval": 0.05})
+            with clients.connect(tuple(ready["address"]), "inet") as sock:
+                sock.sendall(b"hello\n")
+                assert clients.recv_line(sock, timeouts.Deadline(timeouts.short(), "echo")) == b"hello\n"
+            log.wait_for(lambda events: any(e.get("phase") == "finish" and e.get("edge") == "end" for e in events),
+                         timeouts.short(), "the handler to finish")
+            agent.request("call", server=ready["server"], method="fileno", budget=timeouts.short())
+            agent.request("stop_server", server=ready["server"], budget=timeouts.long())
+            with pytest.raises(AgentRefused, match="unknown_server"):
+                agent.request("stop_server", server=ready["server"])
+            events = log.read()
+        agent.request("bye")
+    finally:
+        agent.stop()
+    return agent.transcript, events
+
+
+def test_every_message_of_a_session_is_valid(subject_python):
+    transcript, events = _session(subject_python)
+    whole = _validator()
+    ops = {}
+    for message in transcript:
+        if message.get("op") == "teleport" or (message.get("spec") or {}).get("behaviour") == "dance":
+            # sent on purpose: the schema must refuse them too
+            assert not whole.is_valid(message)
+            ops[message["id"]] = message["op"]
+            continue
+        errors = sorted(whole.iter_errors(message), key=str)
+        assert not errors, f"{message!r}: {errors[0].message}"
+        if "op" in message:
+            ops[message["id"]] = message["op"]
+        elif message.get("event") == "reply" and message["ok"]:
+            op = ops[message["id"]]
+            errors = list(_validator(f"result_{op}").iter_errors(message["result"]))
+            assert not errors, f"result of {op}: {errors[0].message}"
+    kinds = {m.get("event") for m in transcript} - {None}
+    assert kinds == {"hello", "reply", "goodbye"}, kinds
+    assert set(ops.values()) == set(SCHEMA["$defs"]["op"]["enum"]) | {"teleport"}, "every op was exercised"
+    event_validator = _validator("event")
+    assert any(e["kind"] == "hook" for e in events), "verify_request was recorded"
+    for event in events:
+        errors = list(event_validator.iter_errors(event))
+        assert not errors, f"{event!r}: {errors[0].message}"
+
+
+def test_the_schema_rejects_what_the_protocol_forbids():
+    whole = _validator()
+    assert not whole.is_valid({"event": "hello", "protocol": "1"})
+    assert not whole.is_valid({"event": "reply", "id": 1, "ok": True})  # no result
+    assert not whole.is_valid({"event": "reply", "id": 1, "ok": False, "error": {"code": "oops", "message": ""}})
+    assert not whole.is_valid({"id": 1, "op": "serve", "spec": {"server_class": "TCPServer", "log": "x",
+                                                                 "behaviour": "dance"}})
+    assert whole.is_valid({"id": 1, "op": "call", "server": "s1", "method": "shutdown", "budget": 1.0})
+    assert not whole.is_valid({"id": 1, "op": "call", "server": "s1", "method": "__del__"})
+
+
+def test_the_agent_vocabulary_is_the_harness_vocabulary():
+    """The agent's behaviours and calls are the schema's, and the behaviours are harness.instrument's."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness" / "subject"))
+    try:
+        import agent
+    finally:
+        sys.path.pop(0)
+    defs = SCHEMA["$defs"]
+    assert sorted(agent.BEHAVIOURS) == sorted(instrument.BEHAVIOURS) == sorted(defs["behaviour"]["enum"])
+    assert sorted(agent.CALLS) == sorted(defs["method"]["enum"])
+    assert sorted(agent.HOOKS) == sorted(defs["hook"]["enum"])
+    assert sorted(agent.OPS) == sorted(defs["op"]["enum"])
