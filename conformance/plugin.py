@@ -79,6 +79,7 @@ from harness.core.observations import comparable, summary, to_jsonable
 from harness.core.outcomes import Level, Outcome
 from harness.core.prerequisites import PreconditionFailed
 from harness.processes.child_protocol import interrupt_on_stop_signals
+from harness.subject import mirror as in_process_needed
 
 from .checks import _helpers
 
@@ -100,6 +101,9 @@ SETTINGS = {
     "timeout_multiplier": ("ssconform_timeout_multiplier", "SSCONFORM_TIMEOUT_MULTIPLIER",
                            "ssconform_timeout_multiplier",
                            "multiply every timeout of the kit (slow machines)"),
+    "subject_python": ("ssconform_subject_python", "SSCONFORM_SUBJECT_PYTHON", "ssconform_subject_python",
+                       "run the implementation inside this interpreter, driven by the subject agent "
+                       "(docs/subject-protocol.md); checks that need it in-process end UNSUPPORTED"),
 }
 
 STATE = pytest.StashKey["PluginState"]()
@@ -132,6 +136,8 @@ def pytest_addoption(parser):
                     metavar="FILE", help=SETTINGS["expectations"][3])
     group.addoption("--timeout-multiplier", dest="ssconform_timeout_multiplier", default=None,
                     metavar="X", help=SETTINGS["timeout_multiplier"][3])
+    group.addoption("--subject-python", dest="ssconform_subject_python", default=None,
+                    metavar="EXE", help=SETTINGS["subject_python"][3])
     group.addoption("--ssconform-list", dest="ssconform_list", default=None, metavar="FILE",
                     help="write the collected checks (JSON) to FILE; use with --collect-only")
     group.addoption("--check", dest="ssconform_checks", action="append", default=None,
@@ -186,8 +192,16 @@ def pytest_configure(config):
 
     from harness.implementations import ImplementationError, resolve
 
+    subject_python = _setting(config, "subject_python")
+    subject = None
     try:
-        impl = resolve(impl_spec)
+        if subject_python:  # the implementation lives in another interpreter (harness.subject)
+            from harness.subject.session import open_subject
+
+            subject, impl = open_subject(subject_python, impl_spec)
+            config.add_cleanup(subject.close)
+        else:
+            impl = resolve(impl_spec)
     except ImplementationError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -214,7 +228,8 @@ def pytest_configure(config):
     )
     from harness.results.fingerprint import fingerprint
 
-    state.fingerprint = fingerprint(impl)
+    state.fingerprint = subject.fingerprint() if subject is not None else fingerprint(impl)
+    state.settings["subject_python"] = subject_python or None
     config.stash[STATE] = state
     _helpers.CURRENT["impl"] = impl.name
     # stopped by SIGTERM, or CTRL_BREAK_EVENT on Windows: end like Ctrl-C, keep the record
@@ -491,6 +506,7 @@ def pytest_runtest_setup(item):
         return
     meta = _meta(item)
     _helpers.CURRENT["id"] = meta["id"]
+    in_process_needed.clear()
     capabilities = caps()
     missing = [name for name in meta["requires"] if not capabilities.has(name)]
     if missing:
@@ -578,7 +594,13 @@ def pytest_runtest_makereport(item, call):
     state = _state(item.config)
     if state is None or not _is_check(item):
         return
-    if call.excinfo is not None and call.excinfo.errisinstance(UnsupportedFeature):
+    needs = in_process_needed.reason(call.excinfo.value if call.excinfo is not None else None)
+    if needs and report.outcome != "skipped" and (call.when == "call" or not report.passed):
+        # a subject run (--subject-python): the check reached for the implementation in
+        # this process; that is UNSUPPORTED for the whole check, whatever it did next
+        report.outcome = "skipped"
+        report.longrepr = (str(item.fspath), item.location[1] or 0, _helpers.UNSUPPORTED_PREFIX + needs)
+    elif call.excinfo is not None and call.excinfo.errisinstance(UnsupportedFeature):
         # The harness found a capability missing only once it tried (an
         # IPv6 address family, AF_UNIX): that is UNSUPPORTED, shown as a skip.
         report.outcome = "skipped"

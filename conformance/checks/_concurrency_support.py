@@ -71,7 +71,7 @@ class Served:
     address: Any
     family: str
     log: EventLog
-    where: str  # "thread" | "process"
+    where: str  # "thread" | "process" | "agent"
     server_pid: Optional[int] = None
 
 
@@ -109,6 +109,12 @@ def serve_kind(impl: Any, class_name: str, behaviour: str, *, handler_base: Opti
     """Serve ``class_name`` of the implementation with an instrumented
     ``behaviour`` handler: in this process, or in a server process when it forks."""
     family = addresses.family_for_class(class_name)
+    subject = getattr(impl, "subject", None)
+    if subject is not None:  # the implementation lives in another interpreter (harness.subject)
+        with subject.serve(class_name, behaviour, family=family, attrs=attrs, handler_base=handler_base,
+                           options=options) as proc:
+            yield Served(class_name, proc.address, family, proc.log, "agent", proc.pid)
+        return
     if is_forking_name(class_name):
         with serve_in_process(impl.spec, class_name, behaviour, family=family, attrs=attrs,
                               handler_base=handler_base, options=options) as proc:

@@ -432,3 +432,28 @@ def test_declared_api_level(ss, impl, observe):
     verify(declared[0] == 3 and declared[1] in KNOWN_MINORS, "__socketserver_api__",
            f"(3, {KNOWN_MINORS[0]}..{KNOWN_MINORS[-1]})", declared)
     verify_equal(tuple(impl.api_version), declared, "API level the VERSION checks use vs __socketserver_api__")
+
+
+@check("API-028", VERSION, clause="the standard library's module is SocketServer in Python 2 and "
+                                  "socketserver from Python 3.0 on "
+                                  "[https://docs.python.org/2.7/library/socketserver.html]")
+def test_stdlib_module_name_by_version(ss, impl, observe):
+    """The standard library's module is named SocketServer before API 3.0 and socketserver from 3.0 on."""
+    if impl.name != "stdlib":
+        unsupported("the module name is a fact of the standard library's own module")
+    expected = "socketserver" if impl.api_at_least(3, 0) else "SocketServer"
+    observe("module", ss.__name__)
+    observe.expected("module", expected)
+    verify(ss.__name__ == expected, f"module name at API {impl.api_version}", expected, ss.__name__)
+
+
+@check("API-029", VERSION, clause="BaseServer.service_actions: new in version 3.3 "
+                                  "[https://docs.python.org/3/library/socketserver.html"
+                                  "#socketserver.BaseServer.service_actions]")
+def test_service_actions_by_version(ss, impl, observe):
+    """BaseServer.service_actions exists from API 3.3 on and is absent before."""
+    present = callable(getattr(ss.BaseServer, "service_actions", None))
+    expected = impl.api_at_least(3, 3)
+    observe("present", present)
+    observe.expected("present", expected)
+    verify(present == expected, f"BaseServer.service_actions at API {impl.api_version}", expected, present)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -89,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "multiplier)")
     run.add_argument("--python", metavar="EXE", default=sys.executable,
                      help="interpreter that runs the suite (default: this one)")
+    run.add_argument("--subject-python", metavar="EXE",
+                     help="run the implementation inside EXE (CPython 2.7, 3.6+, PyPy), driven by the "
+                     "subject agent (docs/subject-protocol.md); the suite still runs on --python")
     run.add_argument("--no-report", action="store_true", help="only write records")
     run.add_argument("--os-shape", choices=shapes.available(), metavar="OS",
                      help="reshape every child interpreter as OS (windows, macos) is documented to differ; "
@@ -191,10 +195,28 @@ def cmd_run(args: argparse.Namespace) -> int:
             os.environ.update(shapes.env_for(shape))
         except shapes.ShapeError as exc:
             raise UsageProblem(str(exc)) from None
-    return suite_run.run_suite(args.impl or (), args.out, keyword=args.keyword, workers=args.workers,
+    impls = args.impl or ()
+    if args.subject_python:  # every pytest process drives this interpreter (harness.subject)
+        impls = impls or ("stdlib",)
+        os.environ["SSCONFORM_SUBJECT_PYTHON"] = _probe_subject(args.subject_python, impls)
+    return suite_run.run_suite(impls, args.out, keyword=args.keyword, workers=args.workers,
                                expectations=args.expectations, repeat=args.repeat,
                                timeout_multiplier=args.timeout_multiplier, run_bound_seconds=args.run_bound,
                                python=args.python, report=not args.no_report, jobs=args.jobs)
+
+
+def _probe_subject(python: str, impls: Sequence[str]) -> str:
+    """The subject interpreter's path, once an agent in it said hello in this kit's
+    protocol and loaded every implementation; else a usage error (exit 2) saying why."""
+    from harness.subject.session import open_subject
+
+    found = shutil.which(python)
+    if found is None:
+        raise UsageProblem(f"--subject-python {python}: no such interpreter")
+    for impl in impls:
+        session, _ = open_subject(found, impl)  # ImplementationError: exit 2 with its message
+        session.close()
+    return found
 
 
 # ---------------------------------------------------------- other commands --

@@ -47,6 +47,7 @@ clock -- ``time.monotonic`` where it exists, ``time.time`` on Python 2
 
 from __future__ import print_function
 
+import binascii
 import glob
 import inspect
 import json
@@ -473,8 +474,8 @@ def instrumented(handler_base, behaviour, log, options):
         self._ssc_record(name, "end")
 
     def setup(self):
-        import uuid
-        self._ssc_request = uuid.uuid4().hex[:16]
+        # not uuid: Python 2's uuid import runs ldconfig, tens of ms in every forked child
+        self._ssc_request = binascii.hexlify(os.urandom(8)).decode("ascii")
         self._ssc_phase("setup", lambda: handler_base.setup(self), client=repr(getattr(self, "client_address", None)))
 
     def handle(self):
