@@ -39,6 +39,11 @@ Sessions (``nox -l`` lists them with these docstrings):
 ``alternatives``                  stdlib (the baseline), gevent, eventlet,
                                   eventlet_green and future on the default
                                   Python, then docs/alternatives.md (--strict)
+``subject(TAG)``                  the suite on this Python, the stdlib of an interpreter that
+                                  cannot host the kit (2.7, 3.6, 3.7, 3.8, pypy3) through the
+                                  subject agent (``--subject-python``); a missing one is skipped
+``equivalence-3.X``               the host's own stdlib through the agent gives the same outcomes
+                                  as in-process (``tests/subject/test_subject_equivalence.py``)
 ``lint`` / ``typing``             ruff / mypy
 
 PyPy: Debian's ``pypy3`` may lack ``venv``/``ensurepip``; the ``pypy``
@@ -182,6 +187,27 @@ def tests_shaped(session: nox.Session, shape: str) -> None:
     """The kit's own tests with every interpreter reshaped as SHAPE (simulated on this OS)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs, env={"SSCONFORM_OS_SHAPE": shape})
+
+
+@nox.session(default=False)
+@nox.parametrize("tag", [nox.param(tag, id=tag) for tag in (*pythons.SUBJECT_VERSIONS, "pypy3")])
+def subject(session: nox.Session, tag: str) -> None:
+    """The stdlib of TAG (2.7 ... 3.8, pypy3) as the subject, through the agent; skipped when missing."""
+    found = pythons.find_subjects().get(tag)
+    if found is None:
+        session.skip(f"no {tag} interpreter on this machine (harness.pythons)")
+    session.install("-e", ".")
+    out = RECORDS / f"subject-{tag}-stdlib"
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("python", "-m", "harness.subject.cell", tag, "--out", str(out), "--no-report", *session.posargs)
+
+
+@nox.session(python=PYTHONS[:5], default=False)
+def equivalence(session: nox.Session) -> None:
+    """The host's stdlib through the agent: the same outcomes as in-process (3.9-3.13)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "-n", "0",
+                "tests/subject/test_subject_equivalence.py", *session.posargs)
 
 
 @nox.session(python="pypy3", venv_backend="virtualenv", default=False)

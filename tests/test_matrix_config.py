@@ -154,6 +154,8 @@ def test_nox_lists_the_matrix(versions):
     expected += [f"pypy({impl})" for impl in IMPLS]
     expected += [f"shaped({impl}-{shape})" for impl in IMPLS for shape in SHAPES]
     expected += [f"tests_shaped({shape})" for shape in SHAPES]
+    expected += [f"subject({tag})" for tag in (*pythons.SUBJECT_VERSIONS, "pypy3")]
+    expected += [f"equivalence-{v}" for v in versions[:5]]
     expected += ["alternatives", "report", "matrix", "lint", "typing"]
     assert sorted(sessions) == sorted(expected)
 
@@ -206,6 +208,7 @@ def test_tox_lists_the_matrix(versions):
     expected += [f"py{v}-conformance-{impl}" for v in compact for impl in IMPLS]
     expected += [f"pypy3-conformance-{impl}" for impl in IMPLS]
     expected += [f"shaped-{impl}-{shape}" for impl in IMPLS for shape in SHAPES]
+    expected += [f"subject-{tag}" for tag in ("py27", "py36", "py37", "py38", "pypy3")]
     expected += ["report", "lint", "typing"]
     assert sorted(envs) == sorted(expected)
 
