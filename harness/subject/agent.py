@@ -37,6 +37,11 @@ What it does, each from a fixed vocabulary:
   thread bounded by the request's ``budget``;
 * ``stop_server``: the bounded teardown (shutdown, join, server_close).
 
+The behaviours and the handler I/O repeat those of :mod:`harness.instrument` on
+purpose (``duplicates`` lists them): the agent cannot import the kit, which is
+Python 3.9+ code, into a Python 2 subject.  A kit test keeps the two
+vocabularies, and the protocol schema's, equal.
+
 Handler events (``setup``/``handle``/``finish`` edges, ``hold``, ``recv``
 ...) are written in the kit's event-log format: JSON lines in the file
 ``<log>.w<pid>`` of each writing process, stamped with the subject's own
