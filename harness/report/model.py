@@ -428,6 +428,8 @@ def _label_parts(column: Column) -> Dict[str, str]:
     python = f"{column.python_implementation} {column.python_version}"
     if column.gil == "disabled":
         python += " (free-threaded)"
+    if (column.fingerprint or {}).get("subject"):  # --subject-python: the implementation ran there
+        python += " (subject agent)"
     simulated = ("simulated: no " + ", no ".join(column.simulated_absent)) if column.simulated_absent else ""
     place = pretty_os(column.os)
     if column.shape:  # never merged with, nor labelled as, a real run on that OS

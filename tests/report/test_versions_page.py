@@ -41,3 +41,18 @@ def test_an_unsupported_cell_is_no_behaviour():
     page = render([_record("2.7.18", [_entry("<absent>", outcome="UNSUPPORTED")])])
     assert "first measured in" not in page
     assert "| UNSUPPORTED |" in page
+
+
+def test_a_subject_column_says_the_implementation_ran_in_the_agent():
+    import report_samples as rs
+
+    from harness.report.model import build_model
+
+    subject = {"via": "agent", "protocol": 1, "python": "python2.7", "executable": "/usr/bin/python2.7",
+               "clock": "time.time", "host_python": "CPython 3.11.7"}
+    agent = rs.make_record([rs.check("API-001")], python_version="2.7.18", subject=subject)
+    local = rs.make_record([rs.check("API-001")], python_version="3.11.7")
+    model = build_model([("agent.json", agent), ("local.json", local)])
+    labels = sorted(column.label for column in model.columns)
+    assert any("CPython 2.7.18 (subject agent)" in label for label in labels), labels
+    assert any("CPython 3.11.7" in label and "agent" not in label for label in labels), labels
