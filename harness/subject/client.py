@@ -66,9 +66,11 @@ class AgentRefused(AgentError):
 
 def agent_command(python: str) -> List[str]:
     """How to start the agent under ``python`` (a path, or ``"py -2.7"``-like words)."""
+    # its lifetime bounds an orphan that no one asks to stop: an hour at the default budgets
+    lifetime = ["--lifetime", f"{timeouts.long() * 60:.0f}"]
     if os.path.exists(python):
-        return [python, AGENT_PATH]
-    return python.split() + [AGENT_PATH]
+        return [python, AGENT_PATH, *lifetime]
+    return python.split() + [AGENT_PATH, *lifetime]
 
 
 class SubjectAgent:

@@ -210,6 +210,10 @@ class SubjectSession:
                     from harness.prerequisites import MissingClass
 
                     raise MissingClass(server_class, str(exc)) from None
+                if exc.code == "unsupported":
+                    raise addresses.UnsupportedFeature(f"{server_class} in the subject: {exc}", "af_unix") from None
+                if exc.code == "serve_failed":
+                    raise servers.ServeError(f"{server_class} in the subject: {exc}") from None
                 if exc.code == "timeout":
                     raise HarnessTimeout(f"serve_forever of {server_class} in the subject to reach its "
                                          f"selector ({exc})", timeouts.long()) from None
