@@ -195,7 +195,7 @@ def subject(session: nox.Session, tag: str) -> None:
     """The stdlib of TAG (2.7 ... 3.8, pypy3) as the subject, through the agent; skipped when missing."""
     found = pythons.find_subjects().get(tag)
     if found is None:
-        session.skip(f"no {tag} interpreter on this machine (harness.pythons)")
+        session.skip(f"no {tag} interpreter on this machine (harness.implementations.pythons)")
     session.install("-e", ".")
     out = RECORDS / f"subject-{tag}-stdlib"
     shutil.rmtree(out, ignore_errors=True)

@@ -23,6 +23,8 @@ on import except ``implementations`` (the adapter registry) and ``report``
 * ``bench/``            ``ssconform bench``: two implementations measured side by side
 * ``cli/``              the ``ssconform`` command (``python -m harness``) and the suite run behind it
 * ``shapes/``           OS shapes: a Linux interpreter reshaped as Windows or macOS is documented
+* ``subject/``          the implementation under test in another interpreter (2.7, 3.6+, PyPy):
+  the stdlib-only agent, its protocol's host side, the mirror module, ``--subject-python``
 """
 
 __version__ = "0.1.0"

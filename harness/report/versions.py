@@ -101,7 +101,7 @@ def render(records: Sequence[Dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] = ()) -> int:
-    from harness import records as records_module
+    from harness.results import records as records_module
 
     parser = argparse.ArgumentParser(prog="python -m harness.report.versions", description=__doc__.splitlines()[0])
     parser.add_argument("records", nargs="+", metavar="RECORD_OR_DIR")

@@ -37,7 +37,7 @@ What it does, each from a fixed vocabulary:
   thread bounded by the request's ``budget``;
 * ``stop_server``: the bounded teardown (shutdown, join, server_close).
 
-The behaviours and the handler I/O repeat those of :mod:`harness.instrument` on
+The behaviours and the handler I/O repeat those of :mod:`harness.serving.instrument` on
 purpose (``duplicates`` lists them): the agent cannot import the kit, which is
 Python 3.9+ code, into a Python 2 subject.  A kit test keeps the two
 vocabularies, and the protocol schema's, equal.
@@ -251,7 +251,7 @@ def describe_exception(exc):
 
 
 class IO(object):
-    """The handler's own I/O, whichever base class it has (as harness.instrument)."""
+    """The handler's own I/O, whichever base class it has (as harness.serving.instrument)."""
 
     def __init__(self, handler, recv_timeout):
         self.handler = handler
@@ -436,7 +436,7 @@ def _close_unread(h, io, opts):
     io.send(opts.get("reply", "bye\n").encode("utf-8"))
 
 
-#: The behaviour vocabulary: the same names and meanings as harness.instrument.BEHAVIOURS.
+#: The behaviour vocabulary: the same names and meanings as harness.serving.instrument.BEHAVIOURS.
 BEHAVIOURS = {
     "echo": _echo, "echo_line": _echo_line, "upper": _upper, "hold": _hold, "hang": _hang,
     "raise": _raise, "raise_exit": _raise_exit, "noop": _noop, "observe_recv": _observe_recv,

@@ -17,7 +17,7 @@ never a hang:
 
 * the agent exits or closes its stdout (killed, crashed): :class:`AgentDied`
   with the exit status and the stderr tail -- the plugin grades it ERROR;
-* no reply within the budget: :class:`~harness.timeouts.HarnessTimeout`
+* no reply within the budget: :class:`~harness.core.timeouts.HarnessTimeout`
   (TIMEOUT), and the agent is stopped, since a hung agent cannot be trusted
   with the next request;
 * the agent answers ``ok: false``: :class:`AgentRefused` with the protocol's
@@ -35,8 +35,8 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
-from harness import timeouts
-from harness.timeouts import HarnessTimeout
+from harness.core import timeouts
+from harness.core.timeouts import HarnessTimeout
 
 #: The protocol version this kit speaks (docs/subject-protocol.md).
 PROTOCOL = 1

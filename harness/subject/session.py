@@ -18,10 +18,10 @@ that arrangement for one pytest process:
 * :meth:`fingerprint` is the subject's fingerprint (interpreter, version,
   OS, capabilities), marked ``subject.via = "agent"``;
 * :meth:`serve` is the spec-built server: the same spec
-  :func:`harness.server_process.serve_in_process` takes (server class,
+  :func:`harness.processes.server_process.serve_in_process` takes (server class,
   behaviour, family, attributes, handler base, options), served by the
   agent, its handler events written to an
-  :class:`~harness.instrument.EventLog` in a private directory of the host,
+  :class:`~harness.serving.instrument.EventLog` in a private directory of the host,
   so a check reads the same events either way.
 
 Anything a check would do with the implementation in the host's own process
@@ -37,10 +37,10 @@ import dataclasses
 import os
 from typing import Any, Dict, FrozenSet, Iterator, Optional, Tuple
 
-from harness import timeouts
+from harness.core import timeouts
+from harness.core.timeouts import HarnessTimeout
 from harness.subject.client import PROTOCOL, AgentRefused, SubjectAgent
 from harness.subject.mirror import NeedsInProcess, build_module
-from harness.timeouts import HarnessTimeout
 
 #: How ``--impl`` maps onto what the agent loads (other adapters patch the host: not here).
 IMPL_SPECS = {"stdlib": "stdlib", "reference": "reference_impl"}
@@ -172,7 +172,7 @@ class SubjectSession:
     def _read_fingerprint(self) -> Dict[str, Any]:
         import platform
 
-        from harness.fingerprint import ci_metadata
+        from harness.results.fingerprint import ci_metadata
 
         data = dict(self.request("fingerprint", budget=timeouts.long()))
         executable = data.pop("executable", self.python)
@@ -192,7 +192,8 @@ class SubjectSession:
               hooks: Optional[Dict[str, str]] = None) -> Iterator[AgentServer]:
         """Serve ``server_class`` in the agent (see the module docstring); the teardown
         (shutdown, join, server_close) is the agent's, bounded on both sides."""
-        from harness import addresses, instrument, servers
+        from harness.core import addresses
+        from harness.serving import instrument, servers
 
         family = family or addresses.family_for_class(server_class)
         addresses.require(family)
@@ -207,7 +208,7 @@ class SubjectSession:
                 ready = self.request("serve", budget=timeouts.long() + timeouts.short(), spec=spec)
             except AgentRefused as exc:
                 if exc.code == "missing_class":
-                    from harness.prerequisites import MissingClass
+                    from harness.core.prerequisites import MissingClass
 
                     raise MissingClass(server_class, str(exc)) from None
                 if exc.code == "unsupported":

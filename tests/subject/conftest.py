@@ -1,6 +1,6 @@
 """``subject_python``: the host's own interpreter, then every subject-only one found here.
 
-Interpreters are found through :mod:`harness.pythons` (pyenv, PATH, the
+Interpreters are found through :mod:`harness.implementations.pythons` (pyenv, PATH, the
 Windows launcher); a missing one is a skip naming it, never a failure.
 """
 
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from harness import pythons
+from harness.implementations import pythons
 
 _FOUND = {}
 
@@ -27,5 +27,5 @@ def subject_python(request):
         return sys.executable
     path = _subjects().get(request.param)
     if path is None:
-        pytest.skip(f"no {request.param} interpreter on this machine (harness.pythons)")
+        pytest.skip(f"no {request.param} interpreter on this machine (harness.implementations.pythons)")
     return path

@@ -13,7 +13,9 @@ import sys
 
 import pytest
 
-from harness import clients, instrument, timeouts
+from harness.clients import clients
+from harness.core import timeouts
+from harness.serving import instrument
 from harness.subject.mirror import TOUCHED, NeedsInProcess, clear, reason
 from harness.subject.session import SubjectSession
 
@@ -70,7 +72,7 @@ def test_the_mirror_answers_introspection_and_refuses_everything_else(session):
 @pytest.mark.parametrize("class_name", ["TCPServer", "ThreadingUDPServer", "ForkingTCPServer",
                                         "ThreadingUnixStreamServer"])
 def test_a_spec_built_server_serves_and_logs_with_the_subjects_pids(session, class_name):
-    from harness.capabilities import caps
+    from harness.core.capabilities import caps
 
     if ("Forking" in class_name and not caps().fork) or ("Unix" in class_name and not caps().af_unix):
         pytest.skip(f"{class_name} cannot run here")

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import timeouts
+from harness.core import timeouts
 
 REPO = Path(__file__).resolve().parents[2]
 NEEDS = "needs in-process access"

@@ -1,7 +1,7 @@
 """A killed, a hung and a foreign agent each end clearly and never hang the run.
 
 The fake agents (``fake_agent.py``) misbehave on purpose; every wait of the
-client is bounded by ``harness.timeouts``, so each test ends within a few
+client is bounded by ``harness.core.timeouts``, so each test ends within a few
 budgets even when the agent never answers.
 """
 
@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from harness import timeouts
+from harness.core import timeouts
+from harness.core.timeouts import HarnessTimeout
 from harness.subject.client import AgentDied, ProtocolMismatch, SubjectAgent
 from harness.subject.session import SubjectSession, open_subject
-from harness.timeouts import HarnessTimeout
 
 FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_agent.py")
 
@@ -76,7 +76,7 @@ def test_a_subject_that_cannot_start_is_one_implementation_error():
 
 @pytest.mark.skipif(os.name != "posix", reason="a fake interpreter as a shell script")
 def test_ssconform_run_refuses_a_foreign_agent_before_any_check(tmp_path, capsys):
-    from harness import cli
+    from harness.cli import cli
 
     fake_python = tmp_path / "python-fake"
     fake_python.write_text(f"#!/bin/sh\nexec '{sys.executable}' '{FAKE}' mismatch\n", encoding="utf-8")

@@ -15,7 +15,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness import addresses, clients, instrument, timeouts
+from harness.clients import clients
+from harness.core import addresses, timeouts
+from harness.serving import instrument
 from harness.subject.client import AgentRefused, SubjectAgent
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "subject-protocol.schema.json")
@@ -106,7 +108,7 @@ def test_the_schema_rejects_what_the_protocol_forbids():
 
 
 def test_the_agent_vocabulary_is_the_harness_vocabulary():
-    """The agent's behaviours and calls are the schema's, and the behaviours are harness.instrument's."""
+    """The agent's behaviours and calls are the schema's, and the behaviours are harness.serving.instrument's."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness" / "subject"))
     try:
         import agent
