@@ -436,7 +436,8 @@ def test_declared_api_level(ss, impl, observe):
 
 @check("API-028", VERSION, clause="the standard library's module is SocketServer in Python 2 and "
                                   "socketserver from Python 3.0 on "
-                                  "[https://docs.python.org/2.7/library/socketserver.html]")
+                                  "[https://github.com/python/cpython/blob/v2.7.18/Lib/SocketServer.py, "
+                                  "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py]")
 def test_stdlib_module_name_by_version(ss, impl, observe):
     """The standard library's module is named SocketServer before API 3.0 and socketserver from 3.0 on."""
     if impl.name != "stdlib":

@@ -64,7 +64,7 @@ FORBIDDEN = {
 CPYTHON_SS = re.compile(r"https://github\.com/python/cpython/blob/v3\.13\.0/Lib/socketserver\.py#L(\d+)(?:-L(\d+))?")
 ALLOWED = (
     CPYTHON_SS,
-    re.compile(r"https://github\.com/python/cpython/blob/v3\.\d+\.\d+/[\w/.-]+"),
+    re.compile(r"https://github\.com/python/cpython/blob/v[23]\.\d+\.\d+/[\w/.-]+"),  # 2.7: the subject agent
     re.compile(r"https://docs\.python\.org/3/library/[\w.-]+\.html#[\w.-]+"),
     re.compile(r"\b(?:gh|bpo)-\d+\b"),
     re.compile(r"https://learn\.microsoft\.com/en-us/windows/win32/[\w/.-]+"),
