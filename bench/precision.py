@@ -138,13 +138,18 @@ def judge(breaks: Dict[str, str], checks: List[dict]) -> Dict[str, Any]:
     for check in checks:
         label = check["id"] + (f"[{check['variant']}]" if check["variant"] else "")
         outcome = check["outcome"]
+        if outcome == breaks.get(check["id"]):
+            failing.add(check["id"])  # as declared (also a declared PRECONDITION_FAILED)
         if outcome in BAD:
             failing.add(check["id"])
             if check["id"] not in named:
                 collateral.add(f"{label}={outcome}")
         elif outcome == "PRECONDITION_FAILED" and check["id"] not in named and check.get("prerequisite") not in named:
             collateral.add(f"{label}=PRECONDITION_FAILED({check.get('prerequisite')})")
-    return {"collateral": sorted(collateral), "missed": sorted(named - failing)}
+    seen = {f"{c['id']}[{c['variant']}]" if c["variant"] else c["id"]: c["outcome"]
+            + (f"({c.get('prerequisite')})" if c.get("prerequisite") else "")
+            for c in checks if c["id"] in named}
+    return {"collateral": sorted(collateral), "missed": sorted(named - failing), "named": seen}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -56,7 +56,6 @@ thread, so the hang becomes TIMEOUT and the run goes on; elsewhere
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import os
@@ -121,6 +120,7 @@ class PluginState:
         self.started = None
         self.record_path: Optional[Path] = None
         self.latch_file: Optional[str] = None
+        self.probed = False
 
 
 # ---------------------------------------------------------------- options
@@ -246,8 +246,7 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     state = _state(config)
     if state is not None and state.latch_file:
-        with contextlib.suppress(OSError):
-            os.unlink(state.latch_file)
+        prerequisites.discard(state.latch_file)
         os.environ.pop(prerequisites.ENV_VAR, None)
 
 
@@ -478,7 +477,15 @@ class _Watchdog:
         self.previous = None
 
     def _fire(self, signum, frame):
+        interrupted = prerequisites.GUARD.take_interrupt()
+        if interrupted is not None:  # another thread of the check called a function known to hang
+            raise interrupted
         raise timeouts.HarnessTimeout(f"{self.what} (watchdog)", self.budget)
+
+    def interrupt(self) -> None:
+        """End the check's main thread now (through the watchdog's signal)."""
+        if self.armed:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
 
     def __enter__(self):
         usable = (
@@ -511,6 +518,14 @@ def pytest_runtest_setup(item):
     missing = [name for name in meta["requires"] if not capabilities.has(name)]
     if missing:
         pytest.skip(_helpers.UNSUPPORTED_PREFIX + "capability absent: " + ", ".join(missing))
+    if not state.probed:  # once per process, before its first check (harness.serving.prerequisite_probes)
+        state.probed = True
+        from harness.serving import prerequisite_probes
+
+        try:
+            prerequisite_probes.run(state.impl.module)
+        except Exception:  # noqa: BLE001  the probes only save time; the checks still judge
+            pass
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -522,7 +537,7 @@ def pytest_runtest_call(item):
         return
     meta = _meta(item)
     budget = timeouts.scaled(meta["budget"])
-    with _Watchdog(budget, f"check {meta['id']}"):
+    with _Watchdog(budget, f"check {meta['id']}") as watchdog, prerequisites.GUARD.active(watchdog.interrupt):
         yield
 
 
@@ -609,11 +624,22 @@ def pytest_runtest_makereport(item, call):
     entry = item.stash.setdefault(ENTRY, {"outcome": None, "message": "", "duration": 0.0})
     entry["duration"] += getattr(report, "duration", 0.0) or 0.0
     graded = _grade_phase(report, call, _meta(item)["id"])
+    prerequisite = call.excinfo.value if graded == Outcome.PRECONDITION_FAILED else None
+    fired = prerequisites.GUARD.fired if call.when == "call" else None
+    if fired is not None and graded in (Outcome.FAIL, Outcome.ERROR, Outcome.TIMEOUT):
+        # a call of a function known not to return was ended (harness.core.prerequisites.GUARD):
+        # whatever failed after it, the check could not proceed (its owner: it hung)
+        graded = Outcome.PRECONDITION_FAILED if fired.prerequisite != _meta(item)["id"] else Outcome.TIMEOUT
+        prerequisite = fired if graded == Outcome.PRECONDITION_FAILED else None
+    else:
+        fired = None
     if graded is not None and entry["outcome"] in (None, Outcome.PASS, Outcome.INFO):
         entry["outcome"] = graded
         entry["message"] = _message(report)
-        if graded == Outcome.PRECONDITION_FAILED:
-            entry["prerequisite"] = call.excinfo.value.prerequisite
+        if fired is not None:
+            entry["message"] = f"{fired}; then: {entry['message']}"[:2000]
+        if prerequisite is not None:
+            entry["prerequisite"] = prerequisite.prerequisite
     if call.when == "call" and graded is None:
         meta = _meta(item)
         entry["outcome"] = Outcome.INFO if meta["level"] == Level.PLATFORM.value else Outcome.PASS

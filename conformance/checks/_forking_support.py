@@ -65,7 +65,8 @@ import signal
 import sys
 from typing import Any, Dict, Iterator, List, Optional
 
-from harness.core import addresses, timeouts
+from harness.core import addresses, prerequisites, timeouts
+from harness.core.prerequisites import PreconditionFailed
 from harness.core.timeouts import HarnessTimeout
 from harness.processes.child_protocol import Protocol, bootstrap, take_stdout
 
@@ -198,6 +199,8 @@ def _serve(spec: Dict[str, Any], send) -> int:
             raise _Stop()
 
     address = addresses.server_address_for(family, spec["directory"], name="srv")
+    # a function the parent's probes found not to return ends at once here too (the lab exits by os._exit)
+    contextlib.ExitStack().enter_context(prerequisites.GUARD.active())
     server = servers.build_server(module, class_name, handler, address, close_request=close_request,
                                   shutdown_request=shutdown_request, handle_error=handle_error,
                                   service_actions=service_actions, **spec.get("attrs", {}))
@@ -241,8 +244,9 @@ def _serve(spec: Dict[str, Any], send) -> int:
             foreign_state = {"reaped_by_lab": True, "exitcode": _exitcode(status)}
         except ChildProcessError:
             foreign_state = {"reaped_by_lab": False, "exitcode": None}
+    fired = prerequisites.GUARD.fired
     send(event="teardown", error=error, close_error=close_error, active_children=_children(server),
-         foreign=foreign_state)
+         foreign=foreign_state, precondition=[fired.behaviour, fired.detail] if fired else None)
     return EXIT_OK if error is None and close_error is None else EXIT_ERROR
 
 
@@ -262,7 +266,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         code = _serve(spec, send)
     except BaseException as exc:
         send(event="error", exc_type=type(exc).__name__, error=str(exc),
-             capability=getattr(exc, "capability", None))
+             capability=getattr(exc, "capability", None),
+             precondition=[exc.behaviour, exc.detail, exc.timed_out] if isinstance(exc, PreconditionFailed) else None)
     sys.stderr.flush()
     os._exit(code)
 
@@ -305,6 +310,8 @@ class Lab:
         if message.get("event") == "error":
             if message.get("exc_type") == "UnsupportedFeature":
                 raise addresses.UnsupportedFeature(message.get("error", ""), message.get("capability"))
+            if message.get("precondition"):
+                raise PreconditionFailed(*message["precondition"])
             raise LabError(f"forking lab: {message.get('exc_type')}: {message.get('error')}\n"
                            f"stderr: {self.stderr_tail()}")
         self.ready = message
@@ -329,6 +336,9 @@ class Lab:
             _STOP_BY_SIGNAL.add(self.impl_spec)
         self.killed = stopped["killed"]
         self.teardown = self.child.await_message(("teardown",), timeouts.short(), "the lab's teardown line") or {}
+        if self.teardown.get("precondition") and prerequisites.GUARD.fired is None:
+            # the lab called a function known not to return: the check's failure is that
+            prerequisites.GUARD.fired = PreconditionFailed(*self.teardown["precondition"], timed_out=True)
         if not stopped["reaped"]:
             raise HarnessTimeout(f"forking lab {self.child.pid} to be reaped", timeouts.short())
         return self.teardown

@@ -301,8 +301,10 @@ class LoopThread:
     """``server.serve_forever(poll_interval)`` in a daemon thread; see module doc."""
 
     def __init__(self, server: Any, poll_interval: Optional[float] = None,
-                 recorder: Optional[Recorder] = None) -> None:
+                 recorder: Optional[Recorder] = None, count_waits: bool = False) -> None:
         self.server = server
+        # the loop's iterations, counted without its hooks (harness.serving.servers.LoopCounter)
+        self.counter = servers.LoopCounter(count=True) if count_waits else None
         self.poll_interval = timeouts.poll() if poll_interval is None else poll_interval
         self.recorder = recorder
         self.error: Optional[BaseException] = None
@@ -311,15 +313,22 @@ class LoopThread:
 
     def _run(self) -> None:
         try:
+            if self.counter is not None:
+                self.counter.install()
             self.server.serve_forever(self.poll_interval)
         except BaseException as exc:  # reported to the check
             self.error = exc
         finally:
+            if self.counter is not None:
+                sys.setprofile(None)
             self.returned.set()
             if self.recorder is not None:
                 self.recorder.add("loop_returned")
 
     def start(self) -> LoopThread:
+        broken = servers.loop_known_broken(self.server)
+        if broken is not None:
+            raise broken
         self.thread.start()
         return self
 

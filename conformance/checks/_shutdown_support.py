@@ -56,7 +56,8 @@ def closed_under_loop(ss: Any, interval: float = INTERVAL, in_loop: bool = False
     another thread mostly lands during ``select()``, which then reports the
     socket readable instead).
 
-    Returns the observations: ``service_actions`` calls in one
+    Returns the observations: the loop's waits in its selector
+    (:class:`harness.serving.servers.LoopCounter`, no hook needed) in one
     ``absence()`` window after the close, whether the loop returned in that
     window (before ``shutdown()`` was called) and with which error, whether
     ``shutdown()`` returned and the loop ended, and the behaviour summary
@@ -74,19 +75,19 @@ def closed_under_loop(ss: Any, interval: float = INTERVAL, in_loop: bool = False
             ss.TCPServer.service_actions(self)
 
     server = Server(("127.0.0.1", 0), ss.BaseRequestHandler)
-    loop = LoopThread(server, interval, recorder=recorder).start()
+    loop = LoopThread(server, interval, recorder=recorder, count_waits=True).start()
     try:
-        recorder.wait_count("service_actions", 1)
+        loop.counter.wait_waits(2)  # its second wait: one whole iteration ran
         if in_loop:
             close_now.set()
             recorder.wait_count("closed", 1)
         else:
             call_bounded(server.server_close, what="server.server_close()")
-        before = recorder.count("service_actions")
+        before = loop.counter.waits
         start = clock.now()
         returned_early = loop.returned_within(timeouts.absence())
         window = clock.now() - start
-        calls = recorder.count("service_actions") - before
+        calls = loop.counter.waits - before
         stopped = True
         if not returned_early:
             try:
@@ -103,7 +104,7 @@ def closed_under_loop(ss: Any, interval: float = INTERVAL, in_loop: bool = False
         else:
             behaviour = "idles"
         result = {
-            "service_actions_calls_in_window": calls,
+            "loop_waits_in_window": calls,
             "window": round(window, 3),
             "idle_calls_expected": round(idle, 1),
             "serve_forever_error": summary(error) if error is not None else None,

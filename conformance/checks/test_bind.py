@@ -26,7 +26,7 @@ import pytest
 
 from harness.core import addresses, timeouts
 from harness.core.observations import summary
-from harness.serving.servers import call_bounded, open_fds, run_handle_request
+from harness.serving.servers import build_server, call_bounded, open_fds, run_handle_request
 
 from ._helpers import PLATFORM, REQUIRED, VERSION, check, require_attr, verify, verify_equal
 from ._serve_support import Recorder, make_handler, owned, read_to_eof, recording_class
@@ -432,10 +432,10 @@ def test_fileno_is_socket_fileno(ss, observe, kind):
                                   pytest.param("UnixDatagramServer", id="dgram")])
 def test_unix_server_close_keeps_path(ss, observe, kind):
     """The AF_UNIX socket file survives server_close()."""
-    cls = require_attr(ss, kind)
+    require_attr(ss, kind)
     with addresses.private_dir() as directory:
         path = addresses.unix_address(directory, "bind017")
-        server = cls(path, ss.BaseRequestHandler)
+        server = build_server(ss, kind, ss.BaseRequestHandler, path)  # a class that cannot be built: UNIX-001
         try:
             existed = os.path.exists(path)
         finally:

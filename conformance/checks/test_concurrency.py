@@ -265,7 +265,8 @@ def test_forking_stream_server_overlaps(impl, ss, observe, family):
     observe("server", name)
     # max_children (default 40) would make collect_children() wait for a
     # child to exit while every swarm client waits for the release: room for all
-    with serve_kind(impl, name, "echo", options=HELD_OPTIONS, max_children=FORK_ROOM) as served:
+    with serve_kind(impl, name, "echo", options=HELD_OPTIONS, max_children=FORK_ROOM,
+                    request_queue_size=FORK_ROOM) as served:
         _overlapping_stream(served, observe)
         observe("server_pid", served.server_pid)
     pids = {pid for pid, _ in observe.observed["workers"]}

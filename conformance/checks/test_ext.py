@@ -265,12 +265,12 @@ def test_idle_after_server_close(impl, ss, observe, selector, in_loop):
         seen = closed_under_loop(ss)
     else:
         seen = closed_under_loop_without_poll(impl.spec, in_loop=in_loop)
-    for key in ("service_actions_calls_in_window", "window", "idle_calls_expected", "serve_forever_error",
+    for key in ("loop_waits_in_window", "window", "idle_calls_expected", "serve_forever_error",
                 "returned_before_shutdown", "shutdown_returned", "loop_ended"):
         observe(key, seen[key])
     observe.summary(seen["behaviour"])
     verify(seen["behaviour"] == "idles" and not seen["returned_before_shutdown"],
            "serve_forever() after server_close(), before shutdown()", "idles (no spinning, no exception)",
-           {k: seen[k] for k in ("behaviour", "service_actions_calls_in_window", "returned_before_shutdown")})
+           {k: seen[k] for k in ("behaviour", "loop_waits_in_window", "returned_before_shutdown")})
     verify(seen["shutdown_returned"] and seen["loop_ended"], "shutdown() after server_close()",
            "returned, and serve_forever() ended", {k: seen[k] for k in ("shutdown_returned", "loop_ended")})

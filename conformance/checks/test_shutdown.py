@@ -78,10 +78,15 @@ def _client(server):
     return socket.create_connection(server.server_address, timeout=timeouts.short())
 
 
-def _loop_started(recorder, loop, since):
-    """Wait until the loop ran an iteration after ``since`` calls, or returned."""
-    return recorder.reached(lambda r: r.count("service_actions") > since or loop.returned.is_set(),
-                            timeouts.short())
+def _loop_started(loop):
+    """Wait until ``loop`` (counting its waits) ran an iteration -- its second
+    selector wait began -- or returned; counted without service_actions()."""
+    try:
+        timeouts.wait_until(lambda: loop.counter.waits >= 2 or loop.returned.is_set(), timeouts.short(),
+                            "an iteration of serve_forever()")
+    except timeouts.HarnessTimeout:
+        return False
+    return True
 
 
 @check("SHUTDOWN-001", REQUIRED, clause="shutdown() stops the serve_forever loop and blocks until "
@@ -120,9 +125,9 @@ def test_shutdown_before_serve_forever(ss, observe):
     with owned(_server(ss, recorder)) as server:
         stop = Background(server.shutdown, what="server.shutdown()", watch_wait=True).start()
         stop.wait_waiting()
-        with LoopThread(server, recorder=recorder) as loop:
-            _loop_started(recorder, loop, 0)
-            iterations = recorder.count("service_actions")
+        with LoopThread(server, recorder=recorder, count_waits=True) as loop:
+            _loop_started(loop)
+            iterations = loop.counter.waits  # a loop that returned at once never waited
             returned = loop.returned.is_set()
             observe("serve_forever_returned", returned)
             observe("iterations", iterations)
@@ -161,9 +166,8 @@ def test_serve_again_after_shutdown(ss, observe):
     replies = []
     with owned(_server(ss, recorder, "reply")) as server:
         for round_ in range(2):
-            since = recorder.count("service_actions")
-            with LoopThread(server, recorder=recorder) as loop:
-                _loop_started(recorder, loop, since)
+            with LoopThread(server, recorder=recorder, count_waits=True) as loop:
+                _loop_started(loop)
                 running = not loop.returned.is_set()
                 reply = try_roundtrip(server.server_address, b"", budget=timeouts.short()) if running else None
             replies.append(reply["data"] if reply else None)
@@ -180,26 +184,24 @@ def test_stale_shutdown_request(ss, observe):
     """The stale-flag quirk: one extra shutdown() costs exactly one serve_forever() call."""
     recorder = Recorder()
     with owned(_server(ss, recorder, "reply")) as server:
-        with LoopThread(server, recorder=recorder) as loop:
-            _loop_started(recorder, loop, 0)
+        with LoopThread(server, recorder=recorder, count_waits=True) as loop:
+            _loop_started(loop)
         late = Background(server.shutdown, what="late server.shutdown()").start()
         late_returned = late.finished_within(timeouts.short())
         observe("late_shutdown_returned", late_returned)
         verify(late_returned, "shutdown() after serve_forever() returned", "returns at once", "blocked")
 
-        since = recorder.count("service_actions")
-        with LoopThread(server, recorder=recorder) as second:
-            _loop_started(recorder, second, since)
-            second_iterations = recorder.count("service_actions") - since
+        with LoopThread(server, recorder=recorder, count_waits=True) as second:
+            _loop_started(second)
+            second_iterations = second.counter.waits
             second_returned = second.returned.is_set()
         observe("second_loop", {"returned": second_returned, "iterations": second_iterations})
         verify(second_returned and second_iterations == 0, "the serve_forever() after the late shutdown()",
                "returned without an iteration",
                {"returned": second_returned, "iterations": second_iterations})
 
-        since = recorder.count("service_actions")
-        with LoopThread(server, recorder=recorder) as third:
-            _loop_started(recorder, third, since)
+        with LoopThread(server, recorder=recorder, count_waits=True) as third:
+            _loop_started(third)
             running = not third.returned.is_set()
             reply = try_roundtrip(server.server_address, b"") if running else {"data": None}
         observe("third_loop_reply", reply["data"])
@@ -215,8 +217,8 @@ def test_no_accept_after_shutdown_request(ss, observe):
     recorder = Recorder()
     with owned(_server(ss, recorder)) as server:
         with _client(server):  # warm-up request: the loop is running once it has served it
-            with LoopThread(server, 0.5, recorder=recorder) as loop:
-                recorder.wait_count("service_actions", 1)
+            with LoopThread(server, 0.5, recorder=recorder, count_waits=True) as loop:
+                loop.counter.wait_waits(2)  # its second wait: the warm-up iteration is over
                 before = (recorder.count("get_request"), recorder.count("handler"))
                 stop = Background(server.shutdown, what="server.shutdown()", watch_wait=True).start()
                 stop.wait_waiting()
@@ -261,9 +263,9 @@ def test_base_exception_releases_shutdown(ss, observe):
 def test_server_close_after_serving(ss, observe):
     """server_close() after a served session releases the port; a second call is harmless."""
     recorder = Recorder()
-    with LoopThread(_server(ss, recorder, "reply"), recorder=recorder) as loop:
+    with LoopThread(_server(ss, recorder, "reply"), recorder=recorder, count_waits=True) as loop:
         server = loop.server
-        _loop_started(recorder, loop, 0)
+        _loop_started(loop)
         reply = try_roundtrip(server.server_address, b"")
     address = server.server_address
     call_bounded(server.server_close, what="server.server_close()")
@@ -362,8 +364,8 @@ def test_shutdown_latency(ss, observe):
     recorder = Recorder()
     with owned(_server(ss, recorder)) as server:
         with _client(server):  # served at once, so the loop is known to be running
-            with LoopThread(server, interval, recorder=recorder) as loop:
-                recorder.wait_count("service_actions", 1)
+            with LoopThread(server, interval, recorder=recorder, count_waits=True) as loop:
+                loop.counter.wait_waits(2)  # its second wait: the warm-up iteration is over
                 start = clock.now()
                 call_bounded(server.shutdown, budget=timeouts.short() + interval, what="server.shutdown()")
                 latency = clock.now() - start
@@ -390,7 +392,7 @@ def test_server_close_during_serve_forever(ss, impl, observe, selector):
         seen = closed_under_loop(ss)
     else:
         seen = closed_under_loop_without_poll(impl.spec)
-    for key in ("service_actions_calls_in_window", "window", "idle_calls_expected", "serve_forever_error",
+    for key in ("loop_waits_in_window", "window", "idle_calls_expected", "serve_forever_error",
                 "shutdown_returned", "returned_before_shutdown", "serve_forever_error_type"):
         observe(key, seen[key])
     # the verdict is what reports compare (the counts and the window are
@@ -422,8 +424,8 @@ def test_no_resource_warning(ss, observe):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         with owned(_server(ss, recorder, "reply")) as server:
-            with LoopThread(server, recorder=recorder) as loop:
-                _loop_started(recorder, loop, 0)
+            with LoopThread(server, recorder=recorder, count_waits=True) as loop:
+                _loop_started(loop)
                 reply = try_roundtrip(server.server_address, b"", budget=timeouts.short())
         del server, loop
         gc.collect()

@@ -12,12 +12,38 @@ without it ends **PRECONDITION_FAILED**, naming the owner (as wpt's
 PRECONDITION_FAILED does), and it ends so at once: :class:`Latch` remembers
 for the rest of the process, keyed by the implementation's function, that
 the behaviour is broken, so later checks do not each wait out the budget
-again.  Server processes (:mod:`harness.processes.server_process`) share what
-was found through a file named by :data:`ENV_VAR`, which the pytest plugin
-creates for its run (children inherit the environment): each line is one
-finding, appended with one ``write`` on an ``O_APPEND`` descriptor.  Keys are
-the functions' module, qualified name, file and first line, which are the
-same in every process that loaded the implementation.
+again.  Server processes (:mod:`harness.processes.server_process`) and xdist workers
+share what was found through the path named by :data:`ENV_VAR`, which the
+pytest plugin creates for its run (children inherit the environment).  It is
+an :class:`harness.serving.instrument.EventLog`: every process writes its findings to
+a file of its own, so no two writers share a file (``O_APPEND`` is not atomic
+on Windows, see that module), and a reader merges them all; :func:`discard`
+removes them at the end of the run.  Keys are the functions' module,
+qualified name, file and first line, which are the same in every process that
+loaded the implementation.
+
+Beyond the fixed behaviours, three kinds of prerequisite decide by
+themselves, the same in every process and in any order of checks:
+
+* A server class whose construction fails (``constructs:<class>``, owned by
+  the check of :data:`CONSTRUCTORS` that constructs it directly): when
+  :func:`harness.serving.servers.build_server` fails to construct, it constructs the
+  plain class on a fresh address (a cheap probe), and only if that fails too
+  is it PRECONDITION_FAILED; otherwise the check's own exception stands.
+* A function of the implementation that does not return, or a family
+  prerequisite (:data:`FAMILY_NEEDS`: ``Threading*`` classes need a thread per
+  request, datagram classes need ``(data, socket)`` requests; an idle
+  ``serve_forever()`` must not die), is found once per process by
+  :mod:`harness.serving.prerequisite_probes` before the first check, each probe
+  bounded by ``short()``.  A hung function is latched by its code (file,
+  first line, name); from then on :data:`GUARD` makes every call of that
+  code, in any thread of a check, raise :class:`PreconditionFailed` at once
+  instead of hanging (a trace function, installed only while such a finding
+  exists).  A check whose call was ended so is graded PRECONDITION_FAILED
+  naming the owner even if it then failed otherwise; the owner itself ends
+  TIMEOUT, whether it runs first or last.
+* A broken family prerequisite makes ``build_server`` refuse that family at
+  once (:func:`family_needs`); its owner constructs the same way and FAILs.
 
 The pytest plugin grades :class:`PreconditionFailed` as PRECONDITION_FAILED,
 except in the owning check itself, where it stays what it would have been
@@ -30,9 +56,10 @@ defect (:func:`harness.core.outcomes.is_bad`).
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-from typing import Any, Dict, Optional, Tuple
+import sys
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 #: names the file shared by the processes of one run (see the module docstring)
 ENV_VAR = "SSCONFORM_LATCH_FILE"
@@ -47,12 +74,56 @@ OWNERS: Dict[str, Tuple[str, str]] = {
     "unix_names": ("API-003", "the Unix* classes exist where AF_UNIX does"),
 }
 
+#: behaviours found by :mod:`harness.serving.prerequisite_probes`: a function that does not return
+OWNERS.update({
+    "constructor_returns": ("BIND-001", "a server's constructor (server_bind(), server_activate()) returns"),
+    "server_close_returns": ("BIND-015", "server_close() returns"),
+    "get_request_returns": ("PIPELINE-013", "get_request() returns a pending connection"),
+    "handler_returns": ("HANDLER-001", "BaseRequestHandler.__init__ runs setup(), handle(), finish() and returns"),
+    "handle_request_returns": ("SERVE-001", "handle_request() returns after self.timeout"),
+    "serve_forever_runs": ("SERVE-007", "serve_forever() keeps serving through idle iterations"),
+    # not hangs: a shape every check of a family relies on (harness.serving.prerequisite_probes)
+    "datagram_request": ("PIPELINE-013", "a datagram server's request is (data, socket)"),
+    "threading_spawns": ("THREADING-001", "ThreadingMixIn.process_request() runs the handler in a new thread"),
+})
+
+#: behaviour above -> (the class every server of the family has in its MRO, the
+#: function of it the finding is keyed by): see :func:`family_needs`
+FAMILY_NEEDS: Dict[str, Tuple[str, str]] = {
+    "datagram_request": ("UDPServer", "get_request"),
+    "threading_spawns": ("ThreadingMixIn", "process_request"),
+}
+
+#: server class (the base of a Threading*/Forking* class) -> the check whose
+#: body constructs it directly, so it owns "the class constructs on a fresh address"
+CONSTRUCTORS: Dict[str, str] = {
+    "TCPServer": "BIND-001",
+    "UDPServer": "BIND-001",
+    "UnixStreamServer": "UNIX-001",
+    "UnixDatagramServer": "UNIX-002",
+}
+
+
+def owner_of(behaviour: str) -> Tuple[str, str]:
+    """(owning check, words) of ``behaviour``, also of ``constructs:<class>``;
+    KeyError for an unknown one."""
+    if behaviour in OWNERS:
+        return OWNERS[behaviour]
+    kind, _, name = behaviour.partition(":")
+    if kind != "constructs":
+        raise KeyError(behaviour)
+    base = name
+    for prefix in ("Threading", "Forking"):
+        if base.startswith(prefix) and base[len(prefix):] in CONSTRUCTORS:
+            base = base[len(prefix):]
+    return CONSTRUCTORS[base], f"{name}(address, handler) constructs on a fresh address"
+
 
 class PreconditionFailed(Exception):
     """A check cannot proceed because a behaviour another check owns is broken."""
 
     def __init__(self, behaviour: str, detail: str, timed_out: bool = False):
-        owner, words = OWNERS[behaviour]
+        owner, words = owner_of(behaviour)
         super().__init__(f"precondition {owner} ({words}) is broken: {detail}")
         self.behaviour = behaviour
         self.prerequisite = owner
@@ -85,6 +156,29 @@ def function_key(obj: Any, *names: str) -> Tuple[str, ...]:
     return tuple(f"{name}={_describe(getattr(type(obj), name, None))}" for name in names)
 
 
+def family_key(cls: type, behaviour: str) -> Optional[Tuple[str, ...]]:
+    """The key of a :data:`FAMILY_NEEDS` finding for a server class ``cls``; None
+    when ``cls`` is not of that family."""
+    name, function = FAMILY_NEEDS[behaviour]
+    for klass in getattr(cls, "__mro__", ()):
+        if klass.__name__ == name:
+            return (f"{name}.{function}={_describe(getattr(klass, function, None))}",)
+    return None
+
+
+def family_needs(cls: type) -> Optional[PreconditionFailed]:
+    """The broken family prerequisite a server class ``cls`` needs (found by
+    :mod:`harness.serving.prerequisite_probes` in this run), else None: every class
+    with ``ThreadingMixIn`` needs its threads, every ``UDPServer`` its
+    ``(data, socket)`` requests."""
+    for behaviour in FAMILY_NEEDS:
+        key = family_key(cls, behaviour)
+        found = LATCH.get(behaviour, key) if key is not None else None
+        if found is not None:
+            return PreconditionFailed(behaviour, found)
+    return None
+
+
 class Latch:
     """Behaviours found broken in this process: key -> what was seen the first time."""
 
@@ -102,8 +196,15 @@ class Latch:
         return self._lock
 
     @staticmethod
-    def _path() -> Optional[str]:
-        return os.environ.get(ENV_VAR) or None
+    def _log() -> Any:
+        path = os.environ.get(ENV_VAR)
+        if not path:
+            return None
+        # imported on use: this module is imported before gevent/eventlet patch
+        # threading (harness.processes.server_process), and harness.serving.instrument imports it
+        from harness.serving.instrument import EventLog
+
+        return EventLog(path)
 
     def set(self, behaviour: str, key: Tuple[str, ...], detail: str) -> None:
         name = "|".join((behaviour,) + key)
@@ -111,47 +212,176 @@ class Latch:
             if name in self._seen:
                 return
             self._seen[name] = detail
-            path = self._path()
-            if path:
-                line = (json.dumps({"key": name, "detail": detail}) + "\n").encode("utf-8")
-                try:
-                    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                except OSError:
-                    return  # sharing is an optimisation: this process still knows
-                try:
-                    os.write(fd, line)
-                finally:
-                    os.close(fd)
+        log = self._log()
+        if log is not None:
+            try:
+                log.append(kind="latch", key=name, detail=detail)
+            except OSError:
+                pass  # sharing is an optimisation: this process still knows
 
     def get(self, behaviour: str, key: Tuple[str, ...]) -> Optional[str]:
         name = "|".join((behaviour,) + key)
         with self._guard():
-            if name not in self._seen:
-                self._load()
+            if name in self._seen:
+                return self._seen[name]
+        self._load()
+        with self._guard():
             return self._seen.get(name)
 
     def _load(self) -> None:
-        path = self._path()
-        if not path:
+        log = self._log()
+        if log is None:
             return
         try:
-            with open(path, encoding="utf-8") as handle:
-                lines = handle.read().splitlines()
-        except OSError:
+            events = log.read()
+        except (OSError, ValueError):
             return
-        for line in lines:
-            try:
-                found = json.loads(line)
-                self._seen.setdefault(str(found["key"]), str(found["detail"]))
-            except (ValueError, KeyError, TypeError):
-                continue  # a line still being written by another process
+        with self._guard():
+            for event in events:
+                if event.get("kind") == "latch":
+                    self._seen.setdefault(str(event.get("key")), str(event.get("detail")))
+
+    def set_hung(self, behaviour: str, code: Any, detail: str) -> None:
+        """Remember that ``code`` (a function's code object) did not return."""
+        self.set(behaviour, (_HUNG + code_where(code),), detail)
+
+    def hung_codes(self) -> Dict[Tuple[str, int, str], Tuple[str, str]]:
+        """(file, first line, name) -> (behaviour, detail) of every function found not to return."""
+        self._load()
+        found = {}
+        with self._guard():
+            for name, detail in self._seen.items():
+                behaviour, _, where = name.partition("|")
+                if where.startswith(_HUNG):
+                    filename, line, function = where[len(_HUNG):].rsplit(":", 2)
+                    found[(filename, int(line), function)] = (behaviour, detail)
+        return found
 
     def clear(self) -> None:
         with self._guard():
             self._seen.clear()
 
 
+_HUNG = "hung="
+
+
+def code_where(code: Any) -> str:
+    return f"{code.co_filename}:{code.co_firstlineno}:{code.co_name}"
+
+
+def _code_of(function: Any) -> Any:
+    return getattr(getattr(function, "__func__", function), "__code__", None)
+
+
+def _refusal(found: Tuple[str, str], name: str) -> PreconditionFailed:
+    behaviour, detail = found
+    return PreconditionFailed(behaviour, f"{name}() is known not to return ({detail})", timed_out=True)
+
+
+class Guard:
+    """While :meth:`active`, a call of a function found not to return raises
+    :class:`PreconditionFailed` in the calling thread (see the module
+    docstring); :attr:`fired` is the first such exception of the block."""
+
+    def __init__(self) -> None:
+        self.fired: Optional[PreconditionFailed] = None
+        self._interrupt: Optional[Callable[[], None]] = None
+        self._pending: Optional[PreconditionFailed] = None
+
+    def take_interrupt(self) -> Optional[PreconditionFailed]:
+        """The exception to raise in the main thread, once (see :meth:`active`)."""
+        pending, self._pending = self._pending, None
+        return pending
+
+    def refuse(self, function: Any) -> Optional[PreconditionFailed]:
+        """:meth:`known_hung`, noted as :attr:`fired` (the caller raises it instead of calling)."""
+        exc = self.known_hung(function)
+        if exc is not None and self.fired is None:
+            self.fired = exc
+        return exc
+
+    def known_hung(self, function: Any) -> Optional[PreconditionFailed]:
+        """The exception a call of ``function`` would get now (None: not known to hang)."""
+        code = _code_of(function)
+        if code is None:
+            return None
+        found = LATCH.hung_codes().get((code.co_filename, code.co_firstlineno, code.co_name))
+        return _refusal(found, code.co_name) if found is not None else None
+
+    def tracer(self) -> Optional[Callable[..., None]]:
+        """A trace function that raises in any function found not to return
+        (None: nothing was found)."""
+        codes = LATCH.hung_codes()
+        if not codes:
+            return None
+
+        def trace(frame: Any, event: str, arg: Any) -> None:
+            if event != "call":
+                return None
+            code = frame.f_code
+            found = codes.get((code.co_filename, code.co_firstlineno, code.co_name))
+            if found is not None:
+                exc = _refusal(found, code.co_name)
+                first = self.fired is None
+                if first:
+                    self.fired = exc
+                import threading
+
+                interrupt = self._interrupt
+                if first and interrupt is not None and threading.current_thread() is not threading.main_thread():
+                    # the check's main thread would only wait for what this thread can no
+                    # longer do (a reply, an accepted connection): end it now
+                    self._pending = exc
+                    interrupt()
+                raise exc  # raised in the called function; the trace function is then unset
+            return None  # no line events
+
+        return trace
+
+    @contextlib.contextmanager
+    def active(self, interrupt: Optional[Callable[[], None]] = None) -> Iterator[Guard]:
+        """Trace this thread and the threads started in the block.  ``interrupt``
+        ends the main thread when another thread's call was ended (the plugin
+        passes its watchdog's; the main thread then raises the same exception)."""
+        self.fired = None
+        self._pending = None
+        self._interrupt = interrupt
+        trace = self.tracer()
+        if trace is None or sys.gettrace() is not None:  # nothing found, or a debugger/coverage traces
+            try:
+                yield self
+            finally:
+                self._interrupt = None
+            return
+        import threading
+
+        threading.settrace(trace)
+        sys.settrace(trace)
+        try:
+            yield self
+        finally:
+            sys.settrace(None)
+            threading.settrace(None)  # type: ignore[arg-type]
+            self._interrupt = None
+            self._pending = None
+
+
+def discard(path: str) -> None:
+    """Remove a run's shared latch: its path and every writer's file."""
+    import glob
+
+    for name in [path] + glob.glob(glob.escape(path) + ".w*"):
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+
+
 #: the process-wide latch used by :mod:`harness.serving.servers`
 LATCH = Latch()
 
-__all__ = ("ENV_VAR", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed", "function_key")
+#: the process-wide guard the plugin activates around each check
+GUARD = Guard()
+
+__all__ = ("CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
+           "code_where", "discard", "family_key", "family_needs", "function_key", "owner_of")

@@ -50,7 +50,7 @@ import os
 import sys
 from typing import Any, Dict, Iterator, List, Optional
 
-from harness.core.prerequisites import PreconditionFailed  # imports only json and os
+from harness.core.prerequisites import PreconditionFailed  # imports only os (EventLog on use)
 from harness.core.timeouts import HarnessTimeout  # imports only os and time
 from harness.processes.child_protocol import (  # imports only os, sys, json
     Protocol,
@@ -102,7 +102,7 @@ def _children_state(server: Any) -> Dict[str, Any]:
 def _serve(spec: Dict[str, Any], proto: Protocol) -> int:
     import threading
 
-    from harness.core import addresses, timeouts
+    from harness.core import addresses, prerequisites, timeouts
     from harness.implementations import resolve
     from harness.serving import instrument, servers
 
@@ -117,10 +117,18 @@ def _serve(spec: Dict[str, Any], proto: Protocol) -> int:
     handler_base = getattr(module, handler_base_name)
     handler = instrument.instrumented(handler_base, spec["behaviour"], log, **spec.get("options", {}))
     address = addresses.server_address_for(family, spec.get("directory"), name="srv")
-    server = servers.build_server(module, class_name, handler, address, **spec.get("attrs", {}))
-
     stop = threading.Event()
     stop_reason: Dict[str, str] = {}
+
+    def interrupted() -> None:  # the serve thread called a function known not to return
+        stop_reason.setdefault("reason", "a function known not to return was called")
+        stop.set()
+
+    guard = contextlib.ExitStack()  # closed when serving ended; on an error the process exits anyway
+    # a function the parent's probes found not to return ends at once here too, and
+    # ends this server (its clients then see it closed instead of waiting for a reply)
+    guard.enter_context(prerequisites.GUARD.active(interrupted))
+    server = servers.build_server(module, class_name, handler, address, **spec.get("attrs", {}))
 
     def note(line: bytes) -> bool:
         if line.strip() == STOP.encode("ascii"):
@@ -188,10 +196,17 @@ def _serve(spec: Dict[str, Any], proto: Protocol) -> int:
     except timeouts.HarnessTimeout as exc:
         error = f"HarnessTimeout: {exc}"
     except PreconditionFailed as exc:  # re-raised as such by the parent
+        if served is None:
+            raise  # before "ready": main() sends it as the error the parent waits for
         error = f"PreconditionFailed: {exc}"
         teardown["precondition"] = [exc.behaviour, exc.detail]
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
+    finally:
+        guard.close()
+    fired = prerequisites.GUARD.fired
+    if fired is not None and "precondition" not in teardown:
+        teardown["precondition"] = [fired.behaviour, fired.detail]
     if served is not None:
         teardown.update(served.teardown.as_dict())
     teardown.update(_children_state(server))
@@ -218,8 +233,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         code = _serve(spec, proto)
     except BaseException as exc:
         capability = getattr(exc, "capability", None)
+        precondition = [exc.behaviour, exc.detail, exc.timed_out] if isinstance(exc, PreconditionFailed) else None
         proto.send(event="error", exc_type=type(exc).__name__, error=str(exc),
-                   capability=capability)
+                   capability=capability, precondition=precondition)
         code = 2
     sys.stderr.flush()
     os._exit(code)  # stuck non-daemon threads must not keep us alive
@@ -340,6 +356,9 @@ def _raise_child_error(message: Dict[str, Any], tail: str, server_class: str, im
     text = f"server process {server_class} ({impl_spec}): {message.get('exc_type')}: {message.get('error')}"
     if message.get("exc_type") == "UnsupportedFeature":
         raise UnsupportedFeature(text, message.get("capability"))
+    if message.get("precondition"):
+        behaviour, detail, timed_out = message["precondition"]
+        raise PreconditionFailed(behaviour, detail, timed_out=timed_out)
     if message.get("exc_type") == "ImplementationError":
         from harness.implementations import ImplementationError
 
@@ -396,7 +415,11 @@ def _stop(proc: ProcessServer, stop_budget: Optional[float] = None) -> None:
             f"stderr tail:\n{proc.stderr_tail()}", budget)
     if record.get("precondition"):
         behaviour, detail = record["precondition"]
-        raise PreconditionFailed(behaviour, detail, timed_out=True)
+        failed = PreconditionFailed(behaviour, detail, timed_out=True)
+        from harness.core.prerequisites import GUARD
+
+        GUARD.fired = GUARD.fired or failed  # the check's grading (a failed body) sees it too
+        raise failed
     if record.get("hung") and not record.get("stopped_by"):  # stopped_by: the loop was stopped anyway
         raise HarnessTimeout(
             f"server teardown in process {proc.pid}: {'; '.join(record['hung'])} did not finish",

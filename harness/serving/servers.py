@@ -45,6 +45,15 @@ the loop could not be stopped, the check ends PRECONDITION_FAILED
 (:class:`harness.core.prerequisites.PreconditionFailed`), and so does every
 later check of the same implementation at once.
 
+A ``server_close()`` that :mod:`harness.serving.prerequisite_probes` found not to
+return is not called at all (:data:`harness.core.prerequisites.GUARD`): the
+teardown closes the listening socket itself and the check's own verdict
+stands (BIND-015 owns the hang).  With ``count_waits=True`` the profile
+function stays installed as a :class:`LoopCounter`, which counts the loop's
+selector waits (one per iteration): checks that need "the loop iterated N
+times" count those, not ``service_actions()`` calls, which may be the
+broken part.
+
 The leak check compares with the state before the block: threads started in
 the block still alive after a bounded wait, more open descriptors than
 before (``/proc/self/fd`` or ``/dev/fd``; skipped where neither exists),
@@ -60,7 +69,13 @@ inherit the client sockets): :func:`serve_in_thread` refuses one unless
 :func:`build_server` makes a subclass of the implementation's class with
 class-attribute overrides, composing ``Forking*``/``Threading*`` classes
 from their mixin and base the way the stdlib does when the module lacks
-the combination (``ForkingUnixStreamServer`` before 3.12).
+the combination (``ForkingUnixStreamServer`` before 3.12).  When constructing
+fails it asks whether the plain class constructs on a fresh address; if not,
+the class is broken for every check and the failure is
+:class:`~harness.core.prerequisites.PreconditionFailed` naming the check that owns
+constructing it (``constructs:<class>``), else the check's own exception
+stands.  A family found broken by the probes (``Threading*`` without threads,
+datagram requests without their socket) is refused at once.
 """
 
 from __future__ import annotations
@@ -115,6 +130,9 @@ def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = N
     stuck = shutdown_stuck(server) if server is not None else None
     if stuck is not None:
         raise PreconditionFailed("shutdown_returns", stuck, timed_out=True)
+    known = prerequisites.GUARD.refuse(fn)
+    if known is not None:
+        raise known
 
     def run() -> None:
         try:
@@ -199,12 +217,48 @@ def build_server(module: Any, class_name: str, handler: type, address: Any, *,
     ``timeout``...).  An IPv6 address sets ``address_family = AF_INET6``
     unless ``attrs`` says otherwise."""
     base = server_class(module, class_name)
+    broken = prerequisites.family_needs(base)
+    if broken is not None:
+        raise broken  # e.g. a Threading* class whose mix-in runs no thread: THREADING-001 owns it
     namespace = dict(attrs)
     if "address_family" not in namespace and isinstance(address, tuple) and ":" in str(address[0]):
         namespace["address_family"] = socket.AF_INET6  # an IPv6 address on TCPServer/UDPServer
     namespace.setdefault("__module__", __name__)
     cls = type(f"Harness{class_name}", (base,), namespace)
-    return cls(address, handler, bind_and_activate)
+    try:
+        return cls(address, handler, bind_and_activate)
+    except (UnsupportedFeature, PreconditionFailed):
+        raise
+    except Exception as exc:
+        plain = _plain_construction_fails(module, class_name, base)
+        if plain is None:
+            raise  # the check's own address or attributes made it fail: its own verdict
+        raise PreconditionFailed(
+            f"constructs:{class_name}",
+            f"{class_name}({address!r}, ...) raised {type(exc).__name__}: {exc}; so does {plain}") from exc
+
+
+def _plain_construction_fails(module: Any, class_name: str, base: type) -> Optional[str]:
+    """What constructing ``base`` plainly (a fresh loopback address or private
+    socket path, the implementation's ``BaseRequestHandler``) raises; None when
+    it constructs.  The cheap probe behind ``constructs:<class>``."""
+    family = addresses.family_for_class(class_name)
+    handler = getattr(module, "BaseRequestHandler", None)
+    what = f"{class_name}(a fresh {family} address, BaseRequestHandler)"
+    with contextlib.ExitStack() as stack:
+        if family == "unix":
+            address: Any = addresses.unix_address(stack.enter_context(addresses.private_dir()), "plain")
+        else:
+            address = addresses.loopback(family)
+        try:
+            server = base(address, handler)
+        except Exception as exc:  # the finding
+            return f"{what}: {type(exc).__name__}: {exc}"
+        with contextlib.suppress(Exception):
+            server.server_close()
+        with contextlib.suppress(Exception):
+            server.socket.close()
+    return None
 
 
 # --------------------------------------------------------------------------- leak probes
@@ -277,6 +331,7 @@ class ServedServer:
     family: str
     thread: threading.Thread
     ready_by: str = "not yet"
+    loop: Optional[LoopCounter] = None  # counts the loop's waits with serve_in_thread(count_waits=True)
     serve_error: Optional[BaseException] = None
     teardown: Teardown = dataclasses.field(default_factory=Teardown)
 
@@ -305,16 +360,30 @@ WAIT_CALLS = frozenset({"select", "poll", "control", "accept", "_accept", "recvf
                         "sleep", "wait"})
 
 
-class _LoopProbe:
+#: the waits a loop makes once per iteration (what :class:`LoopCounter` counts):
+#: selection calls, not the accept() or recvfrom() of a request
+SELECT_CALLS = frozenset({"select", "poll", "control"})
+
+
+class LoopCounter:
     """Set ``ready`` when the thread that installed it first calls one of
     :data:`WAIT_CALLS`; a per-thread profile function, removed on that call
-    or at the first event after :meth:`stop`."""
+    or at the first event after :meth:`stop`.
 
-    def __init__(self) -> None:
+    With ``count=True`` it stays installed and counts the loop's *waits*:
+    calls of :data:`SELECT_CALLS` not made from inside another wait call
+    (``selectors``' ``select`` calls ``poll``; that is one wait), which is one
+    per iteration of a loop that waits for its socket -- a measure of the loop that needs no
+    hook of the implementation (``service_actions()`` may be what is broken)."""
+
+    def __init__(self, count: bool = False) -> None:
         self.ready = threading.Event()
         self.reached: Optional[str] = None
+        self.waits = 0
+        self._count = count
         self._stopped = False
         self._ident: Optional[int] = None
+        self._changed = threading.Condition()
 
     def install(self) -> None:
         self._ident = threading.get_ident()
@@ -323,24 +392,58 @@ class _LoopProbe:
     def stop(self) -> None:
         self._stopped = True
 
+    def wait_waits(self, count: int, budget: Optional[float] = None) -> None:
+        """Until the loop has begun ``count`` waits; :class:`HarnessTimeout` after
+        ``budget`` (default ``short()``)."""
+        budget = timeouts.short() if budget is None else budget
+        deadline = timeouts.Deadline(budget, f"serve_forever() to begin {count} waits in its selector")
+        with self._changed:
+            while self.waits < count:
+                if deadline.expired():
+                    raise HarnessTimeout(f"serve_forever() to begin {count} waits in its selector "
+                                         f"(it began {self.waits})", budget)
+                self._changed.wait(min(deadline.remaining(), 0.05))
+
     def _event(self, frame: Any, event: str, arg: Any) -> None:
         if threading.get_ident() != self._ident:
             return  # green threads (gevent, eventlet) share one OS thread's profile function
-        if self._stopped:
+        if self._stopped and not self._count:
             sys.setprofile(None)
             return
         if event == "c_call":
             name = getattr(arg, "__name__", "")
             if name == "poll" and isinstance(getattr(arg, "__self__", None), types.ModuleType):
                 return  # select.poll() makes a poll object; its .poll() method waits
+            caller = frame
         elif event == "call":
             name = frame.f_code.co_name
+            caller = frame.f_back
         else:
             return
-        if name in WAIT_CALLS:
+        if name not in WAIT_CALLS:
+            return
+        if self._count:
+            if name not in SELECT_CALLS or _inside_wait(caller):
+                return
+            with self._changed:
+                self.waits += 1
+                self._changed.notify_all()
+        if not self.ready.is_set():
             self.reached = name
-            sys.setprofile(None)
             self.ready.set()
+        if not self._count:
+            sys.setprofile(None)
+
+
+def _inside_wait(frame: Any) -> bool:
+    """Whether ``frame`` or one of its few callers is itself a wait call."""
+    for _ in range(4):
+        if frame is None:
+            return False
+        if frame.f_code.co_name in WAIT_CALLS:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _quiet_the_listener(server: Any) -> None:
@@ -376,7 +479,8 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
                     ready_budget: Optional[float] = None,
                     shutdown_budget: Optional[float] = None,
                     close_budget: Optional[float] = None,
-                    unlink_unix_path: bool = True) -> Iterator[ServedServer]:
+                    unlink_unix_path: bool = True,
+                    count_waits: bool = False) -> Iterator[ServedServer]:
     """Serve ``server`` in a daemon thread for the duration of the block.
 
     See the module docstring for readiness, teardown and the leak check.
@@ -385,6 +489,7 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
     could not be stopped, the first other teardown exception, or
     :class:`LeakError`; if the block itself raised, that exception wins and
     teardown problems are only recorded in ``served.teardown``.
+    ``count_waits``: ``served.loop`` counts the loop's waits (:class:`LoopCounter`).
     """
     if is_forking(server) and not allow_forking:
         raise ValueError(
@@ -399,12 +504,15 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
     never_ready = LATCH.get("serve_forever_waits", loop_key)
     if never_ready is not None:
         raise PreconditionFailed("serve_forever_waits", never_ready)
+    broken_loop = loop_known_broken(server)
+    if broken_loop is not None:
+        raise broken_loop
 
     threads_before = set(threading.enumerate())  # objects: idents are reused
     fds_before = open_fds() if check_leaks else None
     sockets_before = _socket_files() if check_leaks else {}
 
-    probe = _LoopProbe()
+    probe = LoopCounter(count=count_waits)
     serve_result: Dict[str, Any] = {}
 
     def serve() -> None:
@@ -440,6 +548,7 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
         finally:
             probe.stop()
         served.ready_by = f"{probe.reached}()"
+        served.loop = probe
         yield served
     except BaseException:
         body_failed = True
@@ -449,6 +558,16 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
                   raise_problems=not body_failed)
     if check_leaks:
         _check_leaks(served, threads_before, fds_before, sockets_before)
+
+
+def loop_known_broken(server: Any) -> Optional[PreconditionFailed]:
+    """A :class:`PreconditionFailed` when ``serve_forever()`` of this implementation
+    was found to die in an idle loop, or the server's family is found broken
+    (:mod:`harness.serving.prerequisite_probes`), else None."""
+    found = LATCH.get("serve_forever_runs", prerequisites.function_key(server, "serve_forever"))
+    if found is not None:
+        return PreconditionFailed("serve_forever_runs", found)
+    return prerequisites.family_needs(type(server))
 
 
 def shutdown_target(fn: Any) -> Any:
@@ -597,8 +716,15 @@ def _teardown(served: ServedServer, serve_result: Dict[str, Any], shutdown_budge
     if precondition is None or not served.thread.is_alive():  # an abandoned loop keeps its listener
         step("join", lambda: timeouts.join_thread(served.thread, shutdown_budget,
                                                    "the serve_forever() thread to exit"), shutdown_budget)
-        step("server_close", lambda: call_bounded(server.server_close, budget=close_budget,
-                                                  what="server.server_close()"), close_budget)
+        known = prerequisites.GUARD.known_hung(server.server_close)
+        if known is None:
+            step("server_close", lambda: call_bounded(server.server_close, budget=close_budget,
+                                                      what="server.server_close()"), close_budget)
+        else:
+            # BIND-015 owns it (harness.serving.prerequisite_probes); the check's own verdict stands
+            record.hung.append(f"server.server_close() (not called: {known.detail})")
+            with contextlib.suppress(Exception):
+                server.socket.close()
     if "error" in serve_result:
         served.serve_error = serve_result["error"]
         record.errors.append(f"serve_forever raised {serve_result['error']!r}")
@@ -672,5 +798,5 @@ __all__: Tuple[str, ...] = (
     "build_server", "call_bounded", "describe_server", "is_forking", "open_fds",
     "note_shutdown_stuck", "run_handle_request", "serve_in_thread", "server_class", "shutdown_stuck",
     "shutdown_target",
-    "stop_loop",
+    "stop_loop", "LoopCounter", "loop_known_broken",
 )

@@ -12,10 +12,11 @@ from harness import shapes
 from harness.clients import clients
 from harness.core import capabilities, timeouts
 from harness.core.addresses import UnsupportedFeature
+from harness.core.prerequisites import PreconditionFailed
 from harness.core.timeouts import HarnessTimeout
 from harness.implementations import ImplementationError
 from harness.processes import server_process, supervisor
-from harness.processes.server_process import ServerProcessError, serve_in_process
+from harness.processes.server_process import serve_in_process
 from harness.serving import instrument
 from harness.serving.servers import LeakError
 
@@ -154,9 +155,11 @@ def test_stdout_noise_from_the_implementation_does_not_break_the_protocol(tmp_pa
 
 
 def test_errors_in_the_child_are_reported():
-    with pytest.raises(ServerProcessError, match="no server class 'SCTPServer'"):
+    # a missing class is a broken prerequisite (API-001), also across the process boundary
+    with pytest.raises(PreconditionFailed, match="no server class 'SCTPServer'") as info:
         with serve_in_process("stdlib", "SCTPServer"):
             pass  # pragma: no cover
+    assert info.value.prerequisite == "API-001"
     with pytest.raises(ImplementationError, match="no_such_module_xyz"):
         with serve_in_process("no_such_module_xyz", "TCPServer"):
             pass  # pragma: no cover

@@ -17,24 +17,19 @@ the hung path plus a few that do not (selected by function name, see
 
 * the run ends on its own well within the test's bound, and is not aborted;
 * every selected check has an outcome (none missing);
-* the checks on the hung path end **TIMEOUT** (not FAIL, not ERROR), each with a
-  message saying what was waited for (``server.shutdown()`` ...), and the
-  report (``report.md``) shows that message next to the check;
+* the check that owns the hung call ends **TIMEOUT** (not FAIL, not ERROR)
+  with a message saying what was waited for (``server.shutdown()`` ...), and
+  the report (``report.md``) shows that message next to the check;
 * checks that only need the hung call to tear down, or that cannot proceed
   without it, end **PRECONDITION_FAILED** naming the check that owns it
   (``precondition``), or keep their own verdict when the harness could stop
   the loop without it (a hung ``shutdown()`` is waited for once per run);
+  hangs other than ``shutdown()``/``serve_forever`` are found once per process
+  by :mod:`harness.serving.prerequisite_probes`, and later calls end at once;
 * the unrelated checks still PASS (or INFO);
 * afterwards no process of the run is alive (found by the run's tag in
   ``/proc/<pid>/environ``, however it was started or re-parented), and the
   run's temporary directory is empty.
-
-Some checks report a hang otherwise: they observe "the call did not return
-within its bound" and ``verify()`` it (FAIL), or a helper turns the
-harness's ``HarnessTimeout`` into its own error (ERROR).  The issue asks for
-TIMEOUT: those checks are listed under ``not_yet_timeout`` and
-:func:`test_every_hang_is_reported_as_timeout` fails until they report a hang
-as a hang (docs/reliability.md, "Findings").
 """
 
 from __future__ import annotations
@@ -73,36 +68,46 @@ CASES = {
         "what": "shutdown()",
         "pass": ["API-012", "PIPELINE-001", "SERVE-003", "BIND-015"],
     },
+    # the other hangs are found once per process by harness.serving.prerequisite_probes, before the
+    # first check: the check that owns the hung call TIMEOUTs (whether it runs first or
+    # last), every other check that makes the call ends PRECONDITION_FAILED naming it at once
     "hang_accept": {
-        "timeout": ["SHUTDOWN-004", "PIPELINE-001", "HANDLER-005"],
-        "not_yet_timeout": ["SERVE-003", "CONCURRENCY-001", "DISCONNECT-003", "TUTORIAL-003"],
-        "what": "",
-        "pass": ["API-012", "UDP-001", "BIND-015"],
+        "timeout": ["PIPELINE-013[tcp]"],
+        "precondition": {cid: "PIPELINE-013" for cid in (
+            "SHUTDOWN-004", "PIPELINE-001", "HANDLER-005", "SERVE-003", "CONCURRENCY-001", "DISCONNECT-003",
+            "TUTORIAL-003")},
+        "what": "get_request()",
+        "pass": ["API-012", "UDP-001", "BIND-015", "PIPELINE-013[udp]"],
     },
     "hang_handler": {
-        # THREADING-001: the stuck handler thread is not a daemon, so the pytest process
-        # cannot exit after writing its record; ssconform run must still end promptly
-        "timeout": ["SHUTDOWN-004", "PIPELINE-001", "HANDLER-005", "UDP-001", "THREADING-001"],
-        "not_yet_timeout": ["DISCONNECT-008", "CONCURRENCY-004"],
-        "what": "",
+        # THREADING-001: a stuck handler thread would not be a daemon; the guard ends the
+        # handler before it can get stuck, and ssconform run ends promptly either way
+        "timeout": ["HANDLER-001"],
+        "precondition": {cid: "HANDLER-001" for cid in (
+            "SHUTDOWN-004", "PIPELINE-001", "HANDLER-005", "UDP-001", "THREADING-001", "DISCONNECT-008",
+            "CONCURRENCY-004")},
+        "what": "TCPServer.finish_request()",
         "pass": ["API-012", "BIND-015", "SERVE-001"],
     },
     "hang_server_close": {
-        "timeout": ["BIND-015", "SHUTDOWN-008", "SERVE-007", "PIPELINE-001"],
-        "not_yet_timeout": ["THREADING-009"],
+        # teardowns do not call a server_close() known to hang (the check's verdict stands);
+        # checks that call it themselves end PRECONDITION_FAILED naming BIND-015
+        "timeout": ["BIND-015"],
+        "precondition": {cid: "BIND-015" for cid in ("SHUTDOWN-008", "PIPELINE-001", "THREADING-009")},
         "what": "server_close()",
-        "pass": ["API-012", "API-016"],
+        "pass": ["API-012", "API-016", "SERVE-007"],
     },
     "hang_server_activate": {
-        # the constructor hangs in the check's own thread: only the plugin's per-check
-        # watchdog (the check's budget, LONG by default) turns it into TIMEOUT
-        "timeout": ["SHUTDOWN-004"],
-        "what": "watchdog",
-        "pass": ["API-012", "UDP-001"],
+        # the constructor hangs once, in the probe (bounded); afterwards every construction
+        # of a stream server, also in the check's own thread, ends at once
+        "timeout": ["BIND-001[tcp]"],
+        "precondition": {"SHUTDOWN-004": "BIND-001"},
+        "what": "server_activate()",
+        "pass": ["API-012", "UDP-001", "BIND-001[udp]"],
     },
     "hang_handle_request": {
-        "timeout": ["PIPELINE-001", "SERVE-001", "SERVE-009"],
-        "not_yet_timeout": ["SERVE-003", "PIPELINE-005"],
+        "timeout": ["SERVE-001"],
+        "precondition": {cid: "SERVE-001" for cid in ("PIPELINE-001", "SERVE-009", "SERVE-003", "PIPELINE-005")},
         "what": "handle_request()",
         "pass": ["API-012", "SHUTDOWN-004", "SERVE-005", "UDP-001"],
     },
@@ -124,7 +129,7 @@ def _run_case(name, tmp_path_factory):
     if name in _RUNS:
         return _RUNS[name]
     case = CASES[name]
-    selected = case["timeout"] + list(case.get("precondition", {})) + case.get("not_yet_timeout", []) + case["pass"]
+    selected = sorted({_bare(cid) for cid in case["timeout"] + list(case.get("precondition", {})) + case["pass"]})
     out = tmp_path_factory.mktemp(name) / "out"
     bound = timeouts.long() * 4
     run = rs.ssconform(["run", "--impl", str(rs.IMPLS / f"{name}.py"), "--out", str(out),
@@ -143,6 +148,16 @@ def _run_case(name, tmp_path_factory):
     return _RUNS[name]
 
 
+def _bare(label):
+    return label.split("[", 1)[0]
+
+
+def _matching(checks, label):
+    """The records of ``label`` (an ID, or ``ID[variant]`` for one variant)."""
+    cid, _, variant = label.partition("[")
+    return [c for c in checks.get(cid, []) if not variant or c["variant"] == variant.rstrip("]")]
+
+
 def _label(cid, check):
     return f"{cid}[{check['variant']}]" if check["variant"] else cid
 
@@ -153,11 +168,12 @@ def _unsupported_here(check) -> bool:
 
 def _assert_timeouts(case, cids, checks, report):
     wrong = {}
-    for cid in cids:
-        if cid not in checks:
-            wrong[cid] = "missing from the record"
+    for label in cids:
+        cid = _bare(label)
+        if not _matching(checks, label):
+            wrong[label] = "missing from the record"
             continue
-        for check in checks[cid]:
+        for check in _matching(checks, label):
             if _unsupported_here(check):
                 continue  # a variant this platform cannot run (Windows: AF_UNIX, fork) cannot hang
             if check["outcome"] != "TIMEOUT":
@@ -207,21 +223,9 @@ def test_a_hanging_implementation_times_out_and_the_run_ends_clean(name, tmp_pat
             if (check["outcome"], check.get("prerequisite")) != ("PRECONDITION_FAILED", owner):
                 wrong[_label(cid, check)] = (f"{check['outcome']} {check.get('prerequisite')} (expected "
                                              f"PRECONDITION_FAILED naming {owner}): {check['message'][:200]}")
-    for cid in case["pass"]:
-        for check in checks[cid]:
+    for label in case["pass"]:
+        cid = _bare(label)
+        for check in _matching(checks, label):
             if check["outcome"] not in GOOD and not _unsupported_here(check):
                 wrong[_label(cid, check)] = f"{check['outcome']} (expected PASS): {check['message'][:200]}"
-    assert not wrong, "\n".join(f"{k}: {v}" for k, v in sorted(wrong.items()))
-
-
-@pytest.mark.parametrize("name", sorted(n for n in CASES if CASES[n].get("not_yet_timeout")))
-def test_every_hang_is_reported_as_timeout(name, tmp_path_factory):
-    """Checks on the hung path that end FAIL ("still blocked", a reply that never came)
-    or ERROR (a helper re-raising the harness's timeout as its own exception) today.
-    Fails until each reports the hang as TIMEOUT."""
-    case = CASES[name]
-    run, out, *_ = _run_case(name, tmp_path_factory)
-    checks = rs.by_id(rs.only_record(out))
-    report = _unescape_md((out / "report.md").read_text(encoding="utf-8"))
-    wrong = _assert_timeouts(case, case["not_yet_timeout"], checks, report)
     assert not wrong, "\n".join(f"{k}: {v}" for k, v in sorted(wrong.items()))

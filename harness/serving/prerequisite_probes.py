@@ -1,0 +1,267 @@
+"""Find, once per process, the functions of the implementation that do not return.
+
+Theory of operation
+-------------------
+Every check relies on a few calls that must return: constructing a server
+(``server_bind()``, ``server_activate()``), ``server_close()``,
+``get_request()`` with a connection pending, the handler run by
+``finish_request()``, and ``handle_request()`` once ``self.timeout`` has
+passed.  If one of them hangs, every check that makes the call would wait
+out its own budget (or the per-check watchdog), so a hang would cost the run
+once per check.  Instead :func:`run` tries each call once, before the first
+check of a process, the way the owning check would: in a daemon thread
+bounded by ``short()``, over loopback with port 0 (and a private directory
+for AF_UNIX).  A healthy implementation passes all of them in milliseconds.
+
+A call that is still running after its budget is a finding: the probe looks
+at the stuck thread's frames (``sys._current_frames``, never calls into
+it) and takes the innermost frame that runs code of the implementation (its
+globals are the implementation module's namespace, also for source
+executed into it), so the *function* that hangs is named, not the probe.
+:data:`harness.core.prerequisites.LATCH` keeps it under the probe's behaviour,
+whose owner (:data:`harness.core.prerequisites.OWNERS`) is the check that judges
+that call; :data:`harness.core.prerequisites.GUARD` then ends every later call of
+that function at once.  The stuck thread is a daemon and is abandoned.
+
+Each probe runs with the guard active, so a function found by an earlier
+probe ends a later probe at once instead of hanging it again; exceptions
+other than a hang are no finding (the checks that own those behaviours
+judge them).  Probes depend on no check and no order: every process (each
+pytest-xdist worker too) makes the same findings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import socket
+import sys
+import threading
+from typing import Any, Callable, Dict, List, Optional
+
+from harness.core import addresses, prerequisites, timeouts
+from harness.core.capabilities import caps
+from harness.core.prerequisites import GUARD, LATCH, family_key
+from harness.serving import servers
+
+_BASES = ("TCPServer", "UDPServer", "UnixStreamServer", "UnixDatagramServer")
+
+
+def _implementation_frame(thread: threading.Thread, namespace: Dict[str, Any]) -> Any:
+    """The innermost frame of ``thread`` running the implementation's code, else None."""
+    frames: Dict[Any, Any] = getattr(sys, "_current_frames", dict)()
+    frame = frames.get(thread.ident)
+    for _ in range(200):  # bounded: a stack is finite, but be sure
+        if frame is None:
+            return None
+        if frame.f_globals is namespace:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def _bounded(behaviour: str, module: Any, what: str, fn: Callable[[], Any],
+             findings: Dict[str, str]) -> Any:
+    """``fn()`` in a daemon thread; on a hang latch the implementation's stuck function."""
+    result: Dict[str, Any] = {}
+
+    def run() -> None:
+        trace = GUARD.tracer()  # this thread only: an earlier finding ends the call at once
+        if trace is not None:
+            sys.settrace(trace)
+        try:
+            result["value"] = fn()
+        except BaseException as exc:  # not a hang: the owning check judges it
+            result["error"] = exc
+        finally:
+            sys.settrace(None)
+
+    thread = threading.Thread(target=run, name="ssc-bounded:probe " + what, daemon=True)
+    thread.start()
+    budget = timeouts.short()
+    thread.join(budget)
+    if not thread.is_alive():
+        return result.get("value")
+    frame = _implementation_frame(thread, vars(module))
+    if frame is not None:
+        if frame.f_code.co_name == "server_close":
+            behaviour = "server_close_returns"  # e.g. a constructor that failed and then closes
+        detail = f"timed out after {budget:.2f}s waiting for {what} to return (stuck in {frame.f_code.co_name}())"
+        LATCH.set_hung(behaviour, frame.f_code, detail)
+        findings[behaviour] = detail
+    return None
+
+
+def _construct(cls: type, family: str, directory: Optional[str], name: str, handler: type) -> Any:
+    return cls(_address(family, directory, name), handler)
+
+
+def _address(family: str, directory: Optional[str], name: str) -> Any:
+    if family == "unix":
+        return addresses.unix_address(directory or "", name)
+    return addresses.loopback(family)
+
+
+def run(module: Any) -> Dict[str, str]:
+    """Probe ``module`` (the implementation under test); behaviour -> what hung."""
+    findings: Dict[str, str] = {}
+    opened: List[Any] = []
+    handler = getattr(module, "BaseRequestHandler", None)
+    if handler is None:
+        return findings
+    with contextlib.ExitStack() as stack:
+        directory = stack.enter_context(addresses.private_dir()) if caps().af_unix else None
+        for name in _BASES:
+            cls = getattr(module, name, None)
+            family = addresses.family_for_class(name)
+            if not isinstance(cls, type) or (family == "unix" and directory is None):
+                continue
+            construct: Callable[[], Any] = functools.partial(_construct, cls, family, directory, name, handler)
+            server = _bounded("constructor_returns", module, f"{name}(address, handler)", construct, findings)
+            if server is not None:
+                opened.append(server)
+        for server in opened:
+            if type(server).__name__ == "TCPServer":
+                _probe_idle_loop(module, server, findings)
+                _probe_request_path(module, server, findings)
+            elif type(server).__name__ == "UDPServer":
+                _probe_datagram_request(module, server, findings)
+        if not findings:  # a hang found above would only hang this probe's threads again
+            _probe_threading(module, findings)
+        for server in opened:
+            _bounded("server_close_returns", module, f"{type(server).__name__}.server_close()",
+                     server.server_close, findings)
+            with contextlib.suppress(Exception):
+                server.socket.close()  # a server_close() that hung closed nothing
+    return findings
+
+
+def _probe_request_path(module: Any, server: Any, findings: Dict[str, str]) -> None:
+    """get_request() with a connection pending, the handler, handle_request() with a timeout."""
+    client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    client.settimeout(timeouts.short())
+    try:
+        client.connect(server.server_address)
+        accepted = _bounded("get_request_returns", module, "TCPServer.get_request()", server.get_request,
+                            findings)
+        if accepted is not None:
+            request, address = accepted
+            try:
+                _bounded("handler_returns", module, "TCPServer.finish_request()",
+                         lambda: server.finish_request(request, address), findings)
+            finally:
+                with contextlib.suppress(OSError):
+                    request.close()
+    except OSError:
+        return  # the checks that own connecting judge it
+    finally:
+        client.close()
+    server.timeout = timeouts.poll()
+    _bounded("handle_request_returns", module, "TCPServer.handle_request() with self.timeout set",
+             server.handle_request, findings)
+
+
+def _probe_idle_loop(module: Any, server: Any, findings: Dict[str, str]) -> None:
+    """serve_forever() survives idle iterations, and stops (harness.serving.servers.stop_loop: a
+    hung shutdown() is found here once, by the latch every teardown uses)."""
+    counter = servers.LoopCounter(count=True)
+    ended: Dict[str, Any] = {}
+
+    def serve() -> None:
+        counter.install()
+        try:
+            server.serve_forever(timeouts.poll())
+        except BaseException as exc:  # the finding, if it comes before shutdown
+            ended["error"] = exc
+        finally:
+            sys.setprofile(None)
+
+    thread = threading.Thread(target=serve, name="ssc-bounded:probe serve_forever()", daemon=True)
+    thread.start()
+    try:
+        timeouts.wait_until(lambda: counter.waits >= 3 or not thread.is_alive(), timeouts.short(),
+                            "three idle iterations of serve_forever()")
+    except timeouts.HarnessTimeout:
+        pass  # a loop that never waits: serve_in_thread's readiness owns it (SERVE-007)
+    thread.join(0)
+    if not thread.is_alive() and "error" in ended:
+        error = ended["error"]
+        detail = f"serve_forever() raised {type(error).__name__}: {error} in an idle loop"
+        LATCH.set("serve_forever_runs", prerequisites.function_key(server, "serve_forever"), detail)
+        findings["serve_forever_runs"] = detail
+        return
+    with contextlib.suppress(Exception):
+        servers.stop_loop(server, thread, servers.Teardown(), timeouts.short())
+    server._BaseServer__shutdown_request = False  # for the probes after this one (stdlib spelling)
+
+
+def _probe_datagram_request(module: Any, server: Any, findings: Dict[str, str]) -> None:
+    """A datagram server's get_request() gives ((data, socket), address)."""
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        client.sendto(b"probe", server.server_address)
+        got = _bounded("get_request_returns", module, "UDPServer.get_request()", server.get_request, findings)
+    except OSError:
+        return
+    finally:
+        client.close()
+    if got is None:
+        return
+    request = got[0] if isinstance(got, tuple) and len(got) == 2 else got
+    if not (isinstance(request, tuple) and len(request) == 2 and isinstance(request[0], bytes)
+            and hasattr(request[1], "sendto")):
+        detail = f"UDPServer.get_request() gave the request {request!r:.80}, not (data, socket)"
+        LATCH.set("datagram_request", family_key(type(server), "datagram_request") or (), detail)
+        findings["datagram_request"] = detail
+
+
+def _probe_threading(module: Any, findings: Dict[str, str]) -> None:
+    """ThreadingTCPServer.process_request() runs the handler in a thread of its own."""
+    cls = getattr(module, "ThreadingTCPServer", None)
+    base = getattr(module, "BaseRequestHandler", None)
+    if not isinstance(cls, type) or not isinstance(base, type):
+        return
+    ran: Dict[str, int] = {}
+    done = threading.Event()
+
+    class Handler(base):  # type: ignore[misc, valid-type]
+        def handle(self) -> None:
+            ran["thread"] = threading.get_ident()
+            done.set()
+
+    # daemon threads and no join in server_close(): a probe never waits for a handler
+    probe_class = type("ProbeThreadingTCPServer", (cls,), {"daemon_threads": True, "block_on_close": False})
+    server = _bounded("constructor_returns", module, "ThreadingTCPServer(address, handler)",
+                      lambda: probe_class(addresses.loopback("inet"), Handler), findings)
+    if server is None:
+        return
+    client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    client.settimeout(timeouts.short())
+    try:
+        client.connect(server.server_address)
+        accepted = _bounded("get_request_returns", module, "ThreadingTCPServer.get_request()",
+                            server.get_request, findings)
+        if accepted is None:
+            return
+        caller: Dict[str, int] = {}
+
+        def process() -> None:
+            caller["thread"] = threading.get_ident()
+            server.process_request(*accepted)
+
+        _bounded("handler_returns", module, "ThreadingTCPServer.process_request()", process, findings)
+        if done.wait(timeouts.short()) and ran.get("thread") == caller.get("thread"):
+            detail = "ThreadingTCPServer.process_request() ran the handler in the calling thread"
+            LATCH.set("threading_spawns", family_key(cls, "threading_spawns") or (), detail)
+            findings["threading_spawns"] = detail
+    except OSError:
+        return
+    finally:
+        client.close()
+        _bounded("server_close_returns", module, "ThreadingTCPServer.server_close()", server.server_close,
+                 findings)
+        with contextlib.suppress(Exception):
+            server.socket.close()
+
+
+__all__ = ("run",)

@@ -1,0 +1,199 @@
+"""harness.core.prerequisites and harness.serving.prerequisite_probes: what a broken prerequisite costs, and who owns it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import socketserver
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.core import addresses, capabilities, prerequisites, timeouts
+from harness.core.prerequisites import GUARD, LATCH, PreconditionFailed
+from harness.implementations import resolve
+from harness.serving import prerequisite_probes, servers
+
+REPO = Path(__file__).resolve().parents[2]
+HANGS = REPO / "tests" / "reliability" / "impls"
+BROKEN = REPO / "tests" / "broken" / "impls"
+needs_unix = pytest.mark.skipif(not capabilities.caps().af_unix, reason="AF_UNIX absent")
+
+
+@pytest.fixture
+def latch(tmp_path, monkeypatch):
+    """An empty latch shared through a file of this test's own; cleared afterwards."""
+    path = tmp_path / "latch.jsonl"
+    path.write_text("")
+    monkeypatch.setenv(prerequisites.ENV_VAR, str(path))
+    LATCH.clear()
+    saved = timeouts._multiplier
+    timeouts.set_multiplier(0.2, export=False)  # a probe's budget is short(): 1 s here
+    yield path
+    timeouts.set_multiplier(saved, export=False)
+    LATCH.clear()
+
+
+def test_findings_cross_processes_through_one_file_per_writer(latch):
+    code = ("from harness.core.prerequisites import LATCH; "
+            "LATCH.set('shutdown_returns', ('k',), 'seen by the child')")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(REPO), timeout=timeouts.long(),
+                   env=dict(os.environ, PYTHONPATH=str(REPO)))
+    writers = sorted(latch.parent.glob(latch.name + ".w*"))
+    assert len(writers) == 1 and latch.read_text() == "", "the child wrote a file of its own, not the shared one"
+    assert json.loads(writers[0].read_text().splitlines()[0])["key"] == "shutdown_returns|k"
+    assert LATCH.get("shutdown_returns", ("k",)) == "seen by the child"
+    LATCH.set("loop_stops", ("k",), "seen here")
+    assert len(list(latch.parent.glob(latch.name + ".w*"))) == 2
+    prerequisites.discard(str(latch))
+    assert not list(latch.parent.glob(latch.name + "*"))
+
+
+@pytest.mark.parametrize("name, behaviour, function", [
+    ("hang_server_activate", "constructor_returns", "server_activate"),
+    ("hang_server_close", "server_close_returns", "server_close"),
+    ("hang_accept", "get_request_returns", "get_request"),
+    ("hang_handler", "handler_returns", "__init__"),
+    ("hang_handle_request", "handle_request_returns", "handle_request"),
+])
+def test_probes_find_the_function_that_hangs_once(latch, name, behaviour, function):
+    module = resolve(str(HANGS / f"{name}.py")).module
+    start = time.monotonic()
+    found = prerequisite_probes.run(module)
+    took = time.monotonic() - start
+    assert list(found) == [behaviour], found
+    assert f"stuck in {function}()" in found[behaviour]
+    assert took < 3 * timeouts.short(), f"probing took {took:.1f}s: the hang was waited for more than once"
+    hung = LATCH.hung_codes()
+    assert [(where[2], owner) for where, (owner, _) in hung.items()] == [(function, behaviour)]
+
+
+def test_a_healthy_implementation_has_no_findings_and_probing_is_quick(latch):
+    start = time.monotonic()
+    assert prerequisite_probes.run(socketserver) == {}
+    assert time.monotonic() - start < timeouts.short()
+    assert LATCH.hung_codes() == {}
+
+
+def test_the_guard_ends_a_call_of_a_hung_function_at_once_and_owners_time_out(latch):
+    module = resolve(str(HANGS / "hang_server_close.py")).module
+    prerequisite_probes.run(module)
+    server = module.TCPServer(addresses.loopback("inet"), module.BaseRequestHandler)
+    try:
+        start = time.monotonic()
+        with GUARD.active() as guard:
+            with pytest.raises(PreconditionFailed) as info:
+                server.server_close()
+        assert time.monotonic() - start < timeouts.short()
+        assert info.value.prerequisite == "BIND-015" and info.value.timed_out
+        assert guard.fired is info.value
+        with pytest.raises(PreconditionFailed, match="BIND-015"):  # a bounded call: at once too
+            servers.call_bounded(server.server_close)
+    finally:
+        server.socket.close()
+
+
+def test_teardown_does_not_call_a_server_close_known_to_hang(latch):
+    module = resolve(str(HANGS / "hang_server_close.py")).module
+    prerequisite_probes.run(module)
+    server = module.TCPServer(addresses.loopback("inet"), module.BaseRequestHandler)
+    start = time.monotonic()
+    with servers.serve_in_thread(server) as served:
+        pass
+    assert time.monotonic() - start < timeouts.short()
+    assert served.teardown.hung[0].startswith("server.server_close() (not called")
+    assert server.socket.fileno() == -1
+
+
+@needs_unix
+def test_a_class_that_cannot_be_constructed_is_a_prerequisite_of_its_owner(latch):
+    module = resolve(str(BROKEN / "api_reuse_port_on.py")).module
+    with addresses.private_dir() as directory:
+        with pytest.raises(PreconditionFailed) as info:
+            servers.build_server(module, "ThreadingUnixStreamServer", module.BaseRequestHandler,
+                                 addresses.unix_address(directory, "s"))
+    assert info.value.prerequisite == "UNIX-001" and not info.value.timed_out
+    assert "so does ThreadingUnixStreamServer(a fresh unix address" in str(info.value)
+
+
+@needs_unix
+def test_a_construction_failing_for_the_checks_own_reasons_stays_its_own(latch):
+    with addresses.private_dir() as directory:
+        too_long = os.path.join(directory, "x" * 200)
+        with pytest.raises(OSError) as info:
+            servers.build_server(socketserver, "UnixStreamServer", socketserver.BaseRequestHandler, too_long)
+    assert not isinstance(info.value, PreconditionFailed)
+
+
+@pytest.mark.parametrize("name, class_name, owner", [
+    ("threading_serial", "ThreadingTCPServer", "THREADING-001"),
+    ("handler_datagram_request_is_bytes", "ThreadingUDPServer", "PIPELINE-013"),
+])
+def test_a_family_prerequisite_found_by_a_probe_refuses_that_family(latch, name, class_name, owner):
+    module = resolve(str(BROKEN / f"{name}.py")).module
+    assert servers.build_server(module, class_name, module.BaseRequestHandler,
+                                addresses.loopback("inet")).server_close() is None  # before probing
+    prerequisite_probes.run(module)
+    with pytest.raises(PreconditionFailed) as info:
+        servers.build_server(module, class_name, module.BaseRequestHandler, addresses.loopback("inet"))
+    assert info.value.prerequisite == owner
+    servers.build_server(module, "TCPServer", module.BaseRequestHandler,
+                         addresses.loopback("inet")).server_close()  # other families are not refused
+
+
+def test_the_loop_counter_counts_iterations_without_service_actions():
+    class NoHook(socketserver.TCPServer):
+        def service_actions(self):
+            raise AssertionError("must not be needed")  # pragma: no cover
+
+        def serve_forever(self, poll_interval=0.5):  # the stdlib loop without the hook
+            import selectors
+            with selectors.DefaultSelector() as selector:
+                selector.register(self, selectors.EVENT_READ)
+                while not self._BaseServer__shutdown_request:
+                    if selector.select(poll_interval):
+                        self._handle_request_noblock()
+            self._BaseServer__is_shut_down.set()
+
+    server = NoHook(addresses.loopback("inet"), socketserver.BaseRequestHandler)
+    with servers.serve_in_thread(server, 0.01, count_waits=True) as served:
+        served.loop.wait_waits(5)
+        with socket.create_connection(served.address, timeout=timeouts.short()):
+            pass
+        served.loop.wait_waits(served.loop.waits + 3)
+    assert served.loop.waits >= 8
+
+
+def test_a_loop_that_dies_when_idle_is_found_once_and_refuses_later_loops(latch):
+    module = resolve(str(BROKEN / "api_no_service_actions.py")).module
+    start = time.monotonic()
+    found = prerequisite_probes.run(module)
+    assert time.monotonic() - start < timeouts.short(), "the probe waited for a loop that had died"
+    assert list(found) == ["serve_forever_runs"] and "AttributeError" in found["serve_forever_runs"]
+    server = module.TCPServer(addresses.loopback("inet"), module.BaseRequestHandler)
+    try:
+        with pytest.raises(PreconditionFailed) as info:
+            with servers.serve_in_thread(server):
+                pytest.fail("must not serve")  # pragma: no cover
+        assert info.value.prerequisite == "SERVE-007"
+    finally:
+        server.server_close()
+
+
+def test_a_call_ended_in_another_thread_interrupts_the_main_thread_once(latch):
+    module = resolve(str(HANGS / "hang_accept.py")).module
+    prerequisite_probes.run(module)
+    interrupts = []
+    server = module.TCPServer(addresses.loopback("inet"), module.BaseRequestHandler)
+    try:
+        with GUARD.active(lambda: interrupts.append(GUARD.take_interrupt())) as guard:
+            for _ in range(2):
+                servers.call_bounded(lambda: pytest.raises(PreconditionFailed, server.get_request))
+        assert guard.fired is not None and guard.fired.prerequisite == "PIPELINE-013"
+        assert interrupts == [guard.fired], "interrupted once, with the exception the thread got"
+    finally:
+        server.server_close()
