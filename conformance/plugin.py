@@ -80,7 +80,7 @@ from harness.core.prerequisites import PreconditionFailed
 from harness.processes.child_protocol import interrupt_on_stop_signals
 from harness.subject import mirror as in_process_needed
 
-from .checks import _helpers
+from . import api
 
 # SSCONFORM_OS_SHAPE set but not applied at start: restart this process shaped (harness.shapes)
 _shapes.ensure_process_shaped()
@@ -231,7 +231,7 @@ def pytest_configure(config):
     state.fingerprint = subject.fingerprint() if subject is not None else fingerprint(impl)
     state.settings["subject_python"] = subject_python or None
     config.stash[STATE] = state
-    _helpers.CURRENT["impl"] = impl.name
+    api.CURRENT["impl"] = impl.name
     # stopped by SIGTERM, or CTRL_BREAK_EVENT on Windows: end like Ctrl-C, keep the record
     config.add_cleanup(interrupt_on_stop_signals())
     if not os.environ.get(prerequisites.ENV_VAR):
@@ -512,12 +512,12 @@ def pytest_runtest_setup(item):
     if state is None or not _is_check(item):
         return
     meta = _meta(item)
-    _helpers.CURRENT["id"] = meta["id"]
+    api.CURRENT["id"] = meta["id"]
     in_process_needed.clear()
     capabilities = caps()
     missing = [name for name in meta["requires"] if not capabilities.has(name)]
     if missing:
-        pytest.skip(_helpers.UNSUPPORTED_PREFIX + "capability absent: " + ", ".join(missing))
+        pytest.skip(api.UNSUPPORTED_PREFIX + "capability absent: " + ", ".join(missing))
     if not state.probed:  # once per process, before its first check (harness.serving.prerequisite_probes)
         state.probed = True
         from harness.serving import prerequisite_probes
@@ -620,7 +620,7 @@ def pytest_runtest_makereport(item, call):
         # IPv6 address family, AF_UNIX): that is UNSUPPORTED, shown as a skip.
         report.outcome = "skipped"
         report.longrepr = (str(item.fspath), item.location[1] or 0,
-                           _helpers.UNSUPPORTED_PREFIX + str(call.excinfo.value))
+                           api.UNSUPPORTED_PREFIX + str(call.excinfo.value))
     entry = item.stash.setdefault(ENTRY, {"outcome": None, "message": "", "duration": 0.0})
     entry["duration"] += getattr(report, "duration", 0.0) or 0.0
     graded = _grade_phase(report, call, _meta(item)["id"])

@@ -15,7 +15,7 @@ import inspect
 import os
 import socket
 
-from ._helpers import (
+from conformance.api import (
     PLATFORM,
     REQUIRED,
     VERSION,
@@ -81,8 +81,8 @@ def _verify_gated(ss, observe, names, label, capability, available):
     observe("present", present)
     observe.summary(f"{label} present" if present else f"{label} absent")
     expected = list(names) if available else []
-    verify_equal(present, expected, f"{label} names given {capability}={available}")
-    verify_equal(listed, expected, f"{label} names in __all__")
+    verify_equal(f"{label} names given {capability}={available}", expected, present)
+    verify_equal(f"{label} names in __all__", expected, listed)
 
 
 @check("API-002", PLATFORM, clause="Forking* classes are defined only where os.fork exists "
@@ -114,8 +114,8 @@ def test_forking_unix_names_by_version(ss, impl, observe):
     expected = list(FORKING_UNIX) if both and impl.api_at_least(3, 12) else []
     observe("present", present)
     observe.expected("present", expected)
-    verify_equal(present, expected, f"ForkingUnix* names at API {impl.api_version}")
-    verify_equal(listed, expected, "ForkingUnix* names in __all__")
+    verify_equal(f"ForkingUnix* names at API {impl.api_version}", expected, present)
+    verify_equal("ForkingUnix* names in __all__", expected, listed)
 
 
 @check("API-005", REQUIRED, clause="__all__ lists exactly the public classes the module defines "
@@ -204,8 +204,8 @@ def test_tcpserver_defaults(ss, observe):
         "allow_reuse_address": tcp.allow_reuse_address,
     }
     observe("defaults", {k: int(v) if not isinstance(v, bool) else v for k, v in values.items()})
-    verify_equal(tcp.address_family, socket.AF_INET, "TCPServer.address_family")
-    verify_equal(tcp.socket_type, socket.SOCK_STREAM, "TCPServer.socket_type")
+    verify_equal("TCPServer.address_family", socket.AF_INET, tcp.address_family)
+    verify_equal("TCPServer.socket_type", socket.SOCK_STREAM, tcp.socket_type)
     verify(tcp.allow_reuse_address is False, "TCPServer.allow_reuse_address", False, tcp.allow_reuse_address)
 
 
@@ -218,7 +218,7 @@ def test_request_queue_size(ss, impl, observe):
     expected = getattr(socket, "SOMAXCONN", 5) if impl.api_at_least(3, 15) else 5
     observe("request_queue_size", value)
     observe.expected("request_queue_size", expected)
-    verify_equal(value, expected, f"TCPServer.request_queue_size at API {impl.api_version}")
+    verify_equal(f"TCPServer.request_queue_size at API {impl.api_version}", expected, value)
 
 
 @check("API-012", REQUIRED, clause="BaseServer.timeout defaults to None "
@@ -236,8 +236,8 @@ def test_udpserver_defaults(ss, observe):
     """UDPServer's class defaults match the documentation."""
     udp = ss.UDPServer
     observe("max_packet_size", udp.max_packet_size)
-    verify_equal(udp.socket_type, socket.SOCK_DGRAM, "UDPServer.socket_type")
-    verify_equal(udp.max_packet_size, 8192, "UDPServer.max_packet_size")
+    verify_equal("UDPServer.socket_type", socket.SOCK_DGRAM, udp.socket_type)
+    verify_equal("UDPServer.max_packet_size", 8192, udp.max_packet_size)
     verify(udp.allow_reuse_address is False, "UDPServer.allow_reuse_address", False, udp.allow_reuse_address)
 
 
@@ -259,7 +259,7 @@ def test_forking_defaults(ss, observe):
     mixin = require_attr(ss, "ForkingMixIn")
     values = {"max_children": mixin.max_children, "timeout": mixin.timeout, "active_children": mixin.active_children}
     observe("defaults", values)
-    verify_equal(values, {"max_children": 40, "timeout": 300, "active_children": None}, "ForkingMixIn defaults")
+    verify_equal("ForkingMixIn defaults", {"max_children": 40, "timeout": 300, "active_children": None}, values)
 
 
 @check("API-016", REQUIRED, clause="StreamRequestHandler: rbufsize -1, wbufsize 0, timeout None, "
@@ -275,8 +275,8 @@ def test_stream_handler_defaults(ss, observe):
         "disable_nagle_algorithm": handler.disable_nagle_algorithm,
     }
     observe("defaults", values)
-    verify_equal(values, {"rbufsize": -1, "wbufsize": 0, "timeout": None, "disable_nagle_algorithm": False},
-                 "StreamRequestHandler defaults")
+    verify_equal("StreamRequestHandler defaults", {"rbufsize": -1, "wbufsize": 0, "timeout": None, "disable_nagle_algorithm": False},
+                 values)
 
 
 @check("API-017", VERSION, clause="allow_reuse_port (3.11+): False on TCPServer and UDPServer "
@@ -317,7 +317,7 @@ def test_context_manager_protocol_present(ss, impl, observe):
     """BaseServer defines __enter__ and __exit__ from API 3.6 on."""
     present = hasattr(ss.BaseServer, "__enter__") and hasattr(ss.BaseServer, "__exit__")
     observe("present", present)
-    verify_equal(present, impl.api_at_least(3, 6), f"context manager methods at API {impl.api_version}")
+    verify_equal(f"context manager methods at API {impl.api_version}", impl.api_at_least(3, 6), present)
 
 
 @check("API-020", REQUIRED, clause="BaseServer interface: the documented methods exist and are "
@@ -346,7 +346,7 @@ def test_serve_forever_signature(ss, observe):
     parameter = inspect.signature(ss.BaseServer.serve_forever).parameters.get("poll_interval")
     default = parameter.default if parameter is not None else "<missing>"
     observe("poll_interval_default", default)
-    verify_equal(default, 0.5, "serve_forever poll_interval default")
+    verify_equal("serve_forever poll_interval default", 0.5, default)
 
 
 @check("API-022", REQUIRED, clause="TCPServer(server_address, RequestHandlerClass, "
@@ -358,7 +358,7 @@ def test_constructor_signature(ss, observe):
     names = list(params)[1:4]
     default = params["bind_and_activate"].default if "bind_and_activate" in params else "<missing>"
     observe("parameters", names)
-    verify_equal(names, ["server_address", "RequestHandlerClass", "bind_and_activate"], "TCPServer.__init__ parameters")
+    verify_equal("TCPServer.__init__ parameters", ["server_address", "RequestHandlerClass", "bind_and_activate"], names)
     verify(default is True, "bind_and_activate default", True, default)
 
 
@@ -387,7 +387,7 @@ def test_collect_children_signature(ss, impl, observe):
     observe("blocking_kind", kind)
     verify(default is False, "collect_children blocking default", False, default)
     if impl.api_at_least(3, 7):
-        verify_equal(kind, inspect.Parameter.KEYWORD_ONLY.name, "kind of collect_children's blocking parameter")
+        verify_equal("kind of collect_children's blocking parameter", inspect.Parameter.KEYWORD_ONLY.name, kind)
 
 
 @check("API-025", REQUIRED, clause="UnixStreamServer/UnixDatagramServer use address_family "
@@ -399,7 +399,7 @@ def test_unix_address_family(ss, observe):
     families = {name: require_attr(ss, name).address_family for name in ("UnixStreamServer", "UnixDatagramServer")}
     observe("address_family", {k: int(v) for k, v in families.items()})
     for name, family in families.items():
-        verify_equal(family, socket.AF_UNIX, f"{name}.address_family")
+        verify_equal(f"{name}.address_family", socket.AF_UNIX, family)
 
 
 @check("API-026", REQUIRED, clause="BaseServer.service_actions (3.3+) is a documented hook "
@@ -431,7 +431,7 @@ def test_declared_api_level(ss, impl, observe):
     verify(well_formed, "__socketserver_api__", "a tuple of two ints (major, minor)", repr(declared))
     verify(declared[0] == 3 and declared[1] in KNOWN_MINORS, "__socketserver_api__",
            f"(3, {KNOWN_MINORS[0]}..{KNOWN_MINORS[-1]})", declared)
-    verify_equal(tuple(impl.api_version), declared, "API level the VERSION checks use vs __socketserver_api__")
+    verify_equal("API level the VERSION checks use vs __socketserver_api__", declared, tuple(impl.api_version))
 
 
 @check("API-028", VERSION, clause="the standard library's module is SocketServer in Python 2 and "

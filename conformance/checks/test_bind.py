@@ -24,11 +24,11 @@ import socket
 
 import pytest
 
+from conformance.api import PLATFORM, REQUIRED, VERSION, check, require_attr, verify, verify_equal
 from harness.core import addresses, timeouts
 from harness.core.observations import summary
 from harness.serving.servers import build_server, call_bounded, open_fds, run_handle_request
 
-from ._helpers import PLATFORM, REQUIRED, VERSION, check, require_attr, verify, verify_equal
 from ._serve_support import Recorder, make_handler, owned, read_to_eof, recording_class
 
 SERVER_KINDS = [pytest.param("TCPServer", id="tcp"), pytest.param("UDPServer", id="udp")]
@@ -95,7 +95,7 @@ def test_init_binds_then_activates(ss, observe, kind):
         error = exc
     order = recorder.names()
     observe("order", order)
-    verify_equal(order, ["server_bind", "server_activate"], "hooks called by the constructor")
+    verify_equal("hooks called by the constructor", ["server_bind", "server_activate"], order)
     verify(error is None, "constructor", "no exception", summary(error) if error else None)
     with owned(server):
         observe("server_address", server.server_address)
@@ -115,9 +115,9 @@ def test_no_bind_and_activate(ss, observe, kind):
         observe("hooks_called", recorder.names())
         observe("server_address", server.server_address)
         observe("socket_name", bound)
-        verify_equal(recorder.names(), [], "hooks called with bind_and_activate=False")
-        verify_equal(tuple(server.server_address), address, "server_address before server_bind()")
-        verify_equal(bound[1], 0, "port of the unbound socket (getsockname)")
+        verify_equal("hooks called with bind_and_activate=False", [], recorder.names())
+        verify_equal("server_address before server_bind()", address, tuple(server.server_address))
+        verify_equal("port of the unbound socket (getsockname)", 0, bound[1])
         verify(server.socket.fileno() >= 0, "the socket", "created (fileno >= 0)", server.socket.fileno())
 
 
@@ -133,14 +133,14 @@ def test_manual_bind_and_activate(ss, observe):
         observe("server_address", server.server_address)
         verify(server.server_address[1] != 0, "server_address port after server_bind()", "non-zero",
                server.server_address)
-        verify_equal(tuple(server.server_address), tuple(server.socket.getsockname()),
-                     "server_address after server_bind()")
+        verify_equal("server_address after server_bind()", tuple(server.socket.getsockname()),
+                     tuple(server.server_address))
         server.server_activate()
         with socket.create_connection(server.server_address, timeout=timeouts.short()) as client:
             run_handle_request(server)
             reply = read_to_eof(client, timeouts.short())
         observe("reply", reply)
-        verify_equal(reply["data"], b"late", "reply from the late-activated server")
+        verify_equal("reply from the late-activated server", b"late", reply["data"])
 
 
 @check("BIND-004", REQUIRED, clause="server_bind() stores socket.getsockname() in server_address; "
@@ -154,7 +154,7 @@ def test_port_zero_replaced(ss, observe, kind):
         observe("server_address", server.server_address)
         observe("getsockname", name)
         verify(server.server_address[1] != 0, "server_address port", "non-zero", server.server_address)
-        verify_equal(tuple(server.server_address), tuple(name), "server_address vs socket.getsockname()")
+        verify_equal("server_address vs socket.getsockname()", tuple(name), tuple(server.server_address))
 
 
 @check("BIND-005", REQUIRED, clause="TCPServer.server_activate() calls listen(request_queue_size) "
@@ -170,7 +170,7 @@ def test_tcp_listens_with_queue_size(ss, observe):
         calls, error = _listen_calls(server)
         observe("listen_calls", calls)
         verify(error is None, "server_activate()", "no exception", summary(error) if error else None)
-        verify_equal(calls, [(3,)], "listen() calls made by server_activate()")
+        verify_equal("listen() calls made by server_activate()", [(3,)], calls)
         if hasattr(socket, "SO_ACCEPTCONN"):
             try:
                 accepting = _sockopt(server.socket, "SO_ACCEPTCONN")
@@ -190,7 +190,7 @@ def test_udp_does_not_listen(ss, observe):
         calls, error = _listen_calls(server)
         observe("listen_calls", calls)
         observe("error", summary(error) if error else None)
-        verify_equal(calls, [], "listen() calls made by UDPServer.server_activate()")
+        verify_equal("listen() calls made by UDPServer.server_activate()", [], calls)
         verify(error is None, "UDPServer.server_activate()", "no exception", summary(error) if error else None)
 
 
@@ -207,7 +207,7 @@ def test_allow_reuse_address_sets_option(ss, observe, kind):
         default_value = _sockopt(plain.socket, "SO_REUSEADDR")
         reuse_value = _sockopt(reusing.socket, "SO_REUSEADDR")
     observe("SO_REUSEADDR", {"default": default_value, "allow_reuse_address": reuse_value})
-    verify_equal(default_value, 0, "SO_REUSEADDR with the default allow_reuse_address")
+    verify_equal("SO_REUSEADDR with the default allow_reuse_address", 0, default_value)
     verify(reuse_value != 0, "SO_REUSEADDR with allow_reuse_address=True", "non-zero", reuse_value)
 
 
@@ -227,7 +227,7 @@ def test_second_server_on_live_port(ss, observe):
             call_bounded(second.server_close, budget=timeouts.short(), what="second.server_close()")
         observe("second_server", summary(error) if error else "bound")
         verify(error is not None, "second server on a live port", "OSError", "bound")
-        verify_equal(error.errno, errno.EADDRINUSE, "errno of the second bind")
+        verify_equal("errno of the second bind", errno.EADDRINUSE, error.errno)
 
 
 def _rebind_after_time_wait(ss, reuse: bool):
@@ -262,7 +262,7 @@ def test_rebind_time_wait(ss, observe):
            "an OSError or success", default_summary)
     reuse_summary, _ = _rebind_after_time_wait(ss, reuse=True)
     observe("allow_reuse_address", reuse_summary)
-    verify_equal(reuse_summary, "rebound", "rebind with allow_reuse_address=True on both servers")
+    verify_equal("rebind with allow_reuse_address=True on both servers", "rebound", reuse_summary)
 
 
 @check("BIND-010", VERSION, requires=("reuse_port",),
@@ -277,14 +277,14 @@ def test_allow_reuse_port(ss, impl, observe):
         default_value = _sockopt(plain.socket, "SO_REUSEPORT")
         reuse_value = _sockopt(reusing.socket, "SO_REUSEPORT")
     observe("SO_REUSEPORT", {"default": default_value, "allow_reuse_port": reuse_value})
-    verify_equal(default_value, 0, "SO_REUSEPORT with the default allow_reuse_port")
+    verify_equal("SO_REUSEPORT with the default allow_reuse_port", 0, default_value)
     if impl.api_at_least(3, 11):
         observe.expected("allow_reuse_port", "non-zero")
         verify(reuse_value != 0, f"SO_REUSEPORT with allow_reuse_port=True at API {impl.api_version}",
                "non-zero", reuse_value)
     else:
         observe.expected("allow_reuse_port", 0)
-        verify_equal(reuse_value, 0, f"SO_REUSEPORT with allow_reuse_port=True at API {impl.api_version}")
+        verify_equal(f"SO_REUSEPORT with allow_reuse_port=True at API {impl.api_version}", 0, reuse_value)
 
 
 @check("BIND-011", REQUIRED, requires=("ipv6",),
@@ -308,7 +308,7 @@ def test_ipv6_subclass(ss, observe):
             run_handle_request(server)
             reply = read_to_eof(client, timeouts.short())
         observe("client_address", recorder.first("handler")["client_address"])
-        verify_equal(reply["data"], b"v6", "reply over IPv6")
+        verify_equal("reply over IPv6", b"v6", reply["data"])
 
 
 @check("BIND-012", REQUIRED, clause="an AF_INET server given an IPv6 literal raises "
@@ -357,7 +357,7 @@ def test_failed_bind_leaks_no_socket(ss, observe):
     verify(isinstance(error, OverflowError), "TCPServer(('127.0.0.1', -1))", "OverflowError", error)
     verify(captured, "server_bind()", "called", captured)
     observe("socket_fileno_after", captured[0].fileno())
-    verify_equal(captured[0].fileno(), -1, "fileno() of the socket after the failed constructor")
+    verify_equal("fileno() of the socket after the failed constructor", -1, captured[0].fileno())
     verify(not new_fds, "socket descriptors left open", "none", new_fds)
 
 
@@ -391,8 +391,8 @@ def test_failed_hook_closes_server(ss, observe, hook):
     observe("server_close_calls", len(closed))
     verify(error is marker, "exception from the constructor", "the hook's exception, unchanged",
            repr(error))
-    verify_equal(len(closed), 1, "server_close() calls by the failed constructor")
-    verify_equal(closed[0].fileno(), -1, "fileno() of the socket after the failed constructor")
+    verify_equal("server_close() calls by the failed constructor", 1, len(closed))
+    verify_equal("fileno() of the socket after the failed constructor", -1, closed[0].fileno())
 
 
 @check("BIND-015", REQUIRED, clause="server_close() closes the socket (fileno() == -1) and may be "
@@ -404,7 +404,7 @@ def test_server_close_idempotent(ss, observe, kind):
     server = getattr(ss, kind)(("127.0.0.1", 0), ss.BaseRequestHandler)
     call_bounded(server.server_close, budget=timeouts.short(), what="server.server_close()")
     observe("fileno_after_close", server.socket.fileno())
-    verify_equal(server.socket.fileno(), -1, "socket.fileno() after server_close()")
+    verify_equal("socket.fileno() after server_close()", -1, server.socket.fileno())
     error = None
     try:
         call_bounded(server.server_close, budget=timeouts.short(), what="second server.server_close()")
@@ -422,7 +422,7 @@ def test_fileno_is_socket_fileno(ss, observe, kind):
     with owned(getattr(ss, kind)(("127.0.0.1", 0), ss.BaseRequestHandler)) as server:
         observe("fileno", server.fileno())
         observe("socket.fileno", server.socket.fileno())
-        verify_equal(server.fileno(), server.socket.fileno(), "server.fileno() vs server.socket.fileno()")
+        verify_equal("server.fileno() vs server.socket.fileno()", server.socket.fileno(), server.fileno())
 
 
 @check("BIND-017", REQUIRED, requires=("af_unix",),

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.api import REQUIRED, check, verify, verify_equal, verify_returned
 from harness.clients.swarm import SwarmConfig, SwarmResult, run_swarm
 from harness.core import timeouts
 from harness.serving import instrument
@@ -67,7 +68,6 @@ from ._concurrency_support import (
     timeline_rows,
     wait_handle_edges,
 )
-from ._helpers import REQUIRED, check, verify, verify_equal, verify_returned
 
 FAMILIES = pytest.mark.parametrize("family", ["inet", "unix"])
 
@@ -134,8 +134,8 @@ def _verify_dgram_swarm(observe, result: SwarmResult) -> None:
         "wall_time")})
     bound = int(DGRAM_LOSS_BOUND * summary["messages_expected"])
     observe.expected("swarm", {"corrupted": 0, "lost": f"<= {bound}", "errors": {}})
-    verify_equal(summary["corrupted"], 0, "corrupted datagram replies")
-    verify_equal(summary["errors"], {}, "client errors in the datagram swarm")
+    verify_equal("corrupted datagram replies", 0, summary["corrupted"])
+    verify_equal("client errors in the datagram swarm", {}, summary["errors"])
     verify(summary["lost"] <= bound, "datagrams without a reply", f"<= {bound} of {summary['messages_expected']}",
            result.text())
 
@@ -168,13 +168,13 @@ def _serialised_stream(served: Served, observe):
     observe.timeline(timeline_rows(proof))
     expected = [b"held client %d\n" % i for i in range(QUEUED)]
     verify_returned(None not in (first, second, third), "the echoes of the queued clients", timeouts.short())
-    verify_equal([first, second, third], expected, "echoes, one client after the other")
+    verify_equal("echoes, one client after the other", expected, [first, second, third])
     verify(early is None, "echo to client 1 while client 0 was still connected", "none (one handler at a time)",
            early)
-    verify_equal(started_while_first_held, 1, "handlers started while the first client stayed connected")
+    verify_equal("handlers started while the first client stayed connected", 1, started_while_first_held)
     overlap = instrument.max_overlap(proof, "handle")
     observe("max_overlap", overlap)
-    verify_equal(overlap, 1, "max_overlap of handle() intervals")
+    verify_equal("max_overlap of handle() intervals", 1, overlap)
     return proof
 
 
@@ -207,11 +207,11 @@ def _overlapping_stream(served: Served, observe):
     observe("max_overlap", overlap)
     observe("workers", sorted({(iv.pid, iv.tid) for iv in proof}))
     observe.timeline(timeline_rows(proof))
-    verify_equal(echoes, [b"held client %d\n" % i for i in range(HELD)],
-                 "echoes to clients that all stay connected")
-    verify_equal(len(starts) - ends_while_held, HELD, "handlers in handle() at once before any client closed")
-    verify_equal(overlap, HELD, "max_overlap of the held handle() intervals")
-    verify_equal(still_busy, 0, "held handlers that ended during the swarm (their clients never closed)")
+    verify_equal("echoes to clients that all stay connected", [b"held client %d\n" % i for i in range(HELD)],
+                 echoes)
+    verify_equal("handlers in handle() at once before any client closed", HELD, len(starts) - ends_while_held)
+    verify_equal("max_overlap of the held handle() intervals", HELD, overlap)
+    verify_equal("held handlers that ended during the swarm (their clients never closed)", 0, still_busy)
     _verify_stream_swarm(observe, result)
     verify(_released_together(result), "swarm clients", "all connected before any sent", result.summary)
 
@@ -234,7 +234,7 @@ def test_sync_stream_server_serialises(impl, ss, observe, family):
     _verify_stream_swarm(observe, result)
     overlap = instrument.max_overlap(everything, "handle")
     observe("max_overlap_with_swarm", overlap)
-    verify_equal(overlap, 1, f"max_overlap of handle() over the proof and the {SWARM_CLIENTS}-client swarm")
+    verify_equal(f"max_overlap of handle() over the proof and the {SWARM_CLIENTS}-client swarm", 1, overlap)
 
 
 @check("CONCURRENCY-002", REQUIRED,
@@ -300,12 +300,12 @@ def _serialised_dgram(served: Served, observe) -> None:
     observe("replies", replies)
     observe("max_overlap", overlap)
     observe.timeline(timeline_rows(proof))
-    verify_equal(first, 1, "first datagram held")
-    verify_equal(during, 1, "handlers started while the first datagram's handler held")
+    verify_equal("first datagram held", 1, first)
+    verify_equal("handlers started while the first datagram's handler held", 1, during)
     verify_returned(len(replies) >= QUEUED, "the replies to the queued datagrams", timeouts.short())
-    verify_equal(sorted(replies), sorted(b"released d%d\n" % i for i in range(QUEUED)),
-                 "replies, one datagram after the other")
-    verify_equal(overlap, 1, "max_overlap of handle() intervals")
+    verify_equal("replies, one datagram after the other", sorted(b"released d%d\n" % i for i in range(QUEUED)),
+                 sorted(replies))
+    verify_equal("max_overlap of handle() intervals", 1, overlap)
 
 
 def _overlapping_dgram(served: Served, observe) -> None:
@@ -323,10 +323,10 @@ def _overlapping_dgram(served: Served, observe) -> None:
     observe("max_overlap", overlap)
     observe("workers", sorted({(iv.pid, iv.tid) for iv in proof}))
     observe.timeline(timeline_rows(proof))
-    verify_equal(holding, HELD, "datagram handlers holding at once before any release")
-    verify_equal(ended_before_release, 0, "handlers that ended before their release")
-    verify_equal(replies, [b"released d%d\n" % i for i in range(HELD)], "replies after release")
-    verify_equal(overlap, HELD, "max_overlap of the held handle() intervals")
+    verify_equal("datagram handlers holding at once before any release", HELD, holding)
+    verify_equal("handlers that ended before their release", 0, ended_before_release)
+    verify_equal("replies after release", [b"released d%d\n" % i for i in range(HELD)], replies)
+    verify_equal("max_overlap of the held handle() intervals", HELD, overlap)
 
 
 @check("CONCURRENCY-004", REQUIRED,
@@ -347,7 +347,7 @@ def test_sync_dgram_server_serialises(impl, ss, observe, family):
     _verify_dgram_swarm(observe, result)
     overlap = instrument.max_overlap(everything, "handle")
     observe("max_overlap_with_swarm", overlap)
-    verify_equal(overlap, 1, f"max_overlap of handle() over the {SWARM_CLIENTS}-client datagram swarm")
+    verify_equal(f"max_overlap of handle() over the {SWARM_CLIENTS}-client datagram swarm", 1, overlap)
 
 
 @check("CONCURRENCY-005", REQUIRED,

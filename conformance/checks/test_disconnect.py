@@ -40,6 +40,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from conformance.api import PLATFORM, REQUIRED, check, verify, verify_equal
 from harness.clients import clients, disconnect
 from harness.core import addresses, timeouts
 from harness.serving.instrument import EventLog, describe_exception
@@ -47,7 +48,6 @@ from harness.serving.servers import build_server, server_class
 
 from ._concurrency_support import require_kind, serve_observed
 from ._disconnect_support import exception_summary, recv_summary, scenario, send_summary
-from ._helpers import PLATFORM, REQUIRED, check, verify, verify_equal
 
 STREAM_KINDS = ("TCPServer", "ThreadingTCPServer", "ForkingTCPServer",
                 "UnixStreamServer", "ThreadingUnixStreamServer", "ForkingUnixStreamServer")
@@ -112,7 +112,7 @@ def test_what_recv_saw(impl, ss, observe, name, kind):
     if name in GRACEFUL_PAYLOAD:
         received = _bytes_before_end(result)
         observe("bytes_before_end", received)
-        verify_equal(received, GRACEFUL_PAYLOAD[name], "bytes the handler read before the end of the stream")
+        verify_equal("bytes the handler read before the end of the stream", GRACEFUL_PAYLOAD[name], received)
 
 
 @check("DISCONNECT-002", REQUIRED,
@@ -150,8 +150,8 @@ def test_reset_goes_to_handle_error(impl, ss, observe, kind):
         verify(not result.get("handle_error_called"), "handle_error without an exception from handle()",
                "not called", result.get("handle_error_exc"))
     else:
-        verify_equal(result.get("handle_error_exc"), result["server_recv"]["exception"],
-                     "exception handle_error received (the one handle() raised)")
+        verify_equal("exception handle_error received (the one handle() raised)", result["server_recv"]["exception"],
+                     result.get("handle_error_exc"))
     verify(result.get("next_client_served") is True, "the next client after the reset", "served",
            result.get("probe_error"))
 
@@ -281,7 +281,7 @@ def test_finish_swallows_final_flush_error(ss, observe, family):
     after = subject[1] if len(subject) > 1 else None
     verify(after is not None and after["call"] == "close", "what finish() did after the failed flush",
            "went on to wfile.close() (the flush error was swallowed)", subject)
-    verify_equal(probe, disconnect.PROBE, "the next client's echo")
+    verify_equal("the next client's echo", disconnect.PROBE, probe)
 
 
 # --------------------------------------------------------------------------- accept after RST
@@ -373,7 +373,7 @@ def test_accept_after_reset_in_backlog(ss, observe, kind):
     observe("serve_forever_died", died.get("serve_forever_died"))
     observe.summary(summary)
     verify(not died, "serve_forever after the dead connection", "still running", died)
-    verify_equal(probe, disconnect.PROBE, "the next client's echo after a reset in the backlog")
+    verify_equal("the next client's echo after a reset in the backlog", disconnect.PROBE, probe)
 
 
 # --------------------------------------------------------------------------- half-close, partial line, UDP
@@ -393,7 +393,7 @@ def test_half_close_reply_delivered(impl, ss, observe, kind):
     client = result.get("client_side") or {}
     verify(client.get("reply_received") is True, "the half-closed client's reply",
            repr(disconnect.REPLY), {"reply": client.get("reply"), "error": client.get("reply_error")})
-    verify_equal(recv_summary(result.get("server_recv")), "b''", "what the handler read after SHUT_WR")
+    verify_equal("what the handler read after SHUT_WR", "b''", recv_summary(result.get("server_recv")))
 
 
 @check("DISCONNECT-008", REQUIRED,
@@ -408,7 +408,7 @@ def test_partial_line_at_end_of_stream(impl, ss, observe, kind):
     result = scenario(impl, "partial_send", kind)
     _observe_scenario(observe, result)
     seen = result.get("server_recv") or {}
-    verify_equal(seen.get("result"), repr(disconnect.PARTIAL), "what rfile.readline() returned")
+    verify_equal("what rfile.readline() returned", repr(disconnect.PARTIAL), seen.get("result"))
     verify(seen.get("line_complete") is False and not seen.get("exception"), "the line", "incomplete, no error",
            seen)
     verify(result.get("next_client_served") is True, "the next client", "served", result.get("probe_error"))

@@ -56,11 +56,11 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
+from conformance.api import EXTENSION, check, unsupported, verify
 from harness.core import clock, timeouts
 from harness.core.extensions import ATTRIBUTE, clause
 from harness.serving.servers import call_bounded
 
-from ._helpers import EXTENSION, check, unsupported, verify
 from ._serve_support import LoopThread, Recorder, owned, try_roundtrip
 from ._shutdown_support import closed_under_loop, closed_under_loop_without_poll
 

@@ -26,12 +26,12 @@ import socket
 
 import pytest
 
+from conformance.api import REQUIRED, VERSION, check, verify, verify_equal
 from harness.clients import clients
 from harness.core import timeouts
 from harness.serving import instrument
 
 from ._forking_support import calls, children_states, forking_lab, handle_starts, reaped, wait_gone
-from ._helpers import REQUIRED, VERSION, check, verify, verify_equal
 from ._threading_support import HeldClients, handle_intervals, held_clients, timeline, wait_count
 
 FORK = ("fork",)
@@ -60,11 +60,11 @@ def test_handlers_run_in_separate_processes(impl, observe):
     observe("handler_pids", pids)
     observe("max_overlap", overlap)
     observe.timeline(timeline(intervals))
-    verify_equal(started, count, "handlers holding at once before any release")
-    verify_equal(echoes, [b"release\n"] * count, "echoes of the release lines")
+    verify_equal("handlers holding at once before any release", count, started)
+    verify_equal("echoes of the release lines", [b"release\n"] * count, echoes)
     verify(lab.pid not in pids, "handler pids", f"none equal to the server pid {lab.pid}", pids)
-    verify_equal(len(set(pids)), count, "distinct handler processes")
-    verify_equal(overlap, count, "max_overlap of handle() intervals")
+    verify_equal("distinct handler processes", count, len(set(pids)))
+    verify_equal("max_overlap of handle() intervals", count, overlap)
 
 
 @check("FORKING-002", REQUIRED, requires=FORK,
@@ -91,9 +91,9 @@ def test_max_children_enforced_by_serve_forever(impl, observe):
     observe("held_while_limit_reached", beyond)
     observe("max_overlap", overlap)
     observe.timeline(timeline(intervals))
-    verify_equal(first, limit, "handlers holding at once (the limit is reachable)")
+    verify_equal("handlers holding at once (the limit is reachable)", limit, first)
     verify(beyond <= limit, "handlers started while max_children were alive", f"<= {limit}", beyond)
-    verify_equal(echoes, [b"release\n"] * count, "echoes (every client served in the end)")
+    verify_equal("echoes (every client served in the end)", [b"release\n"] * count, echoes)
     verify(overlap <= limit, "max_overlap of handle() intervals", f"<= max_children ({limit})", overlap)
 
 
@@ -120,7 +120,7 @@ def test_children_are_reaped(impl, observe):
     observe("active_children_last", states[-1] if states else "never logged")
     observe("processes_left", left)
     observe("reaped", reaped_pids)
-    verify_equal(replies, [b"r0", b"r1", b"r2"], "echoes")
+    verify_equal("echoes", [b"r0", b"r1", b"r2"], replies)
     verify(states and states[-1] == [], "active_children after the requests ended", [], states[-1:] or None)
     verify(not left, "handler processes still present (zombies) while serving", "none", left)
 
@@ -132,7 +132,7 @@ def test_server_close_waits_for_children(impl, observe):
     """server_close returns only after a held child ended, leaving active_children empty."""
     with forking_lab(impl, "ForkingTCPServer", "hold") as lab:
         with held_clients(lab.address, "inet", 1, lab.log) as held:
-            verify_equal(held.started, 1, "held handlers")
+            verify_equal("held handlers", 1, held.started)
             lab.request_stop()
             wait_count(lab.log, 1, timeouts.short(), kind="server_close", edge="start")
             early = wait_count(lab.log, 1, timeouts.absence(), kind="server_close", edge="end")
@@ -149,7 +149,7 @@ def test_server_close_waits_for_children(impl, observe):
     ]
     observe("order", order)
     observe("active_children_after_close", teardown.get("active_children"))
-    verify_equal(echo, b"release\n", "echo of the release line")
+    verify_equal("echo of the release line", b"release\n", echo)
     kinds = [(e.get("kind"), e.get("phase"), e.get("edge")) for e in events]
     close_end = kinds.index(("server_close", None, "end")) if ("server_close", None, "end") in kinds else None
     handle_end = kinds.index(("phase", "handle", "end")) if ("phase", "handle", "end") in kinds else None
@@ -159,7 +159,7 @@ def test_server_close_waits_for_children(impl, observe):
         observe.expected("server_close waits for the child", True)
         verify(not early, "server_close while a child is held", "still waiting", "returned")
         verify(handle_end < close_end, "order in the event log", "handle end before server_close end", order)
-        verify_equal(teardown.get("active_children"), [], "active_children after server_close")
+        verify_equal("active_children after server_close", [], teardown.get("active_children"))
     else:
         verify(close_end < handle_end, "order in the event log (API < 3.7)", "server_close end first", order)
 
@@ -177,13 +177,13 @@ def test_child_exit_status(impl, observe, behaviour, expected):
         reply = clients.roundtrip(lab.address, payload=b"")
         wait_count(lab.log, 1, kind="phase", phase="handle", edge="start")
         pids = _handler_pids(lab.events())
-        verify_equal(len(pids), 1, "handler processes")
+        verify_equal("handler processes", 1, len(pids))
         found = wait_count(lab.log, 1, child=pids[0], kind="reaped")
         records = reaped(lab.events(), pids[0])
     observe("reply", reply)
     observe("reaped", records)
     verify(found >= 1, f"the child {pids[0]} to be reaped while serving", "reaped", "never reaped")
-    verify_equal(records[0].get("exitcode"), expected, f"exit status of the child after {behaviour!r}")
+    verify_equal(f"exit status of the child after {behaviour!r}", expected, records[0].get("exitcode"))
 
 
 @check("FORKING-006", REQUIRED, requires=FORK,
@@ -194,7 +194,7 @@ def test_parent_closes_child_shuts_down(impl, observe):
     """The parent only closes its copy of the request; the client sees EOF only when the child ends."""
     with forking_lab(impl, "ForkingTCPServer", "hold") as lab:
         with held_clients(lab.address, "inet", 1, lab.log) as held:
-            verify_equal(held.started, 1, "held handlers")
+            verify_equal("held handlers", 1, held.started)
             sock = held.sockets[0]
             sock.settimeout(timeouts.absence())
             try:
@@ -212,10 +212,10 @@ def test_parent_closes_child_shuts_down(impl, observe):
     observe("parent_calls", parent_calls)
     observe("child_calls", child_calls)
     verify(early is None, "what the client reads while the child holds the request", "nothing", early)
-    verify_equal((echo, tail), (b"release\n", b""), "echo, then EOF")
+    verify_equal("echo, then EOF", (b"release\n", b""), (echo, tail))
     verify("close_request" in parent_calls, "parent calls", "close_request", parent_calls)
     verify("shutdown_request" not in parent_calls, "parent calls", "no shutdown_request", parent_calls)
-    verify_equal(child_calls.count("shutdown_request"), 1, "shutdown_request calls in the child")
+    verify_equal("shutdown_request calls in the child", 1, child_calls.count("shutdown_request"))
 
 
 @check("FORKING-007", REQUIRED, requires=FORK,
@@ -232,11 +232,11 @@ def test_handle_error_runs_in_child(impl, observe):
     observe("reply", reply)
     observe("handle_error", [{"pid": e["pid"], "exc_type": e.get("exc_type")} for e in errors])
     observe("server_pid", lab.pid)
-    verify_equal(reply, b"", "reply (EOF)")
-    verify_equal(len(errors), 1, "handle_error calls")
+    verify_equal("reply (EOF)", b"", reply)
+    verify_equal("handle_error calls", 1, len(errors))
     verify(errors[0]["pid"] in child and errors[0]["pid"] != lab.pid, "process calling handle_error",
            f"the handler child {child}", errors[0]["pid"])
-    verify_equal(errors[0].get("exc_type"), "ValueError", "exception handle_error saw")
+    verify_equal("exception handle_error saw", "ValueError", errors[0].get("exc_type"))
 
 
 @check("FORKING-008", REQUIRED, requires=FORK,
@@ -253,8 +253,8 @@ def test_forking_udp_echo(impl, observe):
         pids = _handler_pids(lab.events())
     observe("reply", data)
     observe("handler_pids", pids)
-    verify_equal(data, b"fork me", "echo")
-    verify_equal(sender, lab.address, "sender of the reply (the server socket)")
+    verify_equal("echo", b"fork me", data)
+    verify_equal("sender of the reply (the server socket)", lab.address, sender)
     verify(pids and lab.pid not in pids, "handler process", f"a child, not the server {lab.pid}", pids)
 
 
@@ -273,8 +273,8 @@ def test_forking_unix_stream_overlap(impl, observe):
     pids = [iv.pid for iv in intervals]
     observe("handler_pids", pids)
     observe.timeline(timeline(intervals))
-    verify_equal(started, count, "AF_UNIX handlers holding at once")
-    verify_equal(echoes, [b"release\n"] * count, "echoes")
+    verify_equal("AF_UNIX handlers holding at once", count, started)
+    verify_equal("echoes", [b"release\n"] * count, echoes)
     verify(lab.pid not in pids and len(set(pids)) == count, "handler processes", "distinct children", pids)
 
 
@@ -297,7 +297,7 @@ def test_handle_request_loop_can_exceed_max_children(impl, observe):
     observe("active_children_after_close", teardown.get("active_children"))
     if impl.api_at_least(3, 3):
         observe.expected("held_at_once", count)
-        verify_equal(started, count, f"children holding at once under handle_request() with max_children={limit}")
+        verify_equal(f"children holding at once under handle_request() with max_children={limit}", count, started)
     else:
         verify(started <= limit, "children holding at once (API < 3.3 collects before forking)", f"<= {limit}",
                started)
@@ -317,9 +317,9 @@ def test_foreign_child_is_not_reaped(impl, observe):
     observe("replies", replies)
     observe("foreign_child", state)
     observe("reaped_by_server", [e["child"] for e in events if e.get("kind") == "reaped"])
-    verify_equal(replies, [b"f0", b"f1"], "echoes")
+    verify_equal("echoes", [b"f0", b"f1"], replies)
     verify(not reaped(events, foreign), "server reaped the foreign child", "never", reaped(events, foreign))
-    verify_equal(state, {"reaped_by_lab": True, "exitcode": 7}, "the foreign child, when its parent reaps it")
+    verify_equal("the foreign child, when its parent reaps it", {"reaped_by_lab": True, "exitcode": 7}, state)
 
 
 @check("FORKING-012", REQUIRED, requires=FORK,
@@ -332,7 +332,7 @@ def test_active_children_tracks_children(impl, observe):
         wait_count(lab.log, 1, kind="children")
         before = children_states(lab.events())[:1]
         with held_clients(lab.address, "inet", 1, lab.log) as held:
-            verify_equal(held.started, 1, "held handlers")
+            verify_equal("held handlers", 1, held.started)
             pid = _handler_pids(lab.events())[0]
             try:
                 lab.log.wait_for(lambda evs: any(s and pid in s for s in children_states(evs)),
@@ -343,7 +343,7 @@ def test_active_children_tracks_children(impl, observe):
             held.release(0)
     observe("before_first_request", before)
     observe("while_running", during[:1])
-    verify_equal(before, [None], "active_children before the first request")
+    verify_equal("active_children before the first request", [None], before)
     verify(during, "active_children while the child runs", f"contains {pid}", children_states(lab.events()))
 
 
@@ -369,7 +369,7 @@ def test_max_children_restored_on_handle_request_timeout(impl, observe):
     observe("held_at_once", started)
     observe("returned_before_release", bool(early))
     observe("active_children_after_timeout", None if after is None else len(after))
-    verify_equal(echoes, [b"release\n"] * count, "echoes (every client served)")
+    verify_equal("echoes (every client served)", [b"release\n"] * count, echoes)
     verify(after is not None, "handle_request() timing out after the releases", "returns", "still blocked")
     verify(after is not None and len(after) < limit, "len(active_children) after the handle_request timeout",
            f"< max_children ({limit})", after)
@@ -397,8 +397,8 @@ def test_child_reaped_elsewhere_is_dropped(impl, observe):
     last = states[-1] if states else None
     observe("reply", reply)
     observe("stolen_child_still_active", bool(stolen) and last is not None and stolen[0] in last)
-    verify_equal(reply, b"stolen", "echo")
-    verify_equal(len(stolen), 1, "children reaped behind the server's back")
+    verify_equal("echo", b"stolen", reply)
+    verify_equal("children reaped behind the server's back", 1, len(stolen))
     if not impl.api_at_least(3, 5):
         return
     observe.expected("stolen_child_still_active", False)

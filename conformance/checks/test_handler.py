@@ -28,12 +28,11 @@ import threading
 
 import pytest
 
+from conformance.api import REQUIRED, VERSION, check, verify, verify_equal
 from harness.clients import clients
 from harness.core import addresses, timeouts
 from harness.core.timeouts import HarnessTimeout
 from harness.serving.servers import build_server, serve_in_thread
-
-from ._helpers import REQUIRED, VERSION, check, verify, verify_equal
 
 INET = addresses.loopback("inet")
 LARGE = bytes(range(256)) * (4 * 1024 * 1024 // 256)  # 4 MiB, position-dependent content
@@ -81,8 +80,8 @@ def test_lifecycle_order(ss, observe, base_name):
     with serve_in_thread(_server(ss, Handler)) as served:
         reply = clients.roundtrip(served.address, payload=b"x")
     observe("steps", steps)
-    verify_equal(reply, b"ok", "reply")
-    verify_equal(steps, ["setup", "handle", "finish"], "handler steps")
+    verify_equal("reply", b"ok", reply)
+    verify_equal("handler steps", ["setup", "handle", "finish"], steps)
 
 
 @check("HANDLER-002", REQUIRED,
@@ -108,9 +107,9 @@ def test_finish_runs_when_handle_raises(ss, observe):
         reply = clients.roundtrip(served.address, payload=b"")  # nothing unread when the server closes
     observe("steps", steps)
     observe("handle_error", errors)
-    verify_equal(steps, ["setup", "handle", "finish"], "handler steps")
-    verify_equal([kind for kind, _ in errors], ["ValueError"], "exceptions reported to handle_error")
-    verify_equal(reply, b"", "reply (EOF)")
+    verify_equal("handler steps", ["setup", "handle", "finish"], steps)
+    verify_equal("exceptions reported to handle_error", ["ValueError"], [kind for kind, _ in errors])
+    verify_equal("reply (EOF)", b"", reply)
 
 
 @check("HANDLER-003", REQUIRED,
@@ -141,9 +140,9 @@ def test_nothing_runs_after_setup_raises(ss, observe):
         second = clients.roundtrip(served.address, payload=b"")
     observe("steps", steps)
     observe("handle_error", errors)
-    verify_equal(steps, ["setup1", "setup2", "handle2", "finish2"], "handler steps for two requests")
-    verify_equal((first, second), (b"", b"ok"), "replies")
-    verify_equal([kind for kind, _ in errors], ["ValueError"], "exceptions reported to handle_error")
+    verify_equal("handler steps for two requests", ["setup1", "setup2", "handle2", "finish2"], steps)
+    verify_equal("replies", (b"", b"ok"), (first, second))
+    verify_equal("exceptions reported to handle_error", ["ValueError"], [kind for kind, _ in errors])
 
 
 @check("HANDLER-004", REQUIRED,
@@ -172,10 +171,10 @@ def test_attributes_set_before_setup(ss, observe):
     absent = [name for name in ("request", "client_address", "server") if seen.get(name, missing) is missing]
     observe("absent_in_setup", absent)
     observe("client_address", seen.get("client_address"))
-    verify_equal(reply, b"ok", "reply")
+    verify_equal("reply", b"ok", reply)
     verify(not absent, "attributes available in setup()", "request, client_address, server", absent)
-    verify_equal(seen.get("peer"), client_name, "request.getpeername() in setup (the client's socket)")
-    verify_equal(tuple(seen["client_address"]), client_name, "client_address in setup")
+    verify_equal("request.getpeername() in setup (the client's socket)", client_name, seen.get("peer"))
+    verify_equal("client_address in setup", client_name, tuple(seen["client_address"]))
     verify(seen["server"] is server, "server attribute in setup", "the server instance", seen["server"])
 
 
@@ -200,8 +199,8 @@ def test_rfile_is_a_buffered_reader(ss, observe):
     observe("rfile_type", seen.get("type"))
     observe("lines", seen.get("lines"))
     verify(seen.get("buffered"), "rfile", "an io.BufferedIOBase (buffered reader)", seen.get("type"))
-    verify_equal(seen.get("lines"), [b"one\n", b"two\n", b"three"], "readline, readline, read")
-    verify_equal(reply, b"one\n|two\n|three", "reply")
+    verify_equal("readline, readline, read", [b"one\n", b"two\n", b"three"], seen.get("lines"))
+    verify_equal("reply", b"one\n|two\n|three", reply)
 
 
 @check("HANDLER-006", VERSION,
@@ -239,9 +238,9 @@ def test_unbuffered_wfile(ss, impl, observe):
     observe("client_received_before_flush", ping)
     if not impl.api_at_least(3, 6):
         return
-    verify_equal(ping, b"ping\n", "what the client received before the handler flushed or returned")
-    verify_equal(seen.get("ack"), b"ack\n", "the client's answer read by the handler")
-    verify_equal(seen.get("returned"), 5, "wfile.write(b'ping\\n') return value")
+    verify_equal("what the client received before the handler flushed or returned", b"ping\n", ping)
+    verify_equal("the client's answer read by the handler", b"ack\n", seen.get("ack"))
+    verify_equal("wfile.write(b'ping\\n') return value", 5, seen.get("returned"))
     verify(seen.get("buffered_io"), "wfile", "an io.BufferedIOBase", seen.get("type"))
     verify(seen.get("fileno_matches"), "wfile.fileno()", "request.fileno()", seen.get("fileno_matches"))
 
@@ -278,9 +277,9 @@ def test_large_write_is_complete(ss, observe):
             data = clients.recv_until_eof(sock, timeouts.medium())
     observe("received_bytes", len(data))
     observe("write_returned", seen.get("returned"))
-    verify_equal(len(data), len(LARGE), "bytes received")
+    verify_equal("bytes received", len(LARGE), len(data))
     verify(data == LARGE, "content received", "the 4 MiB pattern intact", "corrupted")
-    verify_equal(seen.get("returned"), len(LARGE), "wfile.write() return value")
+    verify_equal("wfile.write() return value", len(LARGE), seen.get("returned"))
 
 
 @check("HANDLER-008", REQUIRED,
@@ -321,7 +320,7 @@ def _check_buffered_until_finish(ss, observe, buffer_size):
     observe("received_while_handler_ran", early)
     observe("received_after_finish", len(data))
     verify(early is None, "bytes received before finish()", "none (buffered)", early)
-    verify_equal(data, b"x" * 100, "bytes received after finish()")
+    verify_equal("bytes received after finish()", b"x" * 100, data)
 
 
 @check("HANDLER-009", REQUIRED,
@@ -342,8 +341,8 @@ def test_handler_timeout_applied(ss, observe, timeout):
     with serve_in_thread(_server(ss, Handler)) as served:
         reply = clients.roundtrip(served.address, payload=b"x")
     observe("gettimeout", seen.get("gettimeout"))
-    verify_equal(reply, b"ok", "reply")
-    verify_equal(seen.get("gettimeout"), timeout, "request.gettimeout() in handle()")
+    verify_equal("reply", b"ok", reply)
+    verify_equal("request.gettimeout() in handle()", timeout, seen.get("gettimeout"))
 
 
 @check("HANDLER-010", REQUIRED,
@@ -365,8 +364,8 @@ def test_disable_nagle_algorithm(ss, observe, flag):
     with serve_in_thread(_server(ss, Handler)) as served:
         reply = clients.roundtrip(served.address, payload=b"x")
     observe("TCP_NODELAY", seen.get("nodelay"))
-    verify_equal(reply, b"ok", "reply")
-    verify_equal(bool(seen.get("nodelay")), flag, "TCP_NODELAY set")
+    verify_equal("reply", b"ok", reply)
+    verify_equal("TCP_NODELAY set", flag, bool(seen.get("nodelay")))
 
 
 @check("HANDLER-011", REQUIRED,
@@ -428,7 +427,7 @@ def test_finish_survives_flush_error(ss, observe):
            seen.get("wfile_closed"))
     non_os = [kind for kind, _ in errors if not _is_oserror_name(kind)]
     verify(not non_os, "exceptions reported to handle_error", "only OSError subclasses", errors)
-    verify_equal(following, b"served\n", "reply to the next client")
+    verify_equal("reply to the next client", b"served\n", following)
 
 
 @check("HANDLER-012", REQUIRED,
@@ -449,8 +448,8 @@ def test_unbuffered_rfile_reads(ss, observe):
     with serve_in_thread(_server(ss, Handler)) as served:
         reply = clients.roundtrip(served.address, payload=b"hello\nworld\n")
     observe("lines", seen.get("lines"))
-    verify_equal(seen.get("lines"), [b"hello\n", b"world\n"], "rfile.readline() twice")
-    verify_equal(reply, b"hello\n|world\n", "reply")
+    verify_equal("rfile.readline() twice", [b"hello\n", b"world\n"], seen.get("lines"))
+    verify_equal("reply", b"hello\n|world\n", reply)
 
 
 @check("HANDLER-013", REQUIRED,
@@ -480,11 +479,11 @@ def test_datagram_handler_request_and_files(ss, observe):
             reply = None
     observe("handler_saw", seen)
     verify(seen.get("is_tuple"), "request", "a (data, socket) tuple", seen.get("is_tuple"))
-    verify_equal(seen.get("data"), b"datagram", "request[0]")
+    verify_equal("request[0]", b"datagram", seen.get("data"))
     verify(seen.get("socket_is_server_socket"), "request[1]", "the server's socket", False)
-    verify_equal(seen.get("rfile"), b"datagram", "rfile.read()")
+    verify_equal("rfile.read()", b"datagram", seen.get("rfile"))
     verify(seen.get("wfile_bytesio"), "wfile", "an io.BytesIO", seen.get("wfile_type"))
-    verify_equal(reply, b"re:datagram", "reply")
+    verify_equal("reply", b"re:datagram", reply)
 
 
 @check("HANDLER-014", REQUIRED,
@@ -506,8 +505,8 @@ def test_datagram_finish_sends_wfile(ss, observe, written):
         except HarnessTimeout:
             data, sender = None, None
     observe("received", data)
-    verify_equal(data, written, "datagram received by the client")
-    verify_equal(sender, server_name, "sender (the request's socket)")
+    verify_equal("datagram received by the client", written, data)
+    verify_equal("sender (the request's socket)", server_name, sender)
 
 
 @check("HANDLER-015", REQUIRED,
@@ -531,7 +530,7 @@ def test_any_callable_handler(ss, observe):
     with serve_in_thread(server) as served:
         reply = clients.roundtrip(served.address, payload=b"x")
     observe("reply", reply)
-    verify_equal(reply, b"called", "reply from the function")
+    verify_equal("reply from the function", b"called", reply)
     verify(len(calls) == 1 and calls[0][1] is server, "function arguments", "(request, client_address, server)",
            calls)
 
@@ -559,10 +558,10 @@ def test_handle_may_close_wfile(ss, observe, wbufsize):
         following = clients.roundtrip(served.address, payload=b"again\n")
     observe("reply", reply)
     observe("handle_error", errors)
-    verify_equal(seen.get("closed_in_handle"), True, "wfile.closed after close() in handle()")
-    verify_equal(reply, b"hi", "bytes received by the client")
-    verify_equal(errors, [], "exceptions reported to handle_error")
-    verify_equal(following, b"hi", "reply to the next client")
+    verify_equal("wfile.closed after close() in handle()", True, seen.get("closed_in_handle"))
+    verify_equal("bytes received by the client", b"hi", reply)
+    verify_equal("exceptions reported to handle_error", [], errors)
+    verify_equal("reply to the next client", b"hi", following)
 
 
 @check("HANDLER-017", REQUIRED,
@@ -590,9 +589,9 @@ def test_unbuffered_wfile_is_writable(ss, observe):
     observe("writable", seen.get("writable"))
     observe("reply", reply)
     observe("handle_error", errors)
-    verify_equal(seen.get("writable"), True, "wfile.writable()")
-    verify_equal(errors, [], "exceptions reported to handle_error")
-    verify_equal(reply, b"txt", "text received through io.TextIOWrapper(wfile)")
+    verify_equal("wfile.writable()", True, seen.get("writable"))
+    verify_equal("exceptions reported to handle_error", [], errors)
+    verify_equal("text received through io.TextIOWrapper(wfile)", b"txt", reply)
 
 
 @check("HANDLER-018", REQUIRED,

@@ -25,11 +25,11 @@ import sys
 
 import pytest
 
+from conformance.api import REQUIRED, VERSION, check, verify, verify_equal
 from harness.core import timeouts
 from harness.core.observations import summary
 from harness.serving.servers import call_bounded, run_handle_request
 
-from ._helpers import REQUIRED, VERSION, check, verify, verify_equal
 from ._serve_support import LoopThread, Recorder, make_handler, owned, read_to_eof, recording_class
 
 PIPELINE_HOOKS = ("get_request", "verify_request", "process_request", "finish_request",
@@ -72,8 +72,8 @@ def test_pipeline_order(ss, observe):
     order = recorder.names(*PIPELINE_HOOKS, "handler")
     observe("order", order)
     observe("handle_request_returned", repr(result))
-    verify_equal(order, ["get_request", "verify_request", "process_request", "finish_request", "handler",
-                         "shutdown_request", "close_request"], "pipeline order")
+    verify_equal("pipeline order", ["get_request", "verify_request", "process_request", "finish_request", "handler",
+                         "shutdown_request", "close_request"], order)
     verify(result is None, "handle_request() return value after a request", None, repr(result))
 
 
@@ -103,10 +103,10 @@ def test_request_half_closed_then_closed(ss, observe):
     request = recorder.first("handler")["request"]
     observe("reply", reply)
     observe("request_fileno_after", request.fileno())
-    verify_equal(reply["data"], b"reply", "data the client read")
+    verify_equal("data the client read", b"reply", reply["data"])
     verify(reply["eof"], "EOF at the client while a duplicate of the request socket is open",
            "EOF (SHUT_WR sent)", reply["error"])
-    verify_equal(request.fileno(), -1, "request socket fileno() after handle_request()")
+    verify_equal("request socket fileno() after handle_request()", -1, request.fileno())
 
 
 @check("PIPELINE-003", REQUIRED, clause="a false verify_request() means no handler, "
@@ -127,9 +127,9 @@ def test_verify_request_false(ss, observe):
             reply = read_to_eof(client, timeouts.absence())
     observe("calls", recorder.names())
     observe("reply", reply)
-    verify_equal(recorder.count("handler"), 0, "handler instantiations")
-    verify_equal(recorder.count("process_request"), 0, "process_request() calls")
-    verify_equal(recorder.count("shutdown_request"), 1, "shutdown_request() calls")
+    verify_equal("handler instantiations", 0, recorder.count("handler"))
+    verify_equal("process_request() calls", 0, recorder.count("process_request"))
+    verify_equal("shutdown_request() calls", 1, recorder.count("shutdown_request"))
     verify(reply["eof"] and reply["data"] == b"", "client read", "b'' (EOF)", reply)
 
 
@@ -160,8 +160,8 @@ def test_get_request_oserror_swallowed(ss, observe):
     observe("first_request_calls", first)
     observe("handle_request_returned", repr(result))
     verify(result is None, "handle_request() after get_request() raised", None, repr(result))
-    verify_equal(first, ["get_request"], "calls after get_request() raised OSError")
-    verify_equal(recorder.count("handler"), 1, "handlers run (the second request only)")
+    verify_equal("calls after get_request() raised OSError", ["get_request"], first)
+    verify_equal("handlers run (the second request only)", 1, recorder.count("handler"))
 
 
 @check("PIPELINE-005", REQUIRED, clause="an Exception in the handler leads to "
@@ -187,7 +187,7 @@ def test_handler_exception_to_handle_error(ss, observe):
     observe("propagated", summary(error) if error else None)
     verify(error is None, "exception out of handle_request()", "none", summary(error) if error else None)
     verify(result is None, "handle_request() return value", None, repr(result))
-    verify_equal(order, ["handler", "handle_error", "shutdown_request"], "order after a handler exception")
+    verify_equal("order after a handler exception", ["handler", "handle_error", "shutdown_request"], order)
     verify(reply["eof"], "client after the failed request", "EOF", reply)
 
 
@@ -217,7 +217,7 @@ def test_server_survives_handler_exception(ss, observe):
             run_handle_request(server)
             reply = read_to_eof(client, timeouts.short())
     observe("second_reply", reply)
-    verify_equal(reply["data"], b"second", "reply to the request after the failed one")
+    verify_equal("reply to the request after the failed one", b"second", reply["data"])
 
 
 @check("PIPELINE-007", REQUIRED, clause="handle_error() receives the failed request object and "
@@ -238,8 +238,8 @@ def test_handle_error_arguments(ss, observe):
     verify(reported is not None, "handle_error()", "called", None)
     verify(reported["request"] is seen["request"], "request passed to handle_error()",
            "the handler's request object", repr(reported["request"]))
-    verify_equal(reported["client_address"], seen["client_address"], "client_address passed to handle_error()")
-    verify_equal(tuple(seen["client_address"]), tuple(mine), "client_address vs the client's getsockname()")
+    verify_equal("client_address passed to handle_error()", seen["client_address"], reported["client_address"])
+    verify_equal("client_address vs the client's getsockname()", tuple(mine), tuple(seen["client_address"]))
 
 
 @check("PIPELINE-008", VERSION, clause="SystemExit/KeyboardInterrupt in the handler: "
@@ -265,17 +265,17 @@ def test_base_exception_propagates_from_handle_request(ss, impl, observe, exc_ty
             reply = read_to_eof(client, timeouts.absence())
     observe("propagated", type(error).__name__ if error is not None else None)
     observe("calls", recorder.names("handle_error", "shutdown_request"))
-    verify_equal(recorder.count("shutdown_request"), 1, "shutdown_request() calls")
+    verify_equal("shutdown_request() calls", 1, recorder.count("shutdown_request"))
     verify(reply["eof"], "client after the request", "EOF", reply)
     if impl.api_at_least(3, 6):
         observe.expected("propagated", exc_type.__name__)
         verify(error is marker, "exception out of handle_request()", f"the handler's {exc_type.__name__}",
                repr(error))
-        verify_equal(recorder.count("handle_error"), 0, "handle_error() calls")
+        verify_equal("handle_error() calls", 0, recorder.count("handle_error"))
     else:
         observe.expected("propagated", None)
         verify(error is None, "exception out of handle_request() (API < 3.6)", None, repr(error))
-        verify_equal(recorder.count("handle_error"), 1, "handle_error() calls (API < 3.6)")
+        verify_equal("handle_error() calls (API < 3.6)", 1, recorder.count("handle_error"))
 
 
 @check("PIPELINE-009", VERSION, clause="a handler's SystemExit propagates out of serve_forever() "
@@ -295,15 +295,15 @@ def test_base_exception_propagates_from_serve_forever(ss, impl, observe):
     observe("serve_forever_ended", ended)
     observe("serve_forever_raised", type(loop.error).__name__ if loop.error else None)
     observe("calls", recorder.names("handler", "handle_error", "shutdown_request"))
-    verify_equal(recorder.count("shutdown_request"), 1, "shutdown_request() calls")
+    verify_equal("shutdown_request() calls", 1, recorder.count("shutdown_request"))
     verify(reply["eof"], "client after the request", "EOF", reply)
     if impl.api_at_least(3, 6):
         verify(ended and loop.error is marker, "serve_forever() after the handler's SystemExit",
                "ended with that SystemExit", repr(loop.error) if ended else "still running")
-        verify_equal(recorder.count("handle_error"), 0, "handle_error() calls")
+        verify_equal("handle_error() calls", 0, recorder.count("handle_error"))
     else:
         verify(not ended, "serve_forever() after a handler SystemExit (API < 3.6)", "still running", ended)
-        verify_equal(recorder.count("handle_error"), 1, "handle_error() calls (API < 3.6)")
+        verify_equal("handle_error() calls (API < 3.6)", 1, recorder.count("handle_error"))
 
 
 @check("PIPELINE-010", VERSION, clause="the default handle_error() prints '-'*40, 'Exception "
@@ -328,13 +328,13 @@ def test_default_handle_error_output(ss, impl, observe):
     observe("stderr", text[:1500])
     observe("stdout", out.getvalue()[:500])
     observe.expected("header", header)
-    verify_equal(out.getvalue(), "", "stdout written by handle_error()")
+    verify_equal("stdout written by handle_error()", "", out.getvalue())
     verify(len(lines) >= 4, "stderr lines", ">= 4", len(lines))
-    verify_equal(lines[0], "-" * 40, "first stderr line")
-    verify_equal(lines[1], header, "second stderr line")
+    verify_equal("first stderr line", "-" * 40, lines[0])
+    verify_equal("second stderr line", header, lines[1])
     verify("Traceback (most recent call last):" in text and "pipeline-010 marker" in text,
            "stderr", "the handler's traceback", text[-300:])
-    verify_equal(lines[-1], "-" * 40, "last stderr line")
+    verify_equal("last stderr line", "-" * 40, lines[-1])
 
 
 @check("PIPELINE-011", REQUIRED, clause="finish_request() calls RequestHandlerClass(request, "
@@ -357,13 +357,13 @@ def test_handler_may_be_any_callable(ss, observe):
     observe("calls", len(calls))
     observe("reply", reply)
     observe("handle_error", recorder.count("handle_error"))
-    verify_equal(len(calls), 1, "calls of the function handler")
+    verify_equal("calls of the function handler", 1, len(calls))
     request, client_address, passed_server = calls[0]
     verify(hasattr(request, "recv") and hasattr(request, "fileno"), "request argument", "a socket",
            repr(request))
-    verify_equal(tuple(client_address), tuple(mine), "client_address argument")
+    verify_equal("client_address argument", tuple(mine), tuple(client_address))
     verify(passed_server is server, "server argument", "the server", repr(passed_server))
-    verify_equal(reply["data"], b"from a function", "reply written by the function")
+    verify_equal("reply written by the function", b"from a function", reply["data"])
 
 
 @check("PIPELINE-012", REQUIRED, clause="BaseServer.process_request(): calls finish_request(), "
@@ -383,8 +383,8 @@ def test_process_request_default(ss, observe):
             reply = read_to_eof(client, timeouts.absence())
     order = recorder.names("finish_request", "handler", "shutdown_request", "close_request")
     observe("order", order)
-    verify_equal(order, ["finish_request", "handler", "shutdown_request", "close_request"],
-                 "calls made by process_request()")
+    verify_equal("calls made by process_request()", ["finish_request", "handler", "shutdown_request", "close_request"],
+                 order)
     verify(reply["eof"], "client after process_request()", "EOF", reply)
 
 
@@ -404,8 +404,8 @@ def test_get_request_shape(ss, observe, kind):
                 with request:
                     peer = request.getpeername()
                 observe("address", address)
-                verify_equal(tuple(address), tuple(mine), "client address from get_request()")
-                verify_equal(tuple(peer), tuple(mine), "getpeername() of the request socket")
+                verify_equal("client address from get_request()", tuple(mine), tuple(address))
+                verify_equal("getpeername() of the request socket", tuple(mine), tuple(peer))
         else:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
                 client.bind(("127.0.0.1", 0))
@@ -414,8 +414,8 @@ def test_get_request_shape(ss, observe, kind):
                 request, address = call_bounded(server.get_request, what="server.get_request()")
             observe("address", address)
             observe("request", [request[0], repr(request[1])])
-            verify_equal(tuple(address), tuple(mine), "client address from get_request()")
-            verify_equal(request[0], b"datagram", "request[0] (the datagram)")
+            verify_equal("client address from get_request()", tuple(mine), tuple(address))
+            verify_equal("request[0] (the datagram)", b"datagram", request[0])
             verify(request[1] is server.socket, "request[1]", "the server's socket", repr(request[1]))
 
 
@@ -438,8 +438,8 @@ def test_handler_attributes(ss, observe):
             run_handle_request(server)
     observe("client_address", seen.get("client_address"))
     verify(seen.get("server") is server, "handler.server", "the server instance", repr(seen.get("server")))
-    verify_equal(tuple(seen["client_address"]), tuple(mine), "handler.client_address")
-    verify_equal(tuple(seen["peer"]), tuple(mine), "handler.request.getpeername()")
+    verify_equal("handler.client_address", tuple(mine), tuple(seen["client_address"]))
+    verify_equal("handler.request.getpeername()", tuple(mine), tuple(seen["peer"]))
 
 
 @check("PIPELINE-015", REQUIRED, clause="handle_error() runs while the exception is being "
@@ -485,4 +485,4 @@ def test_verify_request_arguments(ss, observe):
            recorder.names())
     verify(checked["request"] is handled["request"], "request passed to verify_request()",
            "the handler's request object", repr(checked["request"]))
-    verify_equal(tuple(checked["client_address"]), tuple(mine), "client_address passed to verify_request()")
+    verify_equal("client_address passed to verify_request()", tuple(mine), tuple(checked["client_address"]))

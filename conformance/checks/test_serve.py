@@ -29,11 +29,19 @@ import statistics
 
 import pytest
 
+from conformance.api import (
+    REQUIRED,
+    VERSION,
+    check,
+    unsupported,
+    verify,
+    verify_equal,
+    verify_returned,
+)
 from harness.core import clock, timeouts
 from harness.core.observations import summary
 from harness.serving.servers import call_bounded, run_handle_request, serve_in_thread
 
-from ._helpers import REQUIRED, VERSION, check, unsupported, verify, verify_equal, verify_returned
 from ._serve_support import (
     Background,
     LoopThread,
@@ -109,8 +117,8 @@ def test_handle_request_timeout_rule(ss, observe, socket_timeout, server_timeout
     verify(elapsed >= SMALL * 0.8, "time handle_request() waited", f">= {SMALL * 0.8:.3f}s", round(elapsed, 4))
     verify(elapsed < big / 2, "time handle_request() waited", f"< {big / 2:.2f}s (the smaller timeout)",
            round(elapsed, 4))
-    verify_equal(recorder.count("handle_timeout"), 1, "handle_timeout() calls")
-    verify_equal(recorder.count("handler"), 0, "handlers run")
+    verify_equal("handle_timeout() calls", 1, recorder.count("handle_timeout"))
+    verify_equal("handlers run", 0, recorder.count("handler"))
 
 
 @check("SERVE-002", VERSION, clause="on timeout, handle_request() returns handle_timeout()'s "
@@ -153,8 +161,8 @@ def test_handle_request_blocks_without_timeout(ss, observe):
            f"still waiting after {timeouts.absence():.2f}s", "returned")
     verify_returned(released, "handle_request() after a client connected", timeouts.short())
     verify(call.error is None, "handle_request()", "no exception", repr(call.error))
-    verify_equal(recorder.count("handler"), 1, "handlers run")
-    verify_equal(recorder.count("handle_timeout"), 0, "handle_timeout() calls")
+    verify_equal("handlers run", 1, recorder.count("handler"))
+    verify_equal("handle_timeout() calls", 0, recorder.count("handle_timeout"))
 
 
 @check("SERVE-004", REQUIRED, clause="serve_forever() ignores self.timeout and never calls "
@@ -170,8 +178,8 @@ def test_serve_forever_ignores_timeout(ss, observe):
     observe("reply", reply)
     observe("service_actions_calls", recorder.count("service_actions"))
     observe("handle_timeout_calls", recorder.count("handle_timeout"))
-    verify_equal(reply["data"], b"serve-004", "reply while self.timeout is set")
-    verify_equal(recorder.count("handle_timeout"), 0, "handle_timeout() calls by serve_forever()")
+    verify_equal("reply while self.timeout is set", b"serve-004", reply["data"])
+    verify_equal("handle_timeout() calls by serve_forever()", 0, recorder.count("handle_timeout"))
 
 
 @check("SERVE-005", REQUIRED, clause="service_actions() runs after each poll_interval without a "
@@ -187,7 +195,7 @@ def test_service_actions_when_idle(ss, observe):
             calls = recorder.count("service_actions")
     observe("idle_service_actions_calls", calls)
     verify(reached and calls >= 3, "service_actions() calls while idle", ">= 3", calls)
-    verify_equal(recorder.count("handler"), 0, "handlers run")
+    verify_equal("handlers run", 0, recorder.count("handler"))
 
 
 @check("SERVE-006", REQUIRED, clause="service_actions() runs once per loop iteration, so once "
@@ -228,9 +236,9 @@ def test_serve_forever_serves_sequential_requests(ss, observe):
             payload = b"request %d" % index
             reply = try_roundtrip(served.address, payload)
             replies.append(reply)
-            verify_equal(reply["data"], payload, f"reply {index}")
+            verify_equal(f"reply {index}", payload, reply["data"])
     observe("replies", [r["data"] for r in replies])
-    verify_equal(recorder.count("handler"), 3, "handlers run")
+    verify_equal("handlers run", 3, recorder.count("handler"))
 
 
 @check("SERVE-008", REQUIRED, clause="serve_forever(poll_interval): an idle loop wakes every "
@@ -273,8 +281,8 @@ def test_handle_request_serves_exactly_one(ss, observe):
             replies = [read_to_eof(first, timeouts.absence()), read_to_eof(second, timeouts.absence())]
     observe("handlers_after_first_call", after_one)
     observe("handlers_after_second_call", after_two)
-    verify_equal(after_one, 1, "requests served by one handle_request()")
-    verify_equal(after_two, 2, "requests served after a second handle_request()")
+    verify_equal("requests served by one handle_request()", 1, after_one)
+    verify_equal("requests served after a second handle_request()", 2, after_two)
     verify(all(r["eof"] for r in replies), "both clients", "served (EOF)", replies)
 
 
@@ -295,7 +303,7 @@ def test_service_actions_runs_in_serving_thread(ss, observe):
     observe("in_serving_thread", threads == {serving})
     verify(recorder.count("service_actions") >= 3, "service_actions() calls", ">= 3",
            recorder.count("service_actions"))
-    verify_equal(threads, {serving}, "threads that ran service_actions()")
+    verify_equal("threads that ran service_actions()", {serving}, threads)
 
 
 @check("SERVE-011", REQUIRED, clause="with a timeout set, handle_request() waits for a request "
@@ -317,8 +325,8 @@ def test_handle_request_serves_before_deadline(ss, observe):
     verify_returned(served, "handle_request() after the client came", timeouts.short())
     verify(call.value is None and call.error is None, "handle_request() result", None,
            repr(call.error or call.value))
-    verify_equal(recorder.count("handler"), 1, "handlers run")
-    verify_equal(recorder.count("handle_timeout"), 0, "handle_timeout() calls")
+    verify_equal("handlers run", 1, recorder.count("handler"))
+    verify_equal("handle_timeout() calls", 0, recorder.count("handle_timeout"))
 
 
 
@@ -342,7 +350,7 @@ def test_failed_accept_does_not_stop_loop(ss, observe):
     observe("second_reply", reply["data"])
     observe("loop_error", summary(loop.error) if loop.error else None)
     verify(failed, "get_request() failure", "raised once for the first client", "never called")
-    verify_equal(reply["data"], b"reply", "reply to the client after the failed accept()")
+    verify_equal("reply to the client after the failed accept()", b"reply", reply["data"])
     verify(running and loop.error is None, "serve_forever() after the failed accept()", "still running",
            summary(loop.error) if loop.error else "returned")
 
@@ -383,10 +391,10 @@ def test_accept_emfile_does_not_end_loop(ss, observe, poll_interval):
     observe("accept_failures", recorder.count("accept_failed"))
     observe("reply", reply["data"])
     observe("loop_error", summary(error) if error else None)
-    verify_equal(reply["data"], b"reply", "reply after three EMFILE accept() failures")
+    verify_equal("reply after three EMFILE accept() failures", b"reply", reply["data"])
     verify(running and error is None, "serve_forever() after EMFILE", "still running, nothing raised",
            summary(error) if error else "returned")
-    verify_equal(recorder.count("accept_failed"), 3, "get_request() failures before the client was served")
+    verify_equal("get_request() failures before the client was served", 3, recorder.count("accept_failed"))
     verify_returned(stopped, "shutdown() and serve_forever()", timeouts.short())
 
 
@@ -421,7 +429,7 @@ def test_handle_request_long_timeout(ss, observe):
     verify(call.error is None, "handle_request()", "no exception", summary(call.error) if call.error else None)
     verify(elapsed is not None and elapsed >= LONG_TIMEOUT - EARLY, "time handle_request() waited",
            f">= {LONG_TIMEOUT - EARLY:.2f}s", elapsed)
-    verify_equal(len(calls), 1, "handle_timeout() calls")
+    verify_equal("handle_timeout() calls", 1, len(calls))
 
 
 #: a descriptor number above FD_SETSIZE (1024 on Linux, macOS and the BSDs)
@@ -441,11 +449,11 @@ def test_descriptor_above_fd_setsize(impl, observe):
     observe("listener_fd", result["listener_fd"])
     observe("serve_forever", forever)
     observe("handle_request", single)
-    verify_equal(result["listener_fd"], HIGH_FD, "server.fileno() after dup2")
-    verify_equal(forever["reply"], "above FD_SETSIZE\n", "serve_forever() reply")
+    verify_equal("server.fileno() after dup2", HIGH_FD, result["listener_fd"])
+    verify_equal("serve_forever() reply", "above FD_SETSIZE\n", forever["reply"])
     verify(forever["loop_error"] is None and forever["shutdown_error"] is None and forever["loop_ended"],
            "serve_forever() and shutdown()", "no exception, both returned", forever)
-    verify_equal(single["reply"], "handle_request\n", "handle_request() reply")
+    verify_equal("handle_request() reply", "handle_request\n", single["reply"])
     verify(single["returned"] and single["error"] is None, "handle_request()", "returned without exception",
            single)
 
@@ -460,8 +468,8 @@ def test_no_wakeup_pair(impl, observe, no_listen):
     """With socket.socketpair() failing (EMFILE), a server still serves after accept() EMFILE and stops."""
     result = run_child(impl.spec, "no_socketpair", no_listen=no_listen)
     observe("result", result)
-    verify_equal(result["reply"], "no wake-up pair\n", "reply without a socket pair")
+    verify_equal("reply without a socket pair", "no wake-up pair\n", result["reply"])
     verify(result["loop_error"] is None, "serve_forever()", "no exception", result["loop_error"])
     verify(result["shutdown_error"] is None and result["loop_ended"], "shutdown() and serve_forever()",
            "both returned", {k: result[k] for k in ("shutdown_error", "loop_ended")})
-    verify_equal(result["accept_failures"], 3, "get_request() failures before the client was served")
+    verify_equal("get_request() failures before the client was served", 3, result["accept_failures"])

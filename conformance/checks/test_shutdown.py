@@ -42,11 +42,19 @@ import warnings
 
 import pytest
 
+from conformance.api import (
+    PLATFORM,
+    REQUIRED,
+    VERSION,
+    check,
+    verify,
+    verify_equal,
+    verify_returned,
+)
 from harness.core import clock, timeouts
 from harness.core.observations import summary
 from harness.serving.servers import call_bounded
 
-from ._helpers import PLATFORM, REQUIRED, VERSION, check, verify, verify_equal, verify_returned
 from ._serve_support import Background, LoopThread, Recorder, make_handler, owned, try_roundtrip
 from ._shutdown_support import closed_under_loop, closed_under_loop_without_poll
 
@@ -173,7 +181,7 @@ def test_serve_again_after_shutdown(ss, observe):
             replies.append(reply["data"] if reply else None)
             observe("replies", replies)
             verify(running, f"serve_forever() round {round_ + 1}", "running", "returned at once")
-            verify_equal(reply["data"], b"reply", f"reply in round {round_ + 1}")
+            verify_equal(f"reply in round {round_ + 1}", b"reply", reply["data"])
 
 
 @check("SHUTDOWN-005", REQUIRED, clause="shutdown() after serve_forever() returned returns at "
@@ -206,7 +214,7 @@ def test_stale_shutdown_request(ss, observe):
             reply = try_roundtrip(server.server_address, b"") if running else {"data": None}
         observe("third_loop_reply", reply["data"])
         verify(running, "the next serve_forever()", "running (the request was cleared)", "returned at once")
-        verify_equal(reply["data"], b"reply", "reply from the third loop")
+        verify_equal("reply from the third loop", b"reply", reply["data"])
 
 
 @check("SHUTDOWN-006", REQUIRED, clause="once shutdown has been requested, a connection that "
@@ -229,10 +237,10 @@ def test_no_accept_after_shutdown_request(ss, observe):
     observe("get_request_handler_before", before)
     observe("get_request_handler_after", after)
     observe("shutdown_returned", returned)
-    verify_equal(before, (1, 1), "warm-up request (get_request, handler)")
+    verify_equal("warm-up request (get_request, handler)", (1, 1), before)
     verify(returned and ended, "shutdown()", "returned with the loop ended", {"shutdown": returned,
                                                                              "loop": ended})
-    verify_equal(after, before, "(get_request, handler) calls after shutdown was requested")
+    verify_equal("(get_request, handler) calls after shutdown was requested", before, after)
 
 
 @check("SHUTDOWN-007", REQUIRED, clause="if a BaseException escapes serve_forever(), shutdown() "
@@ -277,8 +285,8 @@ def test_server_close_after_serving(ss, observe):
     observe("reply", reply["data"])
     observe("fileno_after_close", server.socket.fileno())
     observe("second_close", summary(second) if second else "ok")
-    verify_equal(reply["data"], b"reply", "reply while serving")
-    verify_equal(server.socket.fileno(), -1, "socket.fileno() after server_close()")
+    verify_equal("reply while serving", b"reply", reply["data"])
+    verify_equal("socket.fileno() after server_close()", -1, server.socket.fileno())
     verify(second is None, "second server_close()", "no exception", summary(second) if second else None)
     try:
         with socket.create_connection(address, timeout=timeouts.short()):
@@ -330,8 +338,8 @@ def test_context_manager(ss, impl, observe):
     observe("exit_value", repr(exit_value))
     verify(entered is server, "__enter__() value", "the server", repr(entered))
     verify(propagated, "exception raised in the with block", "propagated", "swallowed")
-    verify_equal(closes_by_exit, 1, "server_close() calls by __exit__")
-    verify_equal(fileno_after, -1, "socket.fileno() after the with block")
+    verify_equal("server_close() calls by __exit__", 1, closes_by_exit)
+    verify_equal("socket.fileno() after the with block", -1, fileno_after)
     verify(not exit_value, "__exit__() return value", "false", repr(exit_value))
 
 
@@ -432,5 +440,5 @@ def test_no_resource_warning(ss, observe):
         leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     observe("reply", reply["data"])
     observe("resource_warnings", leaks)
-    verify_equal(reply["data"], b"reply", "reply while serving")
+    verify_equal("reply while serving", b"reply", reply["data"])
     verify(not leaks, "ResourceWarnings after shutdown() and server_close()", "none", leaks)

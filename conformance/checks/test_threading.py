@@ -23,6 +23,7 @@ import weakref
 
 import pytest
 
+from conformance.api import REQUIRED, VERSION, check, verify, verify_equal, verify_returned
 from harness.clients import clients
 from harness.core import addresses, timeouts
 from harness.core.prerequisites import PreconditionFailed
@@ -30,7 +31,6 @@ from harness.core.timeouts import HarnessTimeout
 from harness.serving import instrument, servers
 from harness.serving.servers import build_server, call_bounded, run_handle_request, serve_in_thread
 
-from ._helpers import REQUIRED, VERSION, check, verify, verify_equal, verify_returned
 from ._threading_support import (
     Sequence,
     current_thread_facts,
@@ -82,9 +82,9 @@ def test_one_thread_per_request(ss, observe, daemon_threads):
         replies = [clients.roundtrip(served.address, payload=b"x") for _ in range(3)]
     observe("replies", replies)
     observe("threads", [{"name": t.name, "daemon": t.daemon} for t in seen])
-    verify_equal(replies, [b"ok"] * 3, "replies")
+    verify_equal("replies", [b"ok"] * 3, replies)
     distinct = len({id(thread) for thread in seen})
-    verify_equal(distinct, 3, "distinct handler threads for 3 requests")
+    verify_equal("distinct handler threads for 3 requests", 3, distinct)
     daemons = [thread.daemon for thread in seen]
     verify(all(flag is daemon_threads for flag in daemons), f"handler thread daemon flags (daemon_threads={daemon_threads})",
            [daemon_threads] * 3, daemons)
@@ -110,8 +110,8 @@ def test_handler_thread_is_not_the_serving_thread(ss, observe):
         reply = clients.roundtrip(served.address, payload=b"x")
     observe("serving_thread", serving)
     observe("handler_thread", facts)
-    verify_equal(reply, b"ok", "reply")
-    verify_equal(len(facts), 1, "handler invocations")
+    verify_equal("reply", b"ok", reply)
+    verify_equal("handler invocations", 1, len(facts))
     handler = facts[0]
     verify(handler["ident"] != serving["ident"], "handler thread ident", f"not {serving['ident']} (the serving thread)",
            handler["ident"])
@@ -138,9 +138,9 @@ def test_handlers_overlap(ss, observe):
     observe("held_before_release", started)
     observe("max_overlap", overlap)
     observe.timeline(timeline(intervals))
-    verify_equal(started, count, "handlers holding at once before any release")
-    verify_equal(echoes, [b"release\n"] * count, "echoes of the release lines")
-    verify_equal(overlap, count, "max_overlap of handle() intervals")
+    verify_equal("handlers holding at once before any release", count, started)
+    verify_equal("echoes of the release lines", [b"release\n"] * count, echoes)
+    verify_equal("max_overlap of handle() intervals", count, overlap)
 
 
 def _error_recording_server(ss, handler, events, requests, **attrs):
@@ -190,13 +190,13 @@ def test_exception_goes_to_handle_error_in_thread(ss, observe):
         succeeded = clients.roundtrip(served.address, payload=b"fine")
     observe("replies", [failed, succeeded])
     observe("events", [(name, thread.name, same) for name, thread, same in events])
-    verify_equal([failed, succeeded], [b"", b"ok"], "replies (EOF after the failure, then 'ok')")
+    verify_equal("replies (EOF after the failure, then 'ok')", [b"", b"ok"], [failed, succeeded])
     verify(b"raise" in handled and b"fine" in handled, "handled payloads", [b"raise", b"fine"], sorted(handled))
     for payload, expected in ((b"raise", ["handle_error", "shutdown_request"]), (b"fine", ["shutdown_request"])):
         thread = handled[payload]
         calls = [(name, same) for name, t, same in events if t is thread]
-        verify_equal([name for name, _ in calls], expected,
-                     f"server calls made in the handler thread of the {payload.decode()!r} request, in order")
+        verify_equal(f"server calls made in the handler thread of the {payload.decode()!r} request, in order", expected,
+                     [name for name, _ in calls])
         verify(all(same for _, same in calls), f"request passed to {expected}", "the handler's own request", calls)
     other = [(name, t.name) for name, t, _ in events if t not in handled.values()]
     verify(not other, "server calls made outside the handler threads", "none", other)
@@ -229,7 +229,7 @@ def test_base_exception_goes_to_excepthook(ss, observe):
     try:
         with serve_in_thread(server) as served:
             reply = clients.roundtrip(served.address, payload=b"x")
-            verify_equal(len(threads), 1, "handler invocations")
+            verify_equal("handler invocations", 1, len(threads))
             timeouts.join_thread(threads[0], timeouts.short(), "the handler thread to end")
     finally:
         threading.excepthook = previous
@@ -237,12 +237,12 @@ def test_base_exception_goes_to_excepthook(ss, observe):
     observe("reply", reply)
     observe("excepthook", [(exc_type.__name__, getattr(thread, "name", None)) for exc_type, thread in hooked])
     observe("server_calls", names)
-    verify_equal(reply, b"", "reply (EOF)")
+    verify_equal("reply (EOF)", b"", reply)
     verify("handle_error" not in names, "handle_error calls", "none for a BaseException", names)
-    verify_equal([exc_type for exc_type, _ in hooked], [_Escape], "exceptions seen by threading.excepthook")
+    verify_equal("exceptions seen by threading.excepthook", [_Escape], [exc_type for exc_type, _ in hooked])
     verify(hooked[0][1] is threads[0], "thread reported to excepthook", threads[0].name,
            getattr(hooked[0][1], "name", None))
-    verify_equal(names, ["shutdown_request"], "server calls for the request")
+    verify_equal("server calls for the request", ["shutdown_request"], names)
 
 
 class _Gate:
@@ -371,7 +371,7 @@ def test_finished_threads_are_not_retained(ss, impl, observe):
         retained = sum(1 for ref in refs if ref() is not None)
     observe("requests", len(refs))
     observe("finished_threads_retained", retained)
-    verify_equal(len(refs), BOOKKEEPING_REQUESTS, "handler invocations")
+    verify_equal("handler invocations", BOOKKEEPING_REQUESTS, len(refs))
     if impl.api_at_least(3, 8):
         observe.expected("finished_threads_retained", f"<= {BOOKKEEPING_BOUND}")
         verify(retained <= BOOKKEEPING_BOUND, f"finished threads still referenced after {BOOKKEEPING_REQUESTS} requests",
@@ -396,7 +396,7 @@ def test_server_close_without_requests(ss, observe, class_name):
         server.socket.close()
     observe("server_close", "returned" if outcome is None else repr(outcome))
     verify(outcome is None, "server_close() of an unused server", "returns", repr(outcome))
-    verify_equal(server.socket.fileno(), -1, "listening socket fileno after server_close")
+    verify_equal("listening socket fileno after server_close", -1, server.socket.fileno())
 
 
 @check("THREADING-010", REQUIRED, clause="ThreadingMixIn has no built-in cap on concurrent "
@@ -420,9 +420,9 @@ def test_no_thread_cap(ss, observe):
     observe("held_at_once", started)
     observe("max_overlap", overlap)
     observe.timeline(timeline(intervals))
-    verify_equal(started, count, "handlers holding at once")
-    verify_equal(overlap, count, "max_overlap of handle() intervals")
-    verify_equal(threads, count, "distinct handler threads")
+    verify_equal("handlers holding at once", count, started)
+    verify_equal("max_overlap of handle() intervals", count, overlap)
+    verify_equal("distinct handler threads", count, threads)
 
 
 @check("THREADING-011", REQUIRED,
@@ -455,11 +455,11 @@ def test_threading_udp_replies_reach_their_client(ss, observe):
     observe("held_at_once", held)
     observe("replies", {token: [data, sender] for token, (data, sender) in replies.items()})
     observe.timeline(timeline(intervals))
-    verify_equal(held, len(tokens), "datagram handlers holding at once")
+    verify_equal("datagram handlers holding at once", len(tokens), held)
     for token in tokens:
         data, sender = replies[token]
-        verify_equal(data, b"released " + token.encode() + b"\n", f"reply received by the client that sent {token}")
-        verify_equal(sender, served.address, f"sender of the reply to {token} (the server socket)")
+        verify_equal(f"reply received by the client that sent {token}", b"released " + token.encode() + b"\n", data)
+        verify_equal(f"sender of the reply to {token} (the server socket)", served.address, sender)
 
 
 @check("THREADING-012", REQUIRED,
@@ -495,7 +495,7 @@ def test_shutdown_from_handler_thread(ss, observe):
     if "precondition" in result:
         raise result["precondition"]
     verify_returned(reply != b"hung", "shutdown() called from a handler thread", timeouts.short())
-    verify_equal(reply, b"returned", "shutdown() from the handler thread")
+    verify_equal("shutdown() from the handler thread", b"returned", reply)
     verify(loop_ended, "serve_forever after shutdown() from a handler", "returned", "still running")
 
 
@@ -547,8 +547,8 @@ def test_finished_threads_pruned_after_bursts(ss, impl, observe):
     observe("requests", len(refs))
     observe("finished_threads_retained", retained)
     observe("len(server._threads)", remembered)
-    verify_equal(len(refs), BURSTS * BURST_SIZE, "handler invocations")
-    verify_equal(replies, [b"ok"] * (BURSTS * BURST_SIZE), "replies")
+    verify_equal("handler invocations", BURSTS * BURST_SIZE, len(refs))
+    verify_equal("replies", [b"ok"] * (BURSTS * BURST_SIZE), replies)
     if impl.api_at_least(3, 8):
         observe.expected("finished_threads_retained", f"<= {BURST_BOUND}")
         verify(retained <= BURST_BOUND,

@@ -37,6 +37,7 @@ import socket
 import sys
 from typing import Any, Dict, Iterator, List, Optional
 
+from conformance.api import PLATFORM, REQUIRED, check, require_attr, verify, verify_equal
 from harness.clients import clients
 from harness.core import addresses, observations, timeouts
 from harness.serving import instrument
@@ -49,7 +50,6 @@ from ._concurrency_support import (
     timeline_rows,
     wait_handle_edges,
 )
-from ._helpers import PLATFORM, REQUIRED, check, require_attr, verify, verify_equal
 from ._tutorial_support import Journal, intervals, tutorial_handler
 
 INET = addresses.loopback("inet")
@@ -130,10 +130,10 @@ def test_single_shot_handler_closes(ss, observe):
     observe("next_connection_reply", again)
     observe("handler_wrote", [e.get("data") for e in journal.of("wrote")])
     observe.summary("no end of stream" if isinstance(after, timeouts.HarnessTimeout) else observations.summary(after))
-    verify_equal(first, b"AA", "the reply to 'aa'")
+    verify_equal("the reply to 'aa'", b"AA", first)
     ended = after == b"" or isinstance(after, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError))
     verify(ended, "the client's recv after the handler returned", "b'' or a connection error (closed)", after)
-    verify_equal(again, b"CC", "the reply on a new connection (the server still serves)")
+    verify_equal("the reply on a new connection (the server still serves)", b"CC", again)
     verify(not errors, "handle_error calls", "none", errors)
 
 
@@ -157,11 +157,11 @@ def test_loop_handler_ends_cleanly(ss, observe):
     observe("handler_ends", [{"how": e["how"], "exc": e.get("exc")} for e in ends])
     observe("handle_error_calls", errors)
     observe("next_client_reply", again)
-    verify_equal(replies, [b"AA", b"BB"], "replies to 'aa' and 'bb'")
+    verify_equal("replies to 'aa' and 'bb'", [b"AA", b"BB"], replies)
     verify(ended and ends and ends[0]["how"] == "returned", "how the first handler ended",
            "returned after reading b''", ends[:1])
     verify(not errors, "handle_error calls", "none", errors)
-    verify_equal(again, b"FROM THE NEXT CLIENT", "the next client's reply")
+    verify_equal("the next client's reply", b"FROM THE NEXT CLIENT", again)
 
 
 # --------------------------------------------------------------------------- 3. killed client
@@ -236,10 +236,10 @@ def test_killed_client_then_next_client(ss, observe):
     observe("handle_error_calls", errors)
     observe("next_client_reply", again)
     observe.summary(saw)
-    verify_equal(replies, ["AA", "BB"], "the killed client's replies before it died")
+    verify_equal("the killed client's replies before it died", ["AA", "BB"], replies)
     verify(ends and ends[0]["how"] == "returned", "how socketserver3's handler ended", "returned",
            [e["how"] for e in ends])
-    verify_equal(again, b"FROM CLIENT2", "the next client's reply")
+    verify_equal("the next client's reply", b"FROM CLIENT2", again)
 
 
 # --------------------------------------------------------------------------- 4. threading vs plain
@@ -263,8 +263,8 @@ def test_threading_serves_three_at_once(ss, observe):
     observe("replies", replies)
     observe("max_overlap", overlap)
     observe.timeline(rows)
-    verify_equal(replies, [m.upper() for m in THREE], "replies while all three clients stay connected")
-    verify_equal(overlap, len(THREE), "handlers running at once")
+    verify_equal("replies while all three clients stay connected", [m.upper() for m in THREE], replies)
+    verify_equal("handlers running at once", len(THREE), overlap)
     verify(not errors, "handle_error calls", "none", errors)
 
 
@@ -289,9 +289,9 @@ def test_plain_server_serves_one_at_a_time(ss, observe):
     observe("reply_to_second_while_first_connected", early)
     observe("reply_to_second_after_first_closed", reply2)
     observe.timeline(rows)
-    verify_equal(reply1, b"FROM CLIENT1", "the first client's reply")
+    verify_equal("the first client's reply", b"FROM CLIENT1", reply1)
     verify(early is None, "a reply to the second client while the first stayed connected", "none", early)
-    verify_equal(reply2, b"FROM CLIENT2", "the second client's reply once the first closed")
+    verify_equal("the second client's reply once the first closed", b"FROM CLIENT2", reply2)
     verify(not errors, "handle_error calls", "none", errors)
 
 
@@ -316,7 +316,7 @@ def test_forking_server_follows_os_fork(ss, observe):
     observe("ForkingTCPServer", None if cls is None else cls.__name__)
     observe("error", None if error is None else str(error))
     observe.summary("Forking* present" if cls is not None else "Forking* absent")
-    verify_equal(cls is not None, has_fork, f"ForkingTCPServer present given os.fork={has_fork}")
+    verify_equal(f"ForkingTCPServer present given os.fork={has_fork}", has_fork, cls is not None)
 
 
 @check("TUTORIAL-007", REQUIRED, requires=("fork",),
@@ -339,7 +339,7 @@ def test_forking_serves_three_at_once(impl, ss, observe):
     observe("server_pid", served.server_pid)
     observe("handler_pids", pids)
     observe.timeline(timeline_rows(proof))
-    verify_equal(replies, [m.upper() for m in THREE], "replies while all three clients stay connected")
-    verify_equal(overlap, len(THREE), "handlers running at once")
+    verify_equal("replies while all three clients stay connected", [m.upper() for m in THREE], replies)
+    verify_equal("handlers running at once", len(THREE), overlap)
     verify(served.server_pid not in pids and len(pids) == len(THREE), "processes that ran the handlers",
            f"{len(THREE)} children of the server", pids)

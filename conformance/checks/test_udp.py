@@ -23,6 +23,7 @@ import socket
 import sys
 import threading
 
+from conformance.api import PLATFORM, REQUIRED, check, verify, verify_equal
 from harness.clients import clients
 from harness.core import addresses, timeouts
 from harness.core.observations import summary
@@ -30,7 +31,6 @@ from harness.core.timeouts import HarnessTimeout
 from harness.serving import instrument, servers
 from harness.serving.servers import build_server, serve_in_thread
 
-from ._helpers import PLATFORM, REQUIRED, check, verify, verify_equal
 from ._threading_support import wait_count
 
 INET = addresses.loopback("inet")
@@ -82,9 +82,9 @@ def test_echo_roundtrip(ss, observe):
         data, sender = _recvfrom_or_none(sock)
     observe("reply", data)
     observe("sender", sender)
-    verify_equal(record, [b"hello udp"], "datagrams the handler received")
-    verify_equal(data, b"hello udp", "reply")
-    verify_equal(sender, served.address, "sender of the reply (the server's address)")
+    verify_equal("datagrams the handler received", [b"hello udp"], record)
+    verify_equal("reply", b"hello udp", data)
+    verify_equal("sender of the reply (the server's address)", served.address, sender)
 
 
 def _truncation(ss, max_packet_size=None):
@@ -139,7 +139,7 @@ def test_subclass_max_packet_size(ss, observe):
     observe.summary(f"truncated to {lengths[0]}" if len(lengths) == 2 else "dropped" if lengths else "no request")
     observe("handler_lengths", lengths)
     observe("replies", [first, second])
-    verify_equal(limit, 100, "server.max_packet_size")
+    verify_equal("server.max_packet_size", 100, limit)
     verify(all(length <= 100 for length in lengths), "datagram sizes handed to the handler", "<= 100", lengths)
     verify(lengths[:1] in ([100], [6]), "first datagram handed to the handler", "100 bytes (or dropped)", lengths)
     verify(b"len=6" in (first, second), "the following datagram", "served", [first, second])
@@ -158,7 +158,7 @@ def test_shared_socket_survives_requests(ss, observe):
     after_direct = server.socket.fileno()
     if after_direct != fileno:
         server.server_close()
-    verify_equal(after_direct, fileno, "server socket fileno after shutdown_request/close_request")
+    verify_equal("server socket fileno after shutdown_request/close_request", fileno, after_direct)
     with serve_in_thread(server) as served, clients.dgram_client("inet") as sock:
         replies = []
         for index in range(3):
@@ -167,8 +167,8 @@ def test_shared_socket_survives_requests(ss, observe):
         after_requests = server.socket.fileno()
     observe("fileno", {"before": fileno, "after_direct_calls": after_direct, "after_requests": after_requests})
     observe("replies", replies)
-    verify_equal(replies, [b"d0", b"d1", b"d2"], "replies to three requests")
-    verify_equal(after_requests, fileno, "server socket fileno after three requests")
+    verify_equal("replies to three requests", [b"d0", b"d1", b"d2"], replies)
+    verify_equal("server socket fileno after three requests", fileno, after_requests)
 
 
 @check("UDP-005", REQUIRED,
@@ -183,9 +183,9 @@ def test_empty_reply_datagram(ss, observe):
         sock.sendto(b"say nothing", served.address)
         data, sender = _recvfrom_or_none(sock)
     observe("reply", data)
-    verify_equal(record, [b"say nothing"], "datagrams handled")
-    verify_equal(data, b"", "reply datagram")
-    verify_equal(sender, served.address, "sender of the empty reply")
+    verify_equal("datagrams handled", [b"say nothing"], record)
+    verify_equal("reply datagram", b"", data)
+    verify_equal("sender of the empty reply", served.address, sender)
 
 
 @check("UDP-006", PLATFORM,
@@ -207,7 +207,7 @@ def test_zero_length_request(ss, observe):
         # inside the block: a serving loop that died must fail here, not in teardown
         verify(b"got:marker" in (first, second), "the following datagram", "served", [first, second])
     if first == b"got:":
-        verify_equal(record[:1], [b""], "data handed to the handler for the empty datagram")
+        verify_equal("data handed to the handler for the empty datagram", [b""], record[:1])
 
 
 @check("UDP-007", REQUIRED,
@@ -234,7 +234,7 @@ def test_server_activate_does_not_listen(ss, observe):
     observe("SO_ACCEPTCONN", accepting)
     observe("server_activate_again", again)
     verify(not accepting, "SO_ACCEPTCONN on the server socket", 0, accepting)
-    verify_equal(again, "returned", "a second server_activate()")
+    verify_equal("a second server_activate()", "returned", again)
 
 
 @check("UDP-008", REQUIRED,
@@ -269,10 +269,10 @@ def test_threading_udp_several_clients(ss, observe):
             results[index] = _recvfrom_or_none(sock)
     observe("handlers_in_flight_together", len(met))
     observe("received", {index: list(got) for index, got in results.items()})
-    verify_equal(len(met), count, "handlers running at the same time")
+    verify_equal("handlers running at the same time", count, len(met))
     for index, got in results.items():
-        verify_equal(got[0], b"re:c%d" % index, f"reply received by client {index}")
-        verify_equal(got[1], served.address, f"sender of client {index}'s reply")
+        verify_equal(f"reply received by client {index}", b"re:c%d" % index, got[0])
+        verify_equal(f"sender of client {index}'s reply", served.address, got[1])
 
 
 @check("UDP-009", REQUIRED,
@@ -353,8 +353,8 @@ def test_reply_to_dead_port_then_next_client(ss, observe):
     observe.summary(summary(failures[0]) if failures else "no error")
     observe("get_request_errors", [summary(exc) for exc in failures])
     observe("next_client_reply", data)
-    verify_equal(held, 1, "the first request handled")
-    verify_equal(data, b"released next\n", "reply to the next client")
+    verify_equal("the first request handled", 1, held)
+    verify_equal("reply to the next client", b"released next\n", data)
 
 
 @check("UDP-011", REQUIRED, requires=("ipv6",),
@@ -375,7 +375,7 @@ def test_ipv6_udp_echo(ss, observe):
         data, sender = _recvfrom_or_none(sock)
     observe("server_address", served.address)
     observe("reply", data)
-    verify_equal(len(served.address), 4, "IPv6 server_address length")
-    verify_equal(served.address[0], "::1", "server_address host")
-    verify_equal(data, b"over v6", "reply")
-    verify_equal(sender[:2] if sender else None, served.address[:2], "sender of the reply")
+    verify_equal("IPv6 server_address length", 4, len(served.address))
+    verify_equal("server_address host", "::1", served.address[0])
+    verify_equal("reply", b"over v6", data)
+    verify_equal("sender of the reply", served.address[:2], sender[:2] if sender else None)

@@ -29,6 +29,7 @@ import threading
 
 import pytest
 
+from conformance.api import PLATFORM, REQUIRED, check, verify, verify_equal
 from harness.clients import clients
 from harness.core import addresses, timeouts
 from harness.core.observations import summary
@@ -37,7 +38,6 @@ from harness.serving import instrument
 from harness.serving.servers import build_server, serve_in_thread
 
 from ._forking_support import forking_lab, handle_starts
-from ._helpers import PLATFORM, REQUIRED, check, verify, verify_equal
 from ._threading_support import handle_intervals, held_clients, timeline, wait_count
 
 UNIX = ("af_unix",)
@@ -80,8 +80,8 @@ def test_unix_stream_echo(ss, observe):
             reply = clients.roundtrip(path, "unix", b"over unix\n")
     observe("server_address", served.address)
     observe("reply", reply)
-    verify_equal(served.address, path, "server_address")
-    verify_equal(reply, b"over unix\n", "reply")
+    verify_equal("server_address", path, served.address)
+    verify_equal("reply", b"over unix\n", reply)
 
 
 @check("UNIX-002", REQUIRED, requires=UNIX,
@@ -101,9 +101,9 @@ def test_unix_datagram_echo(ss, observe):
                 data, sender = summary(exc), None
     observe("reply", data)
     observe("sender", sender)
-    verify_equal(served.address, path, "server_address")
-    verify_equal(data, b"dgram over unix", "reply")
-    verify_equal(sender, path, "sender of the reply")
+    verify_equal("server_address", path, served.address)
+    verify_equal("reply", b"dgram over unix", data)
+    verify_equal("sender of the reply", path, sender)
 
 
 @check("UNIX-003", PLATFORM, requires=UNIX,
@@ -126,8 +126,8 @@ def test_unix_stream_unbound_client_address(ss, observe):
             reply = clients.roundtrip(path, "unix", b"x")
     observe.summary(repr(seen.get("client_address")))
     observe("handler_saw", seen)
-    verify_equal(reply, b"ok", "reply to the unbound client")
-    verify_equal(seen.get("client_address"), seen.get("peername"), "client_address (the accepted peer name)")
+    verify_equal("reply to the unbound client", b"ok", reply)
+    verify_equal("client_address (the accepted peer name)", seen.get("peername"), seen.get("client_address"))
 
 
 @check("UNIX-004", REQUIRED, requires=UNIX,
@@ -148,7 +148,7 @@ def test_server_close_leaves_path(ss, observe, class_name):
     observe("path_after_server_close", "present" if left else "removed")
     verify(created, "socket path after construction", "present", created)
     verify(left, "socket path after server_close()", "left in place", "removed")
-    verify_equal(server.socket.fileno(), -1, "server socket after server_close()")
+    verify_equal("server socket after server_close()", -1, server.socket.fileno())
 
 
 @check("UNIX-005", PLATFORM, requires=UNIX,
@@ -184,7 +184,7 @@ def test_bind_existing_path_fails(ss, observe, state):
     verify(error is not None, f"binding a {state} socket path", "OSError", "bound without error")
     verify(same_file, "the existing socket file", "untouched", "replaced")
     if state == "live":
-        verify_equal(reply, b"still here\n", "reply of the first server")
+        verify_equal("reply of the first server", b"still here\n", reply)
 
 
 @check("UNIX-006", PLATFORM, requires=UNIX, topic="af_unix_path",
@@ -244,9 +244,9 @@ def test_threading_unix_stream_overlap(ss, observe):
     observe("held_at_once", started)
     observe("max_overlap", overlap)
     observe.timeline(timeline(intervals))
-    verify_equal(started, count, "AF_UNIX handlers holding at once")
-    verify_equal(echoes, [b"release\n"] * count, "echoes")
-    verify_equal(overlap, count, "max_overlap of handle() intervals")
+    verify_equal("AF_UNIX handlers holding at once", count, started)
+    verify_equal("echoes", [b"release\n"] * count, echoes)
+    verify_equal("max_overlap of handle() intervals", count, overlap)
 
 
 @check("UNIX-008", REQUIRED, requires=UNIX,
@@ -272,11 +272,11 @@ def test_threading_unix_datagram_echo(ss, observe):
     threads = [entry["thread"] for entry in record]
     observe("replies", [data for data, _ in replies])
     observe("handler_threads", [thread.name for thread in threads])
-    verify_equal([data for data, _ in replies], [b"t0", b"t1"], "replies")
+    verify_equal("replies", [b"t0", b"t1"], [data for data, _ in replies])
     verify(all(sender == path for _, sender in replies), "senders", "the server's path", replies)
     verify(threads and all(thread is not serving for thread in threads), "handler threads",
            "not the serving thread", [thread.name for thread in threads])
-    verify_equal(len({id(thread) for thread in threads}), 2, "distinct handler threads")
+    verify_equal("distinct handler threads", 2, len({id(thread) for thread in threads}))
 
 
 @check("UNIX-009", REQUIRED, requires=("fork", "af_unix"),
@@ -299,8 +299,8 @@ def test_forking_unix_echo(impl, observe, class_name):
     observe("reply", data)
     observe("handler_pids", pids)
     observe("server_pid", lab.pid)
-    verify_equal(data, b"forked\n", "reply")
-    verify_equal(sender, lab.address, "sender of the reply")
+    verify_equal("reply", b"forked\n", data)
+    verify_equal("sender of the reply", lab.address, sender)
     verify(pids and lab.pid not in pids, "handler process", f"a child, not the server {lab.pid}", pids)
 
 
@@ -338,7 +338,7 @@ def test_unbound_datagram_client(ss, observe):
                 except HarnessTimeout:
                     data = None
                 # inside the block: a serving loop that died must fail here, not in teardown
-                verify_equal(data, b"named", "reply to the bound client that came next")
+                verify_equal("reply to the bound client that came next", b"named", data)
     first_address = record[0]["client_address"] if record else "<not handled>"
     observe.summary(f"client_address {first_address!r}; handle_error {errors or 'not called'}")
     observe("handle_error", errors)

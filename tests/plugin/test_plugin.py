@@ -16,7 +16,7 @@ DEMO = textwrap.dedent(
     '''
     import threading
     import pytest
-    from conformance.checks._helpers import check, verify, REQUIRED, PLATFORM, VERSION
+    from conformance.api import check, verify, REQUIRED, PLATFORM, VERSION
     from harness.core import timeouts
     from harness.core.addresses import UnsupportedFeature
 
@@ -203,7 +203,7 @@ def test_unknown_implementation_names_what_was_tried(demo):
 )
 def test_id_scheme_is_enforced(pytester, monkeypatch, source, complaint):
     monkeypatch.delenv("SSCONFORM_IMPL", raising=False)
-    header = "from conformance.checks._helpers import check, REQUIRED\n"
+    header = "from conformance.api import check, REQUIRED\n"
     pytester.makepyfile(test_demo=header + source)
     result = _run(pytester, "--impl", "stdlib")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -271,7 +271,7 @@ def test_malformed_expectations_are_a_usage_error(demo, tmp_path):
 
 PRECONDITION_DEMO = textwrap.dedent(
     '''
-    from conformance.checks._helpers import check, REQUIRED
+    from conformance.api import check, REQUIRED
     from harness.core import prerequisites
     from harness.core.prerequisites import PreconditionFailed
 

@@ -1,4 +1,4 @@
-"""What a check needs to declare itself and to fail readably.
+"""The public check-writing API: what a check needs to declare itself and to fail readably.
 
 Theory of operation
 -------------------
@@ -11,7 +11,16 @@ a missing capability into UNSUPPORTED, and to grade the outcome.
 Assertions go through :func:`verify` so that every failure message names
 the check, the implementation, what was expected and what was observed:
 the plugin publishes the check and implementation being run in
-:data:`CURRENT` before each check.
+:data:`CURRENT` before each check.  Every ``verify*`` function takes its
+arguments in one order: the condition (where there is one), then *what* is
+judged, then the expected value, then the observed one::
+
+    verify(cond, what, expected, observed)
+    verify_equal(what, expected, observed)
+    verify_returned(returned, what, budget)
+
+and the message is ``[ID @ impl] what: expected E, observed O``
+(pinned by ``tests/plugin/test_api.py``).
 
 :func:`unsupported` marks a check as not applicable because the
 *implementation* (not the platform) lacks something optional, e.g. a
@@ -93,7 +102,8 @@ def verify(condition: Any, what: str, expected: Any, observed: Any) -> None:
         raise AssertionError(failure_message(what, expected, observed))
 
 
-def verify_equal(observed: Any, expected: Any, what: str) -> None:
+def verify_equal(what: str, expected: Any, observed: Any) -> None:
+    """Fail the current check unless ``observed == expected``."""
     verify(observed == expected, what, expected, observed)
 
 
