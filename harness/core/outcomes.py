@@ -85,3 +85,18 @@ def unexcused(checks):
         or (check["outcome"] == Outcome.PRECONDITION_FAILED.value
             and check.get("prerequisite") not in failed_ids)
     ]
+
+
+def raw_outcome(check) -> str:
+    """A record entry's outcome before expectations were applied.
+
+    ``XFAIL`` becomes what the expectation said it would be
+    (``expected_outcome``, which the record schema requires for XFAIL and
+    XPASS; ``FAIL`` if a hand-made entry lacks it), ``XPASS`` becomes
+    ``PASS``; every other outcome, ``FLAKY`` included, is already raw."""
+    outcome = check["outcome"]
+    if outcome == Outcome.XFAIL.value:
+        return check.get("expected_outcome") or Outcome.FAIL.value
+    if outcome == Outcome.XPASS.value:
+        return Outcome.PASS.value
+    return outcome

@@ -56,6 +56,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from harness.core.outcomes import raw_outcome
 from harness.results import records as records_module
 
 UNEXPLAINED = "unexplained"
@@ -68,16 +69,6 @@ DEFAULT_NOTES = CHECKOUT / "docs" / "alternatives-notes.toml"
 
 #: The raw outcome behind a final one (see the module docstring).
 _GOOD = ("PASS", "INFO")
-
-
-def raw_outcome(check: Dict[str, Any]) -> str:
-    """The check's outcome before expectations were applied."""
-    outcome = check["outcome"]
-    if outcome == "XFAIL":
-        return check.get("expected_outcome") or "FAIL"
-    if outcome == "XPASS":
-        return "PASS"
-    return outcome
 
 
 def _python(record: Dict[str, Any]) -> Tuple[int, ...]:

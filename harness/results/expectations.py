@@ -74,7 +74,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, NoReturn, Optional, Sequence, Tuple, Union
 
-from harness.core.outcomes import EXPECTABLE, Outcome
+from harness.core.outcomes import EXPECTABLE, Outcome, raw_outcome
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -574,18 +574,6 @@ class _Cell:
     implementation: Any
 
 
-def _raw_outcome(check: Dict[str, Any]) -> Optional[str]:
-    """The outcome before expectations, where it can be known."""
-    outcome = check["outcome"]
-    if outcome == Outcome.XFAIL.value:
-        return check.get("expected_outcome")
-    if outcome == Outcome.XPASS.value:
-        return Outcome.PASS.value
-    if outcome == Outcome.FLAKY.value:
-        return None
-    return outcome
-
-
 def _minor(version: Tuple[int, ...]) -> Tuple[int, int]:
     padded = version + (0, 0)
     return padded[0], padded[1]
@@ -683,8 +671,8 @@ def update(records: Sequence[Dict[str, Any]], existing: Optional[Expectations] =
                      implementation=record["implementation"])
         cells.append(cell)
         for check in record["checks"]:
-            raw = _raw_outcome(check)
-            if raw is None:
+            raw = raw_outcome(check)
+            if raw == Outcome.FLAKY.value:  # varied between repeats: nothing to expect
                 continue
             by_check.setdefault(check["id"], {}).setdefault(check["variant"], []).append((cell, raw))
 
