@@ -66,7 +66,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 import pytest
 
@@ -78,6 +78,7 @@ from harness.core.observations import comparable, summary, to_jsonable
 from harness.core.outcomes import Level, Outcome
 from harness.core.prerequisites import PreconditionFailed
 from harness.processes.child_protocol import interrupt_on_stop_signals
+from harness.results import records
 from harness.subject import mirror as in_process_needed
 
 from . import api
@@ -110,6 +111,12 @@ ENTRY = pytest.StashKey[dict]()
 
 
 class PluginState:
+    """Everything the plugin keeps for one pytest session, on ``config.stash[STATE]``.
+
+    ``entries`` are the graded record entries collected in this process (the
+    controller, or the only process), ``workers`` the pytest-xdist workers
+    that sent some."""
+
     def __init__(self, impl, expectations, out: Optional[Path], settings: Dict[str, Any]):
         self.impl = impl
         self.expectations = expectations
@@ -117,10 +124,21 @@ class PluginState:
         self.settings = settings
         self.fingerprint: Dict[str, Any] = {}
         self.entries: List[dict] = []
-        self.started = None
+        self.workers: Set[str] = set()
+        self.started: Optional[float] = None
         self.record_path: Optional[Path] = None
         self.latch_file: Optional[str] = None
         self.probed = False
+
+    def pytest_runtest_logreport(self, report) -> None:
+        """Collect the graded entries (registered as a plugin object by ``pytest_configure``)."""
+        for name, value in getattr(report, "user_properties", ()):
+            if name == "ssconform" and isinstance(value, dict):
+                self.entries.append(value)
+                node = getattr(report, "node", None)  # set by pytest-xdist on worker reports
+                worker = getattr(node, "workerinput", {}).get("workerid") if node is not None else None
+                if worker:
+                    self.workers.add(worker)
 
 
 # ---------------------------------------------------------------- options
@@ -231,6 +249,8 @@ def pytest_configure(config):
     state.fingerprint = subject.fingerprint() if subject is not None else fingerprint(impl)
     state.settings["subject_python"] = subject_python or None
     config.stash[STATE] = state
+    # Runs in the controller (or the only process): it collects the graded entries.
+    config.pluginmanager.register(state, "ssconform-state")
     api.CURRENT["impl"] = impl.name
     # stopped by SIGTERM, or CTRL_BREAK_EVENT on Windows: end like Ctrl-C, keep the record
     config.add_cleanup(interrupt_on_stop_signals())
@@ -614,7 +634,7 @@ def pytest_runtest_makereport(item, call):
         # a subject run (--subject-python): the check reached for the implementation in
         # this process; that is UNSUPPORTED for the whole check, whatever it did next
         report.outcome = "skipped"
-        report.longrepr = (str(item.fspath), item.location[1] or 0, _helpers.UNSUPPORTED_PREFIX + needs)
+        report.longrepr = (str(item.fspath), item.location[1] or 0, api.UNSUPPORTED_PREFIX + needs)
     elif call.excinfo is not None and call.excinfo.errisinstance(UnsupportedFeature):
         # The harness found a capability missing only once it tried (an
         # IPv6 address family, AF_UNIX): that is UNSUPPORTED, shown as a skip.
@@ -672,28 +692,28 @@ def pytest_runtest_makereport(item, call):
     documented, agrees = (None, None)
     if meta["level"] == Level.PLATFORM.value:
         documented, agrees = _documented(state, meta, observation)
-    record_entry = {
-        "id": meta["id"],
-        "variant": meta["variant"],
-        "nodeid": meta["nodeid"],
-        "area": meta["area"],
-        "level": meta["level"],
-        "title": meta["title"],
-        "clause": meta["clause"],
-        "requires": meta["requires"],
-        "outcome": str(final),
-        "expected_outcome": expected_outcome,
-        "expectation_reason": reason,
-        "observed": observation.observed,
-        "expected": observation.expected_values,
-        "documented": to_jsonable(documented) if documented else None,
-        "agrees": agrees,
-        "duration": round(entry["duration"], 6),
-        "message": entry["message"],
-        "prerequisite": entry.get("prerequisite"),
-    }
-    if link:
-        record_entry["expectation_link"] = link
+    extra = {"expectation_link": link} if link else {}
+    record_entry = records.check_entry(
+        id=meta["id"],
+        variant=meta["variant"],
+        nodeid=meta["nodeid"],
+        area=meta["area"],
+        level=meta["level"],
+        title=meta["title"],
+        clause=meta["clause"],
+        requires=meta["requires"],
+        outcome=str(final),
+        expected_outcome=expected_outcome,
+        expectation_reason=reason,
+        observed=observation.observed,
+        expected=observation.expected_values,
+        documented=to_jsonable(documented) if documented else None,
+        agrees=agrees,
+        duration=round(entry["duration"], 6),
+        message=entry["message"],
+        prerequisite=entry.get("prerequisite"),
+        **extra,
+    )
     report.user_properties.append(("ssconform", record_entry))
 
 
@@ -708,27 +728,12 @@ def _apply_expectation_to_report(item, state: PluginState, report, graded: Outco
         report.wasxfail = f"{meta['id']}: {match.reason}"
 
 
-def pytest_runtest_logreport(report):
-    # Runs in the controller (or the only process): collect graded entries.
-    for name, value in getattr(report, "user_properties", ()):
-        if name == "ssconform" and isinstance(value, dict):
-            _collected.append(value)
-            node = getattr(report, "node", None)  # set by pytest-xdist on worker reports
-            worker = getattr(node, "workerinput", {}).get("workerid") if node is not None else None
-            if worker:
-                _workers.add(worker)
-
-
-_collected: List[dict] = []
-_workers: set = set()
-
-
 def pytest_sessionstart(session):
     state = _state(session.config)
     if state is not None:
         state.started = time.time()
-        _collected.clear()
-        _workers.clear()
+        state.entries.clear()
+        state.workers.clear()
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -740,10 +745,8 @@ def pytest_sessionfinish(session, exitstatus):
         return
     if state.out is None:
         return
-    from harness.results import records
-
     options = dict(state.settings)
-    options["xdist_workers"] = len(_workers)  # workers that actually ran checks
+    options["xdist_workers"] = len(state.workers)  # workers that actually ran checks
     options["selection"] = config.getoption("keyword") or None
     options["repeat_index"] = int(os.environ["SSCONFORM_REPEAT_INDEX"]) if os.environ.get("SSCONFORM_REPEAT_INDEX") else None
     record = records.new_record(state.impl.describe(), state.fingerprint, options)
@@ -752,7 +755,7 @@ def pytest_sessionfinish(session, exitstatus):
     aborted = None
     if exitstatus not in (0, 1, 5):
         aborted = f"pytest exited with status {int(exitstatus)}"
-    entries = sorted(_collected, key=lambda e: (e["id"], e["variant"]))
+    entries = sorted(state.entries, key=lambda e: (e["id"], e["variant"]))
     records.finish_record(record, entries, aborted=aborted)
     state.out.mkdir(parents=True, exist_ok=True)
     state.record_path = records.write_record(record, state.out)
@@ -760,10 +763,10 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = _state(config)
-    if state is None or hasattr(config, "workerinput") or not _collected:
+    if state is None or hasattr(config, "workerinput") or not state.entries:
         return
     counts: Dict[str, int] = {}
-    for entry in _collected:
+    for entry in state.entries:
         counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
     order = [str(o) for o in Outcome]
     text = ", ".join(f"{counts[name]} {name}" for name in order if name in counts)

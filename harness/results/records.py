@@ -78,7 +78,7 @@ CHECK_DEFAULTS: Dict[str, Any] = {
     "message": "",
 }
 CHECK_REQUIRED = ("id", "level", "outcome")
-CHECK_OPTIONAL = ("area", "expectation_link")
+CHECK_OPTIONAL = ("area", "expectation_link", "prerequisite")
 
 OPTION_DEFAULTS: Dict[str, Any] = {
     "expectations": None,
@@ -196,12 +196,13 @@ def check_entry(**fields: Any) -> dict:
         entry[name] = to_jsonable(fields.get(name, default))
     entry["level"] = to_jsonable(fields["level"])
     entry["outcome"] = to_jsonable(fields["outcome"])
-    if "expectation_link" in fields:
-        entry["expectation_link"] = fields["expectation_link"]
+    for name in ("expectation_link", "prerequisite"):
+        if name in fields:
+            entry[name] = fields[name]
     # Key order as in the design (readable records).
     order = ["id", "variant", "nodeid", "area", "level", "title", "clause", "requires", "outcome",
              "expected_outcome", "expectation_reason", "expectation_link", "observed", "expected",
-             "documented", "agrees", "duration", "message"]
+             "documented", "agrees", "duration", "message", "prerequisite"]
     return {key: entry[key] for key in order if key in entry}
 
 
