@@ -25,11 +25,13 @@ import socket
 import pytest
 
 from conformance.api import PLATFORM, REQUIRED, VERSION, check, require_attr, verify, verify_equal
+from conformance.tools.handlers import recording_class, recording_handler
+from conformance.tools.recorder import Recorder
+from conformance.tools.roundtrip import read_to_eof
+from conformance.tools.running import owned
 from harness.core import addresses, timeouts
 from harness.core.observations import summary
 from harness.serving.servers import build_server, call_bounded, open_fds, run_handle_request
-
-from ._serve_support import Recorder, make_handler, owned, read_to_eof, recording_class
 
 SERVER_KINDS = [pytest.param("TCPServer", id="tcp"), pytest.param("UDPServer", id="udp")]
 
@@ -127,7 +129,7 @@ def test_no_bind_and_activate(ss, observe, kind):
 def test_manual_bind_and_activate(ss, observe):
     """A server built unbound works after explicit server_bind() and server_activate()."""
     recorder = Recorder()
-    handler = make_handler(ss, recorder, "reply", reply=b"late")
+    handler = recording_handler(ss, recorder, "replies", reply=b"late")
     with owned(ss.TCPServer(("127.0.0.1", 0), handler, bind_and_activate=False)) as server:
         server.server_bind()
         observe("server_address", server.server_address)
@@ -235,7 +237,7 @@ def _rebind_after_time_wait(ss, reuse: bool):
     close the server, bind a new one on the same port.  Returns the summary."""
     cls = type("TimeWaitServer", (ss.TCPServer,), {"allow_reuse_address": reuse})
     recorder = Recorder()
-    with owned(cls(("127.0.0.1", 0), make_handler(ss, recorder, "reply", reply=b"x"))) as old:
+    with owned(cls(("127.0.0.1", 0), recording_handler(ss, recorder, "replies", reply=b"x"))) as old:
         address = old.server_address
         with socket.create_connection(address, timeout=timeouts.short()) as client:
             run_handle_request(old)
@@ -295,7 +297,7 @@ def test_ipv6_subclass(ss, observe):
     recorder = Recorder()
     cls = type("IPv6Server", (ss.TCPServer,), {"address_family": socket.AF_INET6})
     try:
-        server = cls(("::1", 0), make_handler(ss, recorder, "reply", reply=b"v6"))
+        server = cls(("::1", 0), recording_handler(ss, recorder, "replies", reply=b"v6"))
     except OSError as exc:
         observe("error", exc)
         verify(False, "binding ('::1', 0) with address_family=AF_INET6", "success", summary(exc))
@@ -464,7 +466,7 @@ def test_listen_backlog(ss, observe):
         request_queue_size = queue_size
         timeout = timeouts.short()  # handle_request never blocks past the budget
 
-    with owned(Server(("127.0.0.1", 0), make_handler(ss, recorder, "noop"))) as server:
+    with owned(Server(("127.0.0.1", 0), recording_handler(ss, recorder, "returns"))) as server:
         connected, first_failure = [], None
         try:
             for _ in range(limit):

@@ -50,24 +50,19 @@ from __future__ import annotations
 import pytest
 
 from conformance.api import REQUIRED, check, verify, verify_equal, verify_returned
-from harness.clients.swarm import SwarmConfig, SwarmResult, run_swarm
-from harness.core import timeouts
-from harness.serving import instrument
-
-from ._concurrency_support import (
+from conformance.tools.event_log import handle_edges, intervals_of, timeline, wait_handle_edges
+from conformance.tools.held_clients import held_clients, hold_datagrams
+from conformance.tools.serving import (
     DGRAM_KINDS,
     STREAM_KINDS,
     Served,
-    handle_edges,
-    held_stream_clients,
-    hold_datagrams,
-    intervals_of,
     is_forking_name,
     require_kind,
     serve_kind,
-    timeline_rows,
-    wait_handle_edges,
 )
+from harness.clients.swarm import SwarmConfig, SwarmResult, run_swarm
+from harness.core import timeouts
+from harness.serving import instrument
 
 FAMILIES = pytest.mark.parametrize("family", ["inet", "unix"])
 
@@ -145,7 +140,7 @@ def _verify_dgram_swarm(observe, result: SwarmResult) -> None:
 
 def _serialised_stream(served: Served, observe):
     """QUEUED clients connected at once; one handler at a time; returns the proof intervals."""
-    with held_stream_clients(served) as held:
+    with held_clients(served.address, served.family) as held:
         for _ in range(QUEUED):
             held.connect()
         for index in range(QUEUED):
@@ -165,7 +160,7 @@ def _serialised_stream(served: Served, observe):
     observe("echoes", [first, second, third])
     observe("echo_of_second_while_first_connected", early)
     observe("handlers_started_while_first_connected", started_while_first_held)
-    observe.timeline(timeline_rows(proof))
+    observe.timeline(timeline(proof))
     expected = [b"held client %d\n" % i for i in range(QUEUED)]
     verify_returned(None not in (first, second, third), "the echoes of the queued clients", timeouts.short())
     verify_equal("echoes, one client after the other", expected, [first, second, third])
@@ -181,7 +176,7 @@ def _serialised_stream(served: Served, observe):
 def _overlapping_stream(served: Served, observe):
     """HELD clients each served while the earlier ones stay connected; then a
     swarm released together while all HELD handlers are still busy."""
-    with held_stream_clients(served) as held:
+    with held_clients(served.address, served.family) as held:
         echoes = []
         for index in range(HELD):
             held.connect()
@@ -206,7 +201,7 @@ def _overlapping_stream(served: Served, observe):
     observe("handlers_in_handle_before_any_close", len(starts) - ends_while_held)
     observe("max_overlap", overlap)
     observe("workers", sorted({(iv.pid, iv.tid) for iv in proof}))
-    observe.timeline(timeline_rows(proof))
+    observe.timeline(timeline(proof))
     verify_equal("echoes to clients that all stay connected", [b"held client %d\n" % i for i in range(HELD)],
                  echoes)
     verify_equal("handlers in handle() at once before any client closed", HELD, len(starts) - ends_while_held)
@@ -299,7 +294,7 @@ def _serialised_dgram(served: Served, observe) -> None:
     observe("handlers_holding_while_first_held", during)
     observe("replies", replies)
     observe("max_overlap", overlap)
-    observe.timeline(timeline_rows(proof))
+    observe.timeline(timeline(proof))
     verify_equal("first datagram held", 1, first)
     verify_equal("handlers started while the first datagram's handler held", 1, during)
     verify_returned(len(replies) >= QUEUED, "the replies to the queued datagrams", timeouts.short())
@@ -322,7 +317,7 @@ def _overlapping_dgram(served: Served, observe) -> None:
     observe("replies", replies)
     observe("max_overlap", overlap)
     observe("workers", sorted({(iv.pid, iv.tid) for iv in proof}))
-    observe.timeline(timeline_rows(proof))
+    observe.timeline(timeline(proof))
     verify_equal("datagram handlers holding at once before any release", HELD, holding)
     verify_equal("handlers that ended before their release", 0, ended_before_release)
     verify_equal("replies after release", [b"released d%d\n" % i for i in range(HELD)], replies)

@@ -7,7 +7,7 @@ UDP reply to a dead port) run against every stream server kind
 ``Unix*StreamServer`` kinds; forking kinds in a server process, so the
 scenarios that need the server to speak first are not available there).
 Each scenario runs once per kind and pytest process
-(:mod:`conformance.checks._disconnect_support`), and several checks read
+(:mod:`conformance.tools.disconnect_scenarios`), and several checks read
 it: what the server's ``recv`` saw is a PLATFORM observation (Linux reads
 ``b''`` after a FIN and ``ECONNRESET`` after a reset; Windows reports
 WinError 10054 where Linux sees a FIN after a kill, which is the point of
@@ -41,13 +41,17 @@ from typing import Any, Dict, List
 import pytest
 
 from conformance.api import PLATFORM, REQUIRED, check, verify, verify_equal
+from conformance.tools.disconnect_scenarios import (
+    exception_summary,
+    recv_summary,
+    scenario,
+    send_summary,
+)
+from conformance.tools.serving import require_kind, serve_observed
 from harness.clients import clients, disconnect
 from harness.core import addresses, timeouts
 from harness.serving.instrument import EventLog, describe_exception
 from harness.serving.servers import build_server, server_class
-
-from ._concurrency_support import require_kind, serve_observed
-from ._disconnect_support import exception_summary, recv_summary, scenario, send_summary
 
 STREAM_KINDS = ("TCPServer", "ThreadingTCPServer", "ForkingTCPServer",
                 "UnixStreamServer", "ThreadingUnixStreamServer", "ForkingUnixStreamServer")

@@ -38,7 +38,7 @@ timing races:
   least twice (the selector, then the pause).  Variants cover a poll
   interval above the 0.1 s cap, below it, 0 and negative.
 * **idle-after-close** (EXT-004): the SHUTDOWN-012 scenario
-  (:mod:`._shutdown_support`), with the native selector and with
+  (:mod:`conformance.tools.closed_loop`), with the native selector and with
   ``SelectSelector`` in a child interpreter, the socket closed from another
   thread and (``select-in-loop``) from the loop's own ``service_actions()``,
   so that ``select()`` itself meets the closed descriptor; the loop must
@@ -57,12 +57,14 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from conformance.api import EXTENSION, check, unsupported, verify
+from conformance.tools.child_runs import closed_under_loop_without_poll
+from conformance.tools.closed_loop import closed_under_loop
+from conformance.tools.recorder import Recorder
+from conformance.tools.roundtrip import try_roundtrip
+from conformance.tools.running import LoopThread, owned
 from harness.core import clock, timeouts
 from harness.core.extensions import ATTRIBUTE, clause
 from harness.serving.servers import call_bounded
-
-from ._serve_support import LoopThread, Recorder, owned, try_roundtrip
-from ._shutdown_support import closed_under_loop, closed_under_loop_without_poll
 
 
 def _require(impl: Any, name: str) -> None:

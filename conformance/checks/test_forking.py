@@ -1,7 +1,7 @@
 """FORKING-*: ForkingMixIn serves each request in a child process.
 
 Every server here runs in a separate, single-threaded *lab* process
-(:mod:`conformance.checks._forking_support`), never in the test process:
+(:mod:`conformance.children.forking_lab`), never in the test process:
 a forked handler would inherit the check's client sockets.  The lab logs,
 to an event log the check reads, what only the server process can see:
 the pid of every ``close_request``/``shutdown_request``/``handle_error``
@@ -27,12 +27,19 @@ import socket
 import pytest
 
 from conformance.api import REQUIRED, VERSION, check, verify, verify_equal
+from conformance.tools.event_log import handle_intervals, timeline, wait_count
+from conformance.tools.forking_lab import (
+    calls,
+    children_states,
+    forking_lab,
+    handle_starts,
+    reaped,
+    wait_gone,
+)
+from conformance.tools.held_clients import HeldClients, held_clients
 from harness.clients import clients
 from harness.core import timeouts
 from harness.serving import instrument
-
-from ._forking_support import calls, children_states, forking_lab, handle_starts, reaped, wait_gone
-from ._threading_support import HeldClients, handle_intervals, held_clients, timeline, wait_count
 
 FORK = ("fork",)
 
@@ -75,7 +82,7 @@ def test_max_children_enforced_by_serve_forever(impl, observe):
     """With max_children=2 and four held clients, at most two handlers run at once, and all are served."""
     count, limit = 4, 2
     with forking_lab(impl, "ForkingTCPServer", "hold", attrs={"max_children": limit}) as lab:
-        held = HeldClients(lab.log, lab.address, "inet")
+        held = HeldClients(lab.address, "inet", lab.log)
         try:
             for _ in range(count):
                 held.connect()

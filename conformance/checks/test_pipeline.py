@@ -26,11 +26,13 @@ import sys
 import pytest
 
 from conformance.api import REQUIRED, VERSION, check, verify, verify_equal
+from conformance.tools.handlers import recording_class, recording_handler
+from conformance.tools.recorder import Recorder
+from conformance.tools.roundtrip import read_to_eof
+from conformance.tools.running import LoopThread, owned
 from harness.core import timeouts
 from harness.core.observations import summary
 from harness.serving.servers import call_bounded, run_handle_request
-
-from ._serve_support import LoopThread, Recorder, make_handler, owned, read_to_eof, recording_class
 
 PIPELINE_HOOKS = ("get_request", "verify_request", "process_request", "finish_request",
                   "shutdown_request", "close_request")
@@ -66,7 +68,7 @@ def _client(server):
 def test_pipeline_order(ss, observe):
     """The hooks run in the documented order around the handler; handle_request() returns None."""
     recorder = Recorder()
-    with owned(_server(ss, recorder, make_handler(ss, recorder))) as server:
+    with owned(_server(ss, recorder, recording_handler(ss, recorder))) as server:
         with _client(server):
             result = run_handle_request(server)
     order = recorder.names(*PIPELINE_HOOKS, "handler")
@@ -121,7 +123,7 @@ def test_verify_request_false(ss, observe):
         recorder.add("verify_request")
         return False
 
-    with owned(_server(ss, recorder, make_handler(ss, recorder), verify_request=verify_request)) as server:
+    with owned(_server(ss, recorder, recording_handler(ss, recorder), verify_request=verify_request)) as server:
         with _client(server) as client:
             run_handle_request(server)
             reply = read_to_eof(client, timeouts.absence())
@@ -150,7 +152,7 @@ def test_get_request_oserror_swallowed(ss, observe):
             raise OSError(errno.ECONNABORTED, "injected accept failure")
         return request, client_address
 
-    handler = make_handler(ss, recorder)
+    handler = recording_handler(ss, recorder)
     with owned(_server(ss, recorder, handler, hooks=("verify_request",), get_request=get_request)) as server:
         with _client(server):
             result = run_handle_request(server)
@@ -171,7 +173,7 @@ def test_get_request_oserror_swallowed(ss, observe):
 def test_handler_exception_to_handle_error(ss, observe):
     """A handler's Exception goes to handle_error, then the request is shut down."""
     recorder = Recorder()
-    handler = make_handler(ss, recorder, "raise", exc=_Boom("pipeline-005"))
+    handler = recording_handler(ss, recorder, "raises", exc=_Boom("pipeline-005"))
     error = None
     with owned(_server(ss, recorder, handler)) as server:
         with _client(server) as client:
@@ -226,7 +228,7 @@ def test_server_survives_handler_exception(ss, observe):
 def test_handle_error_arguments(ss, observe):
     """handle_error gets the same request object and client_address the handler got."""
     recorder = Recorder()
-    handler = make_handler(ss, recorder, "raise", exc=_Boom("pipeline-007"))
+    handler = recording_handler(ss, recorder, "raises", exc=_Boom("pipeline-007"))
     with owned(_server(ss, recorder, handler)) as server:
         with _client(server) as client:
             mine = client.getsockname()
@@ -252,7 +254,7 @@ def test_base_exception_propagates_from_handle_request(ss, impl, observe, exc_ty
     """A handler's BaseException shuts the request down and leaves handle_request()."""
     recorder = Recorder()
     marker = exc_type("pipeline-008")
-    handler = make_handler(ss, recorder, "raise", exc=marker)
+    handler = recording_handler(ss, recorder, "raises", exc=marker)
     error = None
     with owned(_server(ss, recorder, handler)) as server:
         with _client(server) as client:
@@ -286,7 +288,7 @@ def test_base_exception_propagates_from_serve_forever(ss, impl, observe):
     """serve_forever() ends with the handler's SystemExit."""
     recorder = Recorder()
     marker = SystemExit("pipeline-009")
-    handler = make_handler(ss, recorder, "raise", exc=marker)
+    handler = recording_handler(ss, recorder, "raises", exc=marker)
     with owned(_server(ss, recorder, handler, hooks=("shutdown_request",))) as server:
         with LoopThread(server, recorder=recorder) as loop:
             with _client(server) as client:
@@ -314,7 +316,7 @@ def test_base_exception_propagates_from_serve_forever(ss, impl, observe):
 def test_default_handle_error_output(ss, impl, observe):
     """The default handle_error() writes its framed report to stderr only."""
     recorder = Recorder()
-    handler = make_handler(ss, recorder, "raise", exc=_Boom("pipeline-010 marker"))
+    handler = recording_handler(ss, recorder, "raises", exc=_Boom("pipeline-010 marker"))
     err, out = io.StringIO(), io.StringIO()
     with owned(_server(ss, recorder, handler, quiet_errors=False)) as server:
         with _client(server) as client:
@@ -373,7 +375,7 @@ def test_process_request_default(ss, observe):
     """process_request() on an accepted request runs the handler, then shuts the request down."""
     recorder = Recorder()
     hooks = ("finish_request", "shutdown_request", "close_request")
-    with owned(_server(ss, recorder, make_handler(ss, recorder), hooks=hooks)) as server:
+    with owned(_server(ss, recorder, recording_handler(ss, recorder), hooks=hooks)) as server:
         with _client(server) as client:
             request, client_address = call_bounded(server.get_request, what="server.get_request()")
             try:
@@ -450,7 +452,7 @@ def test_handle_error_sees_exc_info(ss, observe):
     """Inside handle_error(), sys.exc_info() is the handler's exception."""
     recorder = Recorder()
     marker = _Boom("pipeline-015")
-    with owned(_server(ss, recorder, make_handler(ss, recorder, "raise", exc=marker))) as server:
+    with owned(_server(ss, recorder, recording_handler(ss, recorder, "raises", exc=marker))) as server:
         with _client(server):
             run_handle_request(server)
     reported = recorder.first("handle_error")
@@ -473,7 +475,7 @@ def test_verify_request_arguments(ss, observe):
         recorder.add("verify_request", request=request, client_address=client_address)
         return True
 
-    with owned(_server(ss, recorder, make_handler(ss, recorder), hooks=(),
+    with owned(_server(ss, recorder, recording_handler(ss, recorder), hooks=(),
                        verify_request=verify_request)) as server:
         with _client(server) as client:
             mine = client.getsockname()

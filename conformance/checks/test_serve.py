@@ -38,21 +38,14 @@ from conformance.api import (
     verify_equal,
     verify_returned,
 )
+from conformance.tools.child_runs import run_child
+from conformance.tools.handlers import failing_accept_server, recording_handler
+from conformance.tools.recorder import Recorder
+from conformance.tools.roundtrip import read_to_eof, try_roundtrip
+from conformance.tools.running import Background, LoopThread, owned
 from harness.core import clock, timeouts
 from harness.core.observations import summary
 from harness.serving.servers import call_bounded, run_handle_request, serve_in_thread
-
-from ._serve_support import (
-    Background,
-    LoopThread,
-    Recorder,
-    failing_accept_server,
-    make_handler,
-    owned,
-    read_to_eof,
-    run_child,
-    try_roundtrip,
-)
 
 #: the timeout handle_request() should actually use in SERVE-001
 SMALL = 0.05
@@ -77,7 +70,7 @@ def _server(ss, recorder, handler=None, **attrs):
     namespace = {"service_actions": service_actions, "handle_timeout": handle_timeout}
     namespace.update(attrs)
     cls = type("ServeServer", (ss.TCPServer,), namespace)
-    return cls(("127.0.0.1", 0), handler or make_handler(ss, recorder))
+    return cls(("127.0.0.1", 0), handler or recording_handler(ss, recorder))
 
 
 def _client(server):
@@ -171,7 +164,7 @@ def test_handle_request_blocks_without_timeout(ss, observe):
 def test_serve_forever_ignores_timeout(ss, observe):
     """With a tiny self.timeout, serve_forever() runs idle iterations without handle_timeout()."""
     recorder = Recorder()
-    server = _server(ss, recorder, make_handler(ss, recorder, "echo"), timeout=timeouts.poll())
+    server = _server(ss, recorder, recording_handler(ss, recorder, "echoes_to_eof"), timeout=timeouts.poll())
     with serve_in_thread(server, count_waits=True) as served:
         reply = try_roundtrip(served.address, b"serve-004")
         served.loop.wait_waits(served.loop.waits + 10)  # idle iterations, counted without a hook
@@ -229,7 +222,7 @@ def test_service_actions_after_each_request(ss, observe):
 def test_serve_forever_serves_sequential_requests(ss, observe):
     """serve_forever() serves several requests one after the other."""
     recorder = Recorder()
-    server = _server(ss, recorder, make_handler(ss, recorder, "echo"))
+    server = _server(ss, recorder, recording_handler(ss, recorder, "echoes_to_eof"))
     replies = []
     with serve_in_thread(server) as served:
         for index in range(3):
@@ -336,7 +329,7 @@ def test_handle_request_serves_before_deadline(ss, observe):
 def test_failed_accept_does_not_stop_loop(ss, observe):
     """After one failed accept() (ECONNABORTED) serve_forever() serves the next client."""
     recorder = Recorder()
-    server = failing_accept_server(ss, make_handler(ss, recorder, "reply"), errno.ECONNABORTED, 1, recorder,
+    server = failing_accept_server(ss, recording_handler(ss, recorder, "replies"), errno.ECONNABORTED, 1, recorder,
                                    accept_first=True)
     with owned(server):
         with LoopThread(server, recorder=recorder) as loop:
@@ -356,7 +349,7 @@ def test_failed_accept_does_not_stop_loop(ss, observe):
 
 
 def _emfile_server(ss, recorder):
-    return failing_accept_server(ss, make_handler(ss, recorder, "reply"), errno.EMFILE, 3, recorder)
+    return failing_accept_server(ss, recording_handler(ss, recorder, "replies"), errno.EMFILE, 3, recorder)
 
 
 @check("SERVE-013", REQUIRED, clause="accept() failing with EMFILE (no descriptors left) drops "

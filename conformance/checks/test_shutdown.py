@@ -9,12 +9,12 @@ blocks forever; one issued after the loop returned returns at once and
 leaves the flag set for the next ``serve_forever`` (``BaseServer.serve_forever``
 and ``shutdown`` in CPython's Lib/socketserver.py at v3.13.0, lines 218-255).
 
-Each check drives ``serve_forever`` with :class:`~._serve_support.LoopThread`
+Each check drives ``serve_forever`` with :class:`~conformance.tools.running.LoopThread`
 (several loops per server, no implicit close) and proves "still blocked" with
 one :func:`harness.core.timeouts.absence` window.  "The shutdown request is
 pending" is established without private attributes: the ``shutdown()`` call
 runs in a thread whose profile function notes when it starts to *wait*
-(:class:`~._serve_support.Background` with ``watch_wait``), which it can only
+(:class:`~conformance.tools.running.Background` with ``watch_wait``), which it can only
 do after it has set the flag.
 
 The two PLATFORM checks mostly observe: how long ``shutdown()`` takes at
@@ -24,7 +24,7 @@ it (PollSelector: it spins until ``shutdown()``; SelectSelector: it raises).
 Both fail when the loop cannot be stopped; SHUTDOWN-012 also fails when the
 loop ends by itself without an exception, or with one other than
 ``OSError``/``ValueError``.  Its ``select`` variant runs the same scenario in
-a child interpreter without ``PollSelector`` (:mod:`._shutdown_support`),
+a child interpreter without ``PollSelector`` (:mod:`conformance.children.no_poll`),
 since the selector is chosen when the implementation is imported.
 
 SHUTDOWN-013 runs a served session, ``shutdown()`` and ``server_close()``
@@ -51,21 +51,25 @@ from conformance.api import (
     verify_equal,
     verify_returned,
 )
+from conformance.tools.child_runs import closed_under_loop_without_poll
+from conformance.tools.closed_loop import closed_under_loop
+from conformance.tools.handlers import recording_handler
+from conformance.tools.recorder import Recorder
+from conformance.tools.roundtrip import try_roundtrip
+from conformance.tools.running import Background, LoopThread, owned
 from harness.core import clock, timeouts
 from harness.core.observations import summary
 from harness.serving.servers import call_bounded
-
-from ._serve_support import Background, LoopThread, Recorder, make_handler, owned, try_roundtrip
-from ._shutdown_support import closed_under_loop, closed_under_loop_without_poll
 
 
 class _Marker(Exception):
     """Raised inside a with block on purpose."""
 
 
-def _server(ss, recorder, behaviour="noop", base=None, handler_opts=None, **attrs):
+def _server(ss, recorder, action="returns", base=None, handler_opts=None, **attrs):
     """A server (TCPServer by default) recording service_actions and get_request,
-    with a :func:`make_handler` handler; ``attrs`` become class attributes."""
+    with a :func:`~conformance.tools.handlers.recording_handler` doing ``action``;
+    ``attrs`` become class attributes."""
     base = base or ss.TCPServer
 
     def service_actions(self):
@@ -79,7 +83,7 @@ def _server(ss, recorder, behaviour="noop", base=None, handler_opts=None, **attr
     namespace = {"service_actions": service_actions, "get_request": get_request}
     namespace.update(attrs)
     cls = type("ShutdownServer", (base,), namespace)
-    return cls(("127.0.0.1", 0), make_handler(ss, recorder, behaviour, **(handler_opts or {})))
+    return cls(("127.0.0.1", 0), recording_handler(ss, recorder, action, **(handler_opts or {})))
 
 
 def _client(server):
@@ -103,7 +107,7 @@ def _loop_started(loop):
 def test_shutdown_waits_for_loop(ss, observe):
     """shutdown() stays blocked while a request is in progress and returns once the loop ended."""
     recorder = Recorder()
-    with owned(_server(ss, recorder, "hold")) as server:
+    with owned(_server(ss, recorder, "waits_for_release")) as server:
         with LoopThread(server, recorder=recorder) as loop:
             with _client(server):
                 recorder.wait_count("hold", 1)
@@ -172,7 +176,7 @@ def test_serve_again_after_shutdown(ss, observe):
     """A server serves, stops, and serves again."""
     recorder = Recorder()
     replies = []
-    with owned(_server(ss, recorder, "reply")) as server:
+    with owned(_server(ss, recorder, "replies")) as server:
         for round_ in range(2):
             with LoopThread(server, recorder=recorder, count_waits=True) as loop:
                 _loop_started(loop)
@@ -191,7 +195,7 @@ def test_serve_again_after_shutdown(ss, observe):
 def test_stale_shutdown_request(ss, observe):
     """The stale-flag quirk: one extra shutdown() costs exactly one serve_forever() call."""
     recorder = Recorder()
-    with owned(_server(ss, recorder, "reply")) as server:
+    with owned(_server(ss, recorder, "replies")) as server:
         with LoopThread(server, recorder=recorder, count_waits=True) as loop:
             _loop_started(loop)
         late = Background(server.shutdown, what="late server.shutdown()").start()
@@ -249,7 +253,7 @@ def test_no_accept_after_shutdown_request(ss, observe):
 def test_base_exception_releases_shutdown(ss, observe):
     """A SystemExit leaving serve_forever() still lets a waiting shutdown() return."""
     recorder = Recorder()
-    with owned(_server(ss, recorder, "hold", handler_opts={"exc": SystemExit("shutdown-007")})) as server:
+    with owned(_server(ss, recorder, "waits_for_release", handler_opts={"exc": SystemExit("shutdown-007")})) as server:
         with LoopThread(server, recorder=recorder) as loop:
             with _client(server):
                 recorder.wait_count("hold", 1)
@@ -271,7 +275,7 @@ def test_base_exception_releases_shutdown(ss, observe):
 def test_server_close_after_serving(ss, observe):
     """server_close() after a served session releases the port; a second call is harmless."""
     recorder = Recorder()
-    with LoopThread(_server(ss, recorder, "reply"), recorder=recorder, count_waits=True) as loop:
+    with LoopThread(_server(ss, recorder, "replies"), recorder=recorder, count_waits=True) as loop:
         server = loop.server
         _loop_started(loop)
         reply = try_roundtrip(server.server_address, b"")
@@ -349,7 +353,7 @@ def test_context_manager(ss, impl, observe):
 def test_shutdown_from_threading_handler(ss, observe):
     """A handler thread of a threading server can stop the loop with shutdown()."""
     recorder = Recorder()
-    server = _server(ss, recorder, "shutdown", base=ss.ThreadingTCPServer, daemon_threads=True)
+    server = _server(ss, recorder, "shuts_down", base=ss.ThreadingTCPServer, daemon_threads=True)
     with owned(server):
         with LoopThread(server, recorder=recorder) as loop:
             with _client(server):
@@ -431,7 +435,7 @@ def test_no_resource_warning(ss, observe):
     gc.collect()  # earlier checks' garbage is not this server's
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
-        with owned(_server(ss, recorder, "reply")) as server:
+        with owned(_server(ss, recorder, "replies")) as server:
             with LoopThread(server, recorder=recorder, count_waits=True) as loop:
                 _loop_started(loop)
                 reply = try_roundtrip(server.server_address, b"", budget=timeouts.short())

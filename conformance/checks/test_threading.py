@@ -3,7 +3,7 @@
 Every check serves in this process (``serve_in_thread``, or a bounded
 ``handle_request`` when the check must call ``server_close`` itself) and
 proves its claim from what the handlers recorded: the ``Thread`` objects
-they ran in, the order of named steps (:class:`Sequence`), or the
+they ran in, the order of named steps (:class:`~conformance.tools.recorder.Recorder`), or the
 intervals of an event log written by ``hold`` handlers.  Nothing is
 inferred from elapsed time; the only idle waits are single
 ``timeouts.absence()`` windows that give a wrong implementation the chance
@@ -24,6 +24,9 @@ import weakref
 import pytest
 
 from conformance.api import REQUIRED, VERSION, check, verify, verify_equal, verify_returned
+from conformance.tools.event_log import handle_intervals, timeline, wait_count
+from conformance.tools.held_clients import held_clients
+from conformance.tools.recorder import Recorder
 from harness.clients import clients
 from harness.core import addresses, timeouts
 from harness.core.prerequisites import PreconditionFailed
@@ -31,16 +34,13 @@ from harness.core.timeouts import HarnessTimeout
 from harness.serving import instrument, servers
 from harness.serving.servers import build_server, call_bounded, run_handle_request, serve_in_thread
 
-from ._threading_support import (
-    Sequence,
-    current_thread_facts,
-    handle_intervals,
-    held_clients,
-    timeline,
-    wait_count,
-)
-
 INET = addresses.loopback("inet")
+
+
+def current_thread_facts() -> dict:
+    thread = threading.current_thread()
+    return {"name": thread.name, "ident": thread.ident, "daemon": thread.daemon,
+            "main": thread is threading.main_thread()}
 
 #: Sequential requests in the bookkeeping check, and how many finished
 #: threads the server may still reference after them (3.7 kept all of them).
@@ -248,7 +248,7 @@ def test_base_exception_goes_to_excepthook(ss, observe):
 class _Gate:
     """A handler that waits for the test's go-ahead; records its steps."""
 
-    def __init__(self, ss, sequence: Sequence):
+    def __init__(self, ss, sequence: Recorder):
         self.sequence = sequence
         self.started = threading.Event()
         self.gate = threading.Event()
@@ -277,7 +277,7 @@ class _Gate:
 @contextlib.contextmanager
 def _held_request(ss, **attrs):
     """A threading server with one request held in its handler thread."""
-    sequence = Sequence()
+    sequence = Recorder()
     gate = _Gate(ss, sequence)
     server = build_server(ss, "ThreadingTCPServer", gate.handler, INET, **attrs)
     closed = threading.Event()
@@ -313,7 +313,7 @@ def test_server_close_joins_handler_threads(ss, impl, observe):
         early = closed.wait(timeouts.absence())
         gate.release()
         timeouts.join_thread(closer, timeouts.short(), "server_close() to return after the release")
-    steps = sequence.snapshot()
+    steps = sequence.names()
     observe("steps", steps)
     joins = impl.api_at_least(3, 7)
     observe.expected("server_close waits for the handler", joins)
@@ -339,7 +339,7 @@ def test_server_close_does_not_join(ss, observe, attrs):
         closer.join(timeouts.short())
         returned_early = not closer.is_alive()
         gate.release()
-    steps = sequence.snapshot()
+    steps = sequence.names()
     observe("steps", steps)
     verify(returned_early, "server_close while a handler is held", "returns", "still blocked after short()")
     verify(sequence.before("close_returned", "handler_end"), "order of steps", "close_returned before handler_end",

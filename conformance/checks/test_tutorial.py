@@ -5,7 +5,7 @@ its code and what it printed are quoted in the checks) teaches
 ``socketserver`` through five small servers and one interactive client,
 and shows what its author saw on Windows and Linux.  Each check replays
 one scene with the tutorial's own handler code
-(:mod:`conformance.checks._tutorial_support`), turning what the tutorial
+(:mod:`conformance.tools.tutorial`, :mod:`conformance.children.tutorial_client`), turning what the tutorial
 *printed* into observations and what it *taught* into assertions:
 
 1. socketserver1 answers one exchange and closes; the client's next
@@ -38,19 +38,14 @@ import sys
 from typing import Any, Dict, Iterator, List, Optional
 
 from conformance.api import PLATFORM, REQUIRED, check, require_attr, verify, verify_equal
+from conformance.tools.event_log import intervals_of, timeline, wait_handle_edges
+from conformance.tools.recorder import Recorder
+from conformance.tools.serving import serve_kind, serve_observed
+from conformance.tools.tutorial import handler_intervals, tutorial_handler
 from harness.clients import clients
 from harness.core import addresses, observations, timeouts
 from harness.serving import instrument
 from harness.serving.servers import build_server
-
-from ._concurrency_support import (
-    intervals_of,
-    serve_kind,
-    serve_observed,
-    timeline_rows,
-    wait_handle_edges,
-)
-from ._tutorial_support import Journal, intervals, tutorial_handler
 
 INET = addresses.loopback("inet")
 THREE = (b"from client1", b"from client2", b"from client3")
@@ -61,7 +56,7 @@ def _tutorial_server(ss, class_name: str, variant: str) -> Iterator[Any]:
     """``class_name`` serving the tutorial's ``variant`` handler in this process;
     yields ``(served, journal, handle_errors)``; a ``serve_forever`` that died
     is added to ``handle_errors`` when the block ends."""
-    journal = Journal()
+    journal = Recorder()
     handle_errors: List[Dict[str, Any]] = []
 
     def handle_error(self, request, client_address):
@@ -73,7 +68,7 @@ def _tutorial_server(ss, class_name: str, variant: str) -> Iterator[Any]:
         try:
             base.shutdown_request(self, request)
         finally:
-            journal.add(kind="shutdown_request")
+            journal.add("shutdown_request")
 
     server = build_server(ss, class_name, tutorial_handler(ss, variant, journal), INET,
                           handle_error=handle_error, shutdown_request=shutdown_request)
@@ -118,8 +113,7 @@ def test_single_shot_handler_closes(ss, observe):
         sock = clients.connect(served.address)
         with sock:
             first = _exchange(sock, b"aa")
-            closed = journal.wait_for(lambda entries: any(e.get("kind") == "shutdown_request" for e in entries),
-                                      timeouts.short(), "the server to end the request")
+            closed = journal.reached(lambda r: r.count("shutdown_request") > 0, timeouts.short())
             send_bb = _outcome(lambda: sock.send(b"bb"))
             after = _outcome(lambda: clients.recv_some(sock, timeouts.short(), 1024))
         again = _outcome(lambda: clients.roundtrip(served.address, payload=b"cc"))
@@ -128,7 +122,7 @@ def test_single_shot_handler_closes(ss, observe):
     observe("send_after_close", send_bb)
     observe("recv_after_close", after)
     observe("next_connection_reply", again)
-    observe("handler_wrote", [e.get("data") for e in journal.of("wrote")])
+    observe("handler_wrote", [e.get("data") for e in journal.infos("wrote")])
     observe.summary("no end of stream" if isinstance(after, timeouts.HarnessTimeout) else observations.summary(after))
     verify_equal("the reply to 'aa'", b"AA", first)
     ended = after == b"" or isinstance(after, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError))
@@ -149,10 +143,9 @@ def test_loop_handler_ends_cleanly(ss, observe):
         sock = clients.connect(served.address)
         with sock:
             replies = [_exchange(sock, b"aa"), _exchange(sock, b"bb")]
-        ended = journal.wait_for(lambda entries: any(e.get("kind") == "shutdown_request" for e in entries),
-                                 timeouts.short(), "the handler to end")
+        ended = journal.reached(lambda r: r.count("shutdown_request") > 0, timeouts.short())
         again = _outcome(lambda: clients.roundtrip(served.address, payload=b"from the next client"))
-    ends = journal.of("end")
+    ends = journal.infos("end")
     observe("replies", replies)
     observe("handler_ends", [{"how": e["how"], "exc": e.get("exc")} for e in ends])
     observe("handle_error_calls", errors)
@@ -174,7 +167,7 @@ def _client_process(address: Any, messages: List[str]) -> Iterator[Any]:
     from harness.processes import supervisor
 
     spec = {"address": list(address), "messages": messages, "lifetime": timeouts.long()}
-    child = supervisor.start([sys.executable, "-m", "conformance.checks._tutorial_support", json.dumps(spec)],
+    child = supervisor.start([sys.executable, "-m", "conformance.children.tutorial_client", json.dumps(spec)],
                              what="the tutorial client process", protocol=True, stdin=True)
     try:
         deadline = timeouts.Deadline(timeouts.medium(), "the tutorial client process to be ready")
@@ -215,12 +208,11 @@ def test_killed_client_then_next_client(ss, observe):
     with _tutorial_server(ss, "TCPServer", "socketserver3") as (served, journal, errors):
         with _client_process(served.address, ["aa", "bb"]) as (child, replies):
             how = _kill(child)
-        journal.wait_for(lambda entries: bool([e for e in entries if e.get("kind") == "end"]),
-                         timeouts.short(), "the handler of the killed client to end")
+        journal.reached(lambda r: r.count("end") > 0, timeouts.short())
         again = _outcome(lambda: clients.roundtrip(served.address, payload=b"from client2"))
-    wrote = [e.get("data") for e in journal.of("wrote")]
-    caught = journal.of("caught")
-    ends = journal.of("end")
+    wrote = [e.get("data") for e in journal.infos("wrote")]
+    caught = journal.infos("caught")
+    ends = journal.infos("end")
     if caught:
         saw = observations.summary(caught[0]["exc"])
     elif ends and ends[0].get("exc"):
@@ -255,14 +247,12 @@ def test_threading_serves_three_at_once(ss, observe):
         with contextlib.ExitStack() as stack:
             socks = [stack.enter_context(clients.connect(served.address)) for _ in THREE]
             replies = [_exchange(sock, message) for sock, message in zip(socks, THREE)]
-        journal.wait_for(lambda entries: len([e for e in entries if e.get("kind") == "end"]) >= len(THREE),
-                         timeouts.short(), "the three handlers to end")
-    rows = intervals(journal)
-    overlap = instrument.max_overlap(
-        [instrument.Interval(str(i), "handle", r["start"], r["end"], r["pid"], r["tid"]) for i, r in enumerate(rows)])
+        journal.reached(lambda r: r.count("end") >= len(THREE), timeouts.short())
+    rows = handler_intervals(journal)
+    overlap = instrument.max_overlap(rows)
     observe("replies", replies)
     observe("max_overlap", overlap)
-    observe.timeline(rows)
+    observe.timeline(timeline(rows))
     verify_equal("replies while all three clients stay connected", [m.upper() for m in THREE], replies)
     verify_equal("handlers running at once", len(THREE), overlap)
     verify(not errors, "handle_error calls", "none", errors)
@@ -282,13 +272,12 @@ def test_plain_server_serves_one_at_a_time(ss, observe):
             early = _exchange(second, THREE[1], timeouts.absence())  # the single absence window
             first.close()
             reply2 = early if early is not None else _outcome(lambda: clients.recv_some(second, None, 1024))
-        journal.wait_for(lambda entries: len([e for e in entries if e.get("kind") == "end"]) >= 2,
-                         timeouts.short(), "both handlers to end")
-    rows = intervals(journal)
+        journal.reached(lambda r: r.count("end") >= 2, timeouts.short())
+    rows = handler_intervals(journal)
     observe("reply_to_first", reply1)
     observe("reply_to_second_while_first_connected", early)
     observe("reply_to_second_after_first_closed", reply2)
-    observe.timeline(rows)
+    observe.timeline(timeline(rows))
     verify_equal("the first client's reply", b"FROM CLIENT1", reply1)
     verify(early is None, "a reply to the second client while the first stayed connected", "none", early)
     verify_equal("the second client's reply once the first closed", b"FROM CLIENT2", reply2)
@@ -338,7 +327,7 @@ def test_forking_serves_three_at_once(impl, ss, observe):
     observe("max_overlap", overlap)
     observe("server_pid", served.server_pid)
     observe("handler_pids", pids)
-    observe.timeline(timeline_rows(proof))
+    observe.timeline(timeline(proof))
     verify_equal("replies while all three clients stay connected", [m.upper() for m in THREE], replies)
     verify_equal("handlers running at once", len(THREE), overlap)
     verify(served.server_pid not in pids and len(pids) == len(THREE), "processes that ran the handlers",

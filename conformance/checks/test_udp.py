@@ -24,14 +24,13 @@ import sys
 import threading
 
 from conformance.api import PLATFORM, REQUIRED, check, verify, verify_equal
+from conformance.tools.event_log import wait_count
 from harness.clients import clients
 from harness.core import addresses, timeouts
 from harness.core.observations import summary
 from harness.core.timeouts import HarnessTimeout
 from harness.serving import instrument, servers
 from harness.serving.servers import build_server, serve_in_thread
-
-from ._threading_support import wait_count
 
 INET = addresses.loopback("inet")
 #: Larger than max_packet_size (8192) but below macOS' default UDP send limit (9216).

@@ -4,7 +4,7 @@ Every path lives in a private 0700 directory from
 :func:`harness.core.addresses.private_dir` (short, so macOS' 104-byte
 ``sun_path`` is never the accidental limit).  Servers run in this process
 with ``serve_in_thread`` -- except the forking ones, which run in the
-single-threaded lab process of :mod:`._forking_support` -- and clients are
+single-threaded lab process of :mod:`conformance.children.forking_lab` -- and clients are
 bound (datagram) or unbound (stream) AF_UNIX sockets with bounded waits.
 
 AF_UNIX details that differ by OS (the client address of an unnamed peer,
@@ -30,15 +30,15 @@ import threading
 import pytest
 
 from conformance.api import PLATFORM, REQUIRED, check, verify, verify_equal
+from conformance.tools.event_log import handle_intervals, timeline, wait_count
+from conformance.tools.forking_lab import forking_lab, handle_starts
+from conformance.tools.held_clients import held_clients
 from harness.clients import clients
 from harness.core import addresses, timeouts
 from harness.core.observations import summary
 from harness.core.timeouts import HarnessTimeout
 from harness.serving import instrument
 from harness.serving.servers import build_server, serve_in_thread
-
-from ._forking_support import forking_lab, handle_starts
-from ._threading_support import handle_intervals, held_clients, timeline, wait_count
 
 UNIX = ("af_unix",)
 #: Path lengths (bytes) tried when looking for the longest bindable path.

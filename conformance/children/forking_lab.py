@@ -1,4 +1,4 @@
-"""A single-threaded server process for the forking checks (the "lab").
+"""Child program: a single-threaded server process for the forking checks (the "lab").
 
 Theory of operation
 -------------------
@@ -9,11 +9,13 @@ exit status of every child it reaps, whether ``server_close`` returned
 before or after a child ended, whether it reaped a child it did not
 spawn.  :mod:`harness.processes.server_process` runs ``serve_forever`` in a helper
 thread (its main thread watches stdin), so on Python 3.12+ every fork
-there comes from a multi-threaded process and warns; this module keeps
+there comes from a multi-threaded process and warns; this program keeps
 the server process **single-threaded**: ``serve_forever`` (or a
 ``handle_request`` loop) runs in the main thread, and nothing else runs.
 
-Child side (``python -m conformance.checks._forking_support SPEC``):
+``python -m conformance.children.forking_lab SPEC``, started by
+:func:`conformance.tools.forking_lab.forking_lab` through
+:mod:`harness.processes.supervisor`:
 
 * builds the server with :func:`harness.serving.servers.build_server` and an
   :func:`harness.serving.instrument.instrumented` handler writing to the check's
@@ -31,13 +33,12 @@ Child side (``python -m conformance.checks._forking_support SPEC``):
   same way by ``SIGINT``, whose handler raises :class:`_Stop` while
   ``serve_forever`` runs: the parent sends it (the supervisor's interrupt
   step) when the lab has not exited ``short()`` after asking on stdin, and
-  at once for an implementation
-  where that happened before (this process remembers it), so the forking
-  checks neither depend on that hook nor wait for it again.  Then it logs
-  ``server_close`` start and end around the call, checks on the optional
-  *foreign* child (a child the lab forked itself before building the
-  server, which must still be there for the lab to reap), prints a
-  ``teardown`` line and leaves with ``os._exit``;
+  at once for an implementation where that happened before (the parent
+  remembers it), so the forking checks neither depend on that hook nor
+  wait for it again.  Then it logs ``server_close`` start and end around
+  the call, checks on the optional *foreign* child (a child the lab forked
+  itself before building the server, which must still be there for the lab
+  to reap), prints a ``teardown`` line and leaves with ``os._exit``;
 * on request, reaps the first child behind the server's back
   (``steal_first_child``: ``waitpid(pid, 0)`` before ``service_actions``,
   logged as ``stolen``), or ends a ``handle_request`` loop with one call
@@ -45,14 +46,10 @@ Child side (``python -m conformance.checks._forking_support SPEC``):
 * is bounded by an interval timer (``lifetime``): whatever hangs, the
   process ends.  Timers are not inherited by forked children.
 
-Parent side: :func:`forking_lab` starts the child through
-:mod:`harness.processes.supervisor` (its own session), waits (bounded) for
-its ``ready`` line, yields a :class:`Lab`, and on exit (or
-:meth:`Lab.stop`) asks it to stop, waits bounded for its exit, kills the
-whole process group if anything is left, always reaps, and keeps the
-``teardown`` line.  The protocol is JSON lines on the child's stdout
-(:mod:`harness.processes.child_protocol`); the child's fd 1 is pointed at its stderr
-so nothing the implementation prints can corrupt it.
+The protocol is JSON lines on the child's stdout (:mod:`harness.processes.child_protocol`);
+the child's fd 1 is pointed at its stderr so nothing the implementation
+prints can corrupt it.  The adapter's bootstrap runs before the
+implementation is imported.
 """
 
 from __future__ import annotations
@@ -63,11 +60,10 @@ import os
 import select
 import signal
 import sys
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
 from harness.core import addresses, prerequisites, timeouts
 from harness.core.prerequisites import PreconditionFailed
-from harness.core.timeouts import HarnessTimeout
 from harness.processes.child_protocol import Protocol, bootstrap, take_stdout
 
 SPEC_VERSION = 1
@@ -79,19 +75,10 @@ EXIT_ERROR = 2
 EXIT_LIFETIME = 4
 
 
-class LabError(RuntimeError):
-    """The lab process failed to start or to report."""
-
-
-# =========================================================================== child side
-
-
 class _Stop(BaseException):
     """Raised from service_actions to leave serve_forever (like Ctrl-C)."""
 
 
-#: implementation specs whose lab did not stop on stdin (its loop never ran service_actions)
-_STOP_BY_SIGNAL: set = set()
 _SERVING = [False]
 
 
@@ -270,161 +257,6 @@ def main(argv: Optional[List[str]] = None) -> None:
              precondition=[exc.behaviour, exc.detail, exc.timed_out] if isinstance(exc, PreconditionFailed) else None)
     sys.stderr.flush()
     os._exit(code)
-
-
-# =========================================================================== parent side
-
-
-class Lab:
-    """A running lab process, as seen from the check."""
-
-    def __init__(self, child: Any, log: Any, directory: str):
-        self.child = child
-        self.popen = child.popen
-        self.impl_spec = ""
-        self.log = log
-        self.directory = directory
-        self.ready: Dict[str, Any] = {}
-        self.teardown: Optional[Dict[str, Any]] = None
-        self.killed: Optional[str] = None
-
-    @property
-    def address(self) -> Any:
-        address = self.ready.get("address")
-        return tuple(address) if isinstance(address, list) else address
-
-    @property
-    def pid(self) -> int:
-        return int(self.ready.get("pid") or self.child.pid)
-
-    def events(self) -> List[Dict[str, Any]]:
-        return self.log.read()
-
-    def stderr_tail(self, limit: int = 3000) -> str:
-        return self.child.stderr_tail()[-limit:]
-
-    def wait_ready(self, budget: float) -> None:
-        message = self.child.await_message(("ready", "error"), budget, "the forking lab to start")
-        if message is None:
-            raise HarnessTimeout(f"the forking lab to start; stderr: {self.stderr_tail()}", budget)
-        if message.get("event") == "error":
-            if message.get("exc_type") == "UnsupportedFeature":
-                raise addresses.UnsupportedFeature(message.get("error", ""), message.get("capability"))
-            if message.get("precondition"):
-                raise PreconditionFailed(*message["precondition"])
-            raise LabError(f"forking lab: {message.get('exc_type')}: {message.get('error')}\n"
-                           f"stderr: {self.stderr_tail()}")
-        self.ready = message
-
-    def request_stop(self) -> None:
-        """Tell the lab to stop serving (it notices on its next loop)."""
-        self.child.ask()
-
-    def stop(self, budget: Optional[float] = None) -> Dict[str, Any]:
-        """Stop the lab (the supervisor: ask, wait ``budget``, kill the group, reap); its
-        teardown report."""
-        if self.teardown is not None:
-            return self.teardown
-        budget = timeouts.medium() if budget is None else budget
-        # the lab stops on stdin from service_actions(); a loop that never runs it is
-        # interrupted (SIGINT raises _Stop in serve_forever), at once once seen for this
-        # implementation: either way the lab's own teardown runs and logs
-        by_signal = self.impl_spec in _STOP_BY_SIGNAL
-        stopped = self.child.stop(ask_budget=0 if by_signal else min(timeouts.short(), budget),
-                                  interrupt=True, interrupt_budget=budget)
-        if stopped.get("interrupted"):
-            _STOP_BY_SIGNAL.add(self.impl_spec)
-        self.killed = stopped["killed"]
-        self.teardown = self.child.await_message(("teardown",), timeouts.short(), "the lab's teardown line") or {}
-        if self.teardown.get("precondition") and prerequisites.GUARD.fired is None:
-            # the lab called a function known not to return: the check's failure is that
-            prerequisites.GUARD.fired = PreconditionFailed(*self.teardown["precondition"], timed_out=True)
-        if not stopped["reaped"]:
-            raise HarnessTimeout(f"forking lab {self.child.pid} to be reaped", timeouts.short())
-        return self.teardown
-
-
-@contextlib.contextmanager
-def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
-                attrs: Optional[Dict[str, Any]] = None, options: Optional[Dict[str, Any]] = None,
-                handler_base: Optional[str] = None, mode: str = "serve_forever", requests: int = 1,
-                foreign_child: bool = False, final_timeout: Optional[float] = None,
-                steal_first_child: bool = False) -> Iterator[Lab]:
-    """Serve ``server_class`` of ``impl`` (a LoadedImplementation) in a lab process.
-
-    ``mode="handle_request"`` calls ``handle_request()`` ``requests`` times;
-    with ``final_timeout`` it then sets ``server.timeout`` to it and calls
-    ``handle_request()`` once more (no client: it times out).
-    ``steal_first_child`` makes the lab reap the first child it sees in
-    ``active_children`` itself (``waitpid(pid, 0)``, logged as ``stolen``)
-    before the server's ``service_actions`` runs.
-    """
-    from harness.processes import supervisor
-    from harness.serving import instrument, servers
-
-    servers.server_class(impl.module, server_class)  # refuses Forking*/Unix* where absent
-    with addresses.private_dir() as directory:
-        log = instrument.EventLog.create(directory)
-        spec = {
-            "version": SPEC_VERSION,
-            "impl": impl.spec,
-            "server_class": server_class,
-            "behaviour": behaviour,
-            "handler_base": handler_base,
-            "options": dict(options or {}),
-            "attrs": dict(attrs or {}),
-            "mode": mode,
-            "requests": requests,
-            "foreign_child": foreign_child,
-            "final_timeout": final_timeout,
-            "steal_first_child": steal_first_child,
-            "log": log.path,
-            "directory": directory,
-            "lifetime": timeouts.long(),
-        }
-        child = supervisor.start([sys.executable, "-m", "conformance.checks._forking_support", json.dumps(spec)],
-                                 what="the forking lab", cwd=directory, protocol=True, stdin=True)
-        lab = Lab(child, log, directory)
-        lab.impl_spec = impl.spec
-        try:
-            lab.wait_ready(timeouts.long())
-            yield lab
-        finally:
-            lab.stop()
-
-
-def handle_starts(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    return [e for e in events if e.get("kind") == "phase" and e.get("phase") == "handle"
-            and e.get("edge") == "start"]
-
-
-def calls(events: List[Dict[str, Any]], method: str, pid: Optional[int] = None) -> List[Dict[str, Any]]:
-    return [e for e in events if e.get("kind") == "call" and e.get("method") == method
-            and (pid is None or e.get("pid") == pid)]
-
-
-def reaped(events: List[Dict[str, Any]], child: int) -> List[Dict[str, Any]]:
-    return [e for e in events if e.get("kind") == "reaped" and e.get("child") == child]
-
-
-def children_states(events: List[Dict[str, Any]]) -> List[Optional[List[int]]]:
-    return [e.get("active") for e in events if e.get("kind") == "children"]
-
-
-def process_exists(pid: int) -> bool:
-    """Whether ``pid`` still exists (a zombie counts: it was not reaped)."""
-    from harness.processes.supervisor import pid_exists
-
-    return pid_exists(pid)
-
-
-def wait_gone(pids: List[int], budget: Optional[float] = None) -> List[int]:
-    """Wait (bounded) until none of ``pids`` exists; the ones still there."""
-    budget = timeouts.short() if budget is None else budget
-    with contextlib.suppress(HarnessTimeout):
-        timeouts.wait_until(lambda: not any(process_exists(pid) for pid in pids), budget,
-                            "children to be reaped")
-    return [pid for pid in pids if process_exists(pid)]
 
 
 if __name__ == "__main__":

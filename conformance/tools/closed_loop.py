@@ -1,4 +1,4 @@
-"""Scenarios shared by SHUTDOWN checks that also run in a child interpreter.
+"""``server_close()`` under a running loop: one scenario, run in process and in a child.
 
 Theory of operation
 -------------------
@@ -11,38 +11,26 @@ CPython and ``reference_impl`` choose their selector at import time from
 ``hasattr(selectors, "PollSelector")``, and no public hook changes the choice
 afterwards, so the ``SelectSelector`` path cannot be simulated in the test
 process.  :func:`closed_under_loop` is therefore a plain function of the
-module under test that returns JSON-able observations, and :func:`main`
-runs it in a fresh interpreter (``python -m
-conformance.checks._shutdown_support SPEC``) after deleting
-``selectors.PollSelector`` and ``select.poll`` -- the same simulation as
-``SSCONFORM_SIMULATE_ABSENT=poll`` -- and *before* importing the
-implementation.  An adapter's bootstrap (gevent/eventlet patching) runs
-first, as in :mod:`harness.processes.server_process`.
-
-The child sends one ``result`` message on its protocol descriptor
-(:mod:`harness.processes.child_protocol`: anything the implementation prints goes to
-stderr) and leaves with ``os._exit`` so that a stuck daemon thread cannot
-keep it alive.  Every wait in the scenario is bounded by
-:mod:`harness.core.timeouts`; the parent runs the child through
-:func:`harness.processes.supervisor.run_once`, bounded by
-``timeouts.long()``.
+module under test that returns JSON-able observations: the SHUTDOWN and EXT
+checks call it in process (the native selector), and
+:mod:`conformance.children.no_poll` runs it in a fresh interpreter without
+``PollSelector`` (started by
+:func:`conformance.tools.child_runs.closed_under_loop_without_poll`).
+Every wait in the scenario is bounded by :mod:`harness.core.timeouts`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import sys
 import threading
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 from harness.core import clock, timeouts
 from harness.core.observations import summary
-from harness.processes.child_protocol import Protocol, bootstrap, take_stdout
 from harness.serving.servers import call_bounded
 
-from ._serve_support import LoopThread, Recorder
+from .recorder import Recorder
+from .running import LoopThread
 
 #: The poll interval of the loop whose socket is closed under it.
 INTERVAL = 0.05
@@ -125,58 +113,4 @@ def closed_under_loop(ss: Any, interval: float = INTERVAL, in_loop: bool = False
     return result
 
 
-# =========================================================================== child side
-
-
-def _simulate_no_poll() -> None:
-    import select
-    import selectors
-
-    for module, name in ((selectors, "PollSelector"), (select, "poll")):
-        if hasattr(module, name):
-            delattr(module, name)
-
-
-def main(argv: List[str]) -> int:
-    proto = Protocol(take_stdout())
-    spec = json.loads(argv[0])
-    bootstrap(spec["impl"])
-    if "poll" in spec.get("absent", ()):
-        _simulate_no_poll()
-    from harness.implementations import resolve
-
-    try:
-        module = resolve(spec["impl"]).module
-        result: Dict[str, Any] = {"ok": True, "observed": closed_under_loop(module, spec["interval"],
-                                                                             spec.get("in_loop", False))}
-    except BaseException as exc:  # reported to the parent check
-        result = {"ok": False, "error": summary(exc), "type": type(exc).__name__}
-    proto.send(event="result", **result)
-    sys.stderr.flush()
-    os._exit(0)
-
-
-# =========================================================================== parent side
-
-
-def closed_under_loop_without_poll(impl_spec: str, interval: float = INTERVAL, in_loop: bool = False) -> Dict[str, Any]:
-    """:func:`closed_under_loop` in a child whose ``selectors`` has no ``PollSelector``.
-
-    Raises :class:`~harness.core.timeouts.HarnessTimeout` if the child does not
-    finish within ``timeouts.long()``, ``RuntimeError`` if it reports nothing.
-    """
-    from harness.processes import supervisor
-
-    if os.path.isfile(impl_spec):
-        impl_spec = os.path.abspath(impl_spec)
-    spec = {"impl": impl_spec, "absent": ["poll"], "interval": interval, "in_loop": in_loop}
-    command = [sys.executable, "-m", "conformance.checks._shutdown_support", json.dumps(spec)]
-    result = supervisor.run_once(command, what="the SelectSelector child to finish", budget=timeouts.long())
-    if not result.get("ok"):
-        raise RuntimeError(f"SelectSelector child failed: {result.get('error')}")
-    observed: Dict[str, Any] = result["observed"]
-    return observed
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+__all__ = ["INTERVAL", "closed_under_loop"]

@@ -1,0 +1,190 @@
+"""The forking lab, parent side: a forking server in a single-threaded process of its own.
+
+Theory of operation
+-------------------
+The server runs in :mod:`conformance.children.forking_lab` (its docstring
+says what the lab logs and how it stops).  :func:`forking_lab` starts it
+through :mod:`harness.processes.supervisor` (its own session), waits
+(bounded) for its ``ready`` line, yields a :class:`Lab`, and on exit (or
+:meth:`Lab.stop`) asks it to stop, waits bounded for its exit, interrupts
+it (at once for an implementation whose loop never noticed the request
+before), kills the whole process group if anything is left, always reaps,
+and keeps the ``teardown`` line.  The queries (:func:`calls`,
+:func:`reaped`, ...) read the lab's :class:`~harness.serving.instrument.EventLog`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from typing import Any, Dict, Iterator, List, Optional
+
+from conformance.children.forking_lab import SPEC_VERSION
+from harness.core import addresses, prerequisites, timeouts
+from harness.core.prerequisites import PreconditionFailed
+from harness.core.timeouts import HarnessTimeout
+
+
+class LabError(RuntimeError):
+    """The lab process failed to start or to report."""
+
+
+#: implementation specs whose lab did not stop on stdin (its loop never ran service_actions)
+_STOP_BY_SIGNAL: set = set()
+
+
+class Lab:
+    """A running lab process, as seen from the check."""
+
+    def __init__(self, child: Any, log: Any, directory: str):
+        self.child = child
+        self.popen = child.popen
+        self.impl_spec = ""
+        self.log = log
+        self.directory = directory
+        self.ready: Dict[str, Any] = {}
+        self.teardown: Optional[Dict[str, Any]] = None
+        self.killed: Optional[str] = None
+
+    @property
+    def address(self) -> Any:
+        address = self.ready.get("address")
+        return tuple(address) if isinstance(address, list) else address
+
+    @property
+    def pid(self) -> int:
+        return int(self.ready.get("pid") or self.child.pid)
+
+    def events(self) -> List[Dict[str, Any]]:
+        return self.log.read()
+
+    def stderr_tail(self, limit: int = 3000) -> str:
+        return self.child.stderr_tail()[-limit:]
+
+    def wait_ready(self, budget: float) -> None:
+        message = self.child.await_message(("ready", "error"), budget, "the forking lab to start")
+        if message is None:
+            raise HarnessTimeout(f"the forking lab to start; stderr: {self.stderr_tail()}", budget)
+        if message.get("event") == "error":
+            if message.get("exc_type") == "UnsupportedFeature":
+                raise addresses.UnsupportedFeature(message.get("error", ""), message.get("capability"))
+            if message.get("precondition"):
+                raise PreconditionFailed(*message["precondition"])
+            raise LabError(f"forking lab: {message.get('exc_type')}: {message.get('error')}\n"
+                           f"stderr: {self.stderr_tail()}")
+        self.ready = message
+
+    def request_stop(self) -> None:
+        """Tell the lab to stop serving (it notices on its next loop)."""
+        self.child.ask()
+
+    def stop(self, budget: Optional[float] = None) -> Dict[str, Any]:
+        """Stop the lab (the supervisor: ask, wait ``budget``, kill the group, reap); its
+        teardown report."""
+        if self.teardown is not None:
+            return self.teardown
+        budget = timeouts.medium() if budget is None else budget
+        # the lab stops on stdin from service_actions(); a loop that never runs it is
+        # interrupted (SIGINT raises _Stop in serve_forever), at once once seen for this
+        # implementation: either way the lab's own teardown runs and logs
+        by_signal = self.impl_spec in _STOP_BY_SIGNAL
+        stopped = self.child.stop(ask_budget=0 if by_signal else min(timeouts.short(), budget),
+                                  interrupt=True, interrupt_budget=budget)
+        if stopped.get("interrupted"):
+            _STOP_BY_SIGNAL.add(self.impl_spec)
+        self.killed = stopped["killed"]
+        self.teardown = self.child.await_message(("teardown",), timeouts.short(), "the lab's teardown line") or {}
+        if self.teardown.get("precondition") and prerequisites.GUARD.fired is None:
+            # the lab called a function known not to return: the check's failure is that
+            prerequisites.GUARD.fired = PreconditionFailed(*self.teardown["precondition"], timed_out=True)
+        if not stopped["reaped"]:
+            raise HarnessTimeout(f"forking lab {self.child.pid} to be reaped", timeouts.short())
+        return self.teardown
+
+
+@contextlib.contextmanager
+def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
+                attrs: Optional[Dict[str, Any]] = None, options: Optional[Dict[str, Any]] = None,
+                handler_base: Optional[str] = None, mode: str = "serve_forever", requests: int = 1,
+                foreign_child: bool = False, final_timeout: Optional[float] = None,
+                steal_first_child: bool = False) -> Iterator[Lab]:
+    """Serve ``server_class`` of ``impl`` (a LoadedImplementation) in a lab process.
+
+    ``mode="handle_request"`` calls ``handle_request()`` ``requests`` times;
+    with ``final_timeout`` it then sets ``server.timeout`` to it and calls
+    ``handle_request()`` once more (no client: it times out).
+    ``steal_first_child`` makes the lab reap the first child it sees in
+    ``active_children`` itself (``waitpid(pid, 0)``, logged as ``stolen``)
+    before the server's ``service_actions`` runs.
+    """
+    from harness.processes import supervisor
+    from harness.serving import instrument, servers
+
+    servers.server_class(impl.module, server_class)  # refuses Forking*/Unix* where absent
+    with addresses.private_dir() as directory:
+        log = instrument.EventLog.create(directory)
+        spec = {
+            "version": SPEC_VERSION,
+            "impl": impl.spec,
+            "server_class": server_class,
+            "behaviour": behaviour,
+            "handler_base": handler_base,
+            "options": dict(options or {}),
+            "attrs": dict(attrs or {}),
+            "mode": mode,
+            "requests": requests,
+            "foreign_child": foreign_child,
+            "final_timeout": final_timeout,
+            "steal_first_child": steal_first_child,
+            "log": log.path,
+            "directory": directory,
+            "lifetime": timeouts.long(),
+        }
+        child = supervisor.start([sys.executable, "-m", "conformance.children.forking_lab", json.dumps(spec)],
+                                 what="the forking lab", cwd=directory, protocol=True, stdin=True)
+        lab = Lab(child, log, directory)
+        lab.impl_spec = impl.spec
+        try:
+            lab.wait_ready(timeouts.long())
+            yield lab
+        finally:
+            lab.stop()
+
+
+def handle_starts(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    return [e for e in events if e.get("kind") == "phase" and e.get("phase") == "handle"
+            and e.get("edge") == "start"]
+
+
+def calls(events: List[Dict[str, Any]], method: str, pid: Optional[int] = None) -> List[Dict[str, Any]]:
+    return [e for e in events if e.get("kind") == "call" and e.get("method") == method
+            and (pid is None or e.get("pid") == pid)]
+
+
+def reaped(events: List[Dict[str, Any]], child: int) -> List[Dict[str, Any]]:
+    return [e for e in events if e.get("kind") == "reaped" and e.get("child") == child]
+
+
+def children_states(events: List[Dict[str, Any]]) -> List[Optional[List[int]]]:
+    return [e.get("active") for e in events if e.get("kind") == "children"]
+
+
+def process_exists(pid: int) -> bool:
+    """Whether ``pid`` still exists (a zombie counts: it was not reaped)."""
+    from harness.processes.supervisor import pid_exists
+
+    return pid_exists(pid)
+
+
+def wait_gone(pids: List[int], budget: Optional[float] = None) -> List[int]:
+    """Wait (bounded) until none of ``pids`` exists; the ones still there."""
+    budget = timeouts.short() if budget is None else budget
+    with contextlib.suppress(HarnessTimeout):
+        timeouts.wait_until(lambda: not any(process_exists(pid) for pid in pids), budget,
+                            "children to be reaped")
+    return [pid for pid in pids if process_exists(pid)]
+
+
+__all__ = ["Lab", "LabError", "calls", "children_states", "forking_lab", "handle_starts",
+           "process_exists", "reaped", "wait_gone"]

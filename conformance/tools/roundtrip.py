@@ -1,0 +1,65 @@
+"""One client exchange whose failure is an observation, not an exception.
+
+Theory of operation
+-------------------
+:func:`try_roundtrip` (connect, send, half-close, read to EOF) and
+:func:`read_to_eof` return ``{"data", "eof", "error"}`` instead of raising,
+so that a missing reply is something the check can *verify*: a broken
+implementation then ends FAIL, not TIMEOUT or ERROR.  Every step is bounded
+by the caller's budget (default ``short()``).  The raising client helpers
+are :mod:`harness.clients.clients`.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, Dict, Optional, Tuple
+
+from harness.clients import clients
+from harness.core import timeouts
+from harness.core.timeouts import HarnessTimeout
+
+
+def read_to_eof(sock: socket.socket, budget: float) -> Dict[str, Any]:
+    """Read until EOF within ``budget``: ``{"data", "eof", "error"}``."""
+    deadline = timeouts.Deadline(budget, "EOF from the server")
+    data = bytearray()
+    for _ in range(10_000):
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            return {"data": bytes(data), "eof": False, "error": f"no EOF within {budget:.2f}s"}
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return {"data": bytes(data), "eof": False, "error": f"no EOF within {budget:.2f}s"}
+        except OSError as exc:
+            return {"data": bytes(data), "eof": False, "error": f"{type(exc).__name__}: {exc}"}
+        if not chunk:
+            return {"data": bytes(data), "eof": True, "error": None}
+        data += chunk
+    return {"data": bytes(data), "eof": False, "error": "too many reads"}
+
+
+def try_roundtrip(address: Any, payload: bytes, family: str = "inet",
+                  budget: Optional[float] = None) -> Dict[str, Any]:
+    """Connect, send, half-close, read to EOF: ``{"data", "eof", "error"}``."""
+    budget = timeouts.short() if budget is None else budget
+    try:
+        sock = clients.connect(address, family, timeout=budget)
+    except (HarnessTimeout, OSError) as exc:
+        return {"data": b"", "eof": False, "error": f"connect: {type(exc).__name__}: {exc}"}
+    with sock:
+        try:
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            return {"data": b"", "eof": False, "error": f"send: {type(exc).__name__}: {exc}"}
+        return read_to_eof(sock, budget)
+
+
+def loopback() -> Tuple[str, int]:
+    return ("127.0.0.1", 0)
+
+
+__all__ = ["loopback", "read_to_eof", "try_roundtrip"]

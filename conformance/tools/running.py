@@ -1,0 +1,238 @@
+"""Calls of the implementation that the check runs, and stops, under its own control.
+
+Theory of operation
+-------------------
+The BIND, PIPELINE, SERVE, SHUTDOWN and EXT checks observe *when* the hooks
+of a server run: the order of the request pipeline, how often
+``service_actions`` runs, whether ``shutdown()`` is still blocked.  Hooks
+record into a :class:`conformance.tools.recorder.Recorder`; these tools run
+the calls being observed:
+
+:class:`Background`
+    Runs one call of the implementation (``shutdown()``, ``handle_request()``)
+    in a daemon thread the check does *not* wait for, so it can prove that
+    the call is still blocked (``done`` stays unset over one
+    :func:`harness.core.timeouts.absence` window) and later that it returned.
+    With ``watch_wait=True`` the thread installs a profile function
+    (``sys.setprofile`` is per thread) that sets ``waiting`` when the call
+    enters a Python function named ``wait`` -- ``threading.Event.wait`` in
+    ``shutdown()``.  A ``shutdown()`` can only wait *after* it has asked the
+    loop to stop, so ``waiting`` proves that the request is pending without
+    reading private attributes.  Two things defeat the profile under
+    gevent/eventlet monkey-patching: the patched ``Event.wait`` is compiled
+    (no Python-level call to see), and all green threads share one OS
+    thread, hence one profile function -- so a ``wait`` counts only when it
+    happens in the call's own (green) thread (``threading.get_ident()``),
+    and :meth:`Background.wait_waiting` also accepts the other proof: the
+    call has been running, without returning, for one whole
+    :func:`harness.core.timeouts.absence` window.  ``waited_by`` says which proof
+    was seen (``"profile"`` or ``"blocked"``).  A ``shutdown()`` that does
+    not return within a whole ``short()`` budget is a broken prerequisite
+    (:mod:`harness.core.prerequisites`): the check that sees it first judges it,
+    and later ones raise :class:`~harness.core.prerequisites.PreconditionFailed`
+    when a ``shutdown()`` Background starts, without waiting again (TIMEOUT in
+    SHUTDOWN-001, which owns the behaviour, PRECONDITION_FAILED elsewhere).
+
+:class:`LoopThread`
+    ``serve_forever`` in a daemon thread that the check controls: unlike
+    :func:`harness.serving.servers.serve_in_thread` it neither waits for the loop to
+    be ready nor closes the server, because the shutdown checks need to run
+    ``serve_forever`` several times on one server, or to start it after
+    ``shutdown()`` was called.  On exit it stops a loop that is still
+    running (bounded, with :func:`harness.serving.servers.stop_loop`, so a
+    ``shutdown()`` that never returns is waited for once per run) and joins
+    its thread.
+
+:func:`owned`
+    Closes a server on exit (bounded).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from typing import Any, Callable, Iterator, Optional
+
+from harness.core import clock, timeouts
+from harness.core.prerequisites import PreconditionFailed
+from harness.serving import servers
+from harness.serving.servers import call_bounded
+
+from .recorder import Recorder
+
+# --------------------------------------------------------------------------- background calls
+
+
+class Background:
+    """One call in a daemon thread: ``done``, ``value``, ``error``, ``waiting``."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, what: str, watch_wait: bool = False,
+                 **kwargs: Any) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.what = what
+        self.watch_wait = watch_wait
+        self.done = threading.Event()
+        self.waiting = threading.Event()
+        self.value: Any = None
+        self.error: Optional[BaseException] = None
+        self.started_at: Optional[float] = None
+        self.ended_at: Optional[float] = None
+        self.waited_by: Optional[str] = None
+        self._ident: Optional[int] = None
+        self.thread = threading.Thread(target=self._run, name="ssc-check:" + what[:60], daemon=True)
+
+    def _profile(self, frame: Any, event: str, arg: Any) -> None:
+        # green threads share the OS thread's profile: only our own calls count
+        if event == "call" and frame.f_code.co_name == "wait" and threading.get_ident() == self._ident:
+            if self.waited_by is None:
+                self.waited_by = "profile"
+            self.waiting.set()
+
+    def _run(self) -> None:
+        self._ident = threading.get_ident()
+        if self.watch_wait:
+            sys.setprofile(self._profile)
+        self.started_at = clock.now()
+        try:
+            self.value = self.fn(*self.args, **self.kwargs)
+        except BaseException as exc:  # reported to the check
+            self.error = exc
+        finally:
+            if self.watch_wait:
+                sys.setprofile(None)
+            self.ended_at = clock.now()
+            self.waiting.set()
+            self.done.set()
+
+    def start(self) -> Background:
+        server = servers.shutdown_target(self.fn)
+        stuck = servers.shutdown_stuck(server) if server is not None else None
+        if stuck is not None:
+            raise PreconditionFailed("shutdown_returns", stuck, timed_out=True)
+        self.thread.start()
+        return self
+
+    def finished_within(self, budget: float) -> bool:
+        done = self.done.wait(budget)
+        server = servers.shutdown_target(self.fn)
+        if not done and server is not None and budget >= timeouts.short():
+            servers.note_shutdown_stuck(server, budget)
+        return done
+
+    def wait_waiting(self, budget: Optional[float] = None) -> None:
+        """Until the call waits (or ended); HarnessTimeout otherwise.
+
+        "Waits" is a ``wait`` call seen by the profile, or else the call
+        still running one :func:`harness.core.timeouts.absence` window after it
+        started (see the module doc)."""
+        budget = timeouts.short() if budget is None else budget
+        window = timeouts.absence()
+
+        def blocked() -> bool:
+            if self.waiting.is_set():
+                return True
+            started = self.started_at
+            if started is not None and clock.now() - started >= window and not self.done.is_set():
+                if self.waited_by is None:
+                    self.waited_by = "blocked"
+                self.waiting.set()
+                return True
+            return False
+
+        if self.waiting.wait(min(window, budget)):
+            return
+        timeouts.wait_until(blocked, budget, f"{self.what} to start waiting", interval=timeouts.poll())
+
+    def elapsed(self) -> Optional[float]:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+
+# --------------------------------------------------------------------------- serving loop
+
+
+class LoopThread:
+    """``server.serve_forever(poll_interval)`` in a daemon thread; see module doc."""
+
+    def __init__(self, server: Any, poll_interval: Optional[float] = None,
+                 recorder: Optional[Recorder] = None, count_waits: bool = False) -> None:
+        self.server = server
+        # the loop's iterations, counted without its hooks (harness.serving.servers.LoopCounter)
+        self.counter = servers.LoopCounter(count=True) if count_waits else None
+        self.poll_interval = timeouts.poll() if poll_interval is None else poll_interval
+        self.recorder = recorder
+        self.error: Optional[BaseException] = None
+        self.returned = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ssc-check:serve_forever", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            if self.counter is not None:
+                self.counter.install()
+            self.server.serve_forever(self.poll_interval)
+        except BaseException as exc:  # reported to the check
+            self.error = exc
+        finally:
+            if self.counter is not None:
+                sys.setprofile(None)
+            self.returned.set()
+            if self.recorder is not None:
+                self.recorder.add("loop_returned")
+
+    def start(self) -> LoopThread:
+        broken = servers.loop_known_broken(self.server)
+        if broken is not None:
+            raise broken
+        self.thread.start()
+        return self
+
+    def returned_within(self, budget: float) -> bool:
+        return self.returned.wait(budget)
+
+    def stop(self, budget: Optional[float] = None) -> None:
+        """Shut a running loop down and join it, each bounded by ``budget``
+        (default ``short()``)."""
+        if self.thread.ident is None:
+            return
+        budget = timeouts.short() if budget is None else budget
+        if not self.returned.is_set() and budget >= timeouts.short():
+            record = servers.Teardown()
+            servers.stop_loop(self.server, self.thread, record, budget)
+            stuck = servers.shutdown_stuck(self.server)
+            if record.hung and stuck:
+                # the loop was stopped without shutdown() returning: what the check
+                # did after its own shutdown() is not what it meant to judge
+                raise PreconditionFailed("shutdown_returns", stuck, timed_out=True)
+        elif not self.returned.is_set():  # a quick try after a failed check: judges nothing
+            call_bounded(self.server.shutdown, budget=budget, what="server.shutdown()")
+        timeouts.join_thread(self.thread, budget, "the serve_forever() thread to exit")
+
+    def __enter__(self) -> LoopThread:
+        return self.start()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.stop()
+        else:
+            # The check already failed: try briefly, then abandon the daemon
+            # thread (a shutdown() that timed out has still set its request).
+            with contextlib.suppress(BaseException):
+                self.stop(timeouts.absence())
+
+
+@contextlib.contextmanager
+def owned(server: Any) -> Iterator[Any]:
+    """Yield ``server``; close it (bounded) on exit.  When the block failed,
+    a failing ``server_close()`` does not hide the block's exception."""
+    try:
+        yield server
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            call_bounded(server.server_close, budget=timeouts.short(), what="server.server_close()")
+        raise
+    call_bounded(server.server_close, budget=timeouts.short(), what="server.server_close()")
+
+
+__all__ = ["Background", "LoopThread", "owned"]
