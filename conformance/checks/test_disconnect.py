@@ -50,7 +50,7 @@ from conformance.tools.disconnect_scenarios import (
 from conformance.tools.serving import require_kind, serve_observed
 from harness.clients import clients, disconnect
 from harness.core import addresses, timeouts
-from harness.serving.instrument import EventLog, describe_exception
+from harness.serving.instrument import EventLog, exception_fields
 from harness.serving.servers import build_server, server_class
 
 STREAM_KINDS = ("TCPServer", "ThreadingTCPServer", "ForkingTCPServer",
@@ -194,7 +194,7 @@ class _RecordingWriter:
         try:
             value = getattr(self._inner, name)(*args)
         except BaseException as exc:
-            self._steps.append({"call": name, **describe_exception(exc)})
+            self._steps.append({"call": name, **exception_fields(exc)})
             raise
         self._steps.append({"call": name, "exc_type": None})
         return value
@@ -258,7 +258,7 @@ def test_finish_swallows_final_flush_error(ss, observe, family):
     def handle_error(self, request, client_address):
         import sys
 
-        errors.append(describe_exception(sys.exc_info()[1])["exc_type"])
+        errors.append(exception_fields(sys.exc_info()[1])["exc_type"])
 
     with addresses.private_dir() as directory:
         address = addresses.server_address_for(family, directory)
@@ -306,7 +306,7 @@ def _backlog_observer(ss, log: EventLog, dead_addresses: List[Any]):
                 try:
                     data = sock.recv(65536)
                 except OSError as exc:
-                    log.append(kind="recv", role=role, **describe_exception(exc))
+                    log.append(kind="recv", role=role, **exception_fields(exc))
                     raise  # a naive handler: the server's handle_error runs
                 log.append(kind="recv", role=role, result=repr(data), exc_type=None)
                 if not data:
@@ -348,7 +348,7 @@ def test_accept_after_reset_in_backlog(ss, observe, kind):
                     raise ConnectionRefusedError("serve_forever died on the dead connection")
                 probe = clients.roundtrip(served.address, "inet", disconnect.PROBE)
             except (OSError, EOFError, timeouts.HarnessTimeout) as exc:
-                probe = describe_exception(exc)  # not served: an observation, the check fails below
+                probe = exception_fields(exc)  # not served: an observation, the check fails below
             try:
                 log.wait_for(lambda events: any(e.get("kind") == "get_request_error" for e in events)
                              or sum(1 for e in events if e.get("kind") == "shutdown_request") >= 2,

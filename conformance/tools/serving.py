@@ -137,7 +137,7 @@ def serve_observed(server: Any, died: Dict[str, Any]) -> Iterator[Any]:
     except (HarnessTimeout, ServeError, PreconditionFailed):
         raise
     except Exception as exc:  # serve_forever's own exception, re-raised after teardown
-        died["serve_forever_died"] = instrument.describe_exception(exc)
+        died["serve_forever_died"] = instrument.exception_fields(exc)
         died["when"] = "before its loop was ready"
         yield None
         return
@@ -152,7 +152,7 @@ def serve_observed(server: Any, died: Dict[str, Any]) -> Iterator[Any]:
     except Exception as exc:
         if served.serve_error is not exc:
             raise
-        died["serve_forever_died"] = instrument.describe_exception(exc)
+        died["serve_forever_died"] = instrument.exception_fields(exc)
         died["when"] = "while serving"
 
 

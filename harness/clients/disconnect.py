@@ -70,7 +70,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from harness.clients import clients
 from harness.core import addresses, timeouts
 from harness.serving import instrument, servers
-from harness.serving.instrument import EventLog, describe_exception
+from harness.serving.instrument import EventLog, exception_fields
 
 #: name -> one-line description, in the order reports list them.
 SCENARIOS: Dict[str, str] = {
@@ -107,7 +107,7 @@ def _record_send(log: EventLog, request: str, label: str, fn: Callable[[], int])
     try:
         n = fn()
     except OSError as exc:
-        log.append(kind="send", request=request, label=label, role="subject", **describe_exception(exc))
+        log.append(kind="send", request=request, label=label, role="subject", **exception_fields(exc))
         return exc
     log.append(kind="send", request=request, label=label, role="subject", nbytes=n, exc=None, exc_type=None)
     return None
@@ -143,7 +143,7 @@ def observer_handler(module: Any, log: EventLog, scenario: str, dgram: bool) -> 
             try:
                 line = self.rfile.readline(65536)
             except OSError as exc:
-                log.append(kind="recv", request=rid, role=role, via="rfile.readline", **describe_exception(exc))
+                log.append(kind="recv", request=rid, role=role, via="rfile.readline", **exception_fields(exc))
                 first_exc = exc
             else:
                 log.append(kind="recv", request=rid, role=role, via="rfile.readline", result=repr(line),
@@ -153,7 +153,7 @@ def observer_handler(module: Any, log: EventLog, scenario: str, dgram: bool) -> 
                 try:
                     data = sock.recv(65536)
                 except OSError as exc:
-                    log.append(kind="recv", request=rid, role=role, index=index, **describe_exception(exc))
+                    log.append(kind="recv", request=rid, role=role, index=index, **exception_fields(exc))
                     first_exc = exc
                     break
                 log.append(kind="recv", request=rid, role=role, index=index, result=repr(data),
@@ -164,7 +164,7 @@ def observer_handler(module: Any, log: EventLog, scenario: str, dgram: bool) -> 
         for label in ("send", "send_again"):
             if _record_send(log, rid, label, lambda: sock.send(REPLY)) is not None:
                 break
-        log.append(kind="handler_end", request=rid, role=role, raising=describe_exception(first_exc)["exc_type"]
+        log.append(kind="handler_end", request=rid, role=role, raising=exception_fields(first_exc)["exc_type"]
                    if first_exc is not None else None)
         if first_exc is not None:
             raise first_exc  # as a naive handler would: the server's handle_error runs
@@ -212,7 +212,7 @@ def server_hooks(base: type, log: EventLog) -> Dict[str, Any]:
                 hook_error = error
         text = printed.getvalue()
         lines = [line for line in text.splitlines() if line.strip("- ")]  # the stdlib frames it in dashes
-        fields = describe_exception(exc) if exc is not None else {"exc": None, "exc_type": None}
+        fields = exception_fields(exc) if exc is not None else {"exc": None, "exc_type": None}
         log.append(kind="handle_error", printed_first_line=lines[0] if lines else "",
                    printed_chars=len(text), hook_error=repr(hook_error) if hook_error else None, **fields)
         if hook_error is not None:
@@ -228,7 +228,7 @@ def server_hooks(base: type, log: EventLog) -> Dict[str, Any]:
         try:
             return base.get_request(self)
         except OSError as exc:
-            log.append(kind="get_request_error", **describe_exception(exc))
+            log.append(kind="get_request_error", **exception_fields(exc))
             raise
 
     return {"handle_error": handle_error, "shutdown_request": shutdown_request, "get_request": get_request}
@@ -333,7 +333,7 @@ def _drive_half_close(address, family, log, directory) -> Dict[str, Any]:
             reply = clients.recv_until_eof(sock, timeouts.short())
             error = None
         except OSError as exc:
-            reply, error = b"", describe_exception(exc)
+            reply, error = b"", exception_fields(exc)
     return {"sent": repr(HELLO), "closed_with": "shutdown(SHUT_WR)", "reply": repr(reply),
             "reply_received": reply.startswith(REPLY), "reply_error": error}
 
@@ -346,7 +346,7 @@ def _drive_rst(address, family, log, directory) -> Dict[str, Any]:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _linger_zero())
         except OSError as exc:
-            linger_error = describe_exception(exc)
+            linger_error = exception_fields(exc)
     return {"sent": "nothing", "closed_with": "SO_LINGER (1, 0) + close()", "linger_error": linger_error}
 
 
@@ -414,7 +414,7 @@ def _probe(address, family, dgram: bool, directory: str) -> Tuple[bool, Optional
     try:
         reply = clients.roundtrip(address, family, PROBE, dgram=dgram, directory=directory)
     except (OSError, timeouts.HarnessTimeout, EOFError) as exc:
-        return False, describe_exception(exc), None
+        return False, exception_fields(exc), None
     return reply == PROBE, None, repr(reply)
 
 
@@ -498,7 +498,7 @@ def _run_in_thread(name, module, cls, server_class, family, dgram) -> Dict[str, 
             # an observation about the implementation, not a harness failure
             if served is None or served.serve_error is not exc:
                 raise
-            serve_error = describe_exception(exc)
+            serve_error = exception_fields(exc)
         events = log.read()
     subject_recvs = _subject_events(events, "recv")
     sends = {e.get("label"): e for e in _subject_events(events, "send")}
@@ -557,7 +557,7 @@ def _run_in_process(name, spec, server_class, family) -> Dict[str, Any]:
                         for e in events), "the probe to reach a handler")
                     reached = bool(probe_events)
             except (OSError, ScenarioError) as exc:
-                probe_error = describe_exception(exc)
+                probe_error = exception_fields(exc)
             events = log.read()
     recvs = _subject_events(events, "recv")
     sends = _subject_events(events, "send")

@@ -19,7 +19,10 @@ platform detail are equal (:func:`comparable`).
 
 from __future__ import annotations
 
+import enum
 import errno as errno_module
+import math
+import os
 import re
 from typing import Any, Dict, Optional
 
@@ -71,10 +74,21 @@ def describe_exception(exc: BaseException) -> Dict[str, Any]:
 
 
 def to_jsonable(value: Any, depth: int = 0) -> Any:
-    """A JSON-compatible copy of ``value`` (bounded depth and size)."""
-    if depth > 8:
+    """A JSON-compatible copy of ``value``, bounded in depth and size: the kit's one.
+
+    Observations come from arbitrary implementations and records must still
+    serialise (strictly: no NaN), so tuples and sets become lists (sets
+    sorted), enums their value, non-finite floats their repr, bytes their
+    (cut) repr, exceptions :func:`describe_exception`, paths their string,
+    classes their qualified name, anything else its (cut) repr.  Applying it
+    twice gives the same value."""
+    if depth > 20:
         return repr(value)[:200]
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if value is None or isinstance(value, (bool, int, str)):
         if isinstance(value, str) and len(value) > 2000:
             return value[:2000] + "..."
         return value
@@ -93,6 +107,8 @@ def to_jsonable(value: Any, depth: int = 0) -> Any:
         return [to_jsonable(item, depth + 1) for item in items[:1000]]
     if isinstance(value, type):
         return f"{value.__module__}.{value.__qualname__}"
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     return repr(value)[:500]
 
 

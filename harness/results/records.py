@@ -40,9 +40,7 @@ Lifecycle, as the pytest plugin uses it::
 from __future__ import annotations
 
 import datetime
-import enum
 import json
-import math
 import os
 import re
 import tempfile
@@ -52,6 +50,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from harness import __version__ as SUITE_VERSION
 from harness.core import timeouts
+from harness.core.observations import to_jsonable
 from harness.core.outcomes import Outcome, unexcused
 from harness.results import schema as _schema_pkg
 
@@ -115,34 +114,6 @@ def _get_validator():
 def now() -> str:
     """The current time, ISO-8601 in UTC with microseconds."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat()
-
-
-def to_jsonable(value: Any, _depth: int = 0) -> Any:
-    """``value`` made JSON-safe: tuples and sets become lists, bytes and
-    unknown objects their ``repr``, enums their value, non-finite floats a
-    string.  Observations come from arbitrary implementations; a record
-    must still serialise."""
-    if _depth > 50:
-        return repr(value)
-    if isinstance(value, enum.Enum):
-        value = value.value
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v, _depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v, _depth + 1) for v in value]
-    if isinstance(value, (set, frozenset)):
-        items = [to_jsonable(v, _depth + 1) for v in value]
-        try:
-            return sorted(items)
-        except TypeError:
-            return sorted(items, key=repr)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return repr(value)
 
 
 def new_record(implementation: dict, fingerprint: dict, options: dict) -> dict:
@@ -468,7 +439,6 @@ __all__ = [
     "new_record",
     "finish_record",
     "check_entry",
-    "to_jsonable",
     "problems",
     "validate",
     "default_name",

@@ -49,7 +49,7 @@ import uuid
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from harness.core import clock, timeouts
-from harness.core.observations import errno_name
+from harness.core.observations import describe_exception
 
 #: Longest string kept in one field, and the cap on one encoded line.
 MAX_FIELD = 512
@@ -276,21 +276,22 @@ def serialised(items: Iterable[Interval], phase: Optional[str] = "handle") -> bo
 # --------------------------------------------------------------------------- handler I/O
 
 
-def describe_exception(exc: BaseException) -> Dict[str, Any]:
-    """The facts a disconnect scenario records about an exception.
+def exception_fields(exc: BaseException) -> Dict[str, Any]:
+    """The fields an event carries about an exception: ``exc`` (its repr),
+    ``exc_type``, ``errno``, ``errno_name`` and ``winerror``.
 
-    The errno name comes from :func:`harness.core.observations.errno_name`, the
-    kit's one mapping (Winsock numbers to their POSIX names), so an event log
-    written on Windows names ECONNRESET as a Linux one does.
+    They are :func:`harness.core.observations.describe_exception`, the kit's one
+    description of an exception (with its one errno mapping, Winsock numbers
+    to their POSIX names, so an event log written on Windows names ECONNRESET
+    as a Linux one does), under the event log's field names.
     """
-    number = getattr(exc, "errno", None)
-    winerror = getattr(exc, "winerror", None)
+    described = describe_exception(exc)
     return {
         "exc": repr(exc),
-        "exc_type": type(exc).__name__,
-        "errno": number,
-        "errno_name": errno_name(number if isinstance(number, int) else None, winerror),
-        "winerror": winerror,
+        "exc_type": described["type"],
+        "errno": described["errno"],
+        "errno_name": described["errno_name"],
+        "winerror": described["winerror"],
     }
 
 
@@ -471,7 +472,7 @@ def _observe_recv(h, io: _IO, opts) -> None:
         try:
             data = io.recv(size)
         except BaseException as exc:
-            log.append(kind="recv", request=h._ssc_request, index=index, **describe_exception(exc))
+            log.append(kind="recv", request=h._ssc_request, index=index, **exception_fields(exc))
             if isinstance(exc, OSError):
                 return
             raise
@@ -490,7 +491,7 @@ def _observe_one_send(h, io: _IO, payload: bytes, label: str) -> bool:
     try:
         io.send(payload)
     except BaseException as exc:
-        log.append(kind="send", request=h._ssc_request, label=label, **describe_exception(exc))
+        log.append(kind="send", request=h._ssc_request, label=label, **exception_fields(exc))
         if isinstance(exc, OSError):
             return False
         raise

@@ -278,3 +278,15 @@ def test_events_are_json_serialisable_for_other_processes(log):
         clients.roundtrip(served.address, "inet", b"x")
     for event in log.read():
         json.dumps(event)
+
+
+def test_exception_fields_are_the_one_description_under_event_names():
+    from harness.core.observations import describe_exception
+
+    exc = ConnectionResetError(10054, "reset by peer")  # a Winsock number: named ECONNRESET
+    described = describe_exception(exc)
+    fields = instrument.exception_fields(exc)
+    assert fields == {"exc": repr(exc), "exc_type": described["type"], "errno": described["errno"],
+                      "errno_name": described["errno_name"], "winerror": described["winerror"]}
+    assert fields["errno_name"] == "ECONNRESET" and fields["exc_type"] == "ConnectionResetError"
+    assert getattr(instrument, "describe_exception", describe_exception) is describe_exception  # no twin

@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 import json
 import os
+from pathlib import Path
 
 import pytest
 
 from harness.core import outcomes
+from harness.core.observations import to_jsonable
 from harness.implementations import resolve
 from harness.results import records
 from harness.results.fingerprint import fingerprint
@@ -77,9 +79,16 @@ def test_check_entry_defaults_are_not_shared():
 
 
 def test_to_jsonable_makes_anything_serialisable():
-    value = records.to_jsonable({"b": b"\x00", "s": {2, 1}, "nan": float("nan"), 3: object()})
+    value = to_jsonable({"b": b"\x00", "s": {2, 1}, "nan": float("nan"), 3: object(),
+                         "level": outcomes.Level.REQUIRED, "path": Path("/tmp/x")})
     json.dumps(value, allow_nan=False)
     assert value["b"] == "b'\\x00'" and value["s"] == [1, 2] and value["nan"] == "nan"
+    assert value["level"] == "REQUIRED" and type(value["level"]) is str and value["path"] == "/tmp/x"
+    assert to_jsonable(value) == value  # records apply it to observations that already had it
+
+
+def test_one_to_jsonable():
+    assert not hasattr(records, "to_jsonable") or records.to_jsonable is to_jsonable
 
 
 @pytest.mark.parametrize(
