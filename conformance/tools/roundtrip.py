@@ -13,7 +13,7 @@ are :mod:`harness.clients.clients`.
 from __future__ import annotations
 
 import socket
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 from harness.clients import clients
 from harness.core import timeouts
@@ -58,8 +58,4 @@ def try_roundtrip(address: Any, payload: bytes, family: str = "inet",
         return read_to_eof(sock, budget)
 
 
-def loopback() -> Tuple[str, int]:
-    return ("127.0.0.1", 0)
-
-
-__all__ = ["loopback", "read_to_eof", "try_roundtrip"]
+__all__ = ["read_to_eof", "try_roundtrip"]
