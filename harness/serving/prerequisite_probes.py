@@ -122,8 +122,11 @@ def run(module: Any) -> Dict[str, str]:
                 opened.append(server)
         for server in opened:
             if type(server).__name__ == "TCPServer":
-                _probe_idle_loop(module, server, findings)
+                # the request path first: a loop thread left running by an idle-loop probe (e.g. a
+                # shutdown() that does not wait for the loop) would take the probe's connection,
+                # and its get_request() would then look hung: a finding of the harness, not the impl
                 _probe_request_path(module, server, findings)
+                _probe_idle_loop(module, server, findings)
             elif type(server).__name__ == "UDPServer":
                 _probe_datagram_request(module, server, findings)
         if not findings:  # a hang found above would only hang this probe's threads again
