@@ -25,15 +25,16 @@ directory (made for the purpose unless one is given), unlinked on exit.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import uuid
-from typing import Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, Optional, Tuple, TypeVar, Union
 
 from harness.core import addresses, timeouts
+from harness.core.lines import read_line
 from harness.core.timeouts import Deadline, HarnessTimeout
 
 DeadlineLike = Union[Deadline, float, None]
+T = TypeVar("T")
 
 #: Upper bound on what one read helper accumulates (a bounded loop).
 MAX_READ = 64 * 1024 * 1024
@@ -61,6 +62,17 @@ def _arm(sock: socket.socket, deadline: Deadline, what: str) -> None:
     sock.settimeout(remaining)
 
 
+def _once(sock: socket.socket, deadline: DeadlineLike, what: str,
+          operation: Callable[..., T], *args: Any) -> T:
+    """One blocking socket call given what remains of the deadline."""
+    deadline = as_deadline(deadline, what)
+    _arm(sock, deadline, what)
+    try:
+        return operation(*args)
+    except socket.timeout:
+        raise HarnessTimeout(what, deadline.budget) from None
+
+
 def _family(family) -> int:
     return addresses.socket_family(family)
 
@@ -83,24 +95,12 @@ def connect(address, family="inet", timeout: Optional[float] = None) -> socket.s
 
 def sendall(sock: socket.socket, data: bytes, deadline: DeadlineLike = None) -> None:
     """``sock.sendall`` bounded by the deadline."""
-    what = f"sending {len(data)} bytes"
-    deadline = as_deadline(deadline, what)
-    _arm(sock, deadline, what)
-    try:
-        sock.sendall(data)
-    except socket.timeout:
-        raise HarnessTimeout(what, deadline.budget) from None
+    _once(sock, deadline, f"sending {len(data)} bytes", sock.sendall, data)
 
 
 def recv_some(sock: socket.socket, deadline: DeadlineLike = None, size: int = 65536) -> bytes:
     """One ``recv`` (``b''`` at EOF), bounded."""
-    what = "data from the server"
-    deadline = as_deadline(deadline, what)
-    _arm(sock, deadline, what)
-    try:
-        return sock.recv(size)
-    except socket.timeout:
-        raise HarnessTimeout(what, deadline.budget) from None
+    return _once(sock, deadline, "data from the server", sock.recv, size)
 
 
 def recv_exactly(sock: socket.socket, n: int, deadline: DeadlineLike = None) -> bytes:
@@ -144,18 +144,15 @@ def recv_line(sock: socket.socket, deadline: DeadlineLike = None, max_bytes: int
     what = "a line from the server"
     deadline = as_deadline(deadline, what)
     data = bytearray()
-    while len(data) < max_bytes:
+
+    def recv(size: int) -> bytes:
         _arm(sock, deadline, what)
-        try:
-            byte = sock.recv(1)
-        except socket.timeout:
-            raise HarnessTimeout(f"{what} (got {bytes(data)!r})", deadline.budget) from None
-        if not byte:
-            break
-        data += byte
-        if byte == b"\n":
-            break
-    return bytes(data)
+        return sock.recv(size)
+
+    try:
+        return read_line(recv, max_bytes, data)
+    except socket.timeout:
+        raise HarnessTimeout(f"{what} (got {bytes(data)!r})", deadline.budget) from None
 
 
 @contextlib.contextmanager
@@ -172,29 +169,16 @@ def dgram_client(family="inet", directory: Optional[str] = None) -> Iterator[soc
                 directory = stack.enter_context(addresses.private_dir())
             path = addresses.unix_address(directory, "c" + uuid.uuid4().hex[:8])
             sock.bind(path)
-            stack.callback(_unlink_quietly, path)
+            stack.callback(addresses.unlink_quietly, path)
         else:
             sock.bind(addresses.loopback(name))
         yield sock
 
 
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
 def recvfrom(sock: socket.socket, deadline: DeadlineLike = None,
              size: int = 65536) -> Tuple[bytes, object]:
     """One datagram and its sender, bounded."""
-    what = "a datagram from the server"
-    deadline = as_deadline(deadline, what)
-    _arm(sock, deadline, what)
-    try:
-        return sock.recvfrom(size)
-    except socket.timeout:
-        raise HarnessTimeout(what, deadline.budget) from None
+    return _once(sock, deadline, "a datagram from the server", sock.recvfrom, size)
 
 
 def roundtrip(address, family="inet", payload: bytes = b"", *, dgram: bool = False,

@@ -9,7 +9,8 @@ imported in child processes before an adapter's monkey-patching), and this
 * ``timeouts``       every bound on every wait, times one multiplier (``SSCONFORM_TIMEOUT_MULTIPLIER``)
 * ``clock``          the one clock for interval evidence, comparable across processes
 * ``capabilities``   fork / AF_UNIX / IPv6 / SO_REUSEPORT / signals probes, simulable
-* ``addresses``      loopback addresses and private 0700 AF_UNIX directories
+* ``addresses``      loopback addresses and private 0700 AF_UNIX directories (and removing what they held)
+* ``lines``          reading one line from a socket without consuming what follows it
 * ``observations``   what a check saw as JSON-able data and short comparable summaries
 * ``prerequisites``  which check owns a behaviour the harness relies on (PRECONDITION_FAILED)
 * ``extensions``     declared extensions: promises beyond the contract (vocabulary in ``extensions.toml``)

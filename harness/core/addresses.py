@@ -194,6 +194,17 @@ def socket_files(directory: str) -> List[str]:
     return sorted(found)
 
 
+def unlink_quietly(path: str) -> None:
+    """Remove a file the kit made (a socket path, a temporary file), if it is still there.
+
+    For teardown and error paths: a failure here must not hide the error being handled.
+    """
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def _remove_tree(path: str) -> List[str]:
     problems: List[str] = []
 

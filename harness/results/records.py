@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from harness import __version__ as SUITE_VERSION
-from harness.core import timeouts
+from harness.core import addresses, timeouts
 from harness.core.observations import to_jsonable
 from harness.core.outcomes import Outcome, unexcused
 from harness.results import schema as _schema_pkg
@@ -265,19 +265,12 @@ def write_record(record: dict, directory: Union[str, os.PathLike], name: Optiona
             os.fsync(handle.fileno())
         os.replace(temp, target)
     except OSError as exc:
-        _unlink_quietly(temp)
+        addresses.unlink_quietly(temp)
         raise RecordError(target, f"cannot write: {exc.strerror or exc}") from None
     except BaseException:
-        _unlink_quietly(temp)
+        addresses.unlink_quietly(temp)
         raise
     return target
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _reject_constant(name: str) -> Any:

@@ -49,6 +49,7 @@ import uuid
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from harness.core import clock, timeouts
+from harness.core.lines import read_line
 from harness.core.observations import describe_exception
 
 #: Longest string kept in one field, and the cap on one encoded line.
@@ -330,15 +331,7 @@ class _IO:
     def readline(self, limit: int = 65536) -> bytes:
         if self.rfile is not None:
             return self.rfile.readline(limit)
-        data = bytearray()
-        while len(data) < limit:
-            byte = self.sock.recv(1)
-            if not byte:
-                break
-            data += byte
-            if byte == b"\n":
-                break
-        return bytes(data)
+        return read_line(self.sock.recv, limit)
 
     def send(self, data: bytes) -> None:
         if self.dgram:
