@@ -80,7 +80,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from harness.core import timeouts
 from harness.processes import supervisor
@@ -339,15 +339,6 @@ def supervise(run: Supervised, cancel: threading.Event, cancel_reason: Dict[str,
             child.stop(ask=False, interrupt_budget=grace())
             return
     child.stop(ask=False, interrupt=False)  # reaps; kills what the leader left in its group
-
-
-def run_process(command: List[str], env: Dict[str, str], cwd: str, budget: float,
-                wrote: Optional[Callable[[], bool]] = None) -> Tuple[Optional[int], bool]:
-    """Run one ``command`` supervised, output on the terminal; ``(returncode, timed_out)``."""
-    child = supervisor.start(command, what="the pytest process", env=env, cwd=cwd)
-    run = Supervised(child, budget, wrote)
-    supervise(run, threading.Event(), {})
-    return child.stopped.get("returncode"), run.timed_out
 
 
 @contextlib.contextmanager

@@ -79,10 +79,6 @@ def sun_path_limit(platform: Optional[str] = None) -> int:
     return 103
 
 
-def family_names() -> Tuple[str, ...]:
-    return FAMILIES
-
-
 def _check_name(family: str) -> str:
     if family not in _FAMILY_CAPABILITY:
         raise ValueError(f"unknown address family {family!r}; known: {', '.join(FAMILIES)}")
@@ -106,10 +102,6 @@ def supported(family: str) -> bool:
     """Whether this platform (and the simulation) offers ``family``."""
     capability = _FAMILY_CAPABILITY[_check_name(family)]
     return capability is None or caps().has(capability)
-
-
-def available_families() -> Tuple[str, ...]:
-    return tuple(name for name in FAMILIES if supported(name))
 
 
 def require(family: str) -> None:

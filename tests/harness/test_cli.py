@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import jsonschema
@@ -14,6 +15,7 @@ import pytest
 from harness.cli import cli, suite_run
 from harness.core import capabilities, timeouts
 from harness.implementations import resolve
+from harness.processes import supervisor
 from harness.results import expectations, records
 from harness.results.fingerprint import fingerprint
 
@@ -211,6 +213,15 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not capabilities.caps().signals, reason="needs POSIX process groups")
+def run_process(command, env, cwd, budget):
+    """``command`` through the suite run's supervision, with no record to wait for:
+    ``(returncode, timed_out)``."""
+    child = supervisor.start(command, what="the pytest process", env=env, cwd=cwd)
+    run = suite_run.Supervised(child, budget, None)
+    suite_run.supervise(run, threading.Event(), {})
+    return child.stopped.get("returncode"), run.timed_out
+
+
 def test_run_process_kills_the_whole_group_on_expiry(tmp_path):
     pid_file = tmp_path / "grandchild.pid"
     code = (
@@ -223,7 +234,7 @@ def test_run_process_kills_the_whole_group_on_expiry(tmp_path):
     # get the grandchild started in time (the pid file is the proof it did).
     for budget in (timeouts.absence() * 4, timeouts.short()):
         deadline = timeouts.Deadline(budget + timeouts.short(), "run_process")
-        returncode, timed_out = suite_run.run_process([sys.executable, "-c", code], dict(os.environ),
+        returncode, timed_out = run_process([sys.executable, "-c", code], dict(os.environ),
                                                 str(tmp_path), budget)
         assert timed_out and returncode is not None and returncode != 0
         assert not deadline.expired()
@@ -239,7 +250,7 @@ def test_run_process_kills_the_whole_group_on_expiry(tmp_path):
 
 def test_run_process_normal_exit(tmp_path):
     code = "raise SystemExit(3)"
-    assert suite_run.run_process([sys.executable, "-c", code], dict(os.environ), str(tmp_path),
+    assert run_process([sys.executable, "-c", code], dict(os.environ), str(tmp_path),
                            timeouts.short()) == (3, False)
 
 
