@@ -1,6 +1,6 @@
 """``python -m harness`` is ``ssconform``."""
 
-from harness.cli.cli import main
+from harness.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -48,7 +48,8 @@ from conformance.tools.disconnect_scenarios import (
     send_summary,
 )
 from conformance.tools.serving import require_kind, serve_observed
-from harness.clients import clients, disconnect
+from harness.clients import bounded as clients
+from harness.clients import disconnect
 from harness.core import addresses, timeouts
 from harness.serving.instrument import EventLog, exception_fields
 from harness.serving.servers import build_server, server_class

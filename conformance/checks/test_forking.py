@@ -37,7 +37,7 @@ from conformance.tools.forking_lab import (
     wait_gone,
 )
 from conformance.tools.held_clients import HeldClients, held_clients
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import timeouts
 from harness.serving import instrument
 

@@ -29,7 +29,7 @@ import threading
 import pytest
 
 from conformance.api import REQUIRED, VERSION, check, verify, verify_equal
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import addresses, timeouts
 from harness.core.timeouts import HarnessTimeout
 from harness.serving.servers import build_server, serve_in_thread

@@ -27,7 +27,7 @@ from conformance.api import REQUIRED, VERSION, check, verify, verify_equal, veri
 from conformance.tools.event_log import handle_intervals, timeline, wait_count
 from conformance.tools.held_clients import held_clients
 from conformance.tools.recorder import Recorder
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import addresses, timeouts
 from harness.core.prerequisites import PreconditionFailed
 from harness.core.timeouts import HarnessTimeout

@@ -42,7 +42,7 @@ from conformance.tools.event_log import intervals_of, timeline, wait_handle_edge
 from conformance.tools.recorder import Recorder
 from conformance.tools.serving import serve_kind, serve_observed
 from conformance.tools.tutorial import handler_intervals, tutorial_handler
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import addresses, observations, timeouts
 from harness.serving import instrument
 from harness.serving.servers import build_server

@@ -2,7 +2,7 @@
 
 Servers run in this process (``serve_in_thread``) with handlers built on
 the implementation's ``DatagramRequestHandler``; clients are bound
-loopback datagram sockets (:func:`harness.clients.clients.dgram_client`).  A
+loopback datagram sockets (:func:`harness.clients.bounded.dgram_client`).  A
 datagram that might legitimately be dropped (Windows drops oversized
 ones) is never waited for on its own: the check sends a small follow-up
 datagram from the same client, and since one synchronous server answers
@@ -25,7 +25,7 @@ import threading
 
 from conformance.api import PLATFORM, REQUIRED, check, verify, verify_equal
 from conformance.tools.event_log import wait_count
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import addresses, timeouts
 from harness.core.observations import summary
 from harness.core.timeouts import HarnessTimeout

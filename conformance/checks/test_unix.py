@@ -33,7 +33,7 @@ from conformance.api import PLATFORM, REQUIRED, check, verify, verify_equal
 from conformance.tools.event_log import handle_intervals, timeline, wait_count
 from conformance.tools.forking_lab import forking_lab, handle_starts
 from conformance.tools.held_clients import held_clients
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import addresses, timeouts
 from harness.core.observations import summary
 from harness.core.timeouts import HarnessTimeout

@@ -40,7 +40,7 @@ import contextlib
 import socket
 from typing import Any, Dict, Iterator, List, Optional
 
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import timeouts
 from harness.core.timeouts import HarnessTimeout
 from harness.serving import instrument

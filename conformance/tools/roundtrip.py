@@ -7,7 +7,7 @@ Theory of operation
 so that a missing reply is something the check can *verify*: a broken
 implementation then ends FAIL, not TIMEOUT or ERROR.  Every step is bounded
 by the caller's budget (default ``short()``).  The raising client helpers
-are :mod:`harness.clients.clients`.
+are :mod:`harness.clients.bounded`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import socket
 from typing import Any, Dict, Optional
 
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import timeouts
 from harness.core.timeouts import HarnessTimeout
 

@@ -4,6 +4,6 @@ Benchmarks are measurements, never tests: the server runs alone in its own
 process, the clients (:mod:`harness.clients.swarm`) run in the measuring
 process, and the two implementations alternate round by round.
 
-* ``bench``         the measuring side: metrics, interleaved rounds, verdicts, tables
+* ``runner``        the measuring side: metrics, interleaved rounds, verdicts, tables
 * ``bench_server``  the server side: one server per process, started as ``python -m harness.bench.bench_server``
 """

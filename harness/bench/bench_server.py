@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-:mod:`harness.bench.bench` measures implementations against each other, so the
+:mod:`harness.bench.runner` measures implementations against each other, so the
 server process must contain the implementation and as little harness as
 possible: no instrumented handler, no event log, no leak probes -- those
 cost the same for every implementation and would only dilute the
@@ -317,7 +317,7 @@ def _measure_shutdowns(spec: Dict[str, Any], proto: Protocol) -> int:
     import threading
     import time
 
-    from harness.clients import clients
+    from harness.clients import bounded as clients
     from harness.core import addresses, timeouts
     from harness.implementations import resolve
     from harness.serving import servers

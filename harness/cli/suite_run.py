@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-``ssconform run`` (:mod:`harness.cli.cli`) only parses its arguments and calls
+``ssconform run`` (:mod:`harness.cli.main`) only parses its arguments and calls
 :func:`run_suite`; nox sessions, the GitHub Action and any other caller make
 the same call (or run the same CLI).  It lives beside the CLI, not in
 :mod:`harness.processes`: it orchestrates a run (which implementations,

@@ -67,7 +67,7 @@ import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import addresses, timeouts
 from harness.serving import instrument, servers
 from harness.serving.instrument import EventLog, exception_fields

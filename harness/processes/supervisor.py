@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 "Nothing hangs, nothing is orphaned" is kept here, once.  Every child of the
 kit -- the suite's pytest processes (``ssconform run``), server processes
-(:mod:`harness.processes.server_process`), bench servers (:mod:`harness.bench.bench`),
+(:mod:`harness.processes.server_process`), bench servers (:mod:`harness.bench.runner`),
 forking labs and the one-shot helper scripts of the checks -- is started by
 :func:`start` and ends in :meth:`Child.stop`.
 

@@ -32,7 +32,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = args.out or f"ssconform-report/records/subject-{args.tag}-stdlib"
     command: List[str] = ["run", "--impl", "stdlib", "--subject-python", found, "--out", out, *rest]
     print(f"subject {args.tag}: {found}; ssconform {' '.join(command)}", flush=True)
-    from harness.cli import cli
+    from harness.cli import main as cli
 
     return int(cli.main(command) or 0)
 

@@ -56,7 +56,7 @@ def _ssconform(*args: str) -> subprocess.CompletedProcess:
     env["PYTEST_ADDOPTS"] = f"--check {CHECKS}"
     for name in ("SSCONFORM_IMPL", "SSCONFORM_OUT", "SSCONFORM_EXPECTATIONS"):
         env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "harness.cli.cli", *args], cwd=str(REPO), env=env,
+    return subprocess.run([sys.executable, "-m", "harness.cli.main", *args], cwd=str(REPO), env=env,
                           capture_output=True, text=True, timeout=timeouts.long() * 2)
 
 

@@ -1,4 +1,4 @@
-"""``harness.bench.bench`` and ``ssconform bench``: statistics, rendering, the server
+"""``harness.bench.runner`` and ``ssconform bench``: statistics, rendering, the server
 process protocol, and one real (quick) side-by-side run against a
 deliberately slow implementation.
 
@@ -16,9 +16,9 @@ import textwrap
 
 import pytest
 
-from harness.bench import bench
-from harness.cli.cli import main
-from harness.clients import clients
+from harness.bench import runner as bench
+from harness.cli.main import main
+from harness.clients import bounded as clients
 from harness.core.capabilities import caps
 
 SLOW_IMPL = textwrap.dedent('''

@@ -12,7 +12,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness.cli import cli, suite_run
+from harness.cli import main as cli
+from harness.cli import suite_run
 from harness.core import capabilities, timeouts
 from harness.implementations import resolve
 from harness.processes import supervisor

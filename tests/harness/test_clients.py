@@ -1,4 +1,4 @@
-"""harness.clients.clients: every helper is bounded and times out as HarnessTimeout."""
+"""harness.clients.bounded: every helper is bounded and times out as HarnessTimeout."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from harness.clients import clients
-from harness.clients.clients import ConnectionClosed
+from harness.clients import bounded as clients
+from harness.clients.bounded import ConnectionClosed
 from harness.core import addresses, clock, timeouts
 from harness.core.timeouts import HarnessTimeout
 

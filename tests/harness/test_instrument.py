@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import addresses, timeouts
 from harness.core.timeouts import HarnessTimeout
 from harness.serving import instrument, servers

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from harness import shapes
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import capabilities, timeouts
 from harness.core.addresses import UnsupportedFeature
 from harness.core.prerequisites import PreconditionFailed

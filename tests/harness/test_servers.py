@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import addresses, capabilities, clock, timeouts
 from harness.core.addresses import UnsupportedFeature
 from harness.core.prerequisites import PreconditionFailed

@@ -59,7 +59,7 @@ def test_every_shim_names_its_public_source_and_purpose(name):
 def test_an_unknown_shape_is_refused():
     with pytest.raises(shapes.ShapeError, match="known: "):
         shapes.env_for("beos")
-    from harness.cli import cli
+    from harness.cli import main as cli
 
     assert cli.main(["run", "--os-shape", "beos"]) == 2
 

@@ -9,7 +9,7 @@ every single check ends within its own budget.  The CLI then interrupts
 pytest first (SIGINT: pytest finishes as interrupted and the plugin writes
 the record of the checks that ended), then kills the process group, and keeps
 that record marked *aborted* by the bound -- so the report still says which
-checks hung and why.  The unit tests drive ``harness.cli.cli.main`` with a fake
+checks hung and why.  The unit tests drive ``harness.cli.main.main`` with a fake
 pytest process (``suite_run.command_for`` patched); the end-to-end test runs the
 real suite against ``impls/hang_shutdown.py`` at a small multiplier so
 that the bound fires.  Also here: the private ``TMPDIR`` the CLI gives every
@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 import reliability_support as rs
 
-from harness.cli import cli, suite_run
+from harness.cli import main as cli
+from harness.cli import suite_run
 from harness.core import capabilities, timeouts
 from harness.results import records
 

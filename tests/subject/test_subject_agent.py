@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import timeouts
 from harness.serving import instrument
 from harness.subject.mirror import TOUCHED, NeedsInProcess, clear, reason

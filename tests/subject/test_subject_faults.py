@@ -76,7 +76,7 @@ def test_a_subject_that_cannot_start_is_one_implementation_error():
 
 @pytest.mark.skipif(os.name != "posix", reason="a fake interpreter as a shell script")
 def test_ssconform_run_refuses_a_foreign_agent_before_any_check(tmp_path, capsys):
-    from harness.cli import cli
+    from harness.cli import main as cli
 
     fake_python = tmp_path / "python-fake"
     fake_python.write_text(f"#!/bin/sh\nexec '{sys.executable}' '{FAKE}' mismatch\n", encoding="utf-8")

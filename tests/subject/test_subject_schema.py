@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness.clients import clients
+from harness.clients import bounded as clients
 from harness.core import addresses, timeouts
 from harness.serving import instrument
 from harness.subject.client import AgentRefused, SubjectAgent

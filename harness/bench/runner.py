@@ -77,7 +77,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from harness.clients import clients, swarm
+from harness.clients import bounded as clients
+from harness.clients import swarm
 from harness.core import timeouts
 from harness.core.capabilities import caps
 

@@ -335,7 +335,7 @@ def cmd_expectations_update(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.bench import bench
+    from harness.bench import runner as bench
     from harness.implementations import resolve
 
     if args.timeout_multiplier:
