@@ -227,7 +227,7 @@ def _record_paths(items: Sequence[str]) -> List[Path]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report import render_report
+    from harness.report.build import render_report
 
     paths = _record_paths(args.records)  # RecordError names the file; nothing written
     if not paths:
@@ -238,7 +238,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from harness.report import diff, format_diff
+    from harness.report.diff import diff, format_diff
 
     for path in (args.a, args.b):
         if not os.path.exists(path):

@@ -680,7 +680,7 @@ def _print_flaky(rows: List[Dict[str, Any]], repeat: int) -> None:
 
 
 def render(paths: List[Path], out: Path) -> None:
-    from harness.report import render_report
+    from harness.report.build import render_report
 
     print_written(render_report(paths, out))
 

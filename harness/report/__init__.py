@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Records are the only input.  :func:`render_report` merges them strictly
+Records are the only input.  :func:`~harness.report.build.render_report` merges them strictly
 (``merge.py``: every file validated, duplicate runs, mixed schema versions
 and conflicting fingerprints rejected with an error naming the file),
 builds the render-ready model (``model.py``), renders it with pure
@@ -18,15 +18,20 @@ with :func:`os.replace`.  An error anywhere before that
 leaves an existing report byte-for-byte untouched; the temporary
 directory is always removed.
 
-Public API::
+Public API (this ``__init__`` imports nothing: the pytest plugin imports
+``platform_notes`` in every pytest process, which must not load jinja2 and the
+renderers; callers import the module they use)::
 
-    render_report(inputs, out_dir) -> {"md": Path, "html": Path, "json": Path}
-    diff(a, b) -> dict;  format_diff(d) -> str
-    merge(inputs) -> Model;  render_markdown(model) -> str;  render_html(model) -> str
-    ReportError (a RecordError: str() starts with the offending file)
+    build.render_report(inputs, out_dir) -> {"md": Path, "html": Path, "json": Path}
+    build.render_all(model) -> {"md": str, "html": str, "json": str}
+    diff.diff(a, b) -> dict;  diff.format_diff(d) -> str
+    merge.merge(inputs) -> Model;  render_md.render_markdown(model) -> str
+    render_html.render_html(model) -> str
+    merge.ReportError (a RecordError: str() starts with the offending file)
 
 Modules:
 
+* ``build``           merge, render all three, write them all-or-nothing (``render_report``)
 * ``merge``           strict merging of run records into one model
 * ``model``           the merged, render-ready report: columns (runs), rows (checks), cells
 * ``render_md``       Markdown, sized for a GitHub job summary
@@ -36,85 +41,3 @@ Modules:
 * ``platform_notes``  what each OS is documented or measured to do (``data/platform_notes.toml``, package data)
 * ``knowledge_page``  that knowledge as ``docs/platform-knowledge.md`` (``python -m harness.report.knowledge_page``)
 """
-
-from __future__ import annotations
-
-import json
-import os
-import shutil
-import tempfile
-from pathlib import Path
-from typing import Dict, Iterable, Union
-
-from harness.report.diff import diff, format_diff
-from harness.report.merge import ReportError, merge
-from harness.report.model import Model
-from harness.report.render_html import render_html
-from harness.report.render_md import render_markdown
-
-PathLike = Union[str, "os.PathLike[str]"]
-
-#: Output file names, keyed as in :func:`render_report`'s result.
-FILES = {"md": "report.md", "html": "report.html", "json": "report.json"}
-
-
-def render_json(model: Model) -> str:
-    return json.dumps(model.to_json(), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def render_all(model: Model) -> Dict[str, str]:
-    """The three report texts, keyed like :data:`FILES` (pure)."""
-    return {"md": render_markdown(model), "html": render_html(model), "json": render_json(model)}
-
-
-def _write(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def render_report(inputs: Iterable[PathLike], out_dir: PathLike) -> Dict[str, Path]:
-    """Merge the records in ``inputs`` and write report.md, report.html and report.json.
-
-    ``inputs`` are record files or directories of records (``out_dir`` may
-    be one of them: its ``report.json`` is recognised and skipped).  Raises
-    :class:`~harness.results.records.RecordError` / :class:`ReportError` before
-    anything is written.
-    """
-    texts = render_all(merge(inputs))
-    out = Path(out_dir).resolve()
-    if out.exists() and not out.is_dir():
-        raise ReportError(out, "the report output exists and is not a directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.report-", dir=str(out.parent)))
-    except OSError:
-        # A read-only parent (out_dir is a mount point, or cwd's parent): stage
-        # inside out_dir instead, as a hidden directory record scans skip.
-        out.mkdir(exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".report-", dir=str(out)))
-    try:
-        for key, name in FILES.items():
-            _write(staging / name, texts[key])
-        out.mkdir(exist_ok=True)
-        for name in FILES.values():
-            os.replace(staging / name, out / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return {key: out / name for key, name in FILES.items()}
-
-
-__all__ = [
-    "FILES",
-    "Model",
-    "ReportError",
-    "diff",
-    "format_diff",
-    "merge",
-    "render_all",
-    "render_html",
-    "render_json",
-    "render_markdown",
-    "render_report",
-]

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report_samples as rs  # noqa: E402
 
 from harness.core import timeouts  # noqa: E402
-from harness.report import render_report  # noqa: E402
+from harness.report.build import render_report  # noqa: E402
 
 FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -42,7 +42,8 @@ import report_samples as rs
 from harness.core import timeouts
 from harness.core.extensions import clause as extension_clause
 from harness.implementations import pythons
-from harness.report import platform_notes, render_all
+from harness.report import platform_notes
+from harness.report.build import render_all
 from harness.report.merge import merge_records
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

@@ -74,7 +74,7 @@ def test_the_shipped_file_loads():
 def test_the_report_explains_free_threading_only_for_runs_without_the_gil():
     import report_samples as rs
 
-    from harness.report import render_all
+    from harness.report.build import render_all
     from harness.report.merge import merge_records
 
     title = platform_notes.NOTES["free_threading"]["title"]

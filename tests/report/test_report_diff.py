@@ -7,7 +7,8 @@ import json
 import pytest
 import report_samples as rs
 
-from harness.report import diff, format_diff, render_report
+from harness.report.build import render_report
+from harness.report.diff import diff, format_diff
 from harness.results import records
 from harness.results.records import RecordError
 

@@ -7,9 +7,9 @@ from html.parser import HTMLParser
 
 import report_samples as rs
 
-from harness.report import render_html, render_markdown
 from harness.report.merge import merge_records
-from harness.report.render_md import md_escape
+from harness.report.render_html import render_html
+from harness.report.render_md import md_escape, render_markdown
 
 SCRIPT = "<script>alert(1)</script>"
 ATTR = '" onerror="x'

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import report_samples as rs
 
-from harness.report import render_html, render_markdown
 from harness.report.merge import merge_records
 from harness.report.model import extension_lines
+from harness.report.render_html import render_html
+from harness.report.render_md import render_markdown
 from harness.results import records
 
 EXT_ID = "EXT-001"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import report_samples as rs
 
-from harness.report import FILES, ReportError, merge, render_report
+from harness.report.build import FILES, render_report
+from harness.report.merge import ReportError, merge
 from harness.results import records
 from harness.results.records import RecordError
 

@@ -7,9 +7,9 @@ import uuid
 
 import report_samples as rs
 
-from harness.report import render_html, render_markdown
 from harness.report.merge import merge_records
-from harness.report.render_md import BUDGET
+from harness.report.render_html import render_html
+from harness.report.render_md import BUDGET, render_markdown
 
 
 def _realistic():
