@@ -11,12 +11,8 @@ for the full self-contained page with ``timeline.py``'s SVG, and
 ``Model.to_json()`` for machines and ``diff``), and only then touches the
 output directory.
 
-Writing is all-or-nothing per file: the three files are written into a
-temporary directory next to ``out_dir`` (same filesystem; inside it,
-hidden, if the parent is not writable), flushed, and moved into place
-with :func:`os.replace`.  An error anywhere before that
-leaves an existing report byte-for-byte untouched; the temporary
-directory is always removed.
+Writing is all-or-nothing (``build.py`` says how): an error anywhere leaves an
+existing report byte-for-byte untouched.
 
 Public API (this ``__init__`` imports nothing: the pytest plugin imports
 ``platform_notes`` in every pytest process, which must not load jinja2 and the
