@@ -126,7 +126,8 @@ def run(module: Any) -> Dict[str, str]:
                 # shutdown() that does not wait for the loop) would take the probe's connection,
                 # and its get_request() would then look hung: a finding of the harness, not the impl
                 _probe_request_path(module, server, findings)
-                _probe_idle_loop(module, server, findings)
+                if not findings:  # a hang found above would only hang the loop's thread again
+                    _probe_idle_loop(module, server, findings)
             elif type(server).__name__ == "UDPServer":
                 _probe_datagram_request(module, server, findings)
         if not findings:  # a hang found above would only hang this probe's threads again
