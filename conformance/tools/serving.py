@@ -33,7 +33,7 @@ from harness.core.timeouts import HarnessTimeout
 from harness.processes.server_process import serve_in_process
 from harness.serving import instrument
 from harness.serving.instrument import EventLog
-from harness.serving.servers import ServeError, build_server, serve_in_thread, server_class
+from harness.serving.servers import ServeError, serve_in_thread, server_class
 
 #: Every server kind, by family and flavour: the parameter grid of the checks.
 STREAM_KINDS = {
@@ -93,30 +93,30 @@ def require_kind(module: Any, class_name: str) -> None:
 
 @contextlib.contextmanager
 def serve_kind(impl: Any, class_name: str, behaviour: str, *, handler_base: Optional[str] = None,
-               options: Optional[Dict[str, Any]] = None, **attrs: Any) -> Iterator[Served]:
+               options: Optional[Dict[str, Any]] = None, hooks: Optional[Dict[str, str]] = None,
+               **attrs: Any) -> Iterator[Served]:
     """Serve ``class_name`` of the implementation with an instrumented
-    ``behaviour`` handler: in this process, or in a server process when it forks."""
+    ``behaviour`` handler (and ``hooks``: hook name -> action of the agent's
+    vocabulary): in the subject agent, in this process, or in a server
+    process when it forks.  All three build it from the same spec with the
+    agent's builder (:func:`harness.serving.instrument.build_server`)."""
     family = addresses.family_for_class(class_name)
     subject = getattr(impl, "subject", None)
     if subject is not None:  # the implementation lives in another interpreter (harness.subject)
         with subject.serve(class_name, behaviour, family=family, attrs=attrs, handler_base=handler_base,
-                           options=options) as proc:
+                           options=options, hooks=hooks) as proc:
             yield Served(class_name, proc.address, family, proc.log, "agent", proc.pid)
         return
     if is_forking_name(class_name):
         with serve_in_process(impl.spec, class_name, behaviour, family=family, attrs=attrs,
-                              handler_base=handler_base, options=options) as proc:
+                              handler_base=handler_base, options=options, hooks=hooks) as proc:
             yield Served(class_name, proc.address, family, proc.log, "process", proc.pid)
         return
-    module = impl.module
-    if handler_base is None:
-        handler_base = ("DatagramRequestHandler" if addresses.is_datagram_class(class_name)
-                        else "StreamRequestHandler")
     with addresses.private_dir() as directory:
         log = EventLog.create(directory)
-        handler = instrument.instrumented(getattr(module, handler_base), behaviour, log, **(options or {}))
-        address = addresses.server_address_for(family, directory, name="srv")
-        server = build_server(module, class_name, handler, address, **attrs)
+        spec = instrument.server_spec(class_name, behaviour, family=family, directory=directory, attrs=attrs,
+                                      handler_base=handler_base, options=options, hooks=hooks)
+        server = instrument.build_server(impl.module, spec, log)
         with serve_in_thread(server) as served:
             yield Served(class_name, served.address, family, log, "thread")
 

@@ -11,22 +11,20 @@ exactly that, up to ``b"\\n"``, end of stream or ``limit`` bytes.
 The caller passes the one-byte receive (``sock.recv`` as it is, or
 wrapped to re-arm a deadline before each call) and may pass the buffer,
 so that when its receive raises it can still say what had arrived.
+
+The one implementation is the subject agent's (the handlers it builds, in
+the subject and on the host, read lines the same way); it is stdlib only,
+so the host's clients import it from there.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Optional
 
+from harness.subject import agent
+
 
 def read_line(recv: Callable[[int], bytes], limit: int,
               into: Optional[bytearray] = None) -> bytes:
     """Bytes up to and including ``\\n`` (or up to EOF or ``limit``), one ``recv(1)`` at a time."""
-    data = bytearray() if into is None else into
-    while len(data) < limit:
-        byte = recv(1)
-        if not byte:
-            break
-        data += byte
-        if byte == b"\n":
-            break
-    return bytes(data)
+    return agent.read_line(recv, limit, into)

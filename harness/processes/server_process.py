@@ -102,21 +102,12 @@ def _children_state(server: Any) -> Dict[str, Any]:
 def _serve(spec: Dict[str, Any], proto: Protocol) -> int:
     import threading
 
-    from harness.core import addresses, prerequisites, timeouts
+    from harness.core import prerequisites, timeouts
     from harness.implementations import resolve
     from harness.serving import instrument, servers
 
     impl = resolve(spec["impl"])
-    module = impl.module
-    class_name = spec["server_class"]
-    family = spec["family"]
     log = instrument.EventLog(spec["log"])
-    handler_base_name = spec.get("handler_base") or (
-        "DatagramRequestHandler" if addresses.is_datagram_class(class_name) else "StreamRequestHandler"
-    )
-    handler_base = getattr(module, handler_base_name)
-    handler = instrument.instrumented(handler_base, spec["behaviour"], log, **spec.get("options", {}))
-    address = addresses.server_address_for(family, spec.get("directory"), name="srv")
     stop = threading.Event()
     stop_reason: Dict[str, str] = {}
 
@@ -128,7 +119,7 @@ def _serve(spec: Dict[str, Any], proto: Protocol) -> int:
     # a function the parent's probes found not to return ends at once here too, and
     # ends this server (its clients then see it closed instead of waiting for a reply)
     guard.enter_context(prerequisites.GUARD.active(interrupted))
-    server = servers.build_server(module, class_name, handler, address, **spec.get("attrs", {}))
+    server = instrument.build_server(impl.module, spec, log)  # the agent's builder, as every path
 
     def note(line: bytes) -> bool:
         if line.strip() == STOP.encode("ascii"):
@@ -188,7 +179,7 @@ def _serve(spec: Dict[str, Any], proto: Protocol) -> int:
             log.append(kind="server", event="ready", pid=os.getpid())
             proto.send(event="ready", address=_encode_address(served.address), family=served.family,
                        pid=os.getpid(), server_class=type(server).__mro__[1].__name__,
-                       handler=handler.__name__, impl=impl.describe())
+                       handler=server.RequestHandlerClass.__name__, impl=impl.describe())
             if cooperative:
                 poll_stdin(lifetime)
             elif not stop.wait(lifetime):
@@ -265,7 +256,8 @@ class ProcessServer:
 def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo", *,
                      family: Optional[str] = None, attrs: Optional[Dict[str, Any]] = None,
                      poll_interval: Optional[float] = None, handler_base: Optional[str] = None,
-                     options: Optional[Dict[str, Any]] = None, lifetime: Optional[float] = None,
+                     options: Optional[Dict[str, Any]] = None, hooks: Optional[Dict[str, str]] = None,
+                     lifetime: Optional[float] = None,
                      ready_budget: Optional[float] = None, stop_budget: Optional[float] = None,
                      check_leaks: bool = False, env: Optional[Dict[str, str]] = None,
                      python: Optional[str] = None) -> Iterator[ProcessServer]:
@@ -287,27 +279,15 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
     from harness.processes import supervisor
     from harness.serving import instrument, servers
 
-    if behaviour not in instrument.BEHAVIOURS:
-        raise KeyError(f"unknown behaviour {behaviour!r}; known: {', '.join(sorted(instrument.BEHAVIOURS))}")
     family = family or addresses.family_for_class(server_class)
     addresses.require(family)
     servers.require_for(server_class)  # refuse Unix*/Forking* clearly, before spawning
     with addresses.private_dir() as directory:
         log = instrument.EventLog.create(directory)
-        spec = {
-            "version": SPEC_VERSION,
-            "impl": impl_spec,
-            "server_class": server_class,
-            "behaviour": behaviour,
-            "family": family,
-            "attrs": dict(attrs or {}),
-            "poll_interval": poll_interval,
-            "handler_base": handler_base,
-            "options": dict(options or {}),
-            "log": log.path,
-            "directory": directory,
-            "lifetime": lifetime,
-        }
+        spec = instrument.server_spec(server_class, behaviour, family=family, directory=directory, attrs=attrs,
+                                      handler_base=handler_base, options=options, hooks=hooks,
+                                      version=SPEC_VERSION, impl=impl_spec, poll_interval=poll_interval,
+                                      log=log.path, lifetime=lifetime)
         command = [python or sys.executable, "-m", "harness.processes.server_process", json.dumps(spec)]
         child = supervisor.start(command, what=f"server process {server_class}", env=supervisor.child_env(env),
                                  cwd=directory, protocol=True, stdin=True)

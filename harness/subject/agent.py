@@ -37,10 +37,15 @@ What it does, each from a fixed vocabulary:
   thread bounded by the request's ``budget``;
 * ``stop_server``: the bounded teardown (shutdown, join, server_close).
 
-The behaviours and the handler I/O repeat those of :mod:`harness.serving.instrument` on
-purpose (``duplicates`` lists them): the agent cannot import the kit, which is
-Python 3.9+ code, into a Python 2 subject.  A kit test keeps the two
-vocabularies, and the protocol schema's, equal.
+The builder (behaviours, handler I/O, instrumented handlers, server
+composition and hooks: :func:`build_server`) is the kit's only one.  The
+agent is never imported *into* a subject, but the host imports it (it is
+stdlib only): :mod:`harness.serving.instrument`, the thread path of
+:func:`conformance.tools.serving.serve_kind` and
+:mod:`harness.processes.server_process` build from the same spec with this
+code, passing an :class:`Environment` with the kit's timeouts and
+exceptions.  So a behaviour, hook action or ``call`` added here works in all
+three paths.
 
 Handler events (``setup``/``handle``/``finish`` edges, ``hold``, ``recv``
 ...) are written in the kit's event-log format: JSON lines in the file
@@ -53,6 +58,7 @@ clock -- ``time.monotonic`` where it exists, ``time.time`` on Python 2
 from __future__ import print_function
 
 import binascii
+import errno
 import glob
 import inspect
 import json
@@ -175,36 +181,78 @@ def jsonable(value):
 # =========================================================================== event log
 
 
+def _thread_ident():
+    get_ident = getattr(threading, "get_ident", None)
+    return get_ident() if get_ident is not None else threading.current_thread().ident
+
+
+def released_in(events, token):
+    """Whether ``events`` hold a ``release`` of ``token`` (or of every token)."""
+    return any(e.get("kind") == "release" and e.get("token") in (None, token) for e in events)
+
+
 class EventLog(object):
-    """The kit's event-log format: one file per writing process, JSON lines."""
+    """The kit's event-log format: JSON lines, one file per writing process.
+
+    The one implementation of the format: :class:`harness.serving.instrument.EventLog`
+    is this class with the kit's clock and bounded waits.  Appends from several
+    writers are not made safe by ``O_APPEND`` (the Windows C runtime emulates it
+    by seeking, then writing), so every writing process has a file of its own
+    (``<path>.w<pid>``) and its threads take a lock around each write; a file is
+    opened and closed around each write, so a log holds no descriptor.
+    """
 
     _locks = {}
+    #: the stamp of every event (the host's EventLog uses harness.core.clock.now)
+    clock = staticmethod(now)
+    #: the cap on one encoded line; a longer event keeps only its identity
+    max_line = 4000
 
     def __init__(self, path):
-        self.path = path
+        self.path = os.path.abspath(path)
+        #: events that could not be written because the file's directory vanished
+        self.dropped = 0
 
     def _lock(self):
+        """This process's write lock; a forked child makes its own (the parent's may be held)."""
         pid = os.getpid()
         lock = EventLog._locks.get(pid)
         if lock is None:
             lock = EventLog._locks.setdefault(pid, threading.Lock())
         return lock
 
+    def writer_path(self, pid=None):
+        """The file process ``pid`` (default: this one) appends to."""
+        return "%s.w%d" % (self.path, os.getpid() if pid is None else pid)
+
     def append(self, **fields):
-        event = {"pid": os.getpid(), "tid": threading.current_thread().ident,
-                 "native_id": threading.current_thread().ident, "t": now()}
+        """Write one event; returns it as written."""
+        native_id = getattr(threading, "get_native_id", None)
+        tid = _thread_ident()
+        event = {"pid": os.getpid(), "tid": tid, "native_id": native_id() if native_id else tid,
+                 "t": self.clock()}
         for key, value in fields.items():
             event[key] = jsonable(value)
-        data = (json.dumps(event, sort_keys=True) + "\n").encode("utf-8")
+        line = json.dumps(event, sort_keys=True, default=repr)
+        if len(line) >= self.max_line:
+            keep = dict((k, event[k]) for k in ("pid", "tid", "native_id", "t", "kind") if k in event)
+            keep["truncated"] = line[:self.max_line // 2]
+            line = json.dumps(keep, sort_keys=True)
+        data = (line + "\n").encode("utf-8")
         with self._lock():
             try:
-                fd = os.open("%s.w%d" % (self.path, os.getpid()), os.O_WRONLY | os.O_CREAT, 0o600)
-            except OSError:
-                return event  # the host's private directory is gone: nobody reads
+                fd = os.open(self.writer_path(), os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+                # the private directory is gone: the run that owned this log is
+                # over and a straggling handler is still writing.  Nobody reads.
+                self.dropped += 1
+                return event
             try:
-                os.lseek(fd, 0, 2)
+                os.lseek(fd, 0, 2)  # only this process writes here, and only under the lock
                 view = memoryview(data)
-                for _ in range(len(data) + 1):
+                for _ in range(len(data) + 1):  # bounded: each write moves at least one byte
                     if not len(view):
                         break
                     view = view[os.write(fd, view):]
@@ -212,26 +260,32 @@ class EventLog(object):
                 os.close(fd)
         return event
 
+    def _files(self):
+        escape = getattr(glob, "escape", None)  # Python 3.4+; a kit's private path has no magic
+        return [self.path] + sorted(glob.glob((escape(self.path) if escape else self.path) + ".w*"))
+
     def read(self):
+        """Every complete event so far: each writer's in its order, all merged by time."""
         events = []
-        for path in [self.path] + sorted(glob.glob(self.path + ".w*")):
+        for path in self._files():
             try:
                 with open(path, "rb") as handle:
                     raw = handle.read()
-            except (IOError, OSError):
+            except (IOError, OSError) as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
                 continue
-            for line in raw.split(b"\n")[:-1]:
+            for line in raw.split(b"\n")[:-1]:  # a last line without "\n" is still being written
                 if line.strip():
                     events.append(json.loads(line.decode("utf-8")))
+        events.sort(key=lambda event: event.get("t", 0.0))  # stable: a writer's own order is kept
         return events
 
-    def released(self, token):
-        return any(e.get("kind") == "release" and e.get("token") in (None, token) for e in self.read())
-
     def wait_released(self, token, budget):
+        """Whether a ``release`` of ``token`` came within ``budget`` (polled)."""
         deadline = now() + budget
         for _ in range(MAX_ITERATIONS):
-            if self.released(token):
+            if released_in(self.read(), token):
                 return True
             if now() >= deadline:
                 return False
@@ -244,14 +298,35 @@ class EventLog(object):
 
 def describe_exception(exc):
     number = getattr(exc, "errno", None)
-    import errno as errno_module
     return {"exc": repr(exc), "exc_type": type(exc).__name__, "errno": number,
-            "errno_name": errno_module.errorcode.get(number) if isinstance(number, int) else None,
+            "errno_name": errno.errorcode.get(number) if isinstance(number, int) else None,
             "winerror": getattr(exc, "winerror", None)}
 
 
+def read_line(recv, limit, into=None):
+    """Bytes up to and including ``\\n`` (or up to EOF or ``limit``), one ``recv(1)`` at a time.
+
+    The only way to read a line from a raw socket without consuming what
+    follows it (the next request, or data the other side sends later).  The
+    caller passes the one-byte receive and may pass the buffer, so that when
+    its receive raises it can still say what had arrived
+    (:mod:`harness.core.lines` is this function on the host).
+    """
+    data = bytearray() if into is None else into
+    while len(data) < limit:
+        byte = recv(1)
+        if not byte:
+            break
+        data += byte
+        if byte == b"\n":
+            break
+    return bytes(data)
+
+
 class IO(object):
-    """The handler's own I/O, whichever base class it has (as harness.serving.instrument)."""
+    """The handler's own I/O, whichever base class it has: ``rfile``/``wfile``
+    when the base class provides them (so the implementation's file wrappers
+    are exercised too), ``self.request`` otherwise."""
 
     def __init__(self, handler, recv_timeout):
         self.handler = handler
@@ -269,6 +344,7 @@ class IO(object):
         self._datagram = request[0] if self.dgram else None
 
     def datagram(self):
+        """The received datagram; only meaningful when ``self.dgram``."""
         if self.rfile is not None:
             return self.rfile.read()
         return self._datagram
@@ -286,15 +362,7 @@ class IO(object):
     def readline(self, limit=65536):
         if self.rfile is not None:
             return self.rfile.readline(limit)
-        data = bytearray()
-        while len(data) < limit:
-            byte = self.sock.recv(1)
-            if not byte:
-                break
-            data += byte
-            if byte == b"\n":
-                break
-        return bytes(data)
+        return read_line(self.sock.recv, limit)
 
     def send(self, data):
         if self.dgram:
@@ -310,6 +378,13 @@ class IO(object):
                 flush()
         else:
             self.sock.sendall(data)
+
+
+# A behaviour is a handle() body ``f(handler, io, options)``.  The handler
+# carries ``_ssc_log`` (the EventLog), ``_ssc_request`` (this request's id)
+# and ``_ssc_env`` (the Environment: budgets and exception descriptions of
+# the process it runs in).  New behaviours: a function here and a line in
+# BEHAVIOURS (and the protocol schema's "behaviour" enum).
 
 
 def _echo(h, io, opts):
@@ -332,6 +407,7 @@ def _echo_line(h, io, opts):
 
 
 def _upper(h, io, opts):
+    # The tutorial's handler: recv(1024).strip().upper() until an empty recv.
     if io.dgram:
         io.send(io.datagram().strip().upper())
         return
@@ -343,8 +419,10 @@ def _upper(h, io, opts):
 
 
 def _hold(h, io, opts):
+    """Block until the client sends a line or closes (stream), or until a
+    ``release`` event names the datagram's text (dgram); bounded."""
     log = h._ssc_log
-    budget = opts.get("hold_timeout") or BUDGETS["medium"]
+    budget = opts.get("hold_timeout") or h._ssc_env.budget("medium")
     if io.dgram:
         token = io.datagram().strip().decode("utf-8", "replace")
         log.append(kind="hold", request=h._ssc_request, token=token)
@@ -369,9 +447,12 @@ def _hold(h, io, opts):
 
 
 def _hang(h, io, opts):
+    """Ignore the client and wait for a ``release`` of ``"hang"`` far beyond
+    every harness budget: a handler that, as far as a teardown can tell,
+    never returns.  Still bounded (``hang_for``, default ``3 * long``)."""
     log = h._ssc_log
     log.append(kind="hang", request=h._ssc_request)
-    if not log.wait_released("hang", opts.get("hang_for") or 3 * BUDGETS["long"]):
+    if not log.wait_released("hang", opts.get("hang_for") or 3 * h._ssc_env.budget("long")):
         log.append(kind="hang_timeout", request=h._ssc_request)
 
 
@@ -391,7 +472,7 @@ def _observe_one_send(h, io, payload, label):
     try:
         io.send(payload)
     except BaseException as exc:
-        fields = describe_exception(exc)
+        fields = h._ssc_env.describe_exception(exc)
         h._ssc_log.append(kind="send", request=h._ssc_request, label=label, **fields)
         if isinstance(exc, (OSError, socket.error, IOError)):
             return False
@@ -402,6 +483,7 @@ def _observe_one_send(h, io, payload, label):
 
 
 def _observe_recv(h, io, opts):
+    """Record each recv result or exception until EOF, an error or the bound."""
     log = h._ssc_log
     size = int(opts.get("recv_size", 65536))
     if io.dgram:
@@ -412,7 +494,7 @@ def _observe_recv(h, io, opts):
         try:
             data = io.recv(size)
         except BaseException as exc:
-            fields = describe_exception(exc)
+            fields = h._ssc_env.describe_exception(exc)
             log.append(kind="recv", request=h._ssc_request, index=index, **fields)
             if isinstance(exc, (OSError, socket.error, IOError)):
                 return
@@ -426,6 +508,8 @@ def _observe_recv(h, io, opts):
 
 
 def _observe_send(h, io, opts):
+    """Send ``chunk_size`` bytes (default 64 KiB) ``count`` times, recording
+    each result, stopping at the first error."""
     chunk = b"x" * int(opts.get("chunk_size", 65536))
     for index in range(int(opts.get("count", 64))):
         if not _observe_one_send(h, io, chunk, "chunk %d" % index):
@@ -433,21 +517,100 @@ def _observe_send(h, io, opts):
 
 
 def _close_unread(h, io, opts):
+    """Reply without reading the request (closing with unread data)."""
     io.send(opts.get("reply", "bye\n").encode("utf-8"))
 
 
-#: The behaviour vocabulary: the same names and meanings as harness.serving.instrument.BEHAVIOURS.
+#: The behaviour vocabulary: name -> handle() body ``f(handler, io, options)``.
+#: The host's harness.serving.instrument.BEHAVIOURS is this table.
 BEHAVIOURS = {
     "echo": _echo, "echo_line": _echo_line, "upper": _upper, "hold": _hold, "hang": _hang,
     "raise": _raise, "raise_exit": _raise_exit, "noop": _noop, "observe_recv": _observe_recv,
     "observe_send": _observe_send, "close_unread": _close_unread,
 }
 
-#: Server hooks a spec may ask to record (each call logged as kind="hook"), or replace.
+
+# =========================================================================== the builder
+#
+# One builder for every path that serves a spec: this agent (``serve``), and
+# on the host the thread of a check (conformance.tools.serving.serve_kind) and
+# the server process (harness.processes.server_process), which import this
+# module (it is stdlib only) and pass harness.serving.instrument.HOST as the
+# Environment.  Extension points, one table each: BEHAVIOURS (above),
+# HOOKS and HOOK_ACTIONS (here), CALLS and OPS (below).
+
+
+class Environment(object):
+    """What the builder takes from the process it runs in; these are the agent's.
+
+    The host's subclass (:data:`harness.serving.instrument.HOST`) reads the
+    kit's ``timeouts``, describes exceptions with the kit's errno mapping,
+    resolves server classes, addresses and construction with
+    :mod:`harness.serving.servers` (its prerequisite probes), and raises the
+    kit's exceptions instead of :class:`RequestError`.
+    """
+
+    def budget(self, name):
+        """A bound in seconds: ``short``, ``medium``, ``long`` (as given in ``load``)."""
+        return BUDGETS[name]
+
+    def describe_exception(self, exc):
+        return describe_exception(exc)
+
+    def error(self, code, message):
+        """The exception to raise for a refused spec (``code``: a protocol error code)."""
+        return RequestError(code, message)
+
+    def server_class(self, module, class_name):
+        """``module.<class_name>``, or its composition from mix-in and base."""
+        found = getattr(module, class_name, None)
+        if found is not None:
+            return found
+        for prefix, mixin_name in (("Forking", "ForkingMixIn"), ("Threading", "ThreadingMixIn")):
+            base_name = class_name[len(prefix):]
+            if class_name.startswith(prefix) and base_name:
+                mixin = getattr(module, mixin_name, None)
+                base = getattr(module, base_name, None)
+                if mixin is not None and base is not None:
+                    return type(base)(class_name, (mixin, base), {"__module__": module.__name__})
+        raise self.error("missing_class", "%s has no server class %s" % (module.__name__, class_name))
+
+    def address(self, family, directory):
+        """A bindable server address: loopback port 0, or a path in ``directory``."""
+        if family == "unix":
+            if not hasattr(socket, "AF_UNIX"):
+                raise self.error("unsupported", "AF_UNIX is absent")
+            return os.path.join(directory, "srv")
+        return ("::1", 0) if family == "inet6" else ("127.0.0.1", 0)
+
+    def construct(self, module, class_name, base, handler, address, namespace, bind_and_activate):
+        """An instance of a subclass of ``base`` with ``namespace`` as its class attributes."""
+        namespace = dict(namespace)
+        namespace.setdefault("__module__", __name__)
+        cls = subclass(base, "Agent" + class_name, namespace)
+        return cls(address, handler, bind_and_activate)
+
+
+AGENT_ENV = Environment()
+
+
+def _record_hook(server, hook, original, args):
+    return original(server, *args)
+
+
+def _deny_hook(server, hook, original, args):
+    if hook == "verify_request":
+        return False
+    return original(server, *args)
+
+
+#: Server hooks a spec may override (each call is logged as ``kind="hook"``).
 HOOKS = ("verify_request", "process_request", "finish_request", "shutdown_request", "close_request",
          "handle_error", "handle_timeout", "service_actions", "server_bind", "server_activate",
          "get_request")
-HOOK_ACTIONS = ("record", "deny")  # "deny": verify_request returns False
+#: What an overridden hook does after it logged the call: ``f(server, hook, original, args)``.
+#: "record": call the implementation's own; "deny": verify_request returns False.
+HOOK_ACTIONS = {"record": _record_hook, "deny": _deny_hook}
 
 
 def subclass(base, name, namespace):
@@ -455,12 +618,21 @@ def subclass(base, name, namespace):
     return type(base)(name, (base,), namespace)
 
 
-def instrumented(handler_base, behaviour, log, options):
+def default_handler_base(class_name):
+    datagram = "UDP" in class_name or "Datagram" in class_name
+    return "DatagramRequestHandler" if datagram else "StreamRequestHandler"
+
+
+def instrumented(handler_base, behaviour, log, options=None, env=AGENT_ENV):
+    """A subclass of ``handler_base`` recording its phases (``setup``/``handle``/
+    ``finish`` edges in ``log``), with ``behaviour`` as its ``handle()`` body.
+    ``options`` go to the behaviour (``recv_timeout``, ``hold_timeout``,
+    ``message``, ``reply`` ...); every read has a timeout (``recv_timeout``,
+    default the medium budget), so a handler never hangs on its client."""
     if behaviour not in BEHAVIOURS:
-        raise RequestError("bad_spec", "unknown behaviour %r; known: %s" % (behaviour, ", ".join(sorted(BEHAVIOURS))))
+        raise env.error("bad_spec", "unknown behaviour %r; known: %s" % (behaviour, ", ".join(sorted(BEHAVIOURS))))
     body = BEHAVIOURS[behaviour]
     opts = dict(options or {})
-    recv_timeout = opts.get("recv_timeout") or BUDGETS["medium"]
 
     def record(self, phase, edge, exc=None, **extra):
         fields = {"exc": None, "exc_type": None}
@@ -479,19 +651,72 @@ def instrumented(handler_base, behaviour, log, options):
         self._ssc_record(name, "end")
 
     def setup(self):
+        # setup() is the first method BaseRequestHandler.__init__ calls.
         # not uuid: Python 2's uuid import runs ldconfig, tens of ms in every forked child
         self._ssc_request = binascii.hexlify(os.urandom(8)).decode("ascii")
         self._ssc_phase("setup", lambda: handler_base.setup(self), client=repr(getattr(self, "client_address", None)))
 
     def handle(self):
-        self._ssc_phase("handle", lambda: body(self, IO(self, recv_timeout), opts))
+        def run():
+            body(self, IO(self, opts.get("recv_timeout") or env.budget("medium")), opts)
+
+        self._ssc_phase("handle", run)
 
     def finish(self):
         self._ssc_phase("finish", lambda: handler_base.finish(self))
 
-    namespace = {"setup": setup, "handle": handle, "finish": finish, "_ssc_log": log,
-                 "_ssc_record": record, "_ssc_phase": phase, "__module__": __name__}
+    namespace = {"setup": setup, "handle": handle, "finish": finish, "_ssc_log": log, "_ssc_env": env,
+                 "_ssc_behaviour": behaviour, "_ssc_options": opts,
+                 "_ssc_record": record, "_ssc_phase": phase, "__module__": __name__,
+                 "__doc__": "%s with the %r behaviour, instrumented." % (handler_base.__name__, behaviour)}
     return subclass(handler_base, "Instrumented%s_%s" % (handler_base.__name__, behaviour), namespace)
+
+
+def hook_wrapper(base, hook, action, log, env=AGENT_ENV):
+    """``base.<hook>`` overridden: log the call, then do what ``action`` says."""
+    if hook not in HOOKS or action not in HOOK_ACTIONS:
+        raise env.error("bad_spec", "hook %r/%r is not in the vocabulary (%s; %s)"
+                        % (hook, action, ", ".join(HOOKS), ", ".join(sorted(HOOK_ACTIONS))))
+    original = getattr(base, hook)
+    perform = HOOK_ACTIONS[action]
+
+    def wrapper(self, *args):
+        log.append(kind="hook", hook=hook, action=action, args=[repr(a)[:200] for a in args])
+        return perform(self, hook, original, args)
+
+    wrapper.__name__ = hook
+    return wrapper
+
+
+def build_server(module, spec, log, env=AGENT_ENV):
+    """The server ``spec`` describes, built from the implementation ``module``.
+
+    ``spec`` (the protocol's ``serve`` spec): ``server_class`` (a name in
+    ``module``, or ``Forking*``/``Threading*`` composed from mix-in and base),
+    ``handler_base`` (default: Stream- or DatagramRequestHandler), ``behaviour``
+    and ``options`` (:func:`instrumented`), ``attrs`` (class attributes),
+    ``hooks`` (hook name -> action), ``family`` (inet, inet6, unix),
+    ``directory`` (where an AF_UNIX path goes), ``bind_and_activate``.
+    Handler and hook events go to ``log``.  Serving it is the caller's.
+    """
+    class_name = spec.get("server_class")
+    if not isinstance(class_name, string_types) or not class_name:
+        raise env.error("bad_spec", "server_class must be a class name")
+    base = env.server_class(module, class_name)
+    handler_base_name = spec.get("handler_base") or default_handler_base(class_name)
+    handler_base = getattr(module, handler_base_name, None)
+    if handler_base is None:
+        raise env.error("missing_class", "%s has no %s" % (module.__name__, handler_base_name))
+    handler = instrumented(handler_base, spec.get("behaviour") or "echo", log, spec.get("options"), env)
+    namespace = dict(spec.get("attrs") or {})
+    family = spec.get("family") or ("unix" if "Unix" in class_name else "inet")
+    address = env.address(family, spec.get("directory"))
+    if family == "inet6":
+        namespace.setdefault("address_family", socket.AF_INET6)
+    for hook, action in sorted((spec.get("hooks") or {}).items()):
+        namespace[hook] = hook_wrapper(base, hook, action, log, env)
+    return env.construct(module, class_name, base, handler, address, namespace,
+                         bool(spec.get("bind_and_activate", True)))
 
 
 # =========================================================================== the implementation
@@ -772,63 +997,8 @@ class Servers(object):
         self.counter = 0
 
     def build(self, subject, spec):
-        module = subject.module
-        class_name = spec.get("server_class")
-        if not isinstance(class_name, string_types) or not class_name:
-            raise RequestError("bad_spec", "server_class must be a class name")
-        base = getattr(module, class_name, None)
-        if base is None:
-            base = self._compose(module, class_name)
-        handler_base_name = spec.get("handler_base") or (
-            "DatagramRequestHandler" if ("UDP" in class_name or "Datagram" in class_name) else "StreamRequestHandler")
-        handler_base = getattr(module, handler_base_name, None)
-        if handler_base is None:
-            raise RequestError("missing_class", "%s has no %s" % (module.__name__, handler_base_name))
         log = EventLog(spec["log"])
-        handler = instrumented(handler_base, spec.get("behaviour") or "echo", log, spec.get("options"))
-        namespace = dict(spec.get("attrs") or {})
-        namespace["__module__"] = __name__
-        family = spec.get("family") or ("unix" if "Unix" in class_name else "inet")
-        if family == "unix":
-            if not hasattr(socket, "AF_UNIX"):
-                raise RequestError("unsupported", "AF_UNIX is absent")
-            address = os.path.join(spec["directory"], "srv")
-        elif family == "inet6":
-            namespace.setdefault("address_family", socket.AF_INET6)
-            address = ("::1", 0)
-        else:
-            address = ("127.0.0.1", 0)
-        for hook, action in sorted((spec.get("hooks") or {}).items()):
-            namespace[hook] = self._hook(base, hook, action, log)
-        cls = subclass(base, "Agent" + class_name, namespace)
-        return cls(address, handler, bool(spec.get("bind_and_activate", True))), log
-
-    @staticmethod
-    def _compose(module, class_name):
-        for prefix, mixin_name in (("Forking", "ForkingMixIn"), ("Threading", "ThreadingMixIn")):
-            base_name = class_name[len(prefix):]
-            if class_name.startswith(prefix) and base_name:
-                mixin = getattr(module, mixin_name, None)
-                base = getattr(module, base_name, None)
-                if mixin is not None and base is not None:
-                    return type(base)(class_name, (mixin, base), {"__module__": module.__name__})
-        raise RequestError("missing_class", "%s has no server class %s" % (module.__name__, class_name))
-
-    @staticmethod
-    def _hook(base, hook, action, log):
-        if hook not in HOOKS or action not in HOOK_ACTIONS:
-            raise RequestError("bad_spec", "hook %r/%r is not in the vocabulary (%s; %s)"
-                               % (hook, action, ", ".join(HOOKS), ", ".join(HOOK_ACTIONS)))
-        original = getattr(base, hook)
-
-        def wrapper(self, *args):
-            log.append(kind="hook", hook=hook, args=[repr(a)[:200] for a in args])
-            if action == "deny" and hook == "verify_request":
-                return False
-            return original(self, *args)
-
-        wrapper.__name__ = hook
-        return wrapper
+        return build_server(subject.module, spec, log), log
 
     def serve(self, subject, spec):
         spec = native(spec)

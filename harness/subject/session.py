@@ -200,10 +200,9 @@ class SubjectSession:
         servers.require_for(server_class)
         with addresses.private_dir() as directory:
             log = instrument.EventLog.create(directory)
-            spec = {"server_class": server_class, "behaviour": behaviour, "family": family,
-                    "attrs": dict(attrs or {}), "handler_base": handler_base, "options": dict(options or {}),
-                    "hooks": dict(hooks or {}), "poll_interval": poll_interval, "log": log.path,
-                    "directory": directory}
+            spec = instrument.server_spec(server_class, behaviour, family=family, directory=directory,
+                                          attrs=attrs, handler_base=handler_base, options=options, hooks=hooks,
+                                          poll_interval=poll_interval, log=log.path)
             try:
                 ready = self.request("serve", budget=timeouts.long() + timeouts.short(), spec=spec)
             except AgentRefused as exc:

@@ -108,14 +108,18 @@ def test_the_schema_rejects_what_the_protocol_forbids():
 
 
 def test_the_agent_vocabulary_is_the_harness_vocabulary():
-    """The agent's behaviours and calls are the schema's, and the behaviours are harness.serving.instrument's."""
+    """The agent's behaviours and calls are the schema's, and the host builds with the agent's own."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness" / "subject"))
     try:
-        import agent
+        import agent  # as a subject runs it: by path, outside the kit's package
     finally:
         sys.path.pop(0)
+    from harness.subject import agent as host_agent
+
     defs = SCHEMA["$defs"]
-    assert sorted(agent.BEHAVIOURS) == sorted(instrument.BEHAVIOURS) == sorted(defs["behaviour"]["enum"])
+    assert instrument.BEHAVIOURS is host_agent.BEHAVIOURS
+    assert sorted(agent.BEHAVIOURS) == sorted(defs["behaviour"]["enum"])
     assert sorted(agent.CALLS) == sorted(defs["method"]["enum"])
     assert sorted(agent.HOOKS) == sorted(defs["hook"]["enum"])
+    assert sorted(agent.HOOK_ACTIONS) == sorted(defs["hook_action"]["enum"])
     assert sorted(agent.OPS) == sorted(defs["op"]["enum"])
