@@ -45,6 +45,16 @@ EXTENSION = Level.EXTENSION
 UNSUPPORTED_PREFIX = "UNSUPPORTED: "
 
 #: ``{"id": ..., "impl": ...}`` of the check being run (set by the plugin).
+#:
+#: Module state on purpose, the one the plugin keeps outside ``config.stash``:
+#: :func:`verify` is called from check bodies, their helpers and their
+#: threads, none of which hold the pytest item or config, and pytest has no
+#: public accessor for the running item; passing it to every ``verify*``
+#: call would change the public API.  It is safe as module state because a
+#: pytest process runs one check at a time (pytest-xdist workers are
+#: processes), and the plugin sets it in ``pytest_runtest_setup`` before each
+#: check; its session state (``PluginState``) and per-check entries do live
+#: on ``config.stash`` and ``item.stash``.
 CURRENT = {"id": "?", "impl": "?"}
 
 
