@@ -94,18 +94,25 @@ def require_kind(module: Any, class_name: str) -> None:
 @contextlib.contextmanager
 def serve_kind(impl: Any, class_name: str, behaviour: str, *, handler_base: Optional[str] = None,
                options: Optional[Dict[str, Any]] = None, hooks: Optional[Dict[str, str]] = None,
-               **attrs: Any) -> Iterator[Served]:
+               died: Optional[Dict[str, Any]] = None, **attrs: Any) -> Iterator[Served]:
     """Serve ``class_name`` of the implementation with an instrumented
     ``behaviour`` handler (and ``hooks``: hook name -> action of the agent's
     vocabulary): in the subject agent, in this process, or in a server
     process when it forks.  All three build it from the same spec with the
-    agent's builder (:func:`harness.serving.instrument.build_server`)."""
+    agent's builder (:func:`harness.serving.instrument.build_server`).
+
+    With ``died`` (a dict; in this process and in the agent), a
+    ``serve_forever`` that dies is recorded there for the check to judge, as
+    :func:`serve_observed` does, instead of raised."""
     family = addresses.family_for_class(class_name)
     subject = getattr(impl, "subject", None)
     if subject is not None:  # the implementation lives in another interpreter (harness.subject)
         with subject.serve(class_name, behaviour, family=family, attrs=attrs, handler_base=handler_base,
                            options=options, hooks=hooks) as proc:
             yield Served(class_name, proc.address, family, proc.log, "agent", proc.pid)
+        if died is not None and proc.teardown.get("serve_error"):
+            died["serve_forever_died"] = proc.teardown["serve_error"]
+            died["when"] = "while serving"
         return
     if is_forking_name(class_name):
         with serve_in_process(impl.spec, class_name, behaviour, family=family, attrs=attrs,
@@ -117,8 +124,9 @@ def serve_kind(impl: Any, class_name: str, behaviour: str, *, handler_base: Opti
         spec = instrument.server_spec(class_name, behaviour, family=family, directory=directory, attrs=attrs,
                                       handler_base=handler_base, options=options, hooks=hooks)
         server = instrument.build_server(impl.module, spec, log)
-        with serve_in_thread(server) as served:
-            yield Served(class_name, served.address, family, log, "thread")
+        serving = serve_in_thread(server) if died is None else serve_observed(server, died)
+        with serving as served:
+            yield Served(class_name, None if served is None else served.address, family, log, "thread")
 
 
 @contextlib.contextmanager

@@ -521,12 +521,73 @@ def _close_unread(h, io, opts):
     io.send(opts.get("reply", "bye\n").encode("utf-8"))
 
 
+# --------------------------------------------------------------------------- builder: the tutorial
+# The seed tutorial's MyTCPHandler bodies (conformance/checks/test_tutorial.py quotes
+# the scripts), its code unchanged but for the bounds (recv has the handler's
+# timeout; ``while True`` has MAX_ITERATIONS) and ``print`` becoming events:
+# ``wrote`` (what recv returned, latin-1 text), ``disconnected``, ``caught``.
+
+
+try:
+    _RESET = ConnectionResetError
+except NameError:  # Python 2
+    _RESET = None
+
+
+def _connection_reset(exc):
+    """``except ConnectionResetError`` on Python 3; its errno on Python 2."""
+    if _RESET is not None:
+        return isinstance(exc, _RESET)
+    return isinstance(exc, socket.error) and getattr(exc, "errno", None) == errno.ECONNRESET
+
+
+def _tutorial_recv(h):
+    data = h.request.recv(1024).strip()
+    h._ssc_log.append(kind="wrote", request=h._ssc_request, data=data.decode("latin-1"))
+    return data
+
+
+def _socketserver1(h, io, opts):
+    # socketserver1.py: self.data = self.request.recv(1024).strip(); print(...);
+    # self.request.send(self.data.upper())
+    h.request.send(_tutorial_recv(h).upper())
+
+
+def _socketserver2(h, io, opts):
+    # socketserver2.py: the same in ``while True``, ``break`` on empty data
+    for _ in iter_bounded(MAX_ITERATIONS):
+        data = _tutorial_recv(h)
+        if not data:
+            h._ssc_log.append(kind="disconnected", request=h._ssc_request)  # print(addr, "断开了")
+            return
+        h.request.send(data.upper())
+
+
+def _socketserver3(h, io, opts):
+    # socketserver3.py (also 4 and 5): socketserver2 + ``except ConnectionResetError: break``
+    for _ in iter_bounded(MAX_ITERATIONS):
+        try:
+            data = _tutorial_recv(h)
+            if not data:
+                h._ssc_log.append(kind="disconnected", request=h._ssc_request)
+                return
+            h.request.send(data.upper())
+        except Exception as exc:
+            if not _connection_reset(exc):
+                raise
+            # print('出现错误', e)
+            h._ssc_log.append(kind="caught", request=h._ssc_request, **h._ssc_env.describe_exception(exc))
+            return
+
+
 #: The behaviour vocabulary: name -> handle() body ``f(handler, io, options)``.
 #: The host's harness.serving.instrument.BEHAVIOURS is this table.
 BEHAVIOURS = {
     "echo": _echo, "echo_line": _echo_line, "upper": _upper, "hold": _hold, "hang": _hang,
     "raise": _raise, "raise_exit": _raise_exit, "noop": _noop, "observe_recv": _observe_recv,
     "observe_send": _observe_send, "close_unread": _close_unread,
+    # builder: the tutorial's handlers (TUTORIAL-*)
+    "socketserver1": _socketserver1, "socketserver2": _socketserver2, "socketserver3": _socketserver3,
 }
 
 
@@ -637,7 +698,7 @@ def instrumented(handler_base, behaviour, log, options=None, env=AGENT_ENV):
     def record(self, phase, edge, exc=None, **extra):
         fields = {"exc": None, "exc_type": None}
         if exc is not None:
-            fields = {"exc": repr(exc), "exc_type": type(exc).__name__}
+            fields = env.describe_exception(exc)
         fields.update(extra)
         log.append(kind="phase", phase=phase, edge=edge, request=self._ssc_request, behaviour=behaviour, **fields)
 
@@ -681,8 +742,18 @@ def hook_wrapper(base, hook, action, log, env=AGENT_ENV):
     perform = HOOK_ACTIONS[action]
 
     def wrapper(self, *args):
-        log.append(kind="hook", hook=hook, action=action, args=[repr(a)[:200] for a in args])
-        return perform(self, hook, original, args)
+        fields = {}
+        if hook == "handle_error":  # the exception being handled (the stdlib prints its traceback)
+            handled = sys.exc_info()[1]
+            fields["handled"] = env.describe_exception(handled) if handled is not None else None
+        log.append(kind="hook", hook=hook, action=action, args=[repr(a)[:200] for a in args], **fields)
+        try:
+            value = perform(self, hook, original, args)
+        except BaseException as exc:
+            log.append(kind="hook_return", hook=hook, **env.describe_exception(exc))
+            raise
+        log.append(kind="hook_return", hook=hook, exc=None, exc_type=None)
+        return value
 
     wrapper.__name__ = hook
     return wrapper

@@ -79,3 +79,18 @@ def test_an_unknown_hook_action_is_refused_before_serving():
     with pytest.raises(KeyError, match="vocabulary"):
         with serve_kind(resolve("stdlib"), "TCPServer", "echo", hooks={"verify_request": "explode"}):
             pass
+
+
+def test_handle_error_is_logged_with_the_exception_it_handles(served_where):
+    where, class_name, impl = served_where
+    hooks = {"handle_error": "record", "shutdown_request": "record"}
+    with serve_kind(impl, class_name, "raise", hooks=hooks, options={"message": "on purpose"}) as served:
+        _exchange(served)
+        events = served.log.wait_for(
+            lambda found: instrument.select(found, kind="hook_return", hook="shutdown_request"),
+            timeouts.short(), "the request to be shut down")
+    handled = [e.get("handled") for e in instrument.select(events, kind="hook", hook="handle_error")]
+    assert len(handled) == 1 and handled[0]["exc_type"] == "ValueError", f"{where}: {handled}"
+    assert "on purpose" in handled[0]["exc"]
+    returns = [e["hook"] for e in instrument.select(events, kind="hook_return")]
+    assert returns == ["handle_error", "shutdown_request"], f"{where}: hook returns {returns}"
