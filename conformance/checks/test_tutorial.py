@@ -2,11 +2,19 @@
 
 The seed tutorial (a Chinese-language tutorial this project started from;
 its code and what it printed are quoted in the checks) teaches
-``socketserver`` through five small servers and one interactive client,
+``socketserver`` through five small servers around one handler body and
+drives them with one interactive client::
+
+    socketserver1  handle(): data = recv(1024).strip(); send(data.upper())    (one exchange)
+    socketserver2  the same in ``while True``, ``break`` on empty data        (many exchanges)
+    socketserver3  socketserver2 + ``except ConnectionResetError: break``     (Windows-proof)
+    socketserver4  socketserver3 on ``ThreadingTCPServer``
+    socketserver5  socketserver3 on ``ForkingTCPServer``
+    socketclient   loop: send(input()), print(recv(1024))
+
 and shows what its author saw on Windows and Linux.  Each check replays
-one scene with the tutorial's own handler code
-(:mod:`conformance.tools.tutorial`, :mod:`conformance.children.tutorial_client`), turning what the tutorial
-*printed* into observations and what it *taught* into assertions:
+one scene, turning what the tutorial *printed* into observations and what
+it *taught* into assertions:
 
 1. socketserver1 answers one exchange and closes; the client's next
    ``recv`` sees the end of the connection (Windows printed
@@ -23,7 +31,23 @@ one scene with the tutorial's own handler code
 5. ``ForkingTCPServer`` exists only where ``os.fork`` does (Windows:
    ``AttributeError``) and serves three clients at once where it exists.
 
-Waits are event-driven (the handlers' journal, the client process's
+The handlers are the tutorial's ``MyTCPHandler`` bodies, written once as
+the behaviours ``socketserver1..3`` of the subject agent
+(:mod:`harness.subject.agent`) on the implementation's own
+``BaseRequestHandler``: its code unchanged but for the bounds (every
+``recv`` has a timeout, ``while True`` a count) and ``print`` becoming events
+in the server's event log (``wrote``, ``disconnected``, ``caught``; the
+``handle`` phase edges say how each handler ended).  The servers are
+declarative specs served by :func:`conformance.tools.serving.serve_kind`,
+with ``handle_error`` and ``shutdown_request`` recorded as hooks, so the
+same check body runs in this process (``--impl``) and with the
+implementation in another interpreter (``--subject-python``, down to 2.7
+and the tutorial's 3.6).  ``ForkingTCPServer`` runs in a server process or
+the agent, never beside its clients.  The killed client is the tutorial's
+client as a process of its own that dies without closing its socket
+(:mod:`conformance.children.tutorial_client`).
+
+Waits are event-driven (the server's event log, the client process's
 lines); the only idle wait is one ``timeouts.absence()`` window proving
 that the plain server does not answer the second client.
 """
@@ -31,52 +55,86 @@ that the plain server does not answer the second client.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
 import sys
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from conformance.api import PLATFORM, REQUIRED, check, require_attr, verify, verify_equal
 from conformance.tools.event_log import intervals_of, timeline, wait_handle_edges
-from conformance.tools.recorder import Recorder
-from conformance.tools.serving import serve_kind, serve_observed
-from conformance.tools.tutorial import handler_intervals, tutorial_handler
+from conformance.tools.serving import serve_kind
 from harness.clients import bounded as clients
-from harness.core import addresses, observations, timeouts
+from harness.core import observations, timeouts
 from harness.serving import instrument
-from harness.serving.servers import build_server
 
-INET = addresses.loopback("inet")
 THREE = (b"from client1", b"from client2", b"from client3")
 
 
-@contextlib.contextmanager
-def _tutorial_server(ss, class_name: str, variant: str) -> Iterator[Any]:
-    """``class_name`` serving the tutorial's ``variant`` handler in this process;
-    yields ``(served, journal, handle_errors)``; a ``serve_forever`` that died
-    is added to ``handle_errors`` when the block ends."""
-    journal = Recorder()
-    handle_errors: List[Dict[str, Any]] = []
+@dataclasses.dataclass
+class _Scene:
+    """One tutorial server being served: where, its event log, and (once the
+    block ended) the events and the handle_error calls, a died ``serve_forever`` included."""
 
-    def handle_error(self, request, client_address):
-        handle_errors.append(observations.describe_exception(sys.exc_info()[1]))
+    served: Any
+    events: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    errors: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
 
-    base = require_attr(ss, class_name)
+    @property
+    def address(self) -> Any:
+        return self.served.address
 
-    def shutdown_request(self, request):
+    def reached(self, predicate: Callable[[List[Dict[str, Any]]], Any], budget: float) -> bool:
+        """Whether the handlers' events satisfy ``predicate`` within ``budget`` (no raise)."""
         try:
-            base.shutdown_request(self, request)
-        finally:
-            journal.add("shutdown_request")
+            self.served.log.wait_for(predicate, budget, "the tutorial handler's events")
+        except timeouts.HarnessTimeout:
+            return False
+        return True
 
-    server = build_server(ss, class_name, tutorial_handler(ss, variant, journal), INET,
-                          handle_error=handle_error, shutdown_request=shutdown_request)
+
+@contextlib.contextmanager
+def _tutorial_server(impl: Any, ss: Any, class_name: str, variant: str) -> Iterator[_Scene]:
+    """``class_name`` serving the tutorial's ``variant`` handler (the agent's behaviour of that
+    name, on the implementation's ``BaseRequestHandler``), in this process or in the subject
+    agent, with ``handle_error`` and ``shutdown_request`` recorded; yields the :class:`_Scene`."""
+    require_attr(ss, class_name)
     died: Dict[str, Any] = {}
-    with serve_observed(server, died) as served:
-        yield served, journal, handle_errors
+    with serve_kind(impl, class_name, variant, handler_base="BaseRequestHandler", died=died,
+                    hooks={"handle_error": "record", "shutdown_request": "record"}) as served:
+        scene = _Scene(served)
+        try:
+            yield scene
+        finally:
+            scene.events = served.log.read()
+            scene.errors = [e.get("handled") for e in instrument.select(scene.events, kind="hook",
+                                                                        hook="handle_error")]
     if died:  # judged with the handle_error calls: the checks expect neither
-        handle_errors.append(died)
+        scene.errors.append(died)
+
+
+def _closed(events: List[Dict[str, Any]]) -> bool:
+    """The server's shutdown_request() returned (the request's socket is closed)."""
+    return bool(instrument.select(events, kind="hook_return", hook="shutdown_request"))
+
+
+def _ends(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """How each handler's handle() ended, in order: returned, or raised (and what)."""
+    return [{"how": "returned" if e.get("exc_type") is None else "raised",
+             "exc": None if e.get("exc_type") is None else _exception(e)}
+            for e in instrument.select(events, kind="phase", phase="handle", edge="end")]
+
+
+def _exception(event: Dict[str, Any]) -> Dict[str, Any]:
+    """An event's exception fields as :func:`harness.core.observations.describe_exception` names them."""
+    return {"type": event.get("exc_type"), "errno": event.get("errno"), "errno_name": event.get("errno_name"),
+            "winerror": event.get("winerror"), "message": event.get("exc")}
+
+
+def _wrote(events: List[Dict[str, Any]]) -> List[bytes]:
+    """What the handlers' ``recv(1024).strip()`` returned (the tutorial printed it)."""
+    return [e["data"].encode("latin-1") for e in instrument.select(events, kind="wrote")]
 
 
 def _exchange(sock: socket.socket, message: bytes, budget: Optional[float] = None) -> Any:
@@ -107,22 +165,23 @@ def _outcome(fn) -> Any:
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L326, "
               "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L508-L520, "
               "docs/platform-knowledge.md#server_closed]")
-def test_single_shot_handler_closes(ss, observe):
+def test_single_shot_handler_closes(impl, ss, observe):
     """socketserver1 answers b'AA' once, then the client's next recv sees the connection end."""
-    with _tutorial_server(ss, "TCPServer", "socketserver1") as (served, journal, errors):
-        sock = clients.connect(served.address)
+    with _tutorial_server(impl, ss, "TCPServer", "socketserver1") as scene:
+        sock = clients.connect(scene.address)
         with sock:
             first = _exchange(sock, b"aa")
-            closed = journal.reached(lambda r: r.count("shutdown_request") > 0, timeouts.short())
+            closed = scene.reached(_closed, timeouts.short())
             send_bb = _outcome(lambda: sock.send(b"bb"))
             after = _outcome(lambda: clients.recv_some(sock, timeouts.short(), 1024))
-        again = _outcome(lambda: clients.roundtrip(served.address, payload=b"cc"))
+        again = _outcome(lambda: clients.roundtrip(scene.address, payload=b"cc"))
+    errors = scene.errors
     observe("first_reply", first)
     observe("server_ended_request", closed)
     observe("send_after_close", send_bb)
     observe("recv_after_close", after)
     observe("next_connection_reply", again)
-    observe("handler_wrote", [e.get("data") for e in journal.infos("wrote")])
+    observe("handler_wrote", _wrote(scene.events))
     observe.summary("no end of stream" if isinstance(after, timeouts.HarnessTimeout) else observations.summary(after))
     verify_equal("the reply to 'aa'", b"AA", first)
     ended = after == b"" or isinstance(after, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError))
@@ -137,17 +196,18 @@ def test_single_shot_handler_closes(ss, observe):
 @check("TUTORIAL-002", REQUIRED,
        clause="socketserver2: a handler that loops until recv returns b'' ends cleanly when the "
               "client closes normally; no handle_error [docs/platform-knowledge.md#fin]")
-def test_loop_handler_ends_cleanly(ss, observe):
+def test_loop_handler_ends_cleanly(impl, ss, observe):
     """A client that closes normally ends socketserver2's loop without an error."""
-    with _tutorial_server(ss, "TCPServer", "socketserver2") as (served, journal, errors):
-        sock = clients.connect(served.address)
+    with _tutorial_server(impl, ss, "TCPServer", "socketserver2") as scene:
+        sock = clients.connect(scene.address)
         with sock:
             replies = [_exchange(sock, b"aa"), _exchange(sock, b"bb")]
-        ended = journal.reached(lambda r: r.count("shutdown_request") > 0, timeouts.short())
-        again = _outcome(lambda: clients.roundtrip(served.address, payload=b"from the next client"))
-    ends = journal.infos("end")
+        ended = scene.reached(_closed, timeouts.short())
+        again = _outcome(lambda: clients.roundtrip(scene.address, payload=b"from the next client"))
+    ends = _ends(scene.events)
+    errors = scene.errors
     observe("replies", replies)
-    observe("handler_ends", [{"how": e["how"], "exc": e.get("exc")} for e in ends])
+    observe("handler_ends", ends)
     observe("handle_error_calls", errors)
     observe("next_client_reply", again)
     verify_equal("replies to 'aa' and 'bb'", [b"AA", b"BB"], replies)
@@ -203,18 +263,19 @@ def _kill(child: Any) -> str:
               "while the tutorial's Windows run got ConnectionResetError [WinError 10054]; "
               "socketserver3 catches it and the server serves the next client "
               "[docs/platform-knowledge.md#killed]")
-def test_killed_client_then_next_client(ss, observe):
+def test_killed_client_then_next_client(impl, ss, observe):
     """After the client process is killed, the server serves the next client."""
-    with _tutorial_server(ss, "TCPServer", "socketserver3") as (served, journal, errors):
-        with _client_process(served.address, ["aa", "bb"]) as (child, replies):
+    with _tutorial_server(impl, ss, "TCPServer", "socketserver3") as scene:
+        with _client_process(scene.address, ["aa", "bb"]) as (child, replies):
             how = _kill(child)
-        journal.reached(lambda r: r.count("end") > 0, timeouts.short())
-        again = _outcome(lambda: clients.roundtrip(served.address, payload=b"from client2"))
-    wrote = [e.get("data") for e in journal.infos("wrote")]
-    caught = journal.infos("caught")
-    ends = journal.infos("end")
+        scene.reached(lambda events: _ends(events), timeouts.short())
+        again = _outcome(lambda: clients.roundtrip(scene.address, payload=b"from client2"))
+    wrote = _wrote(scene.events)
+    caught = instrument.select(scene.events, kind="caught")
+    ends = _ends(scene.events)
+    errors = scene.errors
     if caught:
-        saw = observations.summary(caught[0]["exc"])
+        saw = observations.summary(_exception(caught[0]))
     elif ends and ends[0].get("exc"):
         saw = observations.summary(ends[0]["exc"])
     elif b"" in wrote:
@@ -224,7 +285,7 @@ def test_killed_client_then_next_client(ss, observe):
     observe("client_replies", replies)
     observe("killed_with", how)
     observe("handler_received", wrote)
-    observe("handler_ends", [{"how": e["how"], "exc": e.get("exc")} for e in ends])
+    observe("handler_ends", ends)
     observe("handle_error_calls", errors)
     observe("next_client_reply", again)
     observe.summary(saw)
@@ -241,15 +302,16 @@ def test_killed_client_then_next_client(ss, observe):
        clause="socketserver4: ThreadingTCPServer handles each client in a new thread, so three "
               "clients are served while all three stay connected (docs: ThreadingMixIn) "
               "[https://docs.python.org/3/library/socketserver.html#socketserver.ThreadingMixIn]")
-def test_threading_serves_three_at_once(ss, observe):
+def test_threading_serves_three_at_once(impl, ss, observe):
     """ThreadingTCPServer answers three clients that are all connected at once."""
-    with _tutorial_server(ss, "ThreadingTCPServer", "socketserver3") as (served, journal, errors):
+    with _tutorial_server(impl, ss, "ThreadingTCPServer", "socketserver3") as scene:
         with contextlib.ExitStack() as stack:
-            socks = [stack.enter_context(clients.connect(served.address)) for _ in THREE]
+            socks = [stack.enter_context(clients.connect(scene.address)) for _ in THREE]
             replies = [_exchange(sock, message) for sock, message in zip(socks, THREE)]
-        journal.reached(lambda r: r.count("end") >= len(THREE), timeouts.short())
-    rows = handler_intervals(journal)
+        wait_handle_edges(scene.served.log, "end", len(THREE))
+    rows = instrument.intervals(scene.events, "handle")
     overlap = instrument.max_overlap(rows)
+    errors = scene.errors
     observe("replies", replies)
     observe("max_overlap", overlap)
     observe.timeline(timeline(rows))
@@ -262,18 +324,19 @@ def test_threading_serves_three_at_once(ss, observe):
        clause="TCPServer handles one request at a time: while the first client's handler has not "
               "finished, the second client is not served (tutorial: summary; docs: synchronous "
               "servers) [https://docs.python.org/3/library/socketserver.html#module-socketserver]")
-def test_plain_server_serves_one_at_a_time(ss, observe):
+def test_plain_server_serves_one_at_a_time(impl, ss, observe):
     """TCPServer does not answer a second client until the first disconnects."""
-    with _tutorial_server(ss, "TCPServer", "socketserver3") as (served, journal, errors):
-        first = clients.connect(served.address)
-        second = clients.connect(served.address)
+    with _tutorial_server(impl, ss, "TCPServer", "socketserver3") as scene:
+        first = clients.connect(scene.address)
+        second = clients.connect(scene.address)
         with first, second:
             reply1 = _exchange(first, THREE[0], timeouts.short())
             early = _exchange(second, THREE[1], timeouts.absence())  # the single absence window
             first.close()
             reply2 = early if early is not None else _outcome(lambda: clients.recv_some(second, None, 1024))
-        journal.reached(lambda r: r.count("end") >= 2, timeouts.short())
-    rows = handler_intervals(journal)
+        wait_handle_edges(scene.served.log, "end", 2)
+    rows = instrument.intervals(scene.events, "handle")
+    errors = scene.errors
     observe("reply_to_first", reply1)
     observe("reply_to_second_while_first_connected", early)
     observe("reply_to_second_after_first_closed", reply2)

@@ -26,7 +26,6 @@ module                      tool
                             and in the ``no_poll`` child)
 ``disconnect_scenarios``    disconnect scenarios run once per server kind, and
                             their summaries
-``tutorial``                the original tutorial's handlers, replayed with bounds
 ==========================  =====================================================
 
 The programs these tools start as child processes are in
