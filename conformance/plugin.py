@@ -537,7 +537,9 @@ def pytest_runtest_setup(item):
     missing = [name for name in meta["requires"] if not capabilities.has(name)]
     if missing:
         pytest.skip(api.UNSUPPORTED_PREFIX + "capability absent: " + ", ".join(missing))
-    if not state.probed:  # once per process, before its first check (harness.serving.prerequisite_probes)
+    # once per process, before its first check (harness.serving.prerequisite_probes); not for a
+    # subject's implementation: the probes build servers in this process (the mirror refuses them)
+    if not state.probed and getattr(state.impl, "subject", None) is None:
         state.probed = True
         from harness.serving import prerequisite_probes
 

@@ -61,11 +61,36 @@ def _session(python):
             agent.request("stop_server", server=ready["server"], budget=timeouts.long())
             with pytest.raises(AgentRefused, match="unknown_server"):
                 agent.request("stop_server", server=ready["server"])
+            _probe_ops(agent, log, directory)
             events = log.read()
         agent.request("bye")
     finally:
         agent.stop()
     return agent.transcript, events
+
+
+def _probe_ops(agent, log, directory):
+    """The HANDLER/PIPELINE/DISCONNECT vocabulary: a built server with a probe handler and
+    observing hooks, a bounded handle_request(), a described object's fileno(), a direct handler."""
+    built = agent.request("probe_build", spec={
+        "server_class": "TCPServer", "family": "inet", "handler_base": "BaseRequestHandler",
+        "probe": {"handle": [["fact", "attributes"], ["sendall", "ok"]], "attrs": {}},
+        "hooks": {"verify_request": "observe", "handle_error": "observe_quiet"}, "log": log.path,
+        "directory": directory})
+    with clients.connect(tuple(built["address"]), "inet") as sock:
+        answer = agent.request("probe_invoke", server=built["server"], method="handle_request", args=[],
+                               limit=timeouts.short())
+        assert answer["returned"] and sock.recv(2) == b"ok"
+    seen = [e["value"] for e in log.read() if e.get("kind") == "step" and e.get("arg") == "attributes"]
+    assert seen[0]["server"]["ref"] == built["ref"]
+    agent.request("ref_call", server=built["server"], ref=seen[0]["request"]["ref"], method="fileno")
+    agent.request("join", server=built["server"], limit=timeouts.short())
+    agent.request("stop_server", server=built["server"])
+    with clients.dgram_client("inet") as client:
+        ran = agent.request("run_handler", spec={"handler_base": "DatagramRequestHandler", "log": log.path,
+                                                 "probe": {"handle": [["write", "hi"]]}},
+                            data="6869", client=list(client.getsockname()), limit=timeouts.short())
+        assert ran["returned"] and clients.recvfrom(client)[0] == b"hi"
 
 
 def test_every_message_of_a_session_is_valid(subject_python):
@@ -123,3 +148,6 @@ def test_the_agent_vocabulary_is_the_harness_vocabulary():
     assert sorted(agent.HOOKS) == sorted(defs["hook"]["enum"])
     assert sorted(agent.HOOK_ACTIONS) == sorted(defs["hook_action"]["enum"])
     assert sorted(agent.OPS) == sorted(defs["op"]["enum"])
+    assert sorted(agent.PROBE_STEPS) == sorted(defs["probe_step"]["enum"])
+    assert sorted(agent.PROBE_FACTS) == sorted(defs["probe_fact"]["enum"])
+    assert sorted(agent.INVOKE_METHODS) == sorted(defs["invoke_method"]["enum"])
