@@ -3,61 +3,77 @@
 ``handle_request()`` (and each iteration of ``serve_forever``) takes a
 request through ``get_request -> verify_request -> process_request ->
 finish_request (the handler) -> shutdown_request -> close_request``, with
-``handle_error`` for exceptions.  The checks override these hooks in a
-subclass of the implementation's ``TCPServer`` that records each call and
-then calls the implementation's own method, so the observed order is the
-implementation's.
+``handle_error`` for exceptions.  Each check describes its server as a spec
+(:mod:`conformance.tools.spec_server`): the implementation's ``TCPServer``
+whose hooks *observe* (each call is recorded with its arguments, then the
+implementation's own method runs, so the observed order is the
+implementation's; ``handle_error`` records ``sys.exc_info()`` instead of
+printing) and a *probe* handler that records the request, client address
+and server it got, then replies or raises.  Objects are compared by ``ref``
+(their identity in the implementation's process), so the same check runs
+in-process and through the subject agent.
 
 Every client connects *before* ``handle_request()`` runs: the connection
 completes in the listen backlog, so ``handle_request()`` finds it ready and
-cannot block; it still runs bounded (``run_handle_request``).  Replies and
-EOF are read with a deadline and judged by ``verify`` (a missing EOF is a
-FAIL, not a TIMEOUT).
+cannot block; it still runs bounded.  Replies and EOF are read with a
+deadline and judged by ``verify`` (a missing EOF is a FAIL, not a TIMEOUT).
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import io
 import socket
-import sys
 
 import pytest
 
 from conformance.api import REQUIRED, VERSION, check, verify, verify_equal
-from conformance.tools.handlers import recording_class, recording_handler
-from conformance.tools.recorder import Recorder
 from conformance.tools.roundtrip import read_to_eof
-from conformance.tools.running import LoopThread, owned
 from harness.core import timeouts
-from harness.core.observations import summary
-from harness.serving.servers import call_bounded, run_handle_request
+from harness.serving.spec_server import (
+    as_address,
+    as_bytes,
+    count,
+    hook_calls,
+    order,
+    spec_server,
+    steps,
+)
 
 PIPELINE_HOOKS = ("get_request", "verify_request", "process_request", "finish_request",
                   "shutdown_request", "close_request")
+#: the probe handler records the request, client address and server it got
+RECORDS = [["fact", "attributes"]]
 
 
-class _Boom(Exception):
-    """A handler's ordinary exception, raised on purpose."""
+def _raises(exc_type: str, message: str) -> dict:
+    return {"handle": RECORDS + [["raise", {"type": exc_type, "message": message}]]}
 
 
-def _server(ss, recorder, handler, hooks=PIPELINE_HOOKS, quiet_errors=True, **attrs):
-    """A recording TCPServer on loopback; handle_error records instead of printing."""
-    cls = recording_class(ss.TCPServer, recorder, hooks)
-    namespace = dict(attrs)
+def _server(impl, probe, hooks=PIPELINE_HOOKS, quiet_errors=True, class_name="TCPServer", **actions):
+    """A TCPServer spec on loopback whose ``hooks`` observe; handle_error records instead of printing."""
+    spec_hooks = {hook: "observe" for hook in hooks}
     if quiet_errors:
-        def handle_error(self, request, client_address):
-            recorder.add("handle_error", request=request, client_address=client_address,
-                         exc_info=sys.exc_info())
-        namespace["handle_error"] = handle_error
-    if namespace:
-        cls = type(cls.__name__, (cls,), namespace)
-    return cls(("127.0.0.1", 0), handler)
+        spec_hooks["handle_error"] = "observe_quiet"
+    spec_hooks.update(actions)
+    return spec_server(impl, class_name, probe=probe, hooks=spec_hooks, handler_base="BaseRequestHandler")
 
 
 def _client(server):
-    return socket.create_connection(server.server_address, timeout=timeouts.short())
+    return socket.create_connection(server.address, timeout=timeouts.short())
+
+
+def _handler_saw(events, index=0):
+    """What the ``index``-th handler recorded: request, client_address, server (described)."""
+    found = [e.get("value") for e in steps(events, "fact", at="handle")]
+    return found[index] if len(found) > index else None
+
+
+def _raised(events):
+    """The exception the probe handler raised (its step event), or None."""
+    return next((e for e in steps(events, "raise") if e.get("exc_type")), None)
+
+
+def _summary(call):
+    return f"{call.exc_type}: {call.exc_message}" if call.error else None
 
 
 @check("PIPELINE-001", REQUIRED, clause="handle_request() runs get_request, verify_request, "
@@ -65,73 +81,57 @@ def _client(server):
                                         "close_request) in that order "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L326, "
                                         "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L508-L520]")
-def test_pipeline_order(ss, observe):
+def test_pipeline_order(impl, observe):
     """The hooks run in the documented order around the handler; handle_request() returns None."""
-    recorder = Recorder()
-    with owned(_server(ss, recorder, recording_handler(ss, recorder))) as server:
+    with _server(impl, {"handle": RECORDS}) as server:
         with _client(server):
-            result = run_handle_request(server)
-    order = recorder.names(*PIPELINE_HOOKS, "handler")
-    observe("order", order)
-    observe("handle_request_returned", repr(result))
+            result = server.handle_request()
+    found = order(server.events(), *PIPELINE_HOOKS)
+    observe("order", found)
+    observe("handle_request_returned", repr(result.value))
     verify_equal("pipeline order", ["get_request", "verify_request", "process_request", "finish_request", "handler",
-                         "shutdown_request", "close_request"], order)
-    verify(result is None, "handle_request() return value after a request", None, repr(result))
+                                    "shutdown_request", "close_request"], found)
+    verify(result.value is None and result.error is None, "handle_request() return value after a request", None,
+           result.error or repr(result.value))
 
 
 @check("PIPELINE-002", REQUIRED, clause="a TCP request gets shutdown(SHUT_WR) and is closed after "
                                         "the handler, so the client reads b'' "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L326, "
                                         "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L508-L520]")
-def test_request_half_closed_then_closed(ss, observe):
+def test_request_half_closed_then_closed(impl, observe):
     """The client reads EOF even while a dup of the request socket lives: SHUT_WR was sent."""
-    recorder = Recorder()
-    duplicates = []
-
-    class Handler(ss.BaseRequestHandler):
-        def handle(self):
-            recorder.add("handler", request=self.request)
-            duplicates.append(self.request.dup())  # keeps the connection open past close()
-            self.request.sendall(b"reply")
-
-    with owned(_server(ss, recorder, Handler)) as server:
-        try:
-            with _client(server) as client:
-                run_handle_request(server)
-                reply = read_to_eof(client, timeouts.absence())
-        finally:
-            for dup in duplicates:
-                dup.close()
-    request = recorder.first("handler")["request"]
+    # the dup keeps the connection open past close(), until the server is torn down
+    with _server(impl, {"handle": RECORDS + ["dup", ["sendall", "reply"]]}) as server:
+        with _client(server) as client:
+            server.handle_request()
+            reply = read_to_eof(client, timeouts.absence())
+        seen = _handler_saw(server.events())
+        fileno = server.ref_call(seen["request"], "fileno") if seen else None
     observe("reply", reply)
-    observe("request_fileno_after", request.fileno())
+    observe("request_fileno_after", fileno)
     verify_equal("data the client read", b"reply", reply["data"])
     verify(reply["eof"], "EOF at the client while a duplicate of the request socket is open",
            "EOF (SHUT_WR sent)", reply["error"])
-    verify_equal("request socket fileno() after handle_request()", -1, request.fileno())
+    verify_equal("request socket fileno() after handle_request()", -1, fileno)
 
 
 @check("PIPELINE-003", REQUIRED, clause="a false verify_request() means no handler, "
                                         "shutdown_request() exactly once, and the client reads "
                                         "b'' [bpo-26309, "
                                         "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L316-L326]")
-def test_verify_request_false(ss, observe):
+def test_verify_request_false(impl, observe):
     """A rejected request is shut down once and never reaches the handler."""
-    recorder = Recorder()
-
-    def verify_request(self, request, client_address):
-        recorder.add("verify_request")
-        return False
-
-    with owned(_server(ss, recorder, recording_handler(ss, recorder), verify_request=verify_request)) as server:
+    with _server(impl, {"handle": RECORDS}, verify_request="observe_deny") as server:
         with _client(server) as client:
-            run_handle_request(server)
+            server.handle_request()
             reply = read_to_eof(client, timeouts.absence())
-    observe("calls", recorder.names())
+    events = server.events()
+    observe("calls", order(events, *PIPELINE_HOOKS, "handle_error"))
     observe("reply", reply)
-    verify_equal("handler instantiations", 0, recorder.count("handler"))
-    verify_equal("process_request() calls", 0, recorder.count("process_request"))
-    verify_equal("shutdown_request() calls", 1, recorder.count("shutdown_request"))
+    verify_equal("handler instantiations", 0, count(events, "handler"))
+    verify_equal("process_request() calls", 0, count(events, "process_request"))
+    verify_equal("shutdown_request() calls", 1, count(events, "shutdown_request"))
     verify(reply["eof"] and reply["data"] == b"", "client read", "b'' (EOF)", reply)
 
 
@@ -139,57 +139,39 @@ def test_verify_request_false(ss, observe):
                                         "handle_request() returns None; neither handle_error() "
                                         "nor the handler runs "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L312-L315]")
-def test_get_request_oserror_swallowed(ss, observe):
+def test_get_request_oserror_swallowed(impl, observe):
     """A failing accept drops that request silently and the server serves the next one."""
-    recorder = Recorder()
-    state = {"fail": True}
-
-    def get_request(self):
-        recorder.add("get_request")
-        request, client_address = ss.TCPServer.get_request(self)
-        if state.pop("fail", False):
-            request.close()
-            raise OSError(errno.ECONNABORTED, "injected accept failure")
-        return request, client_address
-
-    handler = recording_handler(ss, recorder)
-    with owned(_server(ss, recorder, handler, hooks=("verify_request",), get_request=get_request)) as server:
+    # get_request accepts, closes the connection and raises OSError(ECONNABORTED) the first time
+    with _server(impl, {"handle": RECORDS}, hooks=("verify_request",), get_request="fail_once") as server:
         with _client(server):
-            result = run_handle_request(server)
-        first = recorder.names()
+            result = server.handle_request()
+        first = order(server.events(), "get_request", "verify_request", "handle_error")
         with _client(server):
-            run_handle_request(server)
+            server.handle_request()
     observe("first_request_calls", first)
-    observe("handle_request_returned", repr(result))
-    verify(result is None, "handle_request() after get_request() raised", None, repr(result))
+    observe("handle_request_returned", repr(result.value))
+    verify(result.value is None and result.error is None, "handle_request() after get_request() raised", None,
+           _summary(result) or repr(result.value))
     verify_equal("calls after get_request() raised OSError", ["get_request"], first)
-    verify_equal("handlers run (the second request only)", 1, recorder.count("handler"))
+    verify_equal("handlers run (the second request only)", 1, count(server.events(), "handler"))
 
 
 @check("PIPELINE-005", REQUIRED, clause="an Exception in the handler leads to "
                                         "handle_error(request, client_address), then "
                                         "shutdown_request(); handle_request() returns normally "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L316-L321]")
-def test_handler_exception_to_handle_error(ss, observe):
+def test_handler_exception_to_handle_error(impl, observe):
     """A handler's Exception goes to handle_error, then the request is shut down."""
-    recorder = Recorder()
-    handler = recording_handler(ss, recorder, "raises", exc=_Boom("pipeline-005"))
-    error = None
-    with owned(_server(ss, recorder, handler)) as server:
+    with _server(impl, _raises("Boom", "pipeline-005")) as server:
         with _client(server) as client:
-            try:
-                result = run_handle_request(server)
-            except timeouts.HarnessTimeout:
-                raise  # handle_request() hung: TIMEOUT, not an observation
-            except Exception as exc:  # judged below
-                error, result = exc, None
+            result = server.handle_request()
             reply = read_to_eof(client, timeouts.absence())
-    order = recorder.names("handler", "handle_error", "shutdown_request")
-    observe("order", order)
-    observe("propagated", summary(error) if error else None)
-    verify(error is None, "exception out of handle_request()", "none", summary(error) if error else None)
-    verify(result is None, "handle_request() return value", None, repr(result))
-    verify_equal("order after a handler exception", ["handler", "handle_error", "shutdown_request"], order)
+    found = order(server.events(), "handle_error", "shutdown_request")
+    observe("order", found)
+    observe("propagated", _summary(result))
+    verify(result.error is None, "exception out of handle_request()", "none", _summary(result))
+    verify(result.value is None, "handle_request() return value", None, repr(result.value))
+    verify_equal("order after a handler exception", ["handler", "handle_error", "shutdown_request"], found)
     verify(reply["eof"], "client after the failed request", "EOF", reply)
 
 
@@ -197,26 +179,18 @@ def test_handler_exception_to_handle_error(ss, observe):
                                         "listening socket stays open and the next request is "
                                         "served "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L316-L321]")
-def test_server_survives_handler_exception(ss, observe):
+def test_server_survives_handler_exception(impl, observe):
     """The request after a failing one is served normally."""
-    recorder = Recorder()
-    state = {"raise": True}
-
-    class Handler(ss.BaseRequestHandler):
-        def handle(self):
-            recorder.add("handler")
-            if state.pop("raise", False):
-                raise _Boom("pipeline-006")
-            self.request.sendall(b"second")
-
-    with owned(_server(ss, recorder, Handler)) as server:
+    probe = {"handle": {"first": RECORDS + [["raise", {"type": "Boom", "message": "pipeline-006"}]],
+                        "rest": RECORDS + [["sendall", "second"]]}}
+    with _server(impl, probe) as server:
         with _client(server):
-            run_handle_request(server)
-        fileno = server.socket.fileno()
+            server.handle_request()
+        fileno = server.invoke("fileno").value
         observe("listening_fileno_after_error", fileno)
-        verify(fileno >= 0, "listening socket after a handler exception", "open", fileno)
+        verify(isinstance(fileno, int) and fileno >= 0, "listening socket after a handler exception", "open", fileno)
         with _client(server) as client:
-            run_handle_request(server)
+            server.handle_request()
             reply = read_to_eof(client, timeouts.short())
     observe("second_reply", reply)
     verify_equal("reply to the request after the failed one", b"second", reply["data"])
@@ -225,23 +199,24 @@ def test_server_survives_handler_exception(ss, observe):
 @check("PIPELINE-007", REQUIRED, clause="handle_error() receives the failed request object and "
                                         "its client address "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L316-L321]")
-def test_handle_error_arguments(ss, observe):
+def test_handle_error_arguments(impl, observe):
     """handle_error gets the same request object and client_address the handler got."""
-    recorder = Recorder()
-    handler = recording_handler(ss, recorder, "raises", exc=_Boom("pipeline-007"))
-    with owned(_server(ss, recorder, handler)) as server:
+    with _server(impl, _raises("Boom", "pipeline-007")) as server:
         with _client(server) as client:
             mine = client.getsockname()
-            run_handle_request(server)
-    seen = recorder.first("handler")
-    reported = recorder.first("handle_error")
-    observe("handler_client_address", seen["client_address"])
-    observe("handle_error_client_address", reported["client_address"] if reported else None)
+            server.handle_request()
+    events = server.events()
+    seen = _handler_saw(events)
+    reported = next(iter(hook_calls(events, "handle_error")), None)
+    observe("handler_client_address", seen["client_address"] if seen else None)
+    observe("handle_error_client_address", reported["args"][1] if reported else None)
+    verify(seen is not None, "the handler", "called with request, client_address, server", seen)
     verify(reported is not None, "handle_error()", "called", None)
-    verify(reported["request"] is seen["request"], "request passed to handle_error()",
-           "the handler's request object", repr(reported["request"]))
-    verify_equal("client_address passed to handle_error()", seen["client_address"], reported["client_address"])
-    verify_equal("client_address vs the client's getsockname()", tuple(mine), tuple(seen["client_address"]))
+    verify(reported["args"][0].get("ref") == seen["request"].get("ref"), "request passed to handle_error()",
+           "the handler's request object", reported["args"][0])
+    verify_equal("client_address passed to handle_error()", as_address(seen["client_address"]),
+                 as_address(reported["args"][1]))
+    verify_equal("client_address vs the client's getsockname()", tuple(mine), as_address(seen["client_address"]))
 
 
 @check("PIPELINE-008", VERSION, clause="SystemExit/KeyboardInterrupt in the handler: "
@@ -249,63 +224,60 @@ def test_handle_error_arguments(ss, observe):
                                        "handle_request(), handle_error() is not called (3.6+) "
                                        "[bpo-23430, "
                                        "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L322-L324]")
-@pytest.mark.parametrize("exc_type", [SystemExit, KeyboardInterrupt], ids=["SystemExit", "KeyboardInterrupt"])
-def test_base_exception_propagates_from_handle_request(ss, impl, observe, exc_type):
+@pytest.mark.parametrize("exc_type", ["SystemExit", "KeyboardInterrupt"], ids=["SystemExit", "KeyboardInterrupt"])
+def test_base_exception_propagates_from_handle_request(impl, observe, exc_type):
     """A handler's BaseException shuts the request down and leaves handle_request()."""
-    recorder = Recorder()
-    marker = exc_type("pipeline-008")
-    handler = recording_handler(ss, recorder, "raises", exc=marker)
-    error = None
-    with owned(_server(ss, recorder, handler)) as server:
+    with _server(impl, _raises(exc_type, "pipeline-008")) as server:
         with _client(server) as client:
-            try:
-                run_handle_request(server)
-            except BaseException as exc:  # SystemExit/KeyboardInterrupt are the observation
-                if isinstance(exc, timeouts.HarnessTimeout):
-                    raise
-                error = exc
+            result = server.handle_request()
             reply = read_to_eof(client, timeouts.absence())
-    observe("propagated", type(error).__name__ if error is not None else None)
-    observe("calls", recorder.names("handle_error", "shutdown_request"))
-    verify_equal("shutdown_request() calls", 1, recorder.count("shutdown_request"))
+    events = server.events()
+    raised = _raised(events)
+    observe("propagated", result.exc_type)
+    observe("calls", order(events, "handle_error", "shutdown_request", handler="handler"))
+    verify_equal("shutdown_request() calls", 1, count(events, "shutdown_request"))
     verify(reply["eof"], "client after the request", "EOF", reply)
     if impl.api_at_least(3, 6):
-        observe.expected("propagated", exc_type.__name__)
-        verify(error is marker, "exception out of handle_request()", f"the handler's {exc_type.__name__}",
-               repr(error))
-        verify_equal("handle_error() calls", 0, recorder.count("handle_error"))
+        observe.expected("propagated", exc_type)
+        verify(result.error is not None and raised is not None
+               and result.error["exception"]["ref"] == raised["exc_ref"],
+               "exception out of handle_request()", f"the handler's {exc_type}", _summary(result))
+        verify_equal("handle_error() calls", 0, count(events, "handle_error"))
     else:
         observe.expected("propagated", None)
-        verify(error is None, "exception out of handle_request() (API < 3.6)", None, repr(error))
-        verify_equal("handle_error() calls (API < 3.6)", 1, recorder.count("handle_error"))
+        verify(result.error is None, "exception out of handle_request() (API < 3.6)", None, _summary(result))
+        verify_equal("handle_error() calls (API < 3.6)", 1, count(events, "handle_error"))
 
 
 @check("PIPELINE-009", VERSION, clause="a handler's SystemExit propagates out of serve_forever() "
                                        "after shutdown_request(); handle_error() is not called "
                                        "(3.6+) "
                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L322-L324]")
-def test_base_exception_propagates_from_serve_forever(ss, impl, observe):
+def test_base_exception_propagates_from_serve_forever(impl, observe):
     """serve_forever() ends with the handler's SystemExit."""
-    recorder = Recorder()
-    marker = SystemExit("pipeline-009")
-    handler = recording_handler(ss, recorder, "raises", exc=marker)
-    with owned(_server(ss, recorder, handler, hooks=("shutdown_request",))) as server:
-        with LoopThread(server, recorder=recorder) as loop:
-            with _client(server) as client:
-                ended = loop.returned_within(timeouts.short())
-                reply = read_to_eof(client, timeouts.absence())
-    observe("serve_forever_ended", ended)
-    observe("serve_forever_raised", type(loop.error).__name__ if loop.error else None)
-    observe("calls", recorder.names("handler", "handle_error", "shutdown_request"))
-    verify_equal("shutdown_request() calls", 1, recorder.count("shutdown_request"))
+    with spec_server(impl, "TCPServer", probe=_raises("SystemExit", "pipeline-009"), serve=True, loop_may_end=True,
+                     handler_base="BaseRequestHandler",
+                     hooks={"shutdown_request": "observe", "handle_error": "observe_quiet"}) as server:
+        with _client(server) as client:
+            loop = server.join(timeouts.short())
+            reply = read_to_eof(client, timeouts.absence())
+    events = server.events()
+    raised = _raised(events)
+    error = loop["serve_error"]
+    observe("serve_forever_ended", loop["ended"])
+    observe("serve_forever_raised", error["exception"]["exc_type"] if error else None)
+    observe("calls", order(events, "handle_error", "shutdown_request"))
+    verify_equal("shutdown_request() calls", 1, count(events, "shutdown_request"))
     verify(reply["eof"], "client after the request", "EOF", reply)
     if impl.api_at_least(3, 6):
-        verify(ended and loop.error is marker, "serve_forever() after the handler's SystemExit",
-               "ended with that SystemExit", repr(loop.error) if ended else "still running")
-        verify_equal("handle_error() calls", 0, recorder.count("handle_error"))
+        verify(loop["ended"] and error is not None and raised is not None
+               and error["exception"]["ref"] == raised["exc_ref"], "serve_forever() after the handler's SystemExit",
+               "ended with that SystemExit", error if loop["ended"] else "still running")
+        verify_equal("handle_error() calls", 0, count(events, "handle_error"))
     else:
-        verify(not ended, "serve_forever() after a handler SystemExit (API < 3.6)", "still running", ended)
-        verify_equal("handle_error() calls (API < 3.6)", 1, recorder.count("handle_error"))
+        verify(not loop["ended"], "serve_forever() after a handler SystemExit (API < 3.6)", "still running",
+               loop["ended"])
+        verify_equal("handle_error() calls (API < 3.6)", 1, count(events, "handle_error"))
 
 
 @check("PIPELINE-010", VERSION, clause="the default handle_error() prints '-'*40, 'Exception "
@@ -313,24 +285,24 @@ def test_base_exception_propagates_from_serve_forever(ss, impl, observe):
                                        "('happened' before 3.9), the traceback and '-'*40 to "
                                        "stderr, nothing to stdout "
                                        "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L372-L383]")
-def test_default_handle_error_output(ss, impl, observe):
+def test_default_handle_error_output(impl, observe):
     """The default handle_error() writes its framed report to stderr only."""
-    recorder = Recorder()
-    handler = recording_handler(ss, recorder, "raises", exc=_Boom("pipeline-010 marker"))
-    err, out = io.StringIO(), io.StringIO()
-    with owned(_server(ss, recorder, handler, quiet_errors=False)) as server:
+    with _server(impl, _raises("Boom", "pipeline-010 marker"), quiet_errors=False,
+                 handle_error="observe_capture") as server:
         with _client(server) as client:
             mine = client.getsockname()
-            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-                run_handle_request(server)
-    text = err.getvalue()
-    lines = text.splitlines()
+            server.handle_request()
+    ended = [e for e in server.events() if e.get("kind") == "hook_end" and e.get("hook") == "handle_error"]
+    lines = ended[0].get("stderr", []) if ended else []  # the captured text, as lines
+    text = "\n".join(lines)
+    out = "\n".join(ended[0].get("stdout", [])) if ended else ""
     word = "occurred" if impl.api_at_least(3, 9) else "happened"
     header = f"Exception {word} during processing of request from {mine!r}"
     observe("stderr", text[:1500])
-    observe("stdout", out.getvalue()[:500])
+    observe("stdout", out[:500])
     observe.expected("header", header)
-    verify_equal("stdout written by handle_error()", "", out.getvalue())
+    verify(bool(ended), "handle_error()", "called", None)
+    verify_equal("stdout written by handle_error()", "", out)
     verify(len(lines) >= 4, "stderr lines", ">= 4", len(lines))
     verify_equal("first stderr line", "-" * 40, lines[0])
     verify_equal("second stderr line", header, lines[1])
@@ -342,51 +314,45 @@ def test_default_handle_error_output(ss, impl, observe):
 @check("PIPELINE-011", REQUIRED, clause="finish_request() calls RequestHandlerClass(request, "
                                         "client_address, server); any callable is accepted "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L360-L362]")
-def test_handler_may_be_any_callable(ss, observe):
+def test_handler_may_be_any_callable(impl, observe):
     """A plain function works as RequestHandlerClass and gets (request, client_address, server)."""
-    recorder = Recorder()
-    calls = []
-
-    def handler(sock, address, owner):  # positional use only: any parameter names work
-        calls.append((sock, address, owner))
-        sock.sendall(b"from a function")
-
-    with owned(_server(ss, recorder, handler, hooks=())) as server:
+    with _server(impl, {"function": True, "handle": [["sendall", "from a function"]]}, hooks=()) as server:
         with _client(server) as client:
             mine = client.getsockname()
-            run_handle_request(server)
+            server.handle_request()
             reply = read_to_eof(client, timeouts.short())
+    events = server.events()
+    calls = [e["args"] for e in events if e.get("kind") == "function"]
     observe("calls", len(calls))
     observe("reply", reply)
-    observe("handle_error", recorder.count("handle_error"))
+    observe("handle_error", count(events, "handle_error"))
     verify_equal("calls of the function handler", 1, len(calls))
     request, client_address, passed_server = calls[0]
-    verify(hasattr(request, "recv") and hasattr(request, "fileno"), "request argument", "a socket",
-           repr(request))
-    verify_equal("client_address argument", tuple(mine), tuple(client_address))
-    verify(passed_server is server, "server argument", "the server", repr(passed_server))
+    verify(isinstance(request, dict) and request.get("socket"), "request argument", "a socket", request)
+    verify_equal("client_address argument", tuple(mine), as_address(client_address))
+    verify(isinstance(passed_server, dict) and passed_server.get("ref") == server.ref, "server argument",
+           "the server", passed_server)
     verify_equal("reply written by the function", b"from a function", reply["data"])
 
 
 @check("PIPELINE-012", REQUIRED, clause="BaseServer.process_request(): calls finish_request(), "
                                         "then shutdown_request() "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L343-L350]")
-def test_process_request_default(ss, observe):
+def test_process_request_default(impl, observe):
     """process_request() on an accepted request runs the handler, then shuts the request down."""
-    recorder = Recorder()
     hooks = ("finish_request", "shutdown_request", "close_request")
-    with owned(_server(ss, recorder, recording_handler(ss, recorder), hooks=hooks)) as server:
+    with _server(impl, {"handle": RECORDS}, hooks=hooks) as server:
         with _client(server) as client:
-            request, client_address = call_bounded(server.get_request, what="server.get_request()")
+            request, client_address = server.invoke("get_request").value
             try:
-                call_bounded(server.process_request, request, client_address, what="server.process_request()")
+                server.invoke("process_request", {"ref": request["ref"]}, client_address)
             finally:
-                request.close()
+                server.ref_call(request, "close")
             reply = read_to_eof(client, timeouts.absence())
-    order = recorder.names("finish_request", "handler", "shutdown_request", "close_request")
-    observe("order", order)
+    found = order(server.events(), *hooks)
+    observe("order", found)
     verify_equal("calls made by process_request()", ["finish_request", "handler", "shutdown_request", "close_request"],
-                 order)
+                 found)
     verify(reply["eof"], "client after process_request()", "EOF", reply)
 
 
@@ -396,95 +362,88 @@ def test_process_request_default(ss, observe):
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L500-L506, "
                                         "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
 @pytest.mark.parametrize("kind", [pytest.param("TCPServer", id="tcp"), pytest.param("UDPServer", id="udp")])
-def test_get_request_shape(ss, observe, kind):
+def test_get_request_shape(impl, observe, kind):
     """get_request() returns the request and the client's own address."""
-    with owned(getattr(ss, kind)(("127.0.0.1", 0), ss.BaseRequestHandler)) as server:
+    with spec_server(impl, kind, handler_base="BaseRequestHandler") as server:
         if kind == "TCPServer":
             with _client(server) as client:
                 mine = client.getsockname()
-                request, address = call_bounded(server.get_request, what="server.get_request()")
-                with request:
-                    peer = request.getpeername()
-                observe("address", address)
-                verify_equal("client address from get_request()", tuple(mine), tuple(address))
-                verify_equal("getpeername() of the request socket", tuple(mine), tuple(peer))
+                request, address = server.invoke("get_request").value
+                server.ref_call(request, "close")
+            observe("address", address)
+            verify_equal("client address from get_request()", tuple(mine), as_address(address))
+            verify_equal("getpeername() of the request socket", tuple(mine), as_address(request.get("peer")))
         else:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
                 client.bind(("127.0.0.1", 0))
                 mine = client.getsockname()
-                client.sendto(b"datagram", server.server_address)
-                request, address = call_bounded(server.get_request, what="server.get_request()")
+                client.sendto(b"datagram", server.address)
+                request, address = server.invoke("get_request").value
             observe("address", address)
-            observe("request", [request[0], repr(request[1])])
-            verify_equal("client address from get_request()", tuple(mine), tuple(address))
-            verify_equal("request[0] (the datagram)", b"datagram", request[0])
-            verify(request[1] is server.socket, "request[1]", "the server's socket", repr(request[1]))
+            observe("request", request)
+            verify_equal("client address from get_request()", tuple(mine), as_address(address))
+            verify(isinstance(request, list) and len(request) == 2, "request", "(data, socket)", request)
+            verify_equal("request[0] (the datagram)", b"datagram", as_bytes(request[0]))
+            verify(isinstance(request[1], dict) and request[1].get("is_server_socket"), "request[1]",
+                   "the server's socket", request[1])
 
 
 @check("PIPELINE-014", REQUIRED, clause="the handler gets request, client_address and server: the "
                                         "server instance itself and the client's address "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L755-L763]")
-def test_handler_attributes(ss, observe):
+def test_handler_attributes(impl, observe):
     """The handler instance sees the accepted socket, the client's address and the server."""
-    seen = {}
-
-    class Handler(ss.BaseRequestHandler):
-        def handle(self):
-            seen["server"] = self.server
-            seen["client_address"] = self.client_address
-            seen["peer"] = self.request.getpeername()
-
-    with owned(ss.TCPServer(("127.0.0.1", 0), Handler)) as server:
+    with spec_server(impl, "TCPServer", probe={"handle": RECORDS + [["fact", "peer"]]},
+                     handler_base="BaseRequestHandler") as server:
         with _client(server) as client:
             mine = client.getsockname()
-            run_handle_request(server)
+            server.handle_request()
+    events = server.events()
+    seen = _handler_saw(events) or {}
+    peer = _handler_saw(events, 1)
     observe("client_address", seen.get("client_address"))
-    verify(seen.get("server") is server, "handler.server", "the server instance", repr(seen.get("server")))
-    verify_equal("handler.client_address", tuple(mine), tuple(seen["client_address"]))
-    verify_equal("handler.request.getpeername()", tuple(mine), tuple(seen["peer"]))
+    verify(isinstance(seen.get("server"), dict) and seen["server"].get("ref") == server.ref, "handler.server",
+           "the server instance", seen.get("server"))
+    verify_equal("handler.client_address", tuple(mine), as_address(seen.get("client_address")))
+    verify_equal("handler.request.getpeername()", tuple(mine), as_address(peer))
 
 
 @check("PIPELINE-015", REQUIRED, clause="handle_error() runs while the exception is being "
                                         "handled, so sys.exc_info() (and traceback.print_exc()) "
                                         "see the handler's exception "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L316-L321]")
-def test_handle_error_sees_exc_info(ss, observe):
+def test_handle_error_sees_exc_info(impl, observe):
     """Inside handle_error(), sys.exc_info() is the handler's exception."""
-    recorder = Recorder()
-    marker = _Boom("pipeline-015")
-    with owned(_server(ss, recorder, recording_handler(ss, recorder, "raises", exc=marker))) as server:
+    with _server(impl, _raises("Boom", "pipeline-015")) as server:
         with _client(server):
-            run_handle_request(server)
-    reported = recorder.first("handle_error")
+            server.handle_request()
+    events = server.events()
+    reported = next(iter(hook_calls(events, "handle_error")), None)
+    raised = _raised(events)
     verify(reported is not None, "handle_error()", "called", None)
-    exc_type, exc_value, tb = reported["exc_info"]
-    observe("exc_info_type", exc_type.__name__ if exc_type else None)
-    verify(exc_value is marker, "sys.exc_info() in handle_error()", "the handler's exception", repr(exc_value))
-    verify(tb is not None, "traceback in handle_error()", "present", tb)
+    exc_info = reported["exc_info"]
+    observe("exc_info_type", exc_info["type"])
+    verify(raised is not None and exc_info["ref"] == raised["exc_ref"], "sys.exc_info() in handle_error()",
+           "the handler's exception", exc_info)
+    verify(exc_info["traceback"], "traceback in handle_error()", "present", exc_info["traceback"])
 
 
 @check("PIPELINE-016", REQUIRED, clause="verify_request(request, client_address) gets the request "
                                         "and address that the handler then receives "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L326, "
                                         "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L508-L520]")
-def test_verify_request_arguments(ss, observe):
+def test_verify_request_arguments(impl, observe):
     """verify_request() and the handler see the same request object and client address."""
-    recorder = Recorder()
-
-    def verify_request(self, request, client_address):
-        recorder.add("verify_request", request=request, client_address=client_address)
-        return True
-
-    with owned(_server(ss, recorder, recording_handler(ss, recorder), hooks=(),
-                       verify_request=verify_request)) as server:
+    with _server(impl, {"handle": RECORDS}, hooks=(), verify_request="observe_accept") as server:
         with _client(server) as client:
             mine = client.getsockname()
-            run_handle_request(server)
-    checked = recorder.first("verify_request")
-    handled = recorder.first("handler")
-    observe("verify_request_client_address", checked["client_address"] if checked else None)
+            server.handle_request()
+    events = server.events()
+    checked = next(iter(hook_calls(events, "verify_request")), None)
+    handled = _handler_saw(events)
+    observe("verify_request_client_address", checked["args"][1] if checked else None)
     verify(checked is not None and handled is not None, "verify_request() and handler", "both called",
-           recorder.names())
-    verify(checked["request"] is handled["request"], "request passed to verify_request()",
-           "the handler's request object", repr(checked["request"]))
-    verify_equal("client_address passed to verify_request()", tuple(mine), tuple(checked["client_address"]))
+           order(events, "verify_request"))
+    verify(checked["args"][0].get("ref") == handled["request"].get("ref"), "request passed to verify_request()",
+           "the handler's request object", checked["args"][0])
+    verify_equal("client_address passed to verify_request()", tuple(mine), as_address(checked["args"][1]))
