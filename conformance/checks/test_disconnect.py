@@ -32,10 +32,8 @@ from __future__ import annotations
 
 import ast
 import os
-import select
 import socket
 import struct
-import threading
 from typing import Any, Dict, List
 
 import pytest
@@ -47,12 +45,13 @@ from conformance.tools.disconnect_scenarios import (
     scenario,
     send_summary,
 )
-from conformance.tools.serving import require_kind, serve_observed
+from conformance.tools.serving import require_kind
 from harness.clients import bounded as clients
 from harness.clients import disconnect
-from harness.core import addresses, timeouts
-from harness.serving.instrument import EventLog, exception_fields
-from harness.serving.servers import build_server, server_class
+from harness.core import timeouts
+from harness.serving import instrument
+from harness.serving.instrument import exception_fields
+from harness.serving.spec_server import hook_calls, spec_server, steps
 
 STREAM_KINDS = ("TCPServer", "ThreadingTCPServer", "ForkingTCPServer",
                 "UnixStreamServer", "ThreadingUnixStreamServer", "ForkingUnixStreamServer")
@@ -180,39 +179,6 @@ def test_send_after_reset(impl, ss, observe, kind):
 # --------------------------------------------------------------------------- finish() and its flush
 
 
-class _RecordingWriter:
-    """Stands in for ``wfile``: records flush/close and their exceptions, changes nothing."""
-
-    def __init__(self, inner: Any, steps: List[Dict[str, Any]]):
-        self._inner = inner
-        self._steps = steps
-
-    @property
-    def closed(self) -> bool:
-        return self._inner.closed
-
-    def _call(self, name: str, *args: Any) -> Any:
-        try:
-            value = getattr(self._inner, name)(*args)
-        except BaseException as exc:
-            self._steps.append({"call": name, **exception_fields(exc)})
-            raise
-        self._steps.append({"call": name, "exc_type": None})
-        return value
-
-    def write(self, data: bytes) -> Any:
-        return self._call("write", data)
-
-    def flush(self) -> None:
-        self._call("flush")
-
-    def close(self) -> None:
-        self._call("close")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 #: struct linger {on, 0}: two ints on POSIX, two u_shorts on Winsock.
 _LINGER_ZERO = struct.pack("HH", 1, 0) if os.name == "nt" else struct.pack("ii", 1, 0)
 
@@ -229,55 +195,36 @@ def _vanish(sock: socket.socket, family: str) -> None:
               "then closes wfile and rfile "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L817-L826]")
 @pytest.mark.parametrize("family", ["inet", "unix"])
-def test_finish_swallows_final_flush_error(ss, observe, family):
+def test_finish_swallows_final_flush_error(impl, ss, observe, family):
     """finish() swallows the error of the final flush when the client has vanished."""
     kind = "TCPServer" if family == "inet" else "UnixStreamServer"
     require_kind(ss, kind)
-    steps: List[Dict[str, Any]] = []
-    errors: List[str] = []
-    line_read = threading.Event()
-    client_gone = threading.Event()
-
-    class BufferedHandler(ss.StreamRequestHandler):
-        wbufsize = 64 * 1024  # a buffered wfile: the reply is only sent by finish()'s flush
-
-        def setup(self):
-            super().setup()
-            self.wfile = _RecordingWriter(self.wfile, steps)
-
-        def handle(self):
-            line = self.rfile.readline()
-            if line.startswith(disconnect.PROBE):
-                self.wfile.write(line)
-                return
-            line_read.set()
-            timeouts.wait_event(client_gone, timeouts.short(), "the client to vanish")
-            # the reset (or EOF) makes the socket readable once it has arrived
-            select.select([self.request], [], [], timeouts.short())
-            self.wfile.write(b"reply nobody will read\n")
-
-    def handle_error(self, request, client_address):
-        import sys
-
-        errors.append(exception_fields(sys.exc_info()[1])["exc_type"])
-
-    with addresses.private_dir() as directory:
-        address = addresses.server_address_for(family, directory)
-        server = build_server(ss, kind, BufferedHandler, address, handle_error=handle_error)
-        died: Dict[str, Any] = {}
-        with serve_observed(server, died) as served:
-            sock = clients.connect(served.address, family)
-            try:
-                clients.sendall(sock, b"request\n")
-                timeouts.wait_event(line_read, timeouts.short(), "the handler to read the request")
-            finally:
-                _vanish(sock, family)
-            client_gone.set()
-            probe = clients.roundtrip(served.address, family, disconnect.PROBE)
-        subject = [step for step in steps if step.get("call") != "write"][:2]
-    observe("writer_calls", steps)
+    # a buffered wfile: the reply is only sent by finish()'s flush; setup() puts a recording
+    # proxy around wfile (flush/close and their exceptions, changing nothing); the first
+    # request waits until the client vanished and the reset (or EOF) made the socket readable
+    probe = {"attrs": {"wbufsize": 64 * 1024}, "setup": ["base", "wrap_wfile"],
+             "handle": {"first": ["readline", ["wait_release", "gone"], "readable",
+                                  ["write", "reply nobody will read\n"]],
+                        "rest": ["readline", ["write_reads", ""]]}}
+    with spec_server(impl, kind, probe=probe, handler_base="StreamRequestHandler", serve=True, loop_may_die=True,
+                     hooks={"handle_error": "observe_quiet"}) as served:
+        sock = clients.connect(served.address, family)
+        try:
+            clients.sendall(sock, b"request\n")
+            served.log.wait_for(lambda events: steps(events, "readline"), timeouts.short(),
+                                "the handler to read the request")
+        finally:
+            _vanish(sock, family)
+        instrument.release(served.log, "gone")
+        probe_reply = clients.roundtrip(served.address, family, disconnect.PROBE)
+    events = served.events()
+    calls = [{"call": e["call"], "exc_type": e.get("exc_type")} for e in events if e.get("kind") == "wfile"]
+    errors = [call["exc_info"]["type"] for call in hook_calls(events, "handle_error")]
+    died = served.serve_error
+    subject = [step for step in calls if step.get("call") != "write"][:2]
+    observe("writer_calls", calls)
     observe("handle_error_calls", errors)
-    observe("probe_reply", probe)
+    observe("probe_reply", probe_reply)
     verify(not died, "serve_forever after the vanished client", "still running", died)
     flush = subject[0] if subject else None
     verify(flush is not None and flush["call"] == "flush", "finish()'s first call on wfile", "flush()", subject)
@@ -286,36 +233,10 @@ def test_finish_swallows_final_flush_error(ss, observe, family):
     after = subject[1] if len(subject) > 1 else None
     verify(after is not None and after["call"] == "close", "what finish() did after the failed flush",
            "went on to wfile.close() (the flush error was swallowed)", subject)
-    verify_equal("the next client's echo", disconnect.PROBE, probe)
+    verify_equal("the next client's echo", disconnect.PROBE, probe_reply)
 
 
 # --------------------------------------------------------------------------- accept after RST
-
-
-def _backlog_observer(ss, log: EventLog, dead_addresses: List[Any]):
-    """A handler that knows the dead client by its address, not by arriving first:
-    where accept() fails for the reset connection (Windows: WSAECONNRESET) the
-    probe is the first handler to run."""
-
-    class Handler(ss.StreamRequestHandler):
-        def handle(self):
-            role = "dead" if self.client_address in dead_addresses else "probe"
-            sock = self.request
-            sock.settimeout(timeouts.short())
-            log.append(kind="start", role=role, client=repr(self.client_address))
-            for _ in range(disconnect.MAX_RECVS):
-                try:
-                    data = sock.recv(65536)
-                except OSError as exc:
-                    log.append(kind="recv", role=role, **exception_fields(exc))
-                    raise  # a naive handler: the server's handle_error runs
-                log.append(kind="recv", role=role, result=repr(data), exc_type=None)
-                if not data:
-                    return
-                if role == "probe":
-                    sock.sendall(data)
-
-    return Handler
 
 
 @check("DISCONNECT-006", PLATFORM, topic="accept_after_rst",
@@ -325,41 +246,40 @@ def _backlog_observer(ss, log: EventLog, dead_addresses: List[Any]):
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L312-L315, "
               "docs/platform-knowledge.md#accept_after_rst]")
 @pytest.mark.parametrize("kind", INET_IN_THREAD)
-def test_accept_after_reset_in_backlog(ss, observe, kind):
+def test_accept_after_reset_in_backlog(impl, ss, observe, kind):
     """A client that connects and resets before accept() does not stop the server."""
     require_kind(ss, kind)
-    base = server_class(ss, kind)
-    with addresses.private_dir() as directory:
-        log = EventLog.create(directory)
-        dead_addresses: List[Any] = []
-        server = build_server(ss, kind, _backlog_observer(ss, log, dead_addresses), addresses.loopback("inet"),
-                              **disconnect.server_hooks(base, log))
+    # get_request holds its first call until released: the dead client's handshake completes
+    # in the listen backlog, it aborts, and only then is it accepted.  The handler knows the
+    # dead client by its address (a dead_client event), not by arriving first: where accept()
+    # fails for the reset connection (Windows: WSAECONNRESET) the probe is the first handler.
+    hooks = dict(disconnect.SERVER_HOOKS, get_request="hold_once")
+    with spec_server(impl, kind, probe={"handle": ["backlog_observer"]}, hooks=hooks,
+                     handler_base="StreamRequestHandler", serve=True, loop_may_die=True) as served:
+        log = served.log
+        dead = clients.connect(served.address, "inet")
         try:
-            # not serving yet: the handshake completes in the listen backlog, then the client aborts
-            dead = clients.connect(server.server_address, "inet")
-            dead_addresses.append(dead.getsockname())
+            log.append(kind="dead_client", address=list(dead.getsockname()))
+            log.wait_for(lambda events: any(e.get("kind") == "hold" for e in events), timeouts.short(),
+                         "serve_forever to take the pending connection")
+        finally:
             _vanish(dead, "inet")
-        except BaseException:
-            server.server_close()
-            raise
-        died: Dict[str, Any] = {}
-        with serve_observed(server, died) as served:
-            try:
-                if served is None:
-                    raise ConnectionRefusedError("serve_forever died on the dead connection")
-                probe = clients.roundtrip(served.address, "inet", disconnect.PROBE)
-            except (OSError, EOFError, timeouts.HarnessTimeout) as exc:
-                probe = exception_fields(exc)  # not served: an observation, the check fails below
-            try:
-                log.wait_for(lambda events: any(e.get("kind") == "get_request_error" for e in events)
-                             or sum(1 for e in events if e.get("kind") == "shutdown_request") >= 2,
-                             timeouts.short(), "the dead connection to be accepted or refused")
-            except timeouts.HarnessTimeout:
-                pass
-        events = log.read()
+            instrument.release(log, "get_request")
+        try:
+            probe = clients.roundtrip(served.address, "inet", disconnect.PROBE)
+        except (OSError, EOFError, timeouts.HarnessTimeout) as exc:
+            probe = exception_fields(exc)  # not served: an observation, the check fails below
+        try:
+            log.wait_for(lambda events: disconnect.get_request_errors(events) or sum(
+                1 for e in events if e.get("kind") == "hook_end" and e.get("hook") == "shutdown_request") >= 2,
+                timeouts.short(), "the dead connection to be accepted or refused")
+        except timeouts.HarnessTimeout:
+            pass
+    events = served.events()
+    died = served.serve_error
     dead_events = [e for e in events if e.get("role") == "dead"]
-    accept_errors = [e for e in events if e.get("kind") == "get_request_error"]
-    handle_errors = [e.get("exc_type") for e in events if e.get("kind") == "handle_error"]
+    accept_errors = disconnect.get_request_errors(events)
+    handle_errors = [e.get("exc_type") for e in disconnect.handle_errors(events)]
     started = [e for e in dead_events if e.get("kind") == "start"]
     if started:
         summary = "accepted"
@@ -375,7 +295,7 @@ def test_accept_after_reset_in_backlog(ss, observe, kind):
     observe("accept_errors", accept_errors)
     observe("handle_error_calls", handle_errors)
     observe("probe_reply", probe)
-    observe("serve_forever_died", died.get("serve_forever_died"))
+    observe("serve_forever_died", died)
     observe.summary(summary)
     verify(not died, "serve_forever after the dead connection", "still running", died)
     verify_equal("the next client's echo after a reset in the backlog", disconnect.PROBE, probe)

@@ -36,7 +36,8 @@ _MEMO: Dict[Tuple[str, str, str], Any] = {}
 
 def scenario(impl: Any, name: str, server_class: str) -> Dict[str, Any]:
     """The (memoised) result of ``run_scenario(name, impl, server_class)``."""
-    key = (impl.spec, name, server_class)
+    subject = getattr(impl, "subject", None)  # the implementation lives in a subject agent
+    key = (f"{subject.python}:{impl.requested}" if subject is not None else impl.spec, name, server_class)
     if key not in _MEMO:
         try:
             _MEMO[key] = disconnect.run_scenario(name, impl, server_class)

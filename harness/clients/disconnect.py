@@ -55,22 +55,19 @@ RST → ``ECONNRESET``; a killed client with an empty receive buffer → FIN
 
 from __future__ import annotations
 
-import contextlib
-import io
-import itertools
 import json
 import os
 import select
 import socket
 import struct
 import sys
-import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from harness.clients import bounded as clients
-from harness.core import addresses, timeouts
+from harness.core import addresses, prerequisites, timeouts
 from harness.serving import instrument, servers
 from harness.serving.instrument import EventLog, exception_fields
+from harness.serving.spec_server import spec_server
 
 #: name -> one-line description, in the order reports list them.
 SCENARIOS: Dict[str, str] = {
@@ -103,135 +100,40 @@ class ScenarioError(RuntimeError):
 # --------------------------------------------------------------------------- server side
 
 
-def _record_send(log: EventLog, request: str, label: str, fn: Callable[[], int]) -> Optional[BaseException]:
-    try:
-        n = fn()
-    except OSError as exc:
-        log.append(kind="send", request=request, label=label, role="subject", **exception_fields(exc))
-        return exc
-    log.append(kind="send", request=request, label=label, role="subject", nbytes=n, exc=None, exc_type=None)
-    return None
+def observer_spec(scenario: str, dgram: bool) -> Dict[str, Any]:
+    """The observing handler and hooks for ``scenario``, in the subject agent's vocabulary
+    (``harness/subject/agent.py``: the steps ``disconnect_stream``/``disconnect_dgram``, the
+    hook actions ``observe``/``observe_capture``), as :func:`harness.serving.spec_server.spec_server`
+    takes them."""
+    step = ["disconnect_dgram" if dgram else "disconnect_stream",
+            {"scenario": scenario, "greeting": GREETING.decode("latin-1"), "reply": REPLY.decode("latin-1")}]
+    return {"probe": {"handle": [step]}, "hooks": SERVER_HOOKS,
+            "handler_base": "BaseRequestHandler" if dgram else "StreamRequestHandler"}
 
 
-def observer_handler(module: Any, log: EventLog, scenario: str, dgram: bool) -> type:
-    """The observing handler class for ``scenario`` on the implementation ``module``."""
-    base = module.BaseRequestHandler if dgram else module.StreamRequestHandler
-    counter = itertools.count()
-    lock = threading.Lock()
-
-    def claim_role() -> str:
-        with lock:
-            return "subject" if next(counter) == 0 else "probe"
-
-    def handle_stream(self) -> None:
-        role = claim_role()
-        rid = f"{role}-{id(self):x}"
-        sock = self.request
-        sock.settimeout(timeouts.medium())
-        log.append(kind="start", request=rid, role=role)
-        if role == "probe":
-            for _ in range(MAX_RECVS):
-                data = sock.recv(65536)
-                if not data:
-                    return
-                sock.sendall(data)
-            return
-        first_exc: Optional[BaseException] = None
-        if scenario == "unread_close":
-            _record_send(log, rid, "greeting", lambda: sock.send(GREETING))
-        if scenario == "partial_send":
-            try:
-                line = self.rfile.readline(65536)
-            except OSError as exc:
-                log.append(kind="recv", request=rid, role=role, via="rfile.readline", **exception_fields(exc))
-                first_exc = exc
-            else:
-                log.append(kind="recv", request=rid, role=role, via="rfile.readline", result=repr(line),
-                           nbytes=len(line), line_complete=line.endswith(b"\n"), exc=None, exc_type=None)
-        else:
-            for index in range(MAX_RECVS):
-                try:
-                    data = sock.recv(65536)
-                except OSError as exc:
-                    log.append(kind="recv", request=rid, role=role, index=index, **exception_fields(exc))
-                    first_exc = exc
-                    break
-                log.append(kind="recv", request=rid, role=role, index=index, result=repr(data),
-                           nbytes=len(data), exc=None, exc_type=None)
-                if not data:
-                    break
-        # after the disconnect the server tries to reply, twice
-        for label in ("send", "send_again"):
-            if _record_send(log, rid, label, lambda: sock.send(REPLY)) is not None:
-                break
-        log.append(kind="handler_end", request=rid, role=role, raising=exception_fields(first_exc)["exc_type"]
-                   if first_exc is not None else None)
-        if first_exc is not None:
-            raise first_exc  # as a naive handler would: the server's handle_error runs
-
-    def handle_dgram(self) -> None:
-        role = claim_role()
-        rid = f"{role}-{id(self):x}"
-        data, sock = self.request
-        log.append(kind="start", request=rid, role=role)
-        log.append(kind="recv", request=rid, role=role, result=repr(data[:200]), nbytes=len(data),
-                   client=repr(self.client_address), exc=None, exc_type=None)
-        if role == "probe":
-            sock.sendto(data, self.client_address)
-            return
-        # wait until the driver says the client's socket is gone
-        try:
-            log.wait_for(lambda events: any(e.get("kind") == "release" for e in events),
-                         timeouts.short(), "the dead-port client to close")
-        except timeouts.HarnessTimeout:
-            log.append(kind="release_timeout", request=rid)
-        error = _record_send(log, rid, "send", lambda: sock.sendto(REPLY, self.client_address))
-        log.append(kind="handler_end", request=rid, role=role)
-        if error is not None:
-            raise error
-
-    namespace = {
-        "handle": handle_dgram if dgram else handle_stream,
-        "__module__": __name__,
-        "__doc__": f"{base.__name__} observing the {scenario!r} disconnect scenario.",
-    }
-    return type(f"Observer_{scenario}", (base,), namespace)
+#: ``handle_error`` (with what the implementation's own prints to stderr), ``shutdown_request``
+#: (the last step for every request: the scenario has settled when the subject's ended) and
+#: ``get_request`` (errors a datagram server swallows) record their calls.
+SERVER_HOOKS = {"handle_error": "observe_capture", "shutdown_request": "observe", "get_request": "observe"}
 
 
-def server_hooks(base: type, log: EventLog) -> Dict[str, Any]:
-    """Class attributes recording ``handle_error``, ``shutdown_request`` and ``get_request``."""
+def handle_errors(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Each ``handle_error`` call: the exception it was given (``exc_type``) and the first
+    line it printed to stderr that is not the stdlib's frame of dashes."""
+    calls = [e for e in events if e.get("kind") == "hook" and e.get("hook") == "handle_error"]
+    ends = [e for e in events if e.get("kind") == "hook_end" and e.get("hook") == "handle_error"]
+    found = []
+    for index, call in enumerate(calls):
+        end = ends[index] if index < len(ends) else {}
+        lines = [line for line in end.get("stderr") or () if line.strip("- ")]
+        found.append({"exc_type": (call.get("exc_info") or {}).get("type"),
+                      "printed_first_line": lines[0] if lines else "", "hook_error": end.get("exc")})
+    return found
 
-    def handle_error(self, request, client_address):
-        exc = sys.exc_info()[1]
-        printed = io.StringIO()
-        hook_error: Optional[BaseException] = None
-        with contextlib.redirect_stderr(printed):
-            try:
-                base.handle_error(self, request, client_address)
-            except BaseException as error:  # the implementation's handle_error itself raised
-                hook_error = error
-        text = printed.getvalue()
-        lines = [line for line in text.splitlines() if line.strip("- ")]  # the stdlib frames it in dashes
-        fields = exception_fields(exc) if exc is not None else {"exc": None, "exc_type": None}
-        log.append(kind="handle_error", printed_first_line=lines[0] if lines else "",
-                   printed_chars=len(text), hook_error=repr(hook_error) if hook_error else None, **fields)
-        if hook_error is not None:
-            raise hook_error  # transparent: the implementation's behaviour is what we observe
 
-    def shutdown_request(self, request):
-        try:
-            base.shutdown_request(self, request)
-        finally:
-            log.append(kind="shutdown_request")
-
-    def get_request(self):
-        try:
-            return base.get_request(self)
-        except OSError as exc:
-            log.append(kind="get_request_error", **exception_fields(exc))
-            raise
-
-    return {"handle_error": handle_error, "shutdown_request": shutdown_request, "get_request": get_request}
+def get_request_errors(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The exceptions ``get_request`` raised."""
+    return [e for e in events if e.get("kind") == "hook_end" and e.get("hook") == "get_request" and e.get("exc_type")]
 
 
 # --------------------------------------------------------------------------- log reading
@@ -267,7 +169,8 @@ def _subject_started(events: List[Dict[str, Any]]) -> bool:
 def _settled_in_thread(served) -> Callable[[List[Dict[str, Any]]], bool]:
     def settled(events: List[Dict[str, Any]]) -> bool:
         # the subject's shutdown_request ran, or the serving loop itself died
-        return any(e.get("kind") == "shutdown_request" for e in events) or not served.thread.is_alive()
+        return any(e.get("kind") == "hook_end" and e.get("hook") == "shutdown_request" for e in events) \
+            or served.loop_ended()
 
     return settled
 
@@ -455,7 +358,6 @@ def run_scenario(name: str, impl: Any = "stdlib", server_class: Optional[str] = 
     """
     if name not in SCENARIOS:
         raise KeyError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
-    module, spec = _resolve(impl, impl_spec)
     family = family or (addresses.family_for_class(server_class) if server_class else "inet")
     server_class = server_class or default_server_class(name, family)
     addresses.require(family)
@@ -463,7 +365,16 @@ def run_scenario(name: str, impl: Any = "stdlib", server_class: Optional[str] = 
     if addresses.is_datagram_class(server_class) != dgram:
         kind = "a datagram" if dgram else "a stream"
         raise ValueError(f"scenario {name!r} needs {kind} server; {server_class} is not one")
-    cls = servers.server_class(module, server_class)
+    if getattr(impl, "subject", None) is not None:  # the implementation lives in a subject agent
+        servers.require_for(server_class)
+        target, spec, forking = impl, impl.requested, server_class.startswith("Forking")
+    else:
+        module, spec = _resolve(impl, impl_spec)
+        cls = servers.server_class(module, server_class)
+        broken = prerequisites.family_needs(cls)
+        if broken is not None:
+            raise broken  # e.g. a Threading* class whose mix-in runs no thread: THREADING-001 owns it
+        target, forking = module, servers.is_forking(cls)
     result: Dict[str, Any] = {
         "scenario": name,
         "description": SCENARIOS[name],
@@ -473,37 +384,27 @@ def run_scenario(name: str, impl: Any = "stdlib", server_class: Optional[str] = 
         "platform": sys.platform,
         "python": ".".join(str(part) for part in sys.version_info[:3]),
     }
-    if servers.is_forking(cls):
-        result.update(_run_in_process(name, spec, server_class, family))
+    if forking:
+        result.update(_run_in_process(name, target if target is impl else spec, server_class, family))
     else:
-        result.update(_run_in_thread(name, module, cls, server_class, family, dgram))
+        result.update(_run_in_thread(name, target, server_class, family, dgram))
     return result
 
 
-def _run_in_thread(name, module, cls, server_class, family, dgram) -> Dict[str, Any]:
+def _run_in_thread(name, impl, server_class, family, dgram) -> Dict[str, Any]:
     with addresses.private_dir("ssc-disc-") as directory:
-        log = EventLog.create(directory)
-        handler = observer_handler(module, log, name, dgram)
-        address = addresses.server_address_for(family, directory)
-        server = servers.build_server(module, server_class, handler, address, **server_hooks(cls, log))
-        served = None
-        serve_error = None
-        try:
-            with servers.serve_in_thread(server) as served:
-                client_side = DRIVERS[name](served.address, family, log, directory)
-                _wait(log, _settled_in_thread(served), "the server to finish the subject's request")
-                served_ok, probe_error, probe_reply = _probe(served.address, family, dgram, directory)
-        except Exception as exc:
-            # serve_forever() itself died (the teardown re-raises its exception):
-            # an observation about the implementation, not a harness failure
-            if served is None or served.serve_error is not exc:
-                raise
-            serve_error = exception_fields(exc)
-        events = log.read()
+        with spec_server(impl, server_class, serve=True, loop_may_die=True, **observer_spec(name, dgram)) as served:
+            log = served.log
+            client_side = DRIVERS[name](served.address, family, log, directory)
+            _wait(log, _settled_in_thread(served), "the server to finish the subject's request")
+            served_ok, probe_error, probe_reply = _probe(served.address, family, dgram, directory)
+        # serve_forever() itself died: an observation about the implementation, not a harness failure
+        serve_error = served.serve_error
+        events = served.events()
     subject_recvs = _subject_events(events, "recv")
     sends = {e.get("label"): e for e in _subject_events(events, "send")}
-    errors = [e for e in events if e.get("kind") == "handle_error"]
-    get_errors = [e for e in events if e.get("kind") == "get_request_error"]
+    errors = handle_errors(events)
+    get_errors = get_request_errors(events)
     terminal = subject_recvs[-1] if subject_recvs else None
     observed: Dict[str, Any] = {
         "server_recv": _observation(terminal),
@@ -534,14 +435,19 @@ def _run_in_thread(name, module, cls, server_class, family, dgram) -> Dict[str, 
 
 
 def _run_in_process(name, spec, server_class, family) -> Dict[str, Any]:
+    """A forking server in a process of its own: a server process of the kit running ``spec``,
+    or (``spec`` a subject's implementation) the subject agent, serving the same behaviour."""
     from harness.processes.server_process import serve_in_process
 
     if name not in PROCESS_SCENARIOS:
         raise ValueError(f"scenario {name!r} is not available for {server_class} (server in a child process); "
                          f"available: {', '.join(PROCESS_SCENARIOS)}")
     options = {"send_after_eof": REPLY.decode("ascii"), "recv_timeout": timeouts.medium()}
+    subject = getattr(spec, "subject", None)
     with addresses.private_dir("ssc-disc-") as directory:
-        with serve_in_process(spec, server_class, "observe_recv", family=family, options=options) as proc:
+        serving = (subject.serve(server_class, "observe_recv", family=family, options=options) if subject is not None
+                   else serve_in_process(spec, server_class, "observe_recv", family=family, options=options))
+        with serving as proc:
             log = proc.log
             client_side = DRIVERS[name](proc.address, family, log, directory)
             _wait(log, _settled_in_process, "the server process to finish the subject's request")
@@ -598,8 +504,9 @@ __all__ = [
     "STREAM_SCENARIOS",
     "ScenarioError",
     "default_server_class",
-    "observer_handler",
+    "get_request_errors",
+    "handle_errors",
+    "observer_spec",
     "run_all",
     "run_scenario",
-    "server_hooks",
 ]
