@@ -14,12 +14,13 @@ WinError 10054 where Linux sees a FIN after a kill, which is the point of
 the tutorial's socketserver2/3), while "the next client is served" is
 REQUIRED everywhere.
 
-The specific checks build their own servers: ``StreamRequestHandler.finish``
-swallowing the error of its final flush (a recording proxy around
-``wfile`` observes the flush and the close that follows, without changing
-them), and a reset connection waiting in the accept backlog (the client
-connects and aborts before ``serve_forever`` runs, so the server accepts a
-dead connection).
+The specific checks describe their own servers as specs
+(:mod:`harness.serving.spec_server`), so they run in-process and through the
+subject agent alike: ``StreamRequestHandler.finish`` swallowing the error of
+its final flush (a recording proxy around ``wfile`` observes the flush and the
+close that follows, without changing them), and a reset connection waiting
+in the accept backlog (``get_request`` is held until the client has connected
+and aborted, so the server accepts a dead connection).
 
 Clauses: CPython's request pipeline and ``StreamRequestHandler.finish``
 (Lib/socketserver.py at v3.13.0), the topics of docs/platform-knowledge.md

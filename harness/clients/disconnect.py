@@ -11,10 +11,16 @@ JSON-able dict::
      "server_send": {...}, "handle_error_called": True, "handle_error_exc": "ConnectionResetError",
      "next_client_served": True, "client_side": {...}, ...}
 
-The server is built with :func:`harness.serving.servers.build_server` from the
-implementation's own class and run with :func:`harness.serving.servers.serve_in_thread`.
-Its handler is an *observer* built on the implementation's handler base
-(``StreamRequestHandler`` / ``BaseRequestHandler`` for datagrams).  The first
+The server is described as a spec (:func:`observer_spec`) in the vocabulary
+of the subject agent and served by :func:`harness.serving.spec_server.spec_server`:
+in this process (the agent's builder on the implementation's module, the
+kit's :func:`~harness.serving.servers.serve_in_thread`) or, for an
+implementation living in another interpreter (``--subject-python``), by the
+agent -- the same observer either way, written once, in
+``harness/subject/agent.py`` (the ``disconnect_stream``/``disconnect_dgram``
+steps of a probe handler).  Its handler is an *observer* on the
+implementation's handler base (``StreamRequestHandler`` /
+``BaseRequestHandler`` for datagrams).  The first
 request it gets is the subject; it records each ``recv`` on the raw socket
 (result or exception with errno, errno name and winerror) until EOF or an
 error, then tries to reply twice (``server_send``, ``server_send_again``),
@@ -36,7 +42,8 @@ proves the server survived the disconnect.
 
 ``Forking*`` classes cannot run in the test process (their children would
 inherit the client sockets); they run in :func:`harness.processes.server_process.serve_in_process`
-with the ``observe_recv`` behaviour of :mod:`harness.serving.instrument`, which
+(or, for a subject, in the agent's process) with the ``observe_recv``
+behaviour of :mod:`harness.serving.instrument`, which
 records the same recv observations but cannot report ``handle_error``
 (``None``: not observable) and does not echo (the probe counts as served
 when its request reached a handler).  ``unread_close`` needs the server to
