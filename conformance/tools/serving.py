@@ -14,7 +14,7 @@ same events (``phase`` edges with pid and thread, ``hold`` events) from
 both.  :func:`serve_kind` hides the difference and yields a
 :class:`Served`.
 
-:func:`serve_observed` serves an in-process server whose ``serve_forever``
+:func:`serve_observed` (:mod:`harness.serving.spec_server`'s) serves an in-process server whose ``serve_forever``
 may die, and records that death for the check to judge.  The clients that
 prove how many handlers run at once are :mod:`conformance.tools.held_clients`;
 the queries over the event log are :mod:`conformance.tools.event_log`.
@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import sys
 from typing import Any, Dict, Iterator, Optional
 
 from harness.core import addresses
-from harness.core.prerequisites import PreconditionFailed
-from harness.core.timeouts import HarnessTimeout
 from harness.processes.server_process import serve_in_process
 from harness.serving import instrument
 from harness.serving.instrument import EventLog
-from harness.serving.servers import ServeError, serve_in_thread, server_class
+from harness.serving.servers import serve_in_thread, server_class
+from harness.serving.spec_server import (
+    serve_observed,  # one copy, in harness (spec_server serves with it)
+)
 
 #: Every server kind, by family and flavour: the parameter grid of the checks.
 STREAM_KINDS = {
@@ -127,41 +127,6 @@ def serve_kind(impl: Any, class_name: str, behaviour: str, *, handler_base: Opti
         serving = serve_in_thread(server) if died is None else serve_observed(server, died)
         with serving as served:
             yield Served(class_name, None if served is None else served.address, family, log, "thread")
-
-
-@contextlib.contextmanager
-def serve_observed(server: Any, died: Dict[str, Any]) -> Iterator[Any]:
-    """:func:`harness.serving.servers.serve_in_thread`, except that ``serve_forever``
-    dying is recorded in ``died`` for the check to judge instead of raised:
-    a server that stops serving is a FAIL of the check, not an ERROR.
-
-    If it died before its loop was ready (a request already waiting killed
-    it on the first iteration), the block runs with ``None`` for the served
-    server.
-    """
-    context = serve_in_thread(server)
-    try:
-        served = context.__enter__()
-    except (HarnessTimeout, ServeError, PreconditionFailed):
-        raise
-    except Exception as exc:  # serve_forever's own exception, re-raised after teardown
-        died["serve_forever_died"] = instrument.exception_fields(exc)
-        died["when"] = "before its loop was ready"
-        yield None
-        return
-    try:
-        yield served
-    except BaseException:
-        if not context.__exit__(*sys.exc_info()):
-            raise
-        return
-    try:
-        context.__exit__(None, None, None)
-    except Exception as exc:
-        if served.serve_error is not exc:
-            raise
-        died["serve_forever_died"] = instrument.exception_fields(exc)
-        died["when"] = "while serving"
 
 
 __all__ = [

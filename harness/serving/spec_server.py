@@ -42,6 +42,7 @@ import types
 from typing import Any, Dict, Iterator, List, Optional
 
 from harness.core import addresses, timeouts
+from harness.core.prerequisites import PreconditionFailed
 from harness.core.timeouts import HarnessTimeout
 from harness.serving import servers
 from harness.serving.instrument import EventLog, exception_fields
@@ -226,11 +227,41 @@ def spec_server(impl: Any, class_name: str = "TCPServer", *, probe: Optional[Dic
 
 def _serve_here(server: SpecServer, instance: Any, poll_interval: float, loop_may_die: bool) -> Iterator[SpecServer]:
     """Serve the agent-built ``instance`` in this process with the kit's :func:`serve_in_thread`."""
-    context = servers.serve_in_thread(instance, poll_interval)
-    served = context.__enter__()
-    server.loop_thread = served.thread
-    try:
+    died: Dict[str, Any] = {}
+    with serve_observed(instance, died, poll_interval) as served:
+        if served is None:  # as serve_in_thread: a loop that never ran is not the check's observation
+            raise servers.ServeError(f"serve_forever died before its loop was ready: "
+                                     f"{died['serve_forever_died']['exc']}")
+        server.loop_thread = served.thread
         yield server
+    if died:
+        if not loop_may_die:
+            raise RuntimeError(f"serve_forever died while serving: {died['serve_forever_died']['exc']}")
+        server.serve_error = died["serve_forever_died"]
+
+
+@contextlib.contextmanager
+def serve_observed(server: Any, died: Dict[str, Any], poll_interval: Optional[float] = None) -> Iterator[Any]:
+    """:func:`harness.serving.servers.serve_in_thread`, except that ``serve_forever``
+    dying is recorded in ``died`` for the check to judge instead of raised:
+    a server that stops serving is a FAIL of the check, not an ERROR.
+
+    If it died before its loop was ready (a request already waiting killed
+    it on the first iteration), the block runs with ``None`` for the served
+    server.
+    """
+    context = servers.serve_in_thread(server, poll_interval)
+    try:
+        served = context.__enter__()
+    except (HarnessTimeout, servers.ServeError, PreconditionFailed):
+        raise
+    except Exception as exc:  # serve_forever's own exception, re-raised after teardown
+        died["serve_forever_died"] = exception_fields(exc)
+        died["when"] = "before its loop was ready"
+        yield None
+        return
+    try:
+        yield served
     except BaseException:
         if not context.__exit__(*sys.exc_info()):
             raise
@@ -238,9 +269,10 @@ def _serve_here(server: SpecServer, instance: Any, poll_interval: float, loop_ma
     try:
         context.__exit__(None, None, None)
     except Exception as exc:
-        if not (loop_may_die and served.serve_error is exc):
+        if served.serve_error is not exc:
             raise
-        server.serve_error = exception_fields(exc)
+        died["serve_forever_died"] = exception_fields(exc)
+        died["when"] = "while serving"
 
 
 def run_datagram_handler(impl: Any, probe: Dict[str, Any], data: bytes, client_address: Any,
@@ -328,4 +360,4 @@ def count(events: List[Dict[str, Any]], name: str, handler: str = "handler") -> 
 
 
 __all__ = ["Call", "ConstructionError", "LocalAgent", "SpecServer", "as_address", "as_bytes", "backend_for", "count", "fact",
-           "hook_calls", "order", "run_datagram_handler", "spec_server", "step_values", "steps"]
+           "hook_calls", "order", "run_datagram_handler", "serve_observed", "spec_server", "step_values", "steps"]
