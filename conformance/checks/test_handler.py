@@ -1,6 +1,6 @@
 """HANDLER-*: the request handler classes and their documented contract.
 
-Each check describes its server as a spec (:mod:`conformance.tools.spec_server`):
+Each check describes its server as a spec (:mod:`harness.serving.spec_server`):
 the synchronous ``TCPServer``/``UDPServer`` of the implementation, its
 ``handle_error`` recording instead of printing, and a *probe* handler on the
 implementation's own ``BaseRequestHandler``, ``StreamRequestHandler`` or

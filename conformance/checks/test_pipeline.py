@@ -4,7 +4,7 @@
 request through ``get_request -> verify_request -> process_request ->
 finish_request (the handler) -> shutdown_request -> close_request``, with
 ``handle_error`` for exceptions.  Each check describes its server as a spec
-(:mod:`conformance.tools.spec_server`): the implementation's ``TCPServer``
+(:mod:`harness.serving.spec_server`): the implementation's ``TCPServer``
 whose hooks *observe* (each call is recorded with its arguments, then the
 implementation's own method runs, so the observed order is the
 implementation's; ``handle_error`` records ``sys.exc_info()`` instead of

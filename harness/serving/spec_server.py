@@ -24,7 +24,12 @@ ops:
 * ``--subject-python``: the agent process, through the subject session;
 * in-process: :class:`LocalAgent`, the same agent module imported into this
   process and given the implementation's module, its replies passed through
-  JSON as the agent's are.
+  JSON as the agent's are.  A served spec is served here by the kit's
+  :func:`~harness.serving.servers.serve_in_thread` (through
+  :func:`serve_observed`: readiness, bounded teardown, leak check), unless the
+  check watches the loop end (``loop_may_end``: the agent's serving code).
+  The agent serves its own and reports descriptors left open at teardown,
+  which fail the check as the kit's leak check does.
 
 So the check body is the same both ways, and equivalence
 (``tests/subject/test_subject_equivalence.py``) compares like with like.
@@ -300,9 +305,9 @@ def run_datagram_handler(impl: Any, probe: Dict[str, Any], data: bytes, client_a
 
 
 def as_bytes(value: Any) -> Optional[bytes]:
-    """Bytes the subject described (``{"bytes": hex}``); None stays None."""
-    if isinstance(value, dict) and "bytes" in value:
-        return binascii.unhexlify(value["bytes"])
+    """Bytes the subject described (``{"hex": ...}``); None stays None."""
+    if isinstance(value, dict) and "hex" in value:
+        return binascii.unhexlify(value["hex"])
     if isinstance(value, str):
         return value.encode("latin-1")
     return value
@@ -312,7 +317,7 @@ def as_address(value: Any) -> Any:
     """A described address as the host writes one: ``(host, port)`` or a path."""
     if isinstance(value, list):
         return tuple(as_address(item) for item in value)
-    if isinstance(value, dict) and "bytes" in value:
+    if isinstance(value, dict) and "hex" in value:
         return as_bytes(value).decode("utf-8", "surrogateescape")
     return value
 

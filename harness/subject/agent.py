@@ -1350,8 +1350,8 @@ def lookup_ref(log, ref):
 
 
 def data_out(data):
-    """Bytes (every ``str`` on Python 2) as JSON: ``{"bytes": hex}``."""
-    return {"bytes": binascii.hexlify(bytes(data)).decode("ascii")}
+    """Bytes (every ``str`` on Python 2) as JSON: ``{"hex": ...}``."""
+    return {"hex": binascii.hexlify(bytes(data)).decode("ascii")}
 
 
 def _attempt(function):
@@ -1363,7 +1363,7 @@ def _attempt(function):
 
 def describe_value(value, log=None, server=None, depth=0):
     """A JSON description of ``value``: plain values as they are, bytes as
-    ``{"bytes": hex}``, sequences as lists, exceptions with their type, and
+    ``{"hex": ...}``, sequences as lists, exceptions with their type, and
     any other object as ``{"ref": id, "type"}`` (sockets also with
     ``fileno``, ``name``, ``peer``; ``is_server_socket`` when it is
     ``server.socket``)."""
