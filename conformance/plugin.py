@@ -648,6 +648,12 @@ def pytest_runtest_makereport(item, call):
     entry["duration"] += getattr(report, "duration", 0.0) or 0.0
     graded = _grade_phase(report, call, _meta(item)["id"])
     prerequisite = call.excinfo.value if graded == Outcome.PRECONDITION_FAILED else None
+    if graded in (Outcome.FAIL, Outcome.ERROR) and call.excinfo is not None:
+        # the check constructed a server whose class the probes found not to construct at all,
+        # or judged (verify) an exception that was a broken prerequisite's
+        broken = prerequisites.judged_broken_prerequisite(call.excinfo.value)
+        if broken is not None and broken.prerequisite != _meta(item)["id"]:
+            graded, prerequisite = Outcome.PRECONDITION_FAILED, broken
     fired = prerequisites.GUARD.fired if call.when == "call" else None
     if fired is not None and graded in (Outcome.FAIL, Outcome.ERROR, Outcome.TIMEOUT):
         # a call of a function known not to return was ended (harness.core.prerequisites.GUARD):

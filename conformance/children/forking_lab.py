@@ -187,7 +187,10 @@ def _serve(spec: Dict[str, Any], send) -> int:
 
     address = addresses.server_address_for(family, spec["directory"], name="srv")
     # a function the parent's probes found not to return ends at once here too (the lab exits by os._exit)
-    contextlib.ExitStack().enter_context(prerequisites.GUARD.active())
+    # (and the parent hears of it at once: its check stops waiting for this lab).  The stack is
+    # kept: a collected one would close the guard's generator, which removes its trace at once
+    guard = contextlib.ExitStack()
+    guard.enter_context(prerequisites.GUARD.active(on_fire=prerequisites.report_to_parent(send)))
     server = servers.build_server(module, class_name, handler, address, close_request=close_request,
                                   shutdown_request=shutdown_request, handle_error=handle_error,
                                   service_actions=service_actions, **spec.get("attrs", {}))

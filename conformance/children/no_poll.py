@@ -45,14 +45,20 @@ def main(argv: List[str]) -> int:
         _simulate_no_poll()
     from conformance.tools.closed_loop import closed_under_loop
     from harness.core.observations import summary
+    from harness.core.prerequisites import GUARD, PreconditionFailed, constructor_failure, report_to_parent
     from harness.implementations import resolve
 
     try:
         module = resolve(spec["impl"]).module
-        result: Dict[str, Any] = {"ok": True, "observed": closed_under_loop(module, spec["interval"],
-                                                                             spec.get("in_loop", False))}
+        # a function the parent's probes found not to return ends at once, and the parent hears of it
+        with GUARD.active(on_fire=report_to_parent(proto.send)):
+            observed = closed_under_loop(module, spec["interval"], spec.get("in_loop", False))
+        result: Dict[str, Any] = {"ok": True, "observed": observed}
     except BaseException as exc:  # reported to the parent check
         result = {"ok": False, "error": summary(exc), "type": type(exc).__name__}
+        broken = exc if isinstance(exc, PreconditionFailed) else constructor_failure(exc.__traceback__)
+        if broken is not None:  # re-raised as such by the parent
+            result["precondition"] = [broken.behaviour, broken.detail]
     proto.send(event="result", **result)
     sys.stderr.flush()
     os._exit(0)

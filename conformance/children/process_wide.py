@@ -32,14 +32,22 @@ def main(argv: list) -> None:
     proto = Protocol(take_stdout())
     bootstrap(spec["impl"])
     from conformance.children import process_wide_scenarios
-    from harness.core.prerequisites import PreconditionFailed
+    from harness.core.prerequisites import GUARD, PreconditionFailed, constructor_failure, report_to_parent
     from harness.implementations import resolve
 
     ss = resolve(spec["impl"]).module
     try:
-        result = getattr(process_wide_scenarios, "scenario_" + spec["scenario"])(ss, spec)
+        # a function the parent's probes found not to return ends at once here too, and the
+        # parent hears of it at once (its check stops waiting for this child's result)
+        with GUARD.active(on_fire=report_to_parent(proto.send)):
+            result = getattr(process_wide_scenarios, "scenario_" + spec["scenario"])(ss, spec)
     except PreconditionFailed as exc:  # re-raised by run_child
         result = {"precondition": [exc.behaviour, exc.detail]}
+    except Exception as exc:
+        broken = constructor_failure(exc.__traceback__)  # a class the probes found not to construct
+        if broken is None:
+            raise
+        result = {"precondition": [broken.behaviour, broken.detail]}
     proto.send(event="result", result=result)
 
 

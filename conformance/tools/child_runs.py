@@ -53,6 +53,8 @@ def closed_under_loop_without_poll(impl_spec: str, interval: float = INTERVAL, i
     spec = {"impl": impl_spec, "absent": ["poll"], "interval": interval, "in_loop": in_loop}
     command = [sys.executable, "-m", "conformance.children.no_poll", json.dumps(spec)]
     result = supervisor.run_once(command, what="the SelectSelector child to finish", budget=timeouts.long())
+    if isinstance(result.get("precondition"), list):
+        raise PreconditionFailed(*result["precondition"], timed_out=True)
     if not result.get("ok"):
         raise RuntimeError(f"SelectSelector child failed: {result.get('error')}")
     observed: Dict[str, Any] = result["observed"]

@@ -87,6 +87,22 @@ OWNERS.update({
     "threading_spawns": ("THREADING-001", "ThreadingMixIn.process_request() runs the handler in a new thread"),
 })
 
+#: behaviours found by serving requests through serve_forever() (prerequisite_probes): a request
+#: that never ends, or a datagram request whose end closes the shared socket, makes every later
+#: request of a server with the same request-ending functions wait out its budget
+OWNERS.update({
+    "request_ends": ("PIPELINE-002", "a served TCP request is shut down and closed after the handler, "
+                                     "so the client reads EOF"),
+    "datagram_socket_survives": ("UDP-004", "ending a datagram request leaves the shared server socket open"),
+})
+
+#: behaviour above -> the functions (resolved on the implementation's class) a finding is keyed by:
+#: see :func:`serving_needs`
+SERVING_NEEDS: Dict[str, Tuple[str, ...]] = {
+    "request_ends": ("process_request", "shutdown_request", "close_request"),
+    "datagram_socket_survives": ("shutdown_request", "close_request"),
+}
+
 #: behaviour above -> (the class every server of the family has in its MRO, the
 #: function of it the finding is keyed by): see :func:`family_needs`
 FAMILY_NEEDS: Dict[str, Tuple[str, str]] = {
@@ -156,6 +172,47 @@ def function_key(obj: Any, *names: str) -> Tuple[str, ...]:
     return tuple(f"{name}={_describe(getattr(type(obj), name, None))}" for name in names)
 
 
+def constructor_failure(tb: Any) -> Optional[PreconditionFailed]:
+    """The broken construction an exception came out of, else None: its traceback
+    ``tb`` passes through ``__init__`` of a server whose base class (:data:`CONSTRUCTORS`)
+    :mod:`harness.serving.prerequisite_probes` found not to construct on a fresh address
+    (``constructs:<base>``).  A check that constructs a server itself then ends
+    PRECONDITION_FAILED naming the owner, as one that builds it through the harness does."""
+    for _ in range(200):  # bounded: a traceback is finite, but be sure
+        if tb is None:
+            return None
+        frame = tb.tb_frame
+        obj = frame.f_locals.get("self") if frame.f_code.co_name == "__init__" else None
+        for klass in getattr(type(obj), "__mro__", ()) if obj is not None else ():
+            if klass.__name__ in CONSTRUCTORS:
+                found = LATCH.get("constructs:" + klass.__name__, ())
+                if found is not None:
+                    return PreconditionFailed("constructs:" + klass.__name__, found)
+                break
+        tb = tb.tb_next
+    return None
+
+
+def judged_broken_prerequisite(exc: BaseException) -> Optional[PreconditionFailed]:
+    """The broken prerequisite behind a check's failure ``exc``, else None: ``exc`` or an
+    exception it was raised while handling (``__context__``, ``__cause__``; a check that
+    catches a construction error and then verifies) is a :class:`PreconditionFailed` or came
+    out of a constructor the probes found broken (:func:`constructor_failure`)."""
+    seen = []
+    current: Optional[BaseException] = exc
+    for _ in range(8):  # bounded: chains are short, and may loop
+        if current is None or any(current is other for other in seen):
+            return None
+        seen.append(current)
+        if isinstance(current, PreconditionFailed) and current is not exc:
+            return current
+        broken = constructor_failure(current.__traceback__)
+        if broken is not None:
+            return broken
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def family_key(cls: type, behaviour: str) -> Optional[Tuple[str, ...]]:
     """The key of a :data:`FAMILY_NEEDS` finding for a server class ``cls``; None
     when ``cls`` is not of that family."""
@@ -174,6 +231,34 @@ def family_needs(cls: type) -> Optional[PreconditionFailed]:
     for behaviour in FAMILY_NEEDS:
         key = family_key(cls, behaviour)
         found = LATCH.get(behaviour, key) if key is not None else None
+        if found is not None:
+            return PreconditionFailed(behaviour, found)
+    return None
+
+
+def implementation_class(cls: type) -> type:
+    """The first class of ``cls``'s MRO that the harness or a check did not define: the
+    harness's hook wrappers call through to it, so its functions are what a request runs."""
+    for klass in getattr(cls, "__mro__", (cls,)):
+        if not str(getattr(klass, "__module__", "")).startswith(("harness.", "conformance.")):
+            return klass
+    return cls
+
+
+def serving_key(cls: type, behaviour: str) -> Tuple[str, ...]:
+    """The key of a :data:`SERVING_NEEDS` finding for a server class ``cls``."""
+    klass = implementation_class(cls)
+    return tuple(f"{name}={_describe(getattr(klass, name, None))}" for name in SERVING_NEEDS[behaviour])
+
+
+def serving_needs(cls: type) -> Optional[PreconditionFailed]:
+    """The broken serving prerequisite a server class ``cls`` needs (found by
+    :mod:`harness.serving.prerequisite_probes` in this run: a request that never
+    ends, a datagram request that closes the shared socket), else None.  Only
+    classes whose request-ending functions are the ones found broken are refused
+    (``ThreadingMixIn`` ends its requests with a ``process_request`` of its own)."""
+    for behaviour in SERVING_NEEDS:
+        found = LATCH.get(behaviour, serving_key(cls, behaviour))
         if found is not None:
             return PreconditionFailed(behaviour, found)
     return None
@@ -287,6 +372,43 @@ class Guard:
         self.fired: Optional[PreconditionFailed] = None
         self._interrupt: Optional[Callable[[], None]] = None
         self._pending: Optional[PreconditionFailed] = None
+        self._on_fire: Optional[Callable[[PreconditionFailed], None]] = None
+        self._held = 0  # > 0: a teardown runs that must not be interrupted (see :meth:`hold`)
+
+    def _first(self, exc: PreconditionFailed) -> bool:
+        """Note ``exc`` as :attr:`fired` if it is the block's first; tell ``on_fire``."""
+        if self.fired is not None:
+            return False
+        self.fired = exc
+        on_fire = self._on_fire
+        if on_fire is not None:
+            with contextlib.suppress(Exception):
+                on_fire(exc)
+        return True
+
+    def fired_elsewhere(self, behaviour: str, detail: str) -> None:
+        """A child process of the check called a function known not to return (it
+        reports so at once, see :meth:`active`'s ``on_fire``): the check cannot get what
+        it waits for from that child, so its main thread is ended now, as for a call
+        ended in another thread of this process -- unless a teardown holds interrupts
+        (:meth:`hold`), which then only sees :attr:`fired`."""
+        exc = PreconditionFailed(behaviour, detail, timed_out=True)
+        if not self._first(exc):
+            return
+        interrupt = self._interrupt
+        if interrupt is not None and not self._held:
+            self._pending = exc
+            interrupt()
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """No interrupt from :meth:`fired_elsewhere` while a child is being stopped and
+        reaped (an interrupted teardown would orphan it)."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
 
     def take_interrupt(self) -> Optional[PreconditionFailed]:
         """The exception to raise in the main thread, once (see :meth:`active`)."""
@@ -296,8 +418,8 @@ class Guard:
     def refuse(self, function: Any) -> Optional[PreconditionFailed]:
         """:meth:`known_hung`, noted as :attr:`fired` (the caller raises it instead of calling)."""
         exc = self.known_hung(function)
-        if exc is not None and self.fired is None:
-            self.fired = exc
+        if exc is not None:
+            self._first(exc)
         return exc
 
     def known_hung(self, function: Any) -> Optional[PreconditionFailed]:
@@ -322,9 +444,7 @@ class Guard:
             found = codes.get((code.co_filename, code.co_firstlineno, code.co_name))
             if found is not None:
                 exc = _refusal(found, code.co_name)
-                first = self.fired is None
-                if first:
-                    self.fired = exc
+                first = self._first(exc)
                 import threading
 
                 interrupt = self._interrupt
@@ -339,19 +459,25 @@ class Guard:
         return trace
 
     @contextlib.contextmanager
-    def active(self, interrupt: Optional[Callable[[], None]] = None) -> Iterator[Guard]:
+    def active(self, interrupt: Optional[Callable[[], None]] = None,
+               on_fire: Optional[Callable[[PreconditionFailed], None]] = None) -> Iterator[Guard]:
         """Trace this thread and the threads started in the block.  ``interrupt``
         ends the main thread when another thread's call was ended (the plugin
-        passes its watchdog's; the main thread then raises the same exception)."""
+        passes its watchdog's; the main thread then raises the same exception).
+        ``on_fire`` is told the block's first ended call, in whatever thread: a
+        child process passes one that reports it to its parent at once
+        (:func:`report_to_parent`; the parent's supervisor calls :meth:`fired_elsewhere`)."""
         self.fired = None
         self._pending = None
         self._interrupt = interrupt
+        self._on_fire = on_fire
         trace = self.tracer()
         if trace is None or sys.gettrace() is not None:  # nothing found, or a debugger/coverage traces
             try:
                 yield self
             finally:
                 self._interrupt = None
+                self._on_fire = None
             return
         import threading
 
@@ -363,7 +489,20 @@ class Guard:
             sys.settrace(None)
             threading.settrace(None)  # type: ignore[arg-type]
             self._interrupt = None
+            self._on_fire = None
             self._pending = None
+
+
+#: the protocol event a child process sends when it ended a call known not to return
+FIRED_EVENT = "guard_fired"
+
+
+def report_to_parent(send: Callable[..., None]) -> Callable[[PreconditionFailed], None]:
+    """An ``on_fire`` for :meth:`Guard.active` in a child process: sends
+    :data:`FIRED_EVENT` with the finding through the child protocol's ``send``."""
+    def on_fire(exc: PreconditionFailed) -> None:
+        send(event=FIRED_EVENT, precondition=[exc.behaviour, exc.detail])
+    return on_fire
 
 
 def discard(path: str) -> None:
@@ -384,4 +523,5 @@ LATCH = Latch()
 GUARD = Guard()
 
 __all__ = ("CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
-           "code_where", "discard", "family_key", "family_needs", "function_key", "owner_of")
+           "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
+           "implementation_class", "owner_of", "serving_key", "serving_needs")

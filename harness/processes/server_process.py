@@ -118,7 +118,7 @@ def _serve(spec: Dict[str, Any], proto: Protocol) -> int:
     guard = contextlib.ExitStack()  # closed when serving ended; on an error the process exits anyway
     # a function the parent's probes found not to return ends at once here too, and
     # ends this server (its clients then see it closed instead of waiting for a reply)
-    guard.enter_context(prerequisites.GUARD.active(interrupted))
+    guard.enter_context(prerequisites.GUARD.active(interrupted, on_fire=prerequisites.report_to_parent(proto.send)))
     server = instrument.build_server(impl.module, spec, log)  # the agent's builder, as every path
 
     def note(line: bytes) -> bool:

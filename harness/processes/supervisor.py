@@ -101,7 +101,7 @@ import tempfile
 import threading
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
-from harness.core import timeouts
+from harness.core import prerequisites, timeouts
 from harness.results import packaged
 
 STOP_LINE = b"stop\n"
@@ -252,11 +252,21 @@ class Child:
                     message = json.loads(line.decode("utf-8"))
                 except ValueError:
                     message = {"event": "garbage", "line": line[:200].decode("utf-8", "replace")}
+                if isinstance(message, dict) and message.get("event") == prerequisites.FIRED_EVENT:
+                    self._guard_fired(message)
                 self.messages.put(message if isinstance(message, dict) else {"event": "garbage", "line": repr(message)})
         except (OSError, ValueError):
             pass
         finally:
             self.messages.put({"event": "eof"})
+
+    @staticmethod
+    def _guard_fired(message: Dict[str, Any]) -> None:
+        """The child ended a call known not to return: the check waiting for it ends now."""
+        found = message.get("precondition")
+        if isinstance(found, list) and len(found) == 2:
+            with contextlib.suppress(KeyError):  # an unknown behaviour: the check's own wait judges
+                prerequisites.GUARD.fired_elsewhere(str(found[0]), str(found[1]))
 
     def _read_lines(self, stream: Any, relay: Optional[Callable[[str], None]], capture: bool = False) -> None:
         try:
@@ -398,6 +408,11 @@ class Child:
         of the group ran on after the leader exited), ``returncode``, ``reaped``."""
         if self.stopped:
             return self.stopped
+        with prerequisites.GUARD.hold():  # a child's late report must not interrupt its reaping
+            return self._stop(ask, ask_budget, interrupt, interrupt_budget, until)
+
+    def _stop(self, ask: bool, ask_budget: Optional[float], interrupt: bool, interrupt_budget: Optional[float],
+              until: Optional[Callable[[], bool]]) -> Dict[str, Any]:
         report: Dict[str, Any] = {"asked": False, "interrupted": None, "killed": None,
                                   "leaked_group": False, "returncode": None, "reaped": False}
         done = (lambda: self.popen.poll() is not None or until()) if until else (lambda: self.popen.poll() is not None)

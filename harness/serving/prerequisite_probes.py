@@ -93,7 +93,15 @@ def _bounded(behaviour: str, module: Any, what: str, fn: Callable[[], Any],
 
 
 def _construct(cls: type, family: str, directory: Optional[str], name: str, handler: type) -> Any:
-    return cls(_address(family, directory, name), handler)
+    """``cls(a fresh address, handler)``; one that raises is latched as ``constructs:<name>``
+    (its owner, :data:`harness.core.prerequisites.CONSTRUCTORS`, judges it; a check that
+    constructs the class itself then ends PRECONDITION_FAILED naming it)."""
+    try:
+        return cls(_address(family, directory, name), handler)
+    except Exception as exc:
+        LATCH.set(f"constructs:{name}", (), f"{name}(a fresh {family} address, BaseRequestHandler) raised "
+                                             f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def _address(family: str, directory: Optional[str], name: str) -> Any:
@@ -132,6 +140,9 @@ def run(module: Any) -> Dict[str, str]:
                 _probe_datagram_request(module, server, findings)
         if not findings:  # a hang found above would only hang this probe's threads again
             _probe_threading(module, findings)
+        for name in ("TCPServer", "UDPServer"):
+            if not findings:  # one finding is enough: UDPServer shares serve_forever() with TCPServer
+                _probe_served_requests(module, name, findings)
         for server in opened:
             _bounded("server_close_returns", module, f"{type(server).__name__}.server_close()",
                      server.server_close, findings)
@@ -264,6 +275,108 @@ def _probe_threading(module: Any, findings: Dict[str, str]) -> None:
         client.close()
         _bounded("server_close_returns", module, "ThreadingTCPServer.server_close()", server.server_close,
                  findings)
+        with contextlib.suppress(Exception):
+            server.socket.close()
+
+
+def _exchange(server: Any, dgram: bool) -> Dict[str, Any]:
+    """One request to ``server``: ``{"data", "eof"}`` (stream: connect, send, SHUT_WR,
+    read to EOF; datagram: one datagram, one reply), each bounded by ``short()``."""
+    kind = socket.SOCK_DGRAM if dgram else socket.SOCK_STREAM
+    got: Dict[str, Any] = {"data": b"", "eof": False}
+    deadline = timeouts.Deadline(timeouts.short(), "the probe's reply")
+    with socket.socket(socket.AF_INET, kind) as client:
+        try:
+            client.settimeout(deadline.remaining())
+            if dgram:
+                client.sendto(b"probe", server.server_address)
+                got["data"] = client.recvfrom(64)[0]
+                return got
+            client.connect(server.server_address)
+            client.sendall(b"probe")
+            client.shutdown(socket.SHUT_WR)
+            for _ in range(64):  # bounded: the reply is 5 bytes
+                client.settimeout(max(deadline.remaining(), 0.001))
+                chunk = client.recv(64)
+                if not chunk:
+                    got["eof"] = True
+                    break
+                got["data"] += chunk
+        except OSError:  # socket.timeout too: what arrived so far is the observation
+            pass
+    return got
+
+
+def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> None:
+    """Two requests through serve_forever() of ``module.<name>``: each gets its echo (and,
+    on a stream, EOF), and the loop is still running after the first.  A request that never
+    ends (no EOF after the handler returned), a datagram request whose end closed the shared
+    socket, and a loop that returned after one request are findings: every later check that
+    serves such a server would wait out its own budget for the same defect."""
+    cls = getattr(module, name, None)
+    base = getattr(module, "BaseRequestHandler", None)
+    if not isinstance(cls, type) or not isinstance(base, type):
+        return
+    dgram = name == "UDPServer"
+    # the request stays referenced, as a check's recorder keeps it: only shutdown_request()
+    # and close_request() end it then, not the garbage collector (PIPELINE-002 keeps a dup)
+    kept: List[Any] = []
+
+    class Echo(base):  # type: ignore[misc, valid-type]
+        def handle(self) -> None:
+            kept.append(self.request)
+            if dgram:
+                data, sock = self.request
+                sock.sendto(data, self.client_address)
+            else:
+                self.request.settimeout(timeouts.short())
+                self.request.sendall(self.request.recv(64))
+
+    server = _bounded("constructor_returns", module, f"{name}(address, handler)",
+                      lambda: cls(addresses.loopback("inet"), Echo), findings)
+    if server is None:
+        return
+    ended: Dict[str, Any] = {}
+
+    def serve() -> None:
+        try:
+            server.serve_forever(timeouts.poll())
+        except BaseException as exc:  # the loop died: part of what the finding says
+            ended["error"] = f"{type(exc).__name__}: {exc}"
+
+    thread = threading.Thread(target=serve, name="ssc-bounded:probe serve_forever() with requests", daemon=True)
+    thread.start()
+    try:
+        first = _exchange(server, dgram)
+        if first["data"] != b"probe":
+            return  # not served at all: the checks that own the request path judge it
+        if not dgram and not first["eof"]:
+            detail = (f"{name}: the client got the handler's reply but no EOF within {timeouts.short():.2f}s "
+                      f"after the handler returned (the request was not shut down and closed)")
+            LATCH.set("request_ends", prerequisites.serving_key(cls, "request_ends"), detail)
+            findings["request_ends"] = detail
+            return
+        second = _exchange(server, dgram)
+        if second["data"] == b"probe":
+            return
+        if dgram and getattr(server.socket, "fileno", lambda: -1)() == -1:
+            detail = f"{name}: ending the first datagram request closed the shared server socket"
+            LATCH.set("datagram_socket_survives", prerequisites.serving_key(cls, "datagram_socket_survives"),
+                      detail)
+            findings["datagram_socket_survives"] = detail
+        elif not thread.is_alive():
+            detail = (f"{name}.serve_forever() returned after serving one request, without shutdown()"
+                      + (f" ({ended['error']})" if "error" in ended else ""))
+            LATCH.set("serve_forever_runs", prerequisites.function_key(server, "serve_forever"), detail)
+            findings["serve_forever_runs"] = detail
+    finally:
+        if thread.is_alive():
+            with contextlib.suppress(Exception):
+                servers.stop_loop(server, thread, servers.Teardown(), timeouts.short())
+        for request in kept if not dgram else ():  # a datagram request's socket is the server's
+            with contextlib.suppress(Exception):
+                request.close()
+        _bounded("server_close_returns", module, f"{name}.server_close()", server.server_close, findings)
         with contextlib.suppress(Exception):
             server.socket.close()
 

@@ -562,12 +562,13 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
 
 def loop_known_broken(server: Any) -> Optional[PreconditionFailed]:
     """A :class:`PreconditionFailed` when ``serve_forever()`` of this implementation
-    was found to die in an idle loop, or the server's family is found broken
+    was found to die in an idle loop or after one request, the server's family is
+    found broken, or its requests are found never to end
     (:mod:`harness.serving.prerequisite_probes`), else None."""
     found = LATCH.get("serve_forever_runs", prerequisites.function_key(server, "serve_forever"))
     if found is not None:
         return PreconditionFailed("serve_forever_runs", found)
-    return prerequisites.family_needs(type(server))
+    return prerequisites.family_needs(type(server)) or prerequisites.serving_needs(type(server))
 
 
 def shutdown_target(fn: Any) -> Any:

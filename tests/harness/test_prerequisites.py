@@ -197,3 +197,65 @@ def test_a_call_ended_in_another_thread_interrupts_the_main_thread_once(latch):
         assert interrupts == [guard.fired], "interrupted once, with the exception the thread got"
     finally:
         server.server_close()
+
+
+@pytest.mark.parametrize("name, behaviour, refused, served", [
+    ("pipeline_process_request_no_shutdown", "request_ends", "TCPServer", "ThreadingTCPServer"),
+    ("disconnect_udp_closes_socket", "datagram_socket_survives", "UDPServer", "TCPServer"),
+    ("serve_forever_stops_after_request", "serve_forever_runs", "TCPServer", None),
+])
+def test_a_request_that_never_ends_is_found_once_and_refuses_only_its_classes(latch, name, behaviour, refused,
+                                                                             served):
+    module = resolve(str(BROKEN / f"{name}.py")).module
+    assert prerequisite_probes.run(resolve("stdlib").module) == {}, "no finding on a healthy implementation"
+    found = prerequisite_probes.run(module)
+    assert list(found) == [behaviour]
+    owner = prerequisites.owner_of(behaviour)[0]
+    server = servers.build_server(module, refused, module.BaseRequestHandler, addresses.loopback("inet"))
+    try:
+        with pytest.raises(PreconditionFailed) as info:
+            with servers.serve_in_thread(server):
+                pytest.fail("must not serve")  # pragma: no cover
+        assert info.value.prerequisite == owner
+    finally:
+        server.server_close()
+    if served is not None:  # a class that ends its requests with functions of its own still serves
+        other = servers.build_server(module, served, module.BaseRequestHandler, addresses.loopback("inet"))
+        with servers.serve_in_thread(other):
+            pass
+        other.server_close()
+
+
+def test_a_check_that_constructs_a_class_that_never_constructs_is_a_prerequisite_failure(latch):
+    module = resolve(str(BROKEN / "bind_activate_before_bind.py")).module
+    with pytest.raises(OSError) as before:
+        module.TCPServer(addresses.loopback("inet"), module.BaseRequestHandler)
+    assert prerequisites.judged_broken_prerequisite(before.value) is None, "not before the probes found it"
+    prerequisite_probes.run(module)
+    with pytest.raises(OSError) as direct:
+        module.TCPServer(addresses.loopback("inet"), module.BaseRequestHandler)
+    assert prerequisites.judged_broken_prerequisite(direct.value).prerequisite == "BIND-001"
+    try:  # a check that catches the error and then verifies: its verdict is the prerequisite's too
+        try:
+            module.TCPServer(addresses.loopback("inet"), module.BaseRequestHandler)
+        except OSError:
+            raise AssertionError("construction: expected success")
+    except AssertionError as judged:
+        assert prerequisites.judged_broken_prerequisite(judged).prerequisite == "BIND-001"
+    assert prerequisites.judged_broken_prerequisite(AssertionError("unrelated")) is None
+
+
+@pytest.mark.skipif(not capabilities.caps().fork, reason="fork absent")
+def test_a_child_that_ends_a_call_known_not_to_return_interrupts_the_check_at_once(latch):
+    from conformance.tools.forking_lab import forking_lab
+
+    impl = resolve(str(HANGS / "hang_accept.py"))
+    prerequisite_probes.run(impl.module)
+    interrupts = []
+    with GUARD.active(lambda: interrupts.append(GUARD.take_interrupt())) as guard:
+        with forking_lab(impl, "ForkingTCPServer", "hold") as lab:
+            with socket.create_connection(lab.address, timeout=timeouts.short()):
+                timeouts.wait_until(lambda: bool(interrupts), timeouts.short(), "the lab's report")
+    assert guard.fired is not None and guard.fired.prerequisite == "PIPELINE-013"
+    assert interrupts == [guard.fired], "interrupted once, with the lab's finding"
+    assert lab.teardown["precondition"][0] == "get_request_returns"
