@@ -47,6 +47,8 @@ Clauses: the documentation of ``ThreadingMixIn``/``ForkingMixIn``
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pytest
 
 from conformance.api import REQUIRED, check, verify, verify_equal, verify_returned
@@ -94,7 +96,8 @@ def _swarm_size(served: Served) -> int:
     return FORK_SWARM_CLIENTS if is_forking_name(served.class_name) else SWARM_CLIENTS
 
 
-def _swarm(served: Served, kind: str, messages: int, release_together: bool = True) -> SwarmResult:
+def _swarm(served: Served, kind: str, messages: int, release_together: bool = True,
+           budget: Optional[float] = None) -> SwarmResult:
     """``_swarm_size(served)`` clients x ``messages`` against ``served``.
 
     Each client may take ``medium()`` to get connected (not ``short()``): an
@@ -103,7 +106,7 @@ def _swarm(served: Served, kind: str, messages: int, release_together: bool = Tr
     100 clients still refused after 5 s), which says nothing about overlap."""
     config = SwarmConfig(served.address, served.family, kind, clients=_swarm_size(served),
                          messages=messages, size=64, release_together=release_together,
-                         connect_timeout=timeouts.medium())
+                         connect_timeout=timeouts.medium(), budget=budget)
     return run_swarm(config)
 
 
@@ -175,7 +178,15 @@ def _serialised_stream(served: Served, observe):
 
 def _overlapping_stream(served: Served, observe):
     """HELD clients each served while the earlier ones stay connected; then a
-    swarm released together while all HELD handlers are still busy."""
+    swarm released together while all HELD handlers are still busy.
+
+    The swarm gets what the check's watchdog (``long()``) leaves after the held
+    clients, the wait for the handlers' ends (``short()``) and the server's
+    teardown (``medium()``): a swarm too slow for it ends with unserved clients
+    (FAIL), never as the watchdog's TIMEOUT.  Under eventlet, whose forked
+    children share the parent's epoll hub, the same slow swarm ended FAIL or
+    TIMEOUT depending on the machine's load (the swarm alone may take ``long()``)."""
+    deadline = timeouts.Deadline(timeouts.long() - timeouts.medium() - timeouts.short(), "the check's swarm")
     with held_clients(served.address, served.family) as held:
         echoes = []
         for index in range(HELD):
@@ -190,7 +201,7 @@ def _overlapping_stream(served: Served, observe):
         held_requests = [event["request"] for event in starts]
         result = None
         if len(echoes) == HELD and None not in echoes:
-            result = _swarm(served, "stream", STREAM_MESSAGES)
+            result = _swarm(served, "stream", STREAM_MESSAGES, budget=max(deadline.remaining(), timeouts.short()))
             still_busy = len([e for e in handle_edges(served.log, "end") if e["request"] in held_requests])
         else:
             still_busy = None

@@ -45,7 +45,12 @@ def main(argv: List[str]) -> int:
         _simulate_no_poll()
     from conformance.tools.closed_loop import closed_under_loop
     from harness.core.observations import summary
-    from harness.core.prerequisites import GUARD, PreconditionFailed, constructor_failure, report_to_parent
+    from harness.core.prerequisites import (
+        GUARD,
+        PreconditionFailed,
+        constructor_failure,
+        report_to_parent,
+    )
     from harness.implementations import resolve
 
     try:

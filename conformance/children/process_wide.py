@@ -32,7 +32,12 @@ def main(argv: list) -> None:
     proto = Protocol(take_stdout())
     bootstrap(spec["impl"])
     from conformance.children import process_wide_scenarios
-    from harness.core.prerequisites import GUARD, PreconditionFailed, constructor_failure, report_to_parent
+    from harness.core.prerequisites import (
+        GUARD,
+        PreconditionFailed,
+        constructor_failure,
+        report_to_parent,
+    )
     from harness.implementations import resolve
 
     ss = resolve(spec["impl"]).module

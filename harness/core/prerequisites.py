@@ -44,6 +44,23 @@ themselves, the same in every process and in any order of checks:
   TIMEOUT, whether it runs first or last.
 * A broken family prerequisite makes ``build_server`` refuse that family at
   once (:func:`family_needs`); its owner constructs the same way and FAILs.
+* A served request that never ends (no EOF after the handler returned), a
+  datagram request whose end closes the shared socket, or a loop that returns
+  after one request is found by serving two requests (:data:`SERVING_NEEDS`):
+  every later loop of a class with the same request-ending functions is
+  refused at once (:func:`serving_needs`), instead of each read to EOF
+  waiting out its budget.
+* A server class the probes could not construct on a fresh address
+  (``constructs:<class>``) also decides the grading of a check that constructs
+  it itself: an exception out of that class's ``__init__``, or a verdict raised
+  while handling one, is PRECONDITION_FAILED naming the owner
+  (:func:`judged_broken_prerequisite`).
+
+A child process (server process, forking lab, one-shot scenario child) runs
+with :data:`GUARD` active too and reports its first ended call at once
+(:func:`report_to_parent`); the parent's supervisor then ends the check's main
+thread as for a call ended in another thread of its own
+(:meth:`Guard.fired_elsewhere`), except while it stops and reaps a child.
 
 The pytest plugin grades :class:`PreconditionFailed` as PRECONDITION_FAILED,
 except in the owning check itself, where it stays what it would have been
@@ -59,7 +76,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 #: names the file shared by the processes of one run (see the module docstring)
 ENV_VAR = "SSCONFORM_LATCH_FILE"
@@ -198,7 +215,7 @@ def judged_broken_prerequisite(exc: BaseException) -> Optional[PreconditionFaile
     exception it was raised while handling (``__context__``, ``__cause__``; a check that
     catches a construction error and then verifies) is a :class:`PreconditionFailed` or came
     out of a constructor the probes found broken (:func:`constructor_failure`)."""
-    seen = []
+    seen: List[BaseException] = []
     current: Optional[BaseException] = exc
     for _ in range(8):  # bounded: chains are short, and may loop
         if current is None or any(current is other for other in seen):
