@@ -111,6 +111,8 @@ OWNERS.update({
     "request_ends": ("PIPELINE-002", "a served TCP request is shut down and closed after the handler, "
                                      "so the client reads EOF"),
     "datagram_socket_survives": ("UDP-004", "ending a datagram request leaves the shared server socket open"),
+    # not a request: every client of a server finds it at server_address
+    "address_bound": ("BIND-004", "server_bind() stores the bound address (port 0 becomes the real port)"),
 })
 
 #: behaviour above -> the functions (resolved on the implementation's class) a finding is keyed by:
@@ -118,6 +120,7 @@ OWNERS.update({
 SERVING_NEEDS: Dict[str, Tuple[str, ...]] = {
     "request_ends": ("process_request", "shutdown_request", "close_request"),
     "datagram_socket_survives": ("shutdown_request", "close_request"),
+    "address_bound": ("server_bind",),  # keyed by the address family too: AF_UNIX has no port
 }
 
 #: behaviour above -> (the class every server of the family has in its MRO, the
@@ -223,10 +226,29 @@ def judged_broken_prerequisite(exc: BaseException) -> Optional[PreconditionFaile
         seen.append(current)
         if isinstance(current, PreconditionFailed) and current is not exc:
             return current
-        broken = constructor_failure(current.__traceback__)
+        broken = constructor_failure(current.__traceback__) or _port_zero_client(current)
         if broken is not None:
             return broken
         current = current.__cause__ or current.__context__
+    return None
+
+
+def _port_zero_client(exc: BaseException) -> Optional[PreconditionFailed]:
+    """A connection refused to port 0 while the probes found a server that keeps port 0 as
+    its server_address ("address_bound"): the client took the address from the server."""
+    if not isinstance(exc, ConnectionRefusedError):
+        return None
+    found = LATCH.first_of("address_bound")
+    if found is None:
+        return None
+    tb = exc.__traceback__
+    for _ in range(200):  # bounded
+        if tb is None:
+            return None
+        address = tb.tb_frame.f_locals.get("address")
+        if isinstance(address, tuple) and len(address) >= 2 and address[1] == 0:
+            return PreconditionFailed("address_bound", found)
+        tb = tb.tb_next
     return None
 
 
@@ -265,16 +287,19 @@ def implementation_class(cls: type) -> type:
 def serving_key(cls: type, behaviour: str) -> Tuple[str, ...]:
     """The key of a :data:`SERVING_NEEDS` finding for a server class ``cls``."""
     klass = implementation_class(cls)
-    return tuple(f"{name}={_describe(getattr(klass, name, None))}" for name in SERVING_NEEDS[behaviour])
+    key = tuple(f"{name}={_describe(getattr(klass, name, None))}" for name in SERVING_NEEDS[behaviour])
+    if behaviour == "address_bound":
+        key += (f"family={int(getattr(klass, 'address_family', 0))}",)
+    return key
 
 
-def serving_needs(cls: type) -> Optional[PreconditionFailed]:
+def serving_needs(cls: type, behaviours: Tuple[str, ...] = tuple(SERVING_NEEDS)) -> Optional[PreconditionFailed]:
     """The broken serving prerequisite a server class ``cls`` needs (found by
     :mod:`harness.serving.prerequisite_probes` in this run: a request that never
     ends, a datagram request that closes the shared socket), else None.  Only
     classes whose request-ending functions are the ones found broken are refused
     (``ThreadingMixIn`` ends its requests with a ``process_request`` of its own)."""
-    for behaviour in SERVING_NEEDS:
+    for behaviour in behaviours:
         found = LATCH.get(behaviour, serving_key(cls, behaviour))
         if found is not None:
             return PreconditionFailed(behaviour, found)
@@ -342,6 +367,15 @@ class Latch:
             for event in events:
                 if event.get("kind") == "latch":
                     self._seen.setdefault(str(event.get("key")), str(event.get("detail")))
+
+    def first_of(self, behaviour: str) -> Optional[str]:
+        """The detail of any finding of ``behaviour`` in this run (whatever its key), else None."""
+        self._load()
+        with self._guard():
+            for name, detail in self._seen.items():
+                if name.partition("|")[0] == behaviour:
+                    return detail
+        return None
 
     def set_hung(self, behaviour: str, code: Any, detail: str) -> None:
         """Remember that ``code`` (a function's code object) did not return."""

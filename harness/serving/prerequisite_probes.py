@@ -128,6 +128,7 @@ def run(module: Any) -> Dict[str, str]:
             server = _bounded("constructor_returns", module, f"{name}(address, handler)", construct, findings)
             if server is not None:
                 opened.append(server)
+                _probe_address(server, name, family)
         for server in opened:
             if type(server).__name__ == "TCPServer":
                 # the request path first: a loop thread left running by an idle-loop probe (e.g. a
@@ -149,6 +150,18 @@ def run(module: Any) -> Dict[str, str]:
             with contextlib.suppress(Exception):
                 server.socket.close()  # a server_close() that hung closed nothing
     return findings
+
+
+def _probe_address(server: Any, name: str, family: str) -> None:
+    """A server constructed on port 0 knows its real port (server_address): every client
+    of every check connects to it.  (A Unix server's address is the path it was given.)"""
+    if family == "unix":
+        return
+    port = server.server_address[1] if isinstance(server.server_address, tuple) else None
+    if port == 0:
+        detail = (f"{name}(port 0) has server_address {server.server_address!r}, not its bound address "
+                  f"{server.socket.getsockname()!r}")
+        LATCH.set("address_bound", prerequisites.serving_key(type(server), "address_bound"), detail)
 
 
 def _probe_request_path(module: Any, server: Any, findings: Dict[str, str]) -> None:

@@ -217,7 +217,8 @@ def build_server(module: Any, class_name: str, handler: type, address: Any, *,
     ``timeout``...).  An IPv6 address sets ``address_family = AF_INET6``
     unless ``attrs`` says otherwise."""
     base = server_class(module, class_name)
-    broken = prerequisites.family_needs(base)
+    # a server that does not know its own port cannot be reached by any client either
+    broken = prerequisites.family_needs(base) or prerequisites.serving_needs(base, ("address_bound",))
     if broken is not None:
         raise broken  # e.g. a Threading* class whose mix-in runs no thread: THREADING-001 owns it
     namespace = dict(attrs)

@@ -259,3 +259,22 @@ def test_a_child_that_ends_a_call_known_not_to_return_interrupts_the_check_at_on
     assert guard.fired is not None and guard.fired.prerequisite == "PIPELINE-013"
     assert interrupts == [guard.fired], "interrupted once, with the lab's finding"
     assert lab.teardown["precondition"][0] == "get_request_returns"
+
+
+def test_a_server_that_forgets_its_port_is_found_once_and_refused_with_its_clients(latch):
+    module = resolve(str(BROKEN / "bind_address_not_updated.py")).module
+    prerequisite_probes.run(module)
+    with pytest.raises(PreconditionFailed) as info:
+        servers.build_server(module, "TCPServer", module.BaseRequestHandler, addresses.loopback("inet"))
+    assert info.value.prerequisite == "BIND-004"
+    server = module.TCPServer(addresses.loopback("inet"), module.BaseRequestHandler)  # a check's own
+    try:
+        with pytest.raises(ConnectionRefusedError) as refused:
+            socket.create_connection(server.server_address, timeout=timeouts.short())
+        assert prerequisites.judged_broken_prerequisite(refused.value).prerequisite == "BIND-004"
+    finally:
+        server.server_close()
+    if capabilities.caps().af_unix:  # a Unix server's address is its path: not refused
+        with addresses.private_dir() as directory:
+            servers.build_server(module, "UnixStreamServer", module.BaseRequestHandler,
+                                 addresses.unix_address(directory, "s")).server_close()
