@@ -98,6 +98,8 @@ def _construct(cls: type, family: str, directory: Optional[str], name: str, hand
     constructs the class itself then ends PRECONDITION_FAILED naming it)."""
     try:
         return cls(_address(family, directory, name), handler)
+    except prerequisites.PreconditionFailed:
+        raise  # a call known not to return, ended by the guard: that finding's owner has it
     except Exception as exc:
         LATCH.set(f"constructs:{name}", (), f"{name}(a fresh {family} address, BaseRequestHandler) raised "
                                              f"{type(exc).__name__}: {exc}")
@@ -293,10 +295,11 @@ def _probe_threading(module: Any, findings: Dict[str, str]) -> None:
 
 
 def _exchange(server: Any, dgram: bool) -> Dict[str, Any]:
-    """One request to ``server``: ``{"data", "eof"}`` (stream: connect, send, SHUT_WR,
-    read to EOF; datagram: one datagram, one reply), each bounded by ``short()``."""
+    """One request to ``server``: ``{"data", "eof", "waited"}`` (stream: connect, send, SHUT_WR,
+    read to EOF; datagram: one datagram, one reply), each bounded by ``short()``.  ``waited``:
+    the budget ran out (a reset, an abortive close, is an end, judged by the checks that own it)."""
     kind = socket.SOCK_DGRAM if dgram else socket.SOCK_STREAM
-    got: Dict[str, Any] = {"data": b"", "eof": False}
+    got: Dict[str, Any] = {"data": b"", "eof": False, "waited": False}
     deadline = timeouts.Deadline(timeouts.short(), "the probe's reply")
     with socket.socket(socket.AF_INET, kind) as client:
         try:
@@ -315,7 +318,9 @@ def _exchange(server: Any, dgram: bool) -> Dict[str, Any]:
                     got["eof"] = True
                     break
                 got["data"] += chunk
-        except OSError:  # socket.timeout too: what arrived so far is the observation
+        except socket.timeout:
+            got["waited"] = True
+        except OSError:  # what arrived so far is the observation
             pass
     return got
 
@@ -363,7 +368,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
         first = _exchange(server, dgram)
         if first["data"] != b"probe":
             return  # not served at all: the checks that own the request path judge it
-        if not dgram and not first["eof"]:
+        if not dgram and first["waited"]:
             detail = (f"{name}: the client got the handler's reply but no EOF within {timeouts.short():.2f}s "
                       f"after the handler returned (the request was not shut down and closed)")
             LATCH.set("request_ends", prerequisites.serving_key(cls, "request_ends"), detail)

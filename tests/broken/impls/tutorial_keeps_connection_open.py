@@ -5,7 +5,9 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("TUTORIAL-001",)
+#: PIPELINE-002 owns a request that never ends (no EOF after the handler): the probes find it once,
+#: and the tutorial server that shows it (TUTORIAL-001) is refused naming it
+BREAKS = {"PIPELINE-002": "FAIL", "TUTORIAL-001": "PRECONDITION_FAILED"}
 
 _KEPT = []
 
