@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import ast
 import concurrent.futures
+import contextlib
 import json
 import os
 import signal
@@ -55,9 +56,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = ROOT / "tests" / "broken" / "impls"
@@ -91,6 +93,10 @@ def implementations(only: List[str], sample: int = 1) -> List[Path]:
 
 #: process groups of the suites running now (killed on Ctrl-C / SIGTERM)
 _RUNNING: set = set()
+#: held while a suite is started or the running ones are killed; once _STOPPING is set no
+#: worker starts another suite (a pool's queued runs would otherwise start after the kill)
+_LOCK = threading.Lock()
+_STOPPING = threading.Event()
 
 
 def run_suite(impl: Path, bound: float) -> Dict[str, Any]:
@@ -103,9 +109,12 @@ def run_suite(impl: Path, bound: float) -> Dict[str, Any]:
                    "--impl", str(impl), "--ssconform-out", out, "-q", "-p", "no:cacheprovider",
                    "-p", "no:xdist"]
         start = time.monotonic()
-        proc = subprocess.Popen(command, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-        _RUNNING.add(proc.pid)
+        with _LOCK:
+            if _STOPPING.is_set():
+                raise KeyboardInterrupt("stopping: no new suite")
+            proc = subprocess.Popen(command, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+            _RUNNING.add(proc.pid)
         try:
             proc.wait(timeout=bound)
             hit_bound = False
@@ -165,6 +174,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return _measure(args, parser)
     finally:
+        _stop_all()
+
+
+@contextlib.contextmanager
+def _pool(jobs: int) -> Iterator[concurrent.futures.ThreadPoolExecutor]:
+    """A pool of ``jobs`` workers; on Ctrl-C or SIGTERM its queued suites are cancelled and
+    its running ones killed before it is waited for (it would otherwise run them all)."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(jobs, 1))
+    try:
+        yield pool
+    except BaseException:
+        _stop_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop_all() -> None:
+    """No suite starts any more; every running one is killed (its whole process group)."""
+    with _LOCK:
+        _STOPPING.set()
         for pid in list(_RUNNING):
             _kill_group(pid)
 
@@ -174,7 +204,7 @@ def _measure(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     undeclared = [p.name for p in impls if declared(p) is None]
     if undeclared:
         parser.error(f"no BREAKS in: {', '.join(undeclared)}")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+    with _pool(args.jobs) as pool:
         cleans = list(pool.map(lambda _: run_suite(CONTROL, 3600.0), range(args.clean_runs)))
     clean = statistics.median(run["wall"] for run in cleans)
     bad_clean = [c["id"] for run in cleans for c in run["checks"] if c["outcome"] in BAD]
@@ -192,7 +222,7 @@ def _measure(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
               f"{' (bound)' if run['hit_bound'] else ''} {verdict['collateral'][:6]}", file=sys.stderr)
         return row
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+    with _pool(args.jobs) as pool:
         rows = list(pool.map(one, impls))
         # the machine's load drifts: clean runs after the measurement too, all in the median
         cleans += list(pool.map(lambda _: run_suite(CONTROL, 3600.0), range(args.clean_runs)))
