@@ -146,6 +146,8 @@ def run(module: Any) -> Dict[str, str]:
         for name in ("TCPServer", "UDPServer"):
             if not findings:  # one finding is enough: UDPServer shares serve_forever() with TCPServer
                 _probe_served_requests(module, name, findings)
+        if "request_ends" in findings:  # ThreadingMixIn ends its requests through the same
+            _probe_served_requests(module, "ThreadingTCPServer", {})  # shutdown_request(), or not
         for server in opened:
             _bounded("server_close_returns", module, f"{type(server).__name__}.server_close()",
                      server.server_close, findings)
