@@ -551,8 +551,11 @@ FIRED_EVENT = "guard_fired"
 def report_to_parent(send: Callable[..., None]) -> Callable[[PreconditionFailed], None]:
     """An ``on_fire`` for :meth:`Guard.active` in a child process: sends
     :data:`FIRED_EVENT` with the finding through the child protocol's ``send``."""
+    pid = os.getpid()
+
     def on_fire(exc: PreconditionFailed) -> None:
-        send(event=FIRED_EVENT, precondition=[exc.behaviour, exc.detail])
+        if os.getpid() == pid:  # a forked handler child closed the protocol: its number may be reused
+            send(event=FIRED_EVENT, precondition=[exc.behaviour, exc.detail])
     return on_fire
 
 
