@@ -14,6 +14,7 @@ implementation (``expectations/<name>.toml``), never by editing the checks::
     reason = "greenlet ids are not pthread_t; pthread_kill hangs"   # required
     link = "https://..."          # optional
     intermittent = true           # optional: the outcome comes and goes (PASS is accepted too)
+    also = ["TIMEOUT"]            # optional, intermittent only: other bad outcomes of the same race
     [expectation.when]            # optional; every key given must match
     os = ["linux", "macos"]       # string or list (fingerprint "os")
     python = ">=3.12"             # specifiers on the Python version
@@ -40,6 +41,12 @@ neither makes the run fail.  It is only allowed with a bad outcome (FAIL,
 ERROR, TIMEOUT), and the reason should say why the outcome varies.  Because
 a run that passed says nothing about whether the deviation is gone,
 :func:`update` keeps intermittent entries that the records did not confirm.
+One race can end a check in more than one bad way (eventlet's forked
+server loses clients, FAIL, or does not stop in time, TIMEOUT): ``also``
+lists the other bad outcomes an intermittent entry accepts as ``XFAIL``.
+The entry's ``outcome`` stays the one it is known by; ``also`` is refused
+on an entry that is not intermittent, since a deterministic deviation has
+one outcome.
 
 Version specifiers are a deliberately small subset of PEP 440, written here
 so that the harness needs no ``packaging`` dependency: comma-separated
@@ -93,7 +100,7 @@ _BAD_EXPECTABLE = frozenset({Outcome.FAIL.value, Outcome.ERROR.value, Outcome.TI
 _GOOD = frozenset({Outcome.PASS.value, Outcome.INFO.value})
 _NOT_RUN = frozenset({Outcome.UNSUPPORTED.value, Outcome.SKIP.value})
 
-_ENTRY_KEYS = ("id", "variant", "outcome", "reason", "link", "intermittent", "when")
+_ENTRY_KEYS = ("id", "variant", "outcome", "reason", "link", "intermittent", "also", "when")
 _WHEN_LIST_KEYS = ("os", "python_implementation", "gil", "machine")
 _WHEN_SPEC_KEYS = ("python", "impl_version")
 _WHEN_KEYS = ("os", "python", "python_implementation", "impl_version", "impl_extra", "gil", "machine")
@@ -199,6 +206,7 @@ class Entry:
     link: Optional[str] = None
     when: Tuple[Tuple[str, Any], ...] = ()  # sorted (key, value) pairs; lists as tuples
     intermittent: bool = False
+    also: Tuple[str, ...] = ()  # intermittent only: other bad outcomes of the same race
     source: str = "<memory>"
     line: Optional[int] = None
 
@@ -223,6 +231,8 @@ class Entry:
             lines.append(f"link = {_toml_str(self.link)}")
         if self.intermittent:
             lines.append("intermittent = true")
+        if self.also:
+            lines.append(f"also = {_toml_value(list(self.also))}")
         if self.when:
             lines.append("[expectation.when]")
             for key, value in self.when:
@@ -417,9 +427,19 @@ def loads(text: str, source: Union[str, os.PathLike] = "<memory>") -> Expectatio
         if intermittent and outcome not in _BAD_EXPECTABLE:
             fail("intermittent", f"intermittent = true needs a bad outcome (FAIL, ERROR, TIMEOUT), not "
                  f"{outcome!r}: it says that outcome comes and goes")
+        also = raw.get("also", [])
+        if not isinstance(also, list) or not all(isinstance(item, str) for item in also):
+            fail("also", "'also' must be a list of outcomes")
+        if also and not intermittent:
+            fail("also", "'also' needs intermittent = true: a deviation that always happens has one outcome")
+        for item in also:
+            if item not in _BAD_EXPECTABLE or item == outcome:
+                fail("also", f"'also' lists other bad outcomes (FAIL, ERROR, TIMEOUT) than {outcome!r}, "
+                     f"not {item!r}")
         when = _parse_when(raw.get("when", {}), fail)
         entry = Entry(id=raw["id"], outcome=outcome, reason=raw["reason"], variant=raw.get("variant"),
-                      link=raw.get("link"), when=when, intermittent=intermittent, source=source, line=line)
+                      link=raw.get("link"), when=when, intermittent=intermittent, also=tuple(also),
+                      source=source, line=line)
         identity = (entry.id, entry.variant, entry.when)
         if identity in seen:
             raise ExpectationError(source, line, f"duplicate expectation for {entry.id}"
@@ -541,7 +561,7 @@ def apply(outcome: Union[str, Outcome], entry: Optional[Entry]) -> str:
         return actual
     expected = entry.outcome
     if expected in _BAD_EXPECTABLE:
-        if actual == expected:
+        if actual == expected or (entry.intermittent and actual in entry.also):
             return Outcome.XFAIL.value
         if actual in _GOOD and not entry.intermittent:
             return Outcome.XPASS.value
@@ -725,7 +745,7 @@ def _absorbed(existing: Expectations, check_id: str, variant: Optional[str], out
     kept as it is: where one run happened to show an intermittent deviation says little
     about where it can happen, so a run neither narrows nor splits such an entry."""
     return any(
-        entry.intermittent and entry.id == check_id and entry.outcome == outcome
+        entry.intermittent and entry.id == check_id and outcome in (entry.outcome,) + entry.also
         and entry.variant in (None, variant)
         and all(entry.matches(cell.fingerprint, cell.implementation) for cell in shown)
         for entry in existing

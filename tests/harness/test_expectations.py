@@ -444,3 +444,27 @@ def test_update_keeps_a_non_failing_entry_while_the_records_still_show_it():
     assert [(e.id, e.outcome, e.reason) for e in got] == [("SERVE-015", "UNSUPPORTED", "no poll")]
     got = _update(lambda o, p: {"SERVE-015": "PASS" if o == "linux" else "UNSUPPORTED"}, existing)
     assert list(got) == []
+
+
+def test_also_lists_other_bad_outcomes_of_an_intermittent_race(tmp_path):
+    """``also``: one race, several bad endings (eventlet's forked server loses clients, FAIL,
+    or does not stop in time, TIMEOUT); each is XFAIL, a pass stays a pass, an outcome the
+    entry does not name is still unexpected."""
+    text = ('[[expectation]]\nid = "CONCURRENCY-003"\noutcome = "FAIL"\nreason = "fork shares the hub"\n'
+            'intermittent = true\nalso = ["TIMEOUT"]\n')
+    entry = ex.loads(text, source="eventlet.toml").lookup("CONCURRENCY-003", "unix", {}, None)
+    assert entry is not None and entry.also == ("TIMEOUT",)
+    assert [ex.apply(actual, entry) for actual in ("FAIL", "TIMEOUT", "PASS", "ERROR")] == [
+        "XFAIL", "XFAIL", "PASS", "ERROR"]
+    assert ex.loads(ex.loads(text).to_toml()).lookup("CONCURRENCY-003", "", {}, None).also == ("TIMEOUT",)
+    # a run that timed out does not add a second entry next to the one that names TIMEOUT in also
+    existing = ex.loads(text, source="old.toml")
+    got = _update(lambda o, p: {"CONCURRENCY-003": "XFAIL:TIMEOUT"}, existing)
+    assert [(e.id, e.outcome, e.also) for e in got] == [("CONCURRENCY-003", "FAIL", ("TIMEOUT",))]
+    for bad, message in (('also = ["TIMEOUT"]\n', "needs intermittent"),):
+        _, error = _error(tmp_path, text.replace("intermittent = true\n", "").replace('also = ["TIMEOUT"]\n', bad))
+        assert message in error.message
+    _, error = _error(tmp_path, text.replace('["TIMEOUT"]', '["PASS"]'))
+    assert "other bad outcomes" in error.message
+    _, error = _error(tmp_path, text.replace('["TIMEOUT"]', '["FAIL"]'))
+    assert "other bad outcomes" in error.message
