@@ -178,6 +178,65 @@ def jsonable(value):
     return jsonable(repr(value))
 
 
+# --------------------------------------------------------------------------- others: file names
+# A path arrives as JSON text: the host's file name, which is UTF-8 (the kit's
+# host is Python 3.9+: UTF-8 file names under the C/POSIX locale too, PEP 538
+# and PEP 540).  A subject may name files in another encoding: Python 3.6 and
+# PyPy 3.9 under LC_ALL=C use ASCII, and 'open' or 'bind' of a non-ASCII path
+# raised UnicodeEncodeError.  These two functions carry the same bytes across.
+
+
+def _fs_codec():
+    errors = getattr(sys, "getfilesystemencodeerrors", lambda: "surrogateescape")()
+    return sys.getfilesystemencoding() or "utf-8", errors
+
+
+def subject_path(path):
+    """The host's file name ``path`` as this interpreter names the same file."""
+    if PY2 or not isinstance(path, text_type):
+        return path  # Python 2: native() already made it UTF-8 bytes
+    encoding, errors = _fs_codec()
+    return path.encode("utf-8", "surrogateescape").decode(encoding, errors)
+
+
+def host_path(path):
+    """This interpreter's file name ``path`` as the host's (UTF-8) text."""
+    if PY2 or not isinstance(path, text_type):
+        return path
+    encoding, errors = _fs_codec()
+    return path.encode(encoding, errors).decode("utf-8", "surrogateescape")
+
+
+def exception_text(exc):
+    """``exc``'s message as text.  On Python 2, ``unicode(exc)`` of a message
+    holding UTF-8 bytes (a non-ASCII file name) raised UnicodeDecodeError while
+    the agent formatted an error reply, and the agent died; ``repr`` is ASCII."""
+    try:
+        return text_type(exc)
+    except UnicodeError:
+        return text_type(repr(exc))
+
+
+def import_from_kit(name, failure):
+    """``name`` imported from the kit's checkout, when it was not found (``failure``).
+
+    The host puts its checkout on the agent's PYTHONPATH, which ``-I`` and
+    ``-E`` make the subject ignore, so ``--impl reference`` failed to load there.
+    This file is ``<checkout>/harness/subject/agent.py``; the checkout is
+    appended last to ``sys.path``, so it shadows nothing the subject has.  None
+    when ``name`` is not a top-level module of the checkout.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    top = name.split(".")[0]
+    if not isinstance(failure, ImportError) or root in sys.path:
+        return None
+    if not (os.path.isdir(os.path.join(root, top)) or os.path.isfile(os.path.join(root, top + ".py"))):
+        return None
+    import importlib
+    sys.path.append(root)
+    return importlib.import_module(name)
+
+
 # =========================================================================== event log
 
 
@@ -209,7 +268,7 @@ class EventLog(object):
     max_line = 4000
 
     def __init__(self, path):
-        self.path = os.path.abspath(path)
+        self.path = os.path.abspath(subject_path(path))  # others: the subject's file name
         #: events that could not be written because the file's directory vanished
         self.dropped = 0
 
@@ -641,7 +700,7 @@ class Environment(object):
         if family == "unix":
             if not hasattr(socket, "AF_UNIX"):
                 raise self.error("unsupported", "AF_UNIX is absent")
-            return os.path.join(directory, "srv")
+            return os.path.join(subject_path(directory), "srv")  # others: the subject's file name
         return ("::1", 0) if family == "inet6" else ("127.0.0.1", 0)
 
     def construct(self, module, class_name, base, handler, address, namespace, bind_and_activate):
@@ -824,11 +883,12 @@ class Subject(object):
                     continue
             raise RequestError("load_failed", "neither socketserver nor SocketServer can be imported")
         if spec.endswith(".py") or os.sep in spec:
-            path = os.path.abspath(spec)
+            path = os.path.abspath(subject_path(spec))  # others: the subject's file name
             if not os.path.isfile(path):
                 raise RequestError("load_failed", "no such file: %s" % path)
             import hashlib
-            name = "_ssconform_impl_" + hashlib.sha1(path.encode("utf-8")).hexdigest()[:12]
+            raw = path if PY2 else path.encode("utf-8", "surrogateescape")  # others: any file name
+            name = "_ssconform_impl_" + hashlib.sha1(raw).hexdigest()[:12]
             if PY2:
                 import imp
                 return imp.load_source(name, path), "file"
@@ -841,7 +901,15 @@ class Subject(object):
         try:
             return importlib.import_module(spec), "module"
         except Exception as exc:
-            raise RequestError("load_failed", "cannot import %r: %s: %s" % (spec, type(exc).__name__, exc))
+            failure = exc
+        try:  # others: -I, -E or -S hid the kit's PYTHONPATH (reference_impl)
+            module = import_from_kit(spec, failure)
+        except Exception as exc:
+            module, failure = None, exc
+        if module is not None:
+            return module, "module"
+        exc = failure
+        raise RequestError("load_failed", "cannot import %r: %s: %s" % (spec, type(exc).__name__, exc))
 
     def describe(self):
         module = self.module
@@ -849,7 +917,7 @@ class Subject(object):
             version = "%s %s" % (platform.python_implementation(), platform.python_version())
         else:
             version = str(getattr(module, "__version__", "unknown"))
-        path = getattr(module, "__file__", None)
+        path = host_path(getattr(module, "__file__", None))  # others: as the host names it
         if path and path.endswith((".pyc", ".pyo")):  # Python 2 names the compiled file
             path = path[:-1]
         return {"name": self.spec if self.kind == "adapter" else module.__name__.split(".")[-1],
@@ -954,7 +1022,7 @@ def snapshot(subject):
         if inspect.isclass(value):
             classes[name] = describe_class(value)
     all_names = getattr(module, "__all__", None)
-    return {"module": module.__name__, "file": getattr(module, "__file__", None),
+    return {"module": module.__name__, "file": host_path(getattr(module, "__file__", None)),  # others
             "all": None if all_names is None else [text_type(n) for n in all_names],
             "names": names, "classes": classes, "api_version": subject.api_version,
             "extensions": subject.extensions}
@@ -1129,6 +1197,8 @@ class Servers(object):
             address = list(address)
         elif isinstance(address, bytes) and not PY2:
             address = address.decode("utf-8", "surrogateescape")
+        else:
+            address = host_path(address)  # others: an AF_UNIX path as the host names it
         return {"server": key, "address": address, "family": spec.get("family") or "inet",
                 "pid": os.getpid(), "server_class": type(server).__mro__[1].__name__
                 if hasattr(type(server), "__mro__") else spec.get("server_class")}
@@ -1256,10 +1326,10 @@ class Agent(object):
             result = handler(request)
         except RequestError as exc:
             return {"event": "reply", "id": ident, "ok": False,
-                    "error": {"code": exc.code, "message": text_type(exc), "type": "RequestError"}}
+                    "error": {"code": exc.code, "message": exception_text(exc), "type": "RequestError"}}
         except Exception as exc:
             return {"event": "reply", "id": ident, "ok": False,
-                    "error": {"code": "exception", "type": type(exc).__name__, "message": text_type(exc)[:2000],
+                    "error": {"code": "exception", "type": type(exc).__name__, "message": exception_text(exc)[:2000],
                               "traceback": traceback.format_exc()[-4000:]}}
         return {"event": "reply", "id": ident, "ok": True, "result": result}
 
