@@ -185,6 +185,22 @@ class SubjectSession:
 
     # ------------------------------------------------------------------ serving
 
+    # others: what the subject can serve is the subject's fingerprint's to say.  The
+    # host's own capabilities (addresses.require, servers.require_for) are checked
+    # too, as the clients run here; a subject without os.fork has no Forking*
+    # classes, and its refusal (missing_class) read as a broken API precondition.
+    def require(self, server_class: str, family: str) -> None:
+        """:class:`~harness.core.addresses.UnsupportedFeature` naming the capability
+        the subject lacks for ``server_class`` in ``family``."""
+        from harness.core import addresses
+
+        caps = self.fingerprint().get("capabilities") or {}
+        for capability, needed in (("fork", server_class.startswith("Forking")), ("af_unix", family == "unix"),
+                                   ("ipv6", family == "inet6")):
+            if needed and caps.get(capability) is False:
+                raise addresses.UnsupportedFeature(
+                    f"{server_class} in the subject: it lacks {capability} (its fingerprint)", capability)
+
     @contextlib.contextmanager
     def serve(self, server_class: str, behaviour: str = "echo", *, family: Optional[str] = None,
               attrs: Optional[Dict[str, Any]] = None, handler_base: Optional[str] = None,
@@ -198,6 +214,7 @@ class SubjectSession:
         family = family or addresses.family_for_class(server_class)
         addresses.require(family)
         servers.require_for(server_class)
+        self.require(server_class, family)  # others: the subject's capabilities, too
         with addresses.private_dir() as directory:
             log = instrument.EventLog.create(directory)
             spec = instrument.server_spec(server_class, behaviour, family=family, directory=directory,
