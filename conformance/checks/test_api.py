@@ -25,6 +25,7 @@ from conformance.api import (
     verify,
     verify_equal,
 )
+from harness.subject.session import where_it_runs
 
 ALWAYS = (
     "BaseServer",
@@ -89,18 +90,18 @@ def _verify_gated(ss, observe, names, label, capability, available):
                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L138-L139, "
                                    "docs/platform-knowledge.md#fork_availability]",
        topic="fork_availability")
-def test_forking_names_follow_os_fork(ss, observe):
+def test_forking_names_follow_os_fork(ss, impl, observe):
     """Forking names are present exactly when os.fork exists."""
-    _verify_gated(ss, observe, FORKING, "Forking*", "os_fork", hasattr(os, "fork"))
+    _verify_gated(ss, observe, FORKING, "Forking*", "os_fork", where_it_runs(impl, "fork", hasattr(os, "fork")))
 
 
 @check("API-003", PLATFORM, clause="Unix* classes are defined only where socket.AF_UNIX exists "
                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L140-L145, "
                                    "docs/platform-knowledge.md#af_unix_availability]",
        topic="af_unix_availability")
-def test_unix_names_follow_af_unix(ss, observe):
+def test_unix_names_follow_af_unix(ss, impl, observe):
     """Unix-domain names are present exactly when socket.AF_UNIX exists."""
-    _verify_gated(ss, observe, UNIX, "Unix*", "af_unix", hasattr(socket, "AF_UNIX"))
+    _verify_gated(ss, observe, UNIX, "Unix*", "af_unix", where_it_runs(impl, "af_unix", hasattr(socket, "AF_UNIX")))
 
 
 @check("API-004", VERSION, clause="ForkingUnixStreamServer/ForkingUnixDatagramServer: new in 3.12 "
@@ -108,7 +109,7 @@ def test_unix_names_follow_af_unix(ss, observe):
                                   "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L732-L735]")
 def test_forking_unix_names_by_version(ss, impl, observe):
     """ForkingUnix* exist from API 3.12 on where both fork and AF_UNIX exist."""
-    both = hasattr(os, "fork") and hasattr(socket, "AF_UNIX")
+    both = where_it_runs(impl, "fork", hasattr(os, "fork")) and where_it_runs(impl, "af_unix", hasattr(socket, "AF_UNIX"))
     present = [name for name in FORKING_UNIX if hasattr(ss, name)]
     listed = [name for name in FORKING_UNIX if name in _public_all(ss)]
     expected = list(FORKING_UNIX) if both and impl.api_at_least(3, 12) else []

@@ -68,6 +68,7 @@ from conformance.tools.serving import serve_kind
 from harness.clients import bounded as clients
 from harness.core import observations, timeouts
 from harness.serving import instrument
+from harness.subject.session import where_it_runs
 
 THREE = (b"from client1", b"from client2", b"from client3")
 
@@ -356,9 +357,9 @@ def test_plain_server_serves_one_at_a_time(impl, ss, observe):
               "'ForkingTCPServer' "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L551, "
               "docs/platform-knowledge.md#fork_availability]")
-def test_forking_server_follows_os_fork(ss, observe):
+def test_forking_server_follows_os_fork(ss, impl, observe):
     """socketserver.ForkingTCPServer exists exactly when os.fork does."""
-    has_fork = hasattr(os, "fork")
+    has_fork = where_it_runs(impl, "fork", hasattr(os, "fork"))
     try:
         cls = ss.ForkingTCPServer
         error = None

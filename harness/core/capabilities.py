@@ -64,6 +64,10 @@ class Capabilities:
 
 _cache: Optional[Capabilities] = None
 _override: Optional[frozenset] = None
+#: others: what the subject of a run (``--subject-python``) lacks.  The implementation
+#: runs there, so no check may expect of it what its interpreter cannot do; not a
+#: simulation (``simulated_absent`` does not list these): see :func:`limit_to_subject`.
+_subject_absent: frozenset = frozenset()
 
 
 def simulated() -> frozenset:
@@ -129,9 +133,18 @@ def probe() -> Capabilities:
         "rlimit": _probe_rlimit(),
         "poll": hasattr(__import__("select"), "poll"),
     }
-    for name in absent:
+    for name in absent | _subject_absent:
         found[name] = False
     return Capabilities(simulated_absent=tuple(sorted(absent)), **found)
+
+
+def limit_to_subject(capabilities: Dict[str, object]) -> None:
+    """From now on, :func:`caps` also answers "absent" for what the subject's
+    fingerprint ``capabilities`` says it lacks (others: a subject without os.fork
+    failed API-002 "Forking* names given os_fork=True" on the host's word)."""
+    global _subject_absent
+    _subject_absent = frozenset(name for name in KNOWN if capabilities.get(name) is False)
+    reset()
 
 
 def caps() -> Capabilities:

@@ -255,6 +255,16 @@ class SubjectSession:
                                      "did not finish", budget)
 
 
+def where_it_runs(impl: Any, capability: str, here: bool) -> bool:
+    """Whether the interpreter the implementation runs in has ``capability``
+    (others): the subject's fingerprint says for a subject (``impl.subject``); in
+    the check's own process, ``here`` (the check's probe, e.g. ``hasattr(os, "fork")``)."""
+    subject = getattr(impl, "subject", None)
+    if subject is None:
+        return here
+    return bool((subject.fingerprint().get("capabilities") or {}).get(capability, here))
+
+
 def open_subject(python: str, impl_spec: str) -> Tuple[SubjectSession, SubjectImplementation]:
     """Start the subject for a run: the session and its implementation.  Anything that
     stops it (no such interpreter, a dead or hung agent, another protocol version, an
@@ -266,7 +276,10 @@ def open_subject(python: str, impl_spec: str) -> Tuple[SubjectSession, SubjectIm
     try:
         session = SubjectSession(python, impl_spec)
         impl = session.implementation()
-        session.fingerprint()  # read now: a failure is this error, not a crash later
+        fingerprint = session.fingerprint()  # read now: a failure is this error, not a crash later
+        from harness.core import capabilities  # others: the subject's capabilities bound the run's
+
+        capabilities.limit_to_subject(fingerprint.get("capabilities") or {})
         return session, impl
     except (AgentError, HarnessTimeout, SubjectError, OSError) as exc:
         if session is not None:
@@ -274,4 +287,4 @@ def open_subject(python: str, impl_spec: str) -> Tuple[SubjectSession, SubjectIm
         raise ImplementationError(f"--subject-python {python} --impl {impl_spec}: {exc}") from None
 
 
-__all__ = ["AgentServer", "open_subject", "SubjectError", "SubjectImplementation", "SubjectSession", "agent_impl_spec"]
+__all__ = ["AgentServer", "open_subject", "where_it_runs", "SubjectError", "SubjectImplementation", "SubjectSession", "agent_impl_spec"]

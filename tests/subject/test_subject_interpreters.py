@@ -24,11 +24,13 @@ A missing interpreter is a skip naming it, never a failure.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +43,7 @@ from harness.serving import instrument
 from harness.subject.client import AgentRefused, SubjectAgent
 from harness.subject.session import SubjectSession
 
+REPO = Path(__file__).resolve().parents[2]
 DEBIAN_PYTHON = "/usr/bin/python3.11"
 INTERPRETERS = ("2.7", "3.6", "pypy3", "debian-3.11", "venv")
 _FOUND: dict = {}
@@ -235,3 +238,34 @@ def test_a_failing_import_with_a_non_ascii_message_is_refused_not_fatal(interpre
         assert agent.request("ping")["clock"] > 0, f"{tag}: the agent did not survive the refusal"
     finally:
         agent.stop()
+
+
+def test_a_run_judges_the_subjects_capabilities_not_the_hosts(tmp_path):
+    """A subject without os.fork and AF_UNIX (the host has both): the gated API checks
+    expect no Forking*/Unix* names and pass, a forking server check is UNSUPPORTED
+    naming the capability.  (They judged by the host's os: API-002 failed.)"""
+    if os.name != "posix":
+        pytest.skip("the subject is wrapped by a POSIX shell script")
+    (tmp_path / "sitecustomize.py").write_text(NO_FORK_NO_UNIX)
+    wrapper = tmp_path / "subject-python"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{tmp_path}${{PYTHONPATH:+:$PYTHONPATH}}" exec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    out = tmp_path / "out"
+    selected = ("test_forking_names_follow_os_fork or test_unix_names_follow_af_unix or "
+                "test_forking_server_follows_os_fork or test_forking_stream_server_overlaps")
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs", "conformance.checks",
+               "--impl", "stdlib", "--ssconform-out", str(out), "-q", "-n", "0", "-k", selected,
+               "--subject-python", str(wrapper)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSCONFORM_") or k == "SSCONFORM_TIMEOUT_MULTIPLIER"}
+    done = subprocess.run(command, cwd=str(REPO), env=env, capture_output=True, text=True,
+                          timeout=timeouts.long() * 4)
+    records = sorted(out.glob("*.json"))
+    assert len(records) == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    record = json.loads(records[0].read_text(encoding="utf-8"))
+    assert record["fingerprint"]["capabilities"]["fork"] is False
+    outcomes = {(c["id"], c["variant"]): (c["outcome"], c["message"]) for c in record["checks"]}
+    for check_id in ("API-002", "API-003", "TUTORIAL-006"):
+        found = [v for k, v in outcomes.items() if k[0] == check_id]
+        assert found and all(o in ("PASS", "INFO") for o, _ in found), f"{check_id}: {found}"  # PLATFORM: INFO
+    forking = [v for k, v in outcomes.items() if k[0] == "CONCURRENCY-003"]
+    assert forking and all(o == "UNSUPPORTED" and "capability absent: fork" in m for o, m in forking), forking
