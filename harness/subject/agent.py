@@ -2017,6 +2017,8 @@ def _op_probe_build(self, request):
         address = list(address)
     elif isinstance(address, bytes) and not PY2:
         address = address.decode("utf-8", "surrogateescape")
+    else:
+        address = host_path(address)  # others: an AF_UNIX path as the host names it
     return {"server": key, "address": address, "family": spec.get("family") or "inet", "pid": os.getpid(),
             "server_class": spec.get("server_class"), "ref": ref}
 
