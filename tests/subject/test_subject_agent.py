@@ -71,24 +71,12 @@ def test_the_mirror_answers_introspection_and_refuses_everything_else(session):
 
 @pytest.mark.parametrize("class_name", ["TCPServer", "ThreadingUDPServer", "ForkingTCPServer",
                                         "ThreadingUnixStreamServer"])
-def test_a_spec_built_server_serves_and_logs_with_the_subjects_pids(session, class_name):
+def test_a_spec_built_server_serves_and_logs_with_the_subjects_pids(session, class_name, echo_through):
     from harness.core.capabilities import caps
 
     if ("Forking" in class_name and not caps().fork) or ("Unix" in class_name and not caps().af_unix):
         pytest.skip(f"{class_name} cannot run here")
-    dgram = "UDP" in class_name
-    with session.serve(class_name, "echo_line") as proc:
-        if dgram:
-            with clients.dgram_client(proc.family) as sock:
-                sock.sendto(b"ping\n", proc.address)
-                reply, _ = clients.recvfrom(sock)
-        else:
-            with clients.connect(proc.address, proc.family) as sock:
-                clients.sendall(sock, b"ping\n")
-                reply = clients.recv_line(sock, timeouts.Deadline(timeouts.short(), "echo"))
-        events = proc.log.wait_for(
-            lambda found: instrument.select(found, kind="phase", phase="finish", edge="end"),
-            timeouts.short(), "the handler to finish")
+    reply, events, proc = echo_through(session, class_name)
     assert reply == b"ping\n"
     handled = instrument.intervals(events, "handle")
     assert len(handled) == 1 and handled[0].end is not None

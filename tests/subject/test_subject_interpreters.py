@@ -34,7 +34,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.clients import bounded as clients
 from harness.core import timeouts
 from harness.core.addresses import UnsupportedFeature
 from harness.core.prerequisites import MissingClass
@@ -103,21 +102,9 @@ def _session(python, impl="stdlib"):
     return SubjectSession(python, impl)
 
 
-def _echo(session, server_class):
-    """Serve ``server_class`` with ``echo_line`` in the subject; the reply and the handler's pids."""
-    dgram = "UDP" in server_class or "Datagram" in server_class
-    with session.serve(server_class, "echo_line") as proc:
-        if dgram:
-            with clients.dgram_client(proc.family) as sock:
-                sock.sendto(b"ping\n", proc.address)
-                reply, _ = clients.recvfrom(sock)
-        else:
-            with clients.connect(proc.address, proc.family) as sock:
-                clients.sendall(sock, b"ping\n")
-                reply = clients.recv_line(sock, timeouts.Deadline(timeouts.short(), "the echo"))
-        events = proc.log.wait_for(
-            lambda found: instrument.select(found, kind="phase", phase="finish", edge="end"),
-            timeouts.short(), "the handler to finish")
+def _echo(echo_through, session, server_class):
+    """``echo_through`` (conftest), its teardown checked: the reply, the handler's pids, the server."""
+    reply, events, proc = echo_through(session, server_class)
     assert proc.teardown["hung"] == [], f"{server_class}: teardown hung: {proc.teardown}"
     return reply, {iv.pid for iv in instrument.intervals(events, "handle")}, proc
 
@@ -127,7 +114,7 @@ def _flags(version):
 
 
 @pytest.mark.parametrize("condition", ["-OO", "isolated", "PYTHONWARNINGS=error"])
-def test_it_loads_introspects_and_serves_under_launch_flags(interpreter, condition, monkeypatch):
+def test_it_loads_introspects_and_serves_under_launch_flags(interpreter, condition, monkeypatch, echo_through):
     tag, path, version = interpreter
     if condition == "PYTHONWARNINGS=error":
         monkeypatch.setenv("PYTHONWARNINGS", "error")
@@ -142,14 +129,14 @@ def test_it_loads_introspects_and_serves_under_launch_flags(interpreter, conditi
         assert impl.module_name == ("SocketServer" if version < (3, 0) else "socketserver")
         assert impl.api_version == version[:2]
         assert "serve_forever" in vars(impl.module.BaseServer)
-        reply, pids, proc = _echo(session, "ThreadingTCPServer")
+        reply, pids, proc = _echo(echo_through, session, "ThreadingTCPServer")
     finally:
         session.close()
     assert reply == b"ping\n", f"{tag} {condition}: echo {reply!r}"
     assert pids == {proc.pid}
 
 
-def test_a_non_utf8_locale_and_a_non_ascii_tmpdir(interpreter, monkeypatch):
+def test_a_non_utf8_locale_and_a_non_ascii_tmpdir(interpreter, monkeypatch, echo_through):
     """Under LC_ALL=C, 3.6 and PyPy 3.9 name files in ASCII: the host's UTF-8 paths
     (event log, AF_UNIX directory) must still reach the same files."""
     tag, path, version = interpreter
@@ -162,7 +149,7 @@ def test_a_non_utf8_locale_and_a_non_ascii_tmpdir(interpreter, monkeypatch):
         session.implementation()
         for server_class in ("ThreadingTCPServer", "ThreadingUnixStreamServer", "ForkingUDPServer"):
             try:
-                reply, _, proc = _echo(session, server_class)
+                reply, _, proc = _echo(echo_through, session, server_class)
             except UnsupportedFeature:  # no AF_UNIX or fork on this platform
                 continue
             assert reply == b"ping\n", f"{tag} {server_class}: echo {reply!r}"
@@ -187,7 +174,7 @@ def test_reference_loads_under_isolation_from_the_kits_checkout(interpreter):
     assert impl.module_name == "reference_impl" and impl.name == "reference"
 
 
-def test_absent_fork_and_af_unix_are_the_subjects_capabilities(interpreter, tmp_path, monkeypatch):
+def test_absent_fork_and_af_unix_are_the_subjects_capabilities(interpreter, tmp_path, monkeypatch, echo_through):
     tag, path, version = interpreter
     (tmp_path / "sitecustomize.py").write_text(NO_FORK_NO_UNIX)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
@@ -198,15 +185,15 @@ def test_absent_fork_and_af_unix_are_the_subjects_capabilities(interpreter, tmp_
         assert (caps["fork"], caps["af_unix"]) == (False, False), f"{tag}: {caps}"
         for server_class, capability in (("ForkingTCPServer", "fork"), ("ThreadingUnixStreamServer", "af_unix")):
             with pytest.raises(UnsupportedFeature) as raised:
-                _echo(session, server_class)
+                _echo(echo_through, session, server_class)
             assert raised.value.capability == capability, f"{tag} {server_class}: {raised.value}"
-        reply, _, _ = _echo(session, "ThreadingUDPServer")
+        reply, _, _ = _echo(echo_through, session, "ThreadingUDPServer")
         assert reply == b"ping\n"
     finally:
         session.close()
 
 
-def test_a_module_without_the_mixins(interpreter, tmp_path):
+def test_a_module_without_the_mixins(interpreter, tmp_path, echo_through):
     tag, path, version = interpreter
     source = tmp_path / "without_mixins.py"
     source.write_text(WITHOUT_MIXINS)
@@ -214,10 +201,10 @@ def test_a_module_without_the_mixins(interpreter, tmp_path):
     try:
         impl = session.implementation()
         assert "ThreadingMixIn" not in vars(impl.module)
-        reply, _, _ = _echo(session, "TCPServer")
+        reply, _, _ = _echo(echo_through, session, "TCPServer")
         assert reply == b"ping\n"
         with pytest.raises(MissingClass, match="ThreadingTCPServer"):
-            _echo(session, "ThreadingTCPServer")
+            _echo(echo_through, session, "ThreadingTCPServer")
     finally:
         session.close()
 
