@@ -126,7 +126,7 @@ def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
         log = instrument.EventLog.create(directory)
         spec = {
             "version": SPEC_VERSION,
-            "impl": impl.spec,
+            "impl": None,  # set below: the host's spec, or what the subject's agent loads
             "server_class": server_class,
             "behaviour": behaviour,
             "handler_base": handler_base,
@@ -141,10 +141,17 @@ def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
             "directory": directory,
             "lifetime": timeouts.long(),
         }
-        child = supervisor.start([sys.executable, "-m", "conformance.children.forking_lab", json.dumps(spec)],
-                                 what="the forking lab", cwd=directory, protocol=True, stdin=True)
+        subject = getattr(impl, "subject", None)
+        if subject is not None:  # the subject's interpreter runs the lab: the agent's copy of it
+            command = subject.lab_command(spec)
+            impl_spec = subject.requested
+        else:
+            spec["impl"] = impl.spec
+            command = [sys.executable, "-m", "conformance.children.forking_lab", json.dumps(spec)]
+            impl_spec = impl.spec
+        child = supervisor.start(command, what="the forking lab", cwd=directory, protocol=True, stdin=True)
         lab = Lab(child, log, directory)
-        lab.impl_spec = impl.spec
+        lab.impl_spec = impl_spec
         try:
             lab.wait_ready(timeouts.long())
             yield lab

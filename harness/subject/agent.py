@@ -1356,6 +1356,258 @@ class Agent(object):
         return "too many requests"
 
 
+
+# =========================================================================== SERVE, SHUTDOWN, THREADING, FORKING (port-c)
+#
+# The forking lab: ``EXE agent.py --lab SPEC``, the subject's copy of
+# conformance/children/forking_lab.py (its docstring is the theory; the
+# events and the ready/teardown lines are the same, so the FORKING checks
+# read either).  A forking server in a single-threaded process of the
+# subject interpreter, apart from the host's clients: serve_forever (or a
+# handle_request loop) runs in the main thread; os.waitpid is wrapped to
+# log every reaped child with its exit status; close_request,
+# shutdown_request and handle_error log the calling pid; service_actions
+# logs each change of active_children and stops the loop (raises _LabStop)
+# once stdin is readable; SIGINT raises _LabStop while serving (for a loop
+# that never runs service_actions); an interval timer bounds the process.
+
+LAB_SPEC_VERSION = 1
+LAB_FOREIGN_STATUS = 7
+LAB_EXIT_OK, LAB_EXIT_ERROR, LAB_EXIT_LIFETIME = 0, 2, 4
+
+
+class _LabStop(BaseException):
+    """Raised from service_actions (or SIGINT) to leave serve_forever, like Ctrl-C."""
+
+
+def lab_exitcode(status):
+    """``os.waitstatus_to_exitcode``, which Python before 3.9 lacks."""
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return None
+
+
+def lab_stdin_readable(timeout=0.0):
+    import select
+    try:
+        readable = select.select([sys.stdin], [], [], timeout)[0]
+    except (OSError, ValueError, select.error):
+        return True
+    return bool(readable)
+
+
+def lab_children(server):
+    children = getattr(server, "active_children", None)
+    return None if children is None else sorted(int(pid) for pid in children)
+
+
+def lab_address(family, directory):
+    if family == "unix":
+        if not hasattr(socket, "AF_UNIX"):
+            raise RequestError("unsupported", "AF_UNIX is absent")
+        return os.path.join(directory, "srv")
+    if family == "inet6":
+        return ("::1", 0)
+    return ("127.0.0.1", 0)
+
+
+def lab_serve(spec, send, proto_fd):
+    import signal
+    log = EventLog(spec["log"])
+    original_waitpid = os.waitpid
+    original_fork = os.fork
+
+    def waitpid(pid, options):
+        result = original_waitpid(pid, options)
+        if result[0]:
+            log.append(kind="reaped", child=result[0], requested=pid, exitcode=lab_exitcode(result[1]))
+        return result
+
+    def fork():  # Python < 3.7 has no os.register_at_fork: the child drops the protocol pipe here
+        pid = original_fork()
+        if pid == 0:
+            try:
+                os.close(proto_fd)
+            except OSError:
+                pass
+        return pid
+
+    os.waitpid = waitpid
+    if not hasattr(os, "register_at_fork"):
+        os.fork = fork
+    foreign = None
+    if spec.get("foreign_child"):
+        import select
+        read_end, write_end = os.pipe()
+        foreign = original_fork()
+        if foreign == 0:  # the foreign child: exits at once, stays a zombie until reaped
+            os._exit(LAB_FOREIGN_STATUS)
+        os.close(write_end)
+        if select.select([read_end], [], [], BUDGETS["short"])[0]:
+            os.read(read_end, 1)
+        os.close(read_end)
+        log.append(kind="foreign", child=foreign)
+
+    subject = Subject(spec["impl"])
+    module = subject.module
+    lab_pid = os.getpid()
+    class_name = spec["server_class"]
+    base = getattr(module, class_name, None) or Servers._compose(module, class_name)
+    datagram = "UDP" in class_name or "Datagram" in class_name
+    handler_base_name = spec.get("handler_base") or ("DatagramRequestHandler" if datagram else "StreamRequestHandler")
+    handler = instrumented(getattr(module, handler_base_name), spec["behaviour"], log, spec.get("options"))
+    last = ["unset"]
+    steal = [bool(spec.get("steal_first_child"))]
+
+    def close_request(self, request):
+        log.append(kind="call", method="close_request")
+        return base.close_request(self, request)
+
+    def shutdown_request(self, request):
+        log.append(kind="call", method="shutdown_request")
+        return base.shutdown_request(self, request)
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        log.append(kind="call", method="handle_error", exc_type=type(exc).__name__ if exc else None)
+
+    def steal_first(self):
+        if steal[0]:
+            current = lab_children(self)
+            if current:  # reap the first child behind the server's back
+                steal[0] = False
+                pid, status = original_waitpid(current[0], 0)
+                log.append(kind="stolen", child=pid, exitcode=lab_exitcode(status))
+
+    def log_children(self):
+        state = lab_children(self)
+        if state != last[0]:
+            last[0] = state
+            log.append(kind="children", active=state)
+
+    def service_actions(self):
+        steal_first(self)
+        base.service_actions(self)
+        log_children(self)
+        if lab_stdin_readable():
+            raise _LabStop()
+
+    def fileno(self):
+        if os.getpid() == lab_pid and lab_stdin_readable():
+            raise _LabStop()
+        return base.fileno(self)
+
+    def process_request(self, request, client_address):
+        base.process_request(self, request, client_address)
+        steal_first(self)
+        log_children(self)
+
+    namespace = dict(spec.get("attrs") or {})
+    namespace.update({"close_request": close_request, "shutdown_request": shutdown_request,
+                      "handle_error": handle_error, "__module__": __name__})
+    if hasattr(base, "service_actions"):
+        namespace["service_actions"] = service_actions
+    else:
+        # Python 2's serve_forever has no service_actions (it came in 3.3, bpo-11109), so
+        # nothing reaps while idle: the lab observes active_children after each fork
+        # instead, and notices the stop request when the loop's select() asks for the
+        # listening descriptor (serve_forever mode only; SIGINT remains the fallback)
+        namespace["process_request"] = process_request
+        if spec.get("mode", "serve_forever") == "serve_forever":
+            namespace["fileno"] = fileno
+    family = spec.get("family") or ("unix" if "Unix" in class_name else "inet")
+    if family == "inet6":
+        namespace.setdefault("address_family", socket.AF_INET6)
+    cls = subclass(base, "Lab" + class_name, namespace)
+    server = cls(lab_address(family, spec["directory"]), handler)
+    if "service_actions" not in namespace:
+        log_children(server)  # the state before the first fork (service_actions logs it on 3.3+)
+    log.append(kind="server", event="ready")
+    address = server.server_address
+    send(event="ready", address=list(address) if isinstance(address, tuple) else address, pid=os.getpid(),
+         foreign=foreign, api=subject.api_version)
+
+    serving = [False]
+
+    def on_stop_signal(signum, frame):
+        if serving[0]:
+            serving[0] = False
+            raise _LabStop()
+
+    signal.signal(signal.SIGINT, on_stop_signal)
+    error = None
+    try:
+        if spec.get("mode", "serve_forever") == "serve_forever":
+            serving[0] = True
+            try:
+                server.serve_forever(BUDGETS["poll"])
+            finally:
+                serving[0] = False
+        else:
+            for _ in range(int(spec.get("requests", 1))):
+                server.handle_request()
+            if spec.get("final_timeout") is not None:  # one more call, meant to time out
+                server.timeout = float(spec["final_timeout"])
+                log.append(kind="server", event="final_request", active=lab_children(server))
+                server.handle_request()
+            log.append(kind="server", event="handled", active=lab_children(server))
+            lab_stdin_readable(float(spec["lifetime"]))
+    except _LabStop:
+        pass
+    except BaseException as exc:  # reported, then the teardown still runs
+        error = "%s: %s" % (type(exc).__name__, exc)
+    log.append(kind="server_close", edge="start", active=lab_children(server))
+    close_error = None
+    try:
+        server.server_close()
+    except BaseException as exc:
+        close_error = "%s: %s" % (type(exc).__name__, exc)
+    log.append(kind="server_close", edge="end", active=lab_children(server))
+    foreign_state = None
+    if foreign is not None:
+        try:
+            status = original_waitpid(foreign, 0)[1]
+            foreign_state = {"reaped_by_lab": True, "exitcode": lab_exitcode(status)}
+        except OSError:  # ECHILD: someone else reaped it
+            foreign_state = {"reaped_by_lab": False, "exitcode": None}
+    send(event="teardown", error=error, close_error=close_error, active_children=lab_children(server),
+         foreign=foreign_state, precondition=None)
+    return LAB_EXIT_OK if error is None and close_error is None else LAB_EXIT_ERROR
+
+
+def lab_main(argument):
+    """``agent.py --lab SPEC``: one forking lab (see above); exits with os._exit."""
+    import signal
+    proto_fd = take_stdout()
+    channel = Channel(proto_fd)
+
+    def send(**fields):
+        channel.send(fields)
+
+    code = LAB_EXIT_ERROR
+    try:
+        spec = native(json.loads(argument))
+        if spec.get("version") != LAB_SPEC_VERSION:
+            raise ValueError("lab spec version %r, expected %d" % (spec.get("version"), LAB_SPEC_VERSION))
+        for name, value in (spec.get("budgets") or {}).items():
+            if name in BUDGETS:
+                BUDGETS[name] = float(value)
+        signal.signal(signal.SIGALRM, lambda *_: os._exit(LAB_EXIT_LIFETIME))
+        signal.setitimer(signal.ITIMER_REAL, float(spec["lifetime"]))
+        code = lab_serve(spec, send, proto_fd)
+    except RequestError as exc:
+        send(event="error", exc_type="UnsupportedFeature" if exc.code == "unsupported" else "RequestError",
+             error=text_type(exc), capability="af_unix" if exc.code == "unsupported" else None,
+             code=exc.code, precondition=None)
+    except BaseException as exc:
+        send(event="error", exc_type=type(exc).__name__, error=text_type(exc), capability=None,
+             precondition=None, traceback=traceback.format_exc()[-2000:])
+    sys.stderr.flush()
+    os._exit(code)
+
+
 OPS = ("ping", "load", "snapshot", "fingerprint", "serve", "call", "stop_server", "bye")
 
 
@@ -2101,6 +2353,8 @@ OPS = OPS + ("probe_build", "probe_invoke", "ref_call", "join", "run_handler")
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--lab"]:  # SERVE, SHUTDOWN, THREADING, FORKING (port-c): the forking lab
+        lab_main(argv[1])
     lifetime = 1800.0
     if "--lifetime" in argv:
         lifetime = float(argv[argv.index("--lifetime") + 1])

@@ -254,6 +254,20 @@ class SubjectSession:
                 raise HarnessTimeout(f"server teardown in the subject: {'; '.join(proc.teardown['hung'])} "
                                      "did not finish", budget)
 
+    # ------------------------------------------------------------------ SERVE, SHUTDOWN, THREADING, FORKING (port-c)
+
+    def lab_command(self, spec: Dict[str, Any]) -> list:
+        """The command line of a forking lab (``conformance.tools.forking_lab``) run by the
+        subject's interpreter: ``EXE agent.py --lab SPEC``, the agent's copy of
+        :mod:`conformance.children.forking_lab`, loading what this session's agent loads."""
+        import json
+
+        from harness.subject.client import AGENT_PATH
+
+        spec = dict(spec, impl=self.load_spec, budgets=budgets())
+        words = [self.python] if os.path.exists(self.python) else self.python.split()
+        return [*words, AGENT_PATH, "--lab", json.dumps(spec)]
+
 
 def where_it_runs(impl: Any, capability: str, here: bool) -> bool:
     """Whether the interpreter the implementation runs in has ``capability``
