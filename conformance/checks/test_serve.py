@@ -39,13 +39,12 @@ from conformance.api import (
     verify_returned,
 )
 from conformance.tools.child_runs import run_child
-from conformance.tools.handlers import failing_accept_server, recording_handler
-from conformance.tools.recorder import Recorder
+from conformance.tools.remote_bench import SENTINEL, bench_server, elapsed_of, recorder_for
 from conformance.tools.roundtrip import read_to_eof, try_roundtrip
-from conformance.tools.running import Background, LoopThread, owned
+from conformance.tools.running import Background, LoopThread, owned, serving
 from harness.core import clock, timeouts
 from harness.core.observations import summary
-from harness.serving.servers import call_bounded, run_handle_request, serve_in_thread
+from harness.serving.servers import call_bounded, run_handle_request
 
 #: the timeout handle_request() should actually use in SERVE-001
 SMALL = 0.05
@@ -56,21 +55,14 @@ def _big() -> float:
     return max(1.0, 4 * timeouts.absence())
 
 
-def _server(ss, recorder, handler=None, **attrs):
-    """A TCPServer subclass recording service_actions and handle_timeout."""
+#: the hooks every SERVE server records
+RECORDED = {"service_actions": "record", "handle_timeout": "record"}
 
-    def service_actions(self):
-        recorder.add("service_actions")
-        return ss.TCPServer.service_actions(self)
 
-    def handle_timeout(self):
-        recorder.add("handle_timeout")
-        return ss.TCPServer.handle_timeout(self)
-
-    namespace = {"service_actions": service_actions, "handle_timeout": handle_timeout}
-    namespace.update(attrs)
-    cls = type("ServeServer", (ss.TCPServer,), namespace)
-    return cls(("127.0.0.1", 0), handler or recording_handler(ss, recorder))
+def _server(impl, recorder, action="returns", **attrs):
+    """A TCPServer (a bench server: in-process or in the subject) recording
+    service_actions and handle_timeout, its handler doing ``action``."""
+    return bench_server(impl, recorder, action, hooks=RECORDED, **attrs)
 
 
 def _client(server):
@@ -90,18 +82,16 @@ TIMEOUT_CASES = [
                                      "otherwise, then calls handle_timeout() once "
                                      "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L303]")
 @pytest.mark.parametrize("socket_timeout,server_timeout", TIMEOUT_CASES)
-def test_handle_request_timeout_rule(ss, observe, socket_timeout, server_timeout):
+def test_handle_request_timeout_rule(impl, observe, socket_timeout, server_timeout):
     """handle_request() times out after the smaller timeout and calls handle_timeout() once."""
     big = _big()
     sock_t = big if socket_timeout == "big" else socket_timeout
     server_t = big if server_timeout == "big" else server_timeout
-    recorder = Recorder()
-    with owned(_server(ss, recorder, timeout=server_t)) as server:
-        if sock_t is not None:
-            server.socket.settimeout(sock_t)
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder, timeout=server_t, socket_timeout=sock_t)) as server:
         start = clock.now()
         call_bounded(server.handle_request, budget=timeouts.short() + big, what="server.handle_request()")
-        elapsed = clock.now() - start
+        elapsed = elapsed_of(server, "handle_request", clock.now() - start)
     observe("socket_timeout", sock_t)
     observe("server_timeout", server_t)
     observe("elapsed", round(elapsed, 4))
@@ -117,17 +107,10 @@ def test_handle_request_timeout_rule(ss, observe, socket_timeout, server_timeout
 @check("SERVE-002", VERSION, clause="on timeout, handle_request() returns handle_timeout()'s "
                                     "value (3.x) "
                                     "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L300-L303]")
-def test_handle_request_returns_handle_timeout_value(ss, impl, observe):
+def test_handle_request_returns_handle_timeout_value(impl, observe):
     """handle_request() passes handle_timeout()'s return value through."""
-    sentinel = object()
-
-    class Server(ss.TCPServer):
-        timeout = SMALL
-
-        def handle_timeout(self):
-            return sentinel
-
-    with owned(Server(("127.0.0.1", 0), ss.BaseRequestHandler)) as server:
+    sentinel = SENTINEL  # what the bench server's handle_timeout() returns
+    with owned(bench_server(impl, recorder_for(impl), hooks={"handle_timeout": "sentinel"}, timeout=SMALL)) as server:
         result = run_handle_request(server)
     observe("returned_sentinel", result is sentinel)
     observe("returned", repr(result) if result is not sentinel else "<handle_timeout's value>")
@@ -140,10 +123,10 @@ def test_handle_request_returns_handle_timeout_value(ss, impl, observe):
 @check("SERVE-003", REQUIRED, clause="with neither socket timeout nor self.timeout, "
                                      "handle_request() blocks until a request arrives "
                                      "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L303]")
-def test_handle_request_blocks_without_timeout(ss, observe):
+def test_handle_request_blocks_without_timeout(impl, observe):
     """Without timeouts handle_request() waits (no handle_timeout) and serves the next client."""
-    recorder = Recorder()
-    with owned(_server(ss, recorder)) as server:
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder)) as server:
         call = Background(server.handle_request, what="server.handle_request()").start()
         returned_early = call.finished_within(timeouts.absence())
         with _client(server):
@@ -161,11 +144,11 @@ def test_handle_request_blocks_without_timeout(ss, observe):
 @check("SERVE-004", REQUIRED, clause="serve_forever() ignores self.timeout and never calls "
                                      "handle_timeout() "
                                      "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L218-L245]")
-def test_serve_forever_ignores_timeout(ss, observe):
+def test_serve_forever_ignores_timeout(impl, observe):
     """With a tiny self.timeout, serve_forever() runs idle iterations without handle_timeout()."""
-    recorder = Recorder()
-    server = _server(ss, recorder, recording_handler(ss, recorder, "echoes_to_eof"), timeout=timeouts.poll())
-    with serve_in_thread(server, count_waits=True) as served:
+    recorder = recorder_for(impl)
+    server = _server(impl, recorder, "echoes_to_eof", timeout=timeouts.poll())
+    with serving(server, count_waits=True) as served:
         reply = try_roundtrip(served.address, b"serve-004")
         served.loop.wait_waits(served.loop.waits + 10)  # idle iterations, counted without a hook
     observe("reply", reply)
@@ -178,10 +161,10 @@ def test_serve_forever_ignores_timeout(ss, observe):
 @check("SERVE-005", REQUIRED, clause="service_actions() runs after each poll_interval without a "
                                      "request "
                                      "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L234-L242]")
-def test_service_actions_when_idle(ss, observe):
+def test_service_actions_when_idle(impl, observe):
     """An idle loop calls service_actions() repeatedly."""
-    recorder = Recorder()
-    with owned(_server(ss, recorder)) as server:
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder)) as server:
         with LoopThread(server, recorder=recorder) as loop:
             reached = recorder.reached(lambda r: r.count("service_actions") >= 3 or loop.returned.is_set(),
                                        timeouts.short())
@@ -194,11 +177,11 @@ def test_service_actions_when_idle(ss, observe):
 @check("SERVE-006", REQUIRED, clause="service_actions() runs once per loop iteration, so once "
                                      "after each request "
                                      "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L234-L242]")
-def test_service_actions_after_each_request(ss, observe):
+def test_service_actions_after_each_request(impl, observe):
     """With three requests already pending, each one is followed by a service_actions() call."""
-    recorder = Recorder()
+    recorder = recorder_for(impl)
     count = 3
-    with owned(_server(ss, recorder)) as server:
+    with owned(_server(impl, recorder)) as server:
         clients = [_client(server) for _ in range(count)]  # all pending before the loop starts
         try:
             with LoopThread(server, recorder=recorder):
@@ -219,12 +202,12 @@ def test_service_actions_after_each_request(ss, observe):
 
 @check("SERVE-007", REQUIRED, clause="serve_forever(): handle requests until shutdown() "
                                      "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L218-L245]")
-def test_serve_forever_serves_sequential_requests(ss, observe):
+def test_serve_forever_serves_sequential_requests(impl, observe):
     """serve_forever() serves several requests one after the other."""
-    recorder = Recorder()
-    server = _server(ss, recorder, recording_handler(ss, recorder, "echoes_to_eof"))
+    recorder = recorder_for(impl)
+    server = _server(impl, recorder, "echoes_to_eof")
     replies = []
-    with serve_in_thread(server) as served:
+    with serving(server) as served:
         for index in range(3):
             payload = b"request %d" % index
             reply = try_roundtrip(served.address, payload)
@@ -237,12 +220,12 @@ def test_serve_forever_serves_sequential_requests(ss, observe):
 @check("SERVE-008", REQUIRED, clause="serve_forever(poll_interval): an idle loop wakes every "
                                      "poll_interval (measured ~10 calls/s at 0.1) "
                                      "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L234-L242]")
-def test_poll_interval_cadence(ss, observe):
+def test_poll_interval_cadence(impl, observe):
     """An idle loop with poll_interval=0.05 calls service_actions() about 20 times a second."""
     interval = 0.05
     wanted = 6
-    recorder = Recorder()
-    with owned(_server(ss, recorder)) as server:
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder)) as server:
         with LoopThread(server, interval, recorder=recorder) as loop:
             recorder.reached(lambda r: r.count("service_actions") >= wanted or loop.returned.is_set(),
                              timeouts.short())
@@ -262,10 +245,10 @@ def test_poll_interval_cadence(ss, observe):
 
 @check("SERVE-009", REQUIRED, clause="handle_request(): handle one request "
                                      "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L303]")
-def test_handle_request_serves_exactly_one(ss, observe):
+def test_handle_request_serves_exactly_one(impl, observe):
     """With two connections pending, handle_request() serves one and leaves the other pending."""
-    recorder = Recorder()
-    with owned(_server(ss, recorder, timeout=_big())) as server:  # bounds a call with nothing pending
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder, timeout=_big())) as server:  # bounds a call with nothing pending
         with _client(server) as first, _client(server) as second:
             run_handle_request(server)
             after_one = recorder.count("handler")
@@ -283,14 +266,14 @@ def test_handle_request_serves_exactly_one(ss, observe):
                                      "the thread running serve_forever) "
                                      "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L257-L263, "
                                      "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L242]")
-def test_service_actions_runs_in_serving_thread(ss, observe):
+def test_service_actions_runs_in_serving_thread(impl, observe):
     """service_actions() runs in the thread that called serve_forever()."""
-    recorder = Recorder()
-    with owned(_server(ss, recorder)) as server:
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder)) as server:
         with LoopThread(server, recorder=recorder) as loop:
             recorder.reached(lambda r: r.count("service_actions") >= 3 or loop.returned.is_set(),
                              timeouts.short())
-            serving = loop.thread.ident
+            serving = loop.serving_ident
     threads = {info["thread"] for info in recorder.infos("service_actions")}
     observe("calls", recorder.count("service_actions"))
     observe("in_serving_thread", threads == {serving})
@@ -303,10 +286,10 @@ def test_service_actions_runs_in_serving_thread(ss, observe):
                                      "and serves one that arrives before the deadline without "
                                      "calling handle_timeout() "
                                      "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L303]")
-def test_handle_request_serves_before_deadline(ss, observe):
+def test_handle_request_serves_before_deadline(impl, observe):
     """A request arriving during the wait is served; handle_timeout() is not called."""
-    recorder = Recorder()
-    with owned(_server(ss, recorder, timeout=timeouts.short())) as server:
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder, timeout=timeouts.short())) as server:
         call = Background(server.handle_request, what="server.handle_request()").start()
         early = call.finished_within(timeouts.absence())
         observe("returned_before_client", early)
@@ -326,11 +309,11 @@ def test_handle_request_serves_before_deadline(ss, observe):
 @check("SERVE-012", REQUIRED, clause="an OSError from get_request() (accept()) drops that one "
                                      "request; serve_forever() goes on serving "
                                      "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L312-L315]")
-def test_failed_accept_does_not_stop_loop(ss, observe):
+def test_failed_accept_does_not_stop_loop(impl, observe):
     """After one failed accept() (ECONNABORTED) serve_forever() serves the next client."""
-    recorder = Recorder()
-    server = failing_accept_server(ss, recording_handler(ss, recorder, "replies"), errno.ECONNABORTED, 1, recorder,
-                                   accept_first=True)
+    recorder = recorder_for(impl)
+    server = bench_server(impl, recorder, "replies", hooks={"service_actions": "record"},
+                          fail_accept={"errno": errno.ECONNABORTED, "count": 1, "accept_first": True})
     with owned(server):
         with LoopThread(server, recorder=recorder) as loop:
             with _client(server) as first:
@@ -348,8 +331,9 @@ def test_failed_accept_does_not_stop_loop(ss, observe):
            summary(loop.error) if loop.error else "returned")
 
 
-def _emfile_server(ss, recorder):
-    return failing_accept_server(ss, recording_handler(ss, recorder, "replies"), errno.EMFILE, 3, recorder)
+def _emfile_server(impl, recorder):
+    return bench_server(impl, recorder, "replies", hooks={"service_actions": "record"},
+                        fail_accept={"errno": errno.EMFILE, "count": 3})
 
 
 @check("SERVE-013", REQUIRED, clause="accept() failing with EMFILE (no descriptors left) drops "
@@ -358,10 +342,10 @@ def _emfile_server(ss, recorder):
                                      "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L312-L315, "
                                      "docs/platform-knowledge.md#emfile]")
 @pytest.mark.parametrize("poll_interval", ["poll", None], ids=["poll_interval", "poll_interval_none"])
-def test_accept_emfile_does_not_end_loop(ss, observe, poll_interval):
+def test_accept_emfile_does_not_end_loop(impl, observe, poll_interval):
     """accept() raising EMFILE three times does not end serve_forever(); the client is then served."""
-    recorder = Recorder()
-    with owned(_emfile_server(ss, recorder)) as server:
+    recorder = recorder_for(impl)
+    with owned(_emfile_server(impl, recorder)) as server:
         if poll_interval == "poll":
             with LoopThread(server, recorder=recorder) as loop:
                 reply = try_roundtrip(server.server_address, b"")
@@ -401,20 +385,16 @@ EARLY = 0.1
                                      "that long, then calls handle_timeout() and returns (its "
                                      "value is SERVE-002's, a VERSION matter) "
                                      "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L276-L303]")
-def test_handle_request_long_timeout(ss, observe):
+def test_handle_request_long_timeout(impl, observe):
     """handle_request() with self.timeout = 1.5 s and no client times out after 1.5 s."""
-    calls = []
-
-    class Server(ss.TCPServer):
-        timeout = LONG_TIMEOUT
-
-        def handle_timeout(self):
-            calls.append(clock.now())
-
-    with owned(Server(("127.0.0.1", 0), ss.BaseRequestHandler)) as server:
+    recorder = recorder_for(impl)
+    with owned(bench_server(impl, recorder, hooks={"handle_timeout": "record"}, timeout=LONG_TIMEOUT)) as server:
         call = Background(server.handle_request, what="server.handle_request()").start()
         returned = call.finished_within(LONG_TIMEOUT + timeouts.short())
     elapsed = call.elapsed()
+    if elapsed is not None:
+        elapsed = elapsed_of(server, "handle_request", elapsed)
+    calls = recorder.infos("handle_timeout")
     observe("elapsed", None if elapsed is None else round(elapsed, 3))
     observe("handle_timeout_calls", len(calls))
     observe.expected("elapsed", f"{LONG_TIMEOUT - EARLY:.2f}..{LONG_TIMEOUT + timeouts.short():.2f}")

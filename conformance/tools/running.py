@@ -59,6 +59,7 @@ from harness.core.prerequisites import PreconditionFailed
 from harness.serving import servers
 from harness.serving.servers import call_bounded
 
+from . import remote_bench
 from .recorder import Recorder
 
 # --------------------------------------------------------------------------- background calls
@@ -80,6 +81,9 @@ class Background:
         self.ended_at: Optional[float] = None
         self.waited_by: Optional[str] = None
         self._ident: Optional[int] = None
+        # a bench server in the subject (conformance.tools.remote_bench): its agent's
+        # profile sees the call wait; this thread only waits for the agent's answers
+        self.remote = remote_bench.is_remote(getattr(fn, "__self__", None))
         self.thread = threading.Thread(target=self._run, name="ssc-check:" + what[:60], daemon=True)
 
     def _profile(self, frame: Any, event: str, arg: Any) -> None:
@@ -91,7 +95,7 @@ class Background:
 
     def _run(self) -> None:
         self._ident = threading.get_ident()
-        if self.watch_wait:
+        if self.watch_wait and not self.remote:
             sys.setprofile(self._profile)
         self.started_at = clock.now()
         try:
@@ -99,7 +103,7 @@ class Background:
         except BaseException as exc:  # reported to the check
             self.error = exc
         finally:
-            if self.watch_wait:
+            if self.watch_wait and not self.remote:
                 sys.setprofile(None)
             self.ended_at = clock.now()
             self.waiting.set()
@@ -140,9 +144,29 @@ class Background:
                 return True
             return False
 
+        if self.remote:
+            self._wait_remote(min(window, budget))
         if self.waiting.wait(min(window, budget)):
             return
         timeouts.wait_until(blocked, budget, f"{self.what} to start waiting", interval=timeouts.poll())
+
+    def _wait_remote(self, budget: float) -> None:
+        """The agent's profile saw the call wait (or it ended), within ``budget``."""
+        server, method = self.fn.__self__, self.fn.__name__
+        deadline = timeouts.Deadline(budget, f"{self.what} to start waiting")
+        for _ in range(100_000):
+            call = server.current.get(method)
+            if call is not None:
+                state = server._wait(call, {"waiting": True}, min(remote_bench.SLICE, max(deadline.remaining(), 0)))
+                if state["waiting"] or state["done"]:
+                    if self.waited_by is None:
+                        self.waited_by = "profile"
+                    self.waiting.set()
+                    return
+            elif self.done.wait(min(remote_bench.SLICE, max(deadline.remaining(), 0))):
+                return
+            if deadline.expired():
+                return
 
     def elapsed(self) -> Optional[float]:
         if self.started_at is None or self.ended_at is None:
@@ -160,7 +184,11 @@ class LoopThread:
                  recorder: Optional[Recorder] = None, count_waits: bool = False) -> None:
         self.server = server
         # the loop's iterations, counted without its hooks (harness.serving.servers.LoopCounter)
-        self.counter = servers.LoopCounter(count=True) if count_waits else None
+        self.remote = remote_bench.is_remote(server)
+        if self.remote:  # the agent counts the loop's waits, and knows its thread
+            self.counter = remote_bench.RemoteCounter()
+        else:
+            self.counter = servers.LoopCounter(count=True) if count_waits else None
         self.poll_interval = timeouts.poll() if poll_interval is None else poll_interval
         self.recorder = recorder
         self.error: Optional[BaseException] = None
@@ -169,13 +197,16 @@ class LoopThread:
 
     def _run(self) -> None:
         try:
-            if self.counter is not None:
-                self.counter.install()
-            self.server.serve_forever(self.poll_interval)
+            if self.remote:
+                self.server.serve_forever(self.poll_interval, counter=self.counter)
+            else:
+                if self.counter is not None:
+                    self.counter.install()
+                self.server.serve_forever(self.poll_interval)
         except BaseException as exc:  # reported to the check
             self.error = exc
         finally:
-            if self.counter is not None:
+            if self.counter is not None and not self.remote:
                 sys.setprofile(None)
             self.returned.set()
             if self.recorder is not None:
@@ -190,6 +221,13 @@ class LoopThread:
 
     def returned_within(self, budget: float) -> bool:
         return self.returned.wait(budget)
+
+    @property
+    def serving_ident(self) -> Optional[int]:
+        """The ident of the thread running ``serve_forever`` (the agent's, for a remote server)."""
+        if self.remote:
+            return self.counter.thread_ident()
+        return self.thread.ident
 
     def stop(self, budget: Optional[float] = None) -> None:
         """Shut a running loop down and join it, each bounded by ``budget``
@@ -222,6 +260,31 @@ class LoopThread:
                 self.stop(timeouts.absence())
 
 
+class _Serving:
+    """What :func:`serving` yields for a remote server (``serve_in_thread``'s shape)."""
+
+    def __init__(self, server: Any, loop: LoopThread):
+        self.server = server
+        self.address = server.server_address
+        self.loop = loop.counter
+        self.thread = loop.thread
+
+
+@contextlib.contextmanager
+def serving(server: Any, *, count_waits: bool = False) -> Iterator[Any]:
+    """:func:`harness.serving.servers.serve_in_thread` for ``server``, or, for a bench
+    server in the subject (:mod:`conformance.tools.remote_bench`), its ``serve_forever``
+    run by the agent until its loop waited once, stopped and closed on exit (bounded)."""
+    if not remote_bench.is_remote(server):
+        with servers.serve_in_thread(server, count_waits=count_waits) as served:
+            yield served
+        return
+    with owned(server):
+        with LoopThread(server, timeouts.poll(), count_waits=True) as loop:
+            loop.counter.wait_waits(1, timeouts.long())
+            yield _Serving(server, loop)
+
+
 @contextlib.contextmanager
 def owned(server: Any) -> Iterator[Any]:
     """Yield ``server``; close it (bounded) on exit.  When the block failed,
@@ -235,4 +298,4 @@ def owned(server: Any) -> Iterator[Any]:
     call_bounded(server.server_close, budget=timeouts.short(), what="server.server_close()")
 
 
-__all__ = ["Background", "LoopThread", "owned"]
+__all__ = ["Background", "LoopThread", "owned", "serving"]

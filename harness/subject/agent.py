@@ -1266,11 +1266,274 @@ CALLS = ("shutdown", "server_close", "handle_request", "serve_forever", "fileno"
 # =========================================================================== the loop
 
 
+# --------------------------------------------------------------------------- the bench (port-c)
+#
+# SERVE, SHUTDOWN and THREADING checks drive one server's methods themselves:
+# handle_request() with a timeout, serve_forever() several times, shutdown()
+# before or after the loop, server_close() while a handler runs.  A *bench
+# server* is built from a spec (``bench_build``) without being served; its
+# hooks record named events (kind "record", the names of the checks'
+# recorder: "service_actions", "handler", "hold" ...) with the subject's
+# clock and thread; ``bench_start`` runs one of its methods in a thread of
+# its own, which counts the selector waits the call makes (one per loop
+# iteration, as harness.serving.servers.LoopCounter does) and notes when it
+# first calls a function named ``wait`` (shutdown() waiting for the loop);
+# ``bench_wait`` waits, bounded, for that call to end, wait or reach a count
+# of waits, and reports it.
+
+#: What a bench handler does after recording "handler" (conformance/tools/handlers.py ACTIONS).
+BENCH_ACTIONS = ("returns", "replies", "echoes_to_eof", "waits_for_release", "shuts_down")
+#: Methods bench_start may run.
+BENCH_METHODS = ("handle_request", "serve_forever", "shutdown", "server_close", "fileno")
+#: Exceptions a waits_for_release handler may raise after its release.
+BENCH_EXCEPTIONS = {"SystemExit": SystemExit, "ValueError": ValueError}
+BENCH_SELECT_CALLS = ("select", "poll", "control")
+BENCH_WAIT_CALLS = ("select", "poll", "control", "accept", "_accept", "recvfrom", "recvfrom_into", "sleep", "wait")
+#: The value a handle_timeout hook with the action "sentinel" returns.
+BENCH_SENTINEL = ["bench sentinel"]
+
+
+def bench_record(log, name, **info):
+    return log.append(kind="record", name=name, **info)
+
+
+def bench_released(log):
+    return any(e.get("kind") == "record" and e.get("name") == "release" for e in log.read())
+
+
+def bench_handler(module, log, action, options):
+    if action not in BENCH_ACTIONS:
+        raise RequestError("bad_spec", "unknown bench action %r; known: %s" % (action, ", ".join(BENCH_ACTIONS)))
+    opts = dict(options or {})
+    exc_name = opts.get("exc")
+    if exc_name is not None and exc_name not in BENCH_EXCEPTIONS:
+        raise RequestError("bad_spec", "unknown exception %r; known: %s" % (exc_name, ", ".join(BENCH_EXCEPTIONS)))
+
+    def handle(self):
+        bench_record(log, "handler", client_address=repr(self.client_address))
+        if action == "replies":
+            self.request.sendall(opts.get("reply", "reply").encode("utf-8"))
+        elif action == "echoes_to_eof":
+            self.request.settimeout(BUDGETS["short"])
+            data = bytearray()
+            for _ in iter_bounded(10000):
+                chunk = self.request.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            self.request.sendall(bytes(data))
+        elif action == "waits_for_release":
+            bench_record(log, "hold")
+            deadline = now() + BUDGETS["short"]
+            held = False
+            for _ in iter_bounded(MAX_ITERATIONS):
+                held = bench_released(log)
+                if held or now() >= deadline:
+                    break
+                time.sleep(BUDGETS["poll"])
+            bench_record(log, "handler_done", released=held)
+            if exc_name is not None:
+                raise BENCH_EXCEPTIONS[exc_name](opts.get("message", "bench handler"))
+        elif action == "shuts_down":
+            self.server.shutdown()
+            bench_record(log, "shutdown_returned")
+
+    base = module.BaseRequestHandler
+    return subclass(base, "BenchHandler_" + action, {"handle": handle, "__module__": __name__})
+
+
+def bench_hook(base, hook, action, log, fail_accept):
+    original = getattr(base, hook, None)
+    if original is None:
+        return None  # this version has no such hook (service_actions before 3.3): nothing calls it
+    state = {"left": int((fail_accept or {}).get("count", 0))}
+
+    def method(self, *args):
+        if hook == "get_request" and state["left"] > 0:
+            state["left"] -= 1
+            if fail_accept.get("accept_first"):
+                request = original(self)[0]
+                request.close()
+            bench_record(log, "accept_failed")
+            raise socket.error(int(fail_accept["errno"]), "simulated accept() failure")
+        if action == "sentinel":
+            return BENCH_SENTINEL  # instead of the implementation's (SERVE-002)
+        if action == "record":
+            bench_record(log, hook)
+        return original(self, *args)
+
+    method.__name__ = hook
+    return method
+
+
+class BenchCall(object):
+    """One method of a bench server running in a thread of its own (see above)."""
+
+    def __init__(self, function, args, name):
+        self.function = function
+        self.args = args
+        self.lock = threading.Condition()
+        self.done = False
+        self.value = None
+        self.error = None
+        self.started = None
+        self.ended = None
+        self.waits = 0
+        self.waiting = False
+        self.ident = None
+        self.thread = threading.Thread(target=self.run, name="ssc-agent-bench:" + name)
+        self.thread.daemon = True
+
+    def _inside_wait(self, frame):
+        for _ in range(4):
+            if frame is None:
+                return False
+            if frame.f_code.co_name in BENCH_WAIT_CALLS:
+                return True
+            frame = frame.f_back
+        return False
+
+    def profile(self, frame, event, arg):
+        if event == "c_call":
+            name = getattr(arg, "__name__", "")
+            if name == "poll" and inspect.ismodule(getattr(arg, "__self__", None)):
+                return  # select.poll() makes a poll object; its .poll() method waits
+            caller = frame
+        elif event == "call":
+            name = frame.f_code.co_name
+            caller = frame.f_back
+        else:
+            return
+        if name == "wait" and not self.waiting:
+            with self.lock:
+                self.waiting = True
+                self.lock.notify_all()
+        if name in BENCH_SELECT_CALLS and not self._inside_wait(caller):
+            with self.lock:
+                self.waits += 1
+                self.lock.notify_all()
+
+    def run(self):
+        self.ident = threading.current_thread().ident
+        sys.setprofile(self.profile)
+        self.started = now()
+        try:
+            self.value = self.function(*self.args)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            sys.setprofile(None)
+            with self.lock:
+                self.ended = now()
+                self.done = True
+                self.lock.notify_all()
+
+    def reached(self, until):
+        if self.done:
+            return True
+        if until.get("waiting") and self.waiting:
+            return True
+        return until.get("waits") is not None and self.waits >= int(until["waits"])
+
+    def state(self, until, budget):
+        deadline = now() + budget
+        with self.lock:
+            for _ in iter_bounded(MAX_ITERATIONS):
+                remaining = deadline - now()
+                if self.reached(until) or remaining <= 0:
+                    break
+                self.lock.wait(min(remaining, 0.05))
+            return {"done": self.done, "waiting": self.waiting, "waits": self.waits,
+                    "value": jsonable(self.value), "sentinel": self.value is BENCH_SENTINEL,
+                    "error": describe_error(self.error), "error_class": type(self.error).__name__
+                    if self.error is not None else None, "started": self.started, "ended": self.ended,
+                    "thread": {"ident": self.ident, "name": self.thread.name}}
+
+
+class Bench(object):
+    """Bench servers and their calls, by id."""
+
+    def __init__(self):
+        self.servers = {}
+        self.calls = {}
+        self.counter = 0
+
+    def build(self, subject, spec):
+        spec = native(spec)
+        module = subject.module
+        class_name = spec.get("server_class") or "TCPServer"
+        base = getattr(module, class_name, None) or Servers._compose(module, class_name)
+        log = EventLog(spec["log"])
+        namespace = dict(spec.get("attrs") or {})
+        namespace["__module__"] = __name__
+        fail_accept = spec.get("fail_accept")
+        hooks = dict(spec.get("hooks") or {})
+        if fail_accept:
+            hooks.setdefault("get_request", "call")
+        for hook, action in sorted(hooks.items()):
+            if hook not in HOOKS or action not in ("record", "sentinel", "call"):
+                raise RequestError("bad_spec", "bench hook %r/%r is not in the vocabulary" % (hook, action))
+            method = bench_hook(base, hook, action, log, fail_accept)
+            if method is not None:
+                namespace[hook] = method
+        family = spec.get("family") or ("unix" if "Unix" in class_name else "inet")
+        if family == "inet6":
+            namespace.setdefault("address_family", socket.AF_INET6)
+        cls = subclass(base, "Bench" + class_name, namespace)
+        handler = bench_handler(module, log, spec.get("action") or "returns", spec.get("action_options"))
+        server = cls(lab_address(family, spec.get("directory")), handler)
+        if spec.get("socket_timeout") is not None:
+            server.socket.settimeout(float(spec["socket_timeout"]))
+        self.counter += 1
+        key = "b%d" % self.counter
+        self.servers[key] = server
+        address = server.server_address
+        if isinstance(address, bytes) and not PY2:
+            address = address.decode("utf-8", "surrogateescape")
+        return {"server": key, "address": list(address) if isinstance(address, tuple) else address,
+                "pid": os.getpid()}
+
+    def start(self, key, method, args):
+        server = self.servers.get(key)
+        if server is None:
+            raise RequestError("unknown_server", "no bench server %r" % (key,))
+        if method not in BENCH_METHODS:
+            raise RequestError("bad_request", "bench method %r is not in the vocabulary (%s)"
+                               % (method, ", ".join(BENCH_METHODS)))
+        call = BenchCall(getattr(server, method), tuple(native(args or [])), method)
+        self.counter += 1
+        ident = "c%d" % self.counter
+        self.calls[ident] = call
+        call.thread.start()
+        return {"call": ident}
+
+    def wait(self, ident, until, budget):
+        call = self.calls.get(ident)
+        if call is None:
+            raise RequestError("unknown_server", "no bench call %r" % (ident,))
+        return call.state(dict(until or {}), min(float(budget), BUDGETS["long"]))
+
+    def socket_fileno(self, key):
+        server = self.servers.get(key)
+        if server is None:
+            raise RequestError("unknown_server", "no bench server %r" % (key,))
+        return {"fileno": server.socket.fileno()}
+
+    def forget(self, key):
+        """Drop a server (the host closed it with bench_start server_close, or abandons it)."""
+        server = self.servers.pop(key, None)
+        if server is not None:
+            run_bounded(server.server_close, BUDGETS["short"], "server_close")
+        return {}
+
+
+
 class Agent(object):
     def __init__(self, channel):
         self.channel = channel
         self.subject = None
         self.servers = Servers()
+        self.bench = Bench()  # port-c
 
     def hello(self):
         return {"event": "hello", "protocol": PROTOCOL, "agent": AGENT, "pid": os.getpid(), "clock": CLOCK,
@@ -1315,6 +1578,25 @@ class Agent(object):
 
     def op_stop_server(self, request):
         return self.servers.stop(request.get("server"))
+
+    # SERVE, SHUTDOWN, THREADING (port-c): the bench
+    def op_bench_build(self, request):
+        spec = request.get("spec")
+        if not isinstance(spec, dict) or "log" not in spec:
+            raise RequestError("bad_spec", "bench_build needs a spec object with a log path")
+        return self.bench.build(self.need_subject(), spec)
+
+    def op_bench_start(self, request):
+        return self.bench.start(request.get("server"), request.get("method"), request.get("args"))
+
+    def op_bench_wait(self, request):
+        return self.bench.wait(request.get("call"), request.get("until"), request.get("wait") or 0)
+
+    def op_bench_fileno(self, request):
+        return self.bench.socket_fileno(request.get("server"))
+
+    def op_bench_forget(self, request):
+        return self.bench.forget(request.get("server"))
 
     def dispatch(self, request):
         ident = request.get("id")
@@ -1608,7 +1890,9 @@ def lab_main(argument):
     os._exit(code)
 
 
-OPS = ("ping", "load", "snapshot", "fingerprint", "serve", "call", "stop_server", "bye")
+OPS = ("ping", "load", "snapshot", "fingerprint", "serve", "call", "stop_server", "bye",
+       # SERVE, SHUTDOWN, THREADING (port-c)
+       "bench_build", "bench_start", "bench_wait", "bench_fileno", "bench_forget")
 
 
 # =========================================================================== HANDLER, PIPELINE, DISCONNECT (port-b)
