@@ -53,37 +53,27 @@ from conformance.api import (
 )
 from conformance.tools.child_runs import closed_under_loop_without_poll
 from conformance.tools.closed_loop import closed_under_loop
-from conformance.tools.handlers import recording_handler
 from conformance.tools.recorder import Recorder
+from conformance.tools.remote_bench import bench_server, elapsed_of, ended_of, recorder_for, subject_of
 from conformance.tools.roundtrip import try_roundtrip
 from conformance.tools.running import Background, LoopThread, owned
 from harness.core import clock, timeouts
 from harness.core.observations import summary
 from harness.serving.servers import call_bounded
+from harness.subject.mirror import NeedsInProcess
 
 
 class _Marker(Exception):
     """Raised inside a with block on purpose."""
 
 
-def _server(ss, recorder, action="returns", base=None, handler_opts=None, **attrs):
-    """A server (TCPServer by default) recording service_actions and get_request,
-    with a :func:`~conformance.tools.handlers.recording_handler` doing ``action``;
+def _server(impl, recorder, action="returns", class_name="TCPServer", handler_opts=None, **attrs):
+    """A bench server (TCPServer by default; in-process or in the subject) recording
+    service_actions and get_request, with a
+    :func:`~conformance.tools.handlers.recording_handler` doing ``action``;
     ``attrs`` become class attributes."""
-    base = base or ss.TCPServer
-
-    def service_actions(self):
-        recorder.add("service_actions")
-        return base.service_actions(self)
-
-    def get_request(self):
-        recorder.add("get_request")
-        return base.get_request(self)
-
-    namespace = {"service_actions": service_actions, "get_request": get_request}
-    namespace.update(attrs)
-    cls = type("ShutdownServer", (base,), namespace)
-    return cls(("127.0.0.1", 0), recording_handler(ss, recorder, action, **(handler_opts or {})))
+    return bench_server(impl, recorder, action, class_name=class_name, action_options=handler_opts,
+                        hooks={"service_actions": "record", "get_request": "record"}, **attrs)
 
 
 def _client(server):
@@ -104,10 +94,10 @@ def _loop_started(loop):
 @check("SHUTDOWN-001", REQUIRED, clause="shutdown() stops the serve_forever loop and blocks until "
                                         "the loop has finished "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L247-L255]")
-def test_shutdown_waits_for_loop(ss, observe):
+def test_shutdown_waits_for_loop(impl, observe):
     """shutdown() stays blocked while a request is in progress and returns once the loop ended."""
-    recorder = Recorder()
-    with owned(_server(ss, recorder, "waits_for_release")) as server:
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder, "waits_for_release")) as server:
         with LoopThread(server, recorder=recorder) as loop:
             with _client(server):
                 recorder.wait_count("hold", 1)
@@ -117,13 +107,14 @@ def test_shutdown_waits_for_loop(ss, observe):
                 returned = stop.finished_within(timeouts.short())
                 ended = loop.returned_within(timeouts.short())
     done = recorder.first("handler_done")
+    stop_ended = ended_of(server, "shutdown", stop.ended_at)  # the handler's clock: the subject's, remotely
     observe("returned_while_handler_busy", early)
     observe("returned_after_release", returned)
     observe("loop_ended", ended)
     verify(not early, "shutdown() while the loop is busy in a handler", "still blocked", "returned")
     verify_returned(returned, "shutdown() after the handler finished", timeouts.short())
     verify(ended, "serve_forever()", "returned", "still running")
-    verify(done is not None and done["t"] <= stop.ended_at, "handler end vs shutdown() return",
+    verify(done is not None and done["t"] <= stop_ended, "handler end vs shutdown() return",
            "the handler finished first", done)
 
 
@@ -131,10 +122,10 @@ def test_shutdown_waits_for_loop(ss, observe):
                                         "serve_forever() starts makes serve_forever() return "
                                         "immediately, then shutdown() returns "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L225-L255]")
-def test_shutdown_before_serve_forever(ss, observe):
+def test_shutdown_before_serve_forever(impl, observe):
     """A pending shutdown() makes the next serve_forever() return without an iteration."""
-    recorder = Recorder()
-    with owned(_server(ss, recorder)) as server:
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder)) as server:
         stop = Background(server.shutdown, what="server.shutdown()", watch_wait=True).start()
         stop.wait_waiting()
         with LoopThread(server, recorder=recorder, count_waits=True) as loop:
@@ -153,10 +144,10 @@ def test_shutdown_before_serve_forever(ss, observe):
 @check("SHUTDOWN-003", REQUIRED, clause="shutdown() with no serve_forever() running blocks (until "
                                         "a serve_forever() runs) [bpo-39797, "
                                         "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L247-L255]")
-def test_shutdown_without_loop_blocks(ss, observe):
+def test_shutdown_without_loop_blocks(impl, observe):
     """shutdown() waits for a loop that is not running; starting serve_forever() releases it."""
-    recorder = Recorder()
-    with owned(_server(ss, recorder)) as server:
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder)) as server:
         stop = Background(server.shutdown, what="server.shutdown()").start()
         early = stop.finished_within(timeouts.absence())
         with LoopThread(server, recorder=recorder) as loop:
@@ -172,11 +163,11 @@ def test_shutdown_without_loop_blocks(ss, observe):
 
 @check("SHUTDOWN-004", REQUIRED, clause="serve_forever() can be run again after shutdown() "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L218-L245]")
-def test_serve_again_after_shutdown(ss, observe):
+def test_serve_again_after_shutdown(impl, observe):
     """A server serves, stops, and serves again."""
-    recorder = Recorder()
+    recorder = recorder_for(impl)
     replies = []
-    with owned(_server(ss, recorder, "replies")) as server:
+    with owned(_server(impl, recorder, "replies")) as server:
         for round_ in range(2):
             with LoopThread(server, recorder=recorder, count_waits=True) as loop:
                 _loop_started(loop)
@@ -192,10 +183,10 @@ def test_serve_again_after_shutdown(ss, observe):
                                         "once but leaves the request set: the next "
                                         "serve_forever() returns immediately and clears it "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L243-L255]")
-def test_stale_shutdown_request(ss, observe):
+def test_stale_shutdown_request(impl, observe):
     """The stale-flag quirk: one extra shutdown() costs exactly one serve_forever() call."""
-    recorder = Recorder()
-    with owned(_server(ss, recorder, "replies")) as server:
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder, "replies")) as server:
         with LoopThread(server, recorder=recorder, count_waits=True) as loop:
             _loop_started(loop)
         late = Background(server.shutdown, what="late server.shutdown()").start()
@@ -224,10 +215,10 @@ def test_stale_shutdown_request(ss, observe):
 @check("SHUTDOWN-006", REQUIRED, clause="once shutdown has been requested, a connection that "
                                         "becomes readable is not accepted [bpo-35017, "
                                         "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L234-L238]")
-def test_no_accept_after_shutdown_request(ss, observe):
+def test_no_accept_after_shutdown_request(impl, observe):
     """A connection arriving while shutdown() is pending is never accepted or handled."""
-    recorder = Recorder()
-    with owned(_server(ss, recorder)) as server:
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder)) as server:
         with _client(server):  # warm-up request: the loop is running once it has served it
             with LoopThread(server, 0.5, recorder=recorder, count_waits=True) as loop:
                 loop.counter.wait_waits(2)  # its second wait: the warm-up iteration is over
@@ -250,10 +241,10 @@ def test_no_accept_after_shutdown_request(ss, observe):
 @check("SHUTDOWN-007", REQUIRED, clause="if a BaseException escapes serve_forever(), shutdown() "
                                         "waiters are released "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L243-L245]")
-def test_base_exception_releases_shutdown(ss, observe):
+def test_base_exception_releases_shutdown(impl, observe):
     """A SystemExit leaving serve_forever() still lets a waiting shutdown() return."""
-    recorder = Recorder()
-    with owned(_server(ss, recorder, "waits_for_release", handler_opts={"exc": SystemExit("shutdown-007")})) as server:
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder, "waits_for_release", handler_opts={"exc": SystemExit("shutdown-007")})) as server:
         with LoopThread(server, recorder=recorder) as loop:
             with _client(server):
                 recorder.wait_count("hold", 1)
@@ -272,10 +263,10 @@ def test_base_exception_releases_shutdown(ss, observe):
 @check("SHUTDOWN-008", REQUIRED, clause="after serving, server_close() closes the listening "
                                         "socket (clients are refused) and may be called again "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L484-L490]")
-def test_server_close_after_serving(ss, observe):
+def test_server_close_after_serving(impl, observe):
     """server_close() after a served session releases the port; a second call is harmless."""
-    recorder = Recorder()
-    with LoopThread(_server(ss, recorder, "replies"), recorder=recorder, count_waits=True) as loop:
+    recorder = recorder_for(impl)
+    with LoopThread(_server(impl, recorder, "replies"), recorder=recorder, count_waits=True) as loop:
         server = loop.server
         _loop_started(loop)
         reply = try_roundtrip(server.server_address, b"")
@@ -286,11 +277,15 @@ def test_server_close_after_serving(ss, observe):
         call_bounded(server.server_close, what="second server.server_close()")
     except Exception as exc:
         second = exc
+    try:
+        fileno_after = server.socket.fileno()
+    except OSError as exc:  # the observation (Python 2's closed socket raises EBADF)
+        fileno_after = f"raised {summary(exc)}"
     observe("reply", reply["data"])
-    observe("fileno_after_close", server.socket.fileno())
+    observe("fileno_after_close", fileno_after)
     observe("second_close", summary(second) if second else "ok")
     verify_equal("reply while serving", b"reply", reply["data"])
-    verify_equal("socket.fileno() after server_close()", -1, server.socket.fileno())
+    verify_equal("socket.fileno() after server_close()", -1, fileno_after)
     verify(second is None, "second server_close()", "no exception", summary(second) if second else None)
     try:
         with socket.create_connection(address, timeout=timeouts.short()):
@@ -350,10 +345,10 @@ def test_context_manager(ss, impl, observe):
 @check("SHUTDOWN-010", REQUIRED, clause="shutdown() called from a ThreadingMixIn handler thread "
                                         "returns once the loop has exited "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L247-L255]")
-def test_shutdown_from_threading_handler(ss, observe):
+def test_shutdown_from_threading_handler(impl, observe):
     """A handler thread of a threading server can stop the loop with shutdown()."""
-    recorder = Recorder()
-    server = _server(ss, recorder, "shuts_down", base=ss.ThreadingTCPServer, daemon_threads=True)
+    recorder = recorder_for(impl)
+    server = _server(impl, recorder, "shuts_down", class_name="ThreadingTCPServer", daemon_threads=True)
     with owned(server):
         with LoopThread(server, recorder=recorder) as loop:
             with _client(server):
@@ -370,17 +365,17 @@ def test_shutdown_from_threading_handler(ss, observe):
        clause="an idle loop notices shutdown() within poll_interval (0.5 s here) "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L218-L255, "
               "docs/platform-knowledge.md#shutdown_latency]")
-def test_shutdown_latency(ss, observe):
+def test_shutdown_latency(impl, observe):
     """How long shutdown() takes for an idle loop with poll_interval=0.5."""
     interval = 0.5
-    recorder = Recorder()
-    with owned(_server(ss, recorder)) as server:
+    recorder = recorder_for(impl)
+    with owned(_server(impl, recorder)) as server:
         with _client(server):  # served at once, so the loop is known to be running
             with LoopThread(server, interval, recorder=recorder, count_waits=True) as loop:
                 loop.counter.wait_waits(2)  # its second wait: the warm-up iteration is over
                 start = clock.now()
                 call_bounded(server.shutdown, budget=timeouts.short() + interval, what="server.shutdown()")
-                latency = clock.now() - start
+                latency = elapsed_of(server, "shutdown", clock.now() - start)
                 ended = loop.returned_within(timeouts.short())
     bound = interval + timeouts.absence()
     observe("poll_interval", interval)
@@ -401,7 +396,7 @@ def test_shutdown_latency(ss, observe):
 def test_server_close_during_serve_forever(ss, impl, observe, selector):
     """What the loop does when its socket is closed under it; shutdown() still ends it."""
     if selector == "native":
-        seen = closed_under_loop(ss)
+        seen = closed_under_loop(ss, impl=impl)
     else:
         seen = closed_under_loop_without_poll(impl.spec)
     for key in ("loop_waits_in_window", "window", "idle_calls_expected", "serve_forever_error",
@@ -429,13 +424,15 @@ def test_server_close_during_serve_forever(ss, impl, observe, selector):
                                         "an unclosed socket) "
                                         "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L484-L490, "
                                         "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L247-L255]")
-def test_no_resource_warning(ss, observe):
+def test_no_resource_warning(impl, observe):
     """serve_forever(), shutdown() and server_close() leave no socket to the garbage collector."""
+    if subject_of(impl) is not None:
+        raise NeedsInProcess("the ResourceWarnings and garbage collector of the implementation's own process")
     recorder = Recorder()
     gc.collect()  # earlier checks' garbage is not this server's
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
-        with owned(_server(ss, recorder, "replies")) as server:
+        with owned(_server(impl, recorder, "replies")) as server:
             with LoopThread(server, recorder=recorder, count_waits=True) as loop:
                 _loop_started(loop)
                 reply = try_roundtrip(server.server_address, b"", budget=timeouts.short())

@@ -29,6 +29,7 @@ from harness.core import clock, timeouts
 from harness.core.observations import summary
 from harness.serving.servers import call_bounded
 
+from . import remote_bench
 from .recorder import Recorder
 from .running import LoopThread
 
@@ -36,7 +37,7 @@ from .running import LoopThread
 INTERVAL = 0.05
 
 
-def closed_under_loop(ss: Any, interval: float = INTERVAL, in_loop: bool = False) -> Dict[str, Any]:
+def closed_under_loop(ss: Any, interval: float = INTERVAL, in_loop: bool = False, impl: Any = None) -> Dict[str, Any]:
     """``server_close()`` under a running ``serve_forever(interval)``, then ``shutdown()``.
 
     ``in_loop``: the loop's own ``service_actions()`` closes the socket, so the
@@ -51,18 +52,23 @@ def closed_under_loop(ss: Any, interval: float = INTERVAL, in_loop: bool = False
     ``shutdown()`` returned and the loop ended, and the behaviour summary
     (``spins`` / ``idles`` / ``raises ...``).
     """
-    recorder = Recorder()
     close_now = threading.Event()
+    if impl is not None and remote_bench.subject_of(impl) is not None and not in_loop:
+        # ``impl`` in the subject: the same plain TCPServer, a bench server of its agent
+        recorder = remote_bench.LogRecorder()
+        server = remote_bench.bench_server(impl, recorder, hooks={"service_actions": "record"})
+    else:
+        recorder = Recorder()
 
-    class Server(ss.TCPServer):
-        def service_actions(self) -> None:
-            recorder.add("service_actions")
-            if close_now.is_set() and not recorder.count("closed"):
-                self.server_close()
-                recorder.add("closed")
-            ss.TCPServer.service_actions(self)
+        class Server(ss.TCPServer):
+            def service_actions(self) -> None:
+                recorder.add("service_actions")
+                if close_now.is_set() and not recorder.count("closed"):
+                    self.server_close()
+                    recorder.add("closed")
+                ss.TCPServer.service_actions(self)
 
-    server = Server(("127.0.0.1", 0), ss.BaseRequestHandler)
+        server = Server(("127.0.0.1", 0), ss.BaseRequestHandler)
     loop = LoopThread(server, interval, recorder=recorder, count_waits=True).start()
     try:
         loop.counter.wait_waits(2)  # its second wait: one whole iteration ran

@@ -139,9 +139,17 @@ class RemoteError(Exception):
     """An exception of the subject with no builtin class of that name here."""
 
 
-def _exception(described: Dict[str, Any], class_name: Optional[str]) -> BaseException:
-    cls = getattr(builtins, class_name or "", None)
+def _exception(described: Dict[str, Any], class_name: Optional[str], mro: Optional[List[str]] = None) -> BaseException:
+    """The subject's exception as one of this interpreter's: its first class (in its MRO)
+    with a builtin of that name here (Python 2's ``socket.error`` is an ``IOError``, so an
+    ``OSError``); else :class:`RemoteError`."""
     message = described.get("exc") or class_name or "error"
+    cls = None
+    for name in [class_name or ""] + list(mro or []):
+        found = getattr(builtins, name, None)
+        if isinstance(found, type) and issubclass(found, BaseException) and found is not BaseException:
+            cls = found
+            break
     if isinstance(cls, type) and issubclass(cls, BaseException):
         try:
             exc = cls(message)
@@ -149,6 +157,8 @@ def _exception(described: Dict[str, Any], class_name: Optional[str]) -> BaseExce
             exc = RemoteError(message)
     else:
         exc = RemoteError(f"{class_name}: {message}")
+    if cls is not None and cls.__name__ != class_name and not isinstance(exc, RemoteError):
+        exc.subject_class = class_name  # type: ignore[attr-defined]
     if described.get("errno") is not None and isinstance(exc, OSError):
         exc.errno = described["errno"]
     return exc
@@ -200,8 +210,10 @@ class _RemoteSocket:
         self._server = server
 
     def fileno(self) -> int:
-        return int(_request(self._server.session, "bench_fileno", budget=timeouts.short(),
-                            server=self._server.key)["fileno"])
+        found = _request(self._server.session, "bench_fileno", budget=timeouts.short(), server=self._server.key)
+        if found.get("error") is not None:
+            raise _exception(found["error"], found.get("error_class"), found.get("error_mro"))
+        return int(found["fileno"])
 
 
 class RemoteServer:
@@ -241,7 +253,7 @@ class RemoteServer:
         if not state.get("done"):
             raise HarnessTimeout(f"{method}() in the subject", 4 * timeouts.long())
         if state.get("error") is not None:
-            raise _exception(state["error"], state.get("error_class"))
+            raise _exception(state["error"], state.get("error_class"), state.get("error_mro"))
         if state.get("sentinel"):
             return SENTINEL
         return state.get("value")
@@ -353,5 +365,14 @@ def elapsed_of(server: Any, method: str, measured: float) -> float:
     return measured
 
 
-__all__ = ["LogRecorder", "RemoteCounter", "RemoteServer", "SENTINEL", "bench_server", "elapsed_of",
+def ended_of(server: Any, method: str, measured: Optional[float]) -> Optional[float]:
+    """When ``method`` returned: ``measured`` (this clock) in-process, the subject's own
+    clock for a remote server (the clock its recorded events carry)."""
+    if is_remote(server):
+        ended = (server.last_call.get(method) or {}).get("ended")
+        return None if ended is None else float(ended)
+    return measured
+
+
+__all__ = ["LogRecorder", "RemoteCounter", "RemoteServer", "SENTINEL", "bench_server", "elapsed_of", "ended_of",
            "is_remote", "recorder_for", "subject_of"]

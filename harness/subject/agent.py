@@ -1396,8 +1396,9 @@ class BenchCall(object):
     def profile(self, frame, event, arg):
         if event == "c_call":
             name = getattr(arg, "__name__", "")
-            if name == "poll" and inspect.ismodule(getattr(arg, "__self__", None)):
-                return  # select.poll() makes a poll object; its .poll() method waits
+            owner = getattr(arg, "__self__", None)
+            if name == "poll" and (owner is None or inspect.ismodule(owner)):
+                return  # select.poll() makes a poll object (PyPy: no __self__); its .poll() method waits
             caller = frame
         elif event == "call":
             name = frame.f_code.co_name
@@ -1446,6 +1447,8 @@ class BenchCall(object):
             return {"done": self.done, "waiting": self.waiting, "waits": self.waits,
                     "value": jsonable(self.value), "sentinel": self.value is BENCH_SENTINEL,
                     "error": describe_error(self.error), "error_class": type(self.error).__name__
+                    if self.error is not None else None,
+                    "error_mro": [c.__name__ for c in inspect.getmro(type(self.error))]
                     if self.error is not None else None, "started": self.started, "ended": self.ended,
                     "thread": {"ident": self.ident, "name": self.thread.name}}
 
@@ -1517,7 +1520,11 @@ class Bench(object):
         server = self.servers.get(key)
         if server is None:
             raise RequestError("unknown_server", "no bench server %r" % (key,))
-        return {"fileno": server.socket.fileno()}
+        try:
+            return {"fileno": server.socket.fileno(), "error": None}
+        except (OSError, socket.error) as exc:  # Python 2: a closed socket's fileno() raises EBADF
+            return {"fileno": None, "error": describe_error(exc),
+                    "error_class": type(exc).__name__, "error_mro": [c.__name__ for c in inspect.getmro(type(exc))]}
 
     def forget(self, key):
         """Drop a server (the host closed it with bench_start server_close, or abandons it)."""
