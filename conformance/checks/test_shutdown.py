@@ -54,7 +54,13 @@ from conformance.api import (
 from conformance.tools.child_runs import closed_under_loop_without_poll
 from conformance.tools.closed_loop import closed_under_loop
 from conformance.tools.recorder import Recorder
-from conformance.tools.remote_bench import bench_server, elapsed_of, ended_of, recorder_for, subject_of
+from conformance.tools.remote_bench import (
+    bench_server,
+    elapsed_of,
+    ended_of,
+    recorder_for,
+    subject_of,
+)
 from conformance.tools.roundtrip import try_roundtrip
 from conformance.tools.running import Background, LoopThread, owned
 from harness.core import clock, timeouts

@@ -27,6 +27,9 @@ from conformance.api import REQUIRED, VERSION, check, verify, verify_equal, veri
 from conformance.tools.event_log import handle_intervals, timeline, wait_count
 from conformance.tools.held_clients import held_clients
 from conformance.tools.recorder import Recorder
+from conformance.tools.remote_bench import bench_server, recorder_for
+from conformance.tools.running import serving, serving_thread
+from conformance.tools.serving import serve_kind
 from harness.clients import bounded as clients
 from harness.core import addresses, timeouts
 from harness.core.prerequisites import PreconditionFailed
@@ -36,11 +39,6 @@ from harness.serving.servers import build_server, call_bounded, run_handle_reque
 
 INET = addresses.loopback("inet")
 
-
-def current_thread_facts() -> dict:
-    thread = threading.current_thread()
-    return {"name": thread.name, "ident": thread.ident, "daemon": thread.daemon,
-            "main": thread is threading.main_thread()}
 
 #: Sequential requests in the bookkeeping check, and how many finished
 #: threads the server may still reference after them (3.7 kept all of them).
@@ -59,33 +57,30 @@ class _Escape(BaseException):
     """Raised by a handler: not an Exception, so not for handle_error."""
 
 
-def _reply_handler(ss, record):
-    class ReplyHandler(ss.BaseRequestHandler):
-        def handle(self):
-            record.append(threading.current_thread())
-            self.request.recv(64)  # read the request: closing with unread data resets the client
-            self.request.sendall(b"ok")
-
-    return ReplyHandler
+def _bench(impl, recorder, **attrs):
+    """A ThreadingTCPServer (a bench server) whose handler records its thread, reads the
+    request and replies b"ok"."""
+    return bench_server(impl, recorder, "reads_replies", class_name="ThreadingTCPServer", hooks={},
+                        harness_build=True, **attrs)
 
 
 @check("THREADING-001", REQUIRED,
        clause="ThreadingMixIn: one new threading.Thread per request, daemon = daemon_threads "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L685-L706]")
 @pytest.mark.parametrize("daemon_threads", [False, True], ids=["daemon_threads=False", "daemon_threads=True"])
-def test_one_thread_per_request(ss, observe, daemon_threads):
+def test_one_thread_per_request(impl, observe, daemon_threads):
     """Each request runs in a new thread whose daemon flag is daemon_threads."""
-    seen = []
-    server = build_server(ss, "ThreadingTCPServer", _reply_handler(ss, seen), INET,
-                          daemon_threads=daemon_threads)
-    with serve_in_thread(server) as served:
+    recorder = recorder_for(impl)
+    server = _bench(impl, recorder, daemon_threads=daemon_threads)
+    with serving(server) as served:
         replies = [clients.roundtrip(served.address, payload=b"x") for _ in range(3)]
+    seen = recorder.infos("handler_thread")
     observe("replies", replies)
-    observe("threads", [{"name": t.name, "daemon": t.daemon} for t in seen])
+    observe("threads", [{"name": t["thread_name"], "daemon": t["daemon"]} for t in seen])
     verify_equal("replies", [b"ok"] * 3, replies)
-    distinct = len({id(thread) for thread in seen})
+    distinct = len({thread["token"] for thread in seen})  # one token per Thread object
     verify_equal("distinct handler threads for 3 requests", 3, distinct)
-    daemons = [thread.daemon for thread in seen]
+    daemons = [thread["daemon"] for thread in seen]
     verify(all(flag is daemon_threads for flag in daemons), f"handler thread daemon flags (daemon_threads={daemon_threads})",
            [daemon_threads] * 3, daemons)
 
@@ -94,46 +89,37 @@ def test_one_thread_per_request(ss, observe, daemon_threads):
        clause="ThreadingMixIn.process_request starts a new thread: the handler never runs in the "
               "serving thread "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L698-L706]")
-def test_handler_thread_is_not_the_serving_thread(ss, observe):
+def test_handler_thread_is_not_the_serving_thread(impl, observe):
     """The handler's thread (ident, name) differs from the serve_forever thread."""
-    facts = []
-
-    class Handler(ss.BaseRequestHandler):
-        def handle(self):
-            facts.append(current_thread_facts())
-            self.request.recv(64)
-            self.request.sendall(b"ok")
-
-    server = build_server(ss, "ThreadingTCPServer", Handler, INET)
-    with serve_in_thread(server) as served:
-        serving = {"name": served.thread.name, "ident": served.thread.ident}
+    recorder = recorder_for(impl)
+    server = _bench(impl, recorder)
+    with serving(server) as served:
+        serving_facts = serving_thread(served)
         reply = clients.roundtrip(served.address, payload=b"x")
-    observe("serving_thread", serving)
+    facts = [{"name": f["thread_name"], "ident": f["thread"], "daemon": f["daemon"], "main": f["main"]}
+             for f in recorder.infos("handler_thread")]
+    observe("serving_thread", serving_facts)
     observe("handler_thread", facts)
     verify_equal("reply", b"ok", reply)
     verify_equal("handler invocations", 1, len(facts))
     handler = facts[0]
-    verify(handler["ident"] != serving["ident"], "handler thread ident", f"not {serving['ident']} (the serving thread)",
+    verify(handler["ident"] != serving_facts["ident"], "handler thread ident", f"not {serving_facts['ident']} (the serving thread)",
            handler["ident"])
-    verify(handler["name"] != serving["name"], "handler thread name", f"not {serving['name']!r}", handler["name"])
+    verify(handler["name"] != serving_facts["name"], "handler thread name", f"not {serving_facts['name']!r}", handler["name"])
     verify(not handler["main"], "handler thread", "not the main thread", handler)
 
 
 @check("THREADING-003", REQUIRED,
        clause="ThreadingMixIn: N blocking handlers run concurrently "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L698-L706]")
-def test_handlers_overlap(ss, observe):
+def test_handlers_overlap(impl, observe):
     """Four held handlers all start before any is released (max overlap 4)."""
     count = 4
-    with addresses.private_dir() as directory:
-        log = instrument.EventLog.create(directory)
-        handler = instrument.instrumented(ss.StreamRequestHandler, "hold", log)
-        server = build_server(ss, "ThreadingTCPServer", handler, INET)
-        with serve_in_thread(server) as served:
-            with held_clients(served.address, "inet", count, log) as held:
-                started = held.started
-                echoes = held.release_all() if started == count else []
-            intervals = handle_intervals(log, started)
+    with serve_kind(impl, "ThreadingTCPServer", "hold") as served:
+        with held_clients(served.address, "inet", count, served.log) as held:
+            started = held.started
+            echoes = held.release_all() if started == count else []
+        intervals = handle_intervals(served.log, started)
     overlap = instrument.max_overlap(intervals, "handle")
     observe("held_before_release", started)
     observe("max_overlap", overlap)
@@ -382,10 +368,9 @@ def test_finished_threads_are_not_retained(ss, impl, observe):
        clause="server_close() on a threading server that never handled a request succeeds "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L662-L670]")
 @pytest.mark.parametrize("class_name", ["ThreadingTCPServer", "ThreadingUDPServer"])
-def test_server_close_without_requests(ss, observe, class_name):
+def test_server_close_without_requests(impl, observe, class_name):
     """server_close on an unused threading server returns and closes the socket."""
-    handler = ss.StreamRequestHandler if "TCP" in class_name else ss.DatagramRequestHandler
-    server = build_server(ss, class_name, handler, INET)
+    server = bench_server(impl, recorder_for(impl), class_name=class_name, hooks={}, harness_build=True)
     try:
         call_bounded(server.server_close, what="server_close() of an unused server")
         outcome = None
@@ -394,27 +379,27 @@ def test_server_close_without_requests(ss, observe, class_name):
     except Exception as exc:  # the observation: server_close raised
         outcome = exc
         server.socket.close()
+    try:
+        fileno_after = server.socket.fileno()
+    except OSError as exc:  # the observation (Python 2's closed socket raises EBADF)
+        fileno_after = f"raised {type(exc).__name__} errno={exc.errno}"
     observe("server_close", "returned" if outcome is None else repr(outcome))
     verify(outcome is None, "server_close() of an unused server", "returns", repr(outcome))
-    verify_equal("listening socket fileno after server_close", -1, server.socket.fileno())
+    verify_equal("listening socket fileno after server_close", -1, fileno_after)
 
 
 @check("THREADING-010", REQUIRED, clause="ThreadingMixIn has no built-in cap on concurrent "
                                          "threads "
                                          "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L698-L706]")
-def test_no_thread_cap(ss, observe):
+def test_no_thread_cap(impl, observe):
     """Twenty held handlers all run at the same time."""
     count = 20
-    with addresses.private_dir() as directory:
-        log = instrument.EventLog.create(directory)
-        handler = instrument.instrumented(ss.StreamRequestHandler, "hold", log)
-        server = build_server(ss, "ThreadingTCPServer", handler, INET)
-        with serve_in_thread(server) as served:
-            with held_clients(served.address, "inet", count, log, sequential=True) as held:
-                started = held.started
-                if started == count:
-                    held.release_all()
-            intervals = handle_intervals(log, started)
+    with serve_kind(impl, "ThreadingTCPServer", "hold") as served:
+        with held_clients(served.address, "inet", count, served.log, sequential=True) as held:
+            started = held.started
+            if started == count:
+                held.release_all()
+        intervals = handle_intervals(served.log, started)
     overlap = instrument.max_overlap(intervals, "handle")
     threads = len({iv.tid for iv in intervals})
     observe("held_at_once", started)
@@ -429,14 +414,12 @@ def test_no_thread_cap(ss, observe):
        clause="ThreadingUDPServer handlers reply through the shared server socket to their own "
               "client "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
-def test_threading_udp_replies_reach_their_client(ss, observe):
+def test_threading_udp_replies_reach_their_client(impl, observe):
     """Three held datagram handlers, released in reverse order, each answer their own client."""
     tokens = ["t0", "t1", "t2"]
-    with addresses.private_dir() as directory:
-        log = instrument.EventLog.create(directory)
-        handler = instrument.instrumented(ss.DatagramRequestHandler, "hold", log)
-        server = build_server(ss, "ThreadingUDPServer", handler, INET)
-        with serve_in_thread(server) as served, contextlib.ExitStack() as stack:
+    with serve_kind(impl, "ThreadingUDPServer", "hold") as served:
+        log = served.log
+        with contextlib.ExitStack() as stack:
             socks = [stack.enter_context(clients.dgram_client("inet")) for _ in tokens]
             for sock, token in zip(socks, tokens):
                 sock.sendto(token.encode() + b"\n", served.address)

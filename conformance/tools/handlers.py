@@ -86,6 +86,26 @@ def _shuts_down(handler: Any, recorder: Recorder, opts: Dict[str, Any]) -> None:
     recorder.add("shutdown_returned")
 
 
+def thread_facts() -> Dict[str, Any]:
+    """The current thread: a token unique to its ``Thread`` object (idents are reused once a
+    thread ended), its name, daemon flag, and whether it is the main thread."""
+    import os
+    import threading
+
+    thread = threading.current_thread()
+    token = getattr(thread, "_ssc_token", None)
+    if token is None:
+        token = thread._ssc_token = os.urandom(8).hex()  # type: ignore[attr-defined]
+    return {"token": token, "thread_name": thread.name, "daemon": thread.daemon,
+            "main": thread is threading.main_thread()}
+
+
+def _reads_replies(handler: Any, recorder: Recorder, opts: Dict[str, Any]) -> None:
+    recorder.add("handler_thread", **thread_facts())
+    handler.request.recv(64)  # read the request: closing with unread data resets the client
+    handler.request.sendall(b"ok")
+
+
 #: What a :func:`recording_handler` does after recording ``handler``.
 ACTIONS: Dict[str, Callable[[Any, Recorder, Dict[str, Any]], None]] = {
     "returns": _returns,  # nothing
@@ -96,6 +116,8 @@ ACTIONS: Dict[str, Callable[[Any, Recorder, Dict[str, Any]], None]] = {
     # ``handler_done``, then raise opts.get("exc") if given
     "waits_for_release": _waits_for_release,
     "shuts_down": _shuts_down,  # call self.server.shutdown(), record ``shutdown_returned``
+    # record ``handler_thread`` (:func:`thread_facts`), read up to 64 bytes, send b"ok"
+    "reads_replies": _reads_replies,
 }
 
 
@@ -145,4 +167,4 @@ def failing_accept_server(ss: Any, handler: type, errno_value: int, failures: in
     return cls(("127.0.0.1", 0), handler)
 
 
-__all__ = ["ACTIONS", "failing_accept_server", "recording_class", "recording_handler"]
+__all__ = ["ACTIONS", "failing_accept_server", "recording_class", "recording_handler", "thread_facts"]

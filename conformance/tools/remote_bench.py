@@ -54,7 +54,7 @@ from .recorder import Recorder
 SENTINEL = object()
 #: The longest single ``bench_wait`` (seconds): how long another thread may wait for the agent.
 SLICE = 0.05
-_LOCKS: "weakref.WeakKeyDictionary[Any, threading.Lock]" = weakref.WeakKeyDictionary()
+_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
 
@@ -209,6 +209,10 @@ class _RemoteSocket:
     def __init__(self, server: RemoteServer):
         self._server = server
 
+    def close(self) -> None:
+        """Drop the server in the agent (its server_close(), bounded)."""
+        _request(self._server.session, "bench_forget", budget=timeouts.medium(), server=self._server.key)
+
     def fileno(self) -> int:
         found = _request(self._server.session, "bench_fileno", budget=timeouts.short(), server=self._server.key)
         if found.get("error") is not None:
@@ -284,17 +288,18 @@ def is_remote(server: Any) -> bool:
 def bench_server(impl: Any, recorder: Any, action: str = "returns", *, class_name: str = "TCPServer",
                  hooks: Dict[str, str], socket_timeout: Optional[float] = None,
                  fail_accept: Optional[Dict[str, Any]] = None, action_options: Optional[Dict[str, Any]] = None,
-                 **attrs: Any) -> Any:
+                 harness_build: bool = False, **attrs: Any) -> Any:
     """A ``class_name`` server of ``impl`` on 127.0.0.1 whose ``hooks`` (``{hook: "record"
     | "sentinel"}``) record their calls into ``recorder`` (``"sentinel"``: ``handle_timeout``
     returns :data:`SENTINEL`), with a :func:`recording_handler` doing ``action``,
     ``attrs`` as class attributes; ``fail_accept`` (``{errno, count, accept_first}``)
     makes ``get_request`` fail first, recording ``accept_failed`` (see
-    :func:`conformance.tools.handlers.failing_accept_server`)."""
+    :func:`conformance.tools.handlers.failing_accept_server`).  ``harness_build``: in-process,
+    built by :func:`harness.serving.servers.build_server` (its precondition findings apply)."""
     session = subject_of(impl)
     if session is None:
         return _local_server(impl.module, recorder, action, class_name, hooks, socket_timeout, fail_accept,
-                             action_options or {}, attrs)
+                             action_options or {}, attrs, harness_build)
     options = dict(action_options or {})
     if "reply" in options:
         options["reply"] = options["reply"].decode("utf-8")
@@ -310,8 +315,8 @@ def bench_server(impl: Any, recorder: Any, action: str = "returns", *, class_nam
 
 def _local_server(module: Any, recorder: Recorder, action: str, class_name: str, hooks: Dict[str, str],
                   socket_timeout: Optional[float], fail_accept: Optional[Dict[str, Any]],
-                  action_options: Dict[str, Any], attrs: Dict[str, Any]) -> Any:
-    from harness.serving.servers import server_class
+                  action_options: Dict[str, Any], attrs: Dict[str, Any], harness_build: bool = False) -> Any:
+    from harness.serving.servers import build_server, server_class
 
     base = server_class(module, class_name)
     namespace: Dict[str, Any] = {}
@@ -320,9 +325,13 @@ def _local_server(module: Any, recorder: Recorder, action: str, class_name: str,
     if fail_accept:
         namespace["get_request"] = _failing_get_request(base, recorder, fail_accept)
     namespace.update(attrs)
-    namespace["__module__"] = __name__
-    cls = type("BenchServer", (base,), namespace)
-    server = cls(("127.0.0.1", 0), recording_handler(module, recorder, action, **action_options))
+    handler = recording_handler(module, recorder, action, **action_options)
+    if harness_build:
+        server = build_server(module, class_name, handler, ("127.0.0.1", 0), **namespace)
+    else:
+        namespace["__module__"] = __name__
+        cls = type("BenchServer", (base,), namespace)
+        server = cls(("127.0.0.1", 0), handler)
     if socket_timeout is not None:
         server.socket.settimeout(socket_timeout)
     return server

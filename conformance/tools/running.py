@@ -267,7 +267,19 @@ class _Serving:
         self.server = server
         self.address = server.server_address
         self.loop = loop.counter
-        self.thread = loop.thread
+        self.thread = loop.thread  # the host's thread waiting for the agent's call
+
+    def serving_thread(self) -> dict:
+        state = self.loop.server._wait(self.loop.call, {}, 0)
+        return {"name": state["thread"]["name"], "ident": state["thread"]["ident"]}
+
+
+def serving_thread(served: Any) -> dict:
+    """The name and ident of the thread running ``serve_forever`` for what :func:`serving`
+    yielded (the agent's thread, for a remote server)."""
+    if isinstance(served, _Serving):
+        return served.serving_thread()
+    return {"name": served.thread.name, "ident": served.thread.ident}
 
 
 @contextlib.contextmanager
@@ -298,4 +310,4 @@ def owned(server: Any) -> Iterator[Any]:
     call_bounded(server.server_close, budget=timeouts.short(), what="server.server_close()")
 
 
-__all__ = ["Background", "LoopThread", "owned", "serving"]
+__all__ = ["Background", "LoopThread", "owned", "serving", "serving_thread"]

@@ -1282,7 +1282,7 @@ CALLS = ("shutdown", "server_close", "handle_request", "serve_forever", "fileno"
 # of waits, and reports it.
 
 #: What a bench handler does after recording "handler" (conformance/tools/handlers.py ACTIONS).
-BENCH_ACTIONS = ("returns", "replies", "echoes_to_eof", "waits_for_release", "shuts_down")
+BENCH_ACTIONS = ("returns", "replies", "echoes_to_eof", "waits_for_release", "shuts_down", "reads_replies")
 #: Methods bench_start may run.
 BENCH_METHODS = ("handle_request", "serve_forever", "shutdown", "server_close", "fileno")
 #: Exceptions a waits_for_release handler may raise after its release.
@@ -1299,6 +1299,16 @@ def bench_record(log, name, **info):
 
 def bench_released(log):
     return any(e.get("kind") == "record" and e.get("name") == "release" for e in log.read())
+
+
+def bench_thread_facts():
+    """conformance/tools/handlers.py thread_facts(): a token per Thread object, name, daemon, main."""
+    thread = threading.current_thread()
+    token = getattr(thread, "_ssc_token", None)
+    if token is None:
+        token = thread._ssc_token = binascii.hexlify(os.urandom(8)).decode("ascii")
+    return {"token": token, "thread_name": thread.name, "daemon": thread.daemon,
+            "main": isinstance(thread, threading._MainThread)}
 
 
 def bench_handler(module, log, action, options):
@@ -1337,6 +1347,10 @@ def bench_handler(module, log, action, options):
         elif action == "shuts_down":
             self.server.shutdown()
             bench_record(log, "shutdown_returned")
+        elif action == "reads_replies":
+            bench_record(log, "handler_thread", **bench_thread_facts())
+            self.request.recv(64)
+            self.request.sendall(b"ok")
 
     base = module.BaseRequestHandler
     return subclass(base, "BenchHandler_" + action, {"handle": handle, "__module__": __name__})
