@@ -62,6 +62,17 @@ def _session(python):
             with pytest.raises(AgentRefused, match="unknown_server"):
                 agent.request("stop_server", server=ready["server"])
             _probe_ops(agent, log, directory)
+            # a bench server (SERVE, SHUTDOWN, THREADING): built, one handle_request() timing out
+            built = agent.request("bench_build", spec={"server_class": "TCPServer", "action": "returns",
+                                                       "hooks": {"handle_timeout": "record"},
+                                                       "attrs": {"timeout": 0.05}, "log": log.path,
+                                                       "directory": directory})
+            call = agent.request("bench_start", server=built["server"], method="handle_request", args=[])["call"]
+            state = agent.request("bench_wait", budget=2 * timeouts.short(), call=call, until={"done": True},
+                                  wait=timeouts.short())
+            assert state["done"] and state["error"] is None, state
+            agent.request("bench_fileno", server=built["server"])
+            agent.request("bench_forget", server=built["server"])
             events = log.read()
         agent.request("bye")
     finally:
@@ -116,6 +127,7 @@ def test_every_message_of_a_session_is_valid(subject_python):
     assert set(ops.values()) == set(SCHEMA["$defs"]["op"]["enum"]) | {"teleport"}, "every op was exercised"
     event_validator = _validator("event")
     assert any(e["kind"] == "hook" for e in events), "verify_request was recorded"
+    assert any(e["kind"] == "record" and e["name"] == "handle_timeout" for e in events), "the bench recorded"
     for event in events:
         errors = list(event_validator.iter_errors(event))
         assert not errors, f"{event!r}: {errors[0].message}"
@@ -151,3 +163,49 @@ def test_the_agent_vocabulary_is_the_harness_vocabulary():
     assert sorted(agent.PROBE_STEPS) == sorted(defs["probe_step"]["enum"])
     assert sorted(agent.PROBE_FACTS) == sorted(defs["probe_fact"]["enum"])
     assert sorted(agent.INVOKE_METHODS) == sorted(defs["invoke_method"]["enum"])
+    # SERVE, SHUTDOWN, THREADING: the bench's handler actions are conformance.tools.handlers' (but raises)
+    from conformance.tools.handlers import ACTIONS
+
+    assert sorted(agent.BENCH_ACTIONS) == sorted(defs["bench_action"]["enum"]) == sorted(set(ACTIONS) - {"raises"})
+    assert sorted(agent.BENCH_METHODS) == sorted(defs["bench_method"]["enum"])
+
+
+def test_the_forking_lab_speaks_the_schema(subject_python, tmp_path):
+    """FORKING: ``agent.py --lab SPEC`` under each subject: its spec, its lines and its events
+    are valid, and it serves a ForkingTCPServer request in a child."""
+    from harness.core.capabilities import caps
+    from harness.processes import supervisor
+    from harness.subject.session import SubjectSession
+
+    if not caps().fork:
+        pytest.skip("no fork here")
+    with addresses.private_dir() as directory:
+        log = instrument.EventLog.create(directory)
+        spec = {"version": 1, "impl": None, "server_class": "ForkingTCPServer", "behaviour": "echo",
+                "handler_base": None, "options": {}, "attrs": {}, "mode": "serve_forever", "requests": 1,
+                "foreign_child": False, "final_timeout": None, "steal_first_child": False, "log": log.path,
+                "directory": directory, "lifetime": timeouts.long()}
+        command = SubjectSession(subject_python, "stdlib").lab_command(spec)
+        assert not list(_validator("lab_spec").iter_errors(json.loads(command[-1])))
+        child = supervisor.start(command, what="the forking lab", cwd=directory, protocol=True, stdin=True)
+        try:
+            ready = child.await_message(("ready", "error"), timeouts.long(), "the lab to start")
+            assert ready and ready["event"] == "ready", (ready, child.stderr_tail())
+            with clients.connect(tuple(ready["address"]), "inet") as sock:
+                sock.sendall(b"lab\n")
+                assert clients.recv_line(sock, timeouts.Deadline(timeouts.short(), "echo")) == b"lab\n"
+        finally:
+            stopped = child.stop(ask_budget=timeouts.short(), interrupt=True, interrupt_budget=timeouts.medium())
+        teardown = child.await_message(("teardown",), timeouts.short(), "the lab's teardown") or {}
+        events = log.read()
+    assert stopped["reaped"]
+    for message in (ready, teardown):
+        errors = list(_validator("lab_message").iter_errors(message))
+        assert not errors, f"{message!r}: {errors[0].message}"
+    assert teardown.get("error") is None and teardown.get("close_error") is None, teardown
+    handlers = {e["pid"] for e in events if e.get("kind") == "phase"}
+    assert handlers and ready["pid"] not in handlers, "the request was handled in a child"
+    event_validator = _validator("event")
+    for event in events:
+        errors = list(event_validator.iter_errors(event))
+        assert not errors, f"{event!r}: {errors[0].message}"
