@@ -1479,7 +1479,7 @@ class Bench(object):
         spec = native(spec)
         module = subject.module
         class_name = spec.get("server_class") or "TCPServer"
-        base = getattr(module, class_name, None) or Servers._compose(module, class_name)
+        base = AGENT_ENV.server_class(module, class_name)
         log = EventLog(spec["log"])
         namespace = dict(spec.get("attrs") or {})
         namespace["__module__"] = __name__
@@ -1498,7 +1498,7 @@ class Bench(object):
             namespace.setdefault("address_family", socket.AF_INET6)
         cls = subclass(base, "Bench" + class_name, namespace)
         handler = bench_handler(module, log, spec.get("action") or "returns", spec.get("action_options"))
-        server = cls(lab_address(family, spec.get("directory")), handler)
+        server = cls(AGENT_ENV.address(family, spec.get("directory")), handler)
         if spec.get("socket_timeout") is not None:
             server.socket.settimeout(float(spec["socket_timeout"]))
         self.counter += 1
@@ -1706,16 +1706,6 @@ def lab_children(server):
     return None if children is None else sorted(int(pid) for pid in children)
 
 
-def lab_address(family, directory):
-    if family == "unix":
-        if not hasattr(socket, "AF_UNIX"):
-            raise RequestError("unsupported", "AF_UNIX is absent")
-        return os.path.join(directory, "srv")
-    if family == "inet6":
-        return ("::1", 0)
-    return ("127.0.0.1", 0)
-
-
 def lab_serve(spec, send, proto_fd):
     import signal
     log = EventLog(spec["log"])
@@ -1757,7 +1747,7 @@ def lab_serve(spec, send, proto_fd):
     module = subject.module
     lab_pid = os.getpid()
     class_name = spec["server_class"]
-    base = getattr(module, class_name, None) or Servers._compose(module, class_name)
+    base = AGENT_ENV.server_class(module, class_name)
     datagram = "UDP" in class_name or "Datagram" in class_name
     handler_base_name = spec.get("handler_base") or ("DatagramRequestHandler" if datagram else "StreamRequestHandler")
     handler = instrumented(getattr(module, handler_base_name), spec["behaviour"], log, spec.get("options"))
@@ -1824,7 +1814,7 @@ def lab_serve(spec, send, proto_fd):
     if family == "inet6":
         namespace.setdefault("address_family", socket.AF_INET6)
     cls = subclass(base, "Lab" + class_name, namespace)
-    server = cls(lab_address(family, spec["directory"]), handler)
+    server = cls(AGENT_ENV.address(family, spec["directory"]), handler)
     if "service_actions" not in namespace:
         log_children(server)  # the state before the first fork (service_actions logs it on 3.3+)
     log.append(kind="server", event="ready")
