@@ -26,9 +26,8 @@ import pytest
 from conformance.api import REQUIRED, VERSION, check, verify, verify_equal, verify_returned
 from conformance.tools.event_log import handle_intervals, timeline, wait_count
 from conformance.tools.held_clients import held_clients
-from conformance.tools.recorder import Recorder
-from conformance.tools.remote_bench import bench_server, recorder_for
-from conformance.tools.running import serving, serving_thread
+from conformance.tools.remote_bench import bench_server, recorder_for, times_of
+from conformance.tools.running import Background, serving, serving_thread
 from conformance.tools.serving import serve_kind
 from harness.clients import bounded as clients
 from harness.core import addresses, timeouts
@@ -231,84 +230,67 @@ def test_base_exception_goes_to_excepthook(ss, observe):
     verify_equal("server calls for the request", ["shutdown_request"], names)
 
 
-class _Gate:
-    """A handler that waits for the test's go-ahead; records its steps."""
-
-    def __init__(self, ss, sequence: Recorder):
-        self.sequence = sequence
-        self.started = threading.Event()
-        self.gate = threading.Event()
-        self.threads: list = []
-        gate = self
-
-        class Held(ss.BaseRequestHandler):
-            def handle(self):
-                gate.threads.append(threading.current_thread())
-                gate.started.set()
-                gate.gate.wait(timeouts.medium())
-                gate.sequence.add("handler_end")
-
-        self.handler = Held
-
-    def release(self):
-        if not self.gate.is_set():
-            self.sequence.add("release")
-            self.gate.set()
-
-    def join(self):
-        for thread in self.threads:
-            timeouts.join_thread(thread, timeouts.short(), "the held handler thread")
-
-
 @contextlib.contextmanager
-def _held_request(ss, **attrs):
-    """A threading server with one request held in its handler thread."""
-    sequence = Recorder()
-    gate = _Gate(ss, sequence)
-    server = build_server(ss, "ThreadingTCPServer", gate.handler, INET, **attrs)
-    closed = threading.Event()
-
-    def close():
-        sequence.add("close_called")
-        server.server_close()
-        sequence.add("close_returned")
-        closed.set()
-
-    closer = threading.Thread(target=close, name="ssc-check-server_close", daemon=True)
+def _held_request(impl, **attrs):
+    """A threading server (a bench server) with one request held in its handler thread
+    (``waits_for_release``: bounded); yields its recorder, the server, and a Background
+    ``server_close()`` the check starts.  On exit the handler is released and its end
+    waited for (bounded), and the server is closed if the check did not."""
+    recorder = recorder_for(impl)
+    server = bench_server(impl, recorder, "waits_for_release", class_name="ThreadingTCPServer", hooks={},
+                          harness_build=True, **attrs)
+    closer = Background(server.server_close, what="server.server_close()")
     try:
         with clients.connect(server.server_address):
             run_handle_request(server)
-            timeouts.wait_event(gate.started, timeouts.short(), "the handler to start")
-            yield sequence, gate, closer, closed
+            recorder.wait_count("hold", 1, timeouts.short())
+            yield recorder, server, closer
     finally:
-        gate.release()
-        gate.join()
-        if closer.is_alive():
-            timeouts.join_thread(closer, timeouts.short(), "server_close() to return")
-        elif not closed.is_set() and closer.ident is None:
+        if not recorder.count("release"):
+            recorder.add("release")
+        recorder.wait_count("handler_done", 1, timeouts.short())  # the held handler thread ended
+        if closer.thread.ident is not None:
+            if not closer.finished_within(timeouts.short()):
+                raise HarnessTimeout("server_close() to return", timeouts.short())
+        else:
             call_bounded(server.server_close, what="server.server_close()")
+
+
+def _steps(recorder, server, closer):
+    """The steps in the order they happened, on one clock (the subject's, remotely):
+    close_called, close_returned, release, handler_end."""
+    called, returned = times_of(server, "server_close", closer)
+    release, done = recorder.first("release"), recorder.first("handler_done")
+    stamped = [("close_called", called), ("close_returned", returned),
+               ("release", release and release["t"]), ("handler_end", done and done["t"])]
+    return [name for name, t in sorted((s for s in stamped if s[1] is not None), key=lambda s: s[1])]
+
+
+def _before(steps, first, second):
+    return first in steps and second in steps and steps.index(first) < steps.index(second)
 
 
 @check("THREADING-006", VERSION,
        clause="server_close() joins non-daemon handler threads when block_on_close (3.7+) "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L700-L710]")
-def test_server_close_joins_handler_threads(ss, impl, observe):
+def test_server_close_joins_handler_threads(impl, observe):
     """With block_on_close, server_close returns only after a running handler ended."""
-    with _held_request(ss, block_on_close=True, daemon_threads=False) as (sequence, gate, closer, closed):
+    with _held_request(impl, block_on_close=True, daemon_threads=False) as (recorder, server, closer):
         closer.start()
-        early = closed.wait(timeouts.absence())
-        gate.release()
-        timeouts.join_thread(closer, timeouts.short(), "server_close() to return after the release")
-    steps = sequence.names()
+        early = closer.finished_within(timeouts.absence())
+        recorder.add("release")
+        if not closer.finished_within(timeouts.short()):
+            raise HarnessTimeout("server_close() to return after the release", timeouts.short())
+    steps = _steps(recorder, server, closer)
     observe("steps", steps)
     joins = impl.api_at_least(3, 7)
     observe.expected("server_close waits for the handler", joins)
     if joins:
         verify(not early, "server_close while the handler is held", "still blocked", "returned")
-        verify(sequence.before("handler_end", "close_returned"), "order of steps",
+        verify(_before(steps, "handler_end", "close_returned"), "order of steps",
                "handler_end before close_returned", steps)
     else:
-        verify(sequence.before("close_returned", "release"), "order of steps (API < 3.7)",
+        verify(_before(steps, "close_returned", "release"), "order of steps (API < 3.7)",
                "close_returned before release", steps)
 
 
@@ -318,17 +300,16 @@ def test_server_close_joins_handler_threads(ss, impl, observe):
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L700-L710]")
 @pytest.mark.parametrize("attrs", [{"daemon_threads": True}, {"block_on_close": False}],
                          ids=["daemon_threads=True", "block_on_close=False"])
-def test_server_close_does_not_join(ss, observe, attrs):
+def test_server_close_does_not_join(impl, observe, attrs):
     """server_close returns while a handler thread is still running."""
-    with _held_request(ss, **attrs) as (sequence, gate, closer, closed):
+    with _held_request(impl, **attrs) as (recorder, server, closer):
         closer.start()
-        closer.join(timeouts.short())
-        returned_early = not closer.is_alive()
-        gate.release()
-    steps = sequence.names()
+        returned_early = closer.finished_within(timeouts.short())
+        recorder.add("release")
+    steps = _steps(recorder, server, closer)
     observe("steps", steps)
     verify(returned_early, "server_close while a handler is held", "returns", "still blocked after short()")
-    verify(sequence.before("close_returned", "handler_end"), "order of steps", "close_returned before handler_end",
+    verify(_before(steps, "close_returned", "handler_end"), "order of steps", "close_returned before handler_end",
            steps)
 
 

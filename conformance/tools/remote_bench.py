@@ -76,7 +76,9 @@ def _request(session: Any, op: str, budget: Optional[float] = None, **fields: An
 class LogRecorder:
     """A :class:`Recorder` read from the ``record`` events of an event log."""
 
-    def __init__(self) -> None:
+    def __init__(self, session: Any = None) -> None:
+        #: the subject session whose agent writes what :meth:`add` records (its clock)
+        self.session = session
         self.directory = tempfile.mkdtemp(prefix="ssc-bench-")
         self.log = EventLog.create(self.directory)
         weakref.finalize(self, shutil.rmtree, self.directory, True)
@@ -91,7 +93,12 @@ class LogRecorder:
         return found
 
     def add(self, name: str, **info: Any) -> None:
-        self.log.append(kind="record", name=name, **info)
+        """Record ``name``: written by the agent, so every event of the log is on the
+        subject's clock (Python 2's is ``time.time``, not this process's)."""
+        if self.session is None:
+            self.log.append(kind="record", name=name, **info)
+            return
+        _request(self.session, "bench_record", budget=timeouts.short(), log=self.log.path, name=name, info=info)
 
     def count(self, name: str) -> int:
         return sum(1 for event, _ in self._events() if event == name)
@@ -129,7 +136,8 @@ class LogRecorder:
 
 def recorder_for(impl: Any) -> Any:
     """The recorder a bench server of ``impl`` records into."""
-    return LogRecorder() if subject_of(impl) is not None else Recorder()
+    session = subject_of(impl)
+    return LogRecorder(session) if session is not None else Recorder()
 
 
 # --------------------------------------------------------------------------- remote calls
@@ -374,6 +382,15 @@ def elapsed_of(server: Any, method: str, measured: float) -> float:
     return measured
 
 
+def times_of(server: Any, method: str, call: Any) -> tuple:
+    """``(started, ended)`` of ``method`` run by the Background ``call``, on the clock of the
+    server's recorder: this one in-process, the subject's for a remote server (None: not yet)."""
+    if is_remote(server):
+        state = server.last_call.get(method) or {}
+        return state.get("started"), state.get("ended")
+    return call.started_at, call.ended_at
+
+
 def ended_of(server: Any, method: str, measured: Optional[float]) -> Optional[float]:
     """When ``method`` returned: ``measured`` (this clock) in-process, the subject's own
     clock for a remote server (the clock its recorded events carry)."""
@@ -383,5 +400,5 @@ def ended_of(server: Any, method: str, measured: Optional[float]) -> Optional[fl
     return measured
 
 
-__all__ = ["LogRecorder", "RemoteCounter", "RemoteServer", "SENTINEL", "bench_server", "elapsed_of", "ended_of",
+__all__ = ["LogRecorder", "RemoteCounter", "RemoteServer", "SENTINEL", "bench_server", "elapsed_of", "ended_of", "times_of",
            "is_remote", "recorder_for", "subject_of"]

@@ -1616,6 +1616,11 @@ class Agent(object):
     def op_bench_fileno(self, request):
         return self.bench.socket_fileno(request.get("server"))
 
+    def op_bench_record(self, request):
+        info = request.get("info") or {}
+        bench_record(EventLog(native(request.get("log"))), native(request.get("name")), **native(info))
+        return {"clock": now()}
+
     def op_bench_forget(self, request):
         return self.bench.forget(request.get("server"))
 
@@ -1903,7 +1908,7 @@ def lab_main(argument):
 
 OPS = ("ping", "load", "snapshot", "fingerprint", "serve", "call", "stop_server", "bye",
        # SERVE, SHUTDOWN, THREADING (port-c)
-       "bench_build", "bench_start", "bench_wait", "bench_fileno", "bench_forget")
+       "bench_build", "bench_start", "bench_wait", "bench_fileno", "bench_forget", "bench_record")
 
 
 # =========================================================================== HANDLER, PIPELINE, DISCONNECT (port-b)

@@ -72,6 +72,7 @@ def _session(python):
                                   wait=timeouts.short())
             assert state["done"] and state["error"] is None, state
             agent.request("bench_fileno", server=built["server"])
+            agent.request("bench_record", log=log.path, name="release", info={"by": "host"})
             agent.request("bench_forget", server=built["server"])
             events = log.read()
         agent.request("bye")
