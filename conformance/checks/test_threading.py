@@ -31,7 +31,6 @@ from conformance.tools.running import Background, serving, serving_thread
 from conformance.tools.serving import serve_kind
 from harness.clients import bounded as clients
 from harness.core import addresses, timeouts
-from harness.core.prerequisites import PreconditionFailed
 from harness.core.timeouts import HarnessTimeout
 from harness.serving import instrument, servers
 from harness.serving.servers import build_server, call_bounded, run_handle_request, serve_in_thread
@@ -429,35 +428,22 @@ def test_threading_udp_replies_reach_their_client(impl, observe):
 @check("THREADING-012", REQUIRED,
        clause="shutdown() called from a ThreadingMixIn handler thread returns once the loop exits "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L247-L255]")
-def test_shutdown_from_handler_thread(ss, observe):
+def test_shutdown_from_handler_thread(impl, observe):
     """A handler thread can stop serve_forever with shutdown()."""
-    result = {}
-
-    class Handler(ss.BaseRequestHandler):
-        def handle(self):
-            self.request.recv(64)
-            try:
-                call_bounded(self.server.shutdown, what="shutdown() called from a handler thread")
-                result["shutdown"] = "returned"
-            except HarnessTimeout:
-                result["shutdown"] = "hung"
-            except PreconditionFailed as exc:  # shutdown() already hung in this run: re-raised below
-                result["precondition"] = exc
-                result["shutdown"] = "hung"
-            except Exception as exc:
-                result["shutdown"] = repr(exc)
-            self.request.sendall(result["shutdown"].encode())
-
-    server = build_server(ss, "ThreadingTCPServer", Handler, INET, daemon_threads=True)
-    with serve_in_thread(server) as served:
+    recorder = recorder_for(impl)
+    server = bench_server(impl, recorder, "shuts_down_replies", class_name="ThreadingTCPServer", hooks={},
+                          harness_build=True, daemon_threads=True)
+    with serving(server) as served:
         # the handler may spend short() finding out that shutdown() hangs
         reply = clients.roundtrip(served.address, payload=b"x", timeout=timeouts.medium())
         served.thread.join(timeouts.short())
         loop_ended = not served.thread.is_alive()
-    observe("shutdown", result.get("shutdown"))
+    result = recorder.first("shutdown_result")
+    observe("shutdown", result and result["result"])
     observe("serve_forever_returned", loop_ended)
-    if "precondition" in result:
-        raise result["precondition"]
+    precondition = recorder.first("precondition")
+    if precondition is not None:  # shutdown() already hung in this run
+        raise precondition["exc"]
     verify_returned(reply != b"hung", "shutdown() called from a handler thread", timeouts.short())
     verify_equal("shutdown() from the handler thread", b"returned", reply)
     verify(loop_ended, "serve_forever after shutdown() from a handler", "returned", "still running")

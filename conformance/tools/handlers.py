@@ -106,6 +106,26 @@ def _reads_replies(handler: Any, recorder: Recorder, opts: Dict[str, Any]) -> No
     handler.request.sendall(b"ok")
 
 
+def _shuts_down_replies(handler: Any, recorder: Recorder, opts: Dict[str, Any]) -> None:
+    from harness.core.prerequisites import PreconditionFailed
+    from harness.core.timeouts import HarnessTimeout
+    from harness.serving.servers import call_bounded
+
+    handler.request.recv(64)
+    try:
+        call_bounded(handler.server.shutdown, what="shutdown() called from a handler thread")
+        result = "returned"
+    except HarnessTimeout:
+        result = "hung"
+    except PreconditionFailed as exc:  # shutdown() already hung in this run: the check re-raises it
+        recorder.add("precondition", exc=exc)
+        result = "hung"
+    except Exception as exc:
+        result = repr(exc)
+    recorder.add("shutdown_result", result=result)
+    handler.request.sendall(result.encode())
+
+
 #: What a :func:`recording_handler` does after recording ``handler``.
 ACTIONS: Dict[str, Callable[[Any, Recorder, Dict[str, Any]], None]] = {
     "returns": _returns,  # nothing
@@ -118,6 +138,9 @@ ACTIONS: Dict[str, Callable[[Any, Recorder, Dict[str, Any]], None]] = {
     "shuts_down": _shuts_down,  # call self.server.shutdown(), record ``shutdown_returned``
     # record ``handler_thread`` (:func:`thread_facts`), read up to 64 bytes, send b"ok"
     "reads_replies": _reads_replies,
+    # read up to 64 bytes, call self.server.shutdown() (bounded by short()), record
+    # ``shutdown_result`` ("returned", "hung" or the exception's repr) and send it
+    "shuts_down_replies": _shuts_down_replies,
 }
 
 

@@ -1282,7 +1282,8 @@ CALLS = ("shutdown", "server_close", "handle_request", "serve_forever", "fileno"
 # of waits, and reports it.
 
 #: What a bench handler does after recording "handler" (conformance/tools/handlers.py ACTIONS).
-BENCH_ACTIONS = ("returns", "replies", "echoes_to_eof", "waits_for_release", "shuts_down", "reads_replies")
+BENCH_ACTIONS = ("returns", "replies", "echoes_to_eof", "waits_for_release", "shuts_down", "reads_replies",
+                 "shuts_down_replies")
 #: Methods bench_start may run.
 BENCH_METHODS = ("handle_request", "serve_forever", "shutdown", "server_close", "fileno")
 #: Exceptions a waits_for_release handler may raise after its release.
@@ -1347,6 +1348,12 @@ def bench_handler(module, log, action, options):
         elif action == "shuts_down":
             self.server.shutdown()
             bench_record(log, "shutdown_returned")
+        elif action == "shuts_down_replies":
+            self.request.recv(64)
+            returned, _, error, _ = run_bounded(self.server.shutdown, BUDGETS["short"], "shutdown")
+            result = "hung" if not returned else ("returned" if error is None else repr(error))
+            bench_record(log, "shutdown_result", result=result)
+            self.request.sendall(result.encode("utf-8"))
         elif action == "reads_replies":
             bench_record(log, "handler_thread", **bench_thread_facts())
             self.request.recv(64)
