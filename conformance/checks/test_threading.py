@@ -26,7 +26,7 @@ import pytest
 from conformance.api import REQUIRED, VERSION, check, verify, verify_equal, verify_returned
 from conformance.tools.event_log import handle_intervals, timeline, wait_count
 from conformance.tools.held_clients import held_clients
-from conformance.tools.remote_bench import bench_server, recorder_for, times_of
+from conformance.tools.remote_bench import bench_server, handler_threads, recorder_for, times_of
 from conformance.tools.running import Background, serving, serving_thread
 from conformance.tools.serving import serve_kind
 from harness.clients import bounded as clients
@@ -315,29 +315,20 @@ def test_server_close_does_not_join(impl, observe, attrs):
 @check("THREADING-008", VERSION,
        clause="thread bookkeeping stays bounded across many sequential requests (3.8+, bpo-37193) "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L640-L659]")
-def test_finished_threads_are_not_retained(ss, impl, observe):
+def test_finished_threads_are_not_retained(impl, observe):
     """After 50 sequential requests the server references few finished threads."""
-    refs = []
-
-    class Handler(ss.BaseRequestHandler):
-        def handle(self):
-            refs.append(weakref.ref(threading.current_thread()))
-            self.request.recv(64)
-            self.request.sendall(b"ok")
-
-    def all_dead():
-        return all(ref() is None or not ref().is_alive() for ref in refs)
-
-    server = build_server(ss, "ThreadingTCPServer", Handler, INET, block_on_close=True, daemon_threads=False)
-    with serve_in_thread(server) as served:
+    recorder = recorder_for(impl)
+    server = _bench(impl, recorder, block_on_close=True, daemon_threads=False)
+    with serving(server) as served:
         for _ in range(BOOKKEEPING_REQUESTS):
             clients.roundtrip(served.address, payload=b"x")
-        timeouts.wait_until(all_dead, timeouts.short(), "the handler threads to end")
-        gc.collect()
-        retained = sum(1 for ref in refs if ref() is not None)
-    observe("requests", len(refs))
+        timeouts.wait_until(lambda: handler_threads(recorder)["alive"] == 0, timeouts.short(),
+                            "the handler threads to end")
+        threads = handler_threads(recorder, collect=True)
+        retained = threads["retained"]
+    observe("requests", threads["count"])
     observe("finished_threads_retained", retained)
-    verify_equal("handler invocations", BOOKKEEPING_REQUESTS, len(refs))
+    verify_equal("handler invocations", BOOKKEEPING_REQUESTS, threads["count"])
     if impl.api_at_least(3, 8):
         observe.expected("finished_threads_retained", f"<= {BOOKKEEPING_BOUND}")
         verify(retained <= BOOKKEEPING_BOUND, f"finished threads still referenced after {BOOKKEEPING_REQUESTS} requests",

@@ -101,7 +101,11 @@ def thread_facts() -> Dict[str, Any]:
 
 
 def _reads_replies(handler: Any, recorder: Recorder, opts: Dict[str, Any]) -> None:
-    recorder.add("handler_thread", **thread_facts())
+    import threading
+    import weakref
+
+    # a weak reference: whether the server keeps finished threads (THREADING-008)
+    recorder.add("handler_thread", ref=weakref.ref(threading.current_thread()), **thread_facts())
     handler.request.recv(64)  # read the request: closing with unread data resets the client
     handler.request.sendall(b"ok")
 

@@ -134,6 +134,22 @@ class LogRecorder:
         self.wait(lambda r: r.count(name) >= n, budget, f"{n} x {name}")
 
 
+def handler_threads(recorder: Any, collect: bool = False) -> Dict[str, int]:
+    """The threads ``reads_replies`` handlers ran in: ``count``, ``alive``, and ``retained``
+    (still referenced by anyone, after a ``gc.collect()`` when ``collect``), in-process from
+    the weak references they recorded, remotely counted by the agent."""
+    session = getattr(recorder, "session", None)
+    if session is not None:
+        return _request(session, "bench_threads", budget=timeouts.short(), log=recorder.log.path, collect=collect)
+    if collect:
+        import gc
+
+        gc.collect()
+    threads = [info["ref"]() for info in recorder.infos("handler_thread")]
+    return {"count": len(threads), "alive": sum(1 for t in threads if t is not None and t.is_alive()),
+            "retained": sum(1 for t in threads if t is not None)}
+
+
 def recorder_for(impl: Any) -> Any:
     """The recorder a bench server of ``impl`` records into."""
     session = subject_of(impl)
@@ -400,5 +416,5 @@ def ended_of(server: Any, method: str, measured: Optional[float]) -> Optional[fl
     return measured
 
 
-__all__ = ["LogRecorder", "RemoteCounter", "RemoteServer", "SENTINEL", "bench_server", "elapsed_of", "ended_of", "times_of",
+__all__ = ["LogRecorder", "RemoteCounter", "RemoteServer", "SENTINEL", "bench_server", "elapsed_of", "ended_of", "handler_threads", "times_of",
            "is_remote", "recorder_for", "subject_of"]

@@ -1290,6 +1290,8 @@ BENCH_METHODS = ("handle_request", "serve_forever", "shutdown", "server_close", 
 BENCH_EXCEPTIONS = {"SystemExit": SystemExit, "ValueError": ValueError}
 BENCH_SELECT_CALLS = ("select", "poll", "control")
 BENCH_WAIT_CALLS = ("select", "poll", "control", "accept", "_accept", "recvfrom", "recvfrom_into", "sleep", "wait")
+#: Weak references to the threads reads_replies handlers ran in, by event log path (THREADING-008).
+BENCH_THREADS = {}
 #: The value a handle_timeout hook with the action "sentinel" returns.
 BENCH_SENTINEL = ["bench sentinel"]
 
@@ -1355,6 +1357,8 @@ def bench_handler(module, log, action, options):
             bench_record(log, "shutdown_result", result=result)
             self.request.sendall(result.encode("utf-8"))
         elif action == "reads_replies":
+            import weakref
+            BENCH_THREADS.setdefault(log.path, []).append(weakref.ref(threading.current_thread()))
             bench_record(log, "handler_thread", **bench_thread_facts())
             self.request.recv(64)
             self.request.sendall(b"ok")
@@ -1627,6 +1631,17 @@ class Agent(object):
         info = request.get("info") or {}
         bench_record(EventLog(native(request.get("log"))), native(request.get("name")), **native(info))
         return {"clock": now()}
+
+    def op_bench_threads(self, request):
+        """The reads_replies handler threads of a log: how many, still alive, still referenced
+        after a gc.collect() (``collect``)."""
+        import gc
+        refs = BENCH_THREADS.get(native(request.get("log")), [])
+        if request.get("collect"):
+            gc.collect()
+        threads = [ref() for ref in refs]
+        return {"count": len(refs), "alive": sum(1 for t in threads if t is not None and t.is_alive()),
+                "retained": sum(1 for t in threads if t is not None)}
 
     def op_bench_forget(self, request):
         return self.bench.forget(request.get("server"))
@@ -1915,7 +1930,8 @@ def lab_main(argument):
 
 OPS = ("ping", "load", "snapshot", "fingerprint", "serve", "call", "stop_server", "bye",
        # SERVE, SHUTDOWN, THREADING (port-c)
-       "bench_build", "bench_start", "bench_wait", "bench_fileno", "bench_forget", "bench_record")
+       "bench_build", "bench_start", "bench_wait", "bench_fileno", "bench_forget", "bench_record",
+       "bench_threads")
 
 
 # =========================================================================== HANDLER, PIPELINE, DISCONNECT (port-b)
