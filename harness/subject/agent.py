@@ -1733,9 +1733,27 @@ def lab_children(server):
     return None if children is None else sorted(int(pid) for pid in children)
 
 
-def lab_serve(spec, send, proto_fd):
+def lab_load(spec):
+    """The implementation a lab in the agent serves: ``(module, api_version)``."""
+    subject = Subject(spec["impl"])
+    return subject.module, subject.api_version
+
+
+def lab_serve(spec, send, proto_fd=None, load=lab_load, env=AGENT_ENV, log=None, guard=None):
+    """Serve ``spec`` as the forking lab; the exit status.  The host's lab
+    (conformance/children/forking_lab.py) runs this same function with its own
+    ``load`` (the kit's adapters), ``env`` (harness.serving.instrument.HOST), ``log``
+    and ``guard`` (a function giving a precondition the parent found, or None)."""
     import signal
-    log = EventLog(spec["log"])
+    log = EventLog(spec["log"]) if log is None else log
+    serving = [False]
+
+    def on_stop_signal(signum, frame):
+        if serving[0]:
+            serving[0] = False
+            raise _LabStop()
+
+    signal.signal(signal.SIGINT, on_stop_signal)  # ignored unless serve_forever runs
     original_waitpid = os.waitpid
     original_fork = os.fork
 
@@ -1755,7 +1773,7 @@ def lab_serve(spec, send, proto_fd):
         return pid
 
     os.waitpid = waitpid
-    if not hasattr(os, "register_at_fork"):
+    if proto_fd is not None and not hasattr(os, "register_at_fork"):
         os.fork = fork
     foreign = None
     if spec.get("foreign_child"):
@@ -1765,19 +1783,17 @@ def lab_serve(spec, send, proto_fd):
         if foreign == 0:  # the foreign child: exits at once, stays a zombie until reaped
             os._exit(LAB_FOREIGN_STATUS)
         os.close(write_end)
-        if select.select([read_end], [], [], BUDGETS["short"])[0]:
+        if select.select([read_end], [], [], env.budget("short"))[0]:
             os.read(read_end, 1)
         os.close(read_end)
         log.append(kind="foreign", child=foreign)
 
-    subject = Subject(spec["impl"])
-    module = subject.module
+    module, api = load(spec)
     lab_pid = os.getpid()
     class_name = spec["server_class"]
-    base = AGENT_ENV.server_class(module, class_name)
-    datagram = "UDP" in class_name or "Datagram" in class_name
-    handler_base_name = spec.get("handler_base") or ("DatagramRequestHandler" if datagram else "StreamRequestHandler")
-    handler = instrumented(getattr(module, handler_base_name), spec["behaviour"], log, spec.get("options"))
+    base = env.server_class(module, class_name)
+    handler_base_name = spec.get("handler_base") or default_handler_base(class_name)
+    handler = instrumented(getattr(module, handler_base_name), spec["behaviour"], log, spec.get("options"), env)
     last = ["unset"]
     steal = [bool(spec.get("steal_first_child"))]
 
@@ -1824,9 +1840,8 @@ def lab_serve(spec, send, proto_fd):
         steal_first(self)
         log_children(self)
 
-    namespace = dict(spec.get("attrs") or {})
-    namespace.update({"close_request": close_request, "shutdown_request": shutdown_request,
-                      "handle_error": handle_error, "__module__": __name__})
+    namespace = {"close_request": close_request, "shutdown_request": shutdown_request,
+                 "handle_error": handle_error}
     if hasattr(base, "service_actions"):
         namespace["service_actions"] = service_actions
     else:
@@ -1837,32 +1852,24 @@ def lab_serve(spec, send, proto_fd):
         namespace["process_request"] = process_request
         if spec.get("mode", "serve_forever") == "serve_forever":
             namespace["fileno"] = fileno
+    namespace.update(spec.get("attrs") or {})
     family = spec.get("family") or ("unix" if "Unix" in class_name else "inet")
     if family == "inet6":
         namespace.setdefault("address_family", socket.AF_INET6)
-    cls = subclass(base, "Lab" + class_name, namespace)
-    server = cls(AGENT_ENV.address(family, spec["directory"]), handler)
+    server = env.construct(module, class_name, base, handler, env.address(family, spec["directory"]), namespace, True)
     if "service_actions" not in namespace:
         log_children(server)  # the state before the first fork (service_actions logs it on 3.3+)
     log.append(kind="server", event="ready")
     address = server.server_address
     send(event="ready", address=list(address) if isinstance(address, tuple) else address, pid=os.getpid(),
-         foreign=foreign, api=subject.api_version)
+         foreign=foreign, api=list(api))
 
-    serving = [False]
-
-    def on_stop_signal(signum, frame):
-        if serving[0]:
-            serving[0] = False
-            raise _LabStop()
-
-    signal.signal(signal.SIGINT, on_stop_signal)
     error = None
     try:
         if spec.get("mode", "serve_forever") == "serve_forever":
             serving[0] = True
             try:
-                server.serve_forever(BUDGETS["poll"])
+                server.serve_forever(env.budget("poll"))
             finally:
                 serving[0] = False
         else:
@@ -1893,7 +1900,7 @@ def lab_serve(spec, send, proto_fd):
         except OSError:  # ECHILD: someone else reaped it
             foreign_state = {"reaped_by_lab": False, "exitcode": None}
     send(event="teardown", error=error, close_error=close_error, active_children=lab_children(server),
-         foreign=foreign_state, precondition=None)
+         foreign=foreign_state, precondition=guard() if guard is not None else None)
     return LAB_EXIT_OK if error is None and close_error is None else LAB_EXIT_ERROR
 
 
