@@ -88,16 +88,11 @@ def _shuts_down(handler: Any, recorder: Recorder, opts: Dict[str, Any]) -> None:
 
 def thread_facts() -> Dict[str, Any]:
     """The current thread: a token unique to its ``Thread`` object (idents are reused once a
-    thread ended), its name, daemon flag, and whether it is the main thread."""
-    import os
-    import threading
+    thread ended), its name, daemon flag, and whether it is the main thread -- the agent's
+    :func:`harness.subject.agent.bench_thread_facts`, so both paths record the same facts."""
+    from harness.subject.agent import bench_thread_facts
 
-    thread = threading.current_thread()
-    token = getattr(thread, "_ssc_token", None)
-    if token is None:
-        token = thread._ssc_token = os.urandom(8).hex()  # type: ignore[attr-defined]
-    return {"token": token, "thread_name": thread.name, "daemon": thread.daemon,
-            "main": thread is threading.main_thread()}
+    return bench_thread_facts()
 
 
 def _reads_replies(handler: Any, recorder: Recorder, opts: Dict[str, Any]) -> None:

@@ -73,10 +73,12 @@ def _request(session: Any, op: str, budget: Optional[float] = None, **fields: An
 # --------------------------------------------------------------------------- recorders
 
 
-class LogRecorder:
-    """A :class:`Recorder` read from the ``record`` events of an event log."""
+class LogRecorder(Recorder):
+    """A :class:`Recorder` read from the ``record`` events of an event log (``first``,
+    ``before``, ``wait_count`` are the Recorder's, over these)."""
 
     def __init__(self, session: Any = None) -> None:
+        super().__init__()
         #: the subject session whose agent writes what :meth:`add` records (its clock)
         self.session = session
         self.directory = tempfile.mkdtemp(prefix="ssc-bench-")
@@ -109,14 +111,6 @@ class LogRecorder:
     def infos(self, name: str) -> List[Dict[str, Any]]:
         return [info for event, info in self._events() if event == name]
 
-    def first(self, name: str) -> Optional[Dict[str, Any]]:
-        found = self.infos(name)
-        return found[0] if found else None
-
-    def before(self, first: str, second: str) -> bool:
-        names = self.names()
-        return first in names and second in names and names.index(first) < names.index(second)
-
     def reached(self, predicate: Callable[[Any], Any], budget: float) -> bool:
         try:
             timeouts.wait_until(lambda: predicate(self), budget, "the recorder's predicate",
@@ -128,10 +122,6 @@ class LogRecorder:
     def wait(self, predicate: Callable[[Any], Any], budget: float, what: str) -> None:
         if not self.reached(predicate, budget):
             raise HarnessTimeout(what, budget)
-
-    def wait_count(self, name: str, n: int, budget: Optional[float] = None) -> None:
-        budget = timeouts.short() if budget is None else budget
-        self.wait(lambda r: r.count(name) >= n, budget, f"{n} x {name}")
 
 
 def handler_threads(recorder: Any, collect: bool = False) -> Dict[str, int]:
