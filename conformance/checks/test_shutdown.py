@@ -58,6 +58,7 @@ from conformance.tools.remote_bench import (
     bench_server,
     elapsed_of,
     ended_of,
+    has_attribute,
     recorder_for,
     subject_of,
 )
@@ -306,19 +307,14 @@ def test_server_close_after_serving(impl, observe):
                                        "server_close() and returns a false value, so exceptions "
                                        "propagate (3.6+) [bpo-26404, "
                                        "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L385-L389]")
-def test_context_manager(ss, impl, observe):
+def test_context_manager(impl, observe):
     """with server: gives the server, closes it on exit, and lets exceptions through."""
-    closed = []
-
-    class Server(ss.TCPServer):
-        def server_close(self):
-            closed.append(1)
-            super().server_close()
-
-    server = Server(("127.0.0.1", 0), ss.BaseRequestHandler)
+    recorder = recorder_for(impl)
+    closing = {"server_close": "record"}  # counts the server_close() calls
+    server = bench_server(impl, recorder, hooks=closing)
     if not impl.api_at_least(3, 6):
         call_bounded(server.server_close, what="server.server_close()")
-        verify(not hasattr(server, "__enter__"), "context manager (API < 3.6)", "absent", "present")
+        verify(not has_attribute(server, "__enter__"), "context manager (API < 3.6)", "absent", "present")
         return
     entered = None
     propagated = False
@@ -327,11 +323,11 @@ def test_context_manager(ss, impl, observe):
             raise _Marker("shutdown-009")
     except _Marker:
         propagated = True
-    closes_by_exit = len(closed)
+    closes_by_exit = recorder.count("server_close")
     fileno_after = server.socket.fileno()
     with contextlib.suppress(Exception):
         call_bounded(server.server_close, what="server.server_close()")  # cleanup if __exit__ did not
-    other = Server(("127.0.0.1", 0), ss.BaseRequestHandler)
+    other = bench_server(impl, recorder_for(impl), hooks=closing)
     try:
         exit_value = call_bounded(other.__exit__, _Marker, _Marker("x"), None, what="server.__exit__()")
     finally:

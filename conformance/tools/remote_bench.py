@@ -291,6 +291,22 @@ class RemoteServer:
     def fileno(self) -> int:
         return self.socket.fileno()
 
+    def __enter__(self) -> Any:
+        value = self._run("__enter__")
+        return self if self.last_call["__enter__"].get("is_server") else value
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        # the agent's __exit__ gets an exception of its own (JSON carries no exception)
+        return self._run("__exit__")
+
+
+def has_attribute(server: Any, name: str) -> bool:
+    """``hasattr(server, name)``, asked of the subject for a remote server."""
+    if is_remote(server):
+        return bool(_request(server.session, "bench_hasattr", budget=timeouts.short(), server=server.key,
+                             name=name)["has"])
+    return hasattr(server, name)
+
 
 def is_remote(server: Any) -> bool:
     return isinstance(server, RemoteServer)
@@ -406,5 +422,5 @@ def ended_of(server: Any, method: str, measured: Optional[float]) -> Optional[fl
     return measured
 
 
-__all__ = ["LogRecorder", "RemoteCounter", "RemoteServer", "SENTINEL", "bench_server", "elapsed_of", "ended_of", "handler_threads", "times_of",
+__all__ = ["LogRecorder", "RemoteCounter", "RemoteServer", "SENTINEL", "bench_server", "elapsed_of", "ended_of", "handler_threads", "has_attribute", "times_of",
            "is_remote", "recorder_for", "subject_of"]

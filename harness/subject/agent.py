@@ -1285,7 +1285,13 @@ CALLS = ("shutdown", "server_close", "handle_request", "serve_forever", "fileno"
 BENCH_ACTIONS = ("returns", "replies", "echoes_to_eof", "waits_for_release", "shuts_down", "reads_replies",
                  "shuts_down_replies")
 #: Methods bench_start may run.
-BENCH_METHODS = ("handle_request", "serve_forever", "shutdown", "server_close", "fileno")
+BENCH_METHODS = ("handle_request", "serve_forever", "shutdown", "server_close", "fileno", "__enter__", "__exit__")
+#: Hooks a bench spec may record beyond the builder's HOOKS.
+BENCH_EXTRA_HOOKS = ("server_close",)
+
+
+class BenchMarker(Exception):
+    """The exception a bench ``__exit__`` call is given (SHUTDOWN-009)."""
 #: Exceptions a waits_for_release handler may raise after its release.
 BENCH_EXCEPTIONS = {"SystemExit": SystemExit, "ValueError": ValueError}
 BENCH_SELECT_CALLS = ("select", "poll", "control")
@@ -1394,7 +1400,8 @@ def bench_hook(base, hook, action, log, fail_accept):
 class BenchCall(object):
     """One method of a bench server running in a thread of its own (see above)."""
 
-    def __init__(self, function, args, name):
+    def __init__(self, function, args, name, owner=None):
+        self.owner = owner
         self.function = function
         self.args = args
         self.lock = threading.Condition()
@@ -1471,6 +1478,7 @@ class BenchCall(object):
                 self.lock.wait(min(remaining, 0.05))
             return {"done": self.done, "waiting": self.waiting, "waits": self.waits,
                     "value": jsonable(self.value), "sentinel": self.value is BENCH_SENTINEL,
+                    "is_server": self.owner is not None and self.value is self.owner,
                     "error": describe_error(self.error), "error_class": type(self.error).__name__
                     if self.error is not None else None,
                     "error_mro": [c.__name__ for c in inspect.getmro(type(self.error))]
@@ -1499,7 +1507,7 @@ class Bench(object):
         if fail_accept:
             hooks.setdefault("get_request", "call")
         for hook, action in sorted(hooks.items()):
-            if hook not in HOOKS or action not in ("record", "sentinel", "call"):
+            if hook not in HOOKS + BENCH_EXTRA_HOOKS or action not in ("record", "sentinel", "call"):
                 raise RequestError("bad_spec", "bench hook %r/%r is not in the vocabulary" % (hook, action))
             method = bench_hook(base, hook, action, log, fail_accept)
             if method is not None:
@@ -1528,7 +1536,10 @@ class Bench(object):
         if method not in BENCH_METHODS:
             raise RequestError("bad_request", "bench method %r is not in the vocabulary (%s)"
                                % (method, ", ".join(BENCH_METHODS)))
-        call = BenchCall(getattr(server, method), tuple(native(args or [])), method)
+        args = tuple(native(args or []))
+        if method == "__exit__":  # an exception leaving a with block
+            args = (BenchMarker, BenchMarker("bench __exit__"), None)
+        call = BenchCall(getattr(server, method), args, method, owner=server)
         self.counter += 1
         ident = "c%d" % self.counter
         self.calls[ident] = call
@@ -1550,6 +1561,12 @@ class Bench(object):
         except (OSError, socket.error) as exc:  # Python 2: a closed socket's fileno() raises EBADF
             return {"fileno": None, "error": describe_error(exc),
                     "error_class": type(exc).__name__, "error_mro": [c.__name__ for c in inspect.getmro(type(exc))]}
+
+    def has(self, key, name):
+        server = self.servers.get(key)
+        if server is None:
+            raise RequestError("unknown_server", "no bench server %r" % (key,))
+        return {"has": hasattr(server, native(name))}
 
     def forget(self, key):
         """Drop a server (the host closed it with bench_start server_close, or abandons it)."""
@@ -1642,6 +1659,9 @@ class Agent(object):
         threads = [ref() for ref in refs]
         return {"count": len(refs), "alive": sum(1 for t in threads if t is not None and t.is_alive()),
                 "retained": sum(1 for t in threads if t is not None)}
+
+    def op_bench_hasattr(self, request):
+        return self.bench.has(request.get("server"), request.get("name"))
 
     def op_bench_forget(self, request):
         return self.bench.forget(request.get("server"))
@@ -1938,7 +1958,7 @@ def lab_main(argument):
 OPS = ("ping", "load", "snapshot", "fingerprint", "serve", "call", "stop_server", "bye",
        # SERVE, SHUTDOWN, THREADING (port-c)
        "bench_build", "bench_start", "bench_wait", "bench_fileno", "bench_forget", "bench_record",
-       "bench_threads")
+       "bench_threads", "bench_hasattr")
 
 
 # =========================================================================== HANDLER, PIPELINE, DISCONNECT (port-b)

@@ -74,6 +74,7 @@ def _session(python):
             agent.request("bench_fileno", server=built["server"])
             agent.request("bench_record", log=log.path, name="release", info={"by": "host"})
             agent.request("bench_threads", log=log.path, collect=True)
+            agent.request("bench_hasattr", server=built["server"], name="__enter__")
             agent.request("bench_forget", server=built["server"])
             events = log.read()
         agent.request("bye")
