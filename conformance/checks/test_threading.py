@@ -153,37 +153,41 @@ def _error_recording_server(ss, handler, events, requests, **attrs):
        clause="an Exception in a handler thread goes to handle_error in that thread; "
               "shutdown_request is always called "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L685-L706]")
-def test_exception_goes_to_handle_error_in_thread(ss, observe):
+def test_exception_goes_to_handle_error_in_thread(impl, observe):
     """handle_error runs in the failing handler's thread, and shutdown_request runs for every request."""
-    events = []
-    requests = {}
-    handled = {}
-
-    class Handler(ss.BaseRequestHandler):
-        def handle(self):
-            requests[threading.current_thread()] = weakref.ref(self.request)
-            payload = self.request.recv(64)
-            handled[payload] = threading.current_thread()
-            if payload == b"raise":
-                raise ValueError("handler failed on purpose")
-            self.request.sendall(b"ok")
-
-    server = _error_recording_server(ss, Handler, events, requests)
-    with serve_in_thread(server) as served:
+    recorder = recorder_for(impl)
+    # the calls record the calling thread and id() of the request (no reference: a request nobody
+    # shuts down is still closed when its thread ends, and the client sees EOF)
+    server = bench_server(impl, recorder, "raises_on_request", class_name="ThreadingTCPServer", harness_build=True,
+                          hooks={"handle_error": "record_only", "shutdown_request": "record_request"})
+    with serving(server) as served:
         failed = clients.roundtrip(served.address, payload=b"raise")
         succeeded = clients.roundtrip(served.address, payload=b"fine")
+    handled = {info["payload"].encode("latin-1"): info for info in recorder.infos("handler_request")}
+    events = [(name, info["token"], info["request"]) for name, info in recorder.events
+              if name in ("handle_error", "shutdown_request")]
     observe("replies", [failed, succeeded])
-    observe("events", [(name, thread.name, same) for name, thread, same in events])
+    observe("events", [(name, token, request == _own(handled, token))
+                       for name, token, request in events])
     verify_equal("replies (EOF after the failure, then 'ok')", [b"", b"ok"], [failed, succeeded])
     verify(b"raise" in handled and b"fine" in handled, "handled payloads", [b"raise", b"fine"], sorted(handled))
     for payload, expected in ((b"raise", ["handle_error", "shutdown_request"]), (b"fine", ["shutdown_request"])):
-        thread = handled[payload]
-        calls = [(name, same) for name, t, same in events if t is thread]
+        own = handled[payload]
+        calls = [(name, request == own["request"]) for name, token, request in events if token == own["token"]]
         verify_equal(f"server calls made in the handler thread of the {payload.decode()!r} request, in order", expected,
                      [name for name, _ in calls])
         verify(all(same for _, same in calls), f"request passed to {expected}", "the handler's own request", calls)
-    other = [(name, t.name) for name, t, _ in events if t not in handled.values()]
+    tokens = {info["token"] for info in handled.values()}
+    other = [(name, token) for name, token, _ in events if token not in tokens]
     verify(not other, "server calls made outside the handler threads", "none", other)
+
+
+def _own(handled, token):
+    """id() of the request the handler in the thread ``token`` was given."""
+    for info in handled.values():
+        if info["token"] == token:
+            return info["request"]
+    return None
 
 
 @check("THREADING-005", REQUIRED,

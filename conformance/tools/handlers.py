@@ -125,6 +125,15 @@ def _shuts_down_replies(handler: Any, recorder: Recorder, opts: Dict[str, Any]) 
     handler.request.sendall(result.encode())
 
 
+def _raises_on_request(handler: Any, recorder: Recorder, opts: Dict[str, Any]) -> None:
+    payload = handler.request.recv(64)
+    recorder.add("handler_request", token=thread_facts()["token"], request=id(handler.request),
+                 payload=payload.decode("latin-1"))
+    if payload == b"raise":
+        raise ValueError("handler failed on purpose")
+    handler.request.sendall(b"ok")
+
+
 #: What a :func:`recording_handler` does after recording ``handler``.
 ACTIONS: Dict[str, Callable[[Any, Recorder, Dict[str, Any]], None]] = {
     "returns": _returns,  # nothing
@@ -140,6 +149,9 @@ ACTIONS: Dict[str, Callable[[Any, Recorder, Dict[str, Any]], None]] = {
     # read up to 64 bytes, call self.server.shutdown() (bounded by short()), record
     # ``shutdown_result`` ("returned", "hung" or the exception's repr) and send it
     "shuts_down_replies": _shuts_down_replies,
+    # read up to 64 bytes, record ``handler_request`` (thread token, id of the request, the
+    # payload as latin-1), raise ValueError if it was b"raise", else send b"ok"
+    "raises_on_request": _raises_on_request,
 }
 
 

@@ -102,6 +102,14 @@ class LogRecorder(Recorder):
             return
         _request(self.session, "bench_record", budget=timeouts.short(), log=self.log.path, name=name, info=info)
 
+    @property  # type: ignore[override]
+    def events(self) -> List[Any]:  # the Recorder's attribute: (name, info) in order
+        return self._events()
+
+    @events.setter
+    def events(self, value: Any) -> None:  # Recorder.__init__ sets it; the log is the truth here
+        return None
+
     def count(self, name: str) -> int:
         return sum(1 for event, _ in self._events() if event == name)
 
@@ -368,10 +376,17 @@ def _local_server(module: Any, recorder: Recorder, action: str, class_name: str,
 
 
 def _local_hook(base: type, hook: str, kind: str, recorder: Recorder) -> Callable[..., Any]:
+    from .handlers import thread_facts
+
     def method(self: Any, *args: Any) -> Any:
         if kind == "sentinel":
             return SENTINEL
-        recorder.add(hook)
+        if kind in ("record_request", "record_only"):
+            recorder.add(hook, token=thread_facts()["token"], request=id(args[0]) if args else None)
+            if kind == "record_only":
+                return None
+        else:
+            recorder.add(hook)
         return getattr(base, hook)(self, *args)
 
     method.__name__ = hook

@@ -1283,7 +1283,11 @@ CALLS = ("shutdown", "server_close", "handle_request", "serve_forever", "fileno"
 
 #: What a bench handler does after recording "handler" (conformance/tools/handlers.py ACTIONS).
 BENCH_ACTIONS = ("returns", "replies", "echoes_to_eof", "waits_for_release", "shuts_down", "reads_replies",
-                 "shuts_down_replies")
+                 "shuts_down_replies", "raises_on_request")
+#: What a recorded bench hook does: record and call the implementation's ("record"), the
+#: same recording the calling thread's token and id(request) ("record_request"), record
+#: that only ("record_only"), return BENCH_SENTINEL ("sentinel"), just call it ("call").
+BENCH_HOOK_ACTIONS = ("record", "record_request", "record_only", "sentinel", "call")
 #: Methods bench_start may run.
 BENCH_METHODS = ("handle_request", "serve_forever", "shutdown", "server_close", "fileno", "__enter__", "__exit__")
 #: Hooks a bench spec may record beyond the builder's HOOKS.
@@ -1362,6 +1366,13 @@ def bench_handler(module, log, action, options):
             result = "hung" if not returned else ("returned" if error is None else repr(error))
             bench_record(log, "shutdown_result", result=result)
             self.request.sendall(result.encode("utf-8"))
+        elif action == "raises_on_request":
+            payload = self.request.recv(64)
+            bench_record(log, "handler_request", token=bench_thread_facts()["token"], request=id(self.request),
+                         payload=payload.decode("latin-1"))
+            if payload == b"raise":
+                raise ValueError("handler failed on purpose")
+            self.request.sendall(b"ok")
         elif action == "reads_replies":
             import weakref
             BENCH_THREADS.setdefault(log.path, []).append(weakref.ref(threading.current_thread()))
@@ -1391,6 +1402,10 @@ def bench_hook(base, hook, action, log, fail_accept):
             return BENCH_SENTINEL  # instead of the implementation's (SERVE-002)
         if action == "record":
             bench_record(log, hook)
+        elif action in ("record_request", "record_only"):
+            bench_record(log, hook, token=bench_thread_facts()["token"], request=id(args[0]) if args else None)
+            if action == "record_only":
+                return None
         return original(self, *args)
 
     method.__name__ = hook
@@ -1507,7 +1522,7 @@ class Bench(object):
         if fail_accept:
             hooks.setdefault("get_request", "call")
         for hook, action in sorted(hooks.items()):
-            if hook not in HOOKS + BENCH_EXTRA_HOOKS or action not in ("record", "sentinel", "call"):
+            if hook not in HOOKS + BENCH_EXTRA_HOOKS or action not in BENCH_HOOK_ACTIONS:
                 raise RequestError("bad_spec", "bench hook %r/%r is not in the vocabulary" % (hook, action))
             method = bench_hook(base, hook, action, log, fail_accept)
             if method is not None:

@@ -28,11 +28,11 @@ THROUGH_AGENT = ("TUTORIAL", "HANDLER", "PIPELINE", "DISCONNECT")
 #: servers, conformance/tools/remote_bench.py; the forking lab, agent.py --lab) and must
 #: therefore run both ways here.  The others need the host's process: a host child changing
 #: process-wide state (SERVE-015/016, SHUTDOWN-012[select]), the process's ResourceWarnings
-#: (SHUTDOWN-013), or a handler/hook class of the check's own (THREADING-004/005/013).
+#: (SHUTDOWN-013), or a handler/hook class of the check's own (THREADING-005/013).
 RUN_BOTH_WAYS = (
     {f"SERVE-{n:03d}" for n in range(1, 15)}
     | {f"SHUTDOWN-{n:03d}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)}
-    | {f"THREADING-{n:03d}" for n in (1, 2, 3, 6, 7, 8, 9, 10, 11, 12)}
+    | {f"THREADING-{n:03d}" for n in (1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12)}
     | {f"FORKING-{n:03d}" for n in range(1, 15)}
 )
 
