@@ -1541,6 +1541,8 @@ class Bench(object):
         address = server.server_address
         if isinstance(address, bytes) and not PY2:
             address = address.decode("utf-8", "surrogateescape")
+        elif not isinstance(address, tuple):
+            address = host_path(address)  # an AF_UNIX path as the host names it
         return {"server": key, "address": list(address) if isinstance(address, tuple) else address,
                 "pid": os.getpid()}
 
@@ -1896,7 +1898,7 @@ def lab_serve(spec, send, proto_fd=None, load=lab_load, env=AGENT_ENV, log=None,
         log_children(server)  # the state before the first fork (service_actions logs it on 3.3+)
     log.append(kind="server", event="ready")
     address = server.server_address
-    send(event="ready", address=list(address) if isinstance(address, tuple) else address, pid=os.getpid(),
+    send(event="ready", address=list(address) if isinstance(address, tuple) else host_path(address), pid=os.getpid(),
          foreign=foreign, api=list(api))
 
     error = None
