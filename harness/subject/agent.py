@@ -1079,6 +1079,10 @@ class Servers(object):
     def serve(self, subject, spec):
         spec = native(spec)
         server, log = self.build(subject, spec)
+        return self.start(server, log, spec)
+
+    def start(self, server, log, spec):
+        """Run ``serve_forever`` of a constructed ``server`` in a thread; its readiness."""
         ready = threading.Event()
         served = Served(server, None, log, spec.get("behaviour"))
         served.fds_before = open_fd_targets()  # the leak check at teardown (port-b)
@@ -1193,6 +1197,424 @@ CALLS = ("shutdown", "server_close", "handle_request", "serve_forever", "fileno"
          "handle_timeout", "server_activate")
 
 
+# =========================================================================== built servers (BIND, UDP, UNIX: port-a)
+#
+# A check that constructs a server itself -- to see what the constructor raises (with its
+# errno), which hooks it calls, what the socket looks like before and after server_bind(),
+# server_activate() and server_close(), or to serve it only after such steps -- asks for it
+# through five ops: ``build`` (construct; a construction error is a result), ``invoke`` (one
+# bounded call of a server method, ``listen()`` optionally recorded), ``inspect`` (attributes,
+# socket facts and options), ``serve_built`` (``serve_forever`` on a built server, stopped by
+# ``stop_server``) and ``discard`` (``server_close``, forget).  For ``--impl`` runs the host
+# calls the same functions in its own process (``conformance/tools/lab.py``).
+
+
+class InjectedError(Exception):
+    """Raised on purpose by a hook whose action is ``raise``."""
+
+
+#: Hooks a built server may record or replace, and what it may do with them.
+LAB_HOOKS = HOOKS + ("server_close",)
+LAB_HOOK_ACTIONS = ("record", "deny", "raise", "swallow")
+#: Hooks whose ``self.socket`` is kept, so its ``fileno()`` after construction is a fact.
+CONSTRUCTION_HOOKS = ("server_bind", "server_activate", "server_close")
+#: Methods ``invoke`` may call, and the argument vocabulary.
+LAB_CALLS = ("server_bind", "server_activate", "server_close", "handle_request", "fileno",
+             "shutdown_request", "close_request")
+LAB_ARGS = ("none", "own_socket_request")  # own_socket_request: (b"direct", server.socket)
+#: SOL_SOCKET options ``inspect`` reads.
+SOCKOPTS = ("SO_REUSEADDR", "SO_REUSEPORT", "SO_ACCEPTCONN", "SO_TYPE")
+
+
+class HookState(object):
+    """What hooks of one build saw: their sockets, the exceptions they raised on purpose."""
+
+    def __init__(self):
+        self.sockets = []
+        self.injected = []
+
+
+def lab_hook(base, hook, action, log, state):
+    """``hook`` of a built server: logged (``kind="hook"``; ``handle_error`` names the exception
+    being handled), then the implementation's method (``record``), ``False`` (``deny``, for
+    ``verify_request``), an :class:`InjectedError` (``raise``) or nothing (``swallow``).  An
+    exception of the implementation's method is logged as ``hook_raised`` and propagates."""
+    if hook not in LAB_HOOKS or action not in LAB_HOOK_ACTIONS:
+        raise RequestError("bad_spec", "hook %r/%r is not in the vocabulary (%s; %s)"
+                           % (hook, action, ", ".join(LAB_HOOKS), ", ".join(LAB_HOOK_ACTIONS)))
+    original = getattr(base, hook)
+
+    def wrapper(self, *args):
+        extra = {}
+        if hook == "handle_error":
+            current = sys.exc_info()[1]
+            extra["handling"] = type(current).__name__ if current is not None else None
+        log.append(kind="hook", hook=hook, args=[repr(a)[:200] for a in args], **extra)
+        if hook in CONSTRUCTION_HOOKS:
+            state.sockets.append(getattr(self, "socket", None))
+        if action == "deny" and hook == "verify_request":
+            return False
+        if action == "raise":
+            exc = InjectedError("%s failed on purpose" % hook)
+            state.injected.append(exc)
+            raise exc
+        if action == "swallow":
+            return None
+        try:
+            return original(self, *args)
+        except BaseException as exc:
+            log.append(kind="hook_raised", hook=hook, **describe_exception(exc))
+            raise
+
+    wrapper.__name__ = hook
+    return wrapper
+
+
+def wire_address(address):
+    """A socket address as JSON: a tuple as a list, bytes as ``{"bytes": text}``."""
+    if isinstance(address, tuple):
+        return [wire_address(part) for part in address]
+    if isinstance(address, bytes) and not PY2:
+        return {"bytes": address.decode("utf-8", "surrogateescape")}
+    return jsonable(address)
+
+
+def fileno_of(sock):
+    """``sock.fileno()``, or the description of what it raised (Python 2 raises once closed)."""
+    try:
+        return sock.fileno()
+    except Exception as exc:
+        return {"error": describe_exception(exc)}
+
+
+def server_facts(server, attrs=(), sockopts=()):
+    """Attributes, ``fileno()``, and the socket's descriptor, family, name and options."""
+    sock = getattr(server, "socket", None)
+    facts = {"server_address": wire_address(getattr(server, "server_address", None)),
+             "server_fileno": fileno_of(server), "attrs": {}, "socket": None}
+    for name in attrs:
+        facts["attrs"][name] = jsonable(getattr(server, name, None))
+    if sock is None:
+        return facts
+    described = {"fileno": fileno_of(sock), "family": jsonable(getattr(sock, "family", None)),
+                 "type": jsonable(getattr(sock, "type", None)), "sockopts": {}}
+    try:
+        described["getsockname"] = wire_address(sock.getsockname())
+    except Exception as exc:
+        described["getsockname"] = {"error": describe_exception(exc)}
+    for name in sockopts:
+        if name not in SOCKOPTS:
+            raise RequestError("bad_request", "socket option %r is not in the vocabulary (%s)"
+                               % (name, ", ".join(SOCKOPTS)))
+        if not hasattr(socket, name):
+            described["sockopts"][name] = None
+            continue
+        try:
+            described["sockopts"][name] = sock.getsockopt(socket.SOL_SOCKET, getattr(socket, name))
+        except Exception as exc:
+            described["sockopts"][name] = {"error": describe_exception(exc)}
+    facts["socket"] = described
+    return facts
+
+
+class ListenSpy(object):
+    """Stands in for ``server.socket`` and records ``listen`` calls (a socket has
+    ``__slots__`` on Python 3: its methods cannot be patched on the instance)."""
+
+    def __init__(self, sock, calls):
+        self._sock = sock
+        self._calls = calls
+
+    def listen(self, *args):
+        self._calls.append(list(args))
+        return self._sock.listen(*args)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def call_spying_listen(server, call):
+    """``call(server)`` with ``server.socket`` replaced by a :class:`ListenSpy` meanwhile;
+    ``(listen calls, what call returned)``.  The socket is put back whatever happens."""
+    calls = []
+    real = server.socket
+    server.socket = ListenSpy(real, calls)
+    try:
+        result = call(server)
+    finally:
+        server.socket = real
+    return calls, result
+
+
+def lab_error(exc):
+    """``describe_exception`` of what a built server raised, and whether it is an OSError
+    (``EnvironmentError``: on Python 2 that includes ``socket.error`` and ``IOError``)."""
+    if exc is None:
+        return None
+    described = describe_exception(exc)
+    described["os_error"] = isinstance(exc, EnvironmentError)
+    return described
+
+
+def lab_args(server, args):
+    if args in (None, "none"):
+        return ()
+    if args == "own_socket_request":
+        return ((b"direct", server.socket),)
+    raise RequestError("bad_request", "args %r are not in the vocabulary (%s)" % (args, ", ".join(LAB_ARGS)))
+
+
+def socket_fds():
+    """The descriptors of this process that are sockets (None where /proc or /dev/fd is absent)."""
+    for directory in ("/proc/self/fd", "/dev/fd"):
+        if not os.path.isdir(directory):
+            continue
+        found = []
+        for name in os.listdir(directory):
+            try:
+                target = os.readlink(os.path.join(directory, name))
+            except OSError:
+                continue
+            if "socket" in target:
+                found.append(int(name))
+        return sorted(found)
+    return None
+
+
+def lab_parts(module, spec, log, state, address_of):
+    """The base class, handler and class namespace of a built server, and its address.
+
+    ``spec``: the ``serve`` spec's fields (``behaviour`` default ``noop``), ``address`` (below) and
+    hooks from :data:`LAB_HOOK_ACTIONS`.  ``address``: absent (the family's default), ``{"host",
+    "port"}``, ``{"path"}`` (a socket path in ``directory``) or ``{"like": server}`` (the address
+    another built server has now); ``address_of(key)`` answers the last."""
+    class_name = spec.get("server_class")
+    if not isinstance(class_name, string_types) or not class_name:
+        raise RequestError("bad_spec", "server_class must be a class name")
+    base = getattr(module, class_name, None)
+    if base is None:
+        base = Servers._compose(module, class_name)
+    dgram = "UDP" in class_name or "Datagram" in class_name
+    handler_base_name = spec.get("handler_base") or ("DatagramRequestHandler" if dgram else "StreamRequestHandler")
+    handler_base = getattr(module, handler_base_name, None)
+    if handler_base is None:
+        raise RequestError("missing_class", "%s has no %s" % (module.__name__, handler_base_name))
+    handler = instrumented(handler_base, spec.get("behaviour") or "noop", log, spec.get("options"))
+    namespace = dict(spec.get("attrs") or {})
+    family = spec.get("family") or ("unix" if "Unix" in class_name else "inet")
+    if family == "unix" and not hasattr(socket, "AF_UNIX"):
+        raise RequestError("unsupported", "AF_UNIX is absent")
+    if family == "inet6":
+        namespace.setdefault("address_family", socket.AF_INET6)
+    for hook, action in sorted((spec.get("hooks") or {}).items()):
+        namespace[hook] = lab_hook(base, hook, action, log, state)
+    wanted = spec.get("address")
+    if wanted is None:
+        address = {"unix": None, "inet6": ("::1", 0)}.get(family, ("127.0.0.1", 0))
+        if family == "unix":
+            address = os.path.join(spec["directory"], "srv")
+    elif "like" in wanted:
+        address = address_of(wanted["like"])
+    elif "path" in wanted:
+        address = os.path.join(spec["directory"], wanted["path"])
+    else:
+        address = (wanted["host"], int(wanted["port"]))
+    return base, handler, namespace, address
+
+
+def plain_construction(module, class_name, directory):
+    """What constructing ``class_name`` plainly (a fresh loopback address or socket path, the
+    ``BaseRequestHandler``) raises, described; None when it constructs."""
+    base = getattr(module, class_name, None) or Servers._compose(module, class_name)
+    if "Unix" in class_name:
+        address = os.path.join(directory, "plain")
+    else:
+        address = ("127.0.0.1", 0)
+    try:
+        server = base(address, module.BaseRequestHandler)
+    except Exception as exc:
+        return describe_exception(exc)
+    for close in (server.server_close, server.socket.close):
+        try:
+            close()
+        except Exception:
+            pass
+    if "Unix" in class_name:
+        try:
+            os.unlink(address)
+        except OSError:
+            pass
+    return None
+
+
+def _read_for_respond(io, how):
+    if how == "datagram":
+        return io.datagram()
+    if how == "line":
+        return io.readline()
+    if how == "eof":
+        data = bytearray()
+        for _ in iter_bounded(MAX_ITERATIONS):
+            chunk = io.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return bytes(data)
+    return b""
+
+
+def meet(log, request, count, budget):
+    """A rendezvous of ``count`` handlers through the event log (``arrive`` events): True when
+    all arrived within ``budget`` (like ``threading.Barrier(count).wait(budget)``, across
+    processes too)."""
+    log.append(kind="arrive", request=request)
+    deadline = now() + budget
+    for _ in iter_bounded(MAX_ITERATIONS):
+        if len([e for e in log.read() if e.get("kind") == "arrive"]) >= count:
+            return True
+        if now() >= deadline:
+            return False
+        time.sleep(BUDGETS["poll"])
+    return False
+
+
+REPLIES = ("echo", "fixed", "length", "prefix", "none")
+
+
+def _respond(h, io, opts):
+    """Read (``read``: ``datagram`` ``line`` ``eof`` ``none``; default: the datagram, or nothing
+    on a stream), optionally meet ``meet`` handlers, log a ``respond`` event (client address, peer
+    name, size, the first 200 bytes in hex, thread name), then reply (``reply``: ``echo``,
+    ``fixed`` ``text``, ``length`` ``len=N``, ``prefix`` ``text`` + data, ``none``)."""
+    log = h._ssc_log
+    data = _read_for_respond(io, opts.get("read") or ("datagram" if io.dgram else "none"))
+    peer = None
+    if not io.dgram:
+        try:
+            peer = wire_address(io.sock.getpeername())
+        except Exception as exc:
+            peer = {"error": describe_exception(exc)}
+    met = None
+    if opts.get("meet"):
+        met = meet(log, h._ssc_request, int(opts["meet"]), float(opts.get("meet_timeout") or BUDGETS["short"]))
+    log.append(kind="respond", request=h._ssc_request, client_address=wire_address(h.client_address),
+               peername=peer, nbytes=len(data), head=binascii.hexlify(data[:200]).decode("ascii"),
+               thread=threading.current_thread().name, met=met)
+    reply = opts.get("reply", "echo")
+    text = (opts.get("text") or "").encode("utf-8")
+    if reply not in REPLIES:
+        raise RequestError("bad_spec", "reply %r is not in the vocabulary (%s)" % (reply, ", ".join(REPLIES)))
+    if reply == "none":
+        return
+    out = {"echo": data, "fixed": text, "length": ("len=%d" % len(data)).encode("ascii"),
+           "prefix": text + data}[reply]
+    io.send(out)
+
+
+BEHAVIOURS["respond"] = _respond
+
+
+class Built(object):
+    def __init__(self, server, log, spec):
+        self.server = server
+        self.log = log
+        self.spec = spec
+        self.served = None  # the key of serve_built's Served
+
+
+class Lab(object):
+    """The built servers of this agent, by key (``b1``, ``b2`` ...)."""
+
+    def __init__(self, servers):
+        self.servers = servers
+        self.built = {}
+        self.counter = 0
+
+    def get(self, key):
+        built = self.built.get(key)
+        if built is None:
+            raise RequestError("unknown_server", "no built server %r" % (key,))
+        return built
+
+    def build(self, subject, spec, budget):
+        spec = native(spec)
+        log = EventLog(spec["log"])
+        state = HookState()
+        base, handler, namespace, address = lab_parts(
+            subject.module, spec, log, state, lambda key: self.get(key).server.server_address)
+        namespace["__module__"] = __name__
+        cls = subclass(base, "Lab" + spec["server_class"], namespace)
+        before = socket_fds() if spec.get("count_fds") else None
+        returned, server, error, _ = run_bounded(
+            lambda: cls(address, handler, bool(spec.get("bind_and_activate", True))), budget, "constructor")
+        if not returned:
+            raise RequestError("timeout", "%s(...) did not return within %.1fs" % (spec["server_class"], budget))
+        result = {"server": None, "error": lab_error(error),
+                  "injected": bool(error is not None and any(error is exc for exc in state.injected)),
+                  "hook_sockets": [fileno_of(sock) for sock in state.sockets if sock is not None],
+                  "new_socket_fds": None, "plain_error": None}
+        if before is not None and error is not None:
+            after = socket_fds()
+            result["new_socket_fds"] = sorted(set(after) - set(before)) if after is not None else None
+        if error is not None and spec.get("checked"):
+            result["plain_error"] = plain_construction(subject.module, spec["server_class"], spec["directory"])
+        del state.sockets[:]
+        if server is not None:
+            self.counter += 1
+            key = "b%d" % self.counter
+            self.built[key] = Built(server, log, spec)
+            result["server"] = key
+            result["facts"] = server_facts(server)
+        return result
+
+    def invoke(self, key, method, args, spy_listen, budget):
+        built = self.get(key)
+        if method not in LAB_CALLS:
+            raise RequestError("bad_request", "method %r is not in the vocabulary (%s)"
+                               % (method, ", ".join(LAB_CALLS)))
+        arguments = lab_args(built.server, args)
+
+        def call(server):
+            return run_bounded(lambda: getattr(server, method)(*arguments), budget, method)
+
+        listened = None
+        if spy_listen:
+            listened, outcome = call_spying_listen(built.server, call)
+        else:
+            outcome = call(built.server)
+        returned, value, error, duration = outcome
+        return {"returned": returned, "value": jsonable(value), "error": lab_error(error),
+                "duration": duration, "listen_calls": listened}
+
+    def inspect(self, key, attrs, sockopts):
+        return server_facts(self.get(key).server, attrs or (), sockopts or ())
+
+    def serve(self, key):
+        built = self.get(key)
+        if built.served is not None:
+            raise RequestError("bad_request", "built server %r is already served" % (key,))
+        ready = self.servers.start(built.server, built.log, built.spec)
+        built.served = ready["server"]
+        return ready
+
+    def discard(self, key, budget):
+        built = self.built.pop(key, None)
+        if built is None:
+            raise RequestError("unknown_server", "no built server %r" % (key,))
+        if built.served is not None and built.served in self.servers.served:
+            return self.servers.stop(built.served)
+        returned, _, error, duration = run_bounded(built.server.server_close, budget, "server_close")
+        return {"hung": [] if returned else ["server_close()"], "server_close": duration,
+                "error": lab_error(error)}
+
+    def discard_all(self):
+        for key in sorted(self.built):
+            try:
+                self.discard(key, BUDGETS["short"])
+            except Exception:
+                traceback.print_exc()
+
+
 # =========================================================================== the loop
 
 
@@ -1201,6 +1623,7 @@ class Agent(object):
         self.channel = channel
         self.subject = None
         self.servers = Servers()
+        self.lab = Lab(self.servers)  # built servers (BIND, UDP, UNIX: port-a)
 
     def hello(self):
         return {"event": "hello", "protocol": PROTOCOL, "agent": AGENT, "pid": os.getpid(), "clock": CLOCK,
@@ -1246,6 +1669,27 @@ class Agent(object):
     def op_stop_server(self, request):
         return self.servers.stop(request.get("server"))
 
+    # ----------------------------------------------------------- built servers (BIND, UDP, UNIX: port-a)
+
+    def op_build(self, request):
+        spec = request.get("spec")
+        if not isinstance(spec, dict) or "log" not in spec:
+            raise RequestError("bad_spec", "build needs a spec object with a log path")
+        return self.lab.build(self.need_subject(), spec, float(request.get("bound") or BUDGETS["short"]))
+
+    def op_invoke(self, request):
+        return self.lab.invoke(request.get("server"), request.get("method"), request.get("args"),
+                               bool(request.get("spy_listen")), float(request.get("bound") or BUDGETS["short"]))
+
+    def op_inspect(self, request):
+        return self.lab.inspect(request.get("server"), native(request.get("attrs")), native(request.get("sockopts")))
+
+    def op_serve_built(self, request):
+        return self.lab.serve(request.get("server"))
+
+    def op_discard(self, request):
+        return self.lab.discard(request.get("server"), float(request.get("bound") or BUDGETS["short"]))
+
     def dispatch(self, request):
         ident = request.get("id")
         op = request.get("op")
@@ -1287,6 +1731,7 @@ class Agent(object):
 
 
 OPS = ("ping", "load", "snapshot", "fingerprint", "serve", "call", "stop_server", "bye")
+OPS += ("build", "invoke", "inspect", "serve_built", "discard")  # built servers (BIND, UDP, UNIX: port-a)
 
 
 # =========================================================================== HANDLER, PIPELINE, DISCONNECT (port-b)
@@ -2047,6 +2492,7 @@ def main(argv=None):
     stdin = sys.stdin if PY2 else sys.stdin.buffer
     reason = agent.run(stdin)
     agent.servers.stop_all()
+    agent.lab.discard_all()
     channel.send({"event": "goodbye", "reason": reason})
     sys.stderr.flush()
     os._exit(0)
