@@ -49,6 +49,10 @@ from harness.serving.servers import call_bounded, serve_in_thread
 from harness.subject import agent as vocabulary
 
 
+#: Python 2 names of what Python 3.3+ calls OSError (https://peps.python.org/pep-3151/).
+PEP3151_ALIASES = ("error", "IOError", "EnvironmentError", "OSError")
+
+
 class SubjectRaised(Exception):
     """An exception the implementation raised in the subject, raised again on the host."""
 
@@ -79,8 +83,14 @@ class Raised:
         return cls.of(vocabulary.lab_error(exc), injected, exc)  # type: ignore[return-value]
 
     def described(self) -> Dict[str, Any]:
-        """The shape :func:`harness.core.observations.summary` renders (``OSError [EADDRINUSE]``)."""
-        return {"type": self.type, "errno": self.errno, "errno_name": self.errno_name}
+        """The shape :func:`harness.core.observations.summary` renders (``OSError [EADDRINUSE]``).
+        Python 2's ``socket.error``, ``IOError`` and ``EnvironmentError`` are named ``OSError``,
+        the name the same exceptions have from Python 3.3 on (PEP 3151), so that a summary
+        describes the OS's answer, not the interpreter's spelling of it."""
+        name = self.type
+        if self.os_error and name in PEP3151_ALIASES:
+            name = "OSError"
+        return {"type": name, "errno": self.errno, "errno_name": self.errno_name}
 
     def summary(self) -> str:
         return summary(self.described())

@@ -1280,9 +1280,24 @@ def wire_address(address):
 
 
 def fileno_of(sock):
-    """``sock.fileno()``, or the description of what it raised (Python 2 raises once closed)."""
+    """``sock.fileno()``, or the description of what it raised.
+
+    Python 2's ``socket.close()`` swaps the object's ``_sock`` for a ``socket._closedsocket``,
+    whose every method raises EBADF: such a socket is reported as -1, what ``fileno()`` of a
+    closed socket returns from Python 3 on (Lib/socket.py of 2.7.18: ``_closedsocket``)."""
+    closed_type = getattr(socket, "_closedsocket", None)
+    if PY2 and closed_type is not None and isinstance(getattr(sock, "_sock", None), closed_type):
+        return -1
     try:
         return sock.fileno()
+    except Exception as exc:
+        return {"error": describe_exception(exc)}
+
+
+def read_quietly(read):
+    """``read()``, or the description of what it raised."""
+    try:
+        return jsonable(read())
     except Exception as exc:
         return {"error": describe_exception(exc)}
 
@@ -1296,8 +1311,8 @@ def server_facts(server, attrs=(), sockopts=()):
         facts["attrs"][name] = jsonable(getattr(server, name, None))
     if sock is None:
         return facts
-    described = {"fileno": fileno_of(sock), "family": jsonable(getattr(sock, "family", None)),
-                 "type": jsonable(getattr(sock, "type", None)), "sockopts": {}}
+    described = {"fileno": fileno_of(sock), "family": read_quietly(lambda: sock.family),
+                 "type": read_quietly(lambda: sock.type), "sockopts": {}}
     try:
         described["getsockname"] = wire_address(sock.getsockname())
     except Exception as exc:
