@@ -46,6 +46,12 @@ def _said(error):
     return error.summary() if error is not None else None
 
 
+def _facts_of_new(impl, kind):
+    """The facts of a fresh ``kind`` server (read before it is closed)."""
+    with lab(impl) as made_lab:
+        return made_lab.build(kind, **SILENT).built().facts()
+
+
 def _hooks_called(made_lab):
     return [event["hook"] for event in made_lab.events(kind="hook")]
 
@@ -73,10 +79,8 @@ def test_no_bind_and_activate(impl, observe, kind):
     """bind_and_activate=False leaves the socket unbound and server_address unchanged."""
     address = ("127.0.0.1", 0)
     with lab(impl) as made_lab:
-        made = made_lab.build(kind, hooks=CONSTRUCTION_HOOKS, bind_and_activate=False, **SILENT)
-        if made.error is not None:
-            made.error.raise_again()
-        facts = made.server.facts()
+        server = made_lab.build(kind, hooks=CONSTRUCTION_HOOKS, bind_and_activate=False, **SILENT).built()
+        facts = server.facts()
         bound = facts.sockname
         observe("hooks_called", _hooks_called(made_lab))
         observe("server_address", facts.server_address)
@@ -93,10 +97,7 @@ def test_no_bind_and_activate(impl, observe, kind):
 def test_manual_bind_and_activate(impl, observe):
     """A server built unbound works after explicit server_bind() and server_activate()."""
     with lab(impl) as made_lab:
-        made = made_lab.build("TCPServer", bind_and_activate=False, **_replying("late"))
-        if made.error is not None:
-            made.error.raise_again()
-        server = made.server
+        server = made_lab.build("TCPServer", bind_and_activate=False, **_replying("late")).built()
         server.invoke("server_bind").result()
         facts = server.facts()
         observe("server_address", facts.server_address)
@@ -117,15 +118,11 @@ def test_manual_bind_and_activate(impl, observe):
 @pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_port_zero_replaced(impl, observe, kind):
     """Port 0 is replaced by the bound port and server_address == socket.getsockname()."""
-    with lab(impl) as made_lab:
-        made = made_lab.build(kind, **SILENT)
-        if made.error is not None:
-            made.error.raise_again()
-        facts = made.server.facts()
-        observe("server_address", facts.server_address)
-        observe("getsockname", facts.sockname)
-        verify(facts.server_address[1] != 0, "server_address port", "non-zero", facts.server_address)
-        verify_equal("server_address vs socket.getsockname()", tuple(facts.sockname), tuple(facts.server_address))
+    facts = _facts_of_new(impl, kind)
+    observe("server_address", facts.server_address)
+    observe("getsockname", facts.sockname)
+    verify(facts.server_address[1] != 0, "server_address port", "non-zero", facts.server_address)
+    verify_equal("server_address vs socket.getsockname()", tuple(facts.sockname), tuple(facts.server_address))
 
 
 def _activate_spied(server):
@@ -140,14 +137,12 @@ def _activate_spied(server):
 def test_tcp_listens_with_queue_size(impl, observe):
     """server_activate() listens with the (subclass's) request_queue_size."""
     with lab(impl) as made_lab:
-        made = made_lab.build("TCPServer", attrs={"request_queue_size": 3}, bind_and_activate=False, **SILENT)
-        if made.error is not None:
-            made.error.raise_again()
-        calls, error = _activate_spied(made.server)
+        server = made_lab.build("TCPServer", attrs={"request_queue_size": 3}, bind_and_activate=False, **SILENT).built()
+        calls, error = _activate_spied(server)
         observe("listen_calls", calls)
         verify(error is None, "server_activate()", "no exception", _said(error))
         verify_equal("listen() calls made by server_activate()", [(3,)], calls)
-        accepting = made.server.facts(sockopts=["SO_ACCEPTCONN"]).sockopt("SO_ACCEPTCONN")
+        accepting = server.facts(sockopts=["SO_ACCEPTCONN"]).sockopt("SO_ACCEPTCONN")
         if isinstance(accepting, dict):
             accepting = None  # not readable on this OS
         if hasattr(socket, "SO_ACCEPTCONN"):
@@ -161,10 +156,8 @@ def test_tcp_listens_with_queue_size(impl, observe):
 def test_udp_does_not_listen(impl, observe):
     """UDPServer.server_activate() never calls listen()."""
     with lab(impl) as made_lab:
-        made = made_lab.build("UDPServer", bind_and_activate=False, **SILENT)
-        if made.error is not None:
-            made.error.raise_again()
-        calls, error = _activate_spied(made.server)
+        server = made_lab.build("UDPServer", bind_and_activate=False, **SILENT).built()
+        calls, error = _activate_spied(server)
         observe("listen_calls", calls)
         observe("error", _said(error))
         verify_equal("listen() calls made by UDPServer.server_activate()", [], calls)
@@ -176,10 +169,8 @@ def _option_with_and_without(impl, kind, attr, option):
     values = []
     with lab(impl) as made_lab:
         for attrs in ({}, {attr: True}):
-            made = made_lab.build(kind, attrs=attrs, **SILENT)
-            if made.error is not None:
-                made.error.raise_again()
-            values.append(made.server.facts(sockopts=[option]).sockopt(option))
+            server = made_lab.build(kind, attrs=attrs, **SILENT).built()
+            values.append(server.facts(sockopts=[option]).sockopt(option))
     return values
 
 
@@ -354,10 +345,7 @@ def test_failed_hook_closes_server(impl, observe, hook):
 def test_server_close_idempotent(impl, observe, kind):
     """server_close() closes the socket; a second call raises nothing."""
     with lab(impl) as made_lab:
-        made = made_lab.build(kind, **SILENT)
-        if made.error is not None:
-            made.error.raise_again()
-        server = made.server
+        server = made_lab.build(kind, **SILENT).built()
         server.close()
         fileno = server.facts().fileno
         observe("fileno_after_close", fileno)
@@ -372,14 +360,10 @@ def test_server_close_idempotent(impl, observe, kind):
 @pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_fileno_is_socket_fileno(impl, observe, kind):
     """server.fileno() == server.socket.fileno()."""
-    with lab(impl) as made_lab:
-        made = made_lab.build(kind, **SILENT)
-        if made.error is not None:
-            made.error.raise_again()
-        facts = made.server.facts()
-        observe("fileno", facts.server_fileno)
-        observe("socket.fileno", facts.fileno)
-        verify_equal("server.fileno() vs server.socket.fileno()", facts.fileno, facts.server_fileno)
+    facts = _facts_of_new(impl, kind)
+    observe("fileno", facts.server_fileno)
+    observe("socket.fileno", facts.fileno)
+    verify_equal("server.fileno() vs server.socket.fileno()", facts.fileno, facts.server_fileno)
 
 
 @check("BIND-017", REQUIRED, requires=("af_unix",),
@@ -393,11 +377,9 @@ def test_unix_server_close_keeps_path(ss, impl, observe, kind):
     with lab(impl) as made_lab:
         path = os.path.join(made_lab.directory, "bind017")
         # a class that cannot be built: UNIX-001
-        made = made_lab.build(kind, address={"path": "bind017"}, checked=True, **SILENT)
-        if made.error is not None:
-            made.error.raise_again()
+        server = made_lab.build(kind, address={"path": "bind017"}, checked=True, **SILENT).built()
         existed = os.path.exists(path)
-        made.server.close()
+        server.close()
         left = os.path.exists(path)
         if left:
             os.unlink(path)
@@ -418,11 +400,8 @@ def test_listen_backlog(impl, observe):
     limit = 8
     # handle_request never blocks past the budget
     with lab(impl) as made_lab:
-        made = made_lab.build("TCPServer", attrs={"request_queue_size": queue_size, "timeout": timeouts.short()},
-                              **SILENT)
-        if made.error is not None:
-            made.error.raise_again()
-        server = made.server
+        server = made_lab.build("TCPServer", attrs={"request_queue_size": queue_size, "timeout": timeouts.short()},
+                                **SILENT).built()
         address = server.facts().server_address
         connected, first_failure = [], None
         try:

@@ -306,11 +306,9 @@ def test_reply_to_dead_port_then_next_client(impl, observe):
     """After replying to a vanished client, the server still answers the next one."""
     with lab(impl) as made_lab:
         log = made_lab.log
-        made = made_lab.build("UDPServer", behaviour="hold", handler_base="DatagramRequestHandler",
-                              hooks={"get_request": "record"}, checked=True)
-        if made.error is not None:
-            made.error.raise_again()
-        with made.server.serve() as address:
+        server = made_lab.build("UDPServer", behaviour="hold", handler_base="DatagramRequestHandler",
+                                hooks={"get_request": "record"}, checked=True).built()
+        with server.serve() as address:
             with clients.dgram_client("inet") as gone:
                 gone.sendto(b"gone\n", address)
                 held = wait_count(log, 1, kind="hold")

@@ -48,7 +48,6 @@ from harness.serving import instrument, servers
 from harness.serving.servers import call_bounded, serve_in_thread
 from harness.subject import agent as vocabulary
 
-
 #: Python 2 names of what Python 3.3+ calls OSError (https://peps.python.org/pep-3151/).
 PEP3151_ALIASES = ("error", "IOError", "EnvironmentError", "OSError")
 
@@ -71,7 +70,7 @@ class Raised:
 
     @classmethod
     def of(cls, described: Optional[Dict[str, Any]], injected: bool = False,
-           exception: Optional[BaseException] = None) -> Optional["Raised"]:
+           exception: Optional[BaseException] = None) -> Optional[Raised]:
         if described is None:
             return None
         return cls(type=described.get("exc_type") or "?", errno=described.get("errno"),
@@ -79,7 +78,7 @@ class Raised:
                    injected=injected, exception=exception, os_error=bool(described.get("os_error")))
 
     @classmethod
-    def local(cls, exc: BaseException, injected: bool = False) -> "Raised":
+    def local(cls, exc: BaseException, injected: bool = False) -> Raised:
         return cls.of(vocabulary.lab_error(exc), injected, exc)  # type: ignore[return-value]
 
     def described(self) -> Dict[str, Any]:
@@ -98,7 +97,7 @@ class Raised:
     def is_a(self, *names: str) -> bool:
         return self.type in names
 
-    def unless_os_error(self) -> "Raised":
+    def unless_os_error(self) -> Raised:
         """Itself when it is an OSError; any other exception is raised again (not an observation)."""
         if not self.os_error:
             self.raise_again()
@@ -132,7 +131,7 @@ class Facts:
     socket: Optional[Dict[str, Any]]
 
     @classmethod
-    def of(cls, raw: Dict[str, Any]) -> "Facts":
+    def of(cls, raw: Dict[str, Any]) -> Facts:
         raw = from_wire(raw)
         return cls(raw["server_address"], raw["server_fileno"], dict(raw.get("attrs") or {}), raw.get("socket"))
 
@@ -163,16 +162,22 @@ class Invoked:
 
 @dataclasses.dataclass
 class Construction:
-    server: Optional["Built"]
+    server: Optional[Built]
     error: Optional[Raised]
     hook_sockets: List[Any]
     new_socket_fds: Optional[List[int]]
+
+    def built(self) -> Built:
+        """The server; the constructor's exception raised again (not an observation)."""
+        if self.error is not None:
+            self.error.raise_again()
+        return self.server  # type: ignore[return-value]
 
 
 class Built:
     """A server the lab built (see the module docstring)."""
 
-    def __init__(self, lab: "Lab", spec: Dict[str, Any], server: Any = None, key: Optional[str] = None):
+    def __init__(self, lab: Lab, spec: Dict[str, Any], server: Any = None, key: Optional[str] = None):
         self.lab = lab
         self.spec = spec
         self.server = server  # in this process
@@ -251,7 +256,7 @@ class Lab:
 
     def __init__(self, impl: Any, directory: str):
         self.impl = impl
-        self.subject = getattr(impl, "subject", None)
+        self.subject: Any = getattr(impl, "subject", None)
         self.directory = directory
         self.log = instrument.EventLog.create(directory)
         self.built: List[Built] = []
@@ -288,7 +293,7 @@ class Lab:
             done = self.request("build", budget=timeouts.long(), spec=spec, bound=timeouts.long())
             error = Raised.of(done["error"], bool(done.get("injected")))
             if error is not None and checked and done.get("plain_error") is not None:
-                plain = Raised.of(done["plain_error"])
+                plain = Raised.of(done["plain_error"]) or error
                 raise PreconditionFailed(f"constructs:{server_class}",
                                          f"{server_class}(...) raised {error.type}: {error.text}; so does "
                                          f"{server_class}(a fresh address, BaseRequestHandler): {plain.type}")

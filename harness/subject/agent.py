@@ -1546,10 +1546,10 @@ class Lab(object):
         self.counter = 0
 
     def get(self, key):
-        built = self.built.get(key)
-        if built is None:
+        try:
+            return self.built[key]
+        except (KeyError, TypeError):
             raise RequestError("unknown_server", "no built server %r" % (key,))
-        return built
 
     def build(self, subject, spec, budget):
         spec = native(spec)
