@@ -852,7 +852,12 @@ class Subject(object):
         path = getattr(module, "__file__", None)
         if path and path.endswith((".pyc", ".pyo")):  # Python 2 names the compiled file
             path = path[:-1]
-        return {"name": self.spec if self.kind == "adapter" else module.__name__.split(".")[-1],
+        name = module.__name__.split(".")[-1]
+        if self.kind == "adapter":
+            name = self.spec
+        elif self.kind == "file":  # as the host names a file implementation: its file's stem
+            name = os.path.splitext(os.path.basename(self.spec))[0]
+        return {"name": name,
                 "spec": self.spec, "kind": self.kind, "module": module.__name__,
                 "file": path, "version": version,
                 "api_version": "%d.%d" % tuple(self.api_version), "extra": {},
@@ -1610,6 +1615,7 @@ class Lab(object):
             raise RequestError("bad_request", "built server %r is already served" % (key,))
         ready = self.servers.start(built.server, built.log, built.spec)
         built.served = ready["server"]
+        ready["address"] = wire_address(built.server.server_address)  # bytes stay bytes
         return ready
 
     def discard(self, key, budget):
