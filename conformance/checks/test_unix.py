@@ -324,7 +324,8 @@ def test_unbound_datagram_client(impl, observe):
                 # inside the block: a serving loop that died must fail here, not in teardown
                 verify_equal("reply to the bound client that came next", b"named", data)
         record = made_lab.responses()
-        errors = [event["handling"] for event in made_lab.events(kind="hook", hook="handle_error")]
+        errors = [(event.get("handled") or {}).get("exc_type") for event in made_lab.events(kind="hook",
+                                                                                           hook="handle_error")]
     first_address = record[0]["client_address"] if record else "<not handled>"
     observe.summary(f"client_address {first_address!r}; handle_error {errors or 'not called'}")
     observe("handle_error", errors)

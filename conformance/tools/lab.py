@@ -23,14 +23,19 @@ that once, against :class:`Lab`:
 * handlers and hooks write to the lab's event log, read with
   :meth:`Lab.events` and :meth:`Lab.responses`.
 
-With ``--impl`` the lab runs the functions of :mod:`harness.subject.agent`
-(handler behaviours, hooks, socket facts, the listen spy) in this process,
-with this process's bounded calls and serving (:func:`harness.serving.servers.call_bounded`,
-:func:`~harness.serving.servers.serve_in_thread`, :func:`~harness.serving.servers.build_server`
-when ``checked``); with ``--subject-python`` it sends the same specs to the
-agent (ops ``build invoke inspect serve_built discard``,
-docs/subject-protocol.md).  Values come back in one shape either way:
-tuples, and bytes addresses as bytes.
+With ``--impl`` the lab builds with the agent's builder in this process
+(:func:`harness.subject.agent.build_server` with the host's environment,
+:data:`harness.serving.instrument.HOST`, whose construction asks the
+prerequisite probes on failure when ``checked``, or :data:`DIRECT`, which
+constructs directly, when a check judges the constructor itself), and reads
+facts, spies on ``listen`` and counts descriptors with the agent's functions;
+calls and serving are this process's bounded ones
+(:func:`harness.serving.servers.call_bounded`,
+:func:`~harness.serving.servers.serve_in_thread`).  With ``--subject-python``
+it sends the same spec to the agent (ops ``build invoke inspect serve_built
+discard``, docs/subject-protocol.md), which runs the same functions there.
+Values come back in one shape either way: tuples, and bytes addresses as
+bytes.
 """
 
 from __future__ import annotations
@@ -50,6 +55,16 @@ from harness.subject import agent as vocabulary
 
 #: Python 2 names of what Python 3.3+ calls OSError (https://peps.python.org/pep-3151/).
 PEP3151_ALIASES = ("error", "IOError", "EnvironmentError", "OSError")
+
+
+class _DirectEnvironment(instrument.HostEnvironment):
+    """The host's environment, constructing the class directly (no prerequisite probe on
+    failure): a check that is about the constructor judges its failure itself."""
+
+    construct = vocabulary.Environment.construct
+
+
+DIRECT = _DirectEnvironment()
 
 
 class SubjectRaised(Exception):
@@ -306,38 +321,35 @@ class Lab:
     def _build_here(self, spec: Dict[str, Any]) -> Construction:
         module = self.impl.module
         class_name = spec["server_class"]
-        servers.server_class(module, class_name)  # MissingClass / UnsupportedFeature as everywhere
-        vocabulary.BUDGETS.update({"short": timeouts.short(), "medium": timeouts.medium(),
-                                   "long": timeouts.long(), "poll": timeouts.poll()})
-        state = vocabulary.HookState()
-        base, handler, namespace, address = vocabulary.lab_parts(
-            module, vocabulary.native(spec), vocabulary.EventLog(self.log.path), state, self._address_of)
+        env = instrument.HOST if spec["checked"] else DIRECT
+        env.server_class(module, class_name)  # MissingClass / UnsupportedFeature as everywhere
+        wanted = spec.get("address") or {}
+        if "like" in wanted:
+            address = wanted["like"].server.server_address
+            spec = dict(spec, address={"path": address} if isinstance(address, str) else
+                        {"host": address[0], "port": address[1]})
+        log = self.log
+        log.seen_sockets = []  # type: ignore[attr-defined]
+        del vocabulary.INJECTED[:]
         before = vocabulary.socket_fds() if spec["count_fds"] else None
         server = error = None
         try:
-            if spec["checked"]:
-                server = servers.build_server(module, class_name, handler, address,
-                                              bind_and_activate=spec["bind_and_activate"], **namespace)
-            else:
-                namespace.setdefault("__module__", __name__)
-                cls = type(f"Lab{class_name}", (base,), namespace)
-                server = cls(address, handler, spec["bind_and_activate"])
+            server = vocabulary.build_server(module, spec, log, env)
         except (HarnessTimeout, PreconditionFailed, addresses.UnsupportedFeature):
             raise
         except Exception as exc:  # the constructor's: a result
-            error = Raised.local(exc, injected=any(exc is injected for injected in state.injected))
+            error = Raised.local(exc, injected=any(exc is injected for injected in vocabulary.INJECTED))
+        del vocabulary.INJECTED[:]
         new_fds = None
         if before is not None and error is not None:
             after = vocabulary.socket_fds()
             new_fds = sorted(set(after) - set(before)) if after is not None else None
-        sockets = [vocabulary.fileno_of(sock) for sock in state.sockets if sock is not None]
+        sockets = [vocabulary.fileno_of(sock) for sock in log.seen_sockets if sock is not None]  # type: ignore[attr-defined]
+        log.seen_sockets = None  # type: ignore[attr-defined]
         built = Built(self, spec, server=server) if server is not None else None
         if built is not None:
             self.built.append(built)
         return Construction(built, error, [from_wire(s) for s in sockets], new_fds)
-
-    def _address_of(self, key: Any) -> Any:
-        return key.server.server_address if isinstance(key, Built) else key
 
     def like(self, built: Built) -> Dict[str, Any]:
         """An ``address`` spec: the address ``built`` has now."""

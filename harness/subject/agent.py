@@ -35,7 +35,11 @@ What it does, each from a fixed vocabulary:
 * ``call``: ``shutdown``, ``server_close``, ``handle_request``,
   ``fileno``, ``service_actions`` ... on a served server, each in a daemon
   thread bounded by the request's ``budget``;
-* ``stop_server``: the bounded teardown (shutdown, join, server_close).
+* ``stop_server``: the bounded teardown (shutdown, join, server_close);
+* ``build``, ``invoke``, ``inspect``, ``serve_built``, ``discard``: a server
+  constructed but not served, its constructor's exception a result, bounded
+  calls of its methods, its attributes and socket facts read back (the BIND,
+  UDP and UNIX checks, through ``conformance/tools/lab.py``).
 
 The builder (behaviours, handler I/O, instrumented handlers, server
 composition and hooks: :func:`build_server`) is the kit's only one.  The
@@ -665,13 +669,38 @@ def _deny_hook(server, hook, original, args):
     return original(server, *args)
 
 
+# Hook actions of built servers (BIND, UDP, UNIX: port-a).
+
+
+class InjectedError(Exception):
+    """Raised on purpose by a hook whose action is ``raise``."""
+
+
+#: The InjectedErrors raised since a builder last cleared it (``build`` asks: is the
+#: constructor's exception the very one a hook raised?).
+INJECTED = []
+
+
+def _raise_hook(server, hook, original, args):
+    exc = InjectedError("%s failed on purpose" % hook)
+    INJECTED.append(exc)
+    raise exc
+
+
+def _swallow_hook(server, hook, original, args):
+    return None
+
+
 #: Server hooks a spec may override (each call is logged as ``kind="hook"``).
 HOOKS = ("verify_request", "process_request", "finish_request", "shutdown_request", "close_request",
          "handle_error", "handle_timeout", "service_actions", "server_bind", "server_activate",
-         "get_request")
+         "get_request",
+         "server_close")  # built servers (BIND, UDP, UNIX: port-a)
 #: What an overridden hook does after it logged the call: ``f(server, hook, original, args)``.
-#: "record": call the implementation's own; "deny": verify_request returns False.
-HOOK_ACTIONS = {"record": _record_hook, "deny": _deny_hook}
+#: "record": call the implementation's own; "deny": verify_request returns False;
+#: "raise": raise an InjectedError; "swallow": return None without calling it.
+HOOK_ACTIONS = {"record": _record_hook, "deny": _deny_hook,
+                "raise": _raise_hook, "swallow": _swallow_hook}  # the last two: port-a
 
 
 def subclass(base, name, namespace):
@@ -748,6 +777,7 @@ def hook_wrapper(base, hook, action, log, env=AGENT_ENV):
         if hook == "handle_error":  # the exception being handled (the stdlib prints its traceback)
             handled = sys.exc_info()[1]
             fields["handled"] = env.describe_exception(handled) if handled is not None else None
+        keep_socket(self, hook, log)  # built servers (BIND, UDP, UNIX: port-a)
         log.append(kind="hook", hook=hook, action=action, args=[repr(a)[:200] for a in args], **fields)
         try:
             value = perform(self, hook, original, args)
@@ -787,6 +817,8 @@ def build_server(module, spec, log, env=AGENT_ENV):
     namespace = dict(spec.get("attrs") or {})
     family = spec.get("family") or ("unix" if "Unix" in class_name else "inet")
     address = env.address(family, spec.get("directory"))
+    if spec.get("address"):  # an explicit address (built servers, BIND, UDP, UNIX: port-a)
+        address = spec_address(spec["address"], spec.get("directory"))
     if family == "inet6":
         namespace.setdefault("address_family", socket.AF_INET6)
     for hook, action in sorted((spec.get("hooks") or {}).items()):
@@ -1207,21 +1239,14 @@ CALLS = ("shutdown", "server_close", "handle_request", "serve_forever", "fileno"
 # A check that constructs a server itself -- to see what the constructor raises (with its
 # errno), which hooks it calls, what the socket looks like before and after server_bind(),
 # server_activate() and server_close(), or to serve it only after such steps -- asks for it
-# through five ops: ``build`` (construct; a construction error is a result), ``invoke`` (one
-# bounded call of a server method, ``listen()`` optionally recorded), ``inspect`` (attributes,
-# socket facts and options), ``serve_built`` (``serve_forever`` on a built server, stopped by
-# ``stop_server``) and ``discard`` (``server_close``, forget).  For ``--impl`` runs the host
-# calls the same functions in its own process (``conformance/tools/lab.py``).
+# through five ops: ``build`` (build_server from a spec; a construction error is a result),
+# ``invoke`` (one bounded call of a server method, ``listen()`` optionally recorded),
+# ``inspect`` (attributes, socket facts and options), ``serve_built`` (``serve_forever`` on a
+# built server) and ``discard`` (teardown or ``server_close``, forget).  For ``--impl`` runs the
+# host calls the same functions in its own process (``conformance/tools/lab.py``).
 
 
-class InjectedError(Exception):
-    """Raised on purpose by a hook whose action is ``raise``."""
-
-
-#: Hooks a built server may record or replace, and what it may do with them.
-LAB_HOOKS = HOOKS + ("server_close",)
-LAB_HOOK_ACTIONS = ("record", "deny", "raise", "swallow")
-#: Hooks whose ``self.socket`` is kept, so its ``fileno()`` after construction is a fact.
+#: Hooks whose ``self.socket`` a build keeps, so its ``fileno()`` after construction is a fact.
 CONSTRUCTION_HOOKS = ("server_bind", "server_activate", "server_close")
 #: Methods ``invoke`` may call, and the argument vocabulary.
 LAB_CALLS = ("server_bind", "server_activate", "server_close", "handle_request", "fileno",
@@ -1231,48 +1256,19 @@ LAB_ARGS = ("none", "own_socket_request")  # own_socket_request: (b"direct", ser
 SOCKOPTS = ("SO_REUSEADDR", "SO_REUSEPORT", "SO_ACCEPTCONN", "SO_TYPE")
 
 
-class HookState(object):
-    """What hooks of one build saw: their sockets, the exceptions they raised on purpose."""
+def keep_socket(server, hook, log):
+    """A construction hook keeps ``self.socket`` in ``log.seen_sockets`` when the builder
+    asked for it (a list there), so its ``fileno()`` after construction can be read."""
+    seen = getattr(log, "seen_sockets", None)
+    if seen is not None and hook in CONSTRUCTION_HOOKS:
+        seen.append(getattr(server, "socket", None))
 
-    def __init__(self):
-        self.sockets = []
-        self.injected = []
 
-
-def lab_hook(base, hook, action, log, state):
-    """``hook`` of a built server: logged (``kind="hook"``; ``handle_error`` names the exception
-    being handled), then the implementation's method (``record``), ``False`` (``deny``, for
-    ``verify_request``), an :class:`InjectedError` (``raise``) or nothing (``swallow``).  An
-    exception of the implementation's method is logged as ``hook_raised`` and propagates."""
-    if hook not in LAB_HOOKS or action not in LAB_HOOK_ACTIONS:
-        raise RequestError("bad_spec", "hook %r/%r is not in the vocabulary (%s; %s)"
-                           % (hook, action, ", ".join(LAB_HOOKS), ", ".join(LAB_HOOK_ACTIONS)))
-    original = getattr(base, hook)
-
-    def wrapper(self, *args):
-        extra = {}
-        if hook == "handle_error":
-            current = sys.exc_info()[1]
-            extra["handling"] = type(current).__name__ if current is not None else None
-        log.append(kind="hook", hook=hook, args=[repr(a)[:200] for a in args], **extra)
-        if hook in CONSTRUCTION_HOOKS:
-            state.sockets.append(getattr(self, "socket", None))
-        if action == "deny" and hook == "verify_request":
-            return False
-        if action == "raise":
-            exc = InjectedError("%s failed on purpose" % hook)
-            state.injected.append(exc)
-            raise exc
-        if action == "swallow":
-            return None
-        try:
-            return original(self, *args)
-        except BaseException as exc:
-            log.append(kind="hook_raised", hook=hook, **describe_exception(exc))
-            raise
-
-    wrapper.__name__ = hook
-    return wrapper
+def spec_address(wanted, directory):
+    """A spec's explicit ``address``: ``{"host", "port"}`` or ``{"path"}`` (in ``directory``)."""
+    if "path" in wanted:
+        return os.path.join(directory, wanted["path"])
+    return (wanted["host"], int(wanted["port"]))
 
 
 def wire_address(address):
@@ -1401,51 +1397,10 @@ def socket_fds():
     return None
 
 
-def lab_parts(module, spec, log, state, address_of):
-    """The base class, handler and class namespace of a built server, and its address.
-
-    ``spec``: the ``serve`` spec's fields (``behaviour`` default ``noop``), ``address`` (below) and
-    hooks from :data:`LAB_HOOK_ACTIONS`.  ``address``: absent (the family's default), ``{"host",
-    "port"}``, ``{"path"}`` (a socket path in ``directory``) or ``{"like": server}`` (the address
-    another built server has now); ``address_of(key)`` answers the last."""
-    class_name = spec.get("server_class")
-    if not isinstance(class_name, string_types) or not class_name:
-        raise RequestError("bad_spec", "server_class must be a class name")
-    base = getattr(module, class_name, None)
-    if base is None:
-        base = Servers._compose(module, class_name)
-    dgram = "UDP" in class_name or "Datagram" in class_name
-    handler_base_name = spec.get("handler_base") or ("DatagramRequestHandler" if dgram else "StreamRequestHandler")
-    handler_base = getattr(module, handler_base_name, None)
-    if handler_base is None:
-        raise RequestError("missing_class", "%s has no %s" % (module.__name__, handler_base_name))
-    handler = instrumented(handler_base, spec.get("behaviour") or "noop", log, spec.get("options"))
-    namespace = dict(spec.get("attrs") or {})
-    family = spec.get("family") or ("unix" if "Unix" in class_name else "inet")
-    if family == "unix" and not hasattr(socket, "AF_UNIX"):
-        raise RequestError("unsupported", "AF_UNIX is absent")
-    if family == "inet6":
-        namespace.setdefault("address_family", socket.AF_INET6)
-    for hook, action in sorted((spec.get("hooks") or {}).items()):
-        namespace[hook] = lab_hook(base, hook, action, log, state)
-    wanted = spec.get("address")
-    if wanted is None:
-        address = {"unix": None, "inet6": ("::1", 0)}.get(family, ("127.0.0.1", 0))
-        if family == "unix":
-            address = os.path.join(spec["directory"], "srv")
-    elif "like" in wanted:
-        address = address_of(wanted["like"])
-    elif "path" in wanted:
-        address = os.path.join(spec["directory"], wanted["path"])
-    else:
-        address = (wanted["host"], int(wanted["port"]))
-    return base, handler, namespace, address
-
-
 def plain_construction(module, class_name, directory):
     """What constructing ``class_name`` plainly (a fresh loopback address or socket path, the
     ``BaseRequestHandler``) raises, described; None when it constructs."""
-    base = getattr(module, class_name, None) or Servers._compose(module, class_name)
+    base = AGENT_ENV.server_class(module, class_name)
     if "Unix" in class_name:
         address = os.path.join(directory, "plain")
     else:
@@ -1483,7 +1438,7 @@ def _read_for_respond(io, how):
     return b""
 
 
-def meet(log, request, count, budget):
+def meet(log, request, count, budget, poll):
     """A rendezvous of ``count`` handlers through the event log (``arrive`` events): True when
     all arrived within ``budget`` (like ``threading.Barrier(count).wait(budget)``, across
     processes too)."""
@@ -1494,7 +1449,7 @@ def meet(log, request, count, budget):
             return True
         if now() >= deadline:
             return False
-        time.sleep(BUDGETS["poll"])
+        time.sleep(poll)
     return False
 
 
@@ -1516,14 +1471,16 @@ def _respond(h, io, opts):
             peer = {"error": describe_exception(exc)}
     met = None
     if opts.get("meet"):
-        met = meet(log, h._ssc_request, int(opts["meet"]), float(opts.get("meet_timeout") or BUDGETS["short"]))
+        env = h._ssc_env
+        met = meet(log, h._ssc_request, int(opts["meet"]), float(opts.get("meet_timeout") or env.budget("short")),
+                   env.budget("poll"))
     log.append(kind="respond", request=h._ssc_request, client_address=wire_address(h.client_address),
                peername=peer, nbytes=len(data), head=binascii.hexlify(data[:200]).decode("ascii"),
                thread=threading.current_thread().name, met=met)
     reply = opts.get("reply", "echo")
     text = (opts.get("text") or "").encode("utf-8")
     if reply not in REPLIES:
-        raise RequestError("bad_spec", "reply %r is not in the vocabulary (%s)" % (reply, ", ".join(REPLIES)))
+        raise h._ssc_env.error("bad_spec", "reply %r is not in the vocabulary (%s)" % (reply, ", ".join(REPLIES)))
     if reply == "none":
         return
     out = {"echo": data, "fixed": text, "length": ("len=%d" % len(data)).encode("ascii"),
@@ -1559,32 +1516,38 @@ class Lab(object):
     def build(self, subject, spec, budget):
         spec = native(spec)
         log = EventLog(spec["log"])
-        state = HookState()
-        base, handler, namespace, address = lab_parts(
-            subject.module, spec, log, state, lambda key: self.get(key).server.server_address)
-        namespace["__module__"] = __name__
-        cls = subclass(base, "Lab" + spec["server_class"], namespace)
+        spec = dict(spec, behaviour=spec.get("behaviour") or "noop")
+        wanted = spec.get("address") or {}
+        if "like" in wanted:
+            address = self.get(wanted["like"]).server.server_address
+            spec["address"] = {"path": address} if isinstance(address, string_types) else {
+                "host": address[0], "port": address[1]}
+        AGENT_ENV.server_class(subject.module, spec.get("server_class"))  # missing_class as a refusal
+        log.seen_sockets = []
+        del INJECTED[:]
         before = socket_fds() if spec.get("count_fds") else None
-        returned, server, error, _ = run_bounded(
-            lambda: cls(address, handler, bool(spec.get("bind_and_activate", True))), budget, "constructor")
+        returned, server, error, _ = run_bounded(lambda: build_server(subject.module, spec, log), budget,
+                                                 "constructor")
         if not returned:
             raise RequestError("timeout", "%s(...) did not return within %.1fs" % (spec["server_class"], budget))
+        if isinstance(error, RequestError):
+            raise error
         result = {"server": None, "error": lab_error(error),
-                  "injected": bool(error is not None and any(error is exc for exc in state.injected)),
-                  "hook_sockets": [fileno_of(sock) for sock in state.sockets if sock is not None],
+                  "injected": bool(error is not None and any(error is exc for exc in INJECTED)),
+                  "hook_sockets": [fileno_of(sock) for sock in log.seen_sockets if sock is not None],
                   "new_socket_fds": None, "plain_error": None}
+        del INJECTED[:]
         if before is not None and error is not None:
             after = socket_fds()
             result["new_socket_fds"] = sorted(set(after) - set(before)) if after is not None else None
         if error is not None and spec.get("checked"):
             result["plain_error"] = plain_construction(subject.module, spec["server_class"], spec["directory"])
-        del state.sockets[:]
+        log.seen_sockets = None
         if server is not None:
             self.counter += 1
             key = "b%d" % self.counter
             self.built[key] = Built(server, log, spec)
             result["server"] = key
-            result["facts"] = server_facts(server)
         return result
 
     def invoke(self, key, method, args, spy_listen, budget):
