@@ -541,8 +541,6 @@ def pytest_runtest_setup(item):
     # subject's implementation: the probes build servers in this process (the mirror refuses them)
     if not state.probed and getattr(state.impl, "subject", None) is None:
         state.probed = True
-        if getattr(state.impl, "subject", None) is not None:
-            return  # the probes build servers in this process: a subject's mirror refuses them
         from harness.serving import prerequisite_probes
 
         try:
