@@ -1382,19 +1382,10 @@ def lab_args(server, args):
 
 def socket_fds():
     """The descriptors of this process that are sockets (None where /proc or /dev/fd is absent)."""
-    for directory in ("/proc/self/fd", "/dev/fd"):
-        if not os.path.isdir(directory):
-            continue
-        found = []
-        for name in os.listdir(directory):
-            try:
-                target = os.readlink(os.path.join(directory, name))
-            except OSError:
-                continue
-            if "socket" in target:
-                found.append(int(name))
-        return sorted(found)
-    return None
+    targets = open_fd_targets()
+    if targets is None:
+        return None
+    return sorted(fd for fd, target in targets.items() if "socket" in target)
 
 
 def plain_construction(module, class_name, directory):
@@ -2310,22 +2301,6 @@ def _argument(log, value):
     if isinstance(value, list):
         return tuple(_argument(log, item) for item in value)
     return value
-
-
-def fileno_of(sock):
-    """``sock.fileno()``, or the description of what it raised.
-
-    Python 2's ``socket.close()`` swaps the object's ``_sock`` for a ``socket._closedsocket``,
-    whose every method raises EBADF: such a socket is reported as -1, what ``fileno()`` of a
-    closed socket returns from Python 3 on (Lib/socket.py of 2.7.18: ``_closedsocket``).
-    (The same function as port-a's, for the lead's merge.)"""
-    closed_type = getattr(socket, "_closedsocket", None)
-    if PY2 and closed_type is not None and isinstance(getattr(sock, "_sock", None), closed_type):
-        return -1
-    try:
-        return sock.fileno()
-    except Exception as exc:
-        return {"error": describe_exception(exc)}
 
 
 def open_fd_targets():
