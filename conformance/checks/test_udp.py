@@ -1,7 +1,9 @@
 """UDP-*: UDPServer and datagram requests end to end.
 
-Servers run in this process (``serve_in_thread``) with handlers built on
-the implementation's ``DatagramRequestHandler``; clients are bound
+Servers are built and served by :mod:`conformance.tools.lab` (in this
+process, or in the subject agent) with ``respond`` handlers on the
+implementation's ``DatagramRequestHandler``, which record each request in the
+lab's event log and reply; clients are bound
 loopback datagram sockets (:func:`harness.clients.bounded.dgram_client`).  A
 datagram that might legitimately be dropped (Windows drops oversized
 ones) is never waited for on its own: the check sends a small follow-up
@@ -19,34 +21,18 @@ Lib/socketserver.py at v3.13.0 and the ``UDPServer`` documentation; PLATFORM che
 from __future__ import annotations
 
 import contextlib
-import socket
-import sys
 import threading
 
 from conformance.api import PLATFORM, REQUIRED, check, verify, verify_equal
 from conformance.tools.event_log import wait_count
+from conformance.tools.lab import Raised, lab
 from harness.clients import bounded as clients
-from harness.core import addresses, timeouts
-from harness.core.observations import summary
+from harness.core import timeouts
 from harness.core.timeouts import HarnessTimeout
-from harness.serving import instrument, servers
-from harness.serving.servers import build_server, serve_in_thread
+from harness.serving import instrument
 
-INET = addresses.loopback("inet")
 #: Larger than max_packet_size (8192) but below macOS' default UDP send limit (9216).
 OVERSIZED = 9000
-
-
-def _recording_handler(ss, record, reply=None):
-    """A datagram handler recording (data length, data) and replying ``reply(data)``."""
-
-    class Recording(ss.DatagramRequestHandler):
-        def handle(self):
-            data = self.rfile.read()
-            record.append(data)
-            self.wfile.write(data if reply is None else reply(data))
-
-    return Recording
 
 
 def _recvfrom_or_none(sock, budget=None):
@@ -56,51 +42,56 @@ def _recvfrom_or_none(sock, budget=None):
         return None, None
 
 
-def _server(ss, handler, class_name="UDPServer", errors=None, **attrs):
-    errors = [] if errors is None else errors
+def _server(made_lab, class_name="UDPServer", reply="echo", text="", attrs=None, **options):
+    """A datagram server whose handler records each request and replies (``respond``,
+    agent.BEHAVIOURS); ``handle_error`` records and stays quiet."""
+    made = made_lab.build(class_name, behaviour="respond", handler_base="DatagramRequestHandler",
+                          options=dict(options, reply=reply, text=text), hooks={"handle_error": "swallow"},
+                          checked=True, attrs=attrs)
+    if made.error is not None:
+        verify(False, f"{class_name} construction", "succeeds", made.error.unless_os_error().summary())
+    return made.server
 
-    def handle_error(self, request, client_address):
-        exc = sys.exc_info()[1]
-        errors.append(type(exc).__name__)
 
-    try:
-        return build_server(ss, class_name, handler, INET, handle_error=handle_error, **attrs)
-    except OSError as exc:
-        verify(False, f"{class_name} construction", "succeeds", summary(exc))
+def _handled(made_lab):
+    """The data each request handed to the handler, in order."""
+    return [event["data"] for event in made_lab.responses()]
 
 
 @check("UDP-001", REQUIRED, clause="UDPServer + DatagramRequestHandler: the reply goes back to "
                                    "the client "
                                    "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L847-L858]")
-def test_echo_roundtrip(ss, observe):
+def test_echo_roundtrip(impl, observe):
     """A datagram is echoed from the server's address to the sending client."""
-    record = []
-    server = _server(ss, _recording_handler(ss, record))
-    with serve_in_thread(server) as served, clients.dgram_client("inet") as sock:
-        sock.sendto(b"hello udp", served.address)
-        data, sender = _recvfrom_or_none(sock)
+    with lab(impl) as made_lab:
+        server = _server(made_lab)
+        with server.serve() as address, clients.dgram_client("inet") as sock:
+            sock.sendto(b"hello udp", address)
+            data, sender = _recvfrom_or_none(sock)
+        record = _handled(made_lab)
     observe("reply", data)
     observe("sender", sender)
     verify_equal("datagrams the handler received", [b"hello udp"], record)
     verify_equal("reply", b"hello udp", data)
-    verify_equal("sender of the reply (the server's address)", served.address, sender)
+    verify_equal("sender of the reply (the server's address)", address, sender)
 
 
-def _truncation(ss, max_packet_size=None):
+def _truncation(impl, max_packet_size=None):
     """Send an oversized datagram then a marker; what the handler and client saw."""
-    record = []
     attrs = {} if max_packet_size is None else {"max_packet_size": max_packet_size}
-    server = _server(ss, _recording_handler(ss, record, reply=lambda d: b"len=%d" % len(d)), **attrs)
-    limit = server.max_packet_size
-    size = max(OVERSIZED, limit + 100)
-    with serve_in_thread(server) as served, clients.dgram_client("inet") as sock:
-        sock.sendto(b"x" * size, served.address)
-        sock.sendto(b"marker", served.address)
-        first, _ = _recvfrom_or_none(sock)
-        second = None
-        if first is not None and first != b"len=6":
-            second, _ = _recvfrom_or_none(sock)
-    return limit, size, record, first, second
+    with lab(impl) as made_lab:
+        server = _server(made_lab, reply="length", attrs=attrs)
+        limit = server.facts(attrs=["max_packet_size"]).attrs["max_packet_size"]
+        size = max(OVERSIZED, limit + 100)
+        with server.serve() as address, clients.dgram_client("inet") as sock:
+            sock.sendto(b"x" * size, address)
+            sock.sendto(b"marker", address)
+            first, _ = _recvfrom_or_none(sock)
+            second = None
+            if first is not None and first != b"len=6":
+                second, _ = _recvfrom_or_none(sock)
+        lengths = [event["nbytes"] for event in made_lab.responses()]
+    return limit, size, lengths, first, second
 
 
 @check("UDP-002", PLATFORM, topic="udp_truncation",
@@ -108,10 +99,9 @@ def _truncation(ss, max_packet_size=None):
               "truncated (POSIX) or dropped (Windows, WSAEMSGSIZE swallowed) "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L533-L537, "
               "docs/platform-knowledge.md#udp_truncation]")
-def test_oversized_datagram_truncated_or_dropped(ss, observe):
+def test_oversized_datagram_truncated_or_dropped(impl, observe):
     """A 9000-byte datagram reaches the handler cut to 8192 bytes, or not at all; the server serves on."""
-    limit, size, record, first, second = _truncation(ss)
-    lengths = [len(data) for data in record]
+    limit, size, lengths, first, second = _truncation(impl)
     if first is not None and first.startswith(b"len=") and first != b"len=6":
         observe.summary(f"truncated to {int(first[4:])}")
     elif first == b"len=6":
@@ -131,10 +121,9 @@ def test_oversized_datagram_truncated_or_dropped(ss, observe):
               "truncated to it (POSIX) or dropped (Windows) "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L533-L537, "
               "docs/platform-knowledge.md#udp_truncation]")
-def test_subclass_max_packet_size(ss, observe):
+def test_subclass_max_packet_size(impl, observe):
     """With max_packet_size=100 a 9000-byte datagram reaches the handler as 100 bytes (or not at all)."""
-    limit, size, record, first, second = _truncation(ss, max_packet_size=100)
-    lengths = [len(data) for data in record]
+    limit, size, lengths, first, second = _truncation(impl, max_packet_size=100)
     observe.summary(f"truncated to {lengths[0]}" if len(lengths) == 2 else "dropped" if lengths else "no request")
     observe("handler_lengths", lengths)
     observe("replies", [first, second])
@@ -147,23 +136,23 @@ def test_subclass_max_packet_size(ss, observe):
 @check("UDP-004", REQUIRED,
        clause="UDPServer.shutdown_request/close_request never close the shared server socket "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L543-L549]")
-def test_shared_socket_survives_requests(ss, observe):
+def test_shared_socket_survives_requests(impl, observe):
     """Ending datagram requests leaves the server socket open and serving."""
-    record = []
-    server = _server(ss, _recording_handler(ss, record))
-    fileno = server.fileno()
-    server.shutdown_request((b"direct", server.socket))
-    server.close_request((b"direct", server.socket))
-    after_direct = server.socket.fileno()
-    if after_direct != fileno:
-        server.server_close()
-    verify_equal("server socket fileno after shutdown_request/close_request", fileno, after_direct)
-    with serve_in_thread(server) as served, clients.dgram_client("inet") as sock:
-        replies = []
-        for index in range(3):
-            sock.sendto(b"d%d" % index, served.address)
-            replies.append(_recvfrom_or_none(sock)[0])
-        after_requests = server.socket.fileno()
+    with lab(impl) as made_lab:
+        server = _server(made_lab)
+        fileno = server.facts().server_fileno
+        server.invoke("shutdown_request", args="own_socket_request").result()
+        server.invoke("close_request", args="own_socket_request").result()
+        after_direct = server.facts().fileno
+        if after_direct != fileno:
+            server.close()
+        verify_equal("server socket fileno after shutdown_request/close_request", fileno, after_direct)
+        with server.serve() as address, clients.dgram_client("inet") as sock:
+            replies = []
+            for index in range(3):
+                sock.sendto(b"d%d" % index, address)
+                replies.append(_recvfrom_or_none(sock)[0])
+            after_requests = server.facts().fileno
     observe("fileno", {"before": fileno, "after_direct_calls": after_direct, "after_requests": after_requests})
     observe("replies", replies)
     verify_equal("replies to three requests", [b"d0", b"d1", b"d2"], replies)
@@ -174,37 +163,39 @@ def test_shared_socket_survives_requests(ss, observe):
        clause="DatagramRequestHandler.finish always sends the reply datagram, a zero-length one "
               "when nothing was written "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L847-L858]")
-def test_empty_reply_datagram(ss, observe):
+def test_empty_reply_datagram(impl, observe):
     """A handler that writes nothing still answers with an empty datagram."""
-    record = []
-    server = _server(ss, _recording_handler(ss, record, reply=lambda d: b""))
-    with serve_in_thread(server) as served, clients.dgram_client("inet") as sock:
-        sock.sendto(b"say nothing", served.address)
-        data, sender = _recvfrom_or_none(sock)
+    with lab(impl) as made_lab:
+        server = _server(made_lab, reply="fixed", text="")
+        with server.serve() as address, clients.dgram_client("inet") as sock:
+            sock.sendto(b"say nothing", address)
+            data, sender = _recvfrom_or_none(sock)
+        record = _handled(made_lab)
     observe("reply", data)
     verify_equal("datagrams handled", [b"say nothing"], record)
     verify_equal("reply datagram", b"", data)
-    verify_equal("sender of the empty reply", served.address, sender)
+    verify_equal("sender of the empty reply", address, sender)
 
 
 @check("UDP-006", PLATFORM,
        clause="a zero-length datagram is a request: recvfrom returns (b'', addr) and the handler "
               "runs (measured on Linux) "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
-def test_zero_length_request(ss, observe):
+def test_zero_length_request(impl, observe):
     """An empty datagram dispatches a request with empty data; the server keeps serving."""
-    record = []
-    server = _server(ss, _recording_handler(ss, record, reply=lambda d: b"got:" + d))
-    with serve_in_thread(server) as served, clients.dgram_client("inet") as sock:
-        sock.sendto(b"", served.address)
-        sock.sendto(b"marker", served.address)
-        first, _ = _recvfrom_or_none(sock)
-        second = _recvfrom_or_none(sock)[0] if first == b"got:" else None
-        observe.summary("dispatched" if first == b"got:" else "not dispatched")
-        observe("handled", record)
-        observe("replies", [first, second])
-        # inside the block: a serving loop that died must fail here, not in teardown
-        verify(b"got:marker" in (first, second), "the following datagram", "served", [first, second])
+    with lab(impl) as made_lab:
+        server = _server(made_lab, reply="prefix", text="got:")
+        with server.serve() as address, clients.dgram_client("inet") as sock:
+            sock.sendto(b"", address)
+            sock.sendto(b"marker", address)
+            first, _ = _recvfrom_or_none(sock)
+            second = _recvfrom_or_none(sock)[0] if first == b"got:" else None
+            record = _handled(made_lab)
+            observe.summary("dispatched" if first == b"got:" else "not dispatched")
+            observe("handled", record)
+            observe("replies", [first, second])
+            # inside the block: a serving loop that died must fail here, not in teardown
+            verify(b"got:marker" in (first, second), "the following datagram", "served", [first, second])
     if first == b"got:":
         verify_equal("data handed to the handler for the empty datagram", [b""], record[:1])
 
@@ -212,24 +203,20 @@ def test_zero_length_request(ss, observe):
 @check("UDP-007", REQUIRED,
        clause="UDPServer.server_activate does nothing: a datagram socket does not listen "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L539-L541]")
-def test_server_activate_does_not_listen(ss, observe):
+def test_server_activate_does_not_listen(impl, observe):
     """Constructing a UDPServer succeeds and its socket is not a listening socket."""
-    try:
-        server = build_server(ss, "UDPServer", ss.DatagramRequestHandler, INET)
-    except OSError as exc:
-        observe("construction", summary(exc))
-        verify(False, "UDPServer construction", "succeeds (no listen())", summary(exc))
-    try:
-        accepting = None
-        if hasattr(socket, "SO_ACCEPTCONN"):
-            accepting = server.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    with lab(impl) as made_lab:
+        made = made_lab.build("UDPServer", handler_base="DatagramRequestHandler", checked=True)
+        if made.error is not None:
+            observe("construction", made.error.unless_os_error().summary())
+            verify(False, "UDPServer construction", "succeeds (no listen())", made.error.summary())
+        server = made.server
         try:
-            server.server_activate()
-            again = "returned"
-        except OSError as exc:
-            again = summary(exc)
-    finally:
-        server.server_close()
+            accepting = server.facts(sockopts=["SO_ACCEPTCONN"]).sockopt("SO_ACCEPTCONN")
+            again = server.invoke("server_activate").error
+            again = "returned" if again is None else again.unless_os_error().summary()
+        finally:
+            server.close()
     observe("SO_ACCEPTCONN", accepting)
     observe("server_activate_again", again)
     verify(not accepting, "SO_ACCEPTCONN on the server socket", 0, accepting)
@@ -240,70 +227,62 @@ def test_server_activate_does_not_listen(ss, observe):
        clause="ThreadingUDPServer: concurrent handlers reply through the shared socket to their "
               "own clients "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
-def test_threading_udp_several_clients(ss, observe):
+def test_threading_udp_several_clients(impl, observe):
     """Four handlers in flight at once each answer their own client."""
     count = 4
-    barrier = threading.Barrier(count)
-    met = []
-
-    class Meeting(ss.DatagramRequestHandler):
-        def handle(self):
-            data = self.rfile.read()
-            try:
-                barrier.wait(timeouts.short())  # all four handlers are running now
-                met.append(data)
-            except threading.BrokenBarrierError:
-                pass
-            self.wfile.write(b"re:" + data)
-
-    server = _server(ss, Meeting, class_name="ThreadingUDPServer")
     results = {}
-    with serve_in_thread(server) as served, contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(clients.dgram_client("inet")) for _ in range(count)]
-        for index, sock in enumerate(socks):
-            sock.sendto(b"c%d" % index, served.address)
-        for index, sock in enumerate(socks):
-            # one reply per handler: if every client's first reply is its
-            # own, none can have been misdirected
-            results[index] = _recvfrom_or_none(sock)
+    with lab(impl) as made_lab:
+        # each handler waits (bounded) until all four are running, then replies
+        server = _server(made_lab, "ThreadingUDPServer", reply="prefix", text="re:", meet=count,
+                         meet_timeout=timeouts.short())
+        with server.serve() as address, contextlib.ExitStack() as stack:
+            socks = [stack.enter_context(clients.dgram_client("inet")) for _ in range(count)]
+            for index, sock in enumerate(socks):
+                sock.sendto(b"c%d" % index, address)
+            for index, sock in enumerate(socks):
+                # one reply per handler: if every client's first reply is its
+                # own, none can have been misdirected
+                results[index] = _recvfrom_or_none(sock)
+        met = [event for event in made_lab.responses() if event["met"]]
     observe("handlers_in_flight_together", len(met))
     observe("received", {index: list(got) for index, got in results.items()})
     verify_equal("handlers running at the same time", count, len(met))
     for index, got in results.items():
         verify_equal(f"reply received by client {index}", b"re:c%d" % index, got[0])
-        verify_equal(f"sender of client {index}'s reply", served.address, got[1])
+        verify_equal(f"sender of client {index}'s reply", address, got[1])
 
 
 @check("UDP-009", REQUIRED,
        clause="UDPServer answers every datagram of several clients' bursts; replies are intact "
               "and reach their sender (loopback: no loss expected) "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L535-L537]")
-def test_many_datagrams_all_answered(ss, observe):
+def test_many_datagrams_all_answered(impl, observe):
     """Four clients each send a burst of 20 datagrams; every reply is intact and nearly all arrive."""
     count, burst = 4, 20
     minimum = int(count * burst * 0.9)
-    server = _server(ss, _recording_handler(ss, []))
     results = {}
-    with serve_in_thread(server) as served, contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(clients.dgram_client("inet")) for _ in range(count)]
+    with lab(impl) as made_lab:
+        server = _server(made_lab)
+        with server.serve() as address, contextlib.ExitStack() as stack:
+            socks = [stack.enter_context(clients.dgram_client("inet")) for _ in range(count)]
 
-        def client(index, sock):
-            for message in range(burst):
-                sock.sendto(b"c%d-m%02d-" % (index, message) + b"p" * 64, served.address)
-            got = []
-            for _ in range(burst):
-                data, _ = _recvfrom_or_none(sock, timeouts.short() if not got else timeouts.absence() * 4)
-                if data is None:
-                    break
-                got.append(data)
-            results[index] = got
+            def client(index, sock):
+                for message in range(burst):
+                    sock.sendto(b"c%d-m%02d-" % (index, message) + b"p" * 64, address)
+                got = []
+                for _ in range(burst):
+                    data, _ = _recvfrom_or_none(sock, timeouts.short() if not got else timeouts.absence() * 4)
+                    if data is None:
+                        break
+                    got.append(data)
+                results[index] = got
 
-        threads = [threading.Thread(target=client, args=(i, s), name=f"ssc-udp-client-{i}", daemon=True)
-                   for i, s in enumerate(socks)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            timeouts.join_thread(thread, timeouts.medium(), "the UDP clients")
+            threads = [threading.Thread(target=client, args=(i, s), name=f"ssc-udp-client-{i}", daemon=True)
+                       for i, s in enumerate(socks)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                timeouts.join_thread(thread, timeouts.medium(), "the UDP clients")
     total = sum(len(got) for got in results.values())
     foreign = {index: [d for d in got if not d.startswith(b"c%d-" % index)] for index, got in results.items()}
     duplicates = {index: len(got) - len(set(got)) for index, got in results.items()}
@@ -323,34 +302,26 @@ def test_many_datagrams_all_answered(ss, observe):
        clause="a reply to a client whose port is closed does not stop the server: the next client "
               "is served (Windows: WSAECONNRESET swallowed by get_request) "
               "[docs/platform-knowledge.md#udp_dead_port]")
-def test_reply_to_dead_port_then_next_client(ss, observe):
+def test_reply_to_dead_port_then_next_client(impl, observe):
     """After replying to a vanished client, the server still answers the next one."""
-    failures = []
-    base = servers.server_class(ss, "UDPServer")
-
-    def get_request(self):
-        try:
-            return base.get_request(self)
-        except OSError as exc:
-            failures.append(exc)
-            raise
-
-    with addresses.private_dir() as directory:
-        log = instrument.EventLog.create(directory)
-        handler = instrument.instrumented(ss.DatagramRequestHandler, "hold", log)
-        server = build_server(ss, "UDPServer", handler, INET, get_request=get_request)
-        with serve_in_thread(server) as served:
+    with lab(impl) as made_lab:
+        log = made_lab.log
+        server = made_lab.build("UDPServer", behaviour="hold", handler_base="DatagramRequestHandler",
+                                hooks={"get_request": "record"}, checked=True).built()
+        with server.serve() as address:
             with clients.dgram_client("inet") as gone:
-                gone.sendto(b"gone\n", served.address)
+                gone.sendto(b"gone\n", address)
                 held = wait_count(log, 1, kind="hold")
             instrument.release(log, "gone")  # the reply now goes to a closed port
             wait_count(log, 1, kind="phase", phase="finish", edge="end")
             with clients.dgram_client("inet") as sock:
-                sock.sendto(b"next\n", served.address)
+                sock.sendto(b"next\n", address)
                 instrument.release(log, "next")
                 data, _ = _recvfrom_or_none(sock)
-    observe.summary(summary(failures[0]) if failures else "no error")
-    observe("get_request_errors", [summary(exc) for exc in failures])
+        failures = [Raised.of(event) for event in made_lab.events(kind="hook_return", hook="get_request")
+                    if event.get("exc_type")]
+    observe.summary(failures[0].summary() if failures else "no error")
+    observe("get_request_errors", [failure.summary() for failure in failures])
     observe("next_client_reply", data)
     verify_equal("the first request handled", 1, held)
     verify_equal("reply to the next client", b"released next\n", data)
@@ -359,22 +330,20 @@ def test_reply_to_dead_port_then_next_client(ss, observe):
 @check("UDP-011", REQUIRED, requires=("ipv6",),
        clause="a UDPServer subclass with address_family = AF_INET6 serves on ::1 "
               "[https://docs.python.org/3/library/socketserver.html#socketserver.BaseServer.address_family]")
-def test_ipv6_udp_echo(ss, observe):
+def test_ipv6_udp_echo(impl, observe):
     """An IPv6 UDPServer echoes a datagram and reports a 4-tuple server_address."""
-    record = []
-    handler = _recording_handler(ss, record)
-    try:
-        server = build_server(ss, "UDPServer", handler, addresses.loopback("inet6"),
-                              address_family=socket.AF_INET6)
-    except OSError as exc:
-        observe("construction", summary(exc))
-        verify(False, "IPv6 UDPServer construction", "succeeds", summary(exc))
-    with serve_in_thread(server) as served, clients.dgram_client("inet6") as sock:
-        sock.sendto(b"over v6", served.address)
-        data, sender = _recvfrom_or_none(sock)
-    observe("server_address", served.address)
+    with lab(impl) as made_lab:
+        made = made_lab.build("UDPServer", behaviour="respond", handler_base="DatagramRequestHandler",
+                              options={"reply": "echo"}, family="inet6", checked=True)
+        if made.error is not None:
+            observe("construction", made.error.unless_os_error().summary())
+            verify(False, "IPv6 UDPServer construction", "succeeds", made.error.summary())
+        with made.server.serve() as address, clients.dgram_client("inet6") as sock:
+            sock.sendto(b"over v6", address)
+            data, sender = _recvfrom_or_none(sock)
+    observe("server_address", address)
     observe("reply", data)
-    verify_equal("IPv6 server_address length", 4, len(served.address))
-    verify_equal("server_address host", "::1", served.address[0])
+    verify_equal("IPv6 server_address length", 4, len(address))
+    verify_equal("server_address host", "::1", address[0])
     verify_equal("reply", b"over v6", data)
-    verify_equal("sender of the reply", served.address[:2], sender[:2] if sender else None)
+    verify_equal("sender of the reply", address[:2], sender[:2] if sender else None)

@@ -2,10 +2,12 @@
 
 Every path lives in a private 0700 directory from
 :func:`harness.core.addresses.private_dir` (short, so macOS' 104-byte
-``sun_path`` is never the accidental limit).  Servers run in this process
-with ``serve_in_thread`` -- except the forking ones, which run in the
-single-threaded lab process of :mod:`conformance.children.forking_lab` -- and clients are
-bound (datagram) or unbound (stream) AF_UNIX sockets with bounded waits.
+``sun_path`` is never the accidental limit).  Servers are built and served by
+:mod:`conformance.tools.lab` (in this process, or in the subject agent) with
+``respond`` handlers that record each request in the lab's event log and
+reply -- except the forking ones, which :func:`conformance.tools.serving.serve_kind`
+serves in a process of their own -- and clients are bound (datagram) or
+unbound (stream) AF_UNIX sockets with bounded waits.
 
 AF_UNIX details that differ by OS (the client address of an unnamed peer,
 the exact errno of a second bind, the longest path) are PLATFORM checks:
@@ -25,62 +27,56 @@ import os
 import socket
 import stat
 import sys
-import threading
 
 import pytest
 
 from conformance.api import PLATFORM, REQUIRED, check, verify, verify_equal
 from conformance.tools.event_log import handle_intervals, timeline, wait_count
-from conformance.tools.forking_lab import forking_lab, handle_starts
 from conformance.tools.held_clients import held_clients
+from conformance.tools.lab import lab
+from conformance.tools.serving import serve_kind
 from harness.clients import bounded as clients
 from harness.core import addresses, timeouts
 from harness.core.observations import summary
 from harness.core.timeouts import HarnessTimeout
 from harness.serving import instrument
-from harness.serving.servers import build_server, serve_in_thread
 
 UNIX = ("af_unix",)
 #: Path lengths (bytes) tried when looking for the longest bindable path.
 PATH_LENGTHS = range(100, 111)
+#: ``respond`` handlers (agent.BEHAVIOURS): echo a stream line, echo a datagram.
+STREAM_ECHO = {"behaviour": "respond", "handler_base": "StreamRequestHandler",
+               "options": {"read": "line", "reply": "echo"}}
+DGRAM_ECHO = {"behaviour": "respond", "handler_base": "DatagramRequestHandler", "options": {"reply": "echo"}}
 
 
-def _echo_handler(ss, base_name="StreamRequestHandler", record=None):
-    base = getattr(ss, base_name)
-    record = [] if record is None else record
-
-    class Echo(base):
-        def handle(self):
-            record.append({"client_address": self.client_address, "thread": threading.current_thread()})
-            if isinstance(self.request, tuple):
-                self.wfile.write(self.rfile.read())
-            else:
-                self.wfile.write(self.rfile.readline())
-
-    return Echo
+def _echo(class_name):
+    return DGRAM_ECHO if "Datagram" in class_name else STREAM_ECHO
 
 
-def _build(ss, class_name, handler, path, **attrs):
-    try:
-        return build_server(ss, class_name, handler, path, **attrs)
-    except OSError as exc:
-        verify(False, f"{class_name} construction on {path!r}", "succeeds", summary(exc))
+def _build(made_lab, class_name, path_name="srv", **spec):
+    """``class_name`` on ``<directory>/<path_name>``; a failure to construct fails the check."""
+    spec = dict(_echo(class_name), **spec)
+    made = made_lab.build(class_name, address={"path": path_name}, checked=True, **spec)
+    if made.error is not None:
+        verify(False, f"{class_name} construction on {path_name!r}", "succeeds",
+               made.error.unless_os_error().summary())
+    return made.server
 
 
 @check("UNIX-001", REQUIRED, requires=UNIX,
        clause="UnixStreamServer serves a stream client; server_address is the bound path "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L722-L723, "
               "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L474]")
-def test_unix_stream_echo(ss, observe):
+def test_unix_stream_echo(impl, observe):
     """A UnixStreamServer echoes a line and reports its path as server_address."""
-    with addresses.private_dir() as directory:
-        path = addresses.unix_address(directory, "srv")
-        server = _build(ss, "UnixStreamServer", _echo_handler(ss), path)
-        with serve_in_thread(server) as served:
+    with lab(impl) as made_lab:
+        path = os.path.join(made_lab.directory, "srv")
+        with _build(made_lab, "UnixStreamServer").serve() as address:
             reply = clients.roundtrip(path, "unix", b"over unix\n")
-    observe("server_address", served.address)
+    observe("server_address", address)
     observe("reply", reply)
-    verify_equal("server_address", path, served.address)
+    verify_equal("server_address", path, address)
     verify_equal("reply", b"over unix\n", reply)
 
 
@@ -88,12 +84,12 @@ def test_unix_stream_echo(ss, observe):
        clause="UnixDatagramServer answers a bound datagram client from the server's path "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L725-L726, "
               "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L857-L858]")
-def test_unix_datagram_echo(ss, observe):
+def test_unix_datagram_echo(impl, observe):
     """A UnixDatagramServer echoes a datagram to a bound client."""
-    with addresses.private_dir() as directory:
-        path = addresses.unix_address(directory, "srv")
-        server = _build(ss, "UnixDatagramServer", _echo_handler(ss, "DatagramRequestHandler"), path)
-        with serve_in_thread(server) as served, clients.dgram_client("unix", directory) as sock:
+    with lab(impl) as made_lab:
+        path = os.path.join(made_lab.directory, "srv")
+        server = _build(made_lab, "UnixDatagramServer")
+        with server.serve() as address, clients.dgram_client("unix", made_lab.directory) as sock:
             try:
                 sock.sendto(b"dgram over unix", path)
                 data, sender = clients.recvfrom(sock)
@@ -101,7 +97,7 @@ def test_unix_datagram_echo(ss, observe):
                 data, sender = summary(exc), None
     observe("reply", data)
     observe("sender", sender)
-    verify_equal("server_address", path, served.address)
+    verify_equal("server_address", path, address)
     verify_equal("reply", b"dgram over unix", data)
     verify_equal("sender of the reply", path, sender)
 
@@ -109,46 +105,45 @@ def test_unix_datagram_echo(ss, observe):
 @check("UNIX-003", PLATFORM, requires=UNIX,
        clause="the client_address of an unbound AF_UNIX stream client is what accept() returns: "
               "'' on Linux [https://man7.org/linux/man-pages/man7/unix.7.html]")
-def test_unix_stream_unbound_client_address(ss, observe):
+def test_unix_stream_unbound_client_address(impl, observe):
     """An unbound stream client is served; client_address equals the connection's peer name."""
-    seen = {}
-
-    class Handler(ss.StreamRequestHandler):
-        def handle(self):
-            seen["client_address"] = self.client_address
-            seen["peername"] = self.request.getpeername()
-            self.rfile.read()  # to EOF: closing with unread data would reset the client (AF_UNIX)
-            self.wfile.write(b"ok")
-
-    with addresses.private_dir() as directory:
-        path = addresses.unix_address(directory, "srv")
-        with serve_in_thread(_build(ss, "UnixStreamServer", Handler, path)):
+    with lab(impl) as made_lab:
+        path = os.path.join(made_lab.directory, "srv")
+        # read to EOF: closing with unread data would reset the client (AF_UNIX)
+        server = _build(made_lab, "UnixStreamServer", options={"read": "eof", "reply": "fixed", "text": "ok"})
+        with server.serve():
             reply = clients.roundtrip(path, "unix", b"x")
+        seen = made_lab.responses()[:1]
+    seen = {"client_address": seen[0]["client_address"], "peername": seen[0]["peername"]} if seen else {}
     observe.summary(repr(seen.get("client_address")))
     observe("handler_saw", seen)
     verify_equal("reply to the unbound client", b"ok", reply)
     verify_equal("client_address (the accepted peer name)", seen.get("peername"), seen.get("client_address"))
 
 
+def _is_socket_file(path):
+    return os.path.exists(path) and stat.S_ISSOCK(os.lstat(path).st_mode)
+
+
 @check("UNIX-004", REQUIRED, requires=UNIX,
        clause="UnixStreamServer/UnixDatagramServer.server_close() does not unlink the socket path "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L484-L490]")
 @pytest.mark.parametrize("class_name", ["UnixStreamServer", "UnixDatagramServer"])
-def test_server_close_leaves_path(ss, observe, class_name):
+def test_server_close_leaves_path(impl, observe, class_name):
     """After server_close the socket file is still there."""
-    with addresses.private_dir() as directory:
-        path = addresses.unix_address(directory, "srv")
-        handler = _echo_handler(ss, "DatagramRequestHandler" if "Datagram" in class_name else "StreamRequestHandler")
-        server = _build(ss, class_name, handler, path)
+    with lab(impl) as made_lab:
+        path = os.path.join(made_lab.directory, "srv")
+        server = _build(made_lab, class_name)
         created = os.path.exists(path)
-        server.server_close()
-        left = os.path.exists(path) and stat.S_ISSOCK(os.lstat(path).st_mode)
+        server.close()
+        left = _is_socket_file(path)
+        fileno = server.facts().fileno
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
     observe("path_after_server_close", "present" if left else "removed")
     verify(created, "socket path after construction", "present", created)
     verify(left, "socket path after server_close()", "left in place", "removed")
-    verify_equal("server socket after server_close()", -1, server.socket.fileno())
+    verify_equal("server socket after server_close()", -1, fileno)
 
 
 @check("UNIX-005", PLATFORM, requires=UNIX,
@@ -156,29 +151,26 @@ def test_server_close_leaves_path(ss, observe, class_name):
               "on Linux); the existing server is undisturbed "
               "[https://man7.org/linux/man-pages/man7/unix.7.html]")
 @pytest.mark.parametrize("state", ["live", "stale"])
-def test_bind_existing_path_fails(ss, observe, state):
+def test_bind_existing_path_fails(impl, observe, state):
     """A second server on an existing socket path raises OSError and takes nothing over."""
-    with addresses.private_dir() as directory:
-        path = addresses.unix_address(directory, "srv")
-        first = _build(ss, "UnixStreamServer", _echo_handler(ss), path)
+    with lab(impl) as made_lab:
+        path = os.path.join(made_lab.directory, "srv")
+        first = _build(made_lab, "UnixStreamServer")
         with contextlib.ExitStack() as stack:
             if state == "live":
-                stack.enter_context(serve_in_thread(first, unlink_unix_path=False))
+                stack.enter_context(first.serve(unlink_unix_path=False))
             else:
-                first.server_close()
+                first.close()
             inode = os.lstat(path).st_ino
-            try:
-                second = build_server(ss, "UnixStreamServer", _echo_handler(ss), path)
-            except OSError as exc:
-                error = exc
-            else:
-                error = None
-                second.server_close()
+            second = made_lab.build("UnixStreamServer", address={"path": "srv"}, checked=True, **STREAM_ECHO)
+            error = second.error and second.error.unless_os_error()
+            if second.server is not None:
+                second.server.close()
             same_file = os.path.exists(path) and os.lstat(path).st_ino == inode
             reply = clients.roundtrip(path, "unix", b"still here\n") if state == "live" and same_file else None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-    observe.summary(summary(error) if error is not None else "bound")
+    observe.summary(error.summary() if error is not None else "bound")
     observe("existing_file_kept", same_file)
     observe("first_server_reply", reply)
     verify(error is not None, f"binding a {state} socket path", "OSError", "bound without error")
@@ -192,25 +184,25 @@ def test_bind_existing_path_fails(ss, observe, state):
               "path raises OSError and an accepted one is reported untruncated "
               "[https://man7.org/linux/man-pages/man7/unix.7.html, "
               "docs/platform-knowledge.md#af_unix_path]")
-def test_unix_path_length_limit(ss, observe):
+def test_unix_path_length_limit(impl, observe):
     """The longest bindable path is recorded; shorter ones are exact, longer ones raise OSError."""
     accepted, refused, mismatched = [], {}, {}
-    handler = _echo_handler(ss)
-    with addresses.private_dir() as directory:
+    with lab(impl) as made_lab:
+        directory = made_lab.directory
         for length in PATH_LENGTHS:
             name = "x" * (length - len(os.fsencode(directory)) - 1)
             path = os.path.join(directory, name)
-            try:
-                server = build_server(ss, "UnixStreamServer", handler, path)
-            except OSError as exc:
-                refused[length] = summary(exc)
+            made = made_lab.build("UnixStreamServer", address={"path": name}, checked=True, **STREAM_ECHO)
+            if made.error is not None:
+                refused[length] = made.error.unless_os_error().summary()
                 continue
             try:
                 accepted.append(length)
-                if server.server_address != path:
-                    mismatched[length] = server.server_address
+                address = made.server.facts().server_address
+                if address != path:
+                    mismatched[length] = address
             finally:
-                server.server_close()
+                made.server.close()
                 for leftover in addresses.socket_files(directory):
                     os.unlink(leftover)
     longest = max(accepted) if accepted else None
@@ -228,15 +220,14 @@ def test_unix_path_length_limit(ss, observe):
 @check("UNIX-007", REQUIRED, requires=UNIX,
        clause="ThreadingUnixStreamServer handles AF_UNIX requests concurrently "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L698-L706]")
-def test_threading_unix_stream_overlap(ss, observe):
+def test_threading_unix_stream_overlap(impl, observe):
     """Three held AF_UNIX handlers run at the same time."""
     count = 3
-    with addresses.private_dir() as directory:
-        log = instrument.EventLog.create(directory)
-        path = addresses.unix_address(directory, "srv")
-        handler = instrument.instrumented(ss.StreamRequestHandler, "hold", log)
-        with serve_in_thread(_build(ss, "ThreadingUnixStreamServer", handler, path)) as served:
-            with held_clients(served.address, "unix", count, log) as held:
+    with lab(impl) as made_lab:
+        log = made_lab.log
+        server = _build(made_lab, "ThreadingUnixStreamServer", behaviour="hold", options={})
+        with server.serve() as address:
+            with held_clients(address, "unix", count, log) as held:
                 started = held.started
                 echoes = held.release_all() if started == count else []
             intervals = handle_intervals(log, started)
@@ -253,14 +244,13 @@ def test_threading_unix_stream_overlap(ss, observe):
        clause="ThreadingUnixDatagramServer answers datagrams from a handler thread through the "
               "shared socket "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L730]")
-def test_threading_unix_datagram_echo(ss, observe):
+def test_threading_unix_datagram_echo(impl, observe):
     """A ThreadingUnixDatagramServer echoes each datagram from a thread other than the serving one."""
-    record = []
-    with addresses.private_dir() as directory:
-        path = addresses.unix_address(directory, "srv")
-        server = _build(ss, "ThreadingUnixDatagramServer", _echo_handler(ss, "DatagramRequestHandler", record),
-                        path)
-        with serve_in_thread(server) as served, clients.dgram_client("unix", directory) as sock:
+    with lab(impl) as made_lab:
+        path = os.path.join(made_lab.directory, "srv")
+        # process_request runs in the serving thread: its record names that thread
+        server = _build(made_lab, "ThreadingUnixDatagramServer", hooks={"process_request": "record"})
+        with server.serve(), clients.dgram_client("unix", made_lab.directory) as sock:
             replies = []
             for index in range(2):
                 try:
@@ -268,15 +258,15 @@ def test_threading_unix_datagram_echo(ss, observe):
                     replies.append(clients.recvfrom(sock))
                 except (OSError, HarnessTimeout) as exc:
                     replies.append((summary(exc), None))
-            serving = served.thread
-    threads = [entry["thread"] for entry in record]
+        serving = {event["tid"] for event in made_lab.events(kind="hook", hook="process_request")}
+        handlers = made_lab.responses()
     observe("replies", [data for data, _ in replies])
-    observe("handler_threads", [thread.name for thread in threads])
+    observe("handler_threads", [event["thread"] for event in handlers])
     verify_equal("replies", [b"t0", b"t1"], [data for data, _ in replies])
     verify(all(sender == path for _, sender in replies), "senders", "the server's path", replies)
-    verify(threads and all(thread is not serving for thread in threads), "handler threads",
-           "not the serving thread", [thread.name for thread in threads])
-    verify_equal("distinct handler threads", 2, len({id(thread) for thread in threads}))
+    verify(handlers and all(event["tid"] not in serving for event in handlers), "handler threads",
+           "not the serving thread", [event["thread"] for event in handlers])
+    verify_equal("distinct handler threads", 2, len({event["thread"] for event in handlers}))
 
 
 @check("UNIX-009", REQUIRED, requires=("fork", "af_unix"),
@@ -287,21 +277,23 @@ def test_threading_unix_datagram_echo(ss, observe):
 def test_forking_unix_echo(impl, observe, class_name):
     """A Forking Unix server echoes through a child process."""
     dgram = "Datagram" in class_name
-    with forking_lab(impl, class_name, "echo_line") as lab:
+    with serve_kind(impl, class_name, "echo_line") as served:
         if dgram:
             with clients.dgram_client("unix") as sock:
-                sock.sendto(b"forked\n", lab.address)
+                sock.sendto(b"forked\n", served.address)
                 data, sender = clients.recvfrom(sock)
         else:
-            data, sender = clients.roundtrip(lab.address, "unix", b"forked\n"), lab.address
-        wait_count(lab.log, 1, kind="phase", phase="handle", edge="start")
-        pids = [event["pid"] for event in handle_starts(lab.events())]
+            data, sender = clients.roundtrip(served.address, "unix", b"forked\n"), served.address
+        wait_count(served.log, 1, kind="phase", phase="handle", edge="start")
+        pids = [event["pid"] for event in instrument.select(served.log.read(), kind="phase", phase="handle",
+                                                            edge="start")]
     observe("reply", data)
     observe("handler_pids", pids)
-    observe("server_pid", lab.pid)
+    observe("server_pid", served.server_pid)
     verify_equal("reply", b"forked\n", data)
-    verify_equal("sender of the reply", lab.address, sender)
-    verify(pids and lab.pid not in pids, "handler process", f"a child, not the server {lab.pid}", pids)
+    verify_equal("sender of the reply", served.address, sender)
+    verify(pids and served.server_pid not in pids, "handler process", f"a child, not the server {served.server_pid}",
+           pids)
 
 
 @check("UNIX-010", PLATFORM, requires=UNIX,
@@ -310,28 +302,20 @@ def test_forking_unix_echo(impl, observe, class_name):
               "serving "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L857-L858, "
               "https://man7.org/linux/man-pages/man7/unix.7.html]")
-def test_unbound_datagram_client(ss, observe):
+def test_unbound_datagram_client(impl, observe):
     """An unbound datagram client cannot be answered, but the next (bound) client is."""
-    errors = []
-    record = []
-    reported = threading.Event()
-
-    def handle_error(self, request, client_address):
-        errors.append(type(sys.exc_info()[1]).__name__)
-        reported.set()
-
-    with addresses.private_dir() as directory:
-        path = addresses.unix_address(directory, "srv")
-        handler = _echo_handler(ss, "DatagramRequestHandler", record)
-        server = _build(ss, "UnixDatagramServer", handler, path, handle_error=handle_error)
-        with serve_in_thread(server):
+    with lab(impl) as made_lab:
+        path = os.path.join(made_lab.directory, "srv")
+        log = made_lab.log
+        server = _build(made_lab, "UnixDatagramServer", hooks={"handle_error": "swallow"})
+        with server.serve():
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unbound:
                 unbound.settimeout(timeouts.short())
                 unbound.sendto(b"anonymous", path)
-                with contextlib.suppress(HarnessTimeout):  # an OS may drop it: recorded below
-                    timeouts.wait_until(lambda: record, timeouts.short(), "the unbound client's request")
-                reported.wait(timeouts.absence())
-            with clients.dgram_client("unix", directory) as sock:
+                # an OS may drop it: recorded below
+                wait_count(log, 1, kind="respond")
+                wait_count(log, 1, timeouts.absence(), kind="hook", hook="handle_error")
+            with clients.dgram_client("unix", made_lab.directory) as sock:
                 sock.sendto(b"named", path)
                 try:
                     data, _ = clients.recvfrom(sock)
@@ -339,6 +323,9 @@ def test_unbound_datagram_client(ss, observe):
                     data = None
                 # inside the block: a serving loop that died must fail here, not in teardown
                 verify_equal("reply to the bound client that came next", b"named", data)
+        record = made_lab.responses()
+        errors = [(event.get("handled") or {}).get("exc_type") for event in made_lab.events(kind="hook",
+                                                                                           hook="handle_error")]
     first_address = record[0]["client_address"] if record else "<not handled>"
     observe.summary(f"client_address {first_address!r}; handle_error {errors or 'not called'}")
     observe("handle_error", errors)

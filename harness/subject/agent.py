@@ -35,7 +35,11 @@ What it does, each from a fixed vocabulary:
 * ``call``: ``shutdown``, ``server_close``, ``handle_request``,
   ``fileno``, ``service_actions`` ... on a served server, each in a daemon
   thread bounded by the request's ``budget``;
-* ``stop_server``: the bounded teardown (shutdown, join, server_close).
+* ``stop_server``: the bounded teardown (shutdown, join, server_close);
+* ``build``, ``invoke``, ``inspect``, ``serve_built``, ``discard``: a server
+  constructed but not served, its constructor's exception a result, bounded
+  calls of its methods, its attributes and socket facts read back (the BIND,
+  UDP and UNIX checks, through ``conformance/tools/lab.py``).
 
 The builder (behaviours, handler I/O, instrumented handlers, server
 composition and hooks: :func:`build_server`) is the kit's only one.  The
@@ -724,13 +728,38 @@ def _deny_hook(server, hook, original, args):
     return original(server, *args)
 
 
+# Hook actions of built servers (BIND, UDP, UNIX: port-a).
+
+
+class InjectedError(Exception):
+    """Raised on purpose by a hook whose action is ``raise``."""
+
+
+#: The InjectedErrors raised since a builder last cleared it (``build`` asks: is the
+#: constructor's exception the very one a hook raised?).
+INJECTED = []
+
+
+def _raise_hook(server, hook, original, args):
+    exc = InjectedError("%s failed on purpose" % hook)
+    INJECTED.append(exc)
+    raise exc
+
+
+def _swallow_hook(server, hook, original, args):
+    return None
+
+
 #: Server hooks a spec may override (each call is logged as ``kind="hook"``).
 HOOKS = ("verify_request", "process_request", "finish_request", "shutdown_request", "close_request",
          "handle_error", "handle_timeout", "service_actions", "server_bind", "server_activate",
-         "get_request")
+         "get_request",
+         "server_close")  # built servers (BIND, UDP, UNIX: port-a)
 #: What an overridden hook does after it logged the call: ``f(server, hook, original, args)``.
-#: "record": call the implementation's own; "deny": verify_request returns False.
-HOOK_ACTIONS = {"record": _record_hook, "deny": _deny_hook}
+#: "record": call the implementation's own; "deny": verify_request returns False;
+#: "raise": raise an InjectedError; "swallow": return None without calling it.
+HOOK_ACTIONS = {"record": _record_hook, "deny": _deny_hook,
+                "raise": _raise_hook, "swallow": _swallow_hook}  # the last two: port-a
 
 
 def subclass(base, name, namespace):
@@ -807,6 +836,7 @@ def hook_wrapper(base, hook, action, log, env=AGENT_ENV):
         if hook == "handle_error":  # the exception being handled (the stdlib prints its traceback)
             handled = sys.exc_info()[1]
             fields["handled"] = env.describe_exception(handled) if handled is not None else None
+        keep_socket(self, hook, log)  # built servers (BIND, UDP, UNIX: port-a)
         log.append(kind="hook", hook=hook, action=action, args=[repr(a)[:200] for a in args], **fields)
         try:
             value = perform(self, hook, original, args)
@@ -846,6 +876,8 @@ def build_server(module, spec, log, env=AGENT_ENV):
     namespace = dict(spec.get("attrs") or {})
     family = spec.get("family") or ("unix" if "Unix" in class_name else "inet")
     address = env.address(family, spec.get("directory"))
+    if spec.get("address"):  # an explicit address (built servers, BIND, UDP, UNIX: port-a)
+        address = spec_address(spec["address"], spec.get("directory"))
     if family == "inet6":
         namespace.setdefault("address_family", socket.AF_INET6)
     for hook, action in sorted((spec.get("hooks") or {}).items()):
@@ -920,7 +952,12 @@ class Subject(object):
         path = host_path(getattr(module, "__file__", None))  # others: as the host names it
         if path and path.endswith((".pyc", ".pyo")):  # Python 2 names the compiled file
             path = path[:-1]
-        return {"name": self.spec if self.kind == "adapter" else module.__name__.split(".")[-1],
+        name = module.__name__.split(".")[-1]
+        if self.kind == "adapter":
+            name = self.spec
+        elif self.kind == "file":  # as the host names a file implementation: its file's stem
+            name = os.path.splitext(os.path.basename(self.spec))[0]
+        return {"name": name,
                 "spec": self.spec, "kind": self.kind, "module": module.__name__,
                 "file": path, "version": version,
                 "api_version": "%d.%d" % tuple(self.api_version), "extra": {},
@@ -1147,6 +1184,10 @@ class Servers(object):
     def serve(self, subject, spec):
         spec = native(spec)
         server, log = self.build(subject, spec)
+        return self.start(server, log, spec)
+
+    def start(self, server, log, spec):
+        """Run ``serve_forever`` of a constructed ``server`` in a thread; its readiness."""
         ready = threading.Event()
         served = Served(server, None, log, spec.get("behaviour"))
         served.fds_before = open_fd_targets()  # the leak check at teardown (port-b)
@@ -1261,6 +1302,362 @@ class Servers(object):
 #: Server methods a ``call`` request may run.
 CALLS = ("shutdown", "server_close", "handle_request", "serve_forever", "fileno", "service_actions",
          "handle_timeout", "server_activate")
+
+
+# =========================================================================== built servers (BIND, UDP, UNIX: port-a)
+#
+# A check that constructs a server itself -- to see what the constructor raises (with its
+# errno), which hooks it calls, what the socket looks like before and after server_bind(),
+# server_activate() and server_close(), or to serve it only after such steps -- asks for it
+# through five ops: ``build`` (build_server from a spec; a construction error is a result),
+# ``invoke`` (one bounded call of a server method, ``listen()`` optionally recorded),
+# ``inspect`` (attributes, socket facts and options), ``serve_built`` (``serve_forever`` on a
+# built server) and ``discard`` (teardown or ``server_close``, forget).  For ``--impl`` runs the
+# host calls the same functions in its own process (``conformance/tools/lab.py``).
+
+
+#: Hooks whose ``self.socket`` a build keeps, so its ``fileno()`` after construction is a fact.
+CONSTRUCTION_HOOKS = ("server_bind", "server_activate", "server_close")
+#: Methods ``invoke`` may call, and the argument vocabulary.
+LAB_CALLS = ("server_bind", "server_activate", "server_close", "handle_request", "fileno",
+             "shutdown_request", "close_request")
+LAB_ARGS = ("none", "own_socket_request")  # own_socket_request: (b"direct", server.socket)
+#: SOL_SOCKET options ``inspect`` reads.
+SOCKOPTS = ("SO_REUSEADDR", "SO_REUSEPORT", "SO_ACCEPTCONN", "SO_TYPE")
+
+
+def keep_socket(server, hook, log):
+    """A construction hook keeps ``self.socket`` in ``log.seen_sockets`` when the builder
+    asked for it (a list there), so its ``fileno()`` after construction can be read."""
+    seen = getattr(log, "seen_sockets", None)
+    if seen is not None and hook in CONSTRUCTION_HOOKS:
+        seen.append(getattr(server, "socket", None))
+
+
+def spec_address(wanted, directory):
+    """A spec's explicit ``address``: ``{"host", "port"}`` or ``{"path"}`` (in ``directory``)."""
+    if "path" in wanted:
+        return os.path.join(directory, wanted["path"])
+    return (wanted["host"], int(wanted["port"]))
+
+
+def wire_address(address):
+    """A socket address as JSON: a tuple as a list, bytes as ``{"bytes": text}``."""
+    if isinstance(address, tuple):
+        return [wire_address(part) for part in address]
+    if isinstance(address, bytes) and not PY2:
+        return {"bytes": address.decode("utf-8", "surrogateescape")}
+    return jsonable(host_path(address))  # an AF_UNIX path as the host names it (C locale)
+
+
+def fileno_of(sock):
+    """``sock.fileno()``, or the description of what it raised.
+
+    Python 2's ``socket.close()`` swaps the object's ``_sock`` for a ``socket._closedsocket``,
+    whose every method raises EBADF: such a socket is reported as -1, what ``fileno()`` of a
+    closed socket returns from Python 3 on (Lib/socket.py of 2.7.18: ``_closedsocket``)."""
+    closed_type = getattr(socket, "_closedsocket", None)
+    if PY2 and closed_type is not None and isinstance(getattr(sock, "_sock", None), closed_type):
+        return -1
+    try:
+        return sock.fileno()
+    except Exception as exc:
+        return {"error": describe_exception(exc)}
+
+
+def read_quietly(read):
+    """``read()``, or the description of what it raised."""
+    try:
+        return jsonable(read())
+    except Exception as exc:
+        return {"error": describe_exception(exc)}
+
+
+def server_facts(server, attrs=(), sockopts=()):
+    """Attributes, ``fileno()``, and the socket's descriptor, family, name and options."""
+    sock = getattr(server, "socket", None)
+    facts = {"server_address": wire_address(getattr(server, "server_address", None)),
+             "server_fileno": fileno_of(server), "attrs": {}, "socket": None}
+    for name in attrs:
+        facts["attrs"][name] = jsonable(getattr(server, name, None))
+    if sock is None:
+        return facts
+    described = {"fileno": fileno_of(sock), "family": read_quietly(lambda: sock.family),
+                 "type": read_quietly(lambda: sock.type), "sockopts": {}}
+    try:
+        described["getsockname"] = wire_address(sock.getsockname())
+    except Exception as exc:
+        described["getsockname"] = {"error": describe_exception(exc)}
+    for name in sockopts:
+        if name not in SOCKOPTS:
+            raise RequestError("bad_request", "socket option %r is not in the vocabulary (%s)"
+                               % (name, ", ".join(SOCKOPTS)))
+        if not hasattr(socket, name):
+            described["sockopts"][name] = None
+            continue
+        try:
+            described["sockopts"][name] = sock.getsockopt(socket.SOL_SOCKET, getattr(socket, name))
+        except Exception as exc:
+            described["sockopts"][name] = {"error": describe_exception(exc)}
+    facts["socket"] = described
+    return facts
+
+
+class ListenSpy(object):
+    """Stands in for ``server.socket`` and records ``listen`` calls (a socket has
+    ``__slots__`` on Python 3: its methods cannot be patched on the instance)."""
+
+    def __init__(self, sock, calls):
+        self._sock = sock
+        self._calls = calls
+
+    def listen(self, *args):
+        self._calls.append(list(args))
+        return self._sock.listen(*args)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def call_spying_listen(server, call):
+    """``call(server)`` with ``server.socket`` replaced by a :class:`ListenSpy` meanwhile;
+    ``(listen calls, what call returned)``.  The socket is put back whatever happens."""
+    calls = []
+    real = server.socket
+    server.socket = ListenSpy(real, calls)
+    try:
+        result = call(server)
+    finally:
+        server.socket = real
+    return calls, result
+
+
+def lab_error(exc):
+    """``describe_exception`` of what a built server raised, and whether it is an OSError
+    (``EnvironmentError``: on Python 2 that includes ``socket.error`` and ``IOError``)."""
+    if exc is None:
+        return None
+    described = describe_exception(exc)
+    described["os_error"] = isinstance(exc, EnvironmentError)
+    return described
+
+
+def lab_args(server, args):
+    if args in (None, "none"):
+        return ()
+    if args == "own_socket_request":
+        return ((b"direct", server.socket),)
+    raise RequestError("bad_request", "args %r are not in the vocabulary (%s)" % (args, ", ".join(LAB_ARGS)))
+
+
+def socket_fds():
+    """The descriptors of this process that are sockets (None where /proc or /dev/fd is absent)."""
+    targets = open_fd_targets()
+    if targets is None:
+        return None
+    return sorted(fd for fd, target in targets.items() if "socket" in target)
+
+
+def plain_construction(module, class_name, directory):
+    """What constructing ``class_name`` plainly (a fresh loopback address or socket path, the
+    ``BaseRequestHandler``) raises, described; None when it constructs."""
+    base = AGENT_ENV.server_class(module, class_name)
+    if "Unix" in class_name:
+        address = os.path.join(directory, "plain")
+    else:
+        address = ("127.0.0.1", 0)
+    try:
+        server = base(address, module.BaseRequestHandler)
+    except Exception as exc:
+        return describe_exception(exc)
+    for close in (server.server_close, server.socket.close):
+        try:
+            close()
+        except Exception:
+            pass
+    if "Unix" in class_name:
+        try:
+            os.unlink(address)
+        except OSError:
+            pass
+    return None
+
+
+def _read_for_respond(io, how):
+    if how == "datagram":
+        return io.datagram()
+    if how == "line":
+        return io.readline()
+    if how == "eof":
+        data = bytearray()
+        for _ in iter_bounded(MAX_ITERATIONS):
+            chunk = io.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return bytes(data)
+    return b""
+
+
+def meet(log, request, count, budget, poll):
+    """A rendezvous of ``count`` handlers through the event log (``arrive`` events): True when
+    all arrived within ``budget`` (like ``threading.Barrier(count).wait(budget)``, across
+    processes too)."""
+    log.append(kind="arrive", request=request)
+    deadline = now() + budget
+    for _ in iter_bounded(MAX_ITERATIONS):
+        if len([e for e in log.read() if e.get("kind") == "arrive"]) >= count:
+            return True
+        if now() >= deadline:
+            return False
+        time.sleep(poll)
+    return False
+
+
+REPLIES = ("echo", "fixed", "length", "prefix", "none")
+
+
+def _respond(h, io, opts):
+    """Read (``read``: ``datagram`` ``line`` ``eof`` ``none``; default: the datagram, or nothing
+    on a stream), optionally meet ``meet`` handlers, log a ``respond`` event (client address, peer
+    name, size, the first 200 bytes in hex, thread name), then reply (``reply``: ``echo``,
+    ``fixed`` ``text``, ``length`` ``len=N``, ``prefix`` ``text`` + data, ``none``)."""
+    log = h._ssc_log
+    data = _read_for_respond(io, opts.get("read") or ("datagram" if io.dgram else "none"))
+    peer = None
+    if not io.dgram:
+        try:
+            peer = wire_address(io.sock.getpeername())
+        except Exception as exc:
+            peer = {"error": describe_exception(exc)}
+    met = None
+    if opts.get("meet"):
+        env = h._ssc_env
+        met = meet(log, h._ssc_request, int(opts["meet"]), float(opts.get("meet_timeout") or env.budget("short")),
+                   env.budget("poll"))
+    log.append(kind="respond", request=h._ssc_request, client_address=wire_address(h.client_address),
+               peername=peer, nbytes=len(data), head=binascii.hexlify(data[:200]).decode("ascii"),
+               thread=threading.current_thread().name, met=met)
+    reply = opts.get("reply", "echo")
+    text = (opts.get("text") or "").encode("utf-8")
+    if reply not in REPLIES:
+        raise h._ssc_env.error("bad_spec", "reply %r is not in the vocabulary (%s)" % (reply, ", ".join(REPLIES)))
+    if reply == "none":
+        return
+    out = {"echo": data, "fixed": text, "length": ("len=%d" % len(data)).encode("ascii"),
+           "prefix": text + data}[reply]
+    io.send(out)
+
+
+BEHAVIOURS["respond"] = _respond
+
+
+class Built(object):
+    def __init__(self, server, log, spec):
+        self.server = server
+        self.log = log
+        self.spec = spec
+        self.served = None  # the key of serve_built's Served
+
+
+class Lab(object):
+    """The built servers of this agent, by key (``b1``, ``b2`` ...)."""
+
+    def __init__(self, servers):
+        self.servers = servers
+        self.built = {}
+        self.counter = 0
+
+    def get(self, key):
+        try:
+            return self.built[key]
+        except (KeyError, TypeError):
+            raise RequestError("unknown_server", "no built server %r" % (key,))
+
+    def build(self, subject, spec, budget):
+        spec = native(spec)
+        log = EventLog(spec["log"])
+        spec = dict(spec, behaviour=spec.get("behaviour") or "noop")
+        wanted = spec.get("address") or {}
+        if "like" in wanted:
+            address = self.get(wanted["like"]).server.server_address
+            spec["address"] = {"path": address} if isinstance(address, string_types) else {
+                "host": address[0], "port": address[1]}
+        AGENT_ENV.server_class(subject.module, spec.get("server_class"))  # missing_class as a refusal
+        log.seen_sockets = []
+        del INJECTED[:]
+        before = socket_fds() if spec.get("count_fds") else None
+        returned, server, error, _ = run_bounded(lambda: build_server(subject.module, spec, log), budget,
+                                                 "constructor")
+        if not returned:
+            raise RequestError("timeout", "%s(...) did not return within %.1fs" % (spec["server_class"], budget))
+        if isinstance(error, RequestError):
+            raise error
+        result = {"server": None, "error": lab_error(error),
+                  "injected": bool(error is not None and any(error is exc for exc in INJECTED)),
+                  "hook_sockets": [fileno_of(sock) for sock in log.seen_sockets if sock is not None],
+                  "new_socket_fds": None, "plain_error": None}
+        del INJECTED[:]
+        if before is not None and error is not None:
+            after = socket_fds()
+            result["new_socket_fds"] = sorted(set(after) - set(before)) if after is not None else None
+        if error is not None and spec.get("checked"):
+            result["plain_error"] = plain_construction(subject.module, spec["server_class"], spec["directory"])
+        log.seen_sockets = None
+        if server is not None:
+            self.counter += 1
+            key = "b%d" % self.counter
+            self.built[key] = Built(server, log, spec)
+            result["server"] = key
+        return result
+
+    def invoke(self, key, method, args, spy_listen, budget):
+        built = self.get(key)
+        if method not in LAB_CALLS:
+            raise RequestError("bad_request", "method %r is not in the vocabulary (%s)"
+                               % (method, ", ".join(LAB_CALLS)))
+        arguments = lab_args(built.server, args)
+
+        def call(server):
+            return run_bounded(lambda: getattr(server, method)(*arguments), budget, method)
+
+        listened = None
+        if spy_listen:
+            listened, outcome = call_spying_listen(built.server, call)
+        else:
+            outcome = call(built.server)
+        returned, value, error, duration = outcome
+        return {"returned": returned, "value": jsonable(value), "error": lab_error(error),
+                "duration": duration, "listen_calls": listened}
+
+    def inspect(self, key, attrs, sockopts):
+        return server_facts(self.get(key).server, attrs or (), sockopts or ())
+
+    def serve(self, key):
+        built = self.get(key)
+        if built.served is not None:
+            raise RequestError("bad_request", "built server %r is already served" % (key,))
+        ready = self.servers.start(built.server, built.log, built.spec)
+        built.served = ready["server"]
+        ready["address"] = wire_address(built.server.server_address)  # bytes stay bytes
+        return ready
+
+    def discard(self, key, budget):
+        built = self.built.pop(key, None)
+        if built is None:
+            raise RequestError("unknown_server", "no built server %r" % (key,))
+        if built.served is not None and built.served in self.servers.served:
+            return self.servers.stop(built.served)
+        returned, _, error, duration = run_bounded(built.server.server_close, budget, "server_close")
+        return {"hung": [] if returned else ["server_close()"], "server_close": duration,
+                "error": lab_error(error)}
+
+    def discard_all(self):
+        for key in sorted(self.built):
+            try:
+                self.discard(key, BUDGETS["short"])
+            except Exception:
+                traceback.print_exc()
 
 
 # =========================================================================== the loop
@@ -1600,6 +1997,7 @@ class Agent(object):
         self.subject = None
         self.servers = Servers()
         self.bench = Bench()  # port-c
+        self.lab = Lab(self.servers)  # built servers (BIND, UDP, UNIX: port-a)
 
     def hello(self):
         return {"event": "hello", "protocol": PROTOCOL, "agent": AGENT, "pid": os.getpid(), "clock": CLOCK,
@@ -1682,6 +2080,26 @@ class Agent(object):
 
     def op_bench_forget(self, request):
         return self.bench.forget(request.get("server"))
+    # ----------------------------------------------------------- built servers (BIND, UDP, UNIX: port-a)
+
+    def op_build(self, request):
+        spec = request.get("spec")
+        if not isinstance(spec, dict) or "log" not in spec:
+            raise RequestError("bad_spec", "build needs a spec object with a log path")
+        return self.lab.build(self.need_subject(), spec, float(request.get("bound") or BUDGETS["short"]))
+
+    def op_invoke(self, request):
+        return self.lab.invoke(request.get("server"), request.get("method"), request.get("args"),
+                               bool(request.get("spy_listen")), float(request.get("bound") or BUDGETS["short"]))
+
+    def op_inspect(self, request):
+        return self.lab.inspect(request.get("server"), native(request.get("attrs")), native(request.get("sockopts")))
+
+    def op_serve_built(self, request):
+        return self.lab.serve(request.get("server"))
+
+    def op_discard(self, request):
+        return self.lab.discard(request.get("server"), float(request.get("bound") or BUDGETS["short"]))
 
     def dispatch(self, request):
         ident = request.get("id")
@@ -1976,6 +2394,7 @@ OPS = ("ping", "load", "snapshot", "fingerprint", "serve", "call", "stop_server"
        # SERVE, SHUTDOWN, THREADING (port-c)
        "bench_build", "bench_start", "bench_wait", "bench_fileno", "bench_forget", "bench_record",
        "bench_threads", "bench_hasattr")
+OPS += ("build", "invoke", "inspect", "serve_built", "discard")  # built servers (BIND, UDP, UNIX: port-a)
 
 
 # =========================================================================== HANDLER, PIPELINE, DISCONNECT (port-b)
@@ -2572,22 +2991,6 @@ def _argument(log, value):
     return value
 
 
-def fileno_of(sock):
-    """``sock.fileno()``, or the description of what it raised.
-
-    Python 2's ``socket.close()`` swaps the object's ``_sock`` for a ``socket._closedsocket``,
-    whose every method raises EBADF: such a socket is reported as -1, what ``fileno()`` of a
-    closed socket returns from Python 3 on (Lib/socket.py of 2.7.18: ``_closedsocket``).
-    (The same function as port-a's, for the lead's merge.)"""
-    closed_type = getattr(socket, "_closedsocket", None)
-    if PY2 and closed_type is not None and isinstance(getattr(sock, "_sock", None), closed_type):
-        return -1
-    try:
-        return sock.fileno()
-    except Exception as exc:
-        return {"error": describe_exception(exc)}
-
-
 def open_fd_targets():
     """This process's open descriptors -> what they point to (None: unknown), as the kit's leak check."""
     for directory in ("/proc/self/fd", "/dev/fd"):
@@ -2740,6 +3143,7 @@ def main(argv=None):
     stdin = sys.stdin if PY2 else sys.stdin.buffer
     reason = agent.run(stdin)
     agent.servers.stop_all()
+    agent.lab.discard_all()
     channel.send({"event": "goodbye", "reason": reason})
     sys.stderr.flush()
     os._exit(0)

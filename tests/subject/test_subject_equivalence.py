@@ -22,7 +22,7 @@ from harness.core import timeouts
 REPO = Path(__file__).resolve().parents[2]
 NEEDS = "needs in-process access"
 #: Areas whose every check variant must run both ways (issue 17: written once in spec form).
-THROUGH_AGENT = ("TUTORIAL", "HANDLER", "PIPELINE", "DISCONNECT")
+THROUGH_AGENT = ("TUTORIAL", "HANDLER", "PIPELINE", "DISCONNECT", "BIND", "UDP", "UNIX")
 
 #: SERVE, SHUTDOWN, THREADING, FORKING: the check IDs that run through the agent (bench
 #: servers, conformance/tools/remote_bench.py; the forking lab, agent.py --lab) and must

@@ -76,6 +76,7 @@ def _session(python):
             agent.request("bench_threads", log=log.path, collect=True)
             agent.request("bench_hasattr", server=built["server"], name="__enter__")
             agent.request("bench_forget", server=built["server"])
+            _built_servers(agent, log, directory)
             events = log.read()
         agent.request("bye")
     finally:
@@ -105,6 +106,21 @@ def _probe_ops(agent, log, directory):
                                                  "probe": {"handle": [["write", "hi"]]}},
                             data="6869", client=list(client.getsockname()), limit=timeouts.short())
         assert ran["returned"] and clients.recvfrom(client)[0] == b"hi"
+def _built_servers(agent, log, directory):
+    """The built-server ops (BIND, UDP, UNIX): a failed construction, a spied activation, a served one."""
+    spec = {"server_class": "TCPServer", "behaviour": "respond", "handler_base": "BaseRequestHandler",
+            "options": {"reply": "fixed", "text": "hi"}, "log": log.path, "directory": directory}
+    failed = agent.request("build", spec=dict(spec, hooks={"server_bind": "raise", "server_close": "record"}))
+    assert failed["server"] is None and failed["injected"]
+    built = agent.request("build", spec=dict(spec, bind_and_activate=False, attrs={"request_queue_size": 2}))
+    agent.request("invoke", server=built["server"], method="server_bind", bound=timeouts.short())
+    spied = agent.request("invoke", server=built["server"], method="server_activate", spy_listen=True)
+    assert spied["listen_calls"] == [[2]]
+    agent.request("inspect", server=built["server"], attrs=["request_queue_size"], sockopts=["SO_ACCEPTCONN"])
+    ready = agent.request("serve_built", server=built["server"], budget=timeouts.long())
+    with clients.connect(tuple(ready["address"]), "inet") as sock:
+        assert clients.recv_until_eof(sock, timeouts.Deadline(timeouts.short(), "the reply")) == b"hi"
+    assert agent.request("discard", server=built["server"], budget=timeouts.long())["hung"] == []
 
 
 def test_every_message_of_a_session_is_valid(subject_python):
@@ -212,3 +228,13 @@ def test_the_forking_lab_speaks_the_schema(subject_python, tmp_path):
     for event in events:
         errors = list(event_validator.iter_errors(event))
         assert not errors, f"{event!r}: {errors[0].message}"
+
+
+def test_the_built_server_vocabulary_is_the_schemas():
+    """BIND, UDP, UNIX: the built-server methods and socket options are the schema's."""
+    from harness.subject import agent
+
+    defs = SCHEMA["$defs"]
+    assert sorted(agent.LAB_CALLS) == sorted(defs["built_method"]["enum"])
+    assert sorted(agent.SOCKOPTS) == sorted(defs["sockopt"]["enum"])
+    assert set(agent.CONSTRUCTION_HOOKS) <= set(agent.HOOKS)
