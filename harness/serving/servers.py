@@ -94,6 +94,7 @@ from harness.core.addresses import UnsupportedFeature
 from harness.core.capabilities import caps
 from harness.core.prerequisites import LATCH, PreconditionFailed
 from harness.core.timeouts import HarnessTimeout
+from harness.subject.agent import inside_wait
 
 
 class LeakError(AssertionError):
@@ -437,14 +438,8 @@ class LoopCounter:
 
 
 def _inside_wait(frame: Any) -> bool:
-    """Whether ``frame`` or one of its few callers is itself a wait call."""
-    for _ in range(4):
-        if frame is None:
-            return False
-        if frame.f_code.co_name in WAIT_CALLS:
-            return True
-        frame = frame.f_back
-    return False
+    """Whether ``frame`` or one of its few callers is itself a wait call (the agent's function)."""
+    return inside_wait(frame, WAIT_CALLS)
 
 
 def _quiet_the_listener(server: Any) -> None:

@@ -1828,15 +1828,6 @@ class BenchCall(object):
         self.thread = threading.Thread(target=self.run, name="ssc-agent-bench:" + name)
         self.thread.daemon = True
 
-    def _inside_wait(self, frame):
-        for _ in range(4):
-            if frame is None:
-                return False
-            if frame.f_code.co_name in BENCH_WAIT_CALLS:
-                return True
-            frame = frame.f_back
-        return False
-
     def profile(self, frame, event, arg):
         if event == "c_call":
             name = getattr(arg, "__name__", "")
@@ -1853,7 +1844,7 @@ class BenchCall(object):
             with self.lock:
                 self.waiting = True
                 self.lock.notify_all()
-        if name in BENCH_SELECT_CALLS and not self._inside_wait(caller):
+        if name in BENCH_SELECT_CALLS and not inside_wait(caller, BENCH_WAIT_CALLS):
             with self.lock:
                 self.waits += 1
                 self.lock.notify_all()
@@ -1991,6 +1982,27 @@ class Bench(object):
 
 
 
+def spec_of(request, op):
+    """The ``spec`` object of a request that builds a server: every such op needs one with a log path."""
+    spec = request.get("spec")
+    if not isinstance(spec, dict) or "log" not in spec:
+        raise RequestError("bad_spec", "%s needs a spec object with a log path" % op)
+    return spec
+
+
+def inside_wait(frame, names):
+    """Whether ``frame`` or one of its few callers is itself a wait call (one of ``names``): a
+    selector's own ``poll()`` inside ``select()`` is one wait, not two.  The host's loop counter
+    (harness.serving.servers.LoopCounter) uses this same function."""
+    for _ in range(4):
+        if frame is None:
+            return False
+        if frame.f_code.co_name in names:
+            return True
+        frame = frame.f_back
+    return False
+
+
 class Agent(object):
     def __init__(self, channel):
         self.channel = channel
@@ -2031,10 +2043,7 @@ class Agent(object):
         return fingerprint()
 
     def op_serve(self, request):
-        spec = request.get("spec")
-        if not isinstance(spec, dict) or "log" not in spec:
-            raise RequestError("bad_spec", "serve needs a spec object with a log path")
-        return self.servers.serve(self.need_subject(), spec)
+        return self.servers.serve(self.need_subject(), spec_of(request, "serve"))
 
     def op_call(self, request):
         budget = float(request.get("budget") or BUDGETS["short"])
@@ -2045,10 +2054,7 @@ class Agent(object):
 
     # SERVE, SHUTDOWN, THREADING (port-c): the bench
     def op_bench_build(self, request):
-        spec = request.get("spec")
-        if not isinstance(spec, dict) or "log" not in spec:
-            raise RequestError("bad_spec", "bench_build needs a spec object with a log path")
-        return self.bench.build(self.need_subject(), spec)
+        return self.bench.build(self.need_subject(), spec_of(request, "bench_build"))
 
     def op_bench_start(self, request):
         return self.bench.start(request.get("server"), request.get("method"), request.get("args"))
@@ -2083,10 +2089,7 @@ class Agent(object):
     # ----------------------------------------------------------- built servers (BIND, UDP, UNIX: port-a)
 
     def op_build(self, request):
-        spec = request.get("spec")
-        if not isinstance(spec, dict) or "log" not in spec:
-            raise RequestError("bad_spec", "build needs a spec object with a log path")
-        return self.lab.build(self.need_subject(), spec, float(request.get("bound") or BUDGETS["short"]))
+        return self.lab.build(self.need_subject(), spec_of(request, "build"), float(request.get("bound") or BUDGETS["short"]))
 
     def op_invoke(self, request):
         return self.lab.invoke(request.get("server"), request.get("method"), request.get("args"),
@@ -3022,10 +3025,7 @@ def fd_leaks(served):
 
 
 def _op_probe_build(self, request):
-    spec = request.get("spec")
-    if not isinstance(spec, dict) or "log" not in spec:
-        raise RequestError("bad_spec", "probe_build needs a spec object with a log path")
-    spec = native(spec)
+    spec = native(spec_of(request, "probe_build"))
     servers = self.servers
     server, log = servers.build(self.need_subject(), spec)
     servers.counter += 1
