@@ -602,7 +602,11 @@ def loop_busy_in_request(server: Any) -> Optional[str]:
 
 def shutdown_stuck(server: Any) -> Optional[str]:
     """What was seen when ``shutdown()`` of this implementation did not return
-    in this run (None: never seen)."""
+    in this run (None: never seen).  Never for a server living in a subject
+    interpreter (``remote``): the host sees only its proxy, whose methods are the
+    same code for every subject server, so a latch would refuse every later one."""
+    if getattr(server, "remote", False):
+        return None
     return LATCH.get("shutdown_returns", prerequisites.function_key(server, "shutdown", "serve_forever"))
 
 
@@ -611,6 +615,8 @@ def note_shutdown_stuck(server: Any, budget: float) -> str:
     detail.  Not when the loop is stuck inside a request: shutdown() rightly waits
     for it, and the hung request is what the check that sees it reports."""
     detail = f"timed out after {budget:.2f}s waiting for server.shutdown() of {type(server).__name__} to return"
+    if getattr(server, "remote", False):
+        return detail  # judged by the check that saw it, latched for nothing (see shutdown_stuck)
     busy = loop_busy_in_request(server)
     if busy is not None:
         return f"{detail} (serve_forever() is inside {busy}())"
