@@ -1233,13 +1233,7 @@ class Servers(object):
         key = "s%d" % self.counter
         self.served[key] = served
         log.append(kind="server", event="ready", pid=os.getpid(), ref=remember(log, server))  # ref: port-b
-        address = server.server_address
-        if isinstance(address, tuple):
-            address = list(address)
-        elif isinstance(address, bytes) and not PY2:
-            address = address.decode("utf-8", "surrogateescape")
-        else:
-            address = host_path(address)  # others: an AF_UNIX path as the host names it
+        address = reply_address(server.server_address)
         return {"server": key, "address": address, "family": spec.get("family") or "inet",
                 "pid": os.getpid(), "server_class": type(server).__mro__[1].__name__
                 if hasattr(type(server), "__mro__") else spec.get("server_class")}
@@ -1980,6 +1974,16 @@ class Bench(object):
             run_bounded(server.server_close, BUDGETS["short"], "server_close")
         return {}
 
+
+
+def reply_address(address):
+    """A served server's address in a reply: a tuple as a list, bytes as text, an AF_UNIX path
+    as the host names it (host_path)."""
+    if isinstance(address, tuple):
+        return list(address)
+    if isinstance(address, bytes) and not PY2:
+        return address.decode("utf-8", "surrogateescape")
+    return host_path(address)
 
 
 def spec_of(request, op):
@@ -3034,13 +3038,7 @@ def _op_probe_build(self, request):
     servers.served[key].fds_before = open_fd_targets()
     ref = remember(log, server)
     log.append(kind="server", event="built", ref=ref, pid=os.getpid())
-    address = server.server_address
-    if isinstance(address, tuple):
-        address = list(address)
-    elif isinstance(address, bytes) and not PY2:
-        address = address.decode("utf-8", "surrogateescape")
-    else:
-        address = host_path(address)  # others: an AF_UNIX path as the host names it
+    address = reply_address(server.server_address)
     return {"server": key, "address": address, "family": spec.get("family") or "inet", "pid": os.getpid(),
             "server_class": spec.get("server_class"), "ref": ref}
 
