@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -208,15 +209,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _probe_subject(python: str, impls: Sequence[str]) -> str:
     """The subject interpreter's path, once an agent in it said hello in this kit's
     protocol and loaded every implementation; else a usage error (exit 2) saying why."""
+    from harness.subject.client import interpreter_words
     from harness.subject.session import open_subject
 
-    found = shutil.which(python)
+    try:
+        words = interpreter_words(python)
+    except ValueError as exc:  # shlex: an unclosed quote
+        raise UsageProblem(f"--subject-python {python}: {exc}") from None
+    found = shutil.which(words[0]) if words else None
     if found is None:
         raise UsageProblem(f"--subject-python {python}: no such interpreter")
+    # a bare path is resolved on PATH; words with flags stay as given (quoted again for the children)
+    command = found if len(words) == 1 else shlex.join([found, *words[1:]])
     for impl in impls:
-        session, _ = open_subject(found, impl)  # ImplementationError: exit 2 with its message
+        session, _ = open_subject(command, impl)  # ImplementationError: exit 2 with its message
         session.close()
-    return found
+    return command
 
 
 # ---------------------------------------------------------- other commands --

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 from typing import Any, Dict, List, Optional, Sequence
 
 from harness.core import timeouts
@@ -64,13 +65,20 @@ class AgentRefused(AgentError):
         self.details = details or {}
 
 
+def interpreter_words(python: str) -> List[str]:
+    """The command words of ``--subject-python``: an existing path as it is (spaces and
+    all), else shell-like words, so ``"py -2.7"`` or ``"'/opt/my python/bin/python' -OO"``
+    (a path with a space, then flags) both work (``shlex``, POSIX quoting)."""
+    if os.path.exists(python):
+        return [python]
+    return shlex.split(python)
+
+
 def agent_command(python: str) -> List[str]:
-    """How to start the agent under ``python`` (a path, or ``"py -2.7"``-like words)."""
+    """How to start the agent under ``python`` (see :func:`interpreter_words`)."""
     # its lifetime bounds an orphan that no one asks to stop: an hour at the default budgets
     lifetime = ["--lifetime", f"{timeouts.long() * 60:.0f}"]
-    if os.path.exists(python):
-        return [python, AGENT_PATH, *lifetime]
-    return python.split() + [AGENT_PATH, *lifetime]
+    return [*interpreter_words(python), AGENT_PATH, *lifetime]
 
 
 class SubjectAgent:

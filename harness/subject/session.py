@@ -262,11 +262,10 @@ class SubjectSession:
         :mod:`conformance.children.forking_lab`, loading what this session's agent loads."""
         import json
 
-        from harness.subject.client import AGENT_PATH
+        from harness.subject.client import AGENT_PATH, interpreter_words
 
         spec = dict(spec, impl=self.load_spec, budgets=budgets())
-        words = [self.python] if os.path.exists(self.python) else self.python.split()
-        return [*words, AGENT_PATH, "--lab", json.dumps(spec)]
+        return [*interpreter_words(self.python), AGENT_PATH, "--lab", json.dumps(spec)]
 
 
 def where_it_runs(impl: Any, capability: str, here: bool) -> bool:

@@ -85,3 +85,18 @@ def test_ssconform_run_refuses_a_foreign_agent_before_any_check(tmp_path, capsys
     assert status == 2
     assert "speaks subject protocol 99; this kit speaks 1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.json"))
+
+
+@pytest.mark.parametrize("given, message", [
+    ("'/tmp/unclosed -OO", "No closing quotation"),
+    ("'/nonexistent dir/python' -OO", "no such interpreter"),
+])
+def test_ssconform_run_refuses_a_subject_command_it_cannot_start(given, message, tmp_path, capsys):
+    """``--subject-python`` takes shell-quoted words (a path with a space, then flags):
+    an unclosed quote or a missing interpreter is a usage error (exit 2), before any check."""
+    from harness.cli import main as cli
+
+    status = cli.main(["run", "--subject-python", given, "--out", str(tmp_path / "out")])
+    assert status == 2, f"--subject-python {given!r}: exit {status}"
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.json"))
