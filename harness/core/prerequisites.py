@@ -115,6 +115,32 @@ OWNERS.update({
     "address_bound": ("BIND-004", "server_bind() stores the bound address (port 0 becomes the real port)"),
 })
 
+#: prec-bind: a Unix server kind that does not serve where its inet sibling does (the probes serve
+#: one request through each plain class): the check that serves that kind plainly owns it, and
+#: every later loop of a class with it in its MRO is refused (:func:`kind_serves`)
+KIND_SERVES: Dict[str, str] = {
+    "unix_stream_serves": "UnixStreamServer",
+    "unix_datagram_serves": "UnixDatagramServer",
+}
+OWNERS.update({
+    "unix_stream_serves": ("UNIX-001", "a plain UnixStreamServer serves a stream client where TCPServer does"),
+    "unix_datagram_serves": ("UNIX-002", "a plain UnixDatagramServer answers a bound datagram client where "
+                                         "UDPServer does"),
+})
+
+
+def kind_serves(cls: type) -> Optional["PreconditionFailed"]:
+    """The broken :data:`KIND_SERVES` behaviour a server class ``cls`` needs (a base
+    of its MRO found by the probes not to serve a request), else None."""
+    names = {klass.__name__ for klass in getattr(cls, "__mro__", ())}
+    for behaviour, name in KIND_SERVES.items():
+        if name in names:
+            found = LATCH.get(behaviour, (f"class={name}",))
+            if found is not None:
+                return PreconditionFailed(behaviour, found)
+    return None
+
+
 #: behaviour above -> the functions (resolved on the implementation's class) a finding is keyed by:
 #: see :func:`serving_needs`
 SERVING_NEEDS: Dict[str, Tuple[str, ...]] = {
@@ -578,4 +604,5 @@ GUARD = Guard()
 
 __all__ = ("CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
-           "implementation_class", "owner_of", "serving_key", "serving_needs")
+           "implementation_class", "owner_of", "serving_key", "serving_needs",
+           "KIND_SERVES", "kind_serves")

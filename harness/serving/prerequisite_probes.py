@@ -143,9 +143,14 @@ def run(module: Any) -> Dict[str, str]:
                 _probe_datagram_request(module, server, findings)
         if not findings:  # a hang found above would only hang this probe's threads again
             _probe_threading(module, findings)
+        served = {}
         for name in ("TCPServer", "UDPServer"):
             if not findings:  # one finding is enough: UDPServer shares serve_forever() with TCPServer
-                _probe_served_requests(module, name, findings)
+                served[name] = _probe_served_requests(module, name, findings)
+        for name, sibling in (("UnixStreamServer", "TCPServer"), ("UnixDatagramServer", "UDPServer")):
+            if served.get(sibling) and not findings and directory is not None:  # prec-bind
+                with addresses.private_dir() as unix_dir:
+                    _probe_served_requests(module, name, findings, unix_dir)
         if "request_ends" in findings:  # ThreadingMixIn ends its requests through the same
             _probe_served_requests(module, "ThreadingTCPServer", {})  # shutdown_request(), or not
         for server in opened:
@@ -296,15 +301,19 @@ def _probe_threading(module: Any, findings: Dict[str, str]) -> None:
             server.socket.close()
 
 
-def _exchange(server: Any, dgram: bool) -> Dict[str, Any]:
-    """One request to ``server``: ``{"data", "eof", "waited"}`` (stream: connect, send, SHUT_WR,
-    read to EOF; datagram: one datagram, one reply), each bounded by ``short()``.  ``waited``:
-    the budget ran out (a reset, an abortive close, is an end, judged by the checks that own it)."""
+def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None) -> Dict[str, Any]:
+    """One request to ``server``: ``{"data", "eof", "waited", "error"}`` (stream: connect, send,
+    SHUT_WR, read to EOF; datagram: one datagram, one reply), each bounded by ``short()``.
+    ``waited``: the budget ran out (a reset, an abortive close, is an end, judged by the checks
+    that own it).  ``unix_dir``: an AF_UNIX client (a datagram one bound in that directory)."""
     kind = socket.SOCK_DGRAM if dgram else socket.SOCK_STREAM
-    got: Dict[str, Any] = {"data": b"", "eof": False, "waited": False}
+    got: Dict[str, Any] = {"data": b"", "eof": False, "waited": False, "error": None}
     deadline = timeouts.Deadline(timeouts.short(), "the probe's reply")
-    with socket.socket(socket.AF_INET, kind) as client:
+    family = socket.AF_INET if unix_dir is None else socket.AF_UNIX  # type: ignore[attr-defined]
+    with socket.socket(family, kind) as client:
         try:
+            if unix_dir is not None and dgram:  # an unbound AF_UNIX client cannot be answered
+                client.bind(addresses.unix_address(unix_dir, "probe-client"))
             client.settimeout(deadline.remaining())
             if dgram:
                 client.sendto(b"probe", server.server_address)
@@ -322,22 +331,28 @@ def _exchange(server: Any, dgram: bool) -> Dict[str, Any]:
                 got["data"] += chunk
         except socket.timeout:
             got["waited"] = True
-        except OSError:  # what arrived so far is the observation
-            pass
+        except OSError as exc:  # what arrived so far is the observation
+            got["error"] = f"{type(exc).__name__}: {exc}"
     return got
 
 
-def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> None:
+def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
+                           unix_dir: Optional[str] = None) -> bool:
     """Two requests through serve_forever() of ``module.<name>``: each gets its echo (and,
     on a stream, EOF), and the loop is still running after the first.  A request that never
     ends (no EOF after the handler returned), a datagram request whose end closed the shared
     socket, and a loop that returned after one request are findings: every later check that
-    serves such a server would wait out its own budget for the same defect."""
+    serves such a server would wait out its own budget for the same defect.
+
+    prec-bind: ``unix_dir`` serves a Unix kind (:data:`harness.core.prerequisites.KIND_SERVES`)
+    there, once its inet sibling was served: a first request it does not answer is a finding of
+    that kind, which only the Unix checks' owner judges.  True: the first request got its echo."""
     cls = getattr(module, name, None)
     base = getattr(module, "BaseRequestHandler", None)
     if not isinstance(cls, type) or not isinstance(base, type):
-        return
-    dgram = name == "UDPServer"
+        return False
+    dgram = name in ("UDPServer", "UnixDatagramServer")
+    address = addresses.loopback("inet") if unix_dir is None else addresses.unix_address(unix_dir, "served")
     # the request stays referenced, as a check's recorder keeps it: only shutdown_request()
     # and close_request() end it then, not the garbage collector (PIPELINE-002 keeps a dup)
     kept: List[Any] = []
@@ -353,9 +368,9 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
                 self.request.sendall(self.request.recv(64))
 
     server = _bounded("constructor_returns", module, f"{name}(address, handler)",
-                      lambda: cls(addresses.loopback("inet"), Echo), findings)
+                      lambda: cls(address, Echo), findings)
     if server is None:
-        return
+        return False
     ended: Dict[str, Any] = {}
 
     def serve() -> None:
@@ -367,18 +382,20 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
     thread = threading.Thread(target=serve, name="ssc-bounded:probe serve_forever() with requests", daemon=True)
     thread.start()
     try:
-        first = _exchange(server, dgram)
+        first = _exchange(server, dgram, unix_dir)
         if first["data"] != b"probe":
-            return  # not served at all: the checks that own the request path judge it
+            if unix_dir is not None:  # its sibling was served: the Unix kind itself does not serve
+                _note_kind_unserved(name, first, findings)
+            return False  # not served at all: the checks that own the request path judge it
         if not dgram and first["waited"]:
             detail = (f"{name}: the client got the handler's reply but no EOF within {timeouts.short():.2f}s "
                       f"after the handler returned (the request was not shut down and closed)")
             LATCH.set("request_ends", prerequisites.serving_key(cls, "request_ends"), detail)
             findings["request_ends"] = detail
-            return
-        second = _exchange(server, dgram)
+            return True
+        second = _exchange(server, dgram, unix_dir)
         if second["data"] == b"probe":
-            return
+            return True
         if dgram and getattr(server.socket, "fileno", lambda: -1)() == -1:
             detail = f"{name}: ending the first datagram request closed the shared server socket"
             LATCH.set("datagram_socket_survives", prerequisites.serving_key(cls, "datagram_socket_survives"),
@@ -399,6 +416,18 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
         _bounded("server_close_returns", module, f"{name}.server_close()", server.server_close, findings)
         with contextlib.suppress(Exception):
             server.socket.close()
+    return True
+
+
+def _note_kind_unserved(name: str, got: Dict[str, Any], findings: Dict[str, str]) -> None:
+    """prec-bind: latch the :data:`~harness.core.prerequisites.KIND_SERVES` behaviour of the
+    plain Unix class ``name`` whose first request ``got`` no echo."""
+    for behaviour, kind in prerequisites.KIND_SERVES.items():
+        if kind == name:
+            seen = got["error"] or ("no reply within the budget" if got["waited"] else f"reply {got['data']!r}")
+            detail = f"a plain {name} did not answer one request where its inet sibling did ({seen})"
+            LATCH.set(behaviour, (f"class={name}",), detail)
+            findings[behaviour] = detail
 
 
 __all__ = ("run",)

@@ -564,7 +564,8 @@ def loop_known_broken(server: Any) -> Optional[PreconditionFailed]:
     found = LATCH.get("serve_forever_runs", prerequisites.function_key(server, "serve_forever"))
     if found is not None:
         return PreconditionFailed("serve_forever_runs", found)
-    return prerequisites.family_needs(type(server)) or prerequisites.serving_needs(type(server))
+    return (prerequisites.family_needs(type(server)) or prerequisites.serving_needs(type(server))
+            or prerequisites.kind_serves(type(server)))  # prec-bind: a Unix kind found not to serve
 
 
 def shutdown_target(fn: Any) -> Any:
