@@ -239,6 +239,26 @@ def constructor_failure(tb: Any) -> Optional[PreconditionFailed]:
     return None
 
 
+def unconstructible(class_name: str, detail: str) -> Optional[PreconditionFailed]:
+    """prec-bind: a :class:`PreconditionFailed` naming the owner of ``constructs:<class_name>``
+    when the probes found its base class (:data:`CONSTRUCTORS`) not to construct on a fresh
+    address, else None: a construction that failed through a builder other than
+    :func:`harness.serving.servers.build_server` (``detail``: what it raised) ends as one that
+    failed there does."""
+    try:
+        owner_of("constructs:" + class_name)
+    except KeyError:
+        return None
+    base = class_name
+    for prefix in ("Threading", "Forking"):
+        if base.startswith(prefix) and base[len(prefix):] in CONSTRUCTORS:
+            base = base[len(prefix):]
+    found = LATCH.get("constructs:" + base, ())
+    if found is None:
+        return None
+    return PreconditionFailed("constructs:" + class_name, f"{detail}; so does {found}")
+
+
 def judged_broken_prerequisite(exc: BaseException) -> Optional[PreconditionFailed]:
     """The broken prerequisite behind a check's failure ``exc``, else None: ``exc`` or an
     exception it was raised while handling (``__context__``, ``__cause__``; a check that
@@ -605,4 +625,4 @@ GUARD = Guard()
 __all__ = ("CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
            "implementation_class", "owner_of", "serving_key", "serving_needs",
-           "KIND_SERVES", "kind_serves")
+           "KIND_SERVES", "kind_serves", "unconstructible")

@@ -161,7 +161,11 @@ def _refused(exc: AgentRefused, class_name: str) -> BaseException:
     if exc.code == "serve_failed":
         return servers.ServeError(f"{class_name}: {exc}")
     if exc.code == "exception":
-        return ConstructionError(f"{class_name}: {exc.details.get('type')}: {exc.details.get('message')}")
+        raised = f"{class_name}: {exc.details.get('type')}: {exc.details.get('message')}"
+        # prec-bind: a class the probes found not to construct at all is its owner's, not this check's
+        from harness.core.prerequisites import unconstructible
+
+        return unconstructible(class_name, raised) or ConstructionError(raised)
     if exc.code == "timeout":
         return HarnessTimeout(f"serve_forever of {class_name} to reach its selector ({exc})", timeouts.long())
     return exc
