@@ -280,22 +280,39 @@ def judged_broken_prerequisite(exc: BaseException) -> Optional[PreconditionFaile
 
 
 def _port_zero_client(exc: BaseException) -> Optional[PreconditionFailed]:
-    """A connection refused to port 0 while the probes found a server that keeps port 0 as
-    its server_address ("address_bound"): the client took the address from the server."""
-    if not isinstance(exc, ConnectionRefusedError):
-        return None
-    found = LATCH.first_of("address_bound")
-    if found is None:
+    """A connection refused to port 0 (a datagram sent there: EINVAL) while the probes found a
+    server that keeps port 0 as its server_address ("address_bound"): the client took the
+    address from the server (a local ``address``, or the ``address`` / ``server_address`` of a
+    local ``server``)."""
+    import errno
+
+    if not isinstance(exc, OSError) or exc.errno not in (errno.ECONNREFUSED, errno.EINVAL, errno.EADDRNOTAVAIL):
         return None
     tb = exc.__traceback__
     for _ in range(200):  # bounded
         if tb is None:
             return None
-        address = tb.tb_frame.f_locals.get("address")
-        if isinstance(address, tuple) and len(address) >= 2 and address[1] == 0:
-            return PreconditionFailed("address_bound", found)
+        local = tb.tb_frame.f_locals
+        server = local.get("server")
+        for address in (local.get("address"), getattr(server, "address", None) if server is not None else None,
+                        getattr(server, "server_address", None) if server is not None else None):
+            broken = unreachable(address)
+            if broken is not None:
+                return broken
         tb = tb.tb_next
     return None
+
+
+def unreachable(address: Any) -> Optional[PreconditionFailed]:
+    """prec-bind: a :class:`PreconditionFailed` naming BIND-004 when a client is about to reach
+    ``address``, an internet address with port 0 (no server listens there), while the probes
+    found a server that keeps port 0 as its server_address ("address_bound"): the client took
+    the address from such a server.  Else None."""
+    if not (isinstance(address, tuple) and len(address) >= 2 and address[1] == 0
+            and isinstance(address[0], str)):
+        return None
+    found = LATCH.first_of("address_bound")
+    return PreconditionFailed("address_bound", found) if found is not None else None
 
 
 def family_key(cls: type, behaviour: str) -> Optional[Tuple[str, ...]]:
@@ -625,4 +642,4 @@ GUARD = Guard()
 __all__ = ("CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
            "implementation_class", "owner_of", "serving_key", "serving_needs",
-           "KIND_SERVES", "kind_serves", "unconstructible")
+           "KIND_SERVES", "kind_serves", "unconstructible", "unreachable")
