@@ -42,7 +42,7 @@ from conformance.tools.child_runs import run_child
 from conformance.tools.remote_bench import SENTINEL, bench_server, elapsed_of, recorder_for
 from conformance.tools.roundtrip import read_to_eof, try_roundtrip
 from conformance.tools.running import Background, LoopThread, owned, serving
-from harness.core import clock, timeouts
+from harness.core import clock, prerequisites, timeouts
 from harness.core.observations import summary
 from harness.serving.servers import call_bounded, run_handle_request
 from harness.subject.mirror import NeedsInProcess
@@ -256,6 +256,10 @@ def test_handle_request_serves_exactly_one(impl, observe):
             run_handle_request(server)
             after_two = recorder.count("handler")
             replies = [read_to_eof(first, timeouts.absence()), read_to_eof(second, timeouts.absence())]
+    if not all(r["eof"] for r in replies):  # prec-bind: requests the probes found never to end are PIPELINE-002's
+        broken = prerequisites.serving_needs(type(server), ("request_ends",))
+        if broken is not None:
+            raise broken
     observe("handlers_after_first_call", after_one)
     observe("handlers_after_second_call", after_two)
     verify_equal("requests served by one handle_request()", 1, after_one)

@@ -129,6 +129,11 @@ OWNERS.update({
 })
 
 
+#: prec-bind: a scenario that waits for the request's end (harness.clients.disconnect) names the
+#: owner when the handler finished and shutdown_request() never ran
+OWNERS["request_shut_down"] = ("PIPELINE-012", "process_request() calls finish_request(), then shutdown_request()")
+
+
 def kind_serves(cls: type) -> Optional["PreconditionFailed"]:
     """The broken :data:`KIND_SERVES` behaviour a server class ``cls`` needs (a base
     of its MRO found by the probes not to serve a request), else None."""
