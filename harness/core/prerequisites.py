@@ -132,6 +132,18 @@ OWNERS.update({
 #: prec-bind: a scenario that waits for the request's end (harness.clients.disconnect) names the
 #: owner when the handler finished and shutdown_request() never ran
 OWNERS["request_shut_down"] = ("PIPELINE-012", "process_request() calls finish_request(), then shutdown_request()")
+#: prec-bind: a check whose own verdict needs several forked handlers at once (FORKING-002's
+#: limit, CONCURRENCY-006's held datagrams) names the owner when they never overlap
+OWNERS["forking_overlaps"] = ("FORKING-001", "ForkingMixIn handles each request in a new child; handlers run "
+                                             "concurrently")
+
+
+def needs_overlap(behaviour: str, holding: int, wanted: int) -> None:
+    """prec-bind: raise :class:`PreconditionFailed` for ``behaviour`` when only ``holding`` of the
+    ``wanted`` held handlers ran at once: a check that needs them together to judge its own
+    clause cannot (the owner of running them together judges that)."""
+    if holding < wanted:
+        raise PreconditionFailed(behaviour, f"{holding} of {wanted} held handlers ran at once")
 
 
 def kind_serves(cls: type) -> Optional["PreconditionFailed"]:
@@ -647,4 +659,4 @@ GUARD = Guard()
 __all__ = ("CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
            "implementation_class", "owner_of", "serving_key", "serving_needs",
-           "KIND_SERVES", "kind_serves", "unconstructible", "unreachable")
+           "KIND_SERVES", "kind_serves", "unconstructible", "unreachable", "needs_overlap")
