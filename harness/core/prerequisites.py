@@ -132,8 +132,8 @@ OWNERS.update({
 #: prec-bind: a scenario that waits for the request's end (harness.clients.disconnect) names the
 #: owner when the handler finished and shutdown_request() never ran
 OWNERS["request_shut_down"] = ("PIPELINE-012", "process_request() calls finish_request(), then shutdown_request()")
-#: prec-bind: a check whose own verdict needs several forked handlers at once (FORKING-002's
-#: limit, CONCURRENCY-006's held datagrams) names the owner when they never overlap
+#: prec-bind: a check whose own verdict needs several forked handlers at once (FORKING-002 to
+#: reach its max_children limit) names the owner when they never overlap
 OWNERS["forking_overlaps"] = ("FORKING-001", "ForkingMixIn handles each request in a new child; handlers run "
                                              "concurrently")
 
