@@ -114,6 +114,11 @@ class Background:
         stuck = servers.shutdown_stuck(server) if server is not None else None
         if stuck is not None:
             raise PreconditionFailed("shutdown_returns", stuck, timed_out=True)
+        loop_of = getattr(self.fn, "__self__", None)
+        if getattr(self.fn, "__name__", None) == "serve_forever" and loop_of is not None and not self.remote:
+            broken = servers.loop_known_broken(loop_of)  # prec-bind: as LoopThread.start refuses it
+            if broken is not None:
+                raise broken
         self.thread.start()
         return self
 
