@@ -338,7 +338,11 @@ def family_key(cls: type, behaviour: str) -> Optional[Tuple[str, ...]]:
     name, function = FAMILY_NEEDS[behaviour]
     for klass in getattr(cls, "__mro__", ()):
         if klass.__name__ == name:
-            return (f"{name}.{function}={_describe(getattr(klass, function, None))}",)
+            # prec-bind: what the class resolves the function to, not the mix-in's own: a class
+            # listing ThreadingMixIn after its server runs BaseServer.process_request, and only
+            # the classes that do are of a finding about it (api_mixin_last)
+            resolved = getattr(implementation_class(cls), function, None)
+            return (f"{name}.{function}={_describe(resolved)}",)
     return None
 
 
