@@ -320,6 +320,9 @@ def test_context_manager(impl, observe):
         call_bounded(server.server_close, what="server.server_close()")
         verify(not has_attribute(server, "__enter__"), "context manager (API < 3.6)", "absent", "present")
         return
+    if not has_attribute(server, "__enter__"):  # prec-bind: this clause's verdict, not a TypeError
+        call_bounded(server.server_close, what="server.server_close()")
+        verify(False, "context manager (API >= 3.6)", "__enter__ and __exit__", "no __enter__")
     entered = None
     propagated = False
     try:
