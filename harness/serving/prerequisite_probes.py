@@ -386,6 +386,10 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
         if first["data"] != b"probe":
             if unix_dir is not None:  # its sibling was served: the Unix kind itself does not serve
                 _note_kind_unserved(name, first, findings)
+            elif _died(thread, ended):  # prec-bind: the loop died on its first request
+                detail = f"{name}.serve_forever() died handling its first request ({ended['error']})"
+                LATCH.set("serve_forever_runs", prerequisites.function_key(server, "serve_forever"), detail)
+                findings["serve_forever_runs"] = detail
             return False  # not served at all: the checks that own the request path judge it
         if not dgram and first["waited"]:
             detail = (f"{name}: the client got the handler's reply but no EOF within {timeouts.short():.2f}s "
@@ -417,6 +421,12 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
         with contextlib.suppress(Exception):
             server.socket.close()
     return True
+
+
+def _died(thread: threading.Thread, ended: Dict[str, Any]) -> bool:
+    """prec-bind: the probe's serve_forever() raised (it raises at once on the request it died on)."""
+    thread.join(timeouts.absence())
+    return "error" in ended and not thread.is_alive()
 
 
 def _note_kind_unserved(name: str, got: Dict[str, Any], findings: Dict[str, str]) -> None:
