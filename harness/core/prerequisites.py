@@ -146,7 +146,7 @@ def needs_overlap(behaviour: str, holding: int, wanted: int) -> None:
         raise PreconditionFailed(behaviour, f"{holding} of {wanted} held handlers ran at once")
 
 
-def kind_serves(cls: type) -> Optional["PreconditionFailed"]:
+def kind_serves(cls: type) -> Optional[PreconditionFailed]:
     """The broken :data:`KIND_SERVES` behaviour a server class ``cls`` needs (a base
     of its MRO found by the probes not to serve a request), else None."""
     names = {klass.__name__ for klass in getattr(cls, "__mro__", ())}
