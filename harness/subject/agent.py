@@ -902,7 +902,10 @@ class Subject(object):
             self.api_version = [int(declared[0]), int(declared[1])]
         else:
             self.api_version = list(sys.version_info[:2])
-        self.extensions = sorted(str(n) for n in (getattr(self.module, "__socketserver_extensions__", None) or ()))
+        try:  # ext: the host reads a declaration with this same function
+            self.extensions = declared_extensions(self.module)
+        except ValueError as exc:
+            raise RequestError("load_failed", str(exc))
 
     @staticmethod
     def _load(spec):
@@ -1780,8 +1783,16 @@ def bench_hook(base, hook, action, log, fail_accept):
     if original is None:
         return None  # this version has no such hook (service_actions before 3.3): nothing calls it
     state = {"left": int((fail_accept or {}).get("count", 0))}
+    runs = list((fail_accept or {}).get("then") or [])  # ext: further runs of failures, each after a success
 
     def method(self, *args):
+        if hook == "get_request" and runs and state["left"] <= 0:  # ext
+            found = method_body(self, *args)
+            state["left"] = int(runs.pop(0))  # returned: the next run of failures starts
+            return found
+        return method_body(self, *args)
+
+    def method_body(self, *args):
         if hook == "get_request" and state["left"] > 0:
             state["left"] -= 1
             if fail_accept.get("accept_first"):
@@ -3117,6 +3128,120 @@ Agent.op_probe_invoke = _op_probe_invoke
 Agent.op_ref_call = _op_ref_call
 Agent.op_join = _op_join
 OPS = OPS + ("probe_build", "probe_invoke", "ref_call", "join", "run_handler")
+
+
+# =========================================================================== EXT: declared extensions (ext)
+#
+# The EXT checks verify promises an implementation declares beyond the contract
+# (harness/core/extensions.toml).  Here: how a module declares them (the host's
+# harness.core.extensions reads a declaration with this same function, then checks
+# the names against its vocabulary), and two controls of the process the
+# implementation runs in, in-process the check's own (the host calls these same
+# functions), through the agent the subject's:
+#
+# * ``ext_socketpair`` (EXT-002): ``socket.socketpair`` raises EMFILE until switched
+#   back, as when the process has no descriptors left for a pair;
+# * ``ext_lateness_start`` / ``ext_lateness_result`` (EXT-001..003): a control thread
+#   sleeps the given pauses one after another; how much later than their sum it woke
+#   is the scheduler lateness of this process while the check ran, which the check's
+#   timing window includes, so that load alone cannot decide an outcome.
+
+#: The module attribute an implementation declares its extensions with.
+EXTENSIONS_ATTRIBUTE = "__socketserver_extensions__"
+
+
+def declared_extensions(module):
+    """The names ``module.__socketserver_extensions__`` declares, sorted (empty when
+    absent): any iterable of names, not a string (ValueError)."""
+    names = getattr(module, EXTENSIONS_ATTRIBUTE, None)
+    if names is None:
+        return []
+    if isinstance(names, string_types + (bytes,)):
+        raise ValueError("%s.%s: declare a set of names, not the string %r"
+                         % (getattr(module, "__name__", module), EXTENSIONS_ATTRIBUTE, names))
+    return sorted(set(text_type(name) for name in names))
+
+
+SOCKETPAIR = {"original": None}
+
+
+def fail_socketpair(on):
+    """While ``on``: ``socket.socketpair()`` of this process raises EMFILE; off: the original
+    again.  Returns whether it was failing before."""
+    was = SOCKETPAIR["original"] is not None
+    if on and not was:
+        SOCKETPAIR["original"] = getattr(socket, "socketpair", None)
+
+        def socketpair(*args, **kwargs):
+            raise socket.error(errno.EMFILE, "simulated: too many open files (socketpair)")
+
+        socket.socketpair = socketpair
+    elif not on and was:
+        original = SOCKETPAIR["original"]
+        SOCKETPAIR["original"] = None
+        if original is None:
+            del socket.socketpair
+        else:
+            socket.socketpair = original
+    return was
+
+
+class Lateness(object):
+    """A control thread sleeping ``pauses`` one after another, started at once;
+    :meth:`result` is how much later than their sum it woke (seconds, >= 0)."""
+
+    def __init__(self, pauses):
+        self.pauses = [float(p) for p in pauses][:1000]
+        self.late = []
+        self.thread = threading.Thread(target=self.run, name="ssc-ext:lateness")
+        self.thread.daemon = True
+        self.thread.start()
+
+    def run(self):
+        start = now()
+        for pause in self.pauses:
+            time.sleep(pause)
+        self.late.append(max(0.0, now() - start - sum(self.pauses)))
+
+    def result(self, wait):
+        """The lateness, or None when the control has not woken within ``wait`` seconds."""
+        self.thread.join(max(0.0, float(wait)))
+        return round(self.late[0], 4) if self.late else None
+
+
+#: Lateness controls by key, and how many were started.
+LATENESS = {}
+LATENESS_STARTED = [0]
+
+
+def _op_ext_socketpair(self, request):
+    return {"was_failing": fail_socketpair(bool(request.get("fail")))}
+
+
+def _op_ext_lateness_start(self, request):
+    pauses = request.get("pauses")
+    if not isinstance(pauses, list) or not all(isinstance(p, (int, float)) and 0 <= p <= 60 for p in pauses):
+        raise RequestError("bad_request", "pauses must be a list of seconds (0..60)")
+    LATENESS_STARTED[0] += 1
+    key = "l%d" % LATENESS_STARTED[0]
+    LATENESS[key] = Lateness(pauses)
+    return {"control": key}
+
+
+def _op_ext_lateness_result(self, request):
+    control = LATENESS.get(request.get("control"))
+    if control is None:
+        raise RequestError("unknown_server", "no lateness control %r" % (request.get("control"),))
+    late = control.result(min(float(request.get("wait") or 0), BUDGETS["long"]))
+    if late is not None:
+        LATENESS.pop(request.get("control"), None)
+    return {"late": late}
+
+
+Agent.op_ext_socketpair = _op_ext_socketpair
+Agent.op_ext_lateness_start = _op_ext_lateness_start
+Agent.op_ext_lateness_result = _op_ext_lateness_result
+OPS = OPS + ("ext_socketpair", "ext_lateness_start", "ext_lateness_result")
 
 
 def main(argv=None):

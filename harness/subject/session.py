@@ -161,7 +161,18 @@ class SubjectSession:
         return SubjectImplementation(
             name=name, kind=described["kind"], module=build_module(snap), module_name=described["module"],
             file=described.get("file"), version=described["version"], api_version=(api[0], api[1]),
-            subject=self, requested=self.requested, extensions=frozenset(described.get("extensions") or ()))
+            subject=self, requested=self.requested, extensions=self._extensions(described))
+
+    @staticmethod
+    def _extensions(described: Dict[str, Any]) -> FrozenSet[str]:
+        """ext: the names the agent read (agent.declared_extensions), checked against the
+        host's vocabulary as for a module loaded here (an unknown name stops the run)."""
+        from harness.core.extensions import UnknownExtension, validate
+
+        try:
+            return validate(described.get("extensions") or (), f"{described.get('module')}.__socketserver_extensions__")
+        except UnknownExtension as exc:
+            raise SubjectError(str(exc)) from None
 
     def fingerprint(self) -> Dict[str, Any]:
         """The subject's fingerprint, in the record's shape, marked as the agent's (read once)."""
