@@ -37,9 +37,9 @@ RUN_BOTH_WAYS = (
 )
 
 
-def _run(out: Path, *extra: str) -> dict:
+def _run(out: Path, *extra: str, impl: str = "stdlib") -> dict:
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs", "conformance.checks",
-               "--impl", "stdlib", "--ssconform-out", str(out), "-q", "-n", "2", *extra]
+               "--impl", impl, "--ssconform-out", str(out), "-q", "-n", "2", *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSCONFORM_") or k == "SSCONFORM_TIMEOUT_MULTIPLIER"}
     done = subprocess.run(command, cwd=str(REPO), env=env, capture_output=True, text=True,
                           timeout=timeouts.long() * 10)
@@ -69,3 +69,29 @@ def test_agent_path_outcomes_equal_in_process_outcomes(tmp_path):
     ran = len(both)
     assert ran >= 30, f"only {ran} check variants ran through the agent"
     print(f"equivalence: {ran} of {len(agent['checks'])} check variants ran both ways, all equal")
+
+
+# extport: the EXT checks (declared extensions) run through the agent too.  The stdlib declares
+# none, so for it both ways end UNSUPPORTED "not declared"; the reference declares all four,
+# and the test below runs them both ways against it.  EXT-004's select variants need a host
+# child whose selectors lack PollSelector (impl.spec): not through the agent.
+RUN_BOTH_WAYS = RUN_BOTH_WAYS | {f"EXT-{n:03d}" for n in range(1, 5)}
+EXT_NOT_THROUGH_AGENT = {("EXT-004", "select"), ("EXT-004", "select-in-loop")}
+
+
+def test_declared_extensions_end_alike_both_ways_for_the_reference(tmp_path):
+    """extport: the reference (which declares every extension) as the subject, on this
+    interpreter: each EXT variant ends as in-process, and each ran through the agent."""
+    select = ("-k", "test_ext.py")
+    local = _run(tmp_path / "local", *select, impl="reference")
+    agent = _run(tmp_path / "agent", *select, "--subject-python", sys.executable, impl="reference")
+    assert agent["fingerprint"]["subject"]["via"] == "agent"
+    here = {(c["id"], c["variant"]): c["outcome"] for c in local["checks"]}
+    there = {(c["id"], c["variant"]): (c["outcome"], c["message"] or "") for c in agent["checks"]}
+    assert set(here) == set(there) and {key[0] for key in here} == {f"EXT-{n:03d}" for n in range(1, 5)}
+    left_out = sorted(key for key, (_, message) in there.items() if NEEDS in message)
+    assert left_out == sorted(EXT_NOT_THROUGH_AGENT), f"EXT variants not through the agent: {left_out}"
+    differ = {f"{k[0]}[{k[1]}]": (here[k], there[k][0]) for k in there
+              if k not in EXT_NOT_THROUGH_AGENT and here[k] != there[k][0]}
+    assert not differ, f"in-process vs agent outcomes differ (reference): {differ}"
+    assert all(here[k] == "PASS" for k in here), f"the reference keeps every promise in-process: {here}"
