@@ -16,8 +16,10 @@ failures, a handler action), times are taken on the clock of the process
 the server runs in, and what a check changes or measures in that process
 (``socket.socketpair`` failing, the scheduler lateness) is done there
 (:mod:`conformance.tools.process_controls`).  EXT-004's ``select``
-variants run in a host child whose ``selectors`` lacks ``PollSelector``,
-so they need the implementation in the host (UNSUPPORTED through the agent).
+variants need a process whose ``selectors`` lacked ``PollSelector`` when
+the implementation was imported: a host child in-process, a fresh agent of
+the subject's interpreter through the agent
+(:func:`conformance.tools.child_runs.closed_under_loop_select`).
 
 How each promise is observed, without private attributes and without
 timing races:
@@ -71,7 +73,7 @@ import pytest
 
 from conformance.api import EXTENSION, check, unsupported, verify
 from conformance.tools import remote_bench
-from conformance.tools.child_runs import closed_under_loop_without_poll
+from conformance.tools.child_runs import closed_under_loop_select
 from conformance.tools.closed_loop import closed_under_loop
 from conformance.tools.process_controls import Lateness, socketpair_failing
 from conformance.tools.roundtrip import try_roundtrip
@@ -239,7 +241,7 @@ def test_idle_after_server_close(impl, ss, observe, selector, in_loop):
     if selector == "native":
         seen = closed_under_loop(ss, impl=impl)
     else:
-        seen = closed_under_loop_without_poll(impl.spec, in_loop=in_loop)
+        seen = closed_under_loop_select(impl, in_loop=in_loop)
     for key in ("loop_waits_in_window", "window", "idle_calls_expected", "serve_forever_error",
                 "returned_before_shutdown", "shutdown_returned", "loop_ended"):
         observe(key, seen[key])

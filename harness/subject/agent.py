@@ -1681,7 +1681,8 @@ BENCH_ACTIONS = ("returns", "replies", "echoes_to_eof", "waits_for_release", "sh
 #: What a recorded bench hook does: record and call the implementation's ("record"), the
 #: same recording the calling thread's token and id(request) ("record_request"), record
 #: that only ("record_only"), return BENCH_SENTINEL ("sentinel"), just call it ("call").
-BENCH_HOOK_ACTIONS = ("record", "record_request", "record_only", "sentinel", "call")
+BENCH_HOOK_ACTIONS = ("record", "record_request", "record_only", "sentinel", "call",
+                      "close_on_release")  # ext: service_actions closes the server once released
 #: Methods bench_start may run.
 BENCH_METHODS = ("handle_request", "serve_forever", "shutdown", "server_close", "fileno", "__enter__", "__exit__")
 #: Hooks a bench spec may record beyond the builder's HOOKS.
@@ -1802,6 +1803,12 @@ def bench_hook(base, hook, action, log, fail_accept):
             raise socket.error(int(fail_accept["errno"]), "simulated accept() failure")
         if action == "sentinel":
             return BENCH_SENTINEL  # instead of the implementation's (SERVE-002)
+        if action == "close_on_release":  # ext: the loop's own call closes the server (EXT-004)
+            bench_record(log, hook)
+            if not state.get("closed") and bench_released(log):
+                state["closed"] = True
+                self.server_close()
+                bench_record(log, "closed")
         if action == "record":
             bench_record(log, hook)
         elif action in ("record_request", "record_only"):
@@ -3209,6 +3216,24 @@ class Lateness(object):
         return round(self.late[0], 4) if self.late else None
 
 
+def simulate_absent(environ=None):
+    """``SSCONFORM_SIMULATE_ABSENT`` naming ``poll``: this process's ``selectors`` has no
+    ``PollSelector`` and ``select`` no ``poll`` (EXT-004's select variants: CPython and the
+    reference choose their selector when imported, so only a fresh process takes the
+    ``SelectSelector`` path), as conformance/children/no_poll.py does in a host child."""
+    absent = (environ if environ is not None else os.environ).get("SSCONFORM_SIMULATE_ABSENT", "")
+    if "poll" not in [name.strip() for name in absent.split(",")]:
+        return
+    import select
+    try:
+        import selectors
+    except ImportError:  # Python 2: SocketServer calls select.select itself
+        selectors = None
+    for module, name in ((selectors, "PollSelector"), (select, "poll")):
+        if module is not None and hasattr(module, name):
+            delattr(module, name)
+
+
 #: Lateness controls by key, and how many were started.
 LATENESS = {}
 LATENESS_STARTED = [0]
@@ -3246,6 +3271,7 @@ OPS = OPS + ("ext_socketpair", "ext_lateness_start", "ext_lateness_result")
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    simulate_absent()  # ext: before the implementation is imported
     if argv[:1] == ["--lab"]:  # SERVE, SHUTDOWN, THREADING, FORKING (port-c): the forking lab
         lab_main(argv[1])
     lifetime = 1800.0

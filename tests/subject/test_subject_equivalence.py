@@ -73,15 +73,14 @@ def test_agent_path_outcomes_equal_in_process_outcomes(tmp_path):
 
 # extport: the EXT checks (declared extensions) run through the agent too.  The stdlib declares
 # none, so for it both ways end UNSUPPORTED "not declared"; the reference declares all four,
-# and the test below runs them both ways against it.  EXT-004's select variants need a host
-# child whose selectors lack PollSelector (impl.spec): not through the agent.
+# and the test below runs them both ways against it, every variant (EXT-004's select ones in a
+# fresh agent without PollSelector).
 RUN_BOTH_WAYS = RUN_BOTH_WAYS | {f"EXT-{n:03d}" for n in range(1, 5)}
-EXT_NOT_THROUGH_AGENT = {("EXT-004", "select"), ("EXT-004", "select-in-loop")}
 
 
 def test_declared_extensions_end_alike_both_ways_for_the_reference(tmp_path):
     """extport: the reference (which declares every extension) as the subject, on this
-    interpreter: each EXT variant ends as in-process, and each ran through the agent."""
+    interpreter: each EXT variant ran through the agent and ends as in-process."""
     select = ("-k", "test_ext.py")
     local = _run(tmp_path / "local", *select, impl="reference")
     agent = _run(tmp_path / "agent", *select, "--subject-python", sys.executable, impl="reference")
@@ -90,8 +89,7 @@ def test_declared_extensions_end_alike_both_ways_for_the_reference(tmp_path):
     there = {(c["id"], c["variant"]): (c["outcome"], c["message"] or "") for c in agent["checks"]}
     assert set(here) == set(there) and {key[0] for key in here} == {f"EXT-{n:03d}" for n in range(1, 5)}
     left_out = sorted(key for key, (_, message) in there.items() if NEEDS in message)
-    assert left_out == sorted(EXT_NOT_THROUGH_AGENT), f"EXT variants not through the agent: {left_out}"
-    differ = {f"{k[0]}[{k[1]}]": (here[k], there[k][0]) for k in there
-              if k not in EXT_NOT_THROUGH_AGENT and here[k] != there[k][0]}
+    assert not left_out, f"EXT variants not through the agent: {left_out}"
+    differ = {f"{k[0]}[{k[1]}]": (here[k], there[k][0]) for k in there if here[k] != there[k][0]}
     assert not differ, f"in-process vs agent outcomes differ (reference): {differ}"
     assert all(here[k] == "PASS" for k in here), f"the reference keeps every promise in-process: {here}"
