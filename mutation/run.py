@@ -165,6 +165,12 @@ ALL_AREAS = ["API", "BIND", "HANDLER", "PIPELINE", "SERVE", "SHUTDOWN", "THREADI
              "UNIX", "EXT", "FORKING", "DISCONNECT", "CONCURRENCY"]
 
 
+#: Checks left out of every mutant run (``--deselect``): a check whose
+#: outcome on the unmutated reference depends on machine load would turn
+#: load into kills.  Leaving one out can only lose kills, never make one.
+DESELECTED: List[str] = []
+
+
 def pytest_command(areas: Optional[List[str]], multiplier: float, rest_of: Optional[List[str]] = None) -> str:
     """The suite restricted to ``areas``; or, with ``rest_of``, every other area in ALL_AREAS order."""
     cmd = [sys.executable, "-m", "pytest", "--pyargs"]
@@ -176,6 +182,8 @@ def pytest_command(areas: Optional[List[str]], multiplier: float, rest_of: Optio
             "--timeout-multiplier", str(multiplier)]
     if areas:
         cmd += ["--check", ",".join(areas)]
+    for node in DESELECTED:
+        cmd += ["--deselect", node]
     return " ".join(cmd)
 
 
@@ -374,6 +382,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rerun", default="", metavar="JOB[,JOB...]",
                         help="run these mutants again (job id prefixes): their records move to "
                              "rerun-replaced.jsonl, e.g. a kill judged an artefact of load")
+    parser.add_argument("--deselect", action="append", default=[], metavar="NODEID",
+                        help="leave this check out of every mutant run (a check that fails the unmutated "
+                             "reference under load); recorded in each record")
     parser.add_argument("--unit-tests",
                         default="tests/reference_impl --ignore=tests/reference_impl/test_cpython_suite.py",
                         help="reference-only unit tests run against every survivor of the suite (stage 3); "
@@ -390,6 +401,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "mutants.jsonl"
+    DESELECTED[:] = args.deselect
     replace_records(log_path, [p for p in args.rerun.split(",") if p])
 
     commit = prepare_clone(clone, args.update)
@@ -462,7 +474,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             rec = {"job_id": item.job_id, "stage": stage, "module": module, "operator": m.operator_name,
                    "occurrence": m.occurrence, "line": m.start_pos[0], "areas": areas or "ALL",
                    "outcome": outcome, "seconds": round(elapsed, 1), "failed": failed_nodes(output), "commit": commit,
-                   "exception_name_defined": True,
+                   "exception_name_defined": True, "deselected": list(DESELECTED),
                    "diff": result.diff or ""}
             if result.test_outcome is not None:
                 db.set_result(item.job_id, result)
