@@ -231,8 +231,10 @@ def _describe(function: Any) -> str:
 def function_key(obj: Any, *names: str) -> Tuple[str, ...]:
     """The implementation's functions behind ``obj.<name>`` (class attributes), for
     :class:`Latch`: a hung ``shutdown()`` is keyed by ``shutdown`` *and*
-    ``serve_forever``, since either may be the broken one."""
-    return tuple(f"{name}={_describe(getattr(type(obj), name, None))}" for name in names)
+    ``serve_forever``, since either may be the broken one.  ``obj`` may also be the
+    server class itself (a check that serves in another process has no instance)."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    return tuple(f"{name}={_describe(getattr(cls, name, None))}" for name in names)
 
 
 def constructor_failure(tb: Any) -> Optional[PreconditionFailed]:

@@ -560,12 +560,14 @@ def loop_known_broken(server: Any) -> Optional[PreconditionFailed]:
     """A :class:`PreconditionFailed` when ``serve_forever()`` of this implementation
     was found to die in an idle loop or after one request, the server's family is
     found broken, or its requests are found never to end
-    (:mod:`harness.serving.prerequisite_probes`), else None."""
-    found = LATCH.get("serve_forever_runs", prerequisites.function_key(server, "serve_forever"))
+    (:mod:`harness.serving.prerequisite_probes`), else None.  ``server`` may be the
+    class (a server that will run in another process, e.g. the forking lab)."""
+    cls = server if isinstance(server, type) else type(server)
+    found = LATCH.get("serve_forever_runs", prerequisites.function_key(cls, "serve_forever"))
     if found is not None:
         return PreconditionFailed("serve_forever_runs", found)
-    return (prerequisites.family_needs(type(server)) or prerequisites.serving_needs(type(server))
-            or prerequisites.kind_serves(type(server)))  # prec-bind: a Unix kind found not to serve
+    return (prerequisites.family_needs(cls) or prerequisites.serving_needs(cls)
+            or prerequisites.kind_serves(cls))  # prec-bind: a Unix kind found not to serve
 
 
 def shutdown_target(fn: Any) -> Any:
