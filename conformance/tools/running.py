@@ -217,7 +217,9 @@ class LoopThread:
         if self.remote:  # the agent counts the loop's waits, and knows its thread
             self.counter = remote_bench.RemoteCounter()
         else:
-            self.counter = servers.LoopCounter(count=True) if count_waits else None
+            # without counting, it only sees the loop's first wait (and removes itself): the
+            # evidence of a loop that sleeps past its poll_interval, which stop_loop wakes
+            self.counter = servers.LoopCounter(count=count_waits)
         # untimed: serve_forever(None), whose selector waits without a timeout (only an event wakes it)
         self.poll_interval = None if untimed else timeouts.poll() if poll_interval is None else poll_interval
         self.recorder = recorder

@@ -158,6 +158,14 @@ def kind_serves(cls: type) -> Optional[PreconditionFailed]:
     return None
 
 
+# prec-serve: a loop whose selector is asked for a longer timeout than its poll_interval
+# (harness.serving.servers.LoopCounter sees the call's arguments): a check that needs N of its
+# iterations within a budget cannot have them
+OWNERS.update({
+    "poll_interval_kept": ("SERVE-008", "serve_forever(poll_interval) waits at most poll_interval "
+                                        "in its selector"),
+})
+
 #: behaviour above -> the functions (resolved on the implementation's class) a finding is keyed by:
 #: see :func:`serving_needs`
 SERVING_NEEDS: Dict[str, Tuple[str, ...]] = {
