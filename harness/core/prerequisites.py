@@ -638,6 +638,18 @@ class Guard:
             self._pending = None
 
 
+def forked_handler_needs() -> Optional[PreconditionFailed]:
+    """prec-serve: a handler the probes found not to return (``handler_returns``), for a
+    server whose handlers run in forked children.  The guard ends the call there too,
+    but a forked child cannot tell the check (it closed the protocol, see
+    :func:`report_to_parent`), so every such check would wait out its budget for a
+    handler that never starts: it is refused before its server process starts."""
+    for behaviour, detail in LATCH.hung_codes().values():
+        if behaviour == "handler_returns":
+            return PreconditionFailed(behaviour, f"a handler is known not to return ({detail})", timed_out=True)
+    return None
+
+
 #: the protocol event a child process sends when it ended a call known not to return
 FIRED_EVENT = "guard_fired"
 
