@@ -228,9 +228,20 @@ def _probe_idle_loop(module: Any, server: Any, findings: Dict[str, str]) -> None
         LATCH.set("serve_forever_runs", prerequisites.function_key(server, "serve_forever"), detail)
         findings["serve_forever_runs"] = detail
         return
-    with contextlib.suppress(Exception):
-        servers.stop_loop(server, thread, servers.Teardown(), timeouts.short())
+    _stop_probe_loop(server, thread)
     server._BaseServer__shutdown_request = False  # for the probes after this one (stdlib spelling)
+
+
+def _stop_probe_loop(server: Any, thread: threading.Thread) -> None:
+    """stop_loop(), then the loop's end (bounded) when shutdown() returned: a shutdown() that
+    does not wait for the loop (shutdown_no_wait) left the probe's loop running, and the next
+    probe's reset of the shutdown flag kept it running on a closed socket for the whole run
+    (BIND-009 then failed its rebind now and then).  A loop found hung is not waited for again."""
+    record = servers.Teardown()
+    with contextlib.suppress(Exception):
+        servers.stop_loop(server, thread, record, timeouts.short())
+    if not record.hung:
+        thread.join(timeouts.short())
 
 
 def _probe_datagram_request(module: Any, server: Any, findings: Dict[str, str]) -> None:
@@ -413,8 +424,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
             findings["serve_forever_runs"] = detail
     finally:
         if thread.is_alive():
-            with contextlib.suppress(Exception):
-                servers.stop_loop(server, thread, servers.Teardown(), timeouts.short())
+            _stop_probe_loop(server, thread)
         for request in kept if not dgram else ():  # a datagram request's socket is the server's
             with contextlib.suppress(Exception):
                 request.close()
