@@ -561,28 +561,7 @@ def pytest_runtest_call(item):
     meta = _meta(item)
     budget = timeouts.scaled(meta["budget"])
     with _Watchdog(budget, f"check {meta['id']}") as watchdog, prerequisites.GUARD.active(watchdog.interrupt):
-        outcome = yield
-    _cut_precondition_traceback(outcome.excinfo, item, meta["id"])
-
-
-def _cut_precondition_traceback(excinfo: Any, item: Any, check_id: str) -> None:
-    """prec-serve: a PRECONDITION_FAILED of another check's prerequisite keeps its traceback only
-    down to the check's own line.  The frames below it (the harness, the agent, the
-    implementation) tell a reader nothing the message does not, and pytest formats each of
-    them for every such check: ``serve_forever_stops_after_request`` (198 of them) took 167 s
-    with tracebacks and 37 s without (the clean run: about 30 s)."""
-    exc = excinfo[1] if excinfo else None
-    if not isinstance(exc, PreconditionFailed) or exc.prerequisite == check_id:
-        return
-    code = getattr(getattr(item, "function", None), "__code__", None)
-    tb = exc.__traceback__
-    for _ in range(1000):  # bounded: a traceback is finite
-        if tb is None:
-            return
-        if tb.tb_frame.f_code is code:
-            tb.tb_next = None
-            return
-        tb = tb.tb_next
+        yield
 
 
 def _grade_phase(report, call, check_id: str = "") -> Optional[Outcome]:
