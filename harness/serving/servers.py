@@ -467,7 +467,7 @@ class LoopCounter:
 
 
 #: serve threads -> their LoopCounter (what stop_loop knows of a loop it stops)
-_COUNTERS: "weakref.WeakKeyDictionary[threading.Thread, LoopCounter]" = weakref.WeakKeyDictionary()
+_COUNTERS: weakref.WeakKeyDictionary[threading.Thread, LoopCounter] = weakref.WeakKeyDictionary()
 
 
 def _inside_wait(frame: Any) -> bool:
