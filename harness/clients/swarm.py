@@ -47,7 +47,13 @@ Nothing waits without a bound: the whole run is bounded by ``budget``
 attempts) by ``connect_timeout`` (``short()``) and each echo by
 ``reply_timeout`` (``medium()`` on a stream, where a segment that met a
 full accept queue is only retransmitted after 1 s, 3 s, 7 s...;
-``short()`` for a datagram, which is simply lost).  A dead or hung server therefore gives
+``short()`` for a datagram, which is simply lost).  A datagram is judged lost only after the
+*server* has been silent for that long: while it still answers other clients of the swarm
+(:class:`_Progress`), a client keeps waiting for its reply, up to the swarm's budget.  A loaded
+machine therefore makes a forking datagram server slow (each reply waits for its fork), not
+lossy: with a per-message deadline alone, 100 datagrams released together against a
+``ForkingUDPServer`` at load 37 counted 52 lost (CONCURRENCY-006, a clean reference, this
+kit's mutation round 4).  A dead or hung server therefore gives
 errors in the summary, never a hang; clients still unfinished when the
 budget runs out are recorded with the error type ``HarnessTimeout``.
 
@@ -567,6 +573,7 @@ class _SelectorLoop:
         self.connect_timeout = limits["connect_timeout"]
         self.first_attempt = limits["first_attempt_timeout"]
         self.reply_timeout = limits["reply_timeout"]
+        self.progress: _Progress = limits["progress"]
         self.address = config.address
         self.dgram = config.kind == "dgram"
         self.unix = family_name(config.family) == "unix"
@@ -782,6 +789,7 @@ class _SelectorLoop:
 
     def _on_datagram(self, client: _Client, data: bytes) -> None:
         client.out.bytes_received += len(data)
+        self.progress.note()
         if client.state != "receiving":
             client.out.late += 1
             return
@@ -816,7 +824,12 @@ class _SelectorLoop:
             client.attempt_timeout *= 2
             self._retry(client, socket.timeout(f"connect timed out after {self.connect_timeout:.2f}s"), "window")
         elif kind == "reply_timeout":
-            if self.dgram:  # a lost datagram: count it and go on with the next message
+            if self.dgram:
+                left = self.progress.still_answering(self.reply_timeout)
+                if left > 0 and not self.deadline.expired():  # the server still answers others
+                    self._timer(client, min(left, self.deadline.remaining()), "reply_timeout")
+                    return
+                # lost: the server has been silent for the reply timeout; go on with the next message
                 client.out.lost += 1
                 self._advance(client)
             else:
@@ -999,7 +1012,7 @@ def _thread_exchange(config, index, sock, deadline, limits, out: ClientOutcome) 
             return
         try:
             if dgram:
-                reply: Optional[bytes] = _blocking_datagram(sock, expected, index, i, out)
+                reply: Optional[bytes] = _blocking_datagram(sock, expected, index, i, out, limits, deadline)
             else:
                 reply = _blocking_frame(sock, expected, leftover, out)
         except OSError as exc:  # socket.timeout included
@@ -1023,14 +1036,24 @@ def _thread_exchange(config, index, sock, deadline, limits, out: ClientOutcome) 
                 out.corruption_sample = {"expected": repr(expected[:80]), "received": repr(reply[:80])}
 
 
-def _blocking_datagram(sock, expected, index, i, out) -> bytes:
-    while True:
-        data = sock.recv(RECV_SIZE)
+def _blocking_datagram(sock, expected, index, i, out, limits, deadline) -> bytes:
+    progress: _Progress = limits["progress"]
+    for _ in range(100_000):  # bounded: every pass receives a datagram or waits out a timeout
+        try:
+            data = sock.recv(RECV_SIZE)
+        except socket.timeout:
+            left = progress.still_answering(limits["reply_timeout"])
+            if left <= 0 or deadline.expired():
+                raise  # lost: the server has been silent for the reply timeout
+            sock.settimeout(max(0.001, min(left, deadline.remaining())))  # it still answers others
+            continue
+        progress.note()
         out.bytes_received += len(data)
         if data != expected and i > 0 and data.startswith(b"c%d-m%d-" % (index, i - 1)):
             out.late += 1  # the echo of the previous, already-lost message
             continue
         return data
+    raise socket.timeout("no reply among 100000 datagrams")
 
 
 def _blocking_frame(sock, expected, buffer: bytearray, out) -> Optional[bytes]:
@@ -1094,13 +1117,29 @@ def _run_threads(config: SwarmConfig, deadline: timeouts.Deadline, limits, clien
     return outcomes, gate.opened_at if gate else None, "threads", len(threads)
 
 
+class _Progress:
+    """When the server last answered any client of a swarm (datagram replies): the
+    silence that makes an unanswered datagram *lost*.  One float, written by every
+    client thread or loop; a read races only by one reply, which a later reply repairs."""
+
+    def __init__(self) -> None:
+        self.last = clock.now()
+
+    def note(self) -> None:
+        self.last = clock.now()
+
+    def still_answering(self, window: float) -> float:
+        """Seconds left before the server has been silent for ``window``; 0 once it has."""
+        return max(0.0, self.last + window - clock.now())
+
+
 def run_swarm(config: SwarmConfig) -> SwarmResult:
     """Run the swarm described by ``config``; never raises for a dead or broken server."""
     config.validate()
     # Each client is a descriptor, and two when the server shares this process; macOS starts
     # processes with a soft limit of 256, which 120 clients already exceed (capability-guarded).
     raise_nofile_limit(fds_needed(config.clients, server_in_process=True))
-    limits = config.resolved()
+    limits: Dict[str, Any] = dict(config.resolved(), progress=_Progress())
     deadline = timeouts.Deadline(limits["budget"], "the swarm")
     start = clock.now()
     with _client_dir(config) as client_dir:

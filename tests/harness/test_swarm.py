@@ -282,6 +282,34 @@ def test_lost_datagrams_are_counted_and_the_client_goes_on(mode, log):
     assert summary["errors"] == {}
 
 
+class _DatagramSlowSerial(socketserver.BaseRequestHandler):
+    """A slow server: each reply costs SMALL / 4 (the handler's own work, as a fork per
+    datagram costs a ForkingUDPServer on a loaded machine); client 3's datagram gets none."""
+
+    def handle(self):
+        data, sock = self.request
+        time.sleep(SMALL / 4)  # the cost being modelled, not a synchronisation
+        if not data.startswith(b"c3-"):
+            sock.sendto(data, self.client_address)
+
+
+@pytest.mark.parametrize("mode", ["selectors", "threads"])
+def test_a_slow_datagram_server_still_answering_loses_nothing(mode, log):
+    """Ten datagrams released together against a serial server that needs SMALL / 4 per
+    reply: the last replies come ~2.5 reply timeouts after their sends.  They are late for a
+    per-message deadline but not lost: the server never fell silent for a reply timeout.
+    Client 3's datagram, never answered, is lost once the server has been silent for one."""
+    with _serve(socketserver, "UDPServer", log, handler=_DatagramSlowSerial) as served:
+        start = time.monotonic()
+        result = run_swarm(SwarmConfig(served.address, "inet", "dgram", clients=10, messages=1, mode=mode,
+                                       reply_timeout=SMALL))
+        elapsed = time.monotonic() - start
+    summary = result.summary
+    assert (summary["messages_ok"], summary["lost"], summary["errors"]) == (9, 1, {}), result.text()
+    assert max(max(c.latencies) for c in result.clients if c.latencies) > SMALL, "the server was not slow"
+    assert elapsed < 10 * SMALL / 4 + SMALL + 5  # bounded by the server's silence, not by the budget
+
+
 @pytest.mark.parametrize("mode", ["selectors", "threads"])
 def test_dead_server_gives_errors_not_a_hang(mode):
     probe = socket.socket()
