@@ -2127,6 +2127,12 @@ class Agent(object):
     def op_discard(self, request):
         return self.lab.discard(request.get("server"), float(request.get("bound") or BUDGETS["short"]))
 
+    #: exception types an op lets through instead of replying with them: none in an agent; in
+    #: the host's process (harness.serving.spec_server.LocalAgent) the harness's own verdicts
+    #: raised inside the implementation's call (a refusal of a function known not to return),
+    #: which must reach the check's grading as themselves, not as the implementation's error
+    passthrough = ()
+
     def dispatch(self, request):
         ident = request.get("id")
         op = request.get("op")
@@ -2135,6 +2141,8 @@ class Agent(object):
             if handler is None:
                 raise RequestError("unknown_op", "unknown op %r; known: %s" % (op, ", ".join(sorted(OPS))))
             result = handler(request)
+        except self.passthrough:  # in the host's process only (see passthrough)
+            raise
         except RequestError as exc:
             return {"event": "reply", "id": ident, "ok": False,
                     "error": {"code": exc.code, "message": exception_text(exc), "type": "RequestError"}}
