@@ -16,8 +16,17 @@ import socket
 from typing import Any, Dict, Optional
 
 from harness.clients import bounded as clients
-from harness.core import timeouts
+from harness.core import prerequisites, timeouts
 from harness.core.timeouts import HarnessTimeout
+
+
+def _raise_if_abortive(exc: OSError) -> None:
+    """A reset met by a client of an implementation found to end its requests with a reset:
+    the check cannot tell its reply from that defect, so it ends PRECONDITION_FAILED naming
+    PIPELINE-002, which owns it (harness.core.prerequisites.abortive_close)."""
+    broken = prerequisites.abortive_close() if isinstance(exc, ConnectionResetError) else None
+    if broken is not None:
+        raise broken from exc
 
 
 def read_to_eof(sock: socket.socket, budget: float) -> Dict[str, Any]:
@@ -34,6 +43,7 @@ def read_to_eof(sock: socket.socket, budget: float) -> Dict[str, Any]:
         except socket.timeout:
             return {"data": bytes(data), "eof": False, "error": f"no EOF within {budget:.2f}s"}
         except OSError as exc:
+            _raise_if_abortive(exc)
             return {"data": bytes(data), "eof": False, "error": f"{type(exc).__name__}: {exc}"}
         if not chunk:
             return {"data": bytes(data), "eof": True, "error": None}
@@ -54,6 +64,7 @@ def try_roundtrip(address: Any, payload: bytes, family: str = "inet",
             sock.sendall(payload)
             sock.shutdown(socket.SHUT_WR)
         except OSError as exc:
+            _raise_if_abortive(exc)
             return {"data": b"", "eof": False, "error": f"send: {type(exc).__name__}: {exc}"}
         return read_to_eof(sock, budget)
 

@@ -301,7 +301,7 @@ def _exchange(server: Any, dgram: bool) -> Dict[str, Any]:
     read to EOF; datagram: one datagram, one reply), each bounded by ``short()``.  ``waited``:
     the budget ran out (a reset, an abortive close, is an end, judged by the checks that own it)."""
     kind = socket.SOCK_DGRAM if dgram else socket.SOCK_STREAM
-    got: Dict[str, Any] = {"data": b"", "eof": False, "waited": False}
+    got: Dict[str, Any] = {"data": b"", "eof": False, "waited": False, "reset": False}
     deadline = timeouts.Deadline(timeouts.short(), "the probe's reply")
     with socket.socket(socket.AF_INET, kind) as client:
         try:
@@ -322,6 +322,8 @@ def _exchange(server: Any, dgram: bool) -> Dict[str, Any]:
                 got["data"] += chunk
         except socket.timeout:
             got["waited"] = True
+        except ConnectionResetError:  # the handler read all it was sent: an abortive close
+            got["reset"] = True
         except OSError:  # what arrived so far is the observation
             pass
     return got
@@ -376,6 +378,10 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
             LATCH.set("request_ends", prerequisites.serving_key(cls, "request_ends"), detail)
             findings["request_ends"] = detail
             return
+        if not dgram and first["reset"]:  # not a hang: later loops still run (prec-conc)
+            LATCH.set("request_ends_gracefully", prerequisites.serving_key(cls, "request_ends"),
+                      f"{name}: the client got the handler's reply and then a reset, not EOF "
+                      f"(the request was closed abortively)")
         second = _exchange(server, dgram)
         if second["data"] == b"probe":
             return
