@@ -122,7 +122,29 @@ OWNERS.update({
 OWNERS.update({
     "request_ends_gracefully": ("PIPELINE-002", "a served TCP request is shut down and closed after the "
                                                 "handler, so the client reads EOF, not a reset"),
+    # every request of every server runs BaseRequestHandler.__init__: a lifecycle that skips
+    # or repeats a step breaks the harness's recording handlers, so servers are refused
+    # (build_server) instead of each check waiting for a step that never comes
+    "handler_lifecycle": ("HANDLER-001", "BaseRequestHandler.__init__ calls setup(), handle(), then finish(), "
+                                         "once each"),
 })
+
+
+def handler_key(handler: type) -> Optional[Tuple[str, ...]]:
+    """The key of a "handler_lifecycle" finding (prec-conc) for a handler class: the
+    ``__init__`` of the class named BaseRequestHandler in its MRO; None without one."""
+    for klass in getattr(handler, "__mro__", ()):
+        if klass.__name__ == "BaseRequestHandler":
+            return (f"BaseRequestHandler.__init__={_describe(vars(klass).get('__init__'))}",)
+    return None
+
+
+def handler_needs(handler: type) -> Optional[PreconditionFailed]:
+    """The broken handler lifecycle a handler class relies on (found by
+    :mod:`harness.serving.prerequisite_probes` in this run), else None."""
+    key = handler_key(handler)
+    found = LATCH.get("handler_lifecycle", key) if key is not None else None
+    return PreconditionFailed("handler_lifecycle", found) if found is not None else None
 
 #: behaviour above -> the functions (resolved on the implementation's class) a finding is keyed by:
 #: see :func:`serving_needs`
@@ -227,6 +249,9 @@ def judged_broken_prerequisite(exc: BaseException) -> Optional[PreconditionFaile
     exception it was raised while handling (``__context__``, ``__cause__``; a check that
     catches a construction error and then verifies) is a :class:`PreconditionFailed` or came
     out of a constructor the probes found broken (:func:`constructor_failure`)."""
+    lifecycle = LATCH.first_of("handler_lifecycle")  # prec-conc: every request runs it
+    if lifecycle is not None and not isinstance(exc, PreconditionFailed):
+        return PreconditionFailed("handler_lifecycle", lifecycle)
     seen: List[BaseException] = []
     current: Optional[BaseException] = exc
     for _ in range(8):  # bounded: chains are short, and may loop
@@ -606,6 +631,6 @@ LATCH = Latch()
 #: the process-wide guard the plugin activates around each check
 GUARD = Guard()
 
-__all__ = ("abortive_close", "CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
+__all__ = ("abortive_close", "handler_key", "handler_needs", "CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
            "implementation_class", "owner_of", "serving_key", "serving_needs")

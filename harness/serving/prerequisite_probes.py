@@ -119,6 +119,7 @@ def run(module: Any) -> Dict[str, str]:
     handler = getattr(module, "BaseRequestHandler", None)
     if handler is None:
         return findings
+    _probe_handler_lifecycle(handler, module, findings)
     with contextlib.ExitStack() as stack:
         directory = stack.enter_context(addresses.private_dir()) if caps().af_unix else None
         for name in _BASES:
@@ -154,6 +155,32 @@ def run(module: Any) -> Dict[str, str]:
             with contextlib.suppress(Exception):
                 server.socket.close()  # a server_close() that hung closed nothing
     return findings
+
+
+def _probe_handler_lifecycle(base: type, module: Any, findings: Dict[str, str]) -> None:
+    """``BaseRequestHandler.__init__`` calls setup(), handle(), finish() once each, in that
+    order (no socket: the steps of this handler touch nothing).  Every harness handler
+    records and answers through those steps; a lifecycle that skips one is latched
+    (prec-conc), so servers are refused at once, naming HANDLER-001, instead of every check
+    waiting out its budget for a step that never runs."""
+    steps: List[str] = []
+
+    class Steps(base):  # type: ignore[misc, valid-type]
+        def setup(self) -> None:
+            steps.append("setup")
+
+        def handle(self) -> None:
+            steps.append("handle")
+
+        def finish(self) -> None:
+            steps.append("finish")
+
+    _bounded("handler_returns", module, "BaseRequestHandler.__init__",
+             lambda: Steps(None, ("127.0.0.1", 0), None), findings)
+    key = prerequisites.handler_key(Steps)
+    if steps != ["setup", "handle", "finish"] and "handler_returns" not in findings and key is not None:
+        LATCH.set("handler_lifecycle", key, f"BaseRequestHandler.__init__ ran {steps}, "
+                                            f"not ['setup', 'handle', 'finish']")
 
 
 def _probe_address(server: Any, name: str, family: str) -> None:

@@ -220,6 +220,7 @@ def build_server(module: Any, class_name: str, handler: type, address: Any, *,
     base = server_class(module, class_name)
     # a server that does not know its own port cannot be reached by any client either
     broken = prerequisites.family_needs(base) or prerequisites.serving_needs(base, ("address_bound",))
+    broken = broken or prerequisites.handler_needs(handler)  # prec-conc: setup/handle/finish
     if broken is not None:
         raise broken  # e.g. a Threading* class whose mix-in runs no thread: THREADING-001 owns it
     namespace = dict(attrs)
@@ -564,7 +565,8 @@ def loop_known_broken(server: Any) -> Optional[PreconditionFailed]:
     found = LATCH.get("serve_forever_runs", prerequisites.function_key(server, "serve_forever"))
     if found is not None:
         return PreconditionFailed("serve_forever_runs", found)
-    return prerequisites.family_needs(type(server)) or prerequisites.serving_needs(type(server))
+    return (prerequisites.family_needs(type(server)) or prerequisites.serving_needs(type(server))
+            or prerequisites.handler_needs(getattr(server, "RequestHandlerClass", None)))  # prec-conc
 
 
 def shutdown_target(fn: Any) -> Any:
