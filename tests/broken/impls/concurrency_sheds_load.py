@@ -12,7 +12,9 @@ _original = ThreadingMixIn.process_request
 
 
 def process_request(self, request, client_address):
-    running = [t for t in (getattr(self, "_threads", None) or ()) if t.is_alive()]
+    # the instance's own list only: the class attribute is a placeholder (_NoThreads since
+    # 3.7.x, None before), which is not iterable; the list exists after the first request
+    running = [t for t in list(vars(self).get("_threads") or ()) if t.is_alive()]
     if len(running) >= _LIMIT:
         self.shutdown_request(request)  # BROKEN: the client is dropped, nothing documents a cap
         return
