@@ -122,12 +122,28 @@ OWNERS.update({
 OWNERS.update({
     "request_ends_gracefully": ("PIPELINE-002", "a served TCP request is shut down and closed after the "
                                                 "handler, so the client reads EOF, not a reset"),
+    # a handler that raised: its request must still end (stdlib: shutdown_request in a finally)
+    "request_ends_after_error": ("PIPELINE-005", "a request whose handler raised goes to handle_error() and "
+                                                 "is then shut down, so the client reads EOF"),
+    "thread_request_ends_after_error": ("THREADING-004", "a request whose handler raised in its thread is "
+                                                         "still shut down, so the client reads EOF"),
+    # run-wide (see judged_broken_prerequisite): a loop that a handler's error ends
+    "loop_survives_handler_error": ("PIPELINE-005", "an Exception in the handler goes to handle_error() "
+                                                    "and serve_forever() goes on serving"),
     # every request of every server runs BaseRequestHandler.__init__: a lifecycle that skips
     # or repeats a step breaks the harness's recording handlers, so servers are refused
     # (build_server) instead of each check waiting for a step that never comes
     "handler_lifecycle": ("HANDLER-001", "BaseRequestHandler.__init__ calls setup(), handle(), then finish(), "
                                          "once each"),
 })
+
+
+#: prec-conc: findings that no check can be judged without: a handler lifecycle that skips a
+#: step (every request runs it), a loop that the first handler error ends (a client that
+#: vanishes, a check's handler that raises on purpose, each ends the loop the check serves
+#: with).  While one is found, any other failure of a check is graded PRECONDITION_FAILED
+#: naming its owner (:func:`judged_broken_prerequisite`).
+RUN_WIDE: Tuple[str, ...] = ("handler_lifecycle", "loop_survives_handler_error")
 
 
 def handler_key(handler: type) -> Optional[Tuple[str, ...]]:
@@ -152,6 +168,10 @@ SERVING_NEEDS: Dict[str, Tuple[str, ...]] = {
     "request_ends": ("process_request", "shutdown_request", "close_request"),
     "datagram_socket_survives": ("shutdown_request", "close_request"),
     "address_bound": ("server_bind",),  # keyed by the address family too: AF_UNIX has no port
+    # prec-conc: the error path of a request (found by a handler that raises)
+    "request_ends_after_error": ("process_request", "handle_error", "shutdown_request", "close_request"),
+    # not shutdown_request(): a datagram Threading* server shares the thread's error path
+    "thread_request_ends_after_error": ("process_request", "process_request_thread", "handle_error"),
 }
 
 #: behaviour above -> (the class every server of the family has in its MRO, the
@@ -249,9 +269,10 @@ def judged_broken_prerequisite(exc: BaseException) -> Optional[PreconditionFaile
     exception it was raised while handling (``__context__``, ``__cause__``; a check that
     catches a construction error and then verifies) is a :class:`PreconditionFailed` or came
     out of a constructor the probes found broken (:func:`constructor_failure`)."""
-    lifecycle = LATCH.first_of("handler_lifecycle")  # prec-conc: every request runs it
-    if lifecycle is not None and not isinstance(exc, PreconditionFailed):
-        return PreconditionFailed("handler_lifecycle", lifecycle)
+    for behaviour in RUN_WIDE:
+        found = LATCH.first_of(behaviour)
+        if found is not None and not isinstance(exc, PreconditionFailed):
+            return PreconditionFailed(behaviour, found)
     seen: List[BaseException] = []
     current: Optional[BaseException] = exc
     for _ in range(8):  # bounded: chains are short, and may loop
@@ -631,6 +652,6 @@ LATCH = Latch()
 #: the process-wide guard the plugin activates around each check
 GUARD = Guard()
 
-__all__ = ("abortive_close", "handler_key", "handler_needs", "CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
+__all__ = ("abortive_close", "handler_key", "handler_needs", "RUN_WIDE", "CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
            "implementation_class", "owner_of", "serving_key", "serving_needs")

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import socket
 import sys
 import threading
@@ -147,8 +148,8 @@ def run(module: Any) -> Dict[str, str]:
         for name in ("TCPServer", "UDPServer"):
             if not findings:  # one finding is enough: UDPServer shares serve_forever() with TCPServer
                 _probe_served_requests(module, name, findings)
-        if "request_ends" in findings:  # ThreadingMixIn ends its requests through the same
-            _probe_served_requests(module, "ThreadingTCPServer", {})  # shutdown_request(), or not
+        if "request_ends" in findings or not findings:  # ThreadingMixIn ends its requests through
+            _probe_served_requests(module, "ThreadingTCPServer", {})  # the same shutdown_request(), or not
         for server in opened:
             _bounded("server_close_returns", module, f"{type(server).__name__}.server_close()",
                      server.server_close, findings)
@@ -323,7 +324,7 @@ def _probe_threading(module: Any, findings: Dict[str, str]) -> None:
             server.socket.close()
 
 
-def _exchange(server: Any, dgram: bool) -> Dict[str, Any]:
+def _exchange(server: Any, dgram: bool, payload: bytes = b"probe") -> Dict[str, Any]:
     """One request to ``server``: ``{"data", "eof", "waited"}`` (stream: connect, send, SHUT_WR,
     read to EOF; datagram: one datagram, one reply), each bounded by ``short()``.  ``waited``:
     the budget ran out (a reset, an abortive close, is an end, judged by the checks that own it)."""
@@ -338,7 +339,7 @@ def _exchange(server: Any, dgram: bool) -> Dict[str, Any]:
                 got["data"] = client.recvfrom(64)[0]
                 return got
             client.connect(server.server_address)
-            client.sendall(b"probe")
+            client.sendall(payload)
             client.shutdown(socket.SHUT_WR)
             for _ in range(64):  # bounded: the reply is 5 bytes
                 client.settimeout(max(deadline.remaining(), 0.001))
@@ -354,6 +355,36 @@ def _exchange(server: Any, dgram: bool) -> Dict[str, Any]:
         except OSError:  # what arrived so far is the observation
             pass
     return got
+
+
+def _quiet_handle_error(cls: type) -> Callable[..., None]:
+    """``cls.handle_error`` called with stderr unused: the default prints a traceback."""
+    original = cls.handle_error
+
+    def handle_error(self: Any, request: Any, client_address: Any) -> None:
+        with contextlib.redirect_stderr(io.StringIO()):
+            original(self, request, client_address)
+
+    return handle_error
+
+
+def _probe_error_path(server: Any, cls: type, name: str, thread: threading.Thread) -> None:
+    """A request whose handler raises still ends: the client reads EOF, and the loop serves
+    the next request (prec-conc).  A request that never ends is latched, so later loops of
+    the class are refused (the checks whose handlers raise on purpose would each wait out
+    their budget for it); a loop that died is latched run-wide (prerequisites.RUN_WIDE)."""
+    got = _exchange(server, False, b"raise")
+    if not got["waited"]:
+        after = _exchange(server, False)
+        if after["data"] != b"probe" and not thread.is_alive():
+            LATCH.set("loop_survives_handler_error", prerequisites.function_key(server, "serve_forever"),
+                      f"{name}.serve_forever() ended after a handler raised ValueError")
+        return
+    threaded = any(klass.__name__ == "ThreadingMixIn" for klass in cls.__mro__)
+    behaviour = "thread_request_ends_after_error" if threaded else "request_ends_after_error"
+    LATCH.set(behaviour, prerequisites.serving_key(cls, behaviour),
+              f"{name}: a request whose handler raised got no EOF within {timeouts.short():.2f}s "
+              f"(it was not shut down and closed)")
 
 
 def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> None:
@@ -377,12 +408,17 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
             if dgram:
                 data, sock = self.request
                 sock.sendto(data, self.client_address)
-            else:
-                self.request.settimeout(timeouts.short())
-                self.request.sendall(self.request.recv(64))
+                return
+            self.request.settimeout(timeouts.short())
+            data = self.request.recv(64)
+            if data == b"raise":  # the error path (prec-conc)
+                raise ValueError("the probe's handler raises on purpose")
+            self.request.sendall(data)
 
+    # handle_error() quiet: the error path's handler raises on purpose
+    quiet = type(f"Probe{name}", (cls,), {"handle_error": _quiet_handle_error(cls)})
     server = _bounded("constructor_returns", module, f"{name}(address, handler)",
-                      lambda: cls(addresses.loopback("inet"), Echo), findings)
+                      lambda: quiet(addresses.loopback("inet"), Echo), findings)
     if server is None:
         return
     ended: Dict[str, Any] = {}
@@ -411,6 +447,8 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
                       f"(the request was closed abortively)")
         second = _exchange(server, dgram)
         if second["data"] == b"probe":
+            if not dgram:
+                _probe_error_path(server, cls, name, thread)
             return
         if dgram and getattr(server.socket, "fileno", lambda: -1)() == -1:
             detail = f"{name}: ending the first datagram request closed the shared server socket"
