@@ -5,7 +5,7 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("CONCURRENCY-002",)
+BREAKS = ("CONCURRENCY-002", "THREADING-010")
 
 _LIMIT = 16
 _original = ThreadingMixIn.process_request
