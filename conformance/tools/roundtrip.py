@@ -12,6 +12,7 @@ are :mod:`harness.clients.bounded`.
 
 from __future__ import annotations
 
+import errno
 import socket
 from typing import Any, Dict, Optional
 
@@ -20,11 +21,13 @@ from harness.core import prerequisites, timeouts
 from harness.core.timeouts import HarnessTimeout
 
 
-def _raise_if_abortive(exc: OSError) -> None:
+def _raise_if_abortive(exc: Exception) -> None:
     """A reset met by a client of an implementation found to end its requests with a reset:
     the check cannot tell its reply from that defect, so it ends PRECONDITION_FAILED naming
     PIPELINE-002, which owns it (harness.core.prerequisites.abortive_close)."""
-    broken = prerequisites.abortive_close() if isinstance(exc, ConnectionResetError) else None
+    # a send or shutdown() after the reset arrived reports ENOTCONN instead
+    reset = isinstance(exc, ConnectionResetError) or getattr(exc, "errno", None) == errno.ENOTCONN
+    broken = prerequisites.abortive_close() if reset else None
     if broken is not None:
         raise broken from exc
 
@@ -58,6 +61,7 @@ def try_roundtrip(address: Any, payload: bytes, family: str = "inet",
     try:
         sock = clients.connect(address, family, timeout=budget)
     except (HarnessTimeout, OSError) as exc:
+        _raise_if_abortive(exc)  # the server may have replied and reset before connect() returned
         return {"data": b"", "eof": False, "error": f"connect: {type(exc).__name__}: {exc}"}
     with sock:
         try:

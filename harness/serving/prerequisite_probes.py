@@ -401,6 +401,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
     # the request stays referenced, as a check's recorder keeps it: only shutdown_request()
     # and close_request() end it then, not the garbage collector (PIPELINE-002 keeps a dup)
     kept: List[Any] = []
+    read: List[bytes] = []
 
     class Echo(base):  # type: ignore[misc, valid-type]
         def handle(self) -> None:
@@ -411,6 +412,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
                 return
             self.request.settimeout(timeouts.short())
             data = self.request.recv(64)
+            read.append(data)  # what the handler read (an abortive close is judged by it)
             if data == b"raise":  # the error path (prec-conc)
                 raise ValueError("the probe's handler raises on purpose")
             self.request.sendall(data)
@@ -433,6 +435,12 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
     thread.start()
     try:
         first = _exchange(server, dgram)
+        if not dgram and first["reset"] and read == [b"probe"]:  # all it was sent was read, yet a reset:
+            # an abortive close (the reset may also have dropped the unread echo: not a hang,
+            # later loops still run; prec-conc)
+            LATCH.set("request_ends_gracefully", prerequisites.serving_key(cls, "request_ends"),
+                      f"{name}: the handler read the whole request, and the client then got "
+                      f"a reset, not EOF (the request was closed abortively)")
         if first["data"] != b"probe":
             return  # not served at all: the checks that own the request path judge it
         if not dgram and first["waited"]:
@@ -441,10 +449,6 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
             LATCH.set("request_ends", prerequisites.serving_key(cls, "request_ends"), detail)
             findings["request_ends"] = detail
             return
-        if not dgram and first["reset"]:  # not a hang: later loops still run (prec-conc)
-            LATCH.set("request_ends_gracefully", prerequisites.serving_key(cls, "request_ends"),
-                      f"{name}: the client got the handler's reply and then a reset, not EOF "
-                      f"(the request was closed abortively)")
         second = _exchange(server, dgram)
         if second["data"] == b"probe":
             if not dgram:
