@@ -120,7 +120,6 @@ def run(module: Any) -> Dict[str, str]:
     handler = getattr(module, "BaseRequestHandler", None)
     if handler is None:
         return findings
-    _probe_handler_lifecycle(handler, module, findings)
     with contextlib.ExitStack() as stack:
         directory = stack.enter_context(addresses.private_dir()) if caps().af_unix else None
         for name in _BASES:
@@ -148,6 +147,8 @@ def run(module: Any) -> Dict[str, str]:
         for name in ("TCPServer", "UDPServer"):
             if not findings:  # one finding is enough: UDPServer shares serve_forever() with TCPServer
                 _probe_served_requests(module, name, findings)
+        if not findings:  # after the request path: a hung handler is that probe's finding, named there
+            _probe_handler_lifecycle(handler, module, findings)
         if "request_ends" in findings or not findings:  # ThreadingMixIn ends its requests through
             _probe_served_requests(module, "ThreadingTCPServer", {})  # the same shutdown_request(), or not
         for server in opened:
