@@ -623,10 +623,26 @@ def _documented(state: PluginState, meta: dict, observation: Observation):
     return documented, agrees
 
 
+def _shorten_precondition_traceback(item, call) -> None:
+    """prec-bind: a check that could not proceed because another check's behaviour is broken
+    gets a one-frame traceback (the message names the prerequisite): pytest renders the full
+    traceback of every failure, and for a defect that ends 200 checks PRECONDITION_FAILED that
+    rendering alone doubled the run's CPU time (bind_activate_before_bind: 34 s vs 12 s)."""
+    excinfo = call.excinfo
+    if excinfo is None or not _is_check(item) or len(excinfo.traceback) <= 1:
+        return
+    value = excinfo.value
+    broken = value if isinstance(value, prerequisites.PreconditionFailed) else (
+        prerequisites.judged_broken_prerequisite(value) if isinstance(value, Exception) else None)
+    if broken is not None and broken.prerequisite != _meta(item)["id"]:
+        excinfo.traceback = excinfo.traceback[-1:]
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     # hookwrapper: we need pytest's report first, then we grade it and may
     # turn an expected failure into pytest's own xfail representation.
+    _shorten_precondition_traceback(item, call)
     outcome = yield
     report = outcome.get_result()
     state = _state(item.config)

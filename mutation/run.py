@@ -165,6 +165,12 @@ ALL_AREAS = ["API", "BIND", "HANDLER", "PIPELINE", "SERVE", "SHUTDOWN", "THREADI
              "UNIX", "EXT", "FORKING", "DISCONNECT", "CONCURRENCY"]
 
 
+#: Checks left out of every mutant run (``--deselect``): a check whose
+#: outcome on the unmutated reference depends on machine load would turn
+#: load into kills.  Leaving one out can only lose kills, never make one.
+DESELECTED: List[str] = []
+
+
 def pytest_command(areas: Optional[List[str]], multiplier: float, rest_of: Optional[List[str]] = None) -> str:
     """The suite restricted to ``areas``; or, with ``rest_of``, every other area in ALL_AREAS order."""
     cmd = [sys.executable, "-m", "pytest", "--pyargs"]
@@ -176,6 +182,8 @@ def pytest_command(areas: Optional[List[str]], multiplier: float, rest_of: Optio
             "--timeout-multiplier", str(multiplier)]
     if areas:
         cmd += ["--check", ",".join(areas)]
+    for node in DESELECTED:
+        cmd += ["--deselect", node]
     return " ".join(cmd)
 
 
@@ -185,7 +193,10 @@ def unit_command(path: str, multiplier: float) -> str:
     ``path`` may carry pytest arguments (the default leaves out the CPython
     test-suite replay, which re-runs five interpreters and adds nothing the
     conformance suite did not already run)."""
-    return " ".join([sys.executable, "-m", "pytest", *path.split(), "-q", "-x", "-p", "no:xdist", "-p", "no:cacheprovider"])
+    # -o addopts=: pyproject's addopts carry xdist's -n, unknown with -p no:xdist
+    # (round 4's first unit runs all failed on it, in 1-3 s, naming no test).
+    return " ".join([sys.executable, "-m", "pytest", *path.split(), "-q", "-x", "-p", "no:xdist", "-p", "no:cacheprovider",
+                     "-o", "addopts="])
 
 
 def signature(module: str, operator: str, diff: str) -> Tuple[str, str, Tuple[str, ...], Tuple[str, ...]]:
@@ -217,7 +228,7 @@ def mutant_diff(clone: Path, mutation: Any) -> str:
 
 
 def carry_over(clone: Path, behavioural: List[Any], previous: Path, record: Any, done: Dict[Any, Dict[str, Any]],
-               rng: random.Random, spot_checks: int) -> None:
+               rng: random.Random, spot_checks: int, rerun_kills: bool = False) -> None:
     """Carry kills over from a previous run at another commit.
 
     A mutant the previous run killed, whose signature (module, operator,
@@ -227,6 +238,9 @@ def carry_over(clone: Path, behavioural: List[Any], previous: Path, record: Any,
     them is re-run anyway (``spot_check``) and reported, which tests that
     claim.  Every other mutant - previous survivors, and mutants new at this
     commit - runs normally.  Equal signatures are paired in source order.
+    With ``rerun_kills`` (round 4: the suite was rewritten since) no kill is
+    carried: only the ``match`` records are made, so verdicts follow the
+    mutant, and every mutant runs again.
     """
     prev: Dict[Any, List[Dict[str, Any]]] = {}
     records: Dict[Any, Dict[str, Any]] = {}
@@ -263,6 +277,8 @@ def carry_over(clone: Path, behavioural: List[Any], previous: Path, record: Any,
                   or not item.mutations[0].operator_name.endswith("ExceptionReplacer"))]
     sample = {item.job_id for item, _ in rng.sample(kills, min(spot_checks, len(kills)))}
     for item, old in kills:
+        if rerun_kills:
+            break
         if (item.job_id, "carried") in done:
             continue
         m = item.mutations[0]
@@ -270,8 +286,12 @@ def carry_over(clone: Path, behavioural: List[Any], previous: Path, record: Any,
                 "occurrence": m.occurrence, "line": m.start_pos[0], "outcome": old["outcome"],
                 "from_job": old["job_id"], "failed": old.get("failed", []), "diff": old.get("diff", ""),
                 "spot_check": item.job_id in sample, "seconds": 0.0})
-    print(f"carry-over from {previous}: {len(matched)} of {len(behavioural)} mutants matched, "
-          f"{len(kills)} kills carried, {len(sample)} of them re-run as spot checks", flush=True)
+    if rerun_kills:
+        print(f"matched to {previous}: {len(matched)} of {len(behavioural)} mutants; "
+              f"no kill carried (--rerun-kills)", flush=True)
+    else:
+        print(f"carry-over from {previous}: {len(matched)} of {len(behavioural)} mutants matched, "
+              f"{len(kills)} kills carried, {len(sample)} of them re-run as spot checks", flush=True)
 
 
 def annotation_ranges(path: Path) -> List[Tuple[Tuple[int, int], Tuple[int, int]]]:
@@ -309,6 +329,29 @@ def wilson(k: int, n: int, z: float = 1.96) -> Optional[List[float]]:
     return [round(centre - half, 4), round(centre + half, 4)]
 
 
+def deadline_arg(text: str) -> float:
+    """HH:MM (UTC, today) -> epoch seconds."""
+    import datetime
+    hour, minute = (int(x) for x in text.split(":"))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.replace(hour=hour, minute=minute, second=0, microsecond=0).timestamp()
+
+
+def replace_records(log_path: Path, prefixes: List[str]) -> None:
+    """Move the run records (not match/carry records) of these jobs to rerun-replaced.jsonl."""
+    if not prefixes or not log_path.exists():
+        return
+    keep, moved = [], []
+    for line in log_path.read_text().splitlines():
+        rec = json.loads(line)
+        hit = rec["stage"] in ("area", "full", "unit", "annotation") and rec["job_id"].startswith(tuple(prefixes))
+        (moved if hit else keep).append(line)
+    with open(log_path.with_name("rerun-replaced.jsonl"), "a") as f:
+        f.writelines(line + "\n" for line in moved)
+    log_path.write_text("".join(line + "\n" for line in keep))
+    print(f"--rerun: {len(moved)} records moved to rerun-replaced.jsonl", flush=True)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clone", default="/tmp/ssconform-mutation-clone", type=Path)
@@ -324,6 +367,24 @@ def main(argv: Optional[List[str]] = None) -> int:
                              "re-run), every other mutant is run again")
     parser.add_argument("--carry-over-spot-checks", type=int, default=30,
                         help="how many carried-over kills to re-run as a check of the carry-over")
+    parser.add_argument("--rerun-kills", action="store_true",
+                        help="with --carry-over: carry no kill, run every mutant not judged equivalent again "
+                             "(the suite changed); equivalent verdicts are carried (see --equivalent-spot-checks)")
+    parser.add_argument("--equivalent-spot-checks", type=int, default=10,
+                        help="with --rerun-kills: how many mutants judged equivalent run anyway (seeded sample)")
+    parser.add_argument("--annotation-spot-checks", type=int, default=None,
+                        help="how many annotation mutants run as a spot check (default: cosmic-ray.toml)")
+    parser.add_argument("--interleave", action="store_true",
+                        help="take each mutant through stages 1-3 before the next (a deadline then leaves a "
+                             "uniform sample of finished mutants)")
+    parser.add_argument("--deadline", type=deadline_arg, default=None, metavar="HH:MM",
+                        help="UTC time of day after which no mutant starts (with --interleave)")
+    parser.add_argument("--rerun", default="", metavar="JOB[,JOB...]",
+                        help="run these mutants again (job id prefixes): their records move to "
+                             "rerun-replaced.jsonl, e.g. a kill judged an artefact of load")
+    parser.add_argument("--deselect", action="append", default=[], metavar="NODEID",
+                        help="leave this check out of every mutant run (a check that fails the unmutated "
+                             "reference under load); recorded in each record")
     parser.add_argument("--unit-tests",
                         default="tests/reference_impl --ignore=tests/reference_impl/test_cpython_suite.py",
                         help="reference-only unit tests run against every survivor of the suite (stage 3); "
@@ -340,6 +401,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "mutants.jsonl"
+    DESELECTED[:] = args.deselect
+    replace_records(log_path, [p for p in args.rerun.split(",") if p])
 
     commit = prepare_clone(clone, args.update)
     os.chdir(str(clone))  # cosmic-ray runs the test command in the cwd
@@ -378,10 +441,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         behavioural = [i for i in items if not in_annotation(clone, i.mutations[0], cache)]
         rng = random.Random(int(opts["seed"]))
         rng.shuffle(behavioural)
-        spot = rng.sample(annotation, min(int(opts["annotation-spot-checks"]), len(annotation)))
+        spot = rng.sample(annotation, min(int(args.annotation_spot_checks if args.annotation_spot_checks is not None
+                                              else opts["annotation-spot-checks"]), len(annotation)))
         if args.carry_over is not None:
             carry_over(clone, behavioural, args.carry_over, record, done, rng,
-                                 args.carry_over_spot_checks)
+                                 args.carry_over_spot_checks, rerun_kills=args.rerun_kills)
+        if args.rerun_kills:
+            carry_equivalent_verdicts(behavioural, done, record, random.Random(int(opts["seed"]) + 4),
+                                      args.equivalent_spot_checks)
 
         def run_one(item: Any, stage: str) -> Dict[str, Any]:
             m = item.mutations[0]
@@ -407,7 +474,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             rec = {"job_id": item.job_id, "stage": stage, "module": module, "operator": m.operator_name,
                    "occurrence": m.occurrence, "line": m.start_pos[0], "areas": areas or "ALL",
                    "outcome": outcome, "seconds": round(elapsed, 1), "failed": failed_nodes(output), "commit": commit,
-                   "exception_name_defined": True,
+                   "exception_name_defined": True, "deselected": list(DESELECTED),
                    "diff": result.diff or ""}
             if result.test_outcome is not None:
                 db.set_result(item.job_id, result)
@@ -432,41 +499,142 @@ def main(argv: Optional[List[str]] = None) -> int:
                         print(proc.stdout[-3000:])
                         raise SystemExit("baseline fails: fix the suite or raise the multiplier first")
                     record(rec)
-            for item in spot:
-                if (item.job_id, "annotation") not in done:
-                    run_one(item, "annotation")
-            deadline = None if args.budget is None else time.monotonic() + args.budget
-            for item in behavioural:
-                if deadline is not None and time.monotonic() > deadline:
-                    break
-                carried = done.get((item.job_id, "carried"))
-                if (item.job_id, "area") not in done and (carried is None or carried.get("spot_check")):
-                    run_one(item, "area")
-            deadline = None if args.stage2_budget is None else time.monotonic() + args.stage2_budget
-            # Survivors judged equivalent (verdicts.json) go last: the whole
-            # suite cannot kill a truly equivalent mutant, so their re-run only
-            # tests the judgement, while the others may turn out killed.
-            judged = load_verdicts()
-            rank = {"gap": 1, "gap-extension": 2, "equivalent": 3}  # unjudged/pending first
-            order = sorted(behavioural, key=lambda i: rank.get(judged.get(i.job_id, {}).get("verdict", ""), 0))
-            for item in order:
-                rec = done.get((item.job_id, "area"))
-                if rec and rec["outcome"] == "survived" and (item.job_id, "full") not in done:
-                    if deadline is not None and time.monotonic() > deadline:
-                        break
-                    run_one(item, "full")
-            if args.unit_tests:
-                # Stage 3: what survived the whole conformance suite, against
-                # the reference's own unit tests (reported as a second figure:
-                # the suite alone cannot require reference-only behaviour).
-                for item in order:
-                    area, full = done.get((item.job_id, "area")), done.get((item.job_id, "full"))
-                    last = full or area
-                    if last and last["outcome"] == "survived" and (item.job_id, "unit") not in done:
-                        run_one(item, "unit")
+            stop_at = None if args.deadline is None else args.deadline
+            if args.interleave:
+                run_interleaved(behavioural, spot, done, run_one, stop_at, bool(args.unit_tests))
+            else:
+                run_by_stage(behavioural, spot, done, run_one, args, bool(args.unit_tests))
 
         summarise(out, commit, items, annotation, behavioural, spot, done, multiplier, cap, full_cap)
     return 0
+
+
+def skipped(item: Any, done: Dict[Any, Dict[str, Any]]) -> bool:
+    """A mutant not to run: a carried kill (unless a spot check) or a carried equivalent verdict."""
+    carried = done.get((item.job_id, "carried"))
+    return (carried is not None and not carried.get("spot_check")) or (item.job_id, "carried-verdict") in done
+
+
+def survived(rec: Optional[Dict[str, Any]]) -> bool:
+    return rec is not None and rec["outcome"] == "survived"
+
+
+def run_by_stage(behavioural: List[Any], spot: List[Any], done: Dict[Any, Dict[str, Any]], run_one: Any,
+                 args: Any, unit_tests: bool) -> None:
+    """Rounds 1-3: every mutant's stage 1, then stage 2 of the survivors, then stage 3."""
+    for item in spot:
+        if (item.job_id, "annotation") not in done:
+            run_one(item, "annotation")
+    deadline = None if args.budget is None else time.monotonic() + args.budget
+    for item in behavioural:
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        if (item.job_id, "area") not in done and not skipped(item, done):
+            run_one(item, "area")
+    deadline = None if args.stage2_budget is None else time.monotonic() + args.stage2_budget
+    # Survivors judged equivalent (verdicts.json) go last: the whole
+    # suite cannot kill a truly equivalent mutant, so their re-run only
+    # tests the judgement, while the others may turn out killed.
+    judged = resolve_verdicts(done)
+    rank = {"gap": 1, "gap-extension": 2, "equivalent": 3}  # unjudged/pending first
+    order = sorted(behavioural, key=lambda i: rank.get(judged.get(i.job_id, {}).get("verdict", ""), 0))
+    for item in order:
+        if survived(done.get((item.job_id, "area"))) and (item.job_id, "full") not in done:
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            run_one(item, "full")
+    if unit_tests:
+        # Stage 3: what survived the whole conformance suite, against
+        # the reference's own unit tests (reported as a second figure:
+        # the suite alone cannot require reference-only behaviour).
+        for item in order:
+            area, full = done.get((item.job_id, "area")), done.get((item.job_id, "full"))
+            if survived(full or area) and (item.job_id, "unit") not in done:
+                run_one(item, "unit")
+
+
+def run_interleaved(behavioural: List[Any], spot: List[Any], done: Dict[Any, Dict[str, Any]], run_one: Any,
+                    stop_at: Optional[float], unit_tests: bool) -> None:
+    """Round 4: each mutant through all its stages before the next one starts.
+
+    The mutants go in the seeded random order, the sampled equivalent ones
+    (their verdict under test) after every other, the annotation spot checks
+    last.  No mutant starts after ``stop_at`` (epoch seconds): what finished
+    is then a uniform random sample of the non-equivalent mutants, each
+    judged by the whole suite, so a rate over it is an honest estimate.
+    """
+    spot_equivalent = {job for (job, stage) in done if stage == "equivalent-spot-check"}
+    order = ([i for i in behavioural if i.job_id not in spot_equivalent]
+             + [i for i in behavioural if i.job_id in spot_equivalent])
+
+    def late() -> bool:
+        return stop_at is not None and time.time() > stop_at
+
+    for item in order:
+        if skipped(item, done):
+            continue
+        for stage, before in (("area", None), ("full", "area"), ("unit", "full")):
+            if stage == "unit" and not unit_tests:
+                break
+            if before is not None and not survived(done.get((item.job_id, before))):
+                break
+            if (item.job_id, stage) not in done:
+                if late():
+                    print("deadline reached: no further mutant is started", flush=True)
+                    return
+                run_one(item, stage)
+    for item in spot:
+        if (item.job_id, "annotation") not in done:
+            if late():
+                print("deadline reached before the annotation spot checks", flush=True)
+                return
+            run_one(item, "annotation")
+
+
+def carry_equivalent_verdicts(behavioural: List[Any], done: Dict[Any, Dict[str, Any]], record: Any,
+                              rng: random.Random, spot_checks: int) -> None:
+    """Carry the verdict of a mutant judged equivalent, instead of re-running it.
+
+    "Equivalent" is a judgement of the mutant (it behaves like the original
+    wherever the contract looks), not of the suite, so it holds at any
+    commit where the mutant's module is unchanged.  Only a previous
+    *survivor* with that verdict is carried (a verdict of an earlier round
+    may be stale for a mutant killed since).  A seeded random sample of
+    ``spot_checks`` runs anyway, as a test of the judgements.
+    """
+    verdicts = resolve_verdicts(done)
+    equivalent = sorted((i for i in behavioural
+                         if verdicts.get(i.job_id, {}).get("verdict") == "equivalent"
+                         and done.get((i.job_id, "match"), {}).get("outcome") == "survived"),
+                        key=lambda i: i.job_id)
+    sample = {i.job_id for i in rng.sample(equivalent, min(spot_checks, len(equivalent)))}
+    for item in equivalent:
+        m = item.mutations[0]
+        if item.job_id in sample:
+            if (item.job_id, "equivalent-spot-check") not in done:
+                record({"job_id": item.job_id, "stage": "equivalent-spot-check"})
+        elif (item.job_id, "carried-verdict") not in done:
+            match = done[(item.job_id, "match")]
+            record({"job_id": item.job_id, "stage": "carried-verdict", "module": str(m.module_path),
+                    "operator": m.operator_name, "occurrence": m.occurrence, "line": m.start_pos[0],
+                    "outcome": "survived", "from_job": match["from_job"], "failed": [], "seconds": 0.0,
+                    "diff": mutant_diff(Path.cwd(), m)})
+    print(f"{len(equivalent)} mutants judged equivalent: verdict carried, {len(sample)} run as spot checks",
+          flush=True)
+
+
+def resolve_verdicts(done: Dict[Any, Dict[str, Any]]) -> Dict[str, Dict[str, str]]:
+    """verdicts.json, plus each matched mutant's verdict from whichever earlier round wrote it."""
+    verdicts = load_verdicts()
+    for (job, stage), rec in list(done.items()):
+        # a mutant matched to one of a previous run keeps that one's verdict
+        # unless it has its own
+        if stage == "match" and job not in verdicts:
+            for source in [rec["from_job"]] + list(rec.get("earlier_jobs", [])):
+                if source in verdicts:
+                    verdicts[job] = dict(verdicts[source], carried_from=source)
+                    break
+    return verdicts
 
 
 def load_verdicts() -> Dict[str, Dict[str, str]]:
@@ -478,17 +646,11 @@ def load_verdicts() -> Dict[str, Dict[str, str]]:
 def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], behavioural: List[Any],
               spot_items: List[Any], done: Dict[Any, Dict[str, Any]], multiplier: float, cap: float,
               full_cap: float) -> None:
-    verdicts = load_verdicts()
-    for (job, stage), rec in list(done.items()):
-        # a mutant matched to one of a previous run keeps that one's verdict
-        # unless it has its own
-        if stage == "match" and job not in verdicts:
-            for source in [rec["from_job"]] + list(rec.get("earlier_jobs", [])):
-                if source in verdicts:
-                    verdicts[job] = dict(verdicts[source], carried_from=source)
-                    break
-    counts = {"killed": 0, "timeout": 0, "survived": 0, "incompetent": 0, "survived_area_only": 0, "carried": 0}
+    verdicts = resolve_verdicts(done)
+    counts = {"killed": 0, "timeout": 0, "survived": 0, "incompetent": 0, "survived_area_only": 0, "carried": 0,
+              "carried_verdict": 0}
     survivors = []
+    equivalent_spot = {"run": 0, "survived": 0, "killed": []}  # carried equivalent verdicts re-run
     spot = {"run": 0, "still_killed": 0, "survived": []}  # carry-over spot checks
     run = 0
     for item in behavioural:
@@ -498,6 +660,13 @@ def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], b
             run += 1
             counts["carried"] += 1
             counts[carried["outcome"]] += 1
+            continue
+        verdict_only = done.get((item.job_id, "carried-verdict"))
+        if verdict_only is not None:  # judged equivalent in an earlier round, not run
+            run += 1
+            counts["carried_verdict"] += 1
+            counts["survived"] += 1
+            survivors.append(verdict_only)
             continue
         if area is None:
             continue
@@ -509,12 +678,20 @@ def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], b
             spot["still_killed"] += int(killed_now)
             if not killed_now and (full is not None or area["outcome"] != "survived"):
                 spot["survived"].append(item.job_id)
+        if (item.job_id, "equivalent-spot-check") in done and (area["outcome"] != "survived" or full is not None):
+            equivalent_spot["run"] += 1
+            if area["outcome"] == "survived" and full["outcome"] == "survived":
+                equivalent_spot["survived"] += 1
+            else:
+                equivalent_spot["killed"].append(item.job_id)
         if area["outcome"] in ("killed", "timeout", "incompetent"):
             counts[area["outcome"]] += 1
             continue
         if full is None:
+            # survived its areas, never ran the whole suite (stopped by a
+            # deadline): not judged, so not in any rate
             counts["survived_area_only"] += 1
-            survivors.append(area)
+            run -= 1
         elif full["outcome"] in ("killed", "timeout"):
             counts[full["outcome"]] += 1
         else:
@@ -547,6 +724,8 @@ def summarise(out: Path, commit: str, items: List[Any], annotation: List[Any], b
         "behavioural_mutants": len(behavioural),
         "run": run, "counts": counts,
         "carry_over_spot_checks": spot,
+        "equivalent_verdict_spot_checks": equivalent_spot,
+        "not_run": len(behavioural) - run,
         "survivors_by_verdict": by_verdict,
         "survivors_equivalent_by_inspection": len(equivalent),
         "survivors_real_gaps": len(survivors) - len(equivalent),

@@ -8,6 +8,19 @@ adapter); for any other implementation it ends UNSUPPORTED with the reason
 judged by them; ``reference_impl`` declares all four.  The report shows
 these rows apart from the contract's.
 
+Each body runs two ways (issue 17): in-process (``--impl X``) and through
+the subject agent (``--subject-python EXE``), where the implementation and
+its declaration live in another interpreter.  The server is a bench server
+(:mod:`conformance.tools.remote_bench`: recorded hooks, ``get_request``
+failures, a handler action), times are taken on the clock of the process
+the server runs in, and what a check changes or measures in that process
+(``socket.socketpair`` failing, the scheduler lateness) is done there
+(:mod:`conformance.tools.process_controls`).  EXT-004's ``select``
+variants need a process whose ``selectors`` lacked ``PollSelector`` when
+the implementation was imported: a host child in-process, a fresh agent of
+the subject's interpreter through the agent
+(:func:`conformance.tools.child_runs.closed_under_loop_select`).
+
 How each promise is observed, without private attributes and without
 timing races:
 
@@ -15,7 +28,10 @@ timing races:
   is pending before ``serve_forever(short())`` starts, so the loop's first
   iteration serves it and its ``service_actions()`` call says the loop is
   about to wait in ``select()`` again; ``shutdown()`` must then return
-  within ``short() / 10``, a tenth of the poll interval.  (A
+  within ``short() / 10``, a tenth of the poll interval, plus the
+  scheduler lateness of a control thread sleeping through the same two
+  wake-ups meanwhile (never more than half the interval, which a polling
+  loop waits for on average, so it fails however loaded the machine).  (A
   ``shutdown()`` landing in the instant before the loop re-enters
   ``select()`` is prompt for any implementation: that race can only make a
   polling loop look prompt, never make a prompt one look slow.)  EXT-002
@@ -32,9 +48,10 @@ timing races:
   factor or restart that is off).  The lateness is how much later than
   asked a control thread of the same process wakes from ``time.sleep`` of
   the same promised pauses while the run goes on: on an idle machine it is
-  a few milliseconds, and with both cores hogged and other work besides it
-  grew past ``absence()`` and failed the control implementation, an outcome
-  that depended on load.  Twice, because every retry of the loop wakes at
+  a few milliseconds, with both cores hogged at load 16-22 at most 48 ms
+  (measured here, through the agent), and once, with both cores hogged and
+  other work besides, it grew past ``absence()``: without it that run failed
+  the control implementation, an outcome that depended on load.  Twice, because every retry of the loop wakes at
   least twice (the selector, then the pause).  Variants cover a poll
   interval above the 0.1 s cap, below it, 0 and negative.
 * **idle-after-close** (EXT-004): the SHUTDOWN-012 scenario
@@ -50,16 +67,15 @@ from __future__ import annotations
 
 import errno
 import socket
-import threading
-import time
 from typing import Any, Dict, List, Optional
 
 import pytest
 
 from conformance.api import EXTENSION, check, unsupported, verify
-from conformance.tools.child_runs import closed_under_loop_without_poll
+from conformance.tools import remote_bench
+from conformance.tools.child_runs import closed_under_loop_select
 from conformance.tools.closed_loop import closed_under_loop
-from conformance.tools.recorder import Recorder
+from conformance.tools.process_controls import Lateness, socketpair_failing
 from conformance.tools.roundtrip import try_roundtrip
 from conformance.tools.running import LoopThread, owned
 from harness.core import clock, timeouts
@@ -78,71 +94,59 @@ def _prompt() -> float:
     return timeouts.short() / 10
 
 
-def _echo_handler(ss: Any) -> type:
-    class Echo(ss.StreamRequestHandler):
-        def handle(self) -> None:
-            self.wfile.write(self.rfile.readline())
-
-    return Echo
+#: The two wake-ups of a prompt shutdown(): the loop's (woken by shutdown()), then
+#: shutdown()'s own (woken by the loop's end); the control sleeps as many pauses.
+WAKE_UPS = [0.001, 0.001]
 
 
-# --------------------------------------------------------------------------- prompt shutdown()
-
-
-def _shutdown_latency(ss: Any) -> Dict[str, Any]:
-    """serve_forever(short()) serves a pending client, then shutdown() is timed."""
-    recorder = Recorder()
-
-    class Server(ss.TCPServer):
-        def service_actions(self) -> None:
-            recorder.add("service_actions")
-            ss.TCPServer.service_actions(self)
-
+def _shutdown_latency(impl: Any) -> Dict[str, Any]:
+    """serve_forever(short()) serves a pending client, then shutdown() is timed (on the
+    clock of the implementation's process, by remote_bench.elapsed_of), with the scheduler
+    lateness of that process measured meanwhile."""
+    recorder = remote_bench.recorder_for(impl)
     interval = timeouts.short()
-    with owned(Server(("127.0.0.1", 0), ss.BaseRequestHandler)) as server:
+    server = remote_bench.bench_server(impl, recorder, "returns", hooks={"service_actions": "record"})
+    with owned(server):
         with socket.create_connection(server.server_address, timeout=timeouts.short()):
             with LoopThread(server, interval, recorder=recorder) as loop:
                 recorder.wait_count("service_actions", 1)  # served: the loop goes back to select()
+                control = Lateness(impl, WAKE_UPS)
                 start = clock.now()
                 call_bounded(server.shutdown, budget=interval + timeouts.short(), what="server.shutdown()")
-                latency = clock.now() - start
+                latency = remote_bench.elapsed_of(server, "shutdown", clock.now() - start)
+                lateness = control.result()
                 ended = loop.returned_within(timeouts.short())
-    return {"poll_interval": interval, "latency": round(latency, 4), "loop_ended": ended,
-            "loop_error": None if loop.error is None else repr(loop.error)}
+    return {"poll_interval": interval, "latency": round(latency, 4), "scheduler_lateness": lateness,
+            "loop_ended": ended, "loop_error": None if loop.error is None else repr(loop.error)}
 
 
 def _verify_prompt(seen: Dict[str, Any], observe: Any) -> None:
     for key, value in seen.items():
         observe(key, value)
-    prompt = seen["latency"] < _prompt()
+    # the lateness of the process widens the bound, never to half the poll interval, which a
+    # polling loop waits for on average: that loop fails however loaded the machine is
+    bound = min(_prompt() + seen["scheduler_lateness"], seen["poll_interval"] / 2)
+    prompt = seen["latency"] < bound
     observe.summary("prompt" if prompt else "waits for poll_interval")
     verify(seen["loop_ended"] and seen["loop_error"] is None, "serve_forever() after shutdown()",
            "returned without an exception", {k: seen[k] for k in ("loop_ended", "loop_error")})
     verify(prompt, f"shutdown() latency with poll_interval={seen['poll_interval']:.1f}s",
-           f"< {_prompt():.2f}s", seen["latency"])
+           f"< {bound:.2f}s (short()/10 + scheduler lateness)", seen["latency"])
 
 
 @check("EXT-001", EXTENSION, clause=clause("prompt-shutdown"))
-def test_prompt_shutdown(impl, ss, observe):
+def test_prompt_shutdown(impl, observe):
     """shutdown() of an idle loop returns at once, not after poll_interval."""
     _require(impl, "prompt-shutdown")
-    _verify_prompt(_shutdown_latency(ss), observe)
+    _verify_prompt(_shutdown_latency(impl), observe)
 
 
 @check("EXT-002", EXTENSION, clause=clause("no-socketpair"))
-def test_prompt_shutdown_without_socketpair(impl, ss, observe):
+def test_prompt_shutdown_without_socketpair(impl, observe):
     """With socket.socketpair() failing (EMFILE), shutdown() of an idle loop still returns at once."""
     _require(impl, "no-socketpair")
-
-    def no_pair(*args: Any, **kwargs: Any) -> Any:
-        raise OSError(errno.EMFILE, "simulated: too many open files (socketpair)")
-
-    original = socket.socketpair
-    socket.socketpair = no_pair  # type: ignore[assignment]
-    try:
-        seen = _shutdown_latency(ss)
-    finally:
-        socket.socketpair = original  # type: ignore[assignment]
+    with socketpair_failing(impl):
+        seen = _shutdown_latency(impl)
     _verify_prompt(seen, observe)
 
 
@@ -161,67 +165,38 @@ def promised_pauses(poll_interval: Optional[float], failures: int) -> List[float
     return [min(cap, 0.001 * 2 ** k) for k in range(failures)]
 
 
-def _backoff_gaps(ss: Any, poll_interval: float) -> Dict[str, Any]:
+def _backoff_gaps(impl: Any, poll_interval: float) -> Dict[str, Any]:
     """Two runs of EMFILE from get_request(), each ended by serving a client:
-    the gaps between successive get_request() calls of each run."""
-    calls: List[float] = []
-    state = {"left": FIRST_RUN}
-
-    class Server(ss.TCPServer):
-        def get_request(self) -> Any:
-            calls.append(clock.now())
-            if state["left"] > 0:
-                state["left"] -= 1
-                raise OSError(errno.EMFILE, "simulated: too many open files (accept)")
-            return ss.TCPServer.get_request(self)
-
-    runs: List[List[float]] = []
+    the gaps between successive get_request() calls of each run (the times its
+    hook recorded, on the clock of the implementation's process)."""
+    recorder = remote_bench.recorder_for(impl)
+    server = remote_bench.bench_server(impl, recorder, "echoes_to_eof", hooks={"get_request": "record"},
+                                       fail_accept={"errno": errno.EMFILE, "count": FIRST_RUN, "then": [SECOND_RUN]})
     lateness: List[float] = []
     replies = []
-    with owned(Server(("127.0.0.1", 0), _echo_handler(ss))) as server:
+    with owned(server):
         with LoopThread(server, poll_interval):
             for failures in (FIRST_RUN, SECOND_RUN):
-                state["left"] = failures
-                first = len(calls)
-                control = _Lateness(promised_pauses(poll_interval, failures))
+                control = Lateness(impl, promised_pauses(poll_interval, failures))
                 replies.append(try_roundtrip(server.server_address, b"backoff\n"))
                 lateness.append(control.result())
-                stamps = calls[first:first + failures + 1]
-                runs.append([round(b - a, 5) for a, b in zip(stamps, stamps[1:])])
+    calls = [info["t"] for name, info in recorder.events if name in ("accept_failed", "get_request")]
+    runs: List[List[float]] = []
+    first = 0
+    for failures in (FIRST_RUN, SECOND_RUN):
+        stamps = calls[first:first + failures + 1]
+        runs.append([round(b - a, 5) for a, b in zip(stamps, stamps[1:])])
+        first += failures + 1
     return {"gaps": runs, "lateness": lateness,
             "replies": [r["data"].decode("latin-1") or r["error"] for r in replies]}
 
 
-class _Lateness:
-    """A control thread that sleeps ``pauses`` one after another, started at once:
-    :meth:`result` is how much later than their sum it woke (seconds, >= 0),
-    i.e. what the machine's load alone adds to the same pauses right now."""
-
-    def __init__(self, pauses: List[float]) -> None:
-        self._pauses = pauses
-        self._late: List[float] = []
-        self._thread = threading.Thread(target=self._run, name="ssc-check:lateness", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        start = clock.now()
-        for pause in self._pauses:
-            time.sleep(pause)
-        self._late.append(max(0.0, clock.now() - start - sum(self._pauses)))
-
-    def result(self) -> float:
-        # The pauses sum to at most 1.4 s; short() bounds the wait for a starved thread, and a
-        # control that never woke says "as late as the budget", which only loosens the bound.
-        self._thread.join(sum(self._pauses) + timeouts.short())
-        return round(self._late[0], 4) if self._late else timeouts.short()
-
-
 @check("EXT-003", EXTENSION, clause=clause("emfile-backoff"))
 @pytest.mark.parametrize("poll_interval", [0.5, 0.05, 0.0, -1.0], ids=["0.5", "0.05", "0", "-1"])
-def test_emfile_backoff(impl, ss, observe, poll_interval):
+def test_emfile_backoff(impl, observe, poll_interval):
     """accept() failing with EMFILE: the loop pauses 1, 2, 4 ms ... up to its cap, and restarts after a success."""
     _require(impl, "emfile-backoff")
-    seen = _backoff_gaps(ss, poll_interval)
+    seen = _backoff_gaps(impl, poll_interval)
     observe("poll_interval", poll_interval)
     observe("gaps", seen["gaps"])
     observe("replies", seen["replies"])
@@ -264,9 +239,9 @@ def test_idle_after_server_close(impl, ss, observe, selector, in_loop):
     """server_close() under a running loop: it idles (no spinning, no exception) until shutdown()."""
     _require(impl, "idle-after-close")
     if selector == "native":
-        seen = closed_under_loop(ss)
+        seen = closed_under_loop(ss, impl=impl)
     else:
-        seen = closed_under_loop_without_poll(impl.spec, in_loop=in_loop)
+        seen = closed_under_loop_select(impl, in_loop=in_loop)
     for key in ("loop_waits_in_window", "window", "idle_calls_expected", "serve_forever_error",
                 "returned_before_shutdown", "shutdown_returned", "loop_ended"):
         observe(key, seen[key])

@@ -42,10 +42,9 @@ from conformance.tools.child_runs import run_child
 from conformance.tools.remote_bench import SENTINEL, bench_server, elapsed_of, recorder_for
 from conformance.tools.roundtrip import read_to_eof, try_roundtrip
 from conformance.tools.running import Background, LoopThread, owned, serving
-from harness.core import clock, timeouts
+from harness.core import clock, prerequisites, timeouts
 from harness.core.observations import summary
 from harness.serving.servers import call_bounded, run_handle_request
-from harness.subject.mirror import NeedsInProcess
 
 #: the timeout handle_request() should actually use in SERVE-001
 SMALL = 0.05
@@ -256,10 +255,19 @@ def test_handle_request_serves_exactly_one(impl, observe):
             run_handle_request(server)
             after_two = recorder.count("handler")
             replies = [read_to_eof(first, timeouts.absence()), read_to_eof(second, timeouts.absence())]
+    if not all(r["eof"] for r in replies):  # prec-bind: requests the probes found never to end are PIPELINE-002's
+        broken = prerequisites.serving_needs(type(server), ("request_ends",))
+        if broken is not None:
+            raise broken
     observe("handlers_after_first_call", after_one)
     observe("handlers_after_second_call", after_two)
     verify_equal("requests served by one handle_request()", 1, after_one)
     verify_equal("requests served after a second handle_request()", 2, after_two)
+    if not all(r["eof"] for r in replies):
+        # no EOF from requests the probes found never to end: PIPELINE-002's defect, not this one's
+        never_ends = prerequisites.serving_needs(type(server), ("request_ends",))
+        if never_ends is not None:
+            raise never_ends
     verify(all(r["eof"] for r in replies), "both clients", "served (EOF)", replies)
 
 
@@ -345,9 +353,6 @@ def _emfile_server(impl, recorder):
 @pytest.mark.parametrize("poll_interval", ["poll", None], ids=["poll_interval", "poll_interval_none"])
 def test_accept_emfile_does_not_end_loop(impl, observe, poll_interval):
     """accept() raising EMFILE three times does not end serve_forever(); the client is then served."""
-    if poll_interval is None and getattr(impl, "subject", None) is not None:
-        # through the agent this variant ended TIMEOUT under a CPU hog where in-process PASSed
-        raise NeedsInProcess("serve_forever(None) woken within in-process budgets")
     recorder = recorder_for(impl)
     with owned(_emfile_server(impl, recorder)) as server:
         if poll_interval == "poll":
@@ -361,6 +366,7 @@ def test_accept_emfile_does_not_end_loop(impl, observe, poll_interval):
             reply = try_roundtrip(server.server_address, b"")
             running = not loop.done.is_set()
             stop = Background(server.shutdown, what="server.shutdown()", watch_wait=True).start()
+            stopped = False
             try:
                 stop.wait_waiting()
                 with contextlib.suppress(OSError), _client(server):  # poke select(None) awake

@@ -61,4 +61,19 @@ def closed_under_loop_without_poll(impl_spec: str, interval: float = INTERVAL, i
     return observed
 
 
-__all__ = ["closed_under_loop_without_poll", "run_child"]
+def closed_under_loop_select(impl: Any, in_loop: bool = False) -> Dict[str, Any]:
+    """ext: :func:`closed_under_loop_without_poll` for ``impl`` wherever it runs: in a host
+    child for an implementation of this process, in a fresh agent of the subject's
+    interpreter without ``PollSelector`` (``SubjectSession.without_poll``) for one in a
+    subject, driven as a bench server (:func:`conformance.tools.closed_loop.closed_under_loop`)."""
+    from .closed_loop import closed_under_loop
+    from .remote_bench import subject_of
+
+    session = subject_of(impl)
+    if session is None:
+        return closed_under_loop_without_poll(impl.spec, in_loop=in_loop)
+    with session.without_poll() as variant:
+        return closed_under_loop(None, impl=variant, in_loop=in_loop)
+
+
+__all__ = ["closed_under_loop_select", "closed_under_loop_without_poll", "run_child"]

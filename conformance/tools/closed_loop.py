@@ -53,10 +53,13 @@ def closed_under_loop(ss: Any, interval: float = INTERVAL, in_loop: bool = False
     (``spins`` / ``idles`` / ``raises ...``).
     """
     close_now = threading.Event()
-    if impl is not None and remote_bench.subject_of(impl) is not None and not in_loop:
-        # ``impl`` in the subject: the same plain TCPServer, a bench server of its agent
+    remote = impl is not None and remote_bench.subject_of(impl) is not None
+    if remote:
+        # ``impl`` in the subject: the same plain TCPServer, a bench server of its agent; in_loop
+        # (ext): its service_actions() closes it once the check releases it
         recorder = remote_bench.LogRecorder()
-        server = remote_bench.bench_server(impl, recorder, hooks={"service_actions": "record"})
+        server = remote_bench.bench_server(
+            impl, recorder, hooks={"service_actions": "close_on_release" if in_loop else "record"})
     else:
         recorder = Recorder()
 
@@ -73,6 +76,8 @@ def closed_under_loop(ss: Any, interval: float = INTERVAL, in_loop: bool = False
     try:
         loop.counter.wait_waits(2)  # its second wait: one whole iteration ran
         if in_loop:
+            if remote:
+                recorder.add("release")
             close_now.set()
             recorder.wait_count("closed", 1)
         else:

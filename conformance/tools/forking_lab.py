@@ -121,7 +121,15 @@ def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
     from harness.processes import supervisor
     from harness.serving import instrument, servers
 
-    servers.server_class(impl.module, server_class)  # refuses Forking*/Unix* where absent
+    cls = servers.server_class(impl.module, server_class)  # refuses Forking*/Unix* where absent
+    if getattr(impl, "subject", None) is None:
+        # a loop the probes found to return after one request (SERVE-007), a family or a
+        # request path found broken: the lab's loop is the same one, refused here at once;
+        # so is a handler found not to return (its forked children cannot tell the check)
+        broken = (servers.loop_known_broken(cls) if mode == "serve_forever" else None) \
+            or prerequisites.forked_handler_needs()
+        if broken is not None:
+            raise broken
     with addresses.private_dir() as directory:
         log = instrument.EventLog.create(directory)
         spec = {

@@ -45,7 +45,7 @@ import contextlib
 import dataclasses
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from harness.core import addresses, timeouts
+from harness.core import addresses, prerequisites, timeouts
 from harness.core.observations import summary
 from harness.core.prerequisites import MissingClass, PreconditionFailed
 from harness.core.timeouts import HarnessTimeout
@@ -352,7 +352,13 @@ class Lab:
         return Construction(built, error, [from_wire(s) for s in sockets], new_fds)
 
     def like(self, built: Built) -> Dict[str, Any]:
-        """An ``address`` spec: the address ``built`` has now."""
+        """An ``address`` spec: the address ``built`` has now (PRECONDITION_FAILED naming BIND-004
+        when that is port 0 of a server that forgot its port, see
+        :func:`harness.core.prerequisites.unreachable`)."""
+        if built.server is not None:
+            broken = prerequisites.unreachable(getattr(built.server, "server_address", None))
+            if broken is not None:
+                raise broken
         return {"like": built.key if built.key is not None else built}
 
     def events(self, **filters: Any) -> List[Dict[str, Any]]:

@@ -360,8 +360,8 @@ def _local_server(module: Any, recorder: Recorder, action: str, class_name: str,
     namespace: Dict[str, Any] = {}
     for hook, kind in hooks.items():
         namespace[hook] = _local_hook(base, hook, kind, recorder)
-    if fail_accept:
-        namespace["get_request"] = _failing_get_request(base, recorder, fail_accept)
+    if fail_accept:  # extport: a recorded get_request stays recorded when it does not fail
+        namespace["get_request"] = _failing_get_request(base, recorder, fail_accept, namespace.get("get_request"))
     namespace.update(attrs)
     handler = recording_handler(module, recorder, action, **action_options)
     if harness_build:
@@ -393,7 +393,11 @@ def _local_hook(base: type, hook: str, kind: str, recorder: Recorder) -> Callabl
     return method
 
 
-def _failing_get_request(base: type, recorder: Recorder, fail_accept: Dict[str, Any]) -> Callable[..., Any]:
+def _failing_get_request(base: type, recorder: Recorder, fail_accept: Dict[str, Any],
+                         hook: Optional[Callable[..., Any]] = None) -> Callable[..., Any]:
+    # extport: ``then`` (counts): further runs of failures, each starting after a get_request()
+    # that returned (the agent's bench_hook does the same)
+    runs = list(fail_accept.get("then") or [])
     state = {"left": int(fail_accept["count"])}
 
     def get_request(self: Any) -> Any:
@@ -404,7 +408,10 @@ def _failing_get_request(base: type, recorder: Recorder, fail_accept: Dict[str, 
                 request.close()
             recorder.add("accept_failed")
             raise OSError(int(fail_accept["errno"]), "simulated accept() failure")
-        return base.get_request(self)
+        found = hook(self) if hook is not None else base.get_request(self)
+        if runs:
+            state["left"] = int(runs.pop(0))
+        return found
 
     return get_request
 

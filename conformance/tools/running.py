@@ -114,6 +114,13 @@ class Background:
         stuck = servers.shutdown_stuck(server) if server is not None else None
         if stuck is not None:
             raise PreconditionFailed("shutdown_returns", stuck, timed_out=True)
+        loop_of = getattr(self.fn, "__self__", None)
+        if getattr(self.fn, "__name__", None) == "serve_forever" and loop_of is not None and not self.remote:
+            broken = servers.loop_known_broken(loop_of)  # prec-bind: as LoopThread.start refuses it
+            if broken is not None:
+                raise broken
+        if self.remote:  # the agent's id of an earlier call of this method is not this call's
+            self.fn.__self__.current.pop(self.fn.__name__, None)
         self.thread.start()
         return self
 
@@ -145,28 +152,50 @@ class Background:
             return False
 
         if self.remote:
-            self._wait_remote(min(window, budget))
+            self._wait_remote(budget, window)
+            return
         if self.waiting.wait(min(window, budget)):
             return
         timeouts.wait_until(blocked, budget, f"{self.what} to start waiting", interval=timeouts.poll())
 
-    def _wait_remote(self, budget: float) -> None:
-        """The agent's profile saw the call wait (or it ended), within ``budget``."""
+    def _remote_call(self, deadline: timeouts.Deadline) -> Optional[str]:
+        """The agent's id of this call once its ``bench_start`` was answered (None: the
+        call ended first, or ``deadline`` passed)."""
         server, method = self.fn.__self__, self.fn.__name__
-        deadline = timeouts.Deadline(budget, f"{self.what} to start waiting")
         for _ in range(100_000):
             call = server.current.get(method)
-            if call is not None:
-                state = server._wait(call, {"waiting": True}, min(remote_bench.SLICE, max(deadline.remaining(), 0)))
-                if state["waiting"] or state["done"]:
-                    if self.waited_by is None:
-                        self.waited_by = "profile"
-                    self.waiting.set()
-                    return
-            elif self.done.wait(min(remote_bench.SLICE, max(deadline.remaining(), 0))):
+            if call is not None or self.done.wait(min(remote_bench.SLICE, deadline.remaining())):
+                return server.current.get(method)
+            if deadline.expired():
+                return None
+        return None
+
+    def _wait_remote(self, budget: float, window: float) -> None:
+        """Both proofs of :meth:`wait_waiting`, judged by the agent: its profile saw the
+        call wait, or the call has run one ``window`` on the subject's clock without
+        returning (the host's clock would count the round trips before the call began,
+        and prove "waiting" before the subject's shutdown() had asked anything)."""
+        server = self.fn.__self__
+        deadline = timeouts.Deadline(budget, f"{self.what} to start waiting")
+        call = self._remote_call(deadline)
+        for _ in range(100_000):
+            if call is None:
+                break
+            state = server._wait(call, {"waiting": True}, min(remote_bench.SLICE, deadline.remaining()))
+            started, clock_now = state.get("started"), state.get("clock")
+            if state["waiting"] or state["done"]:
+                self.waited_by = self.waited_by or "profile"
+            elif started is not None and clock_now is not None and clock_now - started >= window:
+                self.waited_by = self.waited_by or "blocked"
+            if self.waited_by is not None:
+                self.waiting.set()
                 return
             if deadline.expired():
-                return
+                break
+        if self.done.is_set():
+            self.waiting.set()
+            return
+        raise timeouts.HarnessTimeout(f"{self.what} to start waiting", budget)
 
     def elapsed(self) -> Optional[float]:
         if self.started_at is None or self.ended_at is None:
@@ -181,15 +210,18 @@ class LoopThread:
     """``server.serve_forever(poll_interval)`` in a daemon thread; see module doc."""
 
     def __init__(self, server: Any, poll_interval: Optional[float] = None,
-                 recorder: Optional[Recorder] = None, count_waits: bool = False) -> None:
+                 recorder: Optional[Recorder] = None, count_waits: bool = False, untimed: bool = False) -> None:
         self.server = server
         # the loop's iterations, counted without its hooks (harness.serving.servers.LoopCounter)
         self.remote = remote_bench.is_remote(server)
         if self.remote:  # the agent counts the loop's waits, and knows its thread
             self.counter = remote_bench.RemoteCounter()
         else:
-            self.counter = servers.LoopCounter(count=True) if count_waits else None
-        self.poll_interval = timeouts.poll() if poll_interval is None else poll_interval
+            # without counting, it only sees the loop's first wait (and removes itself): the
+            # evidence of a loop that sleeps past its poll_interval, which stop_loop wakes
+            self.counter = servers.LoopCounter(count=count_waits)
+        # untimed: serve_forever(None), whose selector waits without a timeout (only an event wakes it)
+        self.poll_interval = None if untimed else timeouts.poll() if poll_interval is None else poll_interval
         self.recorder = recorder
         self.error: Optional[BaseException] = None
         self.returned = threading.Event()

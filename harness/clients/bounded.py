@@ -29,7 +29,7 @@ import socket
 import uuid
 from typing import Any, Callable, Iterator, Optional, Tuple, TypeVar, Union
 
-from harness.core import addresses, timeouts
+from harness.core import addresses, prerequisites, timeouts
 from harness.core.lines import read_line
 from harness.core.timeouts import Deadline, HarnessTimeout
 
@@ -80,6 +80,9 @@ def _family(family) -> int:
 def connect(address, family="inet", timeout: Optional[float] = None) -> socket.socket:
     """A connected stream socket (timeout set to the budget), or HarnessTimeout."""
     budget = timeouts.short() if timeout is None else timeout
+    broken = prerequisites.unreachable(address)  # prec-bind: port 0 taken from a server that forgot its port
+    if broken is not None:
+        raise broken
     sock = socket.socket(_family(family), socket.SOCK_STREAM)
     try:
         sock.settimeout(budget)

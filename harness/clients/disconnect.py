@@ -182,6 +182,15 @@ def _settled_in_thread(served) -> Callable[[List[Dict[str, Any]]], bool]:
     return settled
 
 
+def _raise_if_only_shutdown_missing(events: List[Dict[str, Any]], exc: BaseException) -> None:
+    """prec-bind: the wait for the subject's ``shutdown_request()`` ran out although its handler
+    finished: process_request() does not end its requests, which PIPELINE-012 owns (a datagram
+    request has no EOF for the probes to miss), so the scenario ends PRECONDITION_FAILED naming it."""
+    if any(e.get("kind") == "handler_end" and e.get("role") == "subject" for e in events):
+        raise prerequisites.PreconditionFailed(
+            "request_shut_down", f"the handler finished but shutdown_request() was not called ({exc})") from exc
+
+
 def _settled_in_process(events: List[Dict[str, Any]]) -> bool:
     subject = _subject(events)
     return any(
@@ -403,7 +412,11 @@ def _run_in_thread(name, impl, server_class, family, dgram) -> Dict[str, Any]:
         with spec_server(impl, server_class, serve=True, loop_may_die=True, **observer_spec(name, dgram)) as served:
             log = served.log
             client_side = DRIVERS[name](served.address, family, log, directory)
-            _wait(log, _settled_in_thread(served), "the server to finish the subject's request")
+            try:
+                _wait(log, _settled_in_thread(served), "the server to finish the subject's request")
+            except timeouts.HarnessTimeout as exc:
+                _raise_if_only_shutdown_missing(log.read(), exc)
+                raise
             served_ok, probe_error, probe_reply = _probe(served.address, family, dgram, directory)
         # serve_forever() itself died: an observation about the implementation, not a harness failure
         serve_error = served.serve_error

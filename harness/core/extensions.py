@@ -76,10 +76,15 @@ def validate(names: Iterable[Any], where: str) -> FrozenSet[str]:
 
 
 def declared_by_module(module: types.ModuleType) -> FrozenSet[str]:
-    """What ``module.__socketserver_extensions__`` declares (empty when absent)."""
-    names = getattr(module, ATTRIBUTE, None)
-    if names is None:
-        return frozenset()
+    """What ``module.__socketserver_extensions__`` declares (empty when absent), read by
+    the subject agent's :func:`~harness.subject.agent.declared_extensions`: the same rule
+    for a module loaded here and one loaded in a subject interpreter."""
+    from harness.subject.agent import declared_extensions  # on use: the agent imports threading
+
+    try:
+        names = declared_extensions(module)
+    except ValueError as exc:
+        raise UnknownExtension(str(exc)) from None
     return validate(names, f"{getattr(module, '__name__', module)}.{ATTRIBUTE}")
 
 

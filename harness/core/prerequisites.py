@@ -161,6 +161,56 @@ def handler_needs(handler: type) -> Optional[PreconditionFailed]:
     key = handler_key(handler)
     found = LATCH.get("handler_lifecycle", key) if key is not None else None
     return PreconditionFailed("handler_lifecycle", found) if found is not None else None
+#: prec-bind: a Unix server kind that does not serve where its inet sibling does (the probes serve
+#: one request through each plain class): the check that serves that kind plainly owns it, and
+#: every later loop of a class with it in its MRO is refused (:func:`kind_serves`)
+KIND_SERVES: Dict[str, str] = {
+    "unix_stream_serves": "UnixStreamServer",
+    "unix_datagram_serves": "UnixDatagramServer",
+}
+OWNERS.update({
+    "unix_stream_serves": ("UNIX-001", "a plain UnixStreamServer serves a stream client where TCPServer does"),
+    "unix_datagram_serves": ("UNIX-002", "a plain UnixDatagramServer answers a bound datagram client where "
+                                         "UDPServer does"),
+})
+
+
+#: prec-bind: a scenario that waits for the request's end (harness.clients.disconnect) names the
+#: owner when the handler finished and shutdown_request() never ran
+OWNERS["request_shut_down"] = ("PIPELINE-012", "process_request() calls finish_request(), then shutdown_request()")
+#: prec-bind: a check whose own verdict needs several forked handlers at once (FORKING-002 to
+#: reach its max_children limit) names the owner when they never overlap
+OWNERS["forking_overlaps"] = ("FORKING-001", "ForkingMixIn handles each request in a new child; handlers run "
+                                             "concurrently")
+
+
+def needs_overlap(behaviour: str, holding: int, wanted: int) -> None:
+    """prec-bind: raise :class:`PreconditionFailed` for ``behaviour`` when only ``holding`` of the
+    ``wanted`` held handlers ran at once: a check that needs them together to judge its own
+    clause cannot (the owner of running them together judges that)."""
+    if holding < wanted:
+        raise PreconditionFailed(behaviour, f"{holding} of {wanted} held handlers ran at once")
+
+
+def kind_serves(cls: type) -> Optional[PreconditionFailed]:
+    """The broken :data:`KIND_SERVES` behaviour a server class ``cls`` needs (a base
+    of its MRO found by the probes not to serve a request), else None."""
+    names = {klass.__name__ for klass in getattr(cls, "__mro__", ())}
+    for behaviour, name in KIND_SERVES.items():
+        if name in names:
+            found = LATCH.get(behaviour, (f"class={name}",))
+            if found is not None:
+                return PreconditionFailed(behaviour, found)
+    return None
+
+
+# prec-serve: a loop whose selector is asked for a longer timeout than its poll_interval
+# (harness.serving.servers.LoopCounter sees the call's arguments): a check that needs N of its
+# iterations within a budget cannot have them
+OWNERS.update({
+    "poll_interval_kept": ("SERVE-008", "serve_forever(poll_interval) waits at most poll_interval "
+                                        "in its selector"),
+})
 
 #: behaviour above -> the functions (resolved on the implementation's class) a finding is keyed by:
 #: see :func:`serving_needs`
@@ -239,8 +289,10 @@ def _describe(function: Any) -> str:
 def function_key(obj: Any, *names: str) -> Tuple[str, ...]:
     """The implementation's functions behind ``obj.<name>`` (class attributes), for
     :class:`Latch`: a hung ``shutdown()`` is keyed by ``shutdown`` *and*
-    ``serve_forever``, since either may be the broken one."""
-    return tuple(f"{name}={_describe(getattr(type(obj), name, None))}" for name in names)
+    ``serve_forever``, since either may be the broken one.  ``obj`` may also be the
+    server class itself (a check that serves in another process has no instance)."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    return tuple(f"{name}={_describe(getattr(cls, name, None))}" for name in names)
 
 
 def constructor_failure(tb: Any) -> Optional[PreconditionFailed]:
@@ -262,6 +314,26 @@ def constructor_failure(tb: Any) -> Optional[PreconditionFailed]:
                 break
         tb = tb.tb_next
     return None
+
+
+def unconstructible(class_name: str, detail: str) -> Optional[PreconditionFailed]:
+    """prec-bind: a :class:`PreconditionFailed` naming the owner of ``constructs:<class_name>``
+    when the probes found its base class (:data:`CONSTRUCTORS`) not to construct on a fresh
+    address, else None: a construction that failed through a builder other than
+    :func:`harness.serving.servers.build_server` (``detail``: what it raised) ends as one that
+    failed there does."""
+    try:
+        owner_of("constructs:" + class_name)
+    except KeyError:
+        return None
+    base = class_name
+    for prefix in ("Threading", "Forking"):
+        if base.startswith(prefix) and base[len(prefix):] in CONSTRUCTORS:
+            base = base[len(prefix):]
+    found = LATCH.get("constructs:" + base, ())
+    if found is None:
+        return None
+    return PreconditionFailed("constructs:" + class_name, f"{detail}; so does {found}")
 
 
 def judged_broken_prerequisite(exc: BaseException) -> Optional[PreconditionFailed]:
@@ -290,20 +362,25 @@ def judged_broken_prerequisite(exc: BaseException) -> Optional[PreconditionFaile
 
 
 def _port_zero_client(exc: BaseException) -> Optional[PreconditionFailed]:
-    """A connection refused to port 0 while the probes found a server that keeps port 0 as
-    its server_address ("address_bound"): the client took the address from the server."""
-    if not isinstance(exc, ConnectionRefusedError):
-        return None
-    found = LATCH.first_of("address_bound")
-    if found is None:
+    """A connection refused to port 0 (a datagram sent there: EINVAL) while the probes found a
+    server that keeps port 0 as its server_address ("address_bound"): the client took the
+    address from the server (a local ``address``, or the ``address`` / ``server_address`` of a
+    local ``server``)."""
+    import errno
+
+    if not isinstance(exc, OSError) or exc.errno not in (errno.ECONNREFUSED, errno.EINVAL, errno.EADDRNOTAVAIL):
         return None
     tb = exc.__traceback__
     for _ in range(200):  # bounded
         if tb is None:
             return None
-        address = tb.tb_frame.f_locals.get("address")
-        if isinstance(address, tuple) and len(address) >= 2 and address[1] == 0:
-            return PreconditionFailed("address_bound", found)
+        local = tb.tb_frame.f_locals
+        server = local.get("server")
+        for address in (local.get("address"), getattr(server, "address", None) if server is not None else None,
+                        getattr(server, "server_address", None) if server is not None else None):
+            broken = unreachable(address)
+            if broken is not None:
+                return broken
         tb = tb.tb_next
     return None
 
@@ -326,6 +403,16 @@ def abortive_close() -> Optional[PreconditionFailed]:
     (prec-conc), as the exception a client that met a reset raises; else None."""
     found = LATCH.first_of("request_ends_gracefully")
     return PreconditionFailed("request_ends_gracefully", found) if found is not None else None
+def unreachable(address: Any) -> Optional[PreconditionFailed]:
+    """prec-bind: a :class:`PreconditionFailed` naming BIND-004 when a client is about to reach
+    ``address``, an internet address with port 0 (no server listens there), while the probes
+    found a server that keeps port 0 as its server_address ("address_bound"): the client took
+    the address from such a server.  Else None."""
+    if not (isinstance(address, tuple) and len(address) >= 2 and address[1] == 0
+            and isinstance(address[0], str)):
+        return None
+    found = LATCH.first_of("address_bound")
+    return PreconditionFailed("address_bound", found) if found is not None else None
 
 
 def family_key(cls: type, behaviour: str) -> Optional[Tuple[str, ...]]:
@@ -334,7 +421,11 @@ def family_key(cls: type, behaviour: str) -> Optional[Tuple[str, ...]]:
     name, function = FAMILY_NEEDS[behaviour]
     for klass in getattr(cls, "__mro__", ()):
         if klass.__name__ == name:
-            return (f"{name}.{function}={_describe(getattr(klass, function, None))}",)
+            # prec-bind: what the class resolves the function to, not the mix-in's own: a class
+            # listing ThreadingMixIn after its server runs BaseServer.process_request, and only
+            # the classes that do are of a finding about it (api_mixin_last)
+            resolved = getattr(implementation_class(cls), function, None)
+            return (f"{name}.{function}={_describe(resolved)}",)
     return None
 
 
@@ -620,6 +711,18 @@ class Guard:
             self._pending = None
 
 
+def forked_handler_needs() -> Optional[PreconditionFailed]:
+    """prec-serve: a handler the probes found not to return (``handler_returns``), for a
+    server whose handlers run in forked children.  The guard ends the call there too,
+    but a forked child cannot tell the check (it closed the protocol, see
+    :func:`report_to_parent`), so every such check would wait out its budget for a
+    handler that never starts: it is refused before its server process starts."""
+    for behaviour, detail in LATCH.hung_codes().values():
+        if behaviour == "handler_returns":
+            return PreconditionFailed(behaviour, f"a handler is known not to return ({detail})", timed_out=True)
+    return None
+
+
 #: the protocol event a child process sends when it ended a call known not to return
 FIRED_EVENT = "guard_fired"
 
@@ -654,4 +757,5 @@ GUARD = Guard()
 
 __all__ = ("abortive_close", "handler_key", "handler_needs", "RUN_WIDE", "CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
-           "implementation_class", "owner_of", "serving_key", "serving_needs")
+           "implementation_class", "owner_of", "serving_key", "serving_needs",
+           "KIND_SERVES", "kind_serves", "unconstructible", "unreachable", "needs_overlap")

@@ -275,13 +275,17 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
     they are only recorded in ``ProcessServer.teardown`` (and killed).
     ``python`` runs the child under another interpreter.
     """
-    from harness.core import addresses, timeouts
+    from harness.core import addresses, prerequisites, timeouts
     from harness.processes import supervisor
     from harness.serving import instrument, servers
 
     family = family or addresses.family_for_class(server_class)
     addresses.require(family)
     servers.require_for(server_class)  # refuse Unix*/Forking* clearly, before spawning
+    if python is None and server_class.startswith("Forking"):
+        broken = prerequisites.forked_handler_needs()  # its forked handlers could not tell the check
+        if broken is not None:
+            raise broken
     with addresses.private_dir() as directory:
         log = instrument.EventLog.create(directory)
         spec = instrument.server_spec(server_class, behaviour, family=family, directory=directory, attrs=attrs,

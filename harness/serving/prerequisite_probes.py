@@ -144,9 +144,14 @@ def run(module: Any) -> Dict[str, str]:
                 _probe_datagram_request(module, server, findings)
         if not findings:  # a hang found above would only hang this probe's threads again
             _probe_threading(module, findings)
+        served = {}
         for name in ("TCPServer", "UDPServer"):
             if not findings:  # one finding is enough: UDPServer shares serve_forever() with TCPServer
-                _probe_served_requests(module, name, findings)
+                served[name] = _probe_served_requests(module, name, findings)
+        for name, sibling in (("UnixStreamServer", "TCPServer"), ("UnixDatagramServer", "UDPServer")):
+            if served.get(sibling) and not findings and directory is not None:  # prec-bind
+                with addresses.private_dir() as unix_dir:
+                    _probe_served_requests(module, name, findings, unix_dir)
         if not findings:  # after the request path: a hung handler is that probe's finding, named there
             _probe_handler_lifecycle(handler, module, findings)
         if "request_ends" in findings or not findings:  # ThreadingMixIn ends its requests through
@@ -240,8 +245,9 @@ def _probe_idle_loop(module: Any, server: Any, findings: Dict[str, str]) -> None
     thread = threading.Thread(target=serve, name="ssc-bounded:probe serve_forever()", daemon=True)
     thread.start()
     try:
-        timeouts.wait_until(lambda: counter.waits >= 3 or not thread.is_alive(), timeouts.short(),
-                            "three idle iterations of serve_forever()")
+        # a loop that sleeps past its poll_interval (SERVE-008 owns that) shows it in one idle iteration
+        timeouts.wait_until(lambda: counter.waits >= (2 if counter.oversleeps else 3) or not thread.is_alive(),
+                            timeouts.short(), "three idle iterations of serve_forever()")
     except timeouts.HarnessTimeout:
         pass  # a loop that never waits: serve_in_thread's readiness owns it (SERVE-007)
     thread.join(0)
@@ -251,9 +257,20 @@ def _probe_idle_loop(module: Any, server: Any, findings: Dict[str, str]) -> None
         LATCH.set("serve_forever_runs", prerequisites.function_key(server, "serve_forever"), detail)
         findings["serve_forever_runs"] = detail
         return
-    with contextlib.suppress(Exception):
-        servers.stop_loop(server, thread, servers.Teardown(), timeouts.short())
+    _stop_probe_loop(server, thread)
     server._BaseServer__shutdown_request = False  # for the probes after this one (stdlib spelling)
+
+
+def _stop_probe_loop(server: Any, thread: threading.Thread) -> None:
+    """stop_loop(), then the loop's end (bounded) when shutdown() returned: a shutdown() that
+    does not wait for the loop (shutdown_no_wait) left the probe's loop running, and the next
+    probe's reset of the shutdown flag kept it running on a closed socket for the whole run
+    (BIND-009 then failed its rebind now and then).  A loop found hung is not waited for again."""
+    record = servers.Teardown()
+    with contextlib.suppress(Exception):
+        servers.stop_loop(server, thread, record, timeouts.short())
+    if not record.hung:
+        thread.join(timeouts.short())
 
 
 def _probe_datagram_request(module: Any, server: Any, findings: Dict[str, str]) -> None:
@@ -325,15 +342,20 @@ def _probe_threading(module: Any, findings: Dict[str, str]) -> None:
             server.socket.close()
 
 
-def _exchange(server: Any, dgram: bool, payload: bytes = b"probe") -> Dict[str, Any]:
-    """One request to ``server``: ``{"data", "eof", "waited"}`` (stream: connect, send, SHUT_WR,
-    read to EOF; datagram: one datagram, one reply), each bounded by ``short()``.  ``waited``:
-    the budget ran out (a reset, an abortive close, is an end, judged by the checks that own it)."""
+def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None,
+              payload: bytes = b"probe") -> Dict[str, Any]:
+    """One request to ``server``: ``{"data", "eof", "waited", "error"}`` (stream: connect, send,
+    SHUT_WR, read to EOF; datagram: one datagram, one reply), each bounded by ``short()``.
+    ``waited``: the budget ran out (a reset, an abortive close, is an end, judged by the checks
+    that own it).  ``unix_dir``: an AF_UNIX client (a datagram one bound in that directory)."""
     kind = socket.SOCK_DGRAM if dgram else socket.SOCK_STREAM
-    got: Dict[str, Any] = {"data": b"", "eof": False, "waited": False, "reset": False}
+    got: Dict[str, Any] = {"data": b"", "eof": False, "waited": False, "error": None, "reset": False}
     deadline = timeouts.Deadline(timeouts.short(), "the probe's reply")
-    with socket.socket(socket.AF_INET, kind) as client:
+    family = socket.AF_INET if unix_dir is None else socket.AF_UNIX  # type: ignore[attr-defined]
+    with socket.socket(family, kind) as client:
         try:
+            if unix_dir is not None and dgram:  # an unbound AF_UNIX client cannot be answered
+                client.bind(addresses.unix_address(unix_dir, "probe-client"))
             client.settimeout(deadline.remaining())
             if dgram:
                 client.sendto(b"probe", server.server_address)
@@ -351,10 +373,11 @@ def _exchange(server: Any, dgram: bool, payload: bytes = b"probe") -> Dict[str, 
                 got["data"] += chunk
         except socket.timeout:
             got["waited"] = True
-        except ConnectionResetError:  # the handler read all it was sent: an abortive close
+        except ConnectionResetError as exc:  # the handler read all it was sent: an abortive close
             got["reset"] = True
-        except OSError:  # what arrived so far is the observation
-            pass
+            got["error"] = f"{type(exc).__name__}: {exc}"
+        except OSError as exc:  # what arrived so far is the observation
+            got["error"] = f"{type(exc).__name__}: {exc}"
     return got
 
 
@@ -374,7 +397,7 @@ def _probe_error_path(server: Any, cls: type, name: str, thread: threading.Threa
     the next request (prec-conc).  A request that never ends is latched, so later loops of
     the class are refused (the checks whose handlers raise on purpose would each wait out
     their budget for it); a loop that died is latched run-wide (prerequisites.RUN_WIDE)."""
-    got = _exchange(server, False, b"raise")
+    got = _exchange(server, False, payload=b"raise")
     if not got["waited"]:
         after = _exchange(server, False)
         if after["data"] != b"probe" and not thread.is_alive():
@@ -388,17 +411,23 @@ def _probe_error_path(server: Any, cls: type, name: str, thread: threading.Threa
               f"(it was not shut down and closed)")
 
 
-def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> None:
+def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
+                           unix_dir: Optional[str] = None) -> bool:
     """Two requests through serve_forever() of ``module.<name>``: each gets its echo (and,
     on a stream, EOF), and the loop is still running after the first.  A request that never
     ends (no EOF after the handler returned), a datagram request whose end closed the shared
     socket, and a loop that returned after one request are findings: every later check that
-    serves such a server would wait out its own budget for the same defect."""
+    serves such a server would wait out its own budget for the same defect.
+
+    prec-bind: ``unix_dir`` serves a Unix kind (:data:`harness.core.prerequisites.KIND_SERVES`)
+    there, once its inet sibling was served: a first request it does not answer is a finding of
+    that kind, which only the Unix checks' owner judges.  True: the first request got its echo."""
     cls = getattr(module, name, None)
     base = getattr(module, "BaseRequestHandler", None)
     if not isinstance(cls, type) or not isinstance(base, type):
-        return
-    dgram = name == "UDPServer"
+        return False
+    dgram = name in ("UDPServer", "UnixDatagramServer")
+    address = addresses.loopback("inet") if unix_dir is None else addresses.unix_address(unix_dir, "served")
     # the request stays referenced, as a check's recorder keeps it: only shutdown_request()
     # and close_request() end it then, not the garbage collector (PIPELINE-002 keeps a dup)
     kept: List[Any] = []
@@ -421,9 +450,9 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
     # handle_error() quiet: the error path's handler raises on purpose
     quiet = type(f"Probe{name}", (cls,), {"handle_error": _quiet_handle_error(cls)})
     server = _bounded("constructor_returns", module, f"{name}(address, handler)",
-                      lambda: quiet(addresses.loopback("inet"), Echo), findings)
+                      lambda: quiet(address, Echo), findings)
     if server is None:
-        return
+        return False
     ended: Dict[str, Any] = {}
 
     def serve() -> None:
@@ -435,7 +464,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
     thread = threading.Thread(target=serve, name="ssc-bounded:probe serve_forever() with requests", daemon=True)
     thread.start()
     try:
-        first = _exchange(server, dgram)
+        first = _exchange(server, dgram, unix_dir)
         if not dgram and first["reset"] and read == [b"probe"]:  # all it was sent was read, yet a reset:
             # an abortive close (the reset may also have dropped the unread echo: not a hang,
             # later loops still run; prec-conc)
@@ -443,18 +472,24 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
                       f"{name}: the handler read the whole request, and the client then got "
                       f"a reset, not EOF (the request was closed abortively)")
         if first["data"] != b"probe":
-            return  # not served at all: the checks that own the request path judge it
+            if unix_dir is not None:  # its sibling was served: the Unix kind itself does not serve
+                _note_kind_unserved(name, first, findings)
+            elif _died(thread, ended):  # prec-bind: the loop died on its first request
+                detail = f"{name}.serve_forever() died handling its first request ({ended['error']})"
+                LATCH.set("serve_forever_runs", prerequisites.function_key(server, "serve_forever"), detail)
+                findings["serve_forever_runs"] = detail
+            return False  # not served at all: the checks that own the request path judge it
         if not dgram and first["waited"]:
             detail = (f"{name}: the client got the handler's reply but no EOF within {timeouts.short():.2f}s "
                       f"after the handler returned (the request was not shut down and closed)")
             LATCH.set("request_ends", prerequisites.serving_key(cls, "request_ends"), detail)
             findings["request_ends"] = detail
-            return
-        second = _exchange(server, dgram)
+            return True
+        second = _exchange(server, dgram, unix_dir)
         if second["data"] == b"probe":
-            if not dgram:
+            if not dgram and unix_dir is None:
                 _probe_error_path(server, cls, name, thread)
-            return
+            return True
         if dgram and getattr(server.socket, "fileno", lambda: -1)() == -1:
             detail = f"{name}: ending the first datagram request closed the shared server socket"
             LATCH.set("datagram_socket_survives", prerequisites.serving_key(cls, "datagram_socket_survives"),
@@ -467,14 +502,31 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str]) -> 
             findings["serve_forever_runs"] = detail
     finally:
         if thread.is_alive():
-            with contextlib.suppress(Exception):
-                servers.stop_loop(server, thread, servers.Teardown(), timeouts.short())
+            _stop_probe_loop(server, thread)
         for request in kept if not dgram else ():  # a datagram request's socket is the server's
             with contextlib.suppress(Exception):
                 request.close()
         _bounded("server_close_returns", module, f"{name}.server_close()", server.server_close, findings)
         with contextlib.suppress(Exception):
             server.socket.close()
+    return True
+
+
+def _died(thread: threading.Thread, ended: Dict[str, Any]) -> bool:
+    """prec-bind: the probe's serve_forever() raised (it raises at once on the request it died on)."""
+    thread.join(timeouts.absence())
+    return "error" in ended and not thread.is_alive()
+
+
+def _note_kind_unserved(name: str, got: Dict[str, Any], findings: Dict[str, str]) -> None:
+    """prec-bind: latch the :data:`~harness.core.prerequisites.KIND_SERVES` behaviour of the
+    plain Unix class ``name`` whose first request ``got`` no echo."""
+    for behaviour, kind in prerequisites.KIND_SERVES.items():
+        if kind == name:
+            seen = got["error"] or ("no reply within the budget" if got["waited"] else f"reply {got['data']!r}")
+            detail = f"a plain {name} did not answer one request where its inet sibling did ({seen})"
+            LATCH.set(behaviour, (f"class={name}",), detail)
+            findings[behaviour] = detail
 
 
 __all__ = ("run",)

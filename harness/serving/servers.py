@@ -29,7 +29,16 @@ or raises first, that is :class:`ServeError` (or its exception).
 
 Teardown is ``shutdown()`` (bounded by ``short()``), join of the serve
 thread (``short()``), ``server_close()`` (``medium()``: it may join handler
-threads or wait for children), each timed into :class:`Teardown`.  A
+threads or wait for children), each timed into :class:`Teardown`.  A loop
+whose first ``select(timeout)`` asked for more than its own
+``poll_interval`` (seen by :class:`LoopCounter` in the call's arguments; a
+defect SERVE-008 owns) would see the shutdown request only that much later,
+in every check: once ``shutdown()`` waits, it is woken with one empty client,
+as SERVE-013 wakes ``serve_forever(None)``.  A loop that keeps its
+``poll_interval`` is never poked (``serve_poll_interval_ignored``: 5.9x a
+clean run before, about 1.3x after).  A check that needs more of such a
+loop's iterations than fit in its budget (:meth:`LoopCounter.wait_waits`)
+ends PRECONDITION_FAILED naming SERVE-008.  A
 ``shutdown()`` that does not return is waited for once per implementation
 and process: :data:`harness.core.prerequisites.LATCH` remembers it, and later
 teardowns call it in an abandoned daemon thread without waiting, then wait
@@ -87,6 +96,7 @@ import socket
 import sys
 import threading
 import types
+import weakref
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from harness.core import addresses, clock, prerequisites, timeouts
@@ -115,7 +125,8 @@ _BOUNDED_PREFIX = "ssc-bounded:"
 
 
 def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = None,
-                 what: Optional[str] = None, **kwargs: Any) -> Any:
+                 what: Optional[str] = None, on_start: Optional[Callable[[threading.Thread], Any]] = None,
+                 **kwargs: Any) -> Any:
     """Run ``fn(*args, **kwargs)`` in a daemon thread; return its result or
     re-raise its exception (any ``BaseException``); :class:`HarnessTimeout`
     if it is still running after ``budget`` (default ``short()``), in which
@@ -123,7 +134,8 @@ def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = N
 
     A server's ``shutdown()`` that ran out a whole ``short()`` budget is
     remembered (:func:`note_shutdown_stuck`); once it was, calling it again
-    raises :class:`~harness.core.prerequisites.PreconditionFailed` at once."""
+    raises :class:`~harness.core.prerequisites.PreconditionFailed` at once.
+    ``on_start(thread)`` is called once the call's thread runs."""
     budget = timeouts.short() if budget is None else budget
     what = what or str(getattr(fn, "__qualname__", repr(fn)))
     outcome: Dict[str, Any] = {}
@@ -143,6 +155,8 @@ def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = N
 
     thread = threading.Thread(target=run, name=_BOUNDED_PREFIX + what[:60], daemon=True)
     thread.start()
+    if on_start is not None:
+        on_start(thread)
     try:
         timeouts.join_thread(thread, budget, what)
     except HarnessTimeout:
@@ -387,9 +401,13 @@ class LoopCounter:
         self._stopped = False
         self._ident: Optional[int] = None
         self._changed = threading.Condition()
+        #: the loop's first select() asked for a longer timeout than its poll_interval (the evidence)
+        self.oversleeps: Optional[str] = None
+        self.sleeps_for = 0.0  # that timeout (seconds)
 
     def install(self) -> None:
         self._ident = threading.get_ident()
+        _COUNTERS[threading.current_thread()] = self
         sys.setprofile(self._event)
 
     def stop(self) -> None:
@@ -401,10 +419,17 @@ class LoopCounter:
         budget = timeouts.short() if budget is None else budget
         deadline = timeouts.Deadline(budget, f"serve_forever() to begin {count} waits in its selector")
         with self._changed:
+            if self.oversleeps is not None and (count - self.waits) * self.sleeps_for > budget:
+                raise PreconditionFailed("poll_interval_kept", f"{count - self.waits} more waits of "
+                                         f"{self.oversleeps} take longer than {budget:.2f}s")
             while self.waits < count:
                 if deadline.expired():
-                    raise HarnessTimeout(f"serve_forever() to begin {count} waits in its selector "
-                                         f"(it began {self.waits})", budget)
+                    what = (f"serve_forever() to begin {count} waits in its selector "
+                            f"(it began {self.waits})")
+                    if self.oversleeps is not None:
+                        raise PreconditionFailed("poll_interval_kept", f"timed out after {budget:.2f}s "
+                                                 f"waiting for {what}: {self.oversleeps}", timed_out=True)
+                    raise HarnessTimeout(what, budget)
                 self._changed.wait(min(deadline.remaining(), 0.05))
 
     def _event(self, frame: Any, event: str, arg: Any) -> None:
@@ -433,9 +458,17 @@ class LoopCounter:
                 self._changed.notify_all()
         if not self.ready.is_set():
             self.reached = name
+            if event == "call" and name in SELECT_CALLS:
+                self.oversleeps = _oversleeps(frame)
+                if self.oversleeps is not None:
+                    self.sleeps_for = float(frame.f_locals["timeout"])
             self.ready.set()
         if not self._count:
             sys.setprofile(None)
+
+
+#: serve threads -> their LoopCounter (what stop_loop knows of a loop it stops)
+_COUNTERS: weakref.WeakKeyDictionary[threading.Thread, LoopCounter] = weakref.WeakKeyDictionary()
 
 
 def _inside_wait(frame: Any) -> bool:
@@ -561,11 +594,14 @@ def loop_known_broken(server: Any) -> Optional[PreconditionFailed]:
     """A :class:`PreconditionFailed` when ``serve_forever()`` of this implementation
     was found to die in an idle loop or after one request, the server's family is
     found broken, or its requests are found never to end
-    (:mod:`harness.serving.prerequisite_probes`), else None."""
-    found = LATCH.get("serve_forever_runs", prerequisites.function_key(server, "serve_forever"))
+    (:mod:`harness.serving.prerequisite_probes`), else None.  ``server`` may be the
+    class (a server that will run in another process, e.g. the forking lab)."""
+    cls = server if isinstance(server, type) else type(server)
+    found = LATCH.get("serve_forever_runs", prerequisites.function_key(cls, "serve_forever"))
     if found is not None:
         return PreconditionFailed("serve_forever_runs", found)
-    return (prerequisites.family_needs(type(server)) or prerequisites.serving_needs(type(server))
+    return (prerequisites.family_needs(cls) or prerequisites.serving_needs(cls)
+            or prerequisites.kind_serves(cls)  # prec-bind: a Unix kind found not to serve
             or prerequisites.handler_needs(getattr(server, "RequestHandlerClass", None)))  # prec-conc
 
 
@@ -637,7 +673,8 @@ def stop_loop(server: Any, thread: threading.Thread, record: Teardown, shutdown_
     waited = 0.0  # how long the loop has had, since shutdown() was called, to end
     if stuck is None:
         try:
-            call_bounded(server.shutdown, budget=shutdown_budget, what="server.shutdown()")
+            call_bounded(server.shutdown, budget=shutdown_budget, what="server.shutdown()",
+                         on_start=lambda caller: _wake_late_loop(server, thread, caller, shutdown_budget))
         except HarnessTimeout as exc:
             record.hung.append(f"{exc.what} (after {exc.budget:.2f}s)")
             record.hung_budget = exc.budget
@@ -677,6 +714,69 @@ def stop_loop(server: Any, thread: threading.Thread, record: Teardown, shutdown_
     record.hung.append(detail)
     LATCH.set("loop_stops", key, detail)
     raise PreconditionFailed("loop_stops", detail, timed_out=True)
+
+
+def _oversleeps(frame: Any) -> Optional[str]:
+    """At the call of a selector's ``select(timeout)`` (``frame``, before its body runs):
+    what shows that the loop sleeps past its own ``poll_interval``, else None, from the
+    arguments of that call and of ``serve_forever(poll_interval)`` up the stack."""
+    timeout = frame.f_locals.get("timeout")
+    caller = frame.f_back
+    for _ in range(8):  # the loop calls its selector directly, or through a helper or two
+        if caller is None or not isinstance(timeout, (int, float)):
+            return None
+        if caller.f_code.co_name == "serve_forever":
+            poll = caller.f_locals.get("poll_interval")
+            if isinstance(poll, (int, float)) and timeout > poll:
+                return f"select(timeout={timeout!r}) in serve_forever(poll_interval={poll!r})"
+            return None
+        caller = caller.f_back
+    return None
+
+
+def _waiting(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is inside a ``wait`` call now (looked at, never called)."""
+    frame = getattr(sys, "_current_frames", dict)().get(thread.ident)
+    for _ in range(200):  # bounded
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "wait":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _wake_late_loop(server: Any, loop: threading.Thread, caller: threading.Thread, budget: float) -> None:
+    """Once ``shutdown()`` (in ``caller``) waits for a loop that sleeps past its own
+    ``poll_interval`` (its :class:`LoopCounter` saw the first ``select(timeout)`` ask
+    for more than ``serve_forever``'s ``poll_interval``), wake that loop with one empty
+    client, as SERVE-013 wakes ``serve_forever(None)``: its next check of the shutdown
+    request comes at once, not a whole oversized timeout later.  Only on that
+    evidence: a loop that keeps its ``poll_interval`` is never poked, so no check of a
+    healthy implementation sees the client.  A daemon thread, bounded by ``budget``."""
+
+    def watch() -> None:
+        deadline = timeouts.Deadline(budget, "shutdown() to wait for an oversleeping loop")
+        while caller.is_alive() and not deadline.expired():
+            counter = _COUNTERS.get(loop)
+            if (counter is not None and counter.oversleeps and _waiting(caller)
+                    and loop_busy_in_request(server) is None):
+                _poke(server)
+                return
+            caller.join(timeouts.poll() * 5)
+
+    threading.Thread(target=watch, name=_BOUNDED_PREFIX + "wake a late loop", daemon=True).start()
+
+
+def _poke(server: Any) -> None:
+    """One empty client of ``server``: a connection closed at once, or an empty datagram."""
+    with contextlib.suppress(Exception):
+        with socket.socket(server.address_family, server.socket_type) as client:
+            client.settimeout(timeouts.short())
+            if server.socket_type == socket.SOCK_STREAM:
+                client.connect(server.server_address)
+            else:
+                client.sendto(b"", server.server_address)
 
 
 def _quietly(fn: Callable[[], Any]) -> Callable[[], None]:

@@ -46,7 +46,7 @@ import sys
 import types
 from typing import Any, Dict, Iterator, List, Optional
 
-from harness.core import addresses, timeouts
+from harness.core import addresses, prerequisites, timeouts
 from harness.core.prerequisites import PreconditionFailed
 from harness.core.timeouts import HarnessTimeout
 from harness.serving import servers
@@ -161,7 +161,11 @@ def _refused(exc: AgentRefused, class_name: str) -> BaseException:
     if exc.code == "serve_failed":
         return servers.ServeError(f"{class_name}: {exc}")
     if exc.code == "exception":
-        return ConstructionError(f"{class_name}: {exc.details.get('type')}: {exc.details.get('message')}")
+        raised = f"{class_name}: {exc.details.get('type')}: {exc.details.get('message')}"
+        # prec-bind: a class the probes found not to construct at all is its owner's, not this check's
+        from harness.core.prerequisites import unconstructible
+
+        return unconstructible(class_name, raised) or ConstructionError(raised)
     if exc.code == "timeout":
         return HarnessTimeout(f"serve_forever of {class_name} to reach its selector ({exc})", timeouts.long())
     return exc
@@ -203,6 +207,7 @@ def spec_server(impl: Any, class_name: str = "TCPServer", *, probe: Optional[Dic
         server = SpecServer(backend, ready["server"], tuple(address) if isinstance(address, list) else address,
                             family, log, ref, directory=directory)
         budget = 2 * timeouts.short() + timeouts.medium() + timeouts.short()
+        server_cls = _local_class(backend, server.key)
         try:
             if serve and local:
                 instance = backend.agent.servers.get(server.key).server
@@ -226,8 +231,23 @@ def spec_server(impl: Any, class_name: str = "TCPServer", *, probe: Optional[Dic
                 raise RuntimeError(f"serve_forever of {class_name} died: {teardown['serve_error'].get('exc')}")
             server.serve_error = teardown["serve_error"]
         if teardown.get("leaked_fds") and server.serve_error is None:  # a dead loop leaves its request open
+            # prec-serve: requests the probes found never to end (PIPELINE-002 owns that) are what
+            # stays open; each check would otherwise fail the leak check for that one defect
+            never_ends = prerequisites.serving_needs(server_cls, ("request_ends",)) if server_cls else None
+            if never_ends is not None:
+                raise never_ends
             raise servers.LeakError(f"{class_name} leaked after teardown: fds: {', '.join(teardown['leaked_fds'])}",
                                     {"fds": teardown["leaked_fds"]})
+
+
+def _local_class(backend: Any, key: Any) -> Optional[type]:
+    """The class of a server the agent built in this process, else None (a subject's)."""
+    if not isinstance(backend, LocalAgent):
+        return None
+    try:
+        return type(backend.agent.servers.get(key).server)
+    except Exception:  # an agent's RequestError: not a server of this process
+        return None
 
 
 def _serve_here(server: SpecServer, instance: Any, poll_interval: float, loop_may_die: bool) -> Iterator[SpecServer]:

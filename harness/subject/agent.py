@@ -902,7 +902,10 @@ class Subject(object):
             self.api_version = [int(declared[0]), int(declared[1])]
         else:
             self.api_version = list(sys.version_info[:2])
-        self.extensions = sorted(str(n) for n in (getattr(self.module, "__socketserver_extensions__", None) or ()))
+        try:  # ext: the host reads a declaration with this same function
+            self.extensions = declared_extensions(self.module)
+        except ValueError as exc:
+            raise RequestError("load_failed", str(exc))
 
     @staticmethod
     def _load(spec):
@@ -1678,7 +1681,8 @@ BENCH_ACTIONS = ("returns", "replies", "echoes_to_eof", "waits_for_release", "sh
 #: What a recorded bench hook does: record and call the implementation's ("record"), the
 #: same recording the calling thread's token and id(request) ("record_request"), record
 #: that only ("record_only"), return BENCH_SENTINEL ("sentinel"), just call it ("call").
-BENCH_HOOK_ACTIONS = ("record", "record_request", "record_only", "sentinel", "call")
+BENCH_HOOK_ACTIONS = ("record", "record_request", "record_only", "sentinel", "call",
+                      "close_on_release")  # ext: service_actions closes the server once released
 #: Methods bench_start may run.
 BENCH_METHODS = ("handle_request", "serve_forever", "shutdown", "server_close", "fileno", "__enter__", "__exit__")
 #: Hooks a bench spec may record beyond the builder's HOOKS.
@@ -1780,8 +1784,16 @@ def bench_hook(base, hook, action, log, fail_accept):
     if original is None:
         return None  # this version has no such hook (service_actions before 3.3): nothing calls it
     state = {"left": int((fail_accept or {}).get("count", 0))}
+    runs = list((fail_accept or {}).get("then") or [])  # ext: further runs of failures, each after a success
 
     def method(self, *args):
+        if hook == "get_request" and runs and state["left"] <= 0:  # ext
+            found = method_body(self, *args)
+            state["left"] = int(runs.pop(0))  # returned: the next run of failures starts
+            return found
+        return method_body(self, *args)
+
+    def method_body(self, *args):
         if hook == "get_request" and state["left"] > 0:
             state["left"] -= 1
             if fail_accept.get("accept_first"):
@@ -1791,6 +1803,12 @@ def bench_hook(base, hook, action, log, fail_accept):
             raise socket.error(int(fail_accept["errno"]), "simulated accept() failure")
         if action == "sentinel":
             return BENCH_SENTINEL  # instead of the implementation's (SERVE-002)
+        if action == "close_on_release":  # ext: the loop's own call closes the server (EXT-004)
+            bench_record(log, hook)
+            if not state.get("closed") and bench_released(log):
+                state["closed"] = True
+                self.server_close()
+                bench_record(log, "closed")
         if action == "record":
             bench_record(log, hook)
         elif action in ("record_request", "record_only"):
@@ -1880,7 +1898,8 @@ class BenchCall(object):
                     if self.error is not None else None,
                     "error_mro": [c.__name__ for c in inspect.getmro(type(self.error))]
                     if self.error is not None else None, "started": self.started, "ended": self.ended,
-                    "thread": {"ident": self.ident, "name": self.thread.name}}
+                    "thread": {"ident": self.ident, "name": self.thread.name},
+                    "clock": now()}  # agentwin: "running for a window" is judged on this clock
 
 
 class Bench(object):
@@ -3119,8 +3138,141 @@ Agent.op_join = _op_join
 OPS = OPS + ("probe_build", "probe_invoke", "ref_call", "join", "run_handler")
 
 
+# =========================================================================== EXT: declared extensions (ext)
+#
+# The EXT checks verify promises an implementation declares beyond the contract
+# (harness/core/extensions.toml).  Here: how a module declares them (the host's
+# harness.core.extensions reads a declaration with this same function, then checks
+# the names against its vocabulary), and two controls of the process the
+# implementation runs in, in-process the check's own (the host calls these same
+# functions), through the agent the subject's:
+#
+# * ``ext_socketpair`` (EXT-002): ``socket.socketpair`` raises EMFILE until switched
+#   back, as when the process has no descriptors left for a pair;
+# * ``ext_lateness_start`` / ``ext_lateness_result`` (EXT-001..003): a control thread
+#   sleeps the given pauses one after another; how much later than their sum it woke
+#   is the scheduler lateness of this process while the check ran, which the check's
+#   timing window includes, so that load alone cannot decide an outcome.
+
+#: The module attribute an implementation declares its extensions with.
+EXTENSIONS_ATTRIBUTE = "__socketserver_extensions__"
+
+
+def declared_extensions(module):
+    """The names ``module.__socketserver_extensions__`` declares, sorted (empty when
+    absent): any iterable of names, not a string (ValueError)."""
+    names = getattr(module, EXTENSIONS_ATTRIBUTE, None)
+    if names is None:
+        return []
+    if isinstance(names, string_types + (bytes,)):
+        raise ValueError("%s.%s: declare a set of names, not the string %r"
+                         % (getattr(module, "__name__", module), EXTENSIONS_ATTRIBUTE, names))
+    return sorted(set(text_type(name) for name in names))
+
+
+SOCKETPAIR = {"original": None}
+
+
+def fail_socketpair(on):
+    """While ``on``: ``socket.socketpair()`` of this process raises EMFILE; off: the original
+    again.  Returns whether it was failing before."""
+    was = SOCKETPAIR["original"] is not None
+    if on and not was:
+        SOCKETPAIR["original"] = getattr(socket, "socketpair", None)
+
+        def socketpair(*args, **kwargs):
+            raise socket.error(errno.EMFILE, "simulated: too many open files (socketpair)")
+
+        socket.socketpair = socketpair
+    elif not on and was:
+        original = SOCKETPAIR["original"]
+        SOCKETPAIR["original"] = None
+        if original is None:
+            del socket.socketpair
+        else:
+            socket.socketpair = original
+    return was
+
+
+class Lateness(object):
+    """A control thread sleeping ``pauses`` one after another, started at once;
+    :meth:`result` is how much later than their sum it woke (seconds, >= 0)."""
+
+    def __init__(self, pauses):
+        self.pauses = [float(p) for p in pauses][:1000]
+        self.late = []
+        self.thread = threading.Thread(target=self.run, name="ssc-ext:lateness")
+        self.thread.daemon = True
+        self.thread.start()
+
+    def run(self):
+        start = now()
+        for pause in self.pauses:
+            time.sleep(pause)
+        self.late.append(max(0.0, now() - start - sum(self.pauses)))
+
+    def result(self, wait):
+        """The lateness, or None when the control has not woken within ``wait`` seconds."""
+        self.thread.join(max(0.0, float(wait)))
+        return round(self.late[0], 4) if self.late else None
+
+
+def simulate_absent(environ=None):
+    """``SSCONFORM_SIMULATE_ABSENT`` naming ``poll``: this process's ``selectors`` has no
+    ``PollSelector`` and ``select`` no ``poll`` (EXT-004's select variants: CPython and the
+    reference choose their selector when imported, so only a fresh process takes the
+    ``SelectSelector`` path), as conformance/children/no_poll.py does in a host child."""
+    absent = (environ if environ is not None else os.environ).get("SSCONFORM_SIMULATE_ABSENT", "")
+    if "poll" not in [name.strip() for name in absent.split(",")]:
+        return
+    import select
+    try:
+        import selectors
+    except ImportError:  # Python 2: SocketServer calls select.select itself
+        selectors = None
+    for module, name in ((selectors, "PollSelector"), (select, "poll")):
+        if module is not None and hasattr(module, name):
+            delattr(module, name)
+
+
+#: Lateness controls by key, and how many were started.
+LATENESS = {}
+LATENESS_STARTED = [0]
+
+
+def _op_ext_socketpair(self, request):
+    return {"was_failing": fail_socketpair(bool(request.get("fail")))}
+
+
+def _op_ext_lateness_start(self, request):
+    pauses = request.get("pauses")
+    if not isinstance(pauses, list) or not all(isinstance(p, (int, float)) and 0 <= p <= 60 for p in pauses):
+        raise RequestError("bad_request", "pauses must be a list of seconds (0..60)")
+    LATENESS_STARTED[0] += 1
+    key = "l%d" % LATENESS_STARTED[0]
+    LATENESS[key] = Lateness(pauses)
+    return {"control": key}
+
+
+def _op_ext_lateness_result(self, request):
+    control = LATENESS.get(request.get("control"))
+    if control is None:
+        raise RequestError("unknown_server", "no lateness control %r" % (request.get("control"),))
+    late = control.result(min(float(request.get("wait") or 0), BUDGETS["long"]))
+    if late is not None:
+        LATENESS.pop(request.get("control"), None)
+    return {"late": late}
+
+
+Agent.op_ext_socketpair = _op_ext_socketpair
+Agent.op_ext_lateness_start = _op_ext_lateness_start
+Agent.op_ext_lateness_result = _op_ext_lateness_result
+OPS = OPS + ("ext_socketpair", "ext_lateness_start", "ext_lateness_result")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    simulate_absent()  # ext: before the implementation is imported
     if argv[:1] == ["--lab"]:  # SERVE, SHUTDOWN, THREADING, FORKING (port-c): the forking lab
         lab_main(argv[1])
     lifetime = 1800.0

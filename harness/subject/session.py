@@ -116,10 +116,11 @@ def budgets() -> Dict[str, float]:
 class SubjectSession:
     """See the module docstring."""
 
-    def __init__(self, python: str, impl_spec: str = "stdlib"):
+    def __init__(self, python: str, impl_spec: str = "stdlib", env: Optional[Dict[str, str]] = None):
         self.python = python
         self.requested = impl_spec
         self.load_spec = agent_impl_spec(impl_spec)
+        self.env = dict(env or {})  # ext: the agent's environment (SSCONFORM_SIMULATE_ABSENT=poll)
         self._agent: Optional[SubjectAgent] = None
         self.started = 0
         self.described: Dict[str, Any] = {}
@@ -132,7 +133,7 @@ class SubjectSession:
             return self._agent
         if self._agent is not None:
             self._agent.stop()
-        agent = SubjectAgent.start(self.python)
+        agent = SubjectAgent.start(self.python, env=self.env or None)
         self.started += 1
         try:
             self.described = agent.request("load", budget=timeouts.long(), impl=self.load_spec, budgets=budgets())
@@ -161,7 +162,18 @@ class SubjectSession:
         return SubjectImplementation(
             name=name, kind=described["kind"], module=build_module(snap), module_name=described["module"],
             file=described.get("file"), version=described["version"], api_version=(api[0], api[1]),
-            subject=self, requested=self.requested, extensions=frozenset(described.get("extensions") or ()))
+            subject=self, requested=self.requested, extensions=self._extensions(described))
+
+    @staticmethod
+    def _extensions(described: Dict[str, Any]) -> FrozenSet[str]:
+        """ext: the names the agent read (agent.declared_extensions), checked against the
+        host's vocabulary as for a module loaded here (an unknown name stops the run)."""
+        from harness.core.extensions import UnknownExtension, validate
+
+        try:
+            return validate(described.get("extensions") or (), f"{described.get('module')}.__socketserver_extensions__")
+        except UnknownExtension as exc:
+            raise SubjectError(str(exc)) from None
 
     def fingerprint(self) -> Dict[str, Any]:
         """The subject's fingerprint, in the record's shape, marked as the agent's (read once)."""
@@ -253,6 +265,21 @@ class SubjectSession:
             if proc.teardown.get("hung"):
                 raise HarnessTimeout(f"server teardown in the subject: {'; '.join(proc.teardown['hung'])} "
                                      "did not finish", budget)
+
+    # ------------------------------------------------------------------ ext
+    @contextlib.contextmanager
+    def without_poll(self) -> Iterator[SubjectImplementation]:
+        """The same implementation in a fresh agent of the same interpreter whose ``selectors``
+        lacks ``PollSelector`` (and ``select`` lacks ``poll``) before the implementation is
+        imported, as :mod:`conformance.children.no_poll` does in a host child (EXT-004);
+        the agent is stopped on exit."""
+        from harness.core.capabilities import ENV_VAR
+
+        session = SubjectSession(self.python, self.requested, env={**self.env, ENV_VAR: "poll"})
+        try:
+            yield session.implementation()
+        finally:
+            session.close()
 
     # ------------------------------------------------------------------ SERVE, SHUTDOWN, THREADING, FORKING (port-c)
 

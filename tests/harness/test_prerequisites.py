@@ -333,3 +333,59 @@ def test_a_loop_that_a_handler_error_ends_grades_every_other_failure(latch):
     prerequisite_probes.run(module)
     broken = prerequisites.judged_broken_prerequisite(AssertionError("next client: expected served"))
     assert broken is not None and broken.prerequisite == "PIPELINE-005"
+
+
+# prec-bind ---------------------------------------------------------------------------------------
+
+
+@needs_unix
+def test_a_unix_kind_that_does_not_serve_where_its_sibling_does_refuses_its_loops(latch):
+    assert prerequisite_probes.run(resolve("stdlib").module) == {}, "no finding on a healthy implementation"
+    module = resolve(str(BROKEN / "unix_dgram_stream_socket.py")).module
+    assert list(prerequisite_probes.run(module)) == ["unix_datagram_serves"]
+    with addresses.private_dir() as directory:
+        server = servers.build_server(module, "ThreadingUnixDatagramServer", module.BaseRequestHandler,
+                                      addresses.unix_address(directory, "s"))  # it constructs
+        try:
+            with pytest.raises(PreconditionFailed) as info:
+                with servers.serve_in_thread(server):
+                    pytest.fail("must not serve")  # pragma: no cover
+            assert info.value.prerequisite == "UNIX-002"
+        finally:
+            server.server_close()
+        stream = servers.build_server(module, "UnixStreamServer", module.BaseRequestHandler,
+                                      addresses.unix_address(directory, "t"))
+        with servers.serve_in_thread(stream):  # the stream kind serves
+            pass
+        stream.server_close()
+
+
+def test_port_zero_is_unreachable_only_once_a_server_was_found_to_forget_its_port(latch):
+    from harness.clients import bounded
+
+    assert prerequisites.unreachable(("127.0.0.1", 0)) is None, "no finding, no refusal"
+    prerequisite_probes.run(resolve(str(BROKEN / "bind_address_not_updated.py")).module)
+    with pytest.raises(PreconditionFailed) as info:
+        bounded.connect(("127.0.0.1", 0))
+    assert info.value.prerequisite == "BIND-004"
+    assert prerequisites.unreachable(("127.0.0.1", 5)) is None and prerequisites.unreachable("/a/path") is None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client, pytest.raises(OSError) as sent:
+        address = ("127.0.0.1", 0)
+        client.sendto(b"x", address)
+    assert prerequisites.judged_broken_prerequisite(sent.value).prerequisite == "BIND-004"
+
+
+@needs_unix
+def test_a_kind_the_probes_could_not_construct_is_its_owners_whatever_builds_it(latch):
+    assert prerequisites.unconstructible("ThreadingUnixStreamServer", "raised") is None, "not before the probes"
+    prerequisite_probes.run(resolve(str(BROKEN / "udp_ipv4_only.py")).module)
+    broken = prerequisites.unconstructible("ThreadingUnixStreamServer", "raised TypeError")
+    assert broken.prerequisite == "UNIX-001" and "raised TypeError" in broken.detail
+    assert prerequisites.unconstructible("TCPServer", "raised") is None, "TCPServer constructs"
+
+
+def test_handlers_that_never_overlap_are_the_forking_owners():
+    prerequisites.needs_overlap("forking_overlaps", 2, 2)  # they did: the check judges its own clause
+    with pytest.raises(PreconditionFailed) as info:
+        prerequisites.needs_overlap("forking_overlaps", 1, 2)
+    assert info.value.prerequisite == "FORKING-001"

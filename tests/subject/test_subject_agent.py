@@ -97,3 +97,40 @@ def test_held_datagrams_are_released_through_the_log(session):
             instrument.release(proc.log, "token-1")
             reply, _ = clients.recvfrom(sock)
     assert reply == b"released token-1\n"
+
+
+# ext: declared extensions are read in the subject by the rule the host applies in-process
+DECLARATIONS = [
+    ('["emfile-backoff", "prompt-shutdown"]', None),
+    ('frozenset(["prompt-shutdown", "teleport"])', "unknown extension(s) teleport"),
+    ('"prompt-shutdown"', "not the string"),
+]
+
+
+def test_declared_extensions_read_as_in_process(subject_python, tmp_path):
+    """A file implementation's ``__socketserver_extensions__`` through the agent gives what
+    ``--impl FILE`` gives in-process: the names, or an error naming the bad declaration."""
+    import re
+    import textwrap
+
+    from harness.implementations import ImplementationError, resolve
+    from harness.subject.session import open_subject
+
+    for number, (declared, complaint) in enumerate(DECLARATIONS):
+        impl = tmp_path / f"declaring{number}.py"
+        impl.write_text(textwrap.dedent(f"""\
+            try:
+                from socketserver import *  # noqa: F403
+            except ImportError:
+                from SocketServer import *  # noqa: F403
+            __socketserver_extensions__ = {declared}
+            """), encoding="utf-8")
+        if complaint is None:
+            session, loaded = open_subject(subject_python, str(impl))
+            session.close()
+            assert loaded.extensions == resolve(str(impl)).extensions == {"emfile-backoff", "prompt-shutdown"}
+            assert loaded.describe()["extensions"] == ["emfile-backoff", "prompt-shutdown"]
+            continue
+        for load in (resolve, lambda spec: open_subject(subject_python, spec)):
+            with pytest.raises(ImplementationError, match=re.escape(complaint)):
+                load(str(impl))

@@ -77,6 +77,7 @@ def _session(python):
             agent.request("bench_hasattr", server=built["server"], name="__enter__")
             agent.request("bench_forget", server=built["server"])
             _built_servers(agent, log, directory)
+            _ext_ops(agent, log, directory)
             events = log.read()
         agent.request("bye")
     finally:
@@ -121,6 +122,35 @@ def _built_servers(agent, log, directory):
     with clients.connect(tuple(ready["address"]), "inet") as sock:
         assert clients.recv_until_eof(sock, timeouts.Deadline(timeouts.short(), "the reply")) == b"hi"
     assert agent.request("discard", server=built["server"], budget=timeouts.long())["hung"] == []
+
+
+def _ext_ops(agent, log, directory):
+    """ext (EXT-001..003): socket.socketpair() failing in the subject and back, a lateness
+    control, and runs of accept() failures, each run after a get_request() that returned."""
+    assert agent.request("ext_socketpair", fail=True) == {"was_failing": False}
+    assert agent.request("ext_socketpair", fail=True) == {"was_failing": True}
+    assert agent.request("ext_socketpair", fail=False) == {"was_failing": True}
+    control = agent.request("ext_lateness_start", pauses=[0.001, 0.002])["control"]
+    late = None
+    for _ in range(1000):
+        late = agent.request("ext_lateness_result", control=control, wait=0.05)["late"]
+        if late is not None:
+            break
+    assert late is not None and late >= 0
+    built = agent.request("bench_build", spec={"server_class": "TCPServer", "action": "returns",
+                                               "hooks": {"get_request": "record"}, "log": log.path,
+                                               "directory": directory,
+                                               "fail_accept": {"errno": 24, "count": 1, "then": [1]}})
+    for _client in range(2):
+        with clients.connect(tuple(built["address"]), "inet"):
+            for _call in range(2):  # the failure drops nothing: the client is still pending
+                call = agent.request("bench_start", server=built["server"], method="handle_request")["call"]
+                state = agent.request("bench_wait", budget=2 * timeouts.short(), call=call, until={"done": True},
+                                      wait=timeouts.short())
+                assert state["done"] and state["error"] is None, state
+    names = [e["name"] for e in log.read() if e.get("kind") == "record" and e["name"] in ("accept_failed", "get_request")]
+    assert names == ["accept_failed", "get_request"] * 2, names
+    agent.request("bench_forget", server=built["server"])
 
 
 def test_every_message_of_a_session_is_valid(subject_python):

@@ -5,7 +5,10 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("SERVE-006",)
+#: FORKING-002 too ("never more than max_children children: at the limit collect_children
+#: waits"): ForkingMixIn enforces max_children in service_actions(), which a burst of requests
+#: now never reaches, so the server forks past the limit
+BREAKS = ("SERVE-006", "FORKING-002")
 
 
 def serve_forever(self, poll_interval=0.5):

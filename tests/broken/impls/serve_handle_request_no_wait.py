@@ -5,7 +5,9 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("SERVE-001", "SERVE-011")
+#: SERVE-014 too: "handle_request() with self.timeout above one second waits that long" is the
+#: very wait this handle_request() skips
+BREAKS = ("SERVE-001", "SERVE-011", "SERVE-014")
 
 
 def handle_request(self):
