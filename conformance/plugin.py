@@ -664,7 +664,8 @@ def pytest_runtest_makereport(item, call):
     entry["duration"] += getattr(report, "duration", 0.0) or 0.0
     graded = _grade_phase(report, call, _meta(item)["id"])
     prerequisite = call.excinfo.value if graded == Outcome.PRECONDITION_FAILED else None
-    if graded in (Outcome.FAIL, Outcome.ERROR) and call.excinfo is not None:
+    if graded in (Outcome.FAIL, Outcome.ERROR, Outcome.TIMEOUT) and call.excinfo is not None:
+        # (TIMEOUT too, prec-conc: a handler lifecycle found broken leaves a check waiting for a step)
         # the check constructed a server whose class the probes found not to construct at all,
         # or judged (verify) an exception that was a broken prerequisite's
         broken = prerequisites.judged_broken_prerequisite(call.excinfo.value)

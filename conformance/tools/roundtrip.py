@@ -12,12 +12,24 @@ are :mod:`harness.clients.bounded`.
 
 from __future__ import annotations
 
+import errno
 import socket
 from typing import Any, Dict, Optional
 
 from harness.clients import bounded as clients
-from harness.core import timeouts
+from harness.core import prerequisites, timeouts
 from harness.core.timeouts import HarnessTimeout
+
+
+def _raise_if_abortive(exc: Exception) -> None:
+    """A reset met by a client of an implementation found to end its requests with a reset:
+    the check cannot tell its reply from that defect, so it ends PRECONDITION_FAILED naming
+    PIPELINE-002, which owns it (harness.core.prerequisites.abortive_close)."""
+    # a send or shutdown() after the reset arrived reports ENOTCONN instead
+    reset = isinstance(exc, ConnectionResetError) or getattr(exc, "errno", None) == errno.ENOTCONN
+    broken = prerequisites.abortive_close() if reset else None
+    if broken is not None:
+        raise broken from exc
 
 
 def read_to_eof(sock: socket.socket, budget: float) -> Dict[str, Any]:
@@ -34,6 +46,7 @@ def read_to_eof(sock: socket.socket, budget: float) -> Dict[str, Any]:
         except socket.timeout:
             return {"data": bytes(data), "eof": False, "error": f"no EOF within {budget:.2f}s"}
         except OSError as exc:
+            _raise_if_abortive(exc)
             return {"data": bytes(data), "eof": False, "error": f"{type(exc).__name__}: {exc}"}
         if not chunk:
             return {"data": bytes(data), "eof": True, "error": None}
@@ -48,12 +61,14 @@ def try_roundtrip(address: Any, payload: bytes, family: str = "inet",
     try:
         sock = clients.connect(address, family, timeout=budget)
     except (HarnessTimeout, OSError) as exc:
+        _raise_if_abortive(exc)  # the server may have replied and reset before connect() returned
         return {"data": b"", "eof": False, "error": f"connect: {type(exc).__name__}: {exc}"}
     with sock:
         try:
             sock.sendall(payload)
             sock.shutdown(socket.SHUT_WR)
         except OSError as exc:
+            _raise_if_abortive(exc)
             return {"data": b"", "eof": False, "error": f"send: {type(exc).__name__}: {exc}"}
         return read_to_eof(sock, budget)
 

@@ -115,6 +115,52 @@ OWNERS.update({
     "address_bound": ("BIND-004", "server_bind() stores the bound address (port 0 becomes the real port)"),
 })
 
+# prec-conc: a request that ends with a reset (an abortive close) instead of EOF.  Not a
+# serving need (loops are not refused: a check that never reads to EOF still runs), but a
+# harness client that reads a reply to EOF cannot tell the reply from the reset: see
+# :func:`_abortive_close_client`
+OWNERS.update({
+    "request_ends_gracefully": ("PIPELINE-002", "a served TCP request is shut down and closed after the "
+                                                "handler, so the client reads EOF, not a reset"),
+    # a handler that raised: its request must still end (stdlib: shutdown_request in a finally)
+    "request_ends_after_error": ("PIPELINE-005", "a request whose handler raised goes to handle_error() and "
+                                                 "is then shut down, so the client reads EOF"),
+    "thread_request_ends_after_error": ("THREADING-004", "a request whose handler raised in its thread is "
+                                                         "still shut down, so the client reads EOF"),
+    # run-wide (see judged_broken_prerequisite): a loop that a handler's error ends
+    "loop_survives_handler_error": ("PIPELINE-005", "an Exception in the handler goes to handle_error() "
+                                                    "and serve_forever() goes on serving"),
+    # every request of every server runs BaseRequestHandler.__init__: a lifecycle that skips
+    # or repeats a step breaks the harness's recording handlers, so servers are refused
+    # (build_server) instead of each check waiting for a step that never comes
+    "handler_lifecycle": ("HANDLER-001", "BaseRequestHandler.__init__ calls setup(), handle(), then finish(), "
+                                         "once each"),
+})
+
+
+#: prec-conc: findings that no check can be judged without: a handler lifecycle that skips a
+#: step (every request runs it), a loop that the first handler error ends (a client that
+#: vanishes, a check's handler that raises on purpose, each ends the loop the check serves
+#: with).  While one is found, any other failure of a check is graded PRECONDITION_FAILED
+#: naming its owner (:func:`judged_broken_prerequisite`).
+RUN_WIDE: Tuple[str, ...] = ("handler_lifecycle", "loop_survives_handler_error")
+
+
+def handler_key(handler: type) -> Optional[Tuple[str, ...]]:
+    """The key of a "handler_lifecycle" finding (prec-conc) for a handler class: the
+    ``__init__`` of the class named BaseRequestHandler in its MRO; None without one."""
+    for klass in getattr(handler, "__mro__", ()):
+        if klass.__name__ == "BaseRequestHandler":
+            return (f"BaseRequestHandler.__init__={_describe(vars(klass).get('__init__'))}",)
+    return None
+
+
+def handler_needs(handler: type) -> Optional[PreconditionFailed]:
+    """The broken handler lifecycle a handler class relies on (found by
+    :mod:`harness.serving.prerequisite_probes` in this run), else None."""
+    key = handler_key(handler)
+    found = LATCH.get("handler_lifecycle", key) if key is not None else None
+    return PreconditionFailed("handler_lifecycle", found) if found is not None else None
 #: prec-bind: a Unix server kind that does not serve where its inet sibling does (the probes serve
 #: one request through each plain class): the check that serves that kind plainly owns it, and
 #: every later loop of a class with it in its MRO is refused (:func:`kind_serves`)
@@ -172,6 +218,10 @@ SERVING_NEEDS: Dict[str, Tuple[str, ...]] = {
     "request_ends": ("process_request", "shutdown_request", "close_request"),
     "datagram_socket_survives": ("shutdown_request", "close_request"),
     "address_bound": ("server_bind",),  # keyed by the address family too: AF_UNIX has no port
+    # prec-conc: the error path of a request (found by a handler that raises)
+    "request_ends_after_error": ("process_request", "handle_error", "shutdown_request", "close_request"),
+    # not shutdown_request(): a datagram Threading* server shares the thread's error path
+    "thread_request_ends_after_error": ("process_request", "process_request_thread", "handle_error"),
 }
 
 #: behaviour above -> (the class every server of the family has in its MRO, the
@@ -291,6 +341,10 @@ def judged_broken_prerequisite(exc: BaseException) -> Optional[PreconditionFaile
     exception it was raised while handling (``__context__``, ``__cause__``; a check that
     catches a construction error and then verifies) is a :class:`PreconditionFailed` or came
     out of a constructor the probes found broken (:func:`constructor_failure`)."""
+    for behaviour in RUN_WIDE:
+        found = LATCH.first_of(behaviour)
+        if found is not None and not isinstance(exc, PreconditionFailed):
+            return PreconditionFailed(behaviour, found)
     seen: List[BaseException] = []
     current: Optional[BaseException] = exc
     for _ in range(8):  # bounded: chains are short, and may loop
@@ -299,7 +353,8 @@ def judged_broken_prerequisite(exc: BaseException) -> Optional[PreconditionFaile
         seen.append(current)
         if isinstance(current, PreconditionFailed) and current is not exc:
             return current
-        broken = constructor_failure(current.__traceback__) or _port_zero_client(current)
+        broken = (constructor_failure(current.__traceback__) or _port_zero_client(current)
+                  or _abortive_close_client(current))
         if broken is not None:
             return broken
         current = current.__cause__ or current.__context__
@@ -330,6 +385,24 @@ def _port_zero_client(exc: BaseException) -> Optional[PreconditionFailed]:
     return None
 
 
+def _abortive_close_client(exc: BaseException) -> Optional[PreconditionFailed]:
+    """A check that failed on a connection reset (raised, or named by a verdict's observed
+    value) while the probes found that the implementation ends its TCP requests abortively
+    ("request_ends_gracefully", prec-conc): the check's client was reading a reply to its end,
+    which that server ends with a reset instead of EOF (and Linux may drop the unread reply
+    with it), so the check could not judge its own behaviour."""
+    if not isinstance(exc, (ConnectionResetError, AssertionError)):
+        return None
+    if isinstance(exc, AssertionError) and "ConnectionResetError" not in str(exc):
+        return None
+    return abortive_close()
+
+
+def abortive_close() -> Optional[PreconditionFailed]:
+    """The finding that this run's implementation ends its TCP requests with a reset
+    (prec-conc), as the exception a client that met a reset raises; else None."""
+    found = LATCH.first_of("request_ends_gracefully")
+    return PreconditionFailed("request_ends_gracefully", found) if found is not None else None
 def unreachable(address: Any) -> Optional[PreconditionFailed]:
     """prec-bind: a :class:`PreconditionFailed` naming BIND-004 when a client is about to reach
     ``address``, an internet address with port 0 (no server listens there), while the probes
@@ -682,7 +755,7 @@ LATCH = Latch()
 #: the process-wide guard the plugin activates around each check
 GUARD = Guard()
 
-__all__ = ("CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
+__all__ = ("abortive_close", "handler_key", "handler_needs", "RUN_WIDE", "CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
            "implementation_class", "owner_of", "serving_key", "serving_needs",
            "KIND_SERVES", "kind_serves", "unconstructible", "unreachable", "needs_overlap")

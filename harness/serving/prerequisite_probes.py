@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import socket
 import sys
 import threading
@@ -151,14 +152,42 @@ def run(module: Any) -> Dict[str, str]:
             if served.get(sibling) and not findings and directory is not None:  # prec-bind
                 with addresses.private_dir() as unix_dir:
                     _probe_served_requests(module, name, findings, unix_dir)
-        if "request_ends" in findings:  # ThreadingMixIn ends its requests through the same
-            _probe_served_requests(module, "ThreadingTCPServer", {})  # shutdown_request(), or not
+        if not findings:  # after the request path: a hung handler is that probe's finding, named there
+            _probe_handler_lifecycle(handler, module, findings)
+        if "request_ends" in findings or not findings:  # ThreadingMixIn ends its requests through
+            _probe_served_requests(module, "ThreadingTCPServer", {})  # the same shutdown_request(), or not
         for server in opened:
             _bounded("server_close_returns", module, f"{type(server).__name__}.server_close()",
                      server.server_close, findings)
             with contextlib.suppress(Exception):
                 server.socket.close()  # a server_close() that hung closed nothing
     return findings
+
+
+def _probe_handler_lifecycle(base: type, module: Any, findings: Dict[str, str]) -> None:
+    """``BaseRequestHandler.__init__`` calls setup(), handle(), finish() once each, in that
+    order (no socket: the steps of this handler touch nothing).  Every harness handler
+    records and answers through those steps; a lifecycle that skips one is latched
+    (prec-conc), so servers are refused at once, naming HANDLER-001, instead of every check
+    waiting out its budget for a step that never runs."""
+    steps: List[str] = []
+
+    class Steps(base):  # type: ignore[misc, valid-type]
+        def setup(self) -> None:
+            steps.append("setup")
+
+        def handle(self) -> None:
+            steps.append("handle")
+
+        def finish(self) -> None:
+            steps.append("finish")
+
+    _bounded("handler_returns", module, "BaseRequestHandler.__init__",
+             lambda: Steps(None, ("127.0.0.1", 0), None), findings)
+    key = prerequisites.handler_key(Steps)
+    if steps != ["setup", "handle", "finish"] and "handler_returns" not in findings and key is not None:
+        LATCH.set("handler_lifecycle", key, f"BaseRequestHandler.__init__ ran {steps}, "
+                                            f"not ['setup', 'handle', 'finish']")
 
 
 def _probe_address(server: Any, name: str, family: str) -> None:
@@ -313,13 +342,14 @@ def _probe_threading(module: Any, findings: Dict[str, str]) -> None:
             server.socket.close()
 
 
-def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None) -> Dict[str, Any]:
+def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None,
+              payload: bytes = b"probe") -> Dict[str, Any]:
     """One request to ``server``: ``{"data", "eof", "waited", "error"}`` (stream: connect, send,
     SHUT_WR, read to EOF; datagram: one datagram, one reply), each bounded by ``short()``.
     ``waited``: the budget ran out (a reset, an abortive close, is an end, judged by the checks
     that own it).  ``unix_dir``: an AF_UNIX client (a datagram one bound in that directory)."""
     kind = socket.SOCK_DGRAM if dgram else socket.SOCK_STREAM
-    got: Dict[str, Any] = {"data": b"", "eof": False, "waited": False, "error": None}
+    got: Dict[str, Any] = {"data": b"", "eof": False, "waited": False, "error": None, "reset": False}
     deadline = timeouts.Deadline(timeouts.short(), "the probe's reply")
     family = socket.AF_INET if unix_dir is None else socket.AF_UNIX  # type: ignore[attr-defined]
     with socket.socket(family, kind) as client:
@@ -332,7 +362,7 @@ def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None) -> Dict[
                 got["data"] = client.recvfrom(64)[0]
                 return got
             client.connect(server.server_address)
-            client.sendall(b"probe")
+            client.sendall(payload)
             client.shutdown(socket.SHUT_WR)
             for _ in range(64):  # bounded: the reply is 5 bytes
                 client.settimeout(max(deadline.remaining(), 0.001))
@@ -343,9 +373,42 @@ def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None) -> Dict[
                 got["data"] += chunk
         except socket.timeout:
             got["waited"] = True
+        except ConnectionResetError as exc:  # the handler read all it was sent: an abortive close
+            got["reset"] = True
+            got["error"] = f"{type(exc).__name__}: {exc}"
         except OSError as exc:  # what arrived so far is the observation
             got["error"] = f"{type(exc).__name__}: {exc}"
     return got
+
+
+def _quiet_handle_error(cls: type) -> Callable[..., None]:
+    """``cls.handle_error`` called with stderr unused: the default prints a traceback."""
+    original = cls.handle_error
+
+    def handle_error(self: Any, request: Any, client_address: Any) -> None:
+        with contextlib.redirect_stderr(io.StringIO()):
+            original(self, request, client_address)
+
+    return handle_error
+
+
+def _probe_error_path(server: Any, cls: type, name: str, thread: threading.Thread) -> None:
+    """A request whose handler raises still ends: the client reads EOF, and the loop serves
+    the next request (prec-conc).  A request that never ends is latched, so later loops of
+    the class are refused (the checks whose handlers raise on purpose would each wait out
+    their budget for it); a loop that died is latched run-wide (prerequisites.RUN_WIDE)."""
+    got = _exchange(server, False, payload=b"raise")
+    if not got["waited"]:
+        after = _exchange(server, False)
+        if after["data"] != b"probe" and not thread.is_alive():
+            LATCH.set("loop_survives_handler_error", prerequisites.function_key(server, "serve_forever"),
+                      f"{name}.serve_forever() ended after a handler raised ValueError")
+        return
+    threaded = any(klass.__name__ == "ThreadingMixIn" for klass in cls.__mro__)
+    behaviour = "thread_request_ends_after_error" if threaded else "request_ends_after_error"
+    LATCH.set(behaviour, prerequisites.serving_key(cls, behaviour),
+              f"{name}: a request whose handler raised got no EOF within {timeouts.short():.2f}s "
+              f"(it was not shut down and closed)")
 
 
 def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
@@ -368,6 +431,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
     # the request stays referenced, as a check's recorder keeps it: only shutdown_request()
     # and close_request() end it then, not the garbage collector (PIPELINE-002 keeps a dup)
     kept: List[Any] = []
+    read: List[bytes] = []
 
     class Echo(base):  # type: ignore[misc, valid-type]
         def handle(self) -> None:
@@ -375,12 +439,18 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
             if dgram:
                 data, sock = self.request
                 sock.sendto(data, self.client_address)
-            else:
-                self.request.settimeout(timeouts.short())
-                self.request.sendall(self.request.recv(64))
+                return
+            self.request.settimeout(timeouts.short())
+            data = self.request.recv(64)
+            read.append(data)  # what the handler read (an abortive close is judged by it)
+            if data == b"raise":  # the error path (prec-conc)
+                raise ValueError("the probe's handler raises on purpose")
+            self.request.sendall(data)
 
+    # handle_error() quiet: the error path's handler raises on purpose
+    quiet = type(f"Probe{name}", (cls,), {"handle_error": _quiet_handle_error(cls)})
     server = _bounded("constructor_returns", module, f"{name}(address, handler)",
-                      lambda: cls(address, Echo), findings)
+                      lambda: quiet(address, Echo), findings)
     if server is None:
         return False
     ended: Dict[str, Any] = {}
@@ -395,6 +465,12 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
     thread.start()
     try:
         first = _exchange(server, dgram, unix_dir)
+        if not dgram and first["reset"] and read == [b"probe"]:  # all it was sent was read, yet a reset:
+            # an abortive close (the reset may also have dropped the unread echo: not a hang,
+            # later loops still run; prec-conc)
+            LATCH.set("request_ends_gracefully", prerequisites.serving_key(cls, "request_ends"),
+                      f"{name}: the handler read the whole request, and the client then got "
+                      f"a reset, not EOF (the request was closed abortively)")
         if first["data"] != b"probe":
             if unix_dir is not None:  # its sibling was served: the Unix kind itself does not serve
                 _note_kind_unserved(name, first, findings)
@@ -411,6 +487,8 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
             return True
         second = _exchange(server, dgram, unix_dir)
         if second["data"] == b"probe":
+            if not dgram and unix_dir is None:
+                _probe_error_path(server, cls, name, thread)
             return True
         if dgram and getattr(server.socket, "fileno", lambda: -1)() == -1:
             detail = f"{name}: ending the first datagram request closed the shared server socket"

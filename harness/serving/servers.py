@@ -234,6 +234,7 @@ def build_server(module: Any, class_name: str, handler: type, address: Any, *,
     base = server_class(module, class_name)
     # a server that does not know its own port cannot be reached by any client either
     broken = prerequisites.family_needs(base) or prerequisites.serving_needs(base, ("address_bound",))
+    broken = broken or prerequisites.handler_needs(handler)  # prec-conc: setup/handle/finish
     if broken is not None:
         raise broken  # e.g. a Threading* class whose mix-in runs no thread: THREADING-001 owns it
     namespace = dict(attrs)
@@ -600,7 +601,8 @@ def loop_known_broken(server: Any) -> Optional[PreconditionFailed]:
     if found is not None:
         return PreconditionFailed("serve_forever_runs", found)
     return (prerequisites.family_needs(cls) or prerequisites.serving_needs(cls)
-            or prerequisites.kind_serves(cls))  # prec-bind: a Unix kind found not to serve
+            or prerequisites.kind_serves(cls)  # prec-bind: a Unix kind found not to serve
+            or prerequisites.handler_needs(getattr(server, "RequestHandlerClass", None)))  # prec-conc
 
 
 def shutdown_target(fn: Any) -> Any:

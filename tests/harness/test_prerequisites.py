@@ -210,8 +210,13 @@ def test_a_request_that_never_ends_is_found_once_and_refuses_only_its_classes(la
     assert prerequisite_probes.run(resolve("stdlib").module) == {}, "no finding on a healthy implementation"
     found = prerequisite_probes.run(module)
     assert list(found) == [behaviour]
-    owner = prerequisites.owner_of(behaviour)[0]
-    server = servers.build_server(module, refused, module.BaseRequestHandler, addresses.loopback("inet"))
+    _refused_when_served(module, refused, prerequisites.owner_of(behaviour)[0])
+    if served is not None:  # a class that ends its requests with functions of its own still serves
+        _served(module, served)
+
+
+def _refused_when_served(module, class_name, owner):
+    server = servers.build_server(module, class_name, module.BaseRequestHandler, addresses.loopback("inet"))
     try:
         with pytest.raises(PreconditionFailed) as info:
             with servers.serve_in_thread(server):
@@ -219,11 +224,13 @@ def test_a_request_that_never_ends_is_found_once_and_refuses_only_its_classes(la
         assert info.value.prerequisite == owner
     finally:
         server.server_close()
-    if served is not None:  # a class that ends its requests with functions of its own still serves
-        other = servers.build_server(module, served, module.BaseRequestHandler, addresses.loopback("inet"))
-        with servers.serve_in_thread(other):
-            pass
-        other.server_close()
+
+
+def _served(module, class_name):
+    server = servers.build_server(module, class_name, module.BaseRequestHandler, addresses.loopback("inet"))
+    with servers.serve_in_thread(server):
+        pass
+    server.server_close()
 
 
 def test_a_check_that_constructs_a_class_that_never_constructs_is_a_prerequisite_failure(latch):
@@ -278,6 +285,54 @@ def test_a_server_that_forgets_its_port_is_found_once_and_refused_with_its_clien
         with addresses.private_dir() as directory:
             servers.build_server(module, "UnixStreamServer", module.BaseRequestHandler,
                                  addresses.unix_address(directory, "s")).server_close()
+
+
+# prec-conc: findings that do not hang, but would fail every check that relies on them
+
+
+def test_an_abortive_close_is_found_and_a_reset_names_its_owner_without_refusing_loops(latch):
+    module = resolve(str(BROKEN / "disconnect_abortive_close.py")).module
+    prerequisite_probes.run(resolve("stdlib").module)
+    assert prerequisites.abortive_close() is None, "no finding on a healthy implementation"
+    assert prerequisite_probes.run(module) == {}, "not a hang"
+    broken = prerequisites.judged_broken_prerequisite(ConnectionResetError(104, "Connection reset by peer"))
+    assert broken is not None and broken.prerequisite == "PIPELINE-002"
+    assert prerequisites.judged_broken_prerequisite(AssertionError("reply: expected b'ok', observed b''")) is None
+    _served(module, "TCPServer")  # loops still run: a check that reads no EOF may pass
+
+
+def test_a_handler_lifecycle_that_skips_setup_refuses_servers_and_grades_every_failure(latch):
+    module = resolve(str(BROKEN / "handler_setup_not_called.py")).module
+    prerequisite_probes.run(resolve("stdlib").module)
+    assert prerequisites.handler_needs(socketserver.StreamRequestHandler) is None
+    prerequisite_probes.run(module)
+    with pytest.raises(PreconditionFailed) as info:
+        servers.build_server(module, "TCPServer", module.StreamRequestHandler, addresses.loopback("inet"))
+    assert info.value.prerequisite == "HANDLER-001"
+    broken = prerequisites.judged_broken_prerequisite(AssertionError("reply: expected b'ok', observed b''"))
+    assert broken is not None and broken.prerequisite == "HANDLER-001"
+
+
+@pytest.mark.parametrize("name, behaviour, refused, served", [
+    ("threading_no_shutdown_after_error", "thread_request_ends_after_error",
+     ("ThreadingTCPServer", "ThreadingUDPServer"), "TCPServer"),
+])
+def test_a_request_that_never_ends_after_its_handler_raised_refuses_its_classes(latch, name, behaviour,
+                                                                                refused, served):
+    module = resolve(str(BROKEN / f"{name}.py")).module
+    prerequisite_probes.run(module)
+    for class_name in refused:
+        _refused_when_served(module, class_name, prerequisites.owner_of(behaviour)[0])
+    _served(module, served)
+
+
+def test_a_loop_that_a_handler_error_ends_grades_every_other_failure(latch):
+    module = resolve(str(BROKEN / "disconnect_error_kills_server.py")).module
+    prerequisite_probes.run(resolve("stdlib").module)
+    assert prerequisites.judged_broken_prerequisite(AssertionError("next client: expected served")) is None
+    prerequisite_probes.run(module)
+    broken = prerequisites.judged_broken_prerequisite(AssertionError("next client: expected served"))
+    assert broken is not None and broken.prerequisite == "PIPELINE-005"
 
 
 # prec-bind ---------------------------------------------------------------------------------------

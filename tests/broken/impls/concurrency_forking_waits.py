@@ -5,7 +5,7 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("CONCURRENCY-003", "CONCURRENCY-006", "TUTORIAL-007")
+BREAKS = ("CONCURRENCY-003", "CONCURRENCY-006", "TUTORIAL-007", "FORKING-001", "FORKING-009")
 
 
 def process_request(self, request, client_address):

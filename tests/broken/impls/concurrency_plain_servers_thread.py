@@ -5,7 +5,7 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("CONCURRENCY-001", "CONCURRENCY-004", "TUTORIAL-005")
+BREAKS = ("CONCURRENCY-001", "CONCURRENCY-004", "TUTORIAL-005", "PIPELINE-008", "PIPELINE-009")
 
 
 def process_request(self, request, client_address):

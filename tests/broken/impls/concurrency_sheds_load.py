@@ -5,14 +5,16 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("CONCURRENCY-002",)
+BREAKS = ("CONCURRENCY-002", "THREADING-010")
 
 _LIMIT = 16
 _original = ThreadingMixIn.process_request
 
 
 def process_request(self, request, client_address):
-    running = [t for t in (getattr(self, "_threads", None) or ()) if t.is_alive()]
+    # the instance's own list only: the class attribute is a placeholder (_NoThreads since
+    # 3.7.x, None before), which is not iterable; the list exists after the first request
+    running = [t for t in list(vars(self).get("_threads") or ()) if t.is_alive()]
     if len(running) >= _LIMIT:
         self.shutdown_request(request)  # BROKEN: the client is dropped, nothing documents a cap
         return

@@ -6,7 +6,7 @@ import struct as _struct
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("DISCONNECT-002", "DISCONNECT-007")
+BREAKS = ("PIPELINE-002",)
 
 
 def shutdown_request(self, request):

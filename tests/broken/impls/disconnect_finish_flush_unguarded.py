@@ -5,7 +5,7 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("DISCONNECT-005",)
+BREAKS = ("DISCONNECT-005", "HANDLER-011")
 
 
 def finish(self):

@@ -5,7 +5,7 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("DISCONNECT-001", "DISCONNECT-008")
+BREAKS = ("DISCONNECT-001", "DISCONNECT-008", "HANDLER-005")
 
 
 class _LineReader:

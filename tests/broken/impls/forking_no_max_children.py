@@ -4,7 +4,7 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("FORKING-002",)
+BREAKS = ("FORKING-002", "FORKING-013")
 
 
 _collect_children = ForkingMixIn.collect_children  # noqa: F821

@@ -4,7 +4,7 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("HANDLER-011",)
+BREAKS = ("HANDLER-011", "DISCONNECT-005")
 
 
 def finish(self):

@@ -4,7 +4,7 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("THREADING-004", "THREADING-005")
+BREAKS = ("THREADING-004",)
 
 
 def process_request_thread(self, request, client_address):
