@@ -146,7 +146,7 @@ OWNERS.update({
 RUN_WIDE: Tuple[str, ...] = ("handler_lifecycle", "loop_survives_handler_error")
 
 
-def handler_key(handler: type) -> Optional[Tuple[str, ...]]:
+def handler_key(handler: Any) -> Optional[Tuple[str, ...]]:
     """The key of a "handler_lifecycle" finding (prec-conc) for a handler class: the
     ``__init__`` of the class named BaseRequestHandler in its MRO; None without one."""
     for klass in getattr(handler, "__mro__", ()):
@@ -155,7 +155,7 @@ def handler_key(handler: type) -> Optional[Tuple[str, ...]]:
     return None
 
 
-def handler_needs(handler: type) -> Optional[PreconditionFailed]:
+def handler_needs(handler: Any) -> Optional[PreconditionFailed]:
     """The broken handler lifecycle a handler class relies on (found by
     :mod:`harness.serving.prerequisite_probes` in this run), else None."""
     key = handler_key(handler)

@@ -381,7 +381,7 @@ def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None,
     return got
 
 
-def _quiet_handle_error(cls: type) -> Callable[..., None]:
+def _quiet_handle_error(cls: Any) -> Callable[..., None]:
     """``cls.handle_error`` called with stderr unused: the default prints a traceback."""
     original = cls.handle_error
 

@@ -736,7 +736,8 @@ def _oversleeps(frame: Any) -> Optional[str]:
 
 def _waiting(thread: threading.Thread) -> bool:
     """Whether ``thread`` is inside a ``wait`` call now (looked at, never called)."""
-    frame = getattr(sys, "_current_frames", dict)().get(thread.ident)
+    frames: Dict[Any, Any] = getattr(sys, "_current_frames", dict)()
+    frame = frames.get(thread.ident)
     for _ in range(200):  # bounded
         if frame is None:
             return False

@@ -68,7 +68,7 @@ class LocalAgent:
         # a refusal by the hang guard inside the implementation's call is the harness's verdict:
         # it reaches the check as itself (PRECONDITION_FAILED naming the owner), not as an
         # exception the implementation raised while being built or called
-        self.agent.passthrough = (PreconditionFailed, timeouts.HarnessTimeout)
+        self.agent.passthrough = (PreconditionFailed, timeouts.HarnessTimeout)  # type: ignore[assignment]
         self.ids = itertools.count(1)
 
     def request(self, op: str, budget: Optional[float] = None, **fields: Any) -> Any:
@@ -344,7 +344,7 @@ def as_address(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(as_address(item) for item in value)
     if isinstance(value, dict) and "hex" in value:
-        return as_bytes(value).decode("utf-8", "surrogateescape")
+        return binascii.unhexlify(value["hex"]).decode("utf-8", "surrogateescape")
     return value
 
 
