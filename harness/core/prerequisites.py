@@ -138,12 +138,24 @@ OWNERS.update({
 })
 
 
+#: The methods the documentation gives every server (BaseServer's interface), which API-020
+#: checks on TCPServer: https://docs.python.org/3/library/socketserver.html#socketserver.BaseServer
+DOCUMENTED_SERVER_METHODS: Tuple[str, ...] = (
+    "fileno", "handle_request", "serve_forever", "service_actions", "shutdown", "server_close",
+    "finish_request", "get_request", "handle_error", "handle_timeout", "process_request",
+    "server_activate", "server_bind", "verify_request", "shutdown_request", "close_request",
+)
+#: a documented method missing: the loop or a request calls it, so any check may meet its
+#: absence (an AttributeError out of the implementation's own code, a loop that dies)
+OWNERS["documented_methods"] = ("API-020", "TCPServer has every documented BaseServer method")
+
+
 #: prec-conc: findings that no check can be judged without: a handler lifecycle that skips a
 #: step (every request runs it), a loop that the first handler error ends (a client that
 #: vanishes, a check's handler that raises on purpose, each ends the loop the check serves
 #: with).  While one is found, any other failure of a check is graded PRECONDITION_FAILED
 #: naming its owner (:func:`judged_broken_prerequisite`).
-RUN_WIDE: Tuple[str, ...] = ("handler_lifecycle", "loop_survives_handler_error")
+RUN_WIDE: Tuple[str, ...] = ("handler_lifecycle", "loop_survives_handler_error", "documented_methods")
 
 
 def handler_key(handler: Any) -> Optional[Tuple[str, ...]]:
@@ -755,7 +767,7 @@ LATCH = Latch()
 #: the process-wide guard the plugin activates around each check
 GUARD = Guard()
 
-__all__ = ("abortive_close", "handler_key", "handler_needs", "RUN_WIDE", "CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
+__all__ = ("DOCUMENTED_SERVER_METHODS", "abortive_close", "handler_key", "handler_needs", "RUN_WIDE", "CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
            "implementation_class", "owner_of", "serving_key", "serving_needs",
            "KIND_SERVES", "kind_serves", "unconstructible", "unreachable", "needs_overlap")

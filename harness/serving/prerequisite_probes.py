@@ -120,6 +120,7 @@ def run(module: Any) -> Dict[str, str]:
     handler = getattr(module, "BaseRequestHandler", None)
     if handler is None:
         return findings
+    _probe_documented_methods(module)
     with contextlib.ExitStack() as stack:
         directory = stack.enter_context(addresses.private_dir()) if caps().af_unix else None
         for name in _BASES:
@@ -162,6 +163,20 @@ def run(module: Any) -> Dict[str, str]:
             with contextlib.suppress(Exception):
                 server.socket.close()  # a server_close() that hung closed nothing
     return findings
+
+
+def _probe_documented_methods(module: Any) -> None:
+    """TCPServer has every documented BaseServer method (API-020 judges it).  One that is
+    missing is called by the loop or by a request's path, so its absence surfaces in any
+    check; it is latched run-wide, and such failures end PRECONDITION_FAILED naming API-020
+    (api_no_verify_request: 41 collateral ERROR/FAIL, each an AttributeError of the
+    implementation's own code or a request socket it then leaked)."""
+    tcp = getattr(module, "TCPServer", None)
+    if not isinstance(tcp, type):
+        return  # a missing class is API-001's (MissingClass)
+    missing = [name for name in prerequisites.DOCUMENTED_SERVER_METHODS if not callable(getattr(tcp, name, None))]
+    if missing:
+        LATCH.set("documented_methods", (), f"TCPServer has no callable {', '.join(missing)}")
 
 
 def _probe_handler_lifecycle(base: type, module: Any, findings: Dict[str, str]) -> None:

@@ -389,3 +389,19 @@ def test_handlers_that_never_overlap_are_the_forking_owners():
     with pytest.raises(PreconditionFailed) as info:
         prerequisites.needs_overlap("forking_overlaps", 1, 2)
     assert info.value.prerequisite == "FORKING-001"
+
+
+# lead ---------------------------------------------------------------------------------------------
+
+
+def test_a_missing_documented_method_grades_every_other_failure_naming_api_020(latch):
+    """A TCPServer without verify_request(): the loop's own call raises AttributeError on the
+    first request, in any check; the probes find the absence once, and every other failure
+    is graded PRECONDITION_FAILED naming API-020 (which owns the documented methods)."""
+    prerequisite_probes.run(resolve("stdlib").module)
+    failure = AttributeError("'AgentTCPServer' object has no attribute 'verify_request'")
+    assert prerequisites.judged_broken_prerequisite(failure) is None
+    prerequisite_probes.run(resolve(str(BROKEN / "api_no_verify_request.py")).module)
+    broken = prerequisites.judged_broken_prerequisite(failure)
+    assert broken is not None and broken.prerequisite == "API-020", broken
+    assert "verify_request" in str(broken)
