@@ -175,14 +175,7 @@ def test_a_loop_that_dies_when_idle_is_found_once_and_refuses_later_loops(latch)
     found = prerequisite_probes.run(module)
     assert time.monotonic() - start < timeouts.short(), "the probe waited for a loop that had died"
     assert list(found) == ["serve_forever_runs"] and "AttributeError" in found["serve_forever_runs"]
-    server = module.TCPServer(addresses.loopback("inet"), module.BaseRequestHandler)
-    try:
-        with pytest.raises(PreconditionFailed) as info:
-            with servers.serve_in_thread(server):
-                pytest.fail("must not serve")  # pragma: no cover
-        assert info.value.prerequisite == "SERVE-007"
-    finally:
-        server.server_close()
+    _refused_when_served(module, "TCPServer", "SERVE-007")
 
 
 def test_a_call_ended_in_another_thread_interrupts_the_main_thread_once(latch):
@@ -216,8 +209,11 @@ def test_a_request_that_never_ends_is_found_once_and_refuses_only_its_classes(la
         _served(module, served)
 
 
-def _refused_when_served(module, class_name, owner):
-    server = servers.build_server(module, class_name, module.BaseRequestHandler, addresses.loopback("inet"))
+def _refused_when_served(module, class_name, owner, address=None):
+    """``class_name`` of ``module`` built (on ``address``, default a loopback one), then
+    refused when served, naming ``owner``; closed in any case."""
+    address = addresses.loopback("inet") if address is None else address
+    server = servers.build_server(module, class_name, module.BaseRequestHandler, address)
     try:
         with pytest.raises(PreconditionFailed) as info:
             with servers.serve_in_thread(server):
@@ -354,15 +350,8 @@ def test_a_unix_kind_that_does_not_serve_where_its_sibling_does_refuses_its_loop
     module = resolve(str(BROKEN / "unix_dgram_stream_socket.py")).module
     assert list(prerequisite_probes.run(module)) == ["unix_datagram_serves"]
     with addresses.private_dir() as directory:
-        server = servers.build_server(module, "ThreadingUnixDatagramServer", module.BaseRequestHandler,
-                                      addresses.unix_address(directory, "s"))  # it constructs
-        try:
-            with pytest.raises(PreconditionFailed) as info:
-                with servers.serve_in_thread(server):
-                    pytest.fail("must not serve")  # pragma: no cover
-            assert info.value.prerequisite == "UNIX-002"
-        finally:
-            server.server_close()
+        # it constructs, and is refused when served
+        _refused_when_served(module, "ThreadingUnixDatagramServer", "UNIX-002", addresses.unix_address(directory, "s"))
         stream = servers.build_server(module, "UnixStreamServer", module.BaseRequestHandler,
                                       addresses.unix_address(directory, "t"))
         with servers.serve_in_thread(stream):  # the stream kind serves
