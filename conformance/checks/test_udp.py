@@ -140,7 +140,7 @@ def test_shared_socket_survives_requests(impl, observe):
     """Ending datagram requests leaves the server socket open and serving."""
     with lab(impl) as made_lab:
         server = _server(made_lab)
-        fileno = server.facts().server_fileno
+        fileno = server.facts().fileno  # socket.fileno(), compared with itself (server.fileno() is BIND-016's)
         server.invoke("shutdown_request", args="own_socket_request").result()
         server.invoke("close_request", args="own_socket_request").result()
         after_direct = server.facts().fileno

@@ -121,6 +121,7 @@ def run(module: Any) -> Dict[str, str]:
     if handler is None:
         return findings
     _probe_documented_methods(module)
+    _probe_close_releases(module)
     with contextlib.ExitStack() as stack:
         directory = stack.enter_context(addresses.private_dir()) if caps().af_unix else None
         for name in _BASES:
@@ -177,6 +178,33 @@ def _probe_documented_methods(module: Any) -> None:
     missing = [name for name in prerequisites.DOCUMENTED_SERVER_METHODS if not callable(getattr(tcp, name, None))]
     if missing:
         LATCH.set("documented_methods", (), f"TCPServer has no callable {', '.join(missing)}")
+
+
+def _probe_close_releases(module: Any) -> None:
+    """A TCPServer constructed, asked its ``fileno()`` (as every selector is), then closed,
+    leaves no descriptor behind (SHUTDOWN-008 judges that clients are then refused).  One that does makes every check's
+    teardown leak check fail for that defect (bind_fileno_dup: 148 collateral); it is latched,
+    and those leaks end PRECONDITION_FAILED naming SHUTDOWN-008 (servers.leak_owner)."""
+    tcp = getattr(module, "TCPServer", None)
+    handler = getattr(module, "BaseRequestHandler", None)
+    before = servers.open_fds()
+    if not isinstance(tcp, type) or handler is None or before is None:
+        return  # no class (API-001's) or no descriptor table here (the check is then skipped too)
+    try:
+        server = tcp(addresses.loopback("inet"), handler)
+    except Exception:  # construction is probed (and owned) elsewhere
+        return
+    try:
+        server.fileno()
+    except Exception:
+        pass  # fileno() itself is BIND-016's
+    with contextlib.suppress(Exception):
+        server.server_close()
+    after = servers.open_fds() or {}
+    left = sorted(fd for fd, target in after.items() if before.get(fd) != target)
+    if left:
+        LATCH.set("close_releases", (), f"TCPServer.server_close() after fileno() left descriptors "
+                                        f"{', '.join(f'{fd} -> {after[fd]}' for fd in left)} open")
 
 
 def _probe_handler_lifecycle(base: type, module: Any, findings: Dict[str, str]) -> None:

@@ -242,6 +242,9 @@ def spec_server(impl: Any, class_name: str = "TCPServer", *, probe: Optional[Dic
             never_ends = prerequisites.serving_needs(server_cls, ("request_ends",)) if server_cls else None
             if never_ends is not None:
                 raise never_ends
+            owned = servers.leak_owner({"fds": teardown["leaked_fds"]}, ", ".join(teardown["leaked_fds"]))
+            if owned is not None:
+                raise owned
             raise servers.LeakError(f"{class_name} leaked after teardown: fds: {', '.join(teardown['leaked_fds'])}",
                                     {"fds": teardown["leaked_fds"]})
 

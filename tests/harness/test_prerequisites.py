@@ -404,3 +404,15 @@ def test_a_missing_documented_method_grades_every_other_failure_naming_api_020(l
     broken = prerequisites.judged_broken_prerequisite(failure)
     assert broken is not None and broken.prerequisite == "API-020", broken
     assert "verify_request" in str(broken)
+
+
+def test_a_server_close_that_leaves_descriptors_names_shutdown_008_for_every_leak(latch):
+    """bind_fileno_dup's fileno() opens a duplicate that server_close() never closes: found
+    once, and a teardown's descriptor leak is then SHUTDOWN-008's, not each check's own."""
+    leaks = {"fds": ["15 -> socket:[1]"]}
+    prerequisite_probes.run(resolve("stdlib").module)
+    assert servers.leak_owner(leaks, "fds: 15") is None
+    prerequisite_probes.run(resolve(str(BROKEN / "bind_fileno_dup.py")).module)
+    owned = servers.leak_owner(leaks, "fds: 15")
+    assert owned is not None and owned.prerequisite == "SHUTDOWN-008", owned
+    assert servers.leak_owner({"threads": ["t"]}, "threads: t") is None, "only descriptors are its"
