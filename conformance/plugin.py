@@ -623,6 +623,14 @@ def _documented(state: PluginState, meta: dict, observation: Observation):
     return documented, agrees
 
 
+def _runs_servers(item) -> bool:
+    """Whether a check may run the implementation's servers: the API area only reads names,
+    signatures and defaults, so a run-wide prerequisite finding (a missing method, a broken
+    handler lifecycle) is never behind its failure (api_no_service_actions: API-026's own FAIL
+    had become PRECONDITION_FAILED naming API-020)."""
+    return not _meta(item)["id"].startswith("API-")
+
+
 def _shorten_precondition_traceback(item, call) -> None:
     """prec-bind: a check that could not proceed because another check's behaviour is broken
     gets a one-frame traceback (the message names the prerequisite): pytest renders the full
@@ -633,7 +641,8 @@ def _shorten_precondition_traceback(item, call) -> None:
         return
     value = excinfo.value
     broken = value if isinstance(value, prerequisites.PreconditionFailed) else (
-        prerequisites.judged_broken_prerequisite(value) if isinstance(value, Exception) else None)
+        prerequisites.judged_broken_prerequisite(value, _runs_servers(item)) if isinstance(value, Exception)
+        else None)
     if broken is not None and broken.prerequisite != _meta(item)["id"]:
         excinfo.traceback = excinfo.traceback[-1:]
 
@@ -668,7 +677,7 @@ def pytest_runtest_makereport(item, call):
         # (TIMEOUT too, prec-conc: a handler lifecycle found broken leaves a check waiting for a step)
         # the check constructed a server whose class the probes found not to construct at all,
         # or judged (verify) an exception that was a broken prerequisite's
-        broken = prerequisites.judged_broken_prerequisite(call.excinfo.value)
+        broken = prerequisites.judged_broken_prerequisite(call.excinfo.value, _runs_servers(item))
         if broken is not None and broken.prerequisite != _meta(item)["id"]:
             graded, prerequisite = Outcome.PRECONDITION_FAILED, broken
     fired = prerequisites.GUARD.fired if call.when == "call" else None

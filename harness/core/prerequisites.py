@@ -352,12 +352,14 @@ def unconstructible(class_name: str, detail: str) -> Optional[PreconditionFailed
     return PreconditionFailed("constructs:" + class_name, f"{detail}; so does {found}")
 
 
-def judged_broken_prerequisite(exc: BaseException) -> Optional[PreconditionFailed]:
+def judged_broken_prerequisite(exc: BaseException, run_wide: bool = True) -> Optional[PreconditionFailed]:
     """The broken prerequisite behind a check's failure ``exc``, else None: ``exc`` or an
     exception it was raised while handling (``__context__``, ``__cause__``; a check that
     catches a construction error and then verifies) is a :class:`PreconditionFailed` or came
     out of a constructor the probes found broken (:func:`constructor_failure`)."""
-    for behaviour in RUN_WIDE:
+    # ``run_wide``: False for a check that never runs the implementation's servers (the API
+    # area reads names, signatures and defaults), which no run-wide finding can be behind
+    for behaviour in RUN_WIDE if run_wide else ():
         found = LATCH.first_of(behaviour)
         if found is not None and not isinstance(exc, PreconditionFailed):
             return PreconditionFailed(behaviour, found)
