@@ -121,7 +121,6 @@ def run(module: Any) -> Dict[str, str]:
     if handler is None:
         return findings
     _probe_documented_methods(module)
-    _probe_close_releases(module)
     with contextlib.ExitStack() as stack:
         directory = stack.enter_context(addresses.private_dir()) if caps().af_unix else None
         for name in _BASES:
@@ -156,6 +155,8 @@ def run(module: Any) -> Dict[str, str]:
                     _probe_served_requests(module, name, findings, unix_dir)
         if not findings:  # after the request path: a hung handler is that probe's finding, named there
             _probe_handler_lifecycle(handler, module, findings)
+        if not findings:  # a construction or server_close() known to hang would hang it again
+            _probe_close_releases(module, findings)
         if "request_ends" in findings or not findings:  # ThreadingMixIn ends its requests through
             _probe_served_requests(module, "ThreadingTCPServer", {})  # the same shutdown_request(), or not
         for server in opened:
@@ -180,27 +181,37 @@ def _probe_documented_methods(module: Any) -> None:
         LATCH.set("documented_methods", (), f"TCPServer has no callable {', '.join(missing)}")
 
 
-def _probe_close_releases(module: Any) -> None:
+def _probe_close_releases(module: Any, findings: Dict[str, str]) -> None:
     """A TCPServer constructed, asked its ``fileno()`` (as every selector is), then closed,
-    leaves no descriptor behind (SHUTDOWN-008 judges that clients are then refused).  One that does makes every check's
-    teardown leak check fail for that defect (bind_fileno_dup: 148 collateral); it is latched,
-    and those leaks end PRECONDITION_FAILED naming SHUTDOWN-008 (servers.leak_owner)."""
+    leaves no descriptor behind (SHUTDOWN-008 judges that clients are then refused).  One that
+    does makes every check's teardown leak check fail for that defect (bind_fileno_dup: 148
+    collateral); it is latched, and those leaks end PRECONDITION_FAILED naming SHUTDOWN-008
+    (servers.leak_owner).  Run after the other probes, and bounded as they are: a constructor
+    or ``server_close()`` that hangs is theirs (the first version of this probe ran unbounded,
+    and a hanging ``server_activate()`` hung the kit's own tests)."""
     tcp = getattr(module, "TCPServer", None)
     handler = getattr(module, "BaseRequestHandler", None)
     before = servers.open_fds()
     if not isinstance(tcp, type) or handler is None or before is None:
         return  # no class (API-001's) or no descriptor table here (the check is then skipped too)
-    try:
+
+    def cycle() -> Any:
         server = tcp(addresses.loopback("inet"), handler)
-    except Exception:  # construction is probed (and owned) elsewhere
-        return
-    try:
-        server.fileno()
-    except Exception:
-        pass  # fileno() itself is BIND-016's
-    with contextlib.suppress(Exception):
-        server.server_close()
+        try:
+            with contextlib.suppress(Exception):
+                server.fileno()  # what fileno() returns is BIND-016's
+        finally:
+            server.server_close()
+        return server
+
+    # the server is kept until the count, as a check keeps it until its teardown's leak check
+    # (collected, a leaked socket object would close itself)
+    server = _bounded("constructor_returns", module, "TCPServer() then fileno() then server_close()", cycle,
+                      findings)
+    if findings:
+        return  # it hung: that finding's owner has it, and what it left open says nothing
     after = servers.open_fds() or {}
+    del server
     left = sorted(fd for fd, target in after.items() if before.get(fd) != target)
     if left:
         LATCH.set("close_releases", (), f"TCPServer.server_close() after fileno() left descriptors "
