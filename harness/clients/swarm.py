@@ -829,9 +829,9 @@ class _SelectorLoop:
         elif kind == "reply_timeout":
             if self.dgram:
                 last = client.msg_index + 1 >= self.config.messages
-                left = self.progress.still_answering(self.reply_timeout) if last else 0.0
-                if left > 0 and not self.deadline.expired():  # the server still answers others
-                    self._timer(client, min(left, self.deadline.remaining()), "reply_timeout")
+                more = self.progress.wait_more(self.reply_timeout, last, self.deadline)
+                if more is not None:  # the server still answers others
+                    self._timer(client, more, "reply_timeout")
                     return
                 # lost: the server has been silent for the reply timeout; go on with the next message
                 client.out.lost += 1
@@ -1047,10 +1047,10 @@ def _blocking_datagram(sock, expected, index, i, out, limits, deadline, last: bo
         try:
             data = sock.recv(RECV_SIZE)
         except socket.timeout:
-            left = progress.still_answering(limits["reply_timeout"]) if last else 0.0
-            if left <= 0 or deadline.expired():
+            more = progress.wait_more(limits["reply_timeout"], last, deadline)
+            if more is None:
                 raise  # lost: the server has been silent for the reply timeout
-            sock.settimeout(max(0.001, min(left, deadline.remaining())))  # it still answers others
+            sock.settimeout(max(0.001, more))  # it still answers others
             continue
         progress.note()
         out.bytes_received += len(data)
@@ -1136,6 +1136,16 @@ class _Progress:
     def still_answering(self, window: float) -> float:
         """Seconds left before the server has been silent for ``window``; 0 once it has."""
         return max(0.0, self.last + window - clock.now())
+
+    def wait_more(self, window: float, last: bool, deadline: timeouts.Deadline) -> Optional[float]:
+        """How much longer a client keeps waiting for the reply to a datagram whose
+        ``window`` ran out: ``None`` when it is lost now.  Only a client's *last* datagram
+        waits on the server's silence (an earlier one's loss is settled by the next reply);
+        it waits while the server still answers others, within the swarm's ``deadline``."""
+        left = self.still_answering(window) if last else 0.0
+        if left <= 0 or deadline.expired():
+            return None
+        return min(left, deadline.remaining())
 
 
 def run_swarm(config: SwarmConfig) -> SwarmResult:
