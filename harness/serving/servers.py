@@ -883,19 +883,26 @@ def _check_leaks(served: ServedServer, threads_before: set,
     record.leaks = leaks
     if leaks:
         lines = [f"{kind}: {', '.join(items)}" for kind, items in leaks.items()]
-        owned = leak_owner(leaks, "; ".join(lines))
+        owned = leak_owner(leaks, "; ".join(lines), type(served.server))
         if owned is not None:
             raise owned
         raise LeakError(f"{type(served.server).__name__} leaked after teardown: " + "; ".join(lines),
                         leaks)
 
 
-def leak_owner(leaks: Dict[str, Any], detail: str) -> Optional[PreconditionFailed]:
-    """PRECONDITION_FAILED naming SHUTDOWN-008 for leaked descriptors, when the probes found that
-    this implementation's server_close() leaves descriptors open (``close_releases``); else
-    None, and the leak is the check's own finding."""
+def leak_owner(leaks: Dict[str, Any], detail: str,
+               server_cls: Optional[type] = None) -> Optional[PreconditionFailed]:
+    """Who owns descriptors left open after a teardown, when it is not the check: requests the
+    probes found never to end (``request_ends``, PIPELINE-002) stay open, and a server_close()
+    the probes found to leave descriptors (``close_releases``, SHUTDOWN-008) leaves them; each
+    is PRECONDITION_FAILED naming its owner.  None: the leak is the check's own finding."""
+    if set(leaks) - {"fds"}:
+        return None
+    never_ends = prerequisites.serving_needs(server_cls, ("request_ends",)) if server_cls else None
+    if never_ends is not None:
+        return never_ends
     found = LATCH.first_of("close_releases")
-    if found is None or set(leaks) - {"fds"}:
+    if found is None:
         return None
     return PreconditionFailed("close_releases", f"{detail} ({found})")
 

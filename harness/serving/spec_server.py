@@ -46,7 +46,7 @@ import sys
 import types
 from typing import Any, Dict, Iterator, List, Optional
 
-from harness.core import addresses, prerequisites, timeouts
+from harness.core import addresses, timeouts
 from harness.core.prerequisites import PreconditionFailed
 from harness.core.timeouts import HarnessTimeout
 from harness.serving import servers
@@ -237,12 +237,10 @@ def spec_server(impl: Any, class_name: str = "TCPServer", *, probe: Optional[Dic
                 raise RuntimeError(f"serve_forever of {class_name} died: {teardown['serve_error'].get('exc')}")
             server.serve_error = teardown["serve_error"]
         if teardown.get("leaked_fds") and server.serve_error is None:  # a dead loop leaves its request open
-            # prec-serve: requests the probes found never to end (PIPELINE-002 owns that) are what
-            # stays open; each check would otherwise fail the leak check for that one defect
-            never_ends = prerequisites.serving_needs(server_cls, ("request_ends",)) if server_cls else None
-            if never_ends is not None:
-                raise never_ends
-            owned = servers.leak_owner({"fds": teardown["leaked_fds"]}, ", ".join(teardown["leaked_fds"]))
+            # a defect the probes found (a request that never ends, a leaking server_close())
+            # is its owner's, not each check's
+            owned = servers.leak_owner({"fds": teardown["leaked_fds"]}, ", ".join(teardown["leaked_fds"]),
+                                       server_cls)
             if owned is not None:
                 raise owned
             raise servers.LeakError(f"{class_name} leaked after teardown: fds: {', '.join(teardown['leaked_fds'])}",
