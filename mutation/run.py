@@ -101,8 +101,12 @@ def prepare_clone(clone: Path, update: bool = False) -> str:
         # A resumed run may take newer commits (tests added meanwhile); each
         # record names the commit it ran at, and a mutant's place in the
         # source must not move, so reference_impl itself must be unchanged.
+        # Fetch and check out the source HEAD (detached): the source branch
+        # may have been rebased since the clone was made, so a fast-forward
+        # cannot be assumed.  Untracked files (the session database) stay.
         before = sh(["git", "rev-parse", "HEAD:reference_impl"], clone, 60).stdout.strip()
-        sh(["git", "pull", "--quiet", "--ff-only", str(SOURCE), "HEAD"], clone, 300).check_returncode()
+        sh(["git", "fetch", "--quiet", str(SOURCE), "HEAD"], clone, 300).check_returncode()
+        sh(["git", "checkout", "--quiet", "--detach", "FETCH_HEAD"], clone, 300).check_returncode()
         if sh(["git", "rev-parse", "HEAD:reference_impl"], clone, 60).stdout.strip() != before:
             raise SystemExit("--update: reference_impl changed since the session was made; start a new clone")
     # A previous run killed mid-mutant may have left a mutated file behind.
@@ -484,14 +488,19 @@ def main(argv: Optional[List[str]] = None) -> int:
             return rec
 
         if not args.report_only:
-            if not any(k[1] == "baseline" for k in done):
+            # A baseline at every commit the run uses: a run resumed with
+            # --update runs a changed suite.  (Round 4's first baselines
+            # carry no commit: they count only for a resume without --update.)
+            if not any(k[1] == "baseline" and (rec.get("commit") == commit or "commit" not in rec and not args.update)
+                       for k, rec in done.items()):
                 # Every area command of stage 1, and the whole suite (stage 2).
                 for areas in sorted({tuple(a) for a in areas_of.values()}) + [tuple(ALL_AREAS)]:
                     started = time.monotonic()
                     whole = areas == tuple(ALL_AREAS)
                     proc = sh(pytest_command(None if whole else list(areas), multiplier).split(), clone,
                               full_cap if whole else cap)
-                    rec = {"job_id": "baseline:" + ",".join(areas), "stage": "baseline",
+                    rec = {"job_id": "baseline:" + ",".join(areas), "stage": "baseline", "commit": commit,
+                           "deselected": list(DESELECTED),
                            "outcome": "pass" if proc.returncode == 0 else "FAIL",
                            "seconds": round(time.monotonic() - started, 1), "failed": failed_nodes(proc.stdout)}
                     print("baseline {}: {} in {:.1f}s".format(",".join(areas), rec["outcome"], rec["seconds"]), flush=True)
