@@ -346,6 +346,31 @@ def test_leaked_descriptor_is_a_leak_error(log):
     kept[0].close()
 
 
+@pytest.mark.skipif(servers.open_fds() is None, reason="no /proc/self/fd or /dev/fd")
+def test_descriptor_held_only_by_garbage_is_no_leak(log):
+    """coll-handler: a socket only a reference cycle holds (a handler whose files finish() never
+    closed, handler_no_finally) is closed by the collector: not a leak.  The collector is off
+    in the block, so without the teardown's own collection this would be a LeakError."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with servers.serve_in_thread(_tcp(log)) as served:
+            sock, other = socket.socketpair()
+            other.close()
+            files = [sock.makefile("rb")]
+            files.append(files)  # the cycle
+            fileno = sock.fileno()
+            sock.close()  # deferred: the file object still refers to the socket
+            del sock, files, other
+            assert str(fileno) in os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd")
+    finally:
+        if enabled:
+            gc.enable()
+    assert served.teardown.leaks == {}
+
+
 @needs_unix
 def test_leaked_unix_socket_file_is_a_leak_error(log, private):
     with pytest.raises(LeakError, match="unix socket files"):
