@@ -5,7 +5,7 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("PIPELINE-011",)
+BREAKS = ("PIPELINE-011", "HANDLER-015")
 
 
 def finish_request(self, request, client_address):
