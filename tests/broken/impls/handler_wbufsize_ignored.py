@@ -4,7 +4,7 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("HANDLER-008",)
+BREAKS = ("HANDLER-008", "HANDLER-018")
 
 
 _setup = StreamRequestHandler.setup  # noqa: F821
