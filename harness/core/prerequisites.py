@@ -154,6 +154,26 @@ OWNERS["close_releases"] = ("SHUTDOWN-008", "server_close() closes the listening
                                             "descriptor the server opened")
 
 
+# coll-handler: a premise of a check's own verdict that another check owns.  The check observes
+# it in its own run, after its own verdicts held, and calls premise(): PRECONDITION_FAILED naming
+# the owner, instead of a FAIL for a behaviour the check does not judge
+OWNERS.update({
+    "write_returns_count": ("HANDLER-006", "with wbufsize 0, wfile.write() returns the number of bytes "
+                                           "written"),
+    "wfile_buffered": ("HANDLER-008", "with wbufsize != 0, wfile buffers writes until finish() flushes them"),
+    "base_exception_propagates": ("PIPELINE-009", "a handler's SystemExit propagates out of serve_forever()"),
+    "plain_handler_in_loop": ("CONCURRENCY-001", "a plain server runs each handler in its loop's thread, "
+                                                 "one request at a time"),
+})
+
+
+def premise(behaviour: str, holds: bool, detail: str) -> None:
+    """coll-handler: raise :class:`PreconditionFailed` for ``behaviour`` (a premise another check
+    owns) unless it ``holds`` in the check's own observation (``detail``: what was seen)."""
+    if not holds:
+        raise PreconditionFailed(behaviour, detail)
+
+
 #: prec-conc: findings that no check can be judged without: a handler lifecycle that skips a
 #: step (every request runs it), a loop that the first handler error ends (a client that
 #: vanishes, a check's handler that raises on purpose, each ends the loop the check serves
@@ -776,4 +796,4 @@ GUARD = Guard()
 __all__ = ("DOCUMENTED_SERVER_METHODS", "abortive_close", "handler_key", "handler_needs", "RUN_WIDE", "CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
            "implementation_class", "owner_of", "serving_key", "serving_needs",
-           "KIND_SERVES", "kind_serves", "unconstructible", "unreachable", "needs_overlap")
+           "KIND_SERVES", "kind_serves", "unconstructible", "unreachable", "needs_overlap", "premise")
