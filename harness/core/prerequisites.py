@@ -162,6 +162,10 @@ OWNERS.update({
                                            "written"),
     "wfile_buffered": ("HANDLER-008", "with wbufsize != 0, wfile buffers writes until finish() flushes them"),
     "base_exception_propagates": ("PIPELINE-009", "a handler's SystemExit propagates out of serve_forever()"),
+    # run-wide (RUN_WIDE): a server that closes its listening socket when a handler raised refuses
+    # every later client, whichever check's handler raised or whose client vanished
+    "server_survives_handler_error": ("PIPELINE-006", "after a handler exception the listening socket "
+                                                      "stays open and the next request is served"),
     "plain_handler_in_loop": ("CONCURRENCY-001", "a plain server runs each handler in its loop's thread, "
                                                  "one request at a time"),
 })
@@ -179,7 +183,8 @@ def premise(behaviour: str, holds: bool, detail: str) -> None:
 #: vanishes, a check's handler that raises on purpose, each ends the loop the check serves
 #: with).  While one is found, any other failure of a check is graded PRECONDITION_FAILED
 #: naming its owner (:func:`judged_broken_prerequisite`).
-RUN_WIDE: Tuple[str, ...] = ("handler_lifecycle", "loop_survives_handler_error", "documented_methods")
+RUN_WIDE: Tuple[str, ...] = ("handler_lifecycle", "loop_survives_handler_error", "documented_methods",
+                              "server_survives_handler_error")  # coll-handler
 
 
 def handler_key(handler: Any) -> Optional[Tuple[str, ...]]:

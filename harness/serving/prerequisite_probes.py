@@ -457,12 +457,27 @@ def _probe_error_path(server: Any, cls: type, name: str, thread: threading.Threa
         if after["data"] != b"probe" and not thread.is_alive():
             LATCH.set("loop_survives_handler_error", prerequisites.function_key(server, "serve_forever"),
                       f"{name}.serve_forever() ended after a handler raised ValueError")
+        elif after["data"] != b"probe" and _closed(server):
+            # coll-handler: the loop runs on, but the server closed its listening socket (PIPELINE-006:
+            # pipeline_error_closes_server, 12 collateral: every check whose client vanished or whose
+            # handler raised on purpose found the next client refused)
+            LATCH.set("server_survives_handler_error", prerequisites.function_key(server, "serve_forever"),
+                      f"{name} closed its listening socket after a handler raised ValueError "
+                      f"(the next client: {after['error'] or repr(after['data'])})")
         return
     threaded = any(klass.__name__ == "ThreadingMixIn" for klass in cls.__mro__)
     behaviour = "thread_request_ends_after_error" if threaded else "request_ends_after_error"
     LATCH.set(behaviour, prerequisites.serving_key(cls, behaviour),
               f"{name}: a request whose handler raised got no EOF within {timeouts.short():.2f}s "
               f"(it was not shut down and closed)")
+
+
+def _closed(server: Any) -> bool:
+    """coll-handler: the server's listening socket is closed (its fileno() is -1)."""
+    try:
+        return server.socket.fileno() == -1
+    except Exception:  # noqa: BLE001  no socket to ask: nothing is known
+        return False
 
 
 def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],

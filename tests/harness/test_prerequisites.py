@@ -307,6 +307,15 @@ def test_an_abortive_close_is_found_and_a_reset_names_its_owner_without_refusing
     _served(module, "TCPServer")  # loops still run: a check that reads no EOF may pass
 
 
+def test_a_server_that_closes_itself_after_a_handler_error_grades_every_failure(latch):
+    """coll-handler: the loop runs on, but the listening socket was closed (PIPELINE-006's)."""
+    prerequisite_probes.run(resolve(str(BROKEN / "_control.py")).module)
+    assert prerequisites.judged_broken_prerequisite(ConnectionRefusedError(111, "refused")) is None
+    prerequisite_probes.run(resolve(str(BROKEN / "pipeline_error_closes_server.py")).module)
+    broken = prerequisites.judged_broken_prerequisite(ConnectionRefusedError(111, "refused"))
+    assert broken is not None and broken.prerequisite == "PIPELINE-006"
+
+
 def test_a_handler_lifecycle_that_skips_setup_refuses_servers_and_grades_every_failure(latch):
     module = resolve(str(BROKEN / "handler_setup_not_called.py")).module
     prerequisite_probes.run(resolve("stdlib").module)
