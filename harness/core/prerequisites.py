@@ -171,6 +171,39 @@ OWNERS.update({
 })
 
 
+#: coll-handler: what a handler's Exception reaches (found by the probes' error path): behaviour ->
+#: the functions of that path a finding is keyed by (resolved on the implementation's class, so
+#: ThreadingMixIn's own path is apart from BaseServer's).  Not a refusal of loops, unlike
+#: :data:`SERVING_NEEDS`: only a check whose verdict reads what handle_error() was given consults it
+#: (:func:`error_reporting`)
+ERROR_REPORTING: Dict[str, Tuple[str, ...]] = {
+    "handle_error_sees_exception": ("_handle_request_noblock", "process_request", "handle_error"),
+    "thread_error_to_handle_error": ("process_request", "process_request_thread", "handle_error"),
+}
+OWNERS.update({
+    "handle_error_sees_exception": ("PIPELINE-015", "handle_error() runs while the handler's exception is "
+                                                    "being handled, so sys.exc_info() is that exception"),
+    "thread_error_to_handle_error": ("THREADING-004", "an Exception in a handler thread goes to handle_error() "
+                                                      "in that thread"),
+})
+
+
+def error_key(cls: type, behaviour: str) -> Tuple[str, ...]:
+    """coll-handler: the key of an :data:`ERROR_REPORTING` finding for a server class ``cls``."""
+    klass = implementation_class(cls)
+    return tuple(f"{name}={_describe(getattr(klass, name, None))}" for name in ERROR_REPORTING[behaviour])
+
+
+def error_reporting(cls: type) -> Optional[PreconditionFailed]:
+    """coll-handler: the broken error path of server class ``cls`` (its handler's Exception does
+    not reach handle_error(), or reaches it without sys.exc_info()), else None."""
+    for behaviour in ERROR_REPORTING:
+        found = LATCH.get(behaviour, error_key(cls, behaviour))
+        if found is not None:
+            return PreconditionFailed(behaviour, found)
+    return None
+
+
 def premise(behaviour: str, holds: bool, detail: str) -> None:
     """coll-handler: raise :class:`PreconditionFailed` for ``behaviour`` (a premise another check
     owns) unless it ``holds`` in the check's own observation (``detail``: what was seen)."""
@@ -801,4 +834,5 @@ GUARD = Guard()
 __all__ = ("DOCUMENTED_SERVER_METHODS", "abortive_close", "handler_key", "handler_needs", "RUN_WIDE", "CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
            "implementation_class", "owner_of", "serving_key", "serving_needs",
-           "KIND_SERVES", "kind_serves", "unconstructible", "unreachable", "needs_overlap", "premise")
+           "KIND_SERVES", "kind_serves", "unconstructible", "unreachable", "needs_overlap", "premise",
+           "ERROR_REPORTING", "error_key", "error_reporting")

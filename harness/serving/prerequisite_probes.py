@@ -435,23 +435,29 @@ def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None,
     return got
 
 
-def _quiet_handle_error(cls: Any) -> Callable[..., None]:
-    """``cls.handle_error`` called with stderr unused: the default prints a traceback."""
+def _quiet_handle_error(cls: Any, seen: Optional[List[Any]] = None) -> Callable[..., None]:
+    """``cls.handle_error`` called with stderr unused: the default prints a traceback.
+    ``seen`` (coll-handler) gets the exception each call finds in ``sys.exc_info()``."""
     original = cls.handle_error
 
     def handle_error(self: Any, request: Any, client_address: Any) -> None:
+        if seen is not None:
+            seen.append(sys.exc_info()[1])
         with contextlib.redirect_stderr(io.StringIO()):
             original(self, request, client_address)
 
     return handle_error
 
 
-def _probe_error_path(server: Any, cls: type, name: str, thread: threading.Thread) -> None:
+def _probe_error_path(server: Any, cls: type, name: str, thread: threading.Thread,
+                      reported: Optional[List[Any]] = None) -> None:
     """A request whose handler raises still ends: the client reads EOF, and the loop serves
     the next request (prec-conc).  A request that never ends is latched, so later loops of
     the class are refused (the checks whose handlers raise on purpose would each wait out
     their budget for it); a loop that died is latched run-wide (prerequisites.RUN_WIDE)."""
     got = _exchange(server, False, payload=b"raise")
+    if not got["waited"] and reported is not None:
+        _note_error_reporting(cls, name, reported)
     if not got["waited"]:
         after = _exchange(server, False)
         if after["data"] != b"probe" and not thread.is_alive():
@@ -470,6 +476,25 @@ def _probe_error_path(server: Any, cls: type, name: str, thread: threading.Threa
     LATCH.set(behaviour, prerequisites.serving_key(cls, behaviour),
               f"{name}: a request whose handler raised got no EOF within {timeouts.short():.2f}s "
               f"(it was not shut down and closed)")
+
+
+def _note_error_reporting(cls: type, name: str, reported: List[Any]) -> None:
+    """coll-handler: the request whose handler raised ValueError has ended (its client read EOF or
+    a reset), so its handle_error() call, if any, was made: ``reported`` holds what each call found
+    in ``sys.exc_info()``.  ThreadingMixIn that never called it (the error went to
+    threading.excepthook) is THREADING-004's; a handle_error() called outside the except block
+    is PIPELINE-015's.  The checks that read what handle_error() was given consult these
+    (:func:`harness.core.prerequisites.error_reporting`) instead of failing for them."""
+    threaded = any(klass.__name__ == "ThreadingMixIn" for klass in cls.__mro__)
+    if threaded and not reported:  # a thread may end its request before handle_error(): bounded
+        with contextlib.suppress(timeouts.HarnessTimeout):
+            timeouts.wait_until(lambda: bool(reported), timeouts.absence(), "handle_error() in the handler thread")
+    if threaded and not reported:
+        LATCH.set("thread_error_to_handle_error", prerequisites.error_key(cls, "thread_error_to_handle_error"),
+                  f"{name}: a handler thread's ValueError never reached handle_error()")
+    elif reported and not isinstance(reported[0], ValueError) and not threaded:
+        LATCH.set("handle_error_sees_exception", prerequisites.error_key(cls, "handle_error_sees_exception"),
+                  f"{name}: handle_error() after a handler's ValueError found sys.exc_info() = {reported[0]!r}")
 
 
 def _closed(server: Any) -> bool:
@@ -517,7 +542,8 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
             self.request.sendall(data)
 
     # handle_error() quiet: the error path's handler raises on purpose
-    quiet = type(f"Probe{name}", (cls,), {"handle_error": _quiet_handle_error(cls)})
+    reported: List[Any] = []  # what its calls found in sys.exc_info() (coll-handler)
+    quiet = type(f"Probe{name}", (cls,), {"handle_error": _quiet_handle_error(cls, reported)})
     server = _bounded("constructor_returns", module, f"{name}(address, handler)",
                       lambda: quiet(address, Echo), findings)
     if server is None:
@@ -557,7 +583,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
         second = _exchange(server, dgram, unix_dir)
         if second["data"] == b"probe":
             if not dgram and unix_dir is None:
-                _probe_error_path(server, cls, name, thread)
+                _probe_error_path(server, cls, name, thread, reported)
             return True
         if dgram and getattr(server.socket, "fileno", lambda: -1)() == -1:
             detail = f"{name}: ending the first datagram request closed the shared server socket"

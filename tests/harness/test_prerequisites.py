@@ -316,6 +316,24 @@ def test_a_server_that_closes_itself_after_a_handler_error_grades_every_failure(
     assert broken is not None and broken.prerequisite == "PIPELINE-006"
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the defect's own
+@pytest.mark.parametrize("name, class_name, owner", [
+    ("pipeline_handle_error_outside_except.py", "TCPServer", "PIPELINE-015"),
+    ("threading_error_to_excepthook.py", "ThreadingTCPServer", "THREADING-004"),
+])
+def test_an_error_path_that_hides_the_exception_from_handle_error_is_found(latch, name, class_name, owner):
+    """coll-handler: found by the probes' raising handler, keyed by the class's error path."""
+    control = resolve(str(BROKEN / "_control.py")).module
+    prerequisite_probes.run(control)
+    assert prerequisites.error_reporting(getattr(control, class_name)) is None
+    module = resolve(str(BROKEN / name)).module
+    prerequisite_probes.run(module)
+    broken = prerequisites.error_reporting(getattr(module, class_name))
+    assert broken is not None and broken.prerequisite == owner
+    other = "TCPServer" if class_name != "TCPServer" else "ThreadingTCPServer"
+    assert prerequisites.error_reporting(getattr(module, other)) is None, "the other error path is sound"
+
+
 def test_a_handler_lifecycle_that_skips_setup_refuses_servers_and_grades_every_failure(latch):
     module = resolve(str(BROKEN / "handler_setup_not_called.py")).module
     prerequisite_probes.run(resolve("stdlib").module)
