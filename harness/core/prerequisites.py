@@ -166,6 +166,9 @@ OWNERS.update({
     # every later client, whichever check's handler raised or whose client vanished
     "server_survives_handler_error": ("PIPELINE-006", "after a handler exception the listening socket "
                                                       "stays open and the next request is served"),
+    # run-wide: a client that resets during its handler ends the loop, or leaves its request open
+    "vanished_client_survived": ("DISCONNECT-002", "the server survives a client that vanishes: its request "
+                                                   "is ended and closed, and serve_forever goes on"),
     "plain_handler_in_loop": ("CONCURRENCY-001", "a plain server runs each handler in its loop's thread, "
                                                  "one request at a time"),
 })
@@ -217,7 +220,7 @@ def premise(behaviour: str, holds: bool, detail: str) -> None:
 #: with).  While one is found, any other failure of a check is graded PRECONDITION_FAILED
 #: naming its owner (:func:`judged_broken_prerequisite`).
 RUN_WIDE: Tuple[str, ...] = ("handler_lifecycle", "loop_survives_handler_error", "documented_methods",
-                              "server_survives_handler_error")  # coll-handler
+                              "server_survives_handler_error", "vanished_client_survived")  # coll-handler
 
 
 def handler_key(handler: Any) -> Optional[Tuple[str, ...]]:

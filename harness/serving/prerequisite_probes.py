@@ -35,7 +35,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import select
 import socket
+import struct
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional
@@ -497,6 +499,41 @@ def _note_error_reporting(cls: type, name: str, reported: List[Any]) -> None:
                   f"{name}: handle_error() after a handler's ValueError found sys.exc_info() = {reported[0]!r}")
 
 
+def _probe_vanished_client(server: Any, name: str, thread: threading.Thread, vanishing: threading.Event,
+                           kept: List[Any]) -> None:
+    """coll-handler: a client that resets its connection while its handler runs: the request is
+    still ended and closed, and the loop serves the next client (DISCONNECT-002's clause).
+    A shutdown_request() that lets shutdown()'s OSError escape (ENOTCONN after a reset, which the
+    stdlib swallows) ends the loop of a plain server, and leaves a ThreadingMixIn request open;
+    every check whose client vanishes then fails for it (disconnect_shutdown_request_raises: 15
+    collateral).  Latched run-wide, as a loop a handler's error ends."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
+        try:
+            client.settimeout(timeouts.short())
+            client.connect(server.server_address)
+            client.sendall(b"vanish")
+            if not vanishing.wait(timeouts.short()):
+                return  # not read: the request path's own findings say why
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("HH", 1, 0) if sys.platform == "win32"
+                              else struct.pack("ii", 1, 0))
+        except OSError:
+            return
+    request = kept[-1] if kept else None
+    after = _exchange(server, False)
+    if after["data"] != b"probe" and not thread.is_alive():
+        LATCH.set("vanished_client_survived", prerequisites.function_key(server, "serve_forever"),
+                  f"{name}.serve_forever() ended after a client reset its connection during the handler "
+                  f"({after['error'] or 'no reply'})")
+        return
+    try:  # the vanished request ended before the next one was served, unless its handler runs in a thread
+        timeouts.wait_until(lambda: getattr(request, "fileno", lambda: -1)() == -1, timeouts.absence(),
+                            "the vanished client's request to be closed")
+    except timeouts.HarnessTimeout:
+        LATCH.set("vanished_client_survived", prerequisites.function_key(server, "serve_forever"),
+                  f"{name}: the request of a client that reset its connection during the handler was "
+                  f"never closed")
+
+
 def _closed(server: Any) -> bool:
     """coll-handler: the server's listening socket is closed (its fileno() is -1)."""
     try:
@@ -526,6 +563,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
     # and close_request() end it then, not the garbage collector (PIPELINE-002 keeps a dup)
     kept: List[Any] = []
     read: List[bytes] = []
+    vanishing = threading.Event()  # coll-handler: the vanishing client's request was read
 
     class Echo(base):  # type: ignore[misc, valid-type]
         def handle(self) -> None:
@@ -539,6 +577,10 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
             read.append(data)  # what the handler read (an abortive close is judged by it)
             if data == b"raise":  # the error path (prec-conc)
                 raise ValueError("the probe's handler raises on purpose")
+            if data == b"vanish":  # coll-handler: the client resets now; return once it did
+                vanishing.set()
+                select.select([self.request], [], [], timeouts.short())
+                return
             self.request.sendall(data)
 
     # handle_error() quiet: the error path's handler raises on purpose
@@ -584,6 +626,8 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
         if second["data"] == b"probe":
             if not dgram and unix_dir is None:
                 _probe_error_path(server, cls, name, thread, reported)
+                if thread.is_alive():
+                    _probe_vanished_client(server, name, thread, vanishing, kept)
             return True
         if dgram and getattr(server.socket, "fileno", lambda: -1)() == -1:
             detail = f"{name}: ending the first datagram request closed the shared server socket"

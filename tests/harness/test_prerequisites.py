@@ -334,6 +334,16 @@ def test_an_error_path_that_hides_the_exception_from_handle_error_is_found(latch
     assert prerequisites.error_reporting(getattr(module, other)) is None, "the other error path is sound"
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the defect's own
+def test_a_server_that_a_vanished_client_breaks_grades_every_failure(latch):
+    """coll-handler: a client that resets during its handler ends the loop or leaves its request open."""
+    prerequisite_probes.run(resolve(str(BROKEN / "_control.py")).module)
+    assert prerequisites.judged_broken_prerequisite(AssertionError("next client: not served")) is None
+    prerequisite_probes.run(resolve(str(BROKEN / "disconnect_shutdown_request_raises.py")).module)
+    broken = prerequisites.judged_broken_prerequisite(AssertionError("next client: not served"))
+    assert broken is not None and broken.prerequisite == "DISCONNECT-002"
+
+
 def test_a_handler_lifecycle_that_skips_setup_refuses_servers_and_grades_every_failure(latch):
     module = resolve(str(BROKEN / "handler_setup_not_called.py")).module
     prerequisite_probes.run(resolve("stdlib").module)
