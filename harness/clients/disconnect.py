@@ -191,6 +191,21 @@ def _raise_if_only_shutdown_missing(events: List[Dict[str, Any]], exc: BaseExcep
             "request_shut_down", f"the handler finished but shutdown_request() was not called ({exc})") from exc
 
 
+def _loop_ends_with_request(events: List[Dict[str, Any]], served) -> bool:
+    """coll-handler: the loop has ended, or a request-ending hook (``shutdown_request``) raised and
+    the loop ends within ``absence()``: an exception out of it reaches serve_forever() at once."""
+    if served.loop_ended():
+        return True
+    if not any(e.get("kind") == "hook_end" and e.get("hook") == "shutdown_request" and e.get("exc_type")
+               for e in events):
+        return False
+    try:
+        timeouts.wait_until(served.loop_ended, timeouts.absence(), "serve_forever() to end")
+    except timeouts.HarnessTimeout:
+        return False
+    return True
+
+
 def _settled_in_process(events: List[Dict[str, Any]]) -> bool:
     subject = _subject(events)
     return any(
@@ -417,7 +432,14 @@ def _run_in_thread(name, impl, server_class, family, dgram) -> Dict[str, Any]:
             except timeouts.HarnessTimeout as exc:
                 _raise_if_only_shutdown_missing(log.read(), exc)
                 raise
-            served_ok, probe_error, probe_reply = _probe(served.address, family, dgram, directory)
+            if _loop_ends_with_request(log.read(), served):
+                # coll-handler: a loop that died of the subject's request serves no one: not waited for
+                # (the probe client would wait out its budget in the dead server's backlog)
+                served_ok, probe_error, probe_reply = False, {"exc": "serve_forever() had ended", "exc_type": None,
+                                                              "errno": None, "errno_name": None,
+                                                              "winerror": None}, None
+            else:
+                served_ok, probe_error, probe_reply = _probe(served.address, family, dgram, directory)
         # serve_forever() itself died: an observation about the implementation, not a harness failure
         serve_error = served.serve_error
         events = served.events()

@@ -499,14 +499,16 @@ def _note_error_reporting(cls: type, name: str, reported: List[Any]) -> None:
                   f"{name}: handle_error() after a handler's ValueError found sys.exc_info() = {reported[0]!r}")
 
 
-def _probe_vanished_client(server: Any, name: str, thread: threading.Thread, vanishing: threading.Event,
-                           kept: List[Any]) -> None:
+def _probe_vanished_client(name: str, thread: threading.Thread, vanishing: threading.Event, kept: List[Any],
+                           vanished_in: List[threading.Thread], server: Any) -> None:
     """coll-handler: a client that resets its connection while its handler runs: the request is
-    still ended and closed, and the loop serves the next client (DISCONNECT-002's clause).
-    A shutdown_request() that lets shutdown()'s OSError escape (ENOTCONN after a reset, which the
-    stdlib swallows) ends the loop of a plain server, and leaves a ThreadingMixIn request open;
-    every check whose client vanishes then fails for it (disconnect_shutdown_request_raises: 15
-    collateral).  Latched run-wide, as a loop a handler's error ends."""
+    still ended and closed, and the loop runs on (DISCONNECT-002's clause).  A shutdown_request()
+    that lets shutdown()'s OSError escape (ENOTCONN after a reset, which the stdlib swallows) ends
+    the loop of a plain server, and leaves a ThreadingMixIn request open; every check whose client
+    vanishes then fails for it (disconnect_shutdown_request_raises: 15 collateral).  Latched
+    run-wide, as a loop a handler's error ends.  Decided by events, not by a next client (which
+    would wait out its budget in a dead loop's backlog): the request closed, the loop ended, or
+    the handler's own thread (not the loop's) ended, whichever comes first."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
         try:
             client.settimeout(timeouts.short())
@@ -519,19 +521,24 @@ def _probe_vanished_client(server: Any, name: str, thread: threading.Thread, van
         except OSError:
             return
     request = kept[-1] if kept else None
-    after = _exchange(server, False)
-    if after["data"] != b"probe" and not thread.is_alive():
+    handler = vanished_in[-1] if vanished_in else thread
+
+    def closed() -> bool:
+        return getattr(request, "fileno", lambda: -1)() == -1
+
+    with contextlib.suppress(timeouts.HarnessTimeout):
+        timeouts.wait_until(lambda: closed() or not thread.is_alive() or (handler is not thread and not handler.is_alive()),
+                            timeouts.short(), "the vanished client's request to end")
+    if not thread.is_alive():
         LATCH.set("vanished_client_survived", prerequisites.function_key(server, "serve_forever"),
-                  f"{name}.serve_forever() ended after a client reset its connection during the handler "
-                  f"({after['error'] or 'no reply'})")
-        return
-    try:  # the vanished request ended before the next one was served, unless its handler runs in a thread
-        timeouts.wait_until(lambda: getattr(request, "fileno", lambda: -1)() == -1, timeouts.absence(),
-                            "the vanished client's request to be closed")
-    except timeouts.HarnessTimeout:
-        LATCH.set("vanished_client_survived", prerequisites.function_key(server, "serve_forever"),
-                  f"{name}: the request of a client that reset its connection during the handler was "
-                  f"never closed")
+                  f"{name}.serve_forever() ended after a client reset its connection during the handler")
+    elif not closed():
+        with contextlib.suppress(timeouts.HarnessTimeout):  # its thread ended; the close may follow
+            timeouts.wait_until(closed, timeouts.absence(), "the vanished client's request to be closed")
+        if not closed():
+            LATCH.set("vanished_client_survived", prerequisites.function_key(server, "serve_forever"),
+                      f"{name}: the request of a client that reset its connection during the handler was "
+                      f"never closed")
 
 
 def _closed(server: Any) -> bool:
@@ -564,6 +571,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
     kept: List[Any] = []
     read: List[bytes] = []
     vanishing = threading.Event()  # coll-handler: the vanishing client's request was read
+    vanished_in: List[threading.Thread] = []  # and the thread its handler ran in
 
     class Echo(base):  # type: ignore[misc, valid-type]
         def handle(self) -> None:
@@ -578,6 +586,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
             if data == b"raise":  # the error path (prec-conc)
                 raise ValueError("the probe's handler raises on purpose")
             if data == b"vanish":  # coll-handler: the client resets now; return once it did
+                vanished_in.append(threading.current_thread())
                 vanishing.set()
                 select.select([self.request], [], [], timeouts.short())
                 return
@@ -627,7 +636,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
             if not dgram and unix_dir is None:
                 _probe_error_path(server, cls, name, thread, reported)
                 if thread.is_alive():
-                    _probe_vanished_client(server, name, thread, vanishing, kept)
+                    _probe_vanished_client(name, thread, vanishing, kept, vanished_in, server)
             return True
         if dgram and getattr(server.socket, "fileno", lambda: -1)() == -1:
             detail = f"{name}: ending the first datagram request closed the shared server socket"
