@@ -155,7 +155,7 @@ def test_reset_goes_to_handle_error(impl, ss, observe, kind):
         verify(not result.get("handle_error_called"), "handle_error without an exception from handle()",
                "not called", result.get("handle_error_exc"))
     else:
-        broken = servers.error_reporting_broken(impl, kind)  # coll-handler: PIPELINE-015's, THREADING-004's
+        broken = servers.class_finding(impl, kind, prerequisites.error_reporting)  # coll-handler: PIPELINE-015's, THREADING-004's
         if broken is not None and result.get("handle_error_exc") != result["server_recv"]["exception"]:
             raise broken
         verify_equal("exception handle_error received (the one handle() raised)", result["server_recv"]["exception"],

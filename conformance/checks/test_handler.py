@@ -62,7 +62,7 @@ def _verify_reported(impl, expected, errors):
     found that this TCPServer's handle_error() does not see the handler's exception (PIPELINE-015's),
     PRECONDITION_FAILED naming that owner (coll-handler)."""
     found = [e["type"] for e in errors]
-    broken = servers.error_reporting_broken(impl, "TCPServer")
+    broken = servers.class_finding(impl, "TCPServer", prerequisites.error_reporting)
     if broken is not None and found != expected:
         raise broken
     verify_equal("exceptions reported to handle_error", expected, found)
@@ -156,6 +156,12 @@ def test_attributes_set_before_setup(impl, observe):
     verify_equal("reply", b"ok", reply)
     verify(not absent, "attributes available in setup()", "request, client_address, server", absent)
     verify_equal("request.getpeername() in setup (the client's socket)", client_name, as_address(fact(events, "peer")))
+    # the handler sets what it is given: a server that gives it another client_address (get_request,
+    # PIPELINE-013's) or another server (finish_request, PIPELINE-014's) is not this clause's (coll-handler)
+    if as_address(seen["client_address"]) != client_name or seen["server"].get("ref") != server.ref:
+        broken = servers.class_finding(impl, "TCPServer", prerequisites.handler_arguments)
+        if broken is not None:
+            raise broken
     verify_equal("client_address in setup", client_name, as_address(seen["client_address"]))
     verify(seen["server"].get("ref") == server.ref, "server attribute in setup", "the server instance",
            seen["server"])
@@ -347,7 +353,7 @@ def test_finish_survives_flush_error(impl, observe):
     # still-buffered bytes again and raises (EPIPE); that goes to handle_error.
     verify(closed is True, "wfile after finish() despite the failed flush", "closed", closed)
     non_os = [e["type"] for e in errors if not e.get("os_error")]
-    broken = servers.error_reporting_broken(impl, "TCPServer")  # coll-handler: PIPELINE-015's
+    broken = servers.class_finding(impl, "TCPServer", prerequisites.error_reporting)  # coll-handler: PIPELINE-015's
     if broken is not None and non_os:
         raise broken
     verify(not non_os, "exceptions reported to handle_error", "only OSError subclasses", errors)
@@ -387,6 +393,11 @@ def test_datagram_handler_request_and_files(impl, observe):
     observe("handler_saw", {"request": seen, "rfile": _value(events, "read"), "wfile_type": wfile.get("type")})
     verify(seen.get("is_tuple"), "request", "a (data, socket) tuple", seen.get("is_tuple"))
     verify_equal("request[0]", b"datagram", as_bytes(seen.get("data")))
+    if not seen.get("socket_is_server_socket"):  # compared with self.server.socket: PIPELINE-014's server
+        broken = servers.class_finding(impl, "UDPServer",
+                                       lambda cls: prerequisites.handler_arguments(cls, "handler_gets_server"))
+        if broken is not None:
+            raise broken
     verify(seen.get("socket_is_server_socket"), "request[1]", "the server's socket", False)
     verify_equal("rfile.read()", b"datagram", as_bytes(_value(events, "read")))
     verify(wfile.get("bytesio"), "wfile", "an io.BytesIO", wfile.get("type"))

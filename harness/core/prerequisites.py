@@ -191,10 +191,36 @@ OWNERS.update({
 })
 
 
+#: coll-handler: what a handler is given (found by the probes' served requests): behaviour -> the
+#: functions a finding is keyed by, as :data:`ERROR_REPORTING`; consulted by :func:`handler_arguments`
+HANDLER_ARGUMENTS: Dict[str, Tuple[str, ...]] = {
+    "handler_gets_server": ("finish_request",),
+    "client_address_is_peer": ("get_request",),
+}
+OWNERS.update({
+    "handler_gets_server": ("PIPELINE-014", "the handler gets request, client_address and server: the server "
+                                            "is the server instance"),
+    "client_address_is_peer": ("PIPELINE-013", "get_request(): TCP returns (accepted socket, client address)"),
+})
+
+
 def error_key(cls: type, behaviour: str) -> Tuple[str, ...]:
-    """coll-handler: the key of an :data:`ERROR_REPORTING` finding for a server class ``cls``."""
+    """coll-handler: the key of an :data:`ERROR_REPORTING` or :data:`HANDLER_ARGUMENTS` finding for
+    a server class ``cls``."""
     klass = implementation_class(cls)
-    return tuple(f"{name}={_describe(getattr(klass, name, None))}" for name in ERROR_REPORTING[behaviour])
+    names = ERROR_REPORTING.get(behaviour) or HANDLER_ARGUMENTS[behaviour]
+    return tuple(f"{name}={_describe(getattr(klass, name, None))}" for name in names)
+
+
+def handler_arguments(cls: type, *behaviours: str) -> Optional[PreconditionFailed]:
+    """coll-handler: the probes' finding that server class ``cls`` gives its handlers another
+    server (``handler_gets_server``) or another client_address than the peer's
+    (``client_address_is_peer``), of ``behaviours`` (default both), else None."""
+    for behaviour in behaviours or tuple(HANDLER_ARGUMENTS):
+        found = LATCH.get(behaviour, error_key(cls, behaviour))
+        if found is not None:
+            return PreconditionFailed(behaviour, found)
+    return None
 
 
 def error_reporting(cls: type) -> Optional[PreconditionFailed]:
@@ -838,4 +864,4 @@ __all__ = ("DOCUMENTED_SERVER_METHODS", "abortive_close", "handler_key", "handle
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
            "implementation_class", "owner_of", "serving_key", "serving_needs",
            "KIND_SERVES", "kind_serves", "unconstructible", "unreachable", "needs_overlap", "premise",
-           "ERROR_REPORTING", "error_key", "error_reporting")
+           "ERROR_REPORTING", "error_key", "error_reporting", "HANDLER_ARGUMENTS", "handler_arguments")

@@ -541,6 +541,32 @@ def _probe_vanished_client(name: str, thread: threading.Thread, vanishing: threa
                       f"never closed")
 
 
+def _note_handler_arguments(cls: type, name: str, server: Any, given: Any, server_only: bool) -> None:
+    """coll-handler: the first handler got the server itself (PIPELINE-014) and, on a stream, the
+    accepted socket's peer as its client_address (PIPELINE-013).  The checks that read
+    ``self.server`` or ``self.client_address`` in a handler (HANDLER-004, a handler that calls
+    ``self.server.shutdown()``, a client told apart by its address) consult these
+    (:func:`harness.core.prerequisites.handler_arguments`) instead of failing for them."""
+    passed, client_address, peer = given
+    if passed is not server:
+        LATCH.set("handler_gets_server", prerequisites.error_key(cls, "handler_gets_server"),
+                  f"{name}: the handler's server argument is {type(passed).__name__} {passed!r:.80}, "
+                  f"not the server")
+    if server_only or peer is None:
+        return
+    if client_address != peer:
+        LATCH.set("client_address_is_peer", prerequisites.error_key(cls, "client_address_is_peer"),
+                  f"{name}: the handler's client_address is {client_address!r}, the connection's peer {peer!r}")
+
+
+def _peer(request: Any) -> Any:
+    """coll-handler: the peer of a stream request (asked in its handler, while it is open), else None."""
+    try:
+        return request.getpeername()
+    except Exception:  # noqa: BLE001  a datagram request (a tuple), or no peer: nothing to compare
+        return None
+
+
 def _closed(server: Any) -> bool:
     """coll-handler: the server's listening socket is closed (its fileno() is -1)."""
     try:
@@ -572,10 +598,12 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
     read: List[bytes] = []
     vanishing = threading.Event()  # coll-handler: the vanishing client's request was read
     vanished_in: List[threading.Thread] = []  # and the thread its handler ran in
+    given: List[Any] = []  # coll-handler: (server, client_address, request) each handler was given
 
     class Echo(base):  # type: ignore[misc, valid-type]
         def handle(self) -> None:
             kept.append(self.request)
+            given.append((self.server, self.client_address, _peer(self.request)))  # coll-handler
             if dgram:
                 data, sock = self.request
                 sock.sendto(data, self.client_address)
@@ -617,6 +645,8 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
             LATCH.set("request_ends_gracefully", prerequisites.serving_key(cls, "request_ends"),
                       f"{name}: the handler read the whole request, and the client then got "
                       f"a reset, not EOF (the request was closed abortively)")
+        if given:  # a Unix kind's own client_address is UNIX-003's: only its inet sibling's is noted
+            _note_handler_arguments(cls, name, server, given[0], dgram or unix_dir is not None)
         if first["data"] != b"probe":
             if unix_dir is not None:  # its sibling was served: the Unix kind itself does not serve
                 _note_kind_unserved(name, first, findings)

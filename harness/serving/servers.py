@@ -607,19 +607,22 @@ def loop_known_broken(server: Any) -> Optional[PreconditionFailed]:
             or prerequisites.handler_needs(getattr(server, "RequestHandlerClass", None)))  # prec-conc
 
 
-def error_reporting_broken(impl: Any, class_name: str) -> Optional[PreconditionFailed]:
-    """coll-handler: the probes' finding that a handler's Exception does not reach
-    ``handle_error()`` of ``class_name`` with ``sys.exc_info()`` set
-    (:func:`harness.core.prerequisites.error_reporting`), else None (also for an implementation
-    in a subject agent, which the probes do not reach).  A check whose verdict reads what
-    handle_error() was given raises it instead of failing for a path it does not own."""
+def class_finding(impl: Any, class_name: str,
+                  lookup: Callable[[type], Optional[PreconditionFailed]]) -> Optional[PreconditionFailed]:
+    """coll-handler: ``lookup(the class)`` -- a probes' finding about the request path of
+    ``class_name`` of ``impl``, e.g. :func:`harness.core.prerequisites.error_reporting` (a
+    handler's Exception does not reach handle_error() with sys.exc_info() set) or
+    :func:`~harness.core.prerequisites.handler_arguments` (the handler is given another server or
+    client_address) -- else None, also for an implementation in a subject agent, which the probes
+    do not reach.  A check whose verdict reads what that path gave raises it instead of failing
+    for a path it does not own."""
     if getattr(impl, "subject", None) is not None:
         return None
     try:
         cls = server_class(impl.module, class_name)
     except Exception:  # noqa: BLE001  no such class here: nothing was found about it
         return None
-    return prerequisites.error_reporting(cls)
+    return lookup(cls)
 
 
 def shutdown_target(fn: Any) -> Any:
@@ -956,5 +959,5 @@ __all__: Tuple[str, ...] = (
     "build_server", "call_bounded", "describe_server", "is_forking", "open_fds",
     "note_shutdown_stuck", "run_handle_request", "serve_in_thread", "server_class", "shutdown_stuck",
     "shutdown_target",
-    "stop_loop", "LoopCounter", "loop_known_broken", "error_reporting_broken",
+    "stop_loop", "LoopCounter", "loop_known_broken", "class_finding",
 )

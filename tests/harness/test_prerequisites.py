@@ -344,6 +344,26 @@ def test_a_server_that_a_vanished_client_breaks_grades_every_failure(latch):
     assert broken is not None and broken.prerequisite == "DISCONNECT-002"
 
 
+@pytest.mark.parametrize("name, owner", [("pipeline_client_address_is_server.py", "PIPELINE-013"),
+                                         ("pipeline_handler_gets_socket.py", "PIPELINE-014")])
+def test_a_handler_given_another_server_or_client_address_is_found(latch, name, owner):
+    """coll-handler: found from what the probes' handler was given, keyed by the class's functions."""
+    control = resolve(str(BROKEN / "_control.py")).module
+    prerequisite_probes.run(control)
+    assert prerequisites.handler_arguments(control.TCPServer) is None
+    module = resolve(str(BROKEN / name)).module
+    prerequisite_probes.run(module)
+    broken = prerequisites.handler_arguments(module.TCPServer)
+    assert broken is not None and broken.prerequisite == owner
+
+
+def test_a_unix_kinds_own_client_address_is_not_a_finding(latch):
+    """UNIX-003 owns a UnixStreamServer.get_request() of its own: the probes note inet only."""
+    module = resolve(str(BROKEN / "unix_client_address_is_server_path.py")).module
+    prerequisite_probes.run(module)
+    assert prerequisites.handler_arguments(module.UnixStreamServer) is None
+
+
 def test_a_handler_lifecycle_that_skips_setup_refuses_servers_and_grades_every_failure(latch):
     module = resolve(str(BROKEN / "handler_setup_not_called.py")).module
     prerequisite_probes.run(resolve("stdlib").module)
