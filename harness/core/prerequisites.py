@@ -196,11 +196,14 @@ OWNERS.update({
 HANDLER_ARGUMENTS: Dict[str, Tuple[str, ...]] = {
     "handler_gets_server": ("finish_request",),
     "client_address_is_peer": ("get_request",),
+    "request_reads_eof": ("get_request",),
 }
 OWNERS.update({
     "handler_gets_server": ("PIPELINE-014", "the handler gets request, client_address and server: the server "
                                             "is the server instance"),
     "client_address_is_peer": ("PIPELINE-013", "get_request(): TCP returns (accepted socket, client address)"),
+    "request_reads_eof": ("TUTORIAL-002", "a handler that reads until recv returns b'' ends cleanly when the "
+                                          "client closes normally"),
 })
 
 

@@ -559,6 +559,19 @@ def _note_handler_arguments(cls: type, name: str, server: Any, given: Any, serve
                   f"{name}: the handler's client_address is {client_address!r}, the connection's peer {peer!r}")
 
 
+def _probe_eof_read(cls: type, name: str, server: Any, eof_errors: List[BaseException]) -> None:
+    """coll-handler: a handler's read after its client shut down writing returns b'' (the request
+    socket get_request() gave; TUTORIAL-002 owns a handler that reads to b'').  One that raises
+    instead fails every check whose handler reads to the end (SERVE-004/007: no reply); they
+    consult this (:func:`harness.core.prerequisites.handler_arguments`) instead."""
+    got = _exchange(server, False, payload=b"eof")
+    if eof_errors and not got["waited"]:
+        error = eof_errors[0]
+        LATCH.set("request_reads_eof", prerequisites.error_key(cls, "request_reads_eof"),
+                  f"{name}: a handler's recv() after its client's shutdown(SHUT_WR) raised "
+                  f"{type(error).__name__}: {error}, not b''")
+
+
 def _peer(request: Any) -> Any:
     """coll-handler: the peer of a stream request (asked in its handler, while it is open), else None."""
     try:
@@ -599,6 +612,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
     vanishing = threading.Event()  # coll-handler: the vanishing client's request was read
     vanished_in: List[threading.Thread] = []  # and the thread its handler ran in
     given: List[Any] = []  # coll-handler: (server, client_address, request) each handler was given
+    eof_errors: List[BaseException] = []  # coll-handler: what a read at the client's end raised
 
     class Echo(base):  # type: ignore[misc, valid-type]
         def handle(self) -> None:
@@ -613,6 +627,11 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
             read.append(data)  # what the handler read (an abortive close is judged by it)
             if data == b"raise":  # the error path (prec-conc)
                 raise ValueError("the probe's handler raises on purpose")
+            if data == b"eof":  # coll-handler: the client shut down writing; the next read is b''
+                try:
+                    self.request.recv(64)
+                except OSError as exc:
+                    eof_errors.append(exc)
             if data == b"vanish":  # coll-handler: the client resets now; return once it did
                 vanished_in.append(threading.current_thread())
                 vanishing.set()
@@ -664,6 +683,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
         second = _exchange(server, dgram, unix_dir)
         if second["data"] == b"probe":
             if not dgram and unix_dir is None:
+                _probe_eof_read(cls, name, server, eof_errors)
                 _probe_error_path(server, cls, name, thread, reported)
                 if thread.is_alive():
                     _probe_vanished_client(name, thread, vanishing, kept, vanished_in, server)

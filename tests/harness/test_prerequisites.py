@@ -357,6 +357,16 @@ def test_a_handler_given_another_server_or_client_address_is_found(latch, name, 
     assert broken is not None and broken.prerequisite == owner
 
 
+def test_a_request_socket_that_raises_at_its_end_is_found(latch):
+    """coll-handler: a handler's read after its client's SHUT_WR raises instead of giving b''."""
+    prerequisite_probes.run(resolve(str(BROKEN / "_control.py")).module)
+    module = resolve(str(BROKEN / "tutorial_recv_raises_at_eof.py")).module
+    assert prerequisites.handler_arguments(module.TCPServer, "request_reads_eof") is None
+    prerequisite_probes.run(module)
+    broken = prerequisites.handler_arguments(module.TCPServer, "request_reads_eof")
+    assert broken is not None and broken.prerequisite == "TUTORIAL-002"
+
+
 def test_a_unix_kinds_own_client_address_is_not_a_finding(latch):
     """UNIX-003 owns a UnixStreamServer.get_request() of its own: the probes note inet only."""
     module = resolve(str(BROKEN / "unix_client_address_is_server_path.py")).module
