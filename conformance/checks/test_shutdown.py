@@ -119,6 +119,12 @@ def test_shutdown_waits_for_loop(impl, observe):
     observe("returned_while_handler_busy", early)
     observe("returned_after_release", returned)
     observe("loop_ended", ended)
+    # the premise: the loop is busy in the handler, which a plain server runs in the loop's own
+    # thread (CONCURRENCY-001's); one run in another thread leaves the loop free (coll-handler)
+    held = recorder.first("hold")
+    if early and not loop.remote and held is not None:
+        prerequisites.premise("plain_handler_in_loop", held.get("thread") == loop.thread.ident,
+                              "the handler ran in a thread other than serve_forever()'s")
     verify(not early, "shutdown() while the loop is busy in a handler", "still blocked", "returned")
     verify_returned(returned, "shutdown() after the handler finished", timeouts.short())
     verify(ended, "serve_forever()", "returned", "still running")
