@@ -108,11 +108,16 @@ def test_request_half_closed_then_closed(impl, observe):
     with _server(impl, {"handle": RECORDS + ["dup", ["sendall", "reply"]]}) as server:
         with _client(server) as client:
             server.handle_request()
+            # a plain server's handle_request() returns after its handler (CONCURRENCY-001's)
+            waited = any(e.get("kind") == "call_end" and e.get("at") == "finish" for e in server.events())
             reply = read_to_eof(client, timeouts.absence())
         seen = _handler_saw(server.events())
         fileno = server.ref_call(seen["request"], "fileno") if seen else None
     observe("reply", reply)
     observe("request_fileno_after", fileno)
+    if not waited and (reply["data"] != b"reply" or not reply["eof"] or fileno != -1):  # coll-handler
+        prerequisites.premise("plain_handler_in_loop", False, "handle_request() returned before its handler's "
+                                                              "finish() did")
     verify_equal("data the client read", b"reply", reply["data"])
     verify(reply["eof"], "EOF at the client while a duplicate of the request socket is open",
            "EOF (SHUT_WR sent)", reply["error"])
