@@ -435,9 +435,9 @@ def _run_in_thread(name, impl, server_class, family, dgram) -> Dict[str, Any]:
             if _loop_ends_with_request(log.read(), served):
                 # coll-handler: a loop that died of the subject's request serves no one: not waited for
                 # (the probe client would wait out its budget in the dead server's backlog)
-                served_ok, probe_error, probe_reply = False, {"exc": "serve_forever() had ended", "exc_type": None,
-                                                              "errno": None, "errno_name": None,
-                                                              "winerror": None}, None
+                dead: Optional[Dict[str, Any]] = {"exc": "serve_forever() had ended", "exc_type": None,
+                                        "errno": None, "errno_name": None, "winerror": None}
+                served_ok, probe_error, probe_reply = False, dead, None
             else:
                 served_ok, probe_error, probe_reply = _probe(served.address, family, dgram, directory)
         # serve_forever() itself died: an observation about the implementation, not a harness failure
