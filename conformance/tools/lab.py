@@ -211,6 +211,8 @@ class Built:
         budget = timeouts.short() if budget is None else budget
         if method == "server_close":
             self.closed = True
+        if method == "server_bind" and not self.spec.get("bind_and_activate", True):
+            self._require_unbound()
         if self.key is not None:
             done = self.lab.request("invoke", budget=budget + timeouts.short(), server=self.key, method=method,
                                     args=args, spy_listen=spy_listen, bound=budget)
@@ -237,6 +239,20 @@ class Built:
         calls, invoked = vocabulary.call_spying_listen(self.server, call)
         invoked.listen_calls = [tuple(c) for c in calls]
         return invoked
+
+    def _require_unbound(self) -> None:
+        """coll-bind: a server built with ``bind_and_activate=False`` whose socket is bound
+        already cannot be bound by the check (the OS refuses a second bind, EINVAL): the check
+        cannot judge a late ``server_bind()``/``server_activate()``, so it ends
+        PRECONDITION_FAILED naming BIND-002, whose clause is the unbound construction
+        (bind_ignores_bind_and_activate: BIND-003/005/006 ended ERROR on that EINVAL)."""
+        name = self.facts().sockname
+        bound = (isinstance(name, tuple) and len(name) >= 2 and name[1] != 0) or (
+            isinstance(name, (str, bytes)) and len(name) > 0)
+        if bound:
+            raise PreconditionFailed("construction_unbound",
+                                     f"{self.spec['server_class']}(..., bind_and_activate=False) left its socket "
+                                     f"bound to {name!r} before server_bind()")
 
     def close(self) -> Any:
         """``server_close()``, bounded; its exception propagates."""

@@ -243,6 +243,12 @@ def premise(behaviour: str, holds: bool, detail: str) -> None:
         raise PreconditionFailed(behaviour, detail)
 
 
+#: coll-bind: a check that binds and activates a server itself needs the constructor to leave it
+#: unbound when asked (conformance.tools.lab: the OS refuses a second bind)
+OWNERS["construction_unbound"] = ("BIND-002", "with bind_and_activate=False the constructor leaves the "
+                                              "socket unbound (no server_bind(), no server_activate())")
+
+
 #: prec-conc: findings that no check can be judged without: a handler lifecycle that skips a
 #: step (every request runs it), a loop that the first handler error ends (a client that
 #: vanishes, a check's handler that raises on purpose, each ends the loop the check serves
