@@ -248,6 +248,10 @@ def premise(behaviour: str, holds: bool, detail: str) -> None:
 OWNERS["construction_unbound"] = ("BIND-002", "with bind_and_activate=False the constructor leaves the "
                                               "socket unbound (no server_bind(), no server_activate())")
 
+#: coll-bind: the selector watches what fileno() gives; a check that places the listening socket on a
+#: descriptor of its choice (SERVE-015, above FD_SETSIZE) cannot judge the loop when that is another one
+OWNERS["fileno_is_socket"] = ("BIND-016", "fileno() returns the listening socket's descriptor")
+
 
 #: prec-conc: findings that no check can be judged without: a handler lifecycle that skips a
 #: step (every request runs it), a loop that the first handler error ends (a client that
