@@ -252,6 +252,12 @@ OWNERS["construction_unbound"] = ("BIND-002", "with bind_and_activate=False the 
 #: descriptor of its choice (SERVE-015, above FD_SETSIZE) cannot judge the loop when that is another one
 OWNERS["fileno_is_socket"] = ("BIND-016", "fileno() returns the listening socket's descriptor")
 
+#: coll-bind: checks connect several clients before the loop accepts (SERVE-006's pending requests,
+#: CONCURRENCY-001's queued clients, held clients of a threading server that has not accepted yet):
+#: a backlog shorter than request_queue_size makes their connect() time out (TCP: the SYN is dropped)
+#: or fail with EAGAIN (AF_UNIX)
+OWNERS["backlog_holds"] = ("BIND-018", "at least request_queue_size connections complete before accept()")
+
 
 #: prec-conc: findings that no check can be judged without: a handler lifecycle that skips a
 #: step (every request runs it), a loop that the first handler error ends (a client that
@@ -472,7 +478,7 @@ def judged_broken_prerequisite(exc: BaseException, run_wide: bool = True) -> Opt
         if isinstance(current, PreconditionFailed) and current is not exc:
             return current
         broken = (constructor_failure(current.__traceback__) or _port_zero_client(current)
-                  or _abortive_close_client(current))
+                  or _abortive_close_client(current) or _backlog_client(current))
         if broken is not None:
             return broken
         current = current.__cause__ or current.__context__
@@ -514,6 +520,37 @@ def _abortive_close_client(exc: BaseException) -> Optional[PreconditionFailed]:
     if isinstance(exc, AssertionError) and "ConnectionResetError" not in str(exc):
         return None
     return abortive_close()
+
+
+#: coll-bind: where a client's connect() is refused for a full backlog: a frame of these names
+#: (harness.clients.bounded.connect, socket.create_connection) or a line that calls connect()
+_CONNECT_FRAMES = frozenset({"connect", "create_connection"})
+
+
+def _backlog_client(exc: BaseException) -> Optional[PreconditionFailed]:
+    """coll-bind: a client's connect() that timed out (a dropped SYN; the harness's own
+    ``HarnessTimeout`` of a bounded connect) or failed with EAGAIN (a full AF_UNIX backlog)
+    while the probes found a backlog shorter than ``request_queue_size`` ("backlog_holds"):
+    the check's pending clients did not fit in the queue the implementation listens with."""
+    import errno
+    import linecache
+
+    if not (isinstance(exc, (TimeoutError, BlockingIOError)) or type(exc).__name__ == "HarnessTimeout"
+            or (isinstance(exc, OSError) and exc.errno == errno.EAGAIN)):
+        return None
+    found = LATCH.first_of("backlog_holds")
+    if found is None:
+        return None
+    tb = exc.__traceback__
+    for _ in range(200):  # bounded
+        if tb is None:
+            return None
+        code = tb.tb_frame.f_code
+        if code.co_name in _CONNECT_FRAMES or ".connect(" in linecache.getline(code.co_filename, tb.tb_lineno):
+            return PreconditionFailed("backlog_holds", f"a client's connect() raised {type(exc).__name__}: {exc} "
+                                                       f"({found})")
+        tb = tb.tb_next
+    return None
 
 
 def abortive_close() -> Optional[PreconditionFailed]:

@@ -159,6 +159,8 @@ def run(module: Any) -> Dict[str, str]:
             _probe_handler_lifecycle(handler, module, findings)
         if not findings:  # a construction or server_close() known to hang would hang it again
             _probe_close_releases(module, findings)
+        if not findings:  # coll-bind: likewise
+            _probe_backlog(module, findings)
         if "request_ends" in findings or not findings:  # ThreadingMixIn ends its requests through
             _probe_served_requests(module, "ThreadingTCPServer", {})  # the same shutdown_request(), or not
         for server in opened:
@@ -218,6 +220,47 @@ def _probe_close_releases(module: Any, findings: Dict[str, str]) -> None:
     if left:
         LATCH.set("close_releases", (), f"TCPServer.server_close() after fileno() left descriptors "
                                         f"{', '.join(f'{fd} -> {after[fd]}' for fd in left)} open")
+
+
+def _probe_backlog(module: Any, findings: Dict[str, str]) -> None:
+    """coll-bind: a TCPServer lets ``request_queue_size`` clients connect before it accepts one
+    (BIND-018 judges it, BIND-005 the listen() call).  Several checks connect that many clients
+    (or fewer) before the loop accepts; with a shorter backlog their connect() times out (TCP
+    drops the SYN) or fails with EAGAIN (AF_UNIX), which is latched so that such a failure ends
+    PRECONDITION_FAILED naming BIND-018 (prerequisites._backlog_client; bind_listen_fixed_backlog:
+    SERVE-006, UNIX-007 and CONCURRENCY-001 ended ERROR).  Each connect waits ``absence()`` at
+    most, as BIND-018's do: a healthy backlog completes them at once."""
+    tcp = getattr(module, "TCPServer", None)
+    handler = getattr(module, "BaseRequestHandler", None)
+    if not isinstance(tcp, type) or handler is None:
+        return
+    server = _bounded("constructor_returns", module, "TCPServer(address, handler)",
+                      lambda: tcp(addresses.loopback("inet"), handler), findings)
+    if server is None:
+        return
+    wanted = server.request_queue_size if isinstance(server.request_queue_size, int) else 0
+    connected: List[socket.socket] = []
+    failure: Optional[str] = None
+    try:
+        for _ in range(min(wanted, 64)):  # bounded: the default is 5
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            client.settimeout(timeouts.absence())
+            try:
+                client.connect(server.server_address)
+            except OSError as exc:
+                client.close()
+                failure = f"{type(exc).__name__}: {exc}"
+                break
+            connected.append(client)
+    finally:
+        for client in connected:
+            client.close()
+        _bounded("server_close_returns", module, "TCPServer.server_close()", server.server_close, findings)
+        with contextlib.suppress(Exception):
+            server.socket.close()
+    if failure is not None:
+        LATCH.set("backlog_holds", (), f"TCPServer (request_queue_size={wanted}) let {len(connected)} clients "
+                                       f"connect before accept(); the next one got {failure}")
 
 
 def _probe_handler_lifecycle(base: type, module: Any, findings: Dict[str, str]) -> None:

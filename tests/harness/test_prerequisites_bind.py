@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +13,62 @@ from pathlib import Path
 import pytest
 
 from conformance.tools.lab import lab
-from harness.core import timeouts
-from harness.core.prerequisites import PreconditionFailed
+from harness.core import addresses, capabilities, prerequisites, timeouts
+from harness.core.prerequisites import LATCH, PreconditionFailed
 from harness.implementations import resolve
+from harness.serving import prerequisite_probes
 
 REPO = Path(__file__).resolve().parents[2]
 BROKEN = REPO / "tests" / "broken" / "impls"
+
+
+@pytest.fixture
+def latch(tmp_path, monkeypatch):
+    """An empty latch shared through a file of this test's own; cleared afterwards."""
+    path = tmp_path / "latch.jsonl"
+    path.write_text("")
+    monkeypatch.setenv(prerequisites.ENV_VAR, str(path))
+    LATCH.clear()
+    saved = timeouts._multiplier
+    timeouts.set_multiplier(0.2, export=False)  # a probe's budget is short(): 1 s here
+    yield path
+    timeouts.set_multiplier(saved, export=False)
+    LATCH.clear()
+
+
+def _refused_connect(directory: str) -> BlockingIOError:
+    """What a client's connect() gets from a full AF_UNIX backlog (a real one: listen(0))."""
+    path = os.path.join(directory, "full")
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+        server.bind(path)
+        server.listen(0)
+        for _ in range(64):  # bounded: Linux refuses the second or third
+            client = stack.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+            client.setblocking(False)
+            try:
+                client.connect(path)
+            except BlockingIOError as exc:
+                return exc
+    raise AssertionError("a listen(0) backlog took 64 clients")
+
+
+@pytest.mark.skipif(not capabilities.caps().af_unix, reason="AF_UNIX absent")
+def test_a_backlog_shorter_than_request_queue_size_owns_the_connects_it_refuses(latch):
+    """bind_listen_fixed_backlog listens with a backlog of 1: the probes find it once, and a
+    client's connect() that then times out or gets EAGAIN is BIND-018's; other failures stay."""
+    prerequisite_probes.run(resolve("stdlib").module)
+    with addresses.private_dir() as directory:
+        refused = _refused_connect(directory)
+    assert prerequisites.judged_broken_prerequisite(refused) is None, "a healthy backlog"
+    prerequisite_probes.run(resolve(str(BROKEN / "bind_listen_fixed_backlog.py")).module)
+    broken = prerequisites.judged_broken_prerequisite(refused)
+    assert broken is not None and broken.prerequisite == "BIND-018" and "before accept()" in str(broken)
+    try:
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # not out of a connect
+    except BlockingIOError as exc:
+        assert prerequisites.judged_broken_prerequisite(exc) is None
+    assert prerequisites.judged_broken_prerequisite(ValueError("not a connect")) is None
 
 
 def test_a_late_bind_on_a_socket_the_constructor_bound_names_bind_002():
@@ -58,6 +110,8 @@ def _graded(impl: str, check_ids, out: Path) -> dict:
 DEPENDENTS = {
     "bind_ignores_bind_and_activate": {"BIND-003": "BIND-002", "BIND-005": "BIND-002", "BIND-006": "BIND-002"},
     "bind_fileno_dup": {"SERVE-015": "BIND-016"},
+    # three requests pending before the loop starts; a backlog of 1 completes two connects
+    "bind_listen_fixed_backlog": {"SERVE-006": "BIND-018"},
 }
 
 
