@@ -258,6 +258,17 @@ OWNERS["fileno_is_socket"] = ("BIND-016", "fileno() returns the listening socket
 #: or fail with EAGAIN (AF_UNIX)
 OWNERS["backlog_holds"] = ("BIND-018", "at least request_queue_size connections complete before accept()")
 
+#: coll-bind: a constructor whose server_bind()/server_activate() failed and that kept its socket open:
+#: a check that meets such a failure (UNIX-005 binds a live path on purpose) then finds the socket in
+#: its teardown's leak check
+OWNERS["failed_construction_closes"] = ("BIND-014", "if server_bind() or server_activate() raises, __init__ "
+                                                    "calls server_close() (the socket is closed) and re-raises")
+
+#: coll-bind: a check that needs a stale socket path (a closed server's) cannot make one when
+#: server_close() unlinks it
+OWNERS["close_keeps_path"] = ("UNIX-004", "UnixStreamServer/UnixDatagramServer.server_close() does not "
+                                          "unlink the socket path")
+
 
 #: prec-conc: findings that no check can be judged without: a handler lifecycle that skips a
 #: step (every request runs it), a loop that the first handler error ends (a client that

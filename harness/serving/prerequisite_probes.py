@@ -161,6 +161,8 @@ def run(module: Any) -> Dict[str, str]:
             _probe_close_releases(module, findings)
         if not findings:  # coll-bind: likewise
             _probe_backlog(module, findings)
+        if not findings:
+            _probe_failed_construction_closes(module, findings)
         if "request_ends" in findings or not findings:  # ThreadingMixIn ends its requests through
             _probe_served_requests(module, "ThreadingTCPServer", {})  # the same shutdown_request(), or not
         for server in opened:
@@ -220,6 +222,45 @@ def _probe_close_releases(module: Any, findings: Dict[str, str]) -> None:
     if left:
         LATCH.set("close_releases", (), f"TCPServer.server_close() after fileno() left descriptors "
                                         f"{', '.join(f'{fd} -> {after[fd]}' for fd in left)} open")
+
+
+def _probe_failed_construction_closes(module: Any, findings: Dict[str, str]) -> None:
+    """coll-bind: ``TCPServer(("127.0.0.1", -1))`` raises in ``server_bind()`` (OverflowError) and
+    leaves no descriptor open while its exception is still held, as a check holds the exception
+    it judges (BIND-013 and BIND-014 judge this; bpo-22435).  One that keeps its socket is
+    latched: a teardown's leak of descriptors then ends PRECONDITION_FAILED naming BIND-014
+    (servers.leak_owner; bind_no_close_on_failure: UNIX-005[live] failed with a LeakError of the
+    second server it failed to bind on purpose).  Bounded as the other probes are."""
+    tcp = getattr(module, "TCPServer", None)
+    handler = getattr(module, "BaseRequestHandler", None)
+    before = servers.open_fds()
+    if not isinstance(tcp, type) or handler is None or before is None:
+        return
+
+    def fail() -> Any:
+        try:
+            return tcp(("127.0.0.1", -1), handler)
+        except prerequisites.PreconditionFailed:
+            raise  # a call known not to return, ended by the guard: that finding's owner has it
+        except Exception as exc:  # the socket, if left open, lives on in the traceback's frames
+            return exc
+
+    held = _bounded("constructor_returns", module, "TCPServer(('127.0.0.1', -1), handler)", fail, findings)
+    if findings or not isinstance(held, Exception):
+        return  # it hung (that finding's owner has it), or it constructed: BIND-013 judges that
+    after = servers.open_fds() or {}
+    left = sorted(fd for fd, target in after.items() if before.get(fd) != target and target.startswith("socket:"))
+    tb = held.__traceback__
+    for _ in range(200):  # bounded: close what it left, through its own socket object (never a number)
+        if tb is None:
+            break
+        with contextlib.suppress(Exception):
+            tb.tb_frame.f_locals["self"].socket.close()
+        tb = tb.tb_next
+    del held, tb
+    if left:
+        LATCH.set("failed_construction_closes", (), f"TCPServer(('127.0.0.1', -1)) raised and left descriptors "
+                                                    f"{', '.join(f'{fd} -> {after[fd]}' for fd in left)} open")
 
 
 def _probe_backlog(module: Any, findings: Dict[str, str]) -> None:

@@ -928,18 +928,21 @@ def _new_fds(fds_before: Dict[int, str]) -> Tuple[Dict[int, str], List[int]]:
 def leak_owner(leaks: Dict[str, Any], detail: str,
                server_cls: Optional[type] = None) -> Optional[PreconditionFailed]:
     """Who owns descriptors left open after a teardown, when it is not the check: requests the
-    probes found never to end (``request_ends``, PIPELINE-002) stay open, and a server_close()
-    the probes found to leave descriptors (``close_releases``, SHUTDOWN-008) leaves them; each
-    is PRECONDITION_FAILED naming its owner.  None: the leak is the check's own finding."""
+    probes found never to end (``request_ends``, PIPELINE-002) stay open, a server_close()
+    the probes found to leave descriptors (``close_releases``, SHUTDOWN-008) leaves them, and a
+    constructor that failed keeps its socket (``failed_construction_closes``, BIND-014; coll-bind:
+    a check that made one fail on purpose); each is PRECONDITION_FAILED naming its owner.  None:
+    the leak is the check's own finding."""
     if set(leaks) - {"fds"}:
         return None
     never_ends = prerequisites.serving_needs(server_cls, ("request_ends",)) if server_cls else None
     if never_ends is not None:
         return never_ends
-    found = LATCH.first_of("close_releases")
-    if found is None:
-        return None
-    return PreconditionFailed("close_releases", f"{detail} ({found})")
+    for behaviour in ("close_releases", "failed_construction_closes"):  # coll-bind: the second
+        found = LATCH.first_of(behaviour)
+        if found is not None:
+            return PreconditionFailed(behaviour, f"{detail} ({found})")
+    return None
 
 
 def describe_server(server: Any) -> Dict[str, Any]:
