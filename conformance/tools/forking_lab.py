@@ -21,6 +21,7 @@ import sys
 from typing import Any, Dict, Iterator, List, Optional
 
 from conformance.children.forking_lab import SPEC_VERSION
+from conformance.tools.lab import from_wire
 from harness.core import addresses, prerequisites, timeouts
 from harness.core.prerequisites import PreconditionFailed
 from harness.core.timeouts import HarnessTimeout
@@ -49,8 +50,7 @@ class Lab:
 
     @property
     def address(self) -> Any:
-        address = self.ready.get("address")
-        return tuple(address) if isinstance(address, list) else address
+        return from_wire(self.ready.get("address"))  # coll-bind: agent.wire_address's (a bytes path too)
 
     @property
     def pid(self) -> int:

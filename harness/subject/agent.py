@@ -2356,8 +2356,8 @@ def lab_serve(spec, send, proto_fd=None, load=lab_load, env=AGENT_ENV, log=None,
         log_children(server)  # the state before the first fork (service_actions logs it on 3.3+)
     log.append(kind="server", event="ready")
     address = server.server_address
-    send(event="ready", address=list(address) if isinstance(address, tuple) else host_path(address), pid=os.getpid(),
-         foreign=foreign, api=list(api))
+    # coll-bind: wire_address, so a bytes path arrives as bytes (it arrived as the text "b'/path'")
+    send(event="ready", address=wire_address(address), pid=os.getpid(), foreign=foreign, api=list(api))
 
     error = None
     try:
