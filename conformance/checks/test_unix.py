@@ -81,9 +81,11 @@ def test_unix_stream_echo(impl, observe):
 
 
 @check("UNIX-002", REQUIRED, requires=UNIX,
-       clause="UnixDatagramServer answers a bound datagram client from the server's path "
+       clause="UnixDatagramServer answers a bound datagram client from the server's path; "
+              "server_address is the bound path "
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L725-L726, "
-              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L857-L858]")
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L857-L858, "
+              "https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L474]")
 def test_unix_datagram_echo(impl, observe):
     """A UnixDatagramServer echoes a datagram to a bound client."""
     with lab(impl) as made_lab:
