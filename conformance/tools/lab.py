@@ -223,6 +223,9 @@ class Built:
                            None if calls is None else [tuple(c) for c in calls])
         if method not in vocabulary.LAB_CALLS:
             raise ValueError(f"method {method!r} is not in the vocabulary")
+        closed = servers.listener_closed(self.server) if method == "handle_request" else None  # coll-bind
+        if closed is not None:
+            raise closed
         arguments = vocabulary.lab_args(self.server, args)
 
         def call(server: Any) -> Invoked:

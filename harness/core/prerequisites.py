@@ -269,6 +269,12 @@ OWNERS["failed_construction_closes"] = ("BIND-014", "if server_bind() or server_
 OWNERS["close_keeps_path"] = ("UNIX-004", "UnixStreamServer/UnixDatagramServer.server_close() does not "
                                           "unlink the socket path")
 
+#: coll-bind: a stream server whose first request's end leaves no listener for the next client (a
+#: shutdown_request() that closes self.socket): every check with a second client, and every
+#: teardown that wakes the loop, meets it; serving_needs() refuses the loops it was found in
+OWNERS["serves_again"] = ("SERVE-007", "serve_forever() handles requests until shutdown(): the listening "
+                                       "socket outlives a request, and the next client is served")
+
 
 #: prec-conc: findings that no check can be judged without: a handler lifecycle that skips a
 #: step (every request runs it), a loop that the first handler error ends (a client that
@@ -355,6 +361,8 @@ SERVING_NEEDS: Dict[str, Tuple[str, ...]] = {
     "request_ends_after_error": ("process_request", "handle_error", "shutdown_request", "close_request"),
     # not shutdown_request(): a datagram Threading* server shares the thread's error path
     "thread_request_ends_after_error": ("process_request", "process_request_thread", "handle_error"),
+    # coll-bind: ending a request closed the listening socket (or the next client was refused)
+    "serves_again": ("process_request", "shutdown_request", "close_request"),
 }
 
 #: behaviour above -> (the class every server of the family has in its MRO, the

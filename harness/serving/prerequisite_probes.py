@@ -163,7 +163,7 @@ def run(module: Any) -> Dict[str, str]:
             _probe_backlog(module, findings)
         if not findings:
             _probe_failed_construction_closes(module, findings)
-        if "request_ends" in findings or not findings:  # ThreadingMixIn ends its requests through
+        if {"request_ends", "serves_again"} & set(findings) or not findings:  # ThreadingMixIn ends its requests through
             _probe_served_requests(module, "ThreadingTCPServer", {})  # the same shutdown_request(), or not
         for server in opened:
             _bounded("server_close_returns", module, f"{type(server).__name__}.server_close()",
@@ -777,6 +777,12 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
             LATCH.set("datagram_socket_survives", prerequisites.serving_key(cls, "datagram_socket_survives"),
                       detail)
             findings["datagram_socket_survives"] = detail
+        elif not dgram and _no_listener(server, second):  # coll-bind
+            detail = (f"{name}: after the first request the listening socket "
+                      f"{'was closed (fileno() -1)' if server.socket.fileno() == -1 else 'refused'} "
+                      f"the next client ({second['error']})")
+            LATCH.set("serves_again", prerequisites.serving_key(cls, "serves_again"), detail)
+            findings["serves_again"] = detail
         elif not thread.is_alive():
             detail = (f"{name}.serve_forever() returned after serving one request, without shutdown()"
                       + (f" ({ended['error']})" if "error" in ended else ""))
@@ -792,6 +798,15 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
         with contextlib.suppress(Exception):
             server.socket.close()
     return True
+
+
+def _no_listener(server: Any, got: Dict[str, Any]) -> bool:
+    """coll-bind: the stream server's listening socket is closed, or refused the client ``got``
+    describes (not a reply that was merely slow: a loaded machine must not make a finding)."""
+    with contextlib.suppress(Exception):
+        if server.socket.fileno() == -1:
+            return True
+    return "ConnectionRefusedError" in str(got.get("error") or "")
 
 
 def _died(thread: threading.Thread, ended: Dict[str, Any]) -> bool:

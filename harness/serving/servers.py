@@ -175,8 +175,24 @@ def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = N
 
 
 def run_handle_request(server: Any, budget: Optional[float] = None) -> Any:
-    """``server.handle_request()`` bounded by ``budget`` (default ``short()``)."""
+    """``server.handle_request()`` bounded by ``budget`` (default ``short()``); PRECONDITION_FAILED
+    for a listener an earlier request closed (:func:`listener_closed`)."""
+    broken = listener_closed(server)
+    if broken is not None:
+        raise broken
     return call_bounded(server.handle_request, budget=budget, what="server.handle_request()")
+
+
+def listener_closed(server: Any) -> Optional[PreconditionFailed]:
+    """coll-bind: PRECONDITION_FAILED naming SERVE-007 for a server whose listening socket is
+    closed, of a class the probes found to close it when a request ends ("serves_again"): its
+    next ``handle_request()`` cannot serve (the selector refuses descriptor -1: ValueError).
+    Else None."""
+    sock = getattr(server, "socket", None)
+    with contextlib.suppress(Exception):
+        if sock is not None and sock.fileno() == -1:
+            return prerequisites.serving_needs(type(server), ("serves_again",))
+    return None
 
 
 # --------------------------------------------------------------------------- building servers
@@ -962,5 +978,5 @@ __all__: Tuple[str, ...] = (
     "build_server", "call_bounded", "describe_server", "is_forking", "open_fds",
     "note_shutdown_stuck", "run_handle_request", "serve_in_thread", "server_class", "shutdown_stuck",
     "shutdown_target",
-    "stop_loop", "LoopCounter", "loop_known_broken", "class_finding",
+    "stop_loop", "LoopCounter", "loop_known_broken", "class_finding", "listener_closed",
 )

@@ -146,3 +146,29 @@ def test_a_failed_construction_that_keeps_its_socket_owns_the_leaks(latch):
     owned = servers.leak_owner(leaks, "fds: 15")
     assert owned is not None and owned.prerequisite == "BIND-014", owned
     assert servers.leak_owner({"unix socket files": ["/p"]}, "files: /p") is None, "only descriptors are its"
+
+
+def test_a_listener_closed_by_a_request_is_found_once_and_refuses_its_stream_loops(latch):
+    """tutorial_server_stops_listening's shutdown_request() closes the listening socket: the probes
+    find it by serving two requests; every later loop of a class ending its requests so (stream
+    kinds, Threading* ones too) is refused naming SERVE-007, datagram kinds still serve, and a
+    handle_request() on a closed listener is refused the same way."""
+    stdlib = resolve("stdlib").module
+    prerequisite_probes.run(stdlib)
+    assert servers.loop_known_broken(stdlib.TCPServer) is None
+    module = resolve(str(BROKEN / "tutorial_server_stops_listening.py")).module
+    prerequisite_probes.run(module)
+    for name in ("TCPServer", "ThreadingTCPServer", "UnixStreamServer"):
+        broken = servers.loop_known_broken(getattr(module, name))
+        assert broken is not None and broken.prerequisite == "SERVE-007", (name, broken)
+    assert "listening socket was closed" in str(servers.loop_known_broken(module.TCPServer))
+    assert servers.loop_known_broken(module.UDPServer) is None, "a datagram request closes no listener"
+    server = module.TCPServer(("127.0.0.1", 0), module.BaseRequestHandler)
+    try:
+        assert servers.listener_closed(server) is None, "open: handle_request() may serve"
+        server.socket.close()
+        assert servers.listener_closed(server).prerequisite == "SERVE-007"
+        with pytest.raises(PreconditionFailed):
+            servers.run_handle_request(server)
+    finally:
+        server.server_close()
