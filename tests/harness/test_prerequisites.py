@@ -25,20 +25,6 @@ BROKEN = REPO / "tests" / "broken" / "impls"
 needs_unix = pytest.mark.skipif(not capabilities.caps().af_unix, reason="AF_UNIX absent")
 
 
-@pytest.fixture
-def latch(tmp_path, monkeypatch):
-    """An empty latch shared through a file of this test's own; cleared afterwards."""
-    path = tmp_path / "latch.jsonl"
-    path.write_text("")
-    monkeypatch.setenv(prerequisites.ENV_VAR, str(path))
-    LATCH.clear()
-    saved = timeouts._multiplier
-    timeouts.set_multiplier(0.2, export=False)  # a probe's budget is short(): 1 s here
-    yield path
-    timeouts.set_multiplier(saved, export=False)
-    LATCH.clear()
-
-
 def test_findings_cross_processes_through_one_file_per_writer(latch):
     code = ("from harness.core.prerequisites import LATCH; "
             "LATCH.set('shutdown_returns', ('k',), 'seen by the child')")
@@ -473,13 +459,16 @@ def test_a_missing_documented_method_grades_every_other_failure_naming_api_020(l
     assert "verify_request" in str(broken)
 
 
-def test_a_server_close_that_leaves_descriptors_names_shutdown_008_for_every_leak(latch):
-    """bind_fileno_dup's fileno() opens a duplicate that server_close() never closes: found
-    once, and a teardown's descriptor leak is then SHUTDOWN-008's, not each check's own."""
+@pytest.mark.parametrize("name, owner", [("bind_fileno_dup", "SHUTDOWN-008"), ("bind_no_close_on_failure", "BIND-014")])
+def test_a_server_that_leaves_descriptors_names_their_owner_for_every_leak(latch, name, owner):
+    """bind_fileno_dup's fileno() opens a duplicate that server_close() never closes
+    (SHUTDOWN-008); bind_no_close_on_failure's constructor keeps the socket of a failed bind
+    (BIND-014; coll-bind: a check that made a bind fail on purpose): each is found once, and a
+    teardown's descriptor leak is then its owner's, not each check's own."""
     leaks = {"fds": ["15 -> socket:[1]"]}
     prerequisite_probes.run(resolve("stdlib").module)
     assert servers.leak_owner(leaks, "fds: 15") is None
-    prerequisite_probes.run(resolve(str(BROKEN / "bind_fileno_dup.py")).module)
+    prerequisite_probes.run(resolve(str(BROKEN / f"{name}.py")).module)
     owned = servers.leak_owner(leaks, "fds: 15")
-    assert owned is not None and owned.prerequisite == "SHUTDOWN-008", owned
+    assert owned is not None and owned.prerequisite == owner, owned
     assert servers.leak_owner({"threads": ["t"]}, "threads: t") is None, "only descriptors are its"

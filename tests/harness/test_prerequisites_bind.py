@@ -14,26 +14,12 @@ import pytest
 
 from conformance.tools.lab import lab
 from harness.core import addresses, capabilities, prerequisites, timeouts
-from harness.core.prerequisites import LATCH, PreconditionFailed
+from harness.core.prerequisites import PreconditionFailed
 from harness.implementations import resolve
 from harness.serving import prerequisite_probes, servers
 
 REPO = Path(__file__).resolve().parents[2]
 BROKEN = REPO / "tests" / "broken" / "impls"
-
-
-@pytest.fixture
-def latch(tmp_path, monkeypatch):
-    """An empty latch shared through a file of this test's own; cleared afterwards."""
-    path = tmp_path / "latch.jsonl"
-    path.write_text("")
-    monkeypatch.setenv(prerequisites.ENV_VAR, str(path))
-    LATCH.clear()
-    saved = timeouts._multiplier
-    timeouts.set_multiplier(0.2, export=False)  # a probe's budget is short(): 1 s here
-    yield path
-    timeouts.set_multiplier(saved, export=False)
-    LATCH.clear()
 
 
 def _refused_connect(directory: str) -> BlockingIOError:
@@ -134,18 +120,6 @@ def test_a_check_that_depends_on_another_checks_behaviour_names_it(impl, tmp_pat
     wrong = {name: graded.get(name) for name, owner in wanted.items()
              if graded.get(name) != ("PRECONDITION_FAILED", owner) and graded.get(name, ("",))[0] != "UNSUPPORTED"}
     assert wrong == {}, f"{impl}: (outcome, prerequisite) other than PRECONDITION_FAILED naming the owner"
-
-
-def test_a_failed_construction_that_keeps_its_socket_owns_the_leaks(latch):
-    """bind_no_close_on_failure's constructor keeps the socket of a failed bind: found once, and a
-    teardown's descriptor leak is then BIND-014's (a check that made a bind fail on purpose)."""
-    leaks = {"fds": ["15 -> socket:[1]"]}
-    prerequisite_probes.run(resolve("stdlib").module)
-    assert servers.leak_owner(leaks, "fds: 15") is None
-    prerequisite_probes.run(resolve(str(BROKEN / "bind_no_close_on_failure.py")).module)
-    owned = servers.leak_owner(leaks, "fds: 15")
-    assert owned is not None and owned.prerequisite == "BIND-014", owned
-    assert servers.leak_owner({"unix socket files": ["/p"]}, "files: /p") is None, "only descriptors are its"
 
 
 def test_a_listener_closed_by_a_request_is_found_once_and_refuses_its_stream_loops(latch):
