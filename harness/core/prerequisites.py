@@ -560,16 +560,33 @@ def _backlog_client(exc: BaseException) -> Optional[PreconditionFailed]:
     found = LATCH.first_of("backlog_holds")
     if found is None:
         return None
-    tb = exc.__traceback__
-    for _ in range(200):  # bounded
+    connecting = any(tb.tb_frame.f_code.co_name in _CONNECT_FRAMES
+                     or ".connect(" in linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+                     for tb in _entries(exc.__traceback__))
+    if not connecting:
+        return None
+    return PreconditionFailed("backlog_holds", f"a client's connect() raised {type(exc).__name__}: {exc} ({found})")
+
+
+def _entries(tb: Any) -> Iterator[Any]:
+    """The entries of traceback ``tb``, outermost first (bounded: a traceback is finite, but be sure)."""
+    for _ in range(200):
         if tb is None:
-            return None
-        code = tb.tb_frame.f_code
-        if code.co_name in _CONNECT_FRAMES or ".connect(" in linecache.getline(code.co_filename, tb.tb_lineno):
-            return PreconditionFailed("backlog_holds", f"a client's connect() raised {type(exc).__name__}: {exc} "
-                                                       f"({found})")
+            return
+        yield tb
         tb = tb.tb_next
-    return None
+
+
+def needs_backlog(pending: int) -> None:
+    """coll-bind: raise :class:`PreconditionFailed` naming BIND-018 before a check connects
+    ``pending`` clients that the loop will not accept yet, when the probes found that fewer
+    connect before accept() ("backlog_holds"): the last ones would wait out their connect
+    budget (a dropped SYN) to fail the same way."""
+    for key in LATCH.keys_of("backlog_holds"):
+        completed = int(key[0].partition("=")[2]) if key and key[0].startswith("completed=") else 0
+        if pending > completed:
+            raise PreconditionFailed("backlog_holds", f"{pending} clients pending before accept(); "
+                                                      f"{LATCH.first_of('backlog_holds')}")
 
 
 def abortive_close() -> Optional[PreconditionFailed]:
@@ -717,6 +734,13 @@ class Latch:
                 if name.partition("|")[0] == behaviour:
                     return detail
         return None
+
+    def keys_of(self, behaviour: str) -> List[Tuple[str, ...]]:
+        """coll-bind: the keys of every finding of ``behaviour`` in this run."""
+        self._load()
+        with self._guard():
+            names = [name.split("|") for name in self._seen]
+        return [tuple(parts[1:]) for parts in names if parts[0] == behaviour]
 
     def set_hung(self, behaviour: str, code: Any, detail: str) -> None:
         """Remember that ``code`` (a function's code object) did not return."""
@@ -933,4 +957,5 @@ __all__ = ("DOCUMENTED_SERVER_METHODS", "abortive_close", "handler_key", "handle
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
            "implementation_class", "owner_of", "serving_key", "serving_needs",
            "KIND_SERVES", "kind_serves", "unconstructible", "unreachable", "needs_overlap", "premise",
-           "ERROR_REPORTING", "error_key", "error_reporting", "HANDLER_ARGUMENTS", "handler_arguments")
+           "ERROR_REPORTING", "error_key", "error_reporting", "HANDLER_ARGUMENTS", "handler_arguments",
+           "needs_backlog")

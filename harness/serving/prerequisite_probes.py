@@ -300,8 +300,9 @@ def _probe_backlog(module: Any, findings: Dict[str, str]) -> None:
         with contextlib.suppress(Exception):
             server.socket.close()
     if failure is not None:
-        LATCH.set("backlog_holds", (), f"TCPServer (request_queue_size={wanted}) let {len(connected)} clients "
-                                       f"connect before accept(); the next one got {failure}")
+        LATCH.set("backlog_holds", (f"completed={len(connected)}",),
+                  f"TCPServer (request_queue_size={wanted}) let {len(connected)} clients connect before "
+                  f"accept(); the next one got {failure}")
 
 
 def _probe_handler_lifecycle(base: type, module: Any, findings: Dict[str, str]) -> None:
@@ -535,6 +536,19 @@ def _quiet_handle_error(cls: Any, seen: Optional[List[Any]] = None) -> Callable[
     return handle_error
 
 
+def _noting_shutdown_request(cls: Any, ended: threading.Event) -> Callable[..., None]:
+    """coll-bind: ``cls.shutdown_request`` that sets ``ended`` once it returned."""
+    original = cls.shutdown_request
+
+    def shutdown_request(self: Any, request: Any) -> None:
+        try:
+            original(self, request)
+        finally:
+            ended.set()
+
+    return shutdown_request
+
+
 def _probe_error_path(server: Any, cls: type, name: str, thread: threading.Thread,
                       reported: Optional[List[Any]] = None) -> None:
     """A request whose handler raises still ends: the client reads EOF, and the loop serves
@@ -725,7 +739,13 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
 
     # handle_error() quiet: the error path's handler raises on purpose
     reported: List[Any] = []  # what its calls found in sys.exc_info() (coll-handler)
-    quiet = type(f"Probe{name}", (cls,), {"handle_error": _quiet_handle_error(cls, reported)})
+    # coll-bind: shutdown_request() noted, so the second request starts after the first one's end
+    # (a ThreadingMixIn ends it in its thread, after the client already read EOF)
+    request_ended = threading.Event()
+    namespace = {"handle_error": _quiet_handle_error(cls, reported)}
+    if callable(getattr(cls, "shutdown_request", None)):  # a missing one is API-020's
+        namespace["shutdown_request"] = _noting_shutdown_request(cls, request_ended)
+    quiet = type(f"Probe{name}", (cls,), namespace)
     server = _bounded("constructor_returns", module, f"{name}(address, handler)",
                       lambda: quiet(address, Echo), findings)
     if server is None:
@@ -764,6 +784,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
             LATCH.set("request_ends", prerequisites.serving_key(cls, "request_ends"), detail)
             findings["request_ends"] = detail
             return True
+        request_ended.wait(timeouts.absence())  # bounded: an implementation that never calls it is PIPELINE-012's
         second = _exchange(server, dgram, unix_dir)
         if second["data"] == b"probe":
             if not dgram and unix_dir is None:
