@@ -484,11 +484,14 @@ def _probe_threading(module: Any, findings: Dict[str, str]) -> None:
 
 
 def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None,
-              payload: bytes = b"probe") -> Dict[str, Any]:
+              payload: bytes = b"probe", loop: Optional[threading.Thread] = None) -> Dict[str, Any]:
     """One request to ``server``: ``{"data", "eof", "waited", "error"}`` (stream: connect, send,
     SHUT_WR, read to EOF; datagram: one datagram, one reply), each bounded by ``short()``.
     ``waited``: the budget ran out (a reset, an abortive close, is an end, judged by the checks
-    that own it).  ``unix_dir``: an AF_UNIX client (a datagram one bound in that directory)."""
+    that own it).  ``unix_dir``: an AF_UNIX client (a datagram one bound in that directory).
+    ``loop``: the serving thread; the wait for a stream's end stops when it died (slow-serve: a
+    loop that a handler's error ended leaves the request open, and the wait for its EOF cost
+    every such run ``short()``): ``{"loop_died": True}``."""
     kind = socket.SOCK_DGRAM if dgram else socket.SOCK_STREAM
     got: Dict[str, Any] = {"data": b"", "eof": False, "waited": False, "error": None, "reset": False}
     deadline = timeouts.Deadline(timeouts.short(), "the probe's reply")
@@ -506,8 +509,10 @@ def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None,
             client.sendall(payload)
             client.shutdown(socket.SHUT_WR)
             for _ in range(64):  # bounded: the reply is 5 bytes
-                client.settimeout(max(deadline.remaining(), 0.001))
-                chunk = client.recv(64)
+                chunk = _recv_while(client, deadline, loop)
+                if chunk is None:
+                    got["loop_died"] = True
+                    break
                 if not chunk:
                     got["eof"] = True
                     break
@@ -520,6 +525,25 @@ def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None,
         except OSError as exc:  # what arrived so far is the observation
             got["error"] = f"{type(exc).__name__}: {exc}"
     return got
+
+
+def _recv_while(client: socket.socket, deadline: timeouts.Deadline, loop: Optional[threading.Thread]) -> Any:
+    """``client.recv(64)`` within ``deadline`` (``socket.timeout`` when it passed); None as soon
+    as ``loop`` (if given) is found dead with nothing to read, in slices of ``poll()``."""
+    for _ in range(1_000_000):  # bounded by the deadline; the count only bounds the loop itself
+        if loop is None:
+            client.settimeout(max(deadline.remaining(), 0.001))
+            return client.recv(64)
+        alive = loop.is_alive()  # before the read: data sent before the loop died is still read
+        client.settimeout(max(min(deadline.remaining(), timeouts.poll()), 0.001))
+        try:
+            return client.recv(64)
+        except socket.timeout:
+            if not alive:
+                return None
+            if deadline.expired():
+                raise
+    raise socket.timeout("the probe's reply")
 
 
 def _quiet_handle_error(cls: Any, seen: Optional[List[Any]] = None) -> Callable[..., None]:
@@ -555,11 +579,15 @@ def _probe_error_path(server: Any, cls: type, name: str, thread: threading.Threa
     the next request (prec-conc).  A request that never ends is latched, so later loops of
     the class are refused (the checks whose handlers raise on purpose would each wait out
     their budget for it); a loop that died is latched run-wide (prerequisites.RUN_WIDE)."""
-    got = _exchange(server, False, payload=b"raise")
+    got = _exchange(server, False, payload=b"raise", loop=thread)
+    if got.get("loop_died"):
+        LATCH.set("loop_survives_handler_error", prerequisites.function_key(server, "serve_forever"),
+                  f"{name}.serve_forever() ended after a handler raised ValueError")
+        return
     if not got["waited"] and reported is not None:
         _note_error_reporting(cls, name, reported)
     if not got["waited"]:
-        after = _exchange(server, False)
+        after = _exchange(server, False, loop=thread)
         if after["data"] != b"probe" and not thread.is_alive():
             LATCH.set("loop_survives_handler_error", prerequisites.function_key(server, "serve_forever"),
                       f"{name}.serve_forever() ended after a handler raised ValueError")
