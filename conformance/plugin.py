@@ -560,6 +560,7 @@ def pytest_runtest_call(item):
         return
     meta = _meta(item)
     budget = timeouts.scaled(meta["budget"])
+    prerequisites.GUARD.check = meta["id"]  # slow-serve: GUARD.end_check spares the owner
     with _Watchdog(budget, f"check {meta['id']}") as watchdog, prerequisites.GUARD.active(watchdog.interrupt):
         yield
 

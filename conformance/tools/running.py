@@ -54,7 +54,7 @@ import sys
 import threading
 from typing import Any, Callable, Iterator, Optional
 
-from harness.core import clock, timeouts
+from harness.core import clock, prerequisites, timeouts
 from harness.core.prerequisites import PreconditionFailed
 from harness.serving import servers
 from harness.serving.servers import call_bounded
@@ -102,6 +102,8 @@ class Background:
             self.value = self.fn(*self.args, **self.kwargs)
         except BaseException as exc:  # reported to the check
             self.error = exc
+            if getattr(self.fn, "__name__", "") in servers.LOOP_CALLS:  # slow-serve
+                prerequisites.loop_died(exc, f"{self.fn.__name__}()")
         finally:
             if self.watch_wait and not self.remote:
                 sys.setprofile(None)
@@ -224,6 +226,7 @@ class LoopThread:
         self.poll_interval = None if untimed else timeouts.poll() if poll_interval is None else poll_interval
         self.recorder = recorder
         self.error: Optional[BaseException] = None
+        self.stopping = False  # slow-serve: stop() began (a loop ended then is not a death)
         self.returned = threading.Event()
         self.thread = threading.Thread(target=self._run, name="ssc-check:serve_forever", daemon=True)
 
@@ -237,6 +240,8 @@ class LoopThread:
                 self.server.serve_forever(self.poll_interval)
         except BaseException as exc:  # reported to the check
             self.error = exc
+            if not self.stopping:  # slow-serve: died while the check ran
+                prerequisites.loop_died(exc, "serve_forever()")
         finally:
             if self.counter is not None and not self.remote:
                 sys.setprofile(None)
@@ -266,6 +271,7 @@ class LoopThread:
         (default ``short()``)."""
         if self.thread.ident is None:
             return
+        self.stopping = True
         budget = timeouts.short() if budget is None else budget
         if not self.returned.is_set() and budget >= timeouts.short():
             record = servers.Teardown()

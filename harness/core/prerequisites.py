@@ -285,6 +285,37 @@ RUN_WIDE: Tuple[str, ...] = ("handler_lifecycle", "loop_survives_handler_error",
                               "server_survives_handler_error", "vanished_client_survived")  # coll-handler
 
 
+# slow-serve: a loop that died under a run-wide finding ends its check at once
+def loop_died(error: Any, where: str) -> None:
+    """A serving loop of a check (``serve_forever()``, ``handle_request()``; ``where`` names
+    it) ended with ``error`` (an exception, or its description) while a :data:`RUN_WIDE`
+    finding is latched: the loop cannot serve the check any more, and whatever the check then
+    waits for (a reply, EOF, a handler's start) would only run out its budget, after which
+    its failure is graded PRECONDITION_FAILED naming that finding's owner anyway
+    (:func:`judged_broken_prerequisite`).  So the check's main thread is ended now, with that
+    outcome (disconnect_error_kills_server: DISCONNECT-005/006/009, HANDLER-003/011,
+    UNIX-010 each waited 5-10 s for a reply from a loop that had died).  A loop ended by
+    :class:`PreconditionFailed` or :class:`~harness.core.timeouts.HarnessTimeout` is the
+    harness's own doing, and a ``BaseException`` that is no ``Exception`` (``SystemExit``,
+    ``KeyboardInterrupt``) is meant to end a loop: neither ends the check."""
+    if isinstance(error, BaseException):
+        from harness.core.timeouts import HarnessTimeout
+
+        if not isinstance(error, Exception) or isinstance(error, (PreconditionFailed, HarnessTimeout)):
+            return
+        seen = f"{type(error).__name__}: {error}"
+    else:  # described in a subject: ``Type: message``
+        seen = str(error)
+        if seen.partition(":")[0] in ("SystemExit", "KeyboardInterrupt", "GeneratorExit", "PreconditionFailed",
+                                      "HarnessTimeout"):
+            return
+    for behaviour in RUN_WIDE:
+        found = LATCH.first_of(behaviour)
+        if found is not None:
+            GUARD.end_check(PreconditionFailed(behaviour, f"{found}; this check's {where} then ended with {seen}"))
+            return
+
+
 def handler_key(handler: Any) -> Optional[Tuple[str, ...]]:
     """The key of a "handler_lifecycle" finding (prec-conc) for a handler class: the
     ``__init__`` of the class named BaseRequestHandler in its MRO; None without one."""
@@ -790,6 +821,7 @@ class Guard:
         self._pending: Optional[PreconditionFailed] = None
         self._on_fire: Optional[Callable[[PreconditionFailed], None]] = None
         self._held = 0  # > 0: a teardown runs that must not be interrupted (see :meth:`hold`)
+        self.check = ""  # slow-serve: the ID of the check running now (set by the plugin)
 
     def _first(self, exc: PreconditionFailed) -> bool:
         """Note ``exc`` as :attr:`fired` if it is the block's first; tell ``on_fire``."""
@@ -825,6 +857,17 @@ class Guard:
             yield
         finally:
             self._held -= 1
+
+    def end_check(self, exc: PreconditionFailed) -> None:
+        """slow-serve: end the check's main thread now with ``exc`` (see :func:`loop_died`),
+        without noting it as :attr:`fired` (nothing hung: the owner keeps its own grading).
+        Not in the owning check itself (:attr:`check`), not while a teardown holds interrupts,
+        and only once per check."""
+        interrupt = self._interrupt
+        if interrupt is None or self._held or self._pending is not None or exc.prerequisite == self.check:
+            return
+        self._pending = exc
+        interrupt()
 
     def take_interrupt(self) -> Optional[PreconditionFailed]:
         """The exception to raise in the main thread, once (see :meth:`active`)."""
@@ -953,7 +996,7 @@ LATCH = Latch()
 #: the process-wide guard the plugin activates around each check
 GUARD = Guard()
 
-__all__ = ("DOCUMENTED_SERVER_METHODS", "abortive_close", "handler_key", "handler_needs", "RUN_WIDE", "CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
+__all__ = ("DOCUMENTED_SERVER_METHODS", "loop_died", "abortive_close", "handler_key", "handler_needs", "RUN_WIDE", "CONSTRUCTORS", "ENV_VAR", "GUARD", "Guard", "LATCH", "OWNERS", "Latch", "MissingClass", "PreconditionFailed",
            "FIRED_EVENT", "SERVING_NEEDS", "code_where", "constructor_failure", "judged_broken_prerequisite", "report_to_parent", "discard", "family_key", "family_needs", "function_key",
            "implementation_class", "owner_of", "serving_key", "serving_needs",
            "KIND_SERVES", "kind_serves", "unconstructible", "unreachable", "needs_overlap", "premise",

@@ -254,6 +254,8 @@ class Child:
                     message = {"event": "garbage", "line": line[:200].decode("utf-8", "replace")}
                 if isinstance(message, dict) and message.get("event") == prerequisites.FIRED_EVENT:
                     self._guard_fired(message)
+                if isinstance(message, dict) and message.get("event") == "loop_error":  # slow-serve
+                    prerequisites.loop_died(str(message.get("error")), "serving loop (in a child process)")
                 self.messages.put(message if isinstance(message, dict) else {"event": "garbage", "line": repr(message)})
         except (OSError, ValueError):
             pass

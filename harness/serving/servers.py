@@ -154,6 +154,8 @@ def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = N
             outcome["value"] = fn(*args, **kwargs)
         except BaseException as exc:  # re-raised in the caller
             outcome["error"] = exc
+            if getattr(fn, "__name__", "") in LOOP_CALLS:  # slow-serve
+                prerequisites.loop_died(exc, f"{fn.__name__}()")
 
     thread = threading.Thread(target=run, name=_BOUNDED_PREFIX + what[:60], daemon=True)
     thread.start()
@@ -172,6 +174,11 @@ def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = N
         finally:
             del error
     return outcome.get("value")
+
+
+#: slow-serve: the calls that serve requests; one that raises while a run-wide finding is
+#: latched ends its check at once (:func:`harness.core.prerequisites.loop_died`)
+LOOP_CALLS = frozenset({"serve_forever", "handle_request", "_handle_request_noblock"})
 
 
 def run_handle_request(server: Any, budget: Optional[float] = None) -> Any:
@@ -569,6 +576,8 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
             server.serve_forever(poll)
         except BaseException as exc:
             serve_result["error"] = exc
+            if "tearing_down" not in serve_result:  # slow-serve: died while the check ran
+                prerequisites.loop_died(exc, "serve_forever()")
         finally:
             sys.setprofile(None)
             serve_result["returned"] = True
@@ -602,6 +611,7 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
         body_failed = True
         raise
     finally:
+        serve_result["tearing_down"] = True
         _teardown(served, serve_result, shutdown_budget, close_budget, unlink_unix_path,
                   raise_problems=not body_failed)
     if check_leaks:

@@ -134,7 +134,15 @@ class SpecServer:
                                       args=list(args), limit=budget)
         if not answer["returned"]:
             raise HarnessTimeout(f"server.{method}() in the subject", budget)
+        if answer["error"] and method in servers.LOOP_CALLS:  # slow-serve: wherever the subject lives
+            prerequisites.loop_died(f"{self.exc_of(answer['error'])}", f"{method}()")
         return Call(True, answer["value"], answer["error"], answer["duration"])
+
+    @staticmethod
+    def exc_of(error: Dict[str, Any]) -> str:
+        """slow-serve: ``Type: message`` of a described exception."""
+        exception = error.get("exception") or {}
+        return f"{exception.get('exc_type')}: {exception.get('message')}"
 
     def handle_request(self, budget: Optional[float] = None) -> Call:
         return self.invoke("handle_request", budget=budget)

@@ -2234,6 +2234,10 @@ def lab_load(spec):
     return subject.module, subject.api_version
 
 
+#: slow-serve: the event the lab sends when its loop raised (the parent may end its check)
+LAB_LOOP_ERROR = "loop_error"
+
+
 def lab_serve(spec, send, proto_fd=None, load=lab_load, env=AGENT_ENV, log=None, guard=None):
     """Serve ``spec`` as the forking lab; the exit status.  The host's lab
     (conformance/children/forking_lab.py) runs this same function with its own
@@ -2380,6 +2384,8 @@ def lab_serve(spec, send, proto_fd=None, load=lab_load, env=AGENT_ENV, log=None,
         pass
     except BaseException as exc:  # reported, then the teardown still runs
         error = "%s: %s" % (type(exc).__name__, exc)
+        # slow-serve: told at once (server_close() may wait for held children first)
+        send(event=LAB_LOOP_ERROR, error=error)
     log.append(kind="server_close", edge="start", active=lab_children(server))
     close_error = None
     try:

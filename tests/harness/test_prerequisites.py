@@ -472,3 +472,70 @@ def test_a_server_that_leaves_descriptors_names_their_owner_for_every_leak(latch
     owned = servers.leak_owner(leaks, "fds: 15")
     assert owned is not None and owned.prerequisite == owner, owned
     assert servers.leak_owner({"threads": ["t"]}, "threads: t") is None, "only descriptors are its"
+
+
+# slow-serve --------------------------------------------------------------------------------------
+
+
+def test_a_loop_that_dies_under_a_run_wide_finding_ends_its_check_at_once_but_not_its_owner(latch):
+    interrupts = []
+
+    def died(error, check="SERVE-001"):
+        GUARD.check = check
+        with GUARD.active(lambda: interrupts.append(GUARD.take_interrupt())):
+            prerequisites.loop_died(error, "serve_forever()")
+
+    died(ValueError("boom"))
+    assert interrupts == [], "no run-wide finding: a loop's death is the check's own observation"
+    LATCH.set("loop_survives_handler_error", ("k",), "serve_forever() ended after a handler raised")
+    died(SystemExit(0))
+    died("KeyboardInterrupt: ")
+    died(timeouts.HarnessTimeout("x", 1.0))
+    assert interrupts == [], "a loop ended by SystemExit, Ctrl-C or the harness is no death"
+    died(ValueError("boom"), check="PIPELINE-005")
+    assert interrupts == [], "the owner judges the death itself"
+    died(ValueError("boom"))
+    died("AttributeError: no verify_request")
+    assert [(exc.prerequisite, "ValueError: boom" in str(exc)) for exc in interrupts[:1]] == [("PIPELINE-005", True)]
+    assert len(interrupts) == 2 and "AttributeError" in str(interrupts[1])
+    GUARD.check = ""
+
+
+def test_a_served_loop_killed_by_a_handler_error_interrupts_the_check(latch):
+    module = resolve(str(BROKEN / "disconnect_error_kills_server.py")).module
+    prerequisite_probes.run(module)
+    assert LATCH.first_of("loop_survives_handler_error") is not None
+
+    class Raises(module.BaseRequestHandler):
+        def handle(self):
+            raise ValueError("the check's handler raises")
+
+    interrupts = []
+    server = module.TCPServer(addresses.loopback("inet"), Raises)
+    GUARD.check = "HANDLER-003"
+    try:
+        with GUARD.active(lambda: interrupts.append(GUARD.take_interrupt())):
+            with contextlib.suppress(Exception):
+                with servers.serve_in_thread(server, check_leaks=False) as served:
+                    with socket.create_connection(served.address, timeout=timeouts.short()):
+                        timeouts.wait_until(lambda: bool(interrupts), timeouts.short(), "the loop's death")
+    finally:
+        GUARD.check = ""
+        server.server_close()
+    assert [exc.prerequisite for exc in interrupts] == ["PIPELINE-005"]
+
+
+def test_the_error_path_probe_stops_waiting_for_a_reply_once_the_loop_died(latch):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    dead = __import__("threading").Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    server = type("Silent", (), {"server_address": listener.getsockname()})()
+    try:
+        got = prerequisite_probes._exchange(server, False, loop=dead)
+        assert got.get("loop_died") and not got["waited"], "it stopped before its budget ran out"
+        assert prerequisite_probes._exchange(server, False)["waited"], "without the loop it waits (control)"
+    finally:
+        listener.close()
