@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional
 from conformance.children.forking_lab import SPEC_VERSION
 from conformance.tools.lab import from_wire
 from harness.core import addresses, prerequisites, timeouts
-from harness.core.prerequisites import PreconditionFailed
+from harness.core.prerequisites import LATCH, PreconditionFailed
 from harness.core.timeouts import HarnessTimeout
 
 
@@ -47,6 +47,8 @@ class Lab:
         self.ready: Dict[str, Any] = {}
         self.teardown: Optional[Dict[str, Any]] = None
         self.killed: Optional[str] = None
+        self.server_class: Optional[type] = None  # slow-serve: the class, when served in this process
+        self.mode = "serve_forever"
 
     @property
     def address(self) -> Any:
@@ -76,8 +78,22 @@ class Lab:
         self.ready = message
 
     def request_stop(self) -> None:
-        """Tell the lab to stop serving (it notices on its next loop)."""
-        self.child.ask()
+        """Tell the lab to stop serving (it notices on its next loop; a loop known not to run
+        service_actions() is interrupted instead)."""
+        if self.by_signal():
+            self.child.interrupt()
+        else:
+            self.child.ask()
+
+    def by_signal(self) -> bool:
+        """slow-serve: whether the lab is stopped by its signal at once: a stop on stdin was not
+        noticed before (for this implementation), or the probes found its idle serve_forever()
+        not to call service_actions(), which notices stdin (the first lab of a run waited
+        ``short()`` for it before)."""
+        return self.impl_spec in _STOP_BY_SIGNAL or (
+            self.server_class is not None and self.mode == "serve_forever"
+            and LATCH.get("service_actions_idle", prerequisites.function_key(self.server_class, "serve_forever"))
+            is not None)
 
     def stop(self, budget: Optional[float] = None) -> Dict[str, Any]:
         """Stop the lab (the supervisor: ask, wait ``budget``, kill the group, reap); its
@@ -88,7 +104,7 @@ class Lab:
         # the lab stops on stdin from service_actions(); a loop that never runs it is
         # interrupted (SIGINT raises _Stop in serve_forever), at once once seen for this
         # implementation: either way the lab's own teardown runs and logs
-        by_signal = self.impl_spec in _STOP_BY_SIGNAL
+        by_signal = self.by_signal()
         stopped = self.child.stop(ask_budget=0 if by_signal else min(timeouts.short(), budget),
                                   interrupt=True, interrupt_budget=budget)
         if stopped.get("interrupted"):
@@ -160,6 +176,7 @@ def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
         child = supervisor.start(command, what="the forking lab", cwd=directory, protocol=True, stdin=True)
         lab = Lab(child, log, directory)
         lab.impl_spec = impl_spec
+        lab.server_class, lab.mode = (cls if subject is None else None), mode
         try:
             lab.wait_ready(timeouts.long())
             yield lab
@@ -192,6 +209,13 @@ def process_exists(pid: int) -> bool:
     return pid_exists(pid)
 
 
+def process_running(pid: int) -> bool:
+    """Whether ``pid`` is still running (a zombie has exited: it does not count)."""
+    from harness.processes.supervisor import process_running as running
+
+    return running(pid)
+
+
 def wait_gone(pids: List[int], budget: Optional[float] = None) -> List[int]:
     """Wait (bounded) until none of ``pids`` exists; the ones still there."""
     budget = timeouts.short() if budget is None else budget
@@ -202,4 +226,4 @@ def wait_gone(pids: List[int], budget: Optional[float] = None) -> List[int]:
 
 
 __all__ = ["Lab", "LabError", "calls", "children_states", "forking_lab", "handle_starts",
-           "process_exists", "reaped", "wait_gone"]
+           "process_exists", "process_running", "reaped", "wait_gone"]

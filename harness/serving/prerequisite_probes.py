@@ -373,6 +373,14 @@ def _probe_idle_loop(module: Any, server: Any, findings: Dict[str, str]) -> None
     hung shutdown() is found here once, by the latch every teardown uses)."""
     counter = servers.LoopCounter(count=True)
     ended: Dict[str, Any] = {}
+    actions: List[int] = []  # slow-serve: service_actions() calls of the idle loop
+    hook = getattr(server, "service_actions", None)
+    if callable(hook):
+        def service_actions() -> Any:
+            actions.append(1)
+            return hook()
+
+        server.service_actions = service_actions  # this instance only: the probe's own server
 
     def serve() -> None:
         counter.install()
@@ -398,8 +406,14 @@ def _probe_idle_loop(module: Any, server: Any, findings: Dict[str, str]) -> None
         LATCH.set("serve_forever_runs", prerequisites.function_key(server, "serve_forever"), detail)
         findings["serve_forever_runs"] = detail
         return
+    waits = counter.waits
     _stop_probe_loop(server, thread)
     server._BaseServer__shutdown_request = False  # for the probes after this one (stdlib spelling)
+    if callable(hook):
+        del server.service_actions
+        if waits >= 2 and not actions:  # a second wait follows a first idle iteration's end
+            LATCH.set("service_actions_idle", prerequisites.function_key(server, "serve_forever"),
+                      f"serve_forever() began {waits} waits in its selector without calling service_actions()")
 
 
 def _stop_probe_loop(server: Any, thread: threading.Thread) -> None:
