@@ -2343,6 +2343,9 @@ def lab_serve(spec, send, proto_fd=None, load=lab_load, env=AGENT_ENV, log=None,
                  "handle_error": handle_error}
     if hasattr(base, "service_actions"):
         namespace["service_actions"] = service_actions
+        # slow-serve: active_children is also observed after each fork, so FORKING-012/014 see
+        # it without service_actions() (SERVE-005's), e.g. a loop that runs it only after requests
+        namespace["process_request"] = process_request
     else:
         # Python 2's serve_forever has no service_actions (it came in 3.3, bpo-11109), so
         # nothing reaps while idle: the lab observes active_children after each fork
@@ -2356,8 +2359,7 @@ def lab_serve(spec, send, proto_fd=None, load=lab_load, env=AGENT_ENV, log=None,
     if family == "inet6":
         namespace.setdefault("address_family", socket.AF_INET6)
     server = env.construct(module, class_name, base, handler, env.address(family, spec["directory"]), namespace, True)
-    if "service_actions" not in namespace:
-        log_children(server)  # the state before the first fork (service_actions logs it on 3.3+)
+    log_children(server)  # the state before the first fork (slow-serve: not only from service_actions)
     log.append(kind="server", event="ready")
     address = server.server_address
     # coll-bind: wire_address, so a bytes path arrives as bytes (it arrived as the text "b'/path'")
@@ -2393,6 +2395,12 @@ def lab_serve(spec, send, proto_fd=None, load=lab_load, env=AGENT_ENV, log=None,
     except BaseException as exc:
         close_error = "%s: %s" % (type(exc).__name__, exc)
     log.append(kind="server_close", edge="end", active=lab_children(server))
+    active_after_close = lab_children(server)
+    for pid in active_after_close or ():  # slow-serve: children neither serving nor server_close()
+        try:  # reaped (an exited one is a zombie): the lab reaps them, logged with their exit status
+            waitpid(pid, os.WNOHANG)
+        except OSError:
+            pass
     foreign_state = None
     if foreign is not None:
         try:
@@ -2400,7 +2408,7 @@ def lab_serve(spec, send, proto_fd=None, load=lab_load, env=AGENT_ENV, log=None,
             foreign_state = {"reaped_by_lab": True, "exitcode": lab_exitcode(status)}
         except OSError:  # ECHILD: someone else reaped it
             foreign_state = {"reaped_by_lab": False, "exitcode": None}
-    send(event="teardown", error=error, close_error=close_error, active_children=lab_children(server),
+    send(event="teardown", error=error, close_error=close_error, active_children=active_after_close,
          foreign=foreign_state, precondition=guard() if guard is not None else None)
     return LAB_EXIT_OK if error is None and close_error is None else LAB_EXIT_ERROR
 

@@ -539,3 +539,31 @@ def test_the_error_path_probe_stops_waiting_for_a_reply_once_the_loop_died(latch
         assert prerequisite_probes._exchange(server, False)["waited"], "without the loop it waits (control)"
     finally:
         listener.close()
+
+
+def test_an_idle_loop_without_service_actions_is_found_and_its_lab_is_stopped_by_signal(latch):
+    prerequisite_probes.run(resolve("stdlib").module)
+    assert LATCH.first_of("service_actions_idle") is None, "the stdlib's idle loop calls it"
+    impl = resolve(str(BROKEN / "serve_forever_skips_service_actions.py"))
+    prerequisite_probes.run(impl.module)
+    assert LATCH.first_of("service_actions_idle") is not None
+
+
+@pytest.mark.skipif(not capabilities.caps().fork, reason="fork absent")
+@pytest.mark.parametrize("name", ["serve_forever_skips_service_actions.py", "serve_actions_only_after_requests.py"])
+def test_the_lab_sees_active_children_and_exit_statuses_without_service_actions(latch, name):
+    from conformance.tools.forking_lab import children_states, forking_lab, handle_starts, reaped
+    from harness.clients import bounded
+
+    impl = resolve(str(BROKEN / name))
+    prerequisite_probes.run(impl.module)
+    with forking_lab(impl, "ForkingTCPServer", "echo") as lab:
+        assert lab.by_signal(), "a loop found not to run service_actions() is not asked on stdin"
+        assert bounded.roundtrip(lab.address, payload=b"x") == b"x"
+        timeouts.wait_until(lambda: handle_starts(lab.events()), timeouts.short(), "the handler")
+        teardown = lab.stop()
+        events = lab.events()
+    child = handle_starts(events)[0]["pid"]
+    assert children_states(events)[:2] == [None, [child]], "before the first fork, then after it"
+    assert [e["exitcode"] for e in reaped(events, child)] == [0], "reaped by server_close() or the lab"
+    assert teardown.get("active_children") in ([], [child])
