@@ -123,6 +123,7 @@ class Background:
                 raise broken
         if self.remote:  # the agent's id of an earlier call of this method is not this call's
             self.fn.__self__.current.pop(self.fn.__name__, None)
+        self.loop_ran = servers.loop_running(server) if server is not None else None  # slow-serve
         self.thread.start()
         return self
 
@@ -130,7 +131,7 @@ class Background:
         done = self.done.wait(budget)
         server = servers.shutdown_target(self.fn)
         if not done and server is not None and budget >= timeouts.short():
-            servers.note_shutdown_stuck(server, budget)
+            servers.note_shutdown_stuck(server, budget, getattr(self, "loop_ran", None))
         return done
 
     def wait_waiting(self, budget: Optional[float] = None) -> None:
@@ -240,6 +241,8 @@ class LoopThread:
                 self.server.serve_forever(self.poll_interval)
         except BaseException as exc:  # reported to the check
             self.error = exc
+            if not self.remote:
+                servers.note_loop_died(self.server, exc)
             if not self.stopping:  # slow-serve: died while the check ran
                 prerequisites.loop_died(exc, "serve_forever()")
         finally:

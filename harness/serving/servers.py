@@ -145,6 +145,7 @@ def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = N
     stuck = shutdown_stuck(server) if server is not None else None
     if stuck is not None:
         raise PreconditionFailed("shutdown_returns", stuck, timed_out=True)
+    loop_ran = loop_running(server) if server is not None else None
     known = prerequisites.GUARD.refuse(fn)
     if known is not None:
         raise known
@@ -165,7 +166,7 @@ def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = N
         timeouts.join_thread(thread, budget, what)
     except HarnessTimeout:
         if server is not None and budget >= timeouts.short():
-            note_shutdown_stuck(server, budget)
+            note_shutdown_stuck(server, budget, loop_ran)
         raise
     if "error" in outcome:
         error = outcome.pop("error")
@@ -576,6 +577,7 @@ def serve_in_thread(server: Any, poll_interval: Optional[float] = None, *,
             server.serve_forever(poll)
         except BaseException as exc:
             serve_result["error"] = exc
+            note_loop_died(server, exc)
             if "tearing_down" not in serve_result:  # slow-serve: died while the check ran
                 prerequisites.loop_died(exc, "serve_forever()")
         finally:
@@ -694,13 +696,57 @@ def shutdown_stuck(server: Any) -> Optional[str]:
     return LATCH.get("shutdown_returns", prerequisites.function_key(server, "shutdown", "serve_forever"))
 
 
-def note_shutdown_stuck(server: Any, budget: float) -> str:
+def _weakrefable(obj: Any) -> bool:
+    try:
+        weakref.ref(obj)
+    except TypeError:
+        return False
+    return True
+
+
+def loop_running(server: Any) -> Optional[bool]:
+    """slow-serve: whether a thread runs ``server.serve_forever()`` now (its frames, looked at,
+    never called); None where green threads (gevent, eventlet) may hide it."""
+    if "gevent" in sys.modules or "eventlet" in sys.modules:
+        return None
+    frames: Dict[int, Any] = getattr(sys, "_current_frames", dict)()
+    for frame in frames.values():
+        for _ in range(200):  # bounded: a stack is finite
+            if frame is None:
+                break
+            if frame.f_code.co_name == "serve_forever" and frame.f_locals.get("self") is server:
+                return True
+            frame = frame.f_back
+    return False
+
+
+#: slow-serve: servers whose serve_forever() ended with an exception (any BaseException) while a
+#: check ran it: a shutdown() then stuck waits for a loop that died (SHUTDOWN-007's clause)
+_DIED: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+
+
+def note_loop_died(server: Any, error: BaseException) -> None:
+    """Remember that ``server``'s loop ended with ``error`` (see :func:`note_shutdown_stuck`)."""
+    with contextlib.suppress(TypeError):  # a server class without weak references
+        _DIED[server] = f"{type(error).__name__}: {error}"
+
+
+def note_shutdown_stuck(server: Any, budget: float, loop_ran: Optional[bool] = None) -> str:
     """Remember that ``server.shutdown()`` did not return within ``budget``; the
     detail.  Not when the loop is stuck inside a request: shutdown() rightly waits
-    for it, and the hung request is what the check that sees it reports."""
+    for it, and the hung request is what the check that sees it reports.  Not when no
+    loop ran when shutdown() was called (``loop_ran`` False, slow-serve): it waits for a
+    loop that had already died (SHUTDOWN-007's case: shutdown_waiters_stuck_on_exception
+    latched it, and every later check that stops a healthy loop ended PRECONDITION_FAILED
+    naming SHUTDOWN-001) or never ran (the documented deadlock)."""
     detail = f"timed out after {budget:.2f}s waiting for server.shutdown() of {type(server).__name__} to return"
     if getattr(server, "remote", False):
         return detail  # judged by the check that saw it, latched for nothing (see shutdown_stuck)
+    if loop_ran is False:
+        return f"{detail} (no serve_forever() ran when it was called)"
+    died = _DIED.get(server) if _weakrefable(server) else None
+    if died is not None:  # SHUTDOWN-007 judges waiters released by a loop that raised
+        return f"{detail} (its serve_forever() had ended with {died})"
     busy = loop_busy_in_request(server)
     if busy is not None:
         return f"{detail} (serve_forever() is inside {busy}())"
@@ -986,7 +1032,7 @@ def describe_server(server: Any) -> Dict[str, Any]:
 __all__: Tuple[str, ...] = (
     "LeakError", "ServeError", "ServedServer", "Teardown", "UnsupportedFeature",
     "build_server", "call_bounded", "describe_server", "is_forking", "open_fds",
-    "note_shutdown_stuck", "run_handle_request", "serve_in_thread", "server_class", "shutdown_stuck",
+    "note_shutdown_stuck", "loop_running", "run_handle_request", "serve_in_thread", "server_class", "shutdown_stuck",
     "shutdown_target",
     "stop_loop", "LoopCounter", "loop_known_broken", "class_finding", "listener_closed",
 )

@@ -1274,7 +1274,10 @@ class Servers(object):
 
     def _teardown(self, served):
         record = {"hung": [], "shutdown": 0.0}
-        if served.thread is not None:  # None: built, never served (op probe_build, port-b)
+        # None: built, never served (op probe_build, port-b); slow-serve: a loop that already
+        # ended (died) is not shut down, as serve_in_thread's teardown does not: shutdown() would
+        # wait for a loop that is gone (shutdown_waiters_stuck_on_exception: PIPELINE-009 TIMEOUT)
+        if served.thread is not None and served.thread.is_alive():
             returned, _, error, duration = run_bounded(served.server.shutdown, BUDGETS["short"], "shutdown")
             record["shutdown"] = duration
             if not returned:

@@ -567,3 +567,19 @@ def test_the_lab_sees_active_children_and_exit_statuses_without_service_actions(
     assert children_states(events)[:2] == [None, [child]], "before the first fork, then after it"
     assert [e["exitcode"] for e in reaped(events, child)] == [0], "reaped by server_close() or the lab"
     assert teardown.get("active_children") in ([], [child])
+
+
+def test_a_shutdown_stuck_on_a_loop_that_died_or_never_ran_is_not_a_broken_shutdown(latch):
+    server = socketserver.TCPServer(addresses.loopback("inet"), socketserver.BaseRequestHandler)
+    try:
+        servers.note_shutdown_stuck(server, 1.0, loop_ran=False)
+        assert servers.shutdown_stuck(server) is None, "no loop ran: the documented deadlock"
+        servers.note_loop_died(server, SystemExit("the handler's"))
+        servers.note_shutdown_stuck(server, 1.0, loop_ran=True)
+        assert servers.shutdown_stuck(server) is None, "waiters of a loop that raised are SHUTDOWN-007's"
+        servers._DIED.clear()
+        servers.note_shutdown_stuck(server, 1.0, loop_ran=True)
+        assert servers.shutdown_stuck(server) is not None, "a running loop's shutdown() that hangs is latched"
+        assert servers.loop_running(server) is False
+    finally:
+        server.server_close()
