@@ -722,7 +722,7 @@ def loop_running(server: Any) -> Optional[bool]:
 
 #: slow-serve: servers whose serve_forever() ended with an exception (any BaseException) while a
 #: check ran it: a shutdown() then stuck waits for a loop that died (SHUTDOWN-007's clause)
-_DIED: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+_DIED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def note_loop_died(server: Any, error: BaseException) -> None:

@@ -46,7 +46,7 @@ import sys
 import types
 from typing import Any, Dict, Iterator, List, Optional
 
-from harness.core import addresses, timeouts
+from harness.core import addresses, prerequisites, timeouts
 from harness.core.prerequisites import PreconditionFailed
 from harness.core.timeouts import HarnessTimeout
 from harness.serving import servers
