@@ -795,10 +795,15 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
     ended: Dict[str, Any] = {}
 
     def serve() -> None:
+        # slow-serve: a LoopCounter lets stop_loop wake a loop that sleeps past its poll_interval
+        # (serve_poll_interval_ignored: each of these probes' loops took a whole second to stop)
+        servers.LoopCounter().install()
         try:
             server.serve_forever(timeouts.poll())
         except BaseException as exc:  # the loop died: part of what the finding says
             ended["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            sys.setprofile(None)
 
     thread = threading.Thread(target=serve, name="ssc-bounded:probe serve_forever() with requests", daemon=True)
     thread.start()
