@@ -238,18 +238,28 @@ def test_poll_interval_cadence(impl, observe):
     """An idle loop with poll_interval=0.05 calls service_actions() about 20 times a second."""
     interval = 0.05
     wanted = 6
+    upper = interval * 4 * timeouts.multiplier()
     recorder = recorder_for(impl)
+
+    def oversleeps(loop):
+        """slow-serve: the idle loop's selector was asked to wait longer than ``upper`` (the
+        select() call's own argument, seen by the loop's LoopCounter): every idle gap is at least
+        that long, so the cadence is decided without waiting out the budget for six calls."""
+        counter = loop.counter
+        return getattr(counter, "oversleeps", None) if getattr(counter, "sleeps_for", 0) > upper else None
+
     with owned(_server(impl, recorder)) as server:
         with LoopThread(server, interval, recorder=recorder) as loop:
-            recorder.reached(lambda r: r.count("service_actions") >= wanted or loop.returned.is_set(),
-                             timeouts.short())
+            recorder.reached(lambda r: r.count("service_actions") >= wanted or loop.returned.is_set()
+                             or oversleeps(loop) is not None, timeouts.short())
+            evidence = oversleeps(loop)
     stamps = [info["t"] for info in recorder.infos("service_actions")]
     observe("calls", len(stamps))
+    verify(evidence is None, "the idle loop's selector timeout", f"<= {upper:.3f}s", evidence)
     verify(len(stamps) >= wanted, f"service_actions() calls within {timeouts.short():.0f}s", f">= {wanted}",
            len(stamps))
     gaps = [b - a for a, b in zip(stamps[1:], stamps[2:wanted])]
     median = statistics.median(gaps)
-    upper = interval * 4 * timeouts.multiplier()
     observe("median_interval", round(median, 4))
     observe("calls_per_second", round(1 / median, 1) if median > 0 else None)
     observe.expected("median_interval", f"{interval / 2:.3f}..{upper:.3f}")
