@@ -826,6 +826,7 @@ class Guard:
         self._on_fire: Optional[Callable[[PreconditionFailed], None]] = None
         self._held = 0  # > 0: a teardown runs that must not be interrupted (see :meth:`hold`)
         self.check = ""  # slow-serve: the ID of the check running now (set by the plugin)
+        self._ended = False  # slow-serve: end_check interrupted this check already
 
     def _first(self, exc: PreconditionFailed) -> bool:
         """Note ``exc`` as :attr:`fired` if it is the block's first; tell ``on_fire``."""
@@ -868,8 +869,9 @@ class Guard:
         Not in the owning check itself (:attr:`check`), not while a teardown holds interrupts,
         and only once per check."""
         interrupt = self._interrupt
-        if interrupt is None or self._held or self._pending is not None or exc.prerequisite == self.check:
+        if interrupt is None or self._held or self._ended or exc.prerequisite == self.check:
             return
+        self._ended = True
         self._pending = exc
         interrupt()
 
@@ -932,6 +934,7 @@ class Guard:
         (:func:`report_to_parent`; the parent's supervisor calls :meth:`fired_elsewhere`)."""
         self.fired = None
         self._pending = None
+        self._ended = False
         self._interrupt = interrupt
         self._on_fire = on_fire
         trace = self.tracer()

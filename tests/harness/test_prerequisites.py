@@ -497,7 +497,12 @@ def test_a_loop_that_dies_under_a_run_wide_finding_ends_its_check_at_once_but_no
     died(ValueError("boom"))
     died("AttributeError: no verify_request")
     assert [(exc.prerequisite, "ValueError: boom" in str(exc)) for exc in interrupts[:1]] == [("PIPELINE-005", True)]
-    assert len(interrupts) == 2 and "AttributeError" in str(interrupts[1])
+    assert len(interrupts) == 2 and "AttributeError" in str(interrupts[1]), "a subject's described error too"
+    GUARD.check = "SERVE-001"
+    with GUARD.active(lambda: interrupts.append(GUARD.take_interrupt())):
+        prerequisites.loop_died(ValueError("first"), "serve_forever()")
+        prerequisites.loop_died(ValueError("second"), "serve_forever()")
+    assert len(interrupts) == 3, "one interrupt per check"
     GUARD.check = ""
 
 
