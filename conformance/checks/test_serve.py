@@ -70,6 +70,24 @@ def _client(server):
     return socket.create_connection(server.server_address, timeout=timeouts.short())
 
 
+def _actions_reached(recorder, loop, wanted, budget=None):
+    """slow-serve: wait (bounded) until ``wanted`` service_actions() calls, the loop's end, or
+    evidence that they will not come: the loop (its waits counted in this process) began more
+    than ``wanted`` waits in its selector with fewer calls.  The hook runs between two waits,
+    so a loop that keeps it has made ``wanted`` calls once its ``wanted + 1``-th wait began:
+    the evidence is an order of events in the loop's own thread, not a timing (a loop without
+    the hook made SERVE-005/008/010 each wait out short()).  Whether ``wanted`` calls came."""
+    def decided():
+        if recorder.count("service_actions") >= wanted or loop.returned.is_set():
+            return True
+        return not loop.remote and loop.counter.waits > wanted and recorder.count("service_actions") < wanted
+
+    with contextlib.suppress(timeouts.HarnessTimeout):
+        timeouts.wait_until(decided, timeouts.short() if budget is None else budget,
+                            f"{wanted} service_actions() calls")
+    return recorder.count("service_actions") >= wanted
+
+
 TIMEOUT_CASES = [
     pytest.param(SMALL, None, id="socket_only"),
     pytest.param(None, SMALL, id="server_only"),
@@ -166,9 +184,8 @@ def test_service_actions_when_idle(impl, observe):
     """An idle loop calls service_actions() repeatedly."""
     recorder = recorder_for(impl)
     with owned(_server(impl, recorder)) as server:
-        with LoopThread(server, recorder=recorder) as loop:
-            reached = recorder.reached(lambda r: r.count("service_actions") >= 3 or loop.returned.is_set(),
-                                       timeouts.short())
+        with LoopThread(server, recorder=recorder, count_waits=True) as loop:
+            reached = _actions_reached(recorder, loop, 3)
             calls = recorder.count("service_actions")
     observe("idle_service_actions_calls", calls)
     verify(reached and calls >= 3, "service_actions() calls while idle", ">= 3", calls)
@@ -249,10 +266,11 @@ def test_poll_interval_cadence(impl, observe):
         return getattr(counter, "oversleeps", None) if getattr(counter, "sleeps_for", 0) > upper else None
 
     with owned(_server(impl, recorder)) as server:
-        with LoopThread(server, interval, recorder=recorder) as loop:
-            recorder.reached(lambda r: r.count("service_actions") >= wanted or loop.returned.is_set()
-                             or oversleeps(loop) is not None, timeouts.short())
+        with LoopThread(server, interval, recorder=recorder, count_waits=True) as loop:
+            _actions_reached(recorder, loop, 1)  # the first idle iteration (its select() call is the evidence)
             evidence = oversleeps(loop)
+            if evidence is None:
+                _actions_reached(recorder, loop, wanted)
     stamps = [info["t"] for info in recorder.infos("service_actions")]
     observe("calls", len(stamps))
     verify(evidence is None, "the idle loop's selector timeout", f"<= {upper:.3f}s", evidence)
@@ -298,13 +316,12 @@ def test_service_actions_runs_in_serving_thread(impl, observe):
     """service_actions() runs in the thread that called serve_forever()."""
     recorder = recorder_for(impl)
     with owned(_server(impl, recorder)) as server:
-        with LoopThread(server, recorder=recorder) as loop:
+        with LoopThread(server, recorder=recorder, count_waits=True) as loop:
             # three requests as well as idle iterations: which iterations call the hook is
             # SERVE-005/006's (slow-serve: a loop that calls it only after requests failed here)
             clients = [_client(server) for _ in range(3)]
             try:
-                recorder.reached(lambda r: r.count("service_actions") >= 3 or loop.returned.is_set(),
-                                 timeouts.short())
+                _actions_reached(recorder, loop, 3)
             finally:
                 for client in clients:
                     client.close()
