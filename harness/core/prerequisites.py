@@ -241,6 +241,8 @@ def premise(behaviour: str, holds: bool, detail: str) -> None:
     owns) unless it ``holds`` in the check's own observation (``detail``: what was seen)."""
     if not holds:
         raise PreconditionFailed(behaviour, detail)
+
+
 #: slow-serve: an idle serve_forever() that never calls service_actions() (found by the idle-loop
 #: probe); the forking lab, which stops on stdin from that hook, is then stopped by its signal at once
 OWNERS["service_actions_idle"] = ("SERVE-005", "serve_forever() calls service_actions() after each idle "
