@@ -586,5 +586,27 @@ def test_a_shutdown_stuck_on_a_loop_that_died_or_never_ran_is_not_a_broken_shutd
         servers.note_shutdown_stuck(server, 1.0, loop_ran=True)
         assert servers.shutdown_stuck(server) is not None, "a running loop's shutdown() that hangs is latched"
         assert servers.loop_running(server) is False
+def test_a_pending_shutdown_that_the_next_loop_forgets_is_not_latched_as_shutdown_001(latch):
+    """coll-server: shutdown() called with no loop running, which the next serve_forever()
+    forgets (it clears the request on start), blocks until a later shutdown(): that is
+    SHUTDOWN-002/003's own defect, not "shutdown() does not stop a running loop", so nothing
+    is latched and every later shutdown() of the run is still called (9 collateral before)."""
+    from conformance.tools.running import Background, LoopThread
+
+    module = resolve(str(BROKEN / "shutdown_request_reset_on_start.py")).module
+    server = module.TCPServer(addresses.loopback("inet"), module.BaseRequestHandler)
+    try:
+        pending = Background(server.shutdown, what="server.shutdown()").start()
+        assert pending.loop_ran is False
+        with LoopThread(server) as loop:
+            assert not pending.finished_within(timeouts.short())  # forgotten by the loop
+            assert not loop.returned.is_set()
+        assert pending.done.wait(timeouts.short())  # the LoopThread's own shutdown() released it
+        assert servers.shutdown_stuck(server) is None
+        with LoopThread(server, count_waits=True) as again:  # its shutdown() is called, and returns
+            again.counter.wait_waits(1)
+            running = Background(server.shutdown, what="server.shutdown()").start()
+            assert running.loop_ran
+            assert running.finished_within(timeouts.short())
     finally:
         server.server_close()
