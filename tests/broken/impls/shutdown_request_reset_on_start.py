@@ -5,7 +5,7 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("SHUTDOWN-002", "SHUTDOWN-005")
+BREAKS = ("SHUTDOWN-002", "SHUTDOWN-003", "SHUTDOWN-005")
 
 
 def serve_forever(self, poll_interval=0.5):
