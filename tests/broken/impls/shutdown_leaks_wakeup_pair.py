@@ -5,7 +5,9 @@ import socketserver as _stdlib
 with open(_stdlib.__file__, encoding="utf-8") as _source:
     exec(compile(_source.read(), _stdlib.__file__, "exec"))
 
-BREAKS = ("SHUTDOWN-013",)
+#: the pair is a descriptor beyond the listening socket: with socket.socketpair() failing (EMFILE)
+#: its serve_forever() cannot start, which SERVE-016's clause forbids (both variants)
+BREAKS = ("SHUTDOWN-013", "SERVE-016")
 
 _original_serve_forever = BaseServer.serve_forever
 
