@@ -185,8 +185,16 @@ def _settled_in_thread(served) -> Callable[[List[Dict[str, Any]]], bool]:
 def _raise_if_only_shutdown_missing(events: List[Dict[str, Any]], exc: BaseException) -> None:
     """prec-bind: the wait for the subject's ``shutdown_request()`` ran out although its handler
     finished: process_request() does not end its requests, which PIPELINE-012 owns (a datagram
-    request has no EOF for the probes to miss), so the scenario ends PRECONDITION_FAILED naming it."""
+    request has no EOF for the probes to miss), so the scenario ends PRECONDITION_FAILED naming it;
+    PIPELINE-005 when the handler raised and went to handle_error() (the error path's end)."""
     if any(e.get("kind") == "handler_end" and e.get("role") == "subject" for e in events):
+        if handle_errors(events):
+            # coll-server: the handler raised and went to handle_error(): that request's end is
+            # the error path's, which PIPELINE-005 owns (pipeline_error_no_shutdown: a reply to a
+            # vanished AF_UNIX client raises, and DISCONNECT-009 named PIPELINE-012)
+            raise prerequisites.PreconditionFailed(
+                "request_ends_after_error", f"the handler raised, handle_error() ran, but shutdown_request() "
+                                            f"was not called ({exc})") from exc
         raise prerequisites.PreconditionFailed(
             "request_shut_down", f"the handler finished but shutdown_request() was not called ({exc})") from exc
 

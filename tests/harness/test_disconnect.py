@@ -205,3 +205,20 @@ def test_run_all_picks_the_scenarios_that_fit_the_class():
     assert [r["scenario"] for r in stream] == ["fin"]
     dgram = disconnect.run_all("stdlib", "UDPServer", names=["fin", "udp_dead_port"])
     assert [r["scenario"] for r in dgram] == ["udp_dead_port"]
+
+
+def test_a_request_left_open_names_the_error_path_when_its_handler_raised():
+    """coll-server: a scenario whose wait for shutdown_request() ran out names PIPELINE-012
+    (process_request() does not end requests), or PIPELINE-005 when the subject's handler
+    raised and went to handle_error() (the error path does not end them); not at all when
+    the handler never finished."""
+    from harness.core.prerequisites import PreconditionFailed
+
+    ended = [{"kind": "handler_end", "role": "subject"}]
+    raised = ended + [{"kind": "hook", "hook": "handle_error", "exc_info": {"type": "OSError"}}]
+    timeout = timeouts.HarnessTimeout("the server to finish the subject's request", 1.0)
+    for events, owner in ((ended, "PIPELINE-012"), (raised, "PIPELINE-005")):
+        with pytest.raises(PreconditionFailed) as info:
+            disconnect._raise_if_only_shutdown_missing(events, timeout)
+        assert info.value.prerequisite == owner
+    disconnect._raise_if_only_shutdown_missing([{"kind": "hook", "hook": "handle_error"}], timeout)
