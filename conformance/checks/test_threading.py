@@ -31,6 +31,7 @@ from conformance.tools.running import Background, serving, serving_thread
 from conformance.tools.serving import serve_kind
 from harness.clients import bounded as clients
 from harness.core import addresses, prerequisites, timeouts
+from harness.core.prerequisites import PreconditionFailed
 from harness.core.timeouts import HarnessTimeout
 from harness.serving import instrument, servers
 from harness.serving.servers import build_server, call_bounded, run_handle_request, serve_in_thread
@@ -290,6 +291,10 @@ def test_server_close_joins_handler_threads(impl, observe):
     joins = impl.api_at_least(3, 7)
     observe.expected("server_close waits for the handler", joins)
     if joins:
+        held = recorder.first("hold") or {}
+        if early and held.get("daemon") is True:  # coll-server: not a thread server_close() joins
+            raise PreconditionFailed("handler_daemon_flag", f"the held handler's thread {held.get('thread_name')!r} "
+                                     "is a daemon although daemon_threads=False")
         verify(not early, "server_close while the handler is held", "still blocked", "returned")
         verify(_before(steps, "handler_end", "close_returned"), "order of steps",
                "handler_end before close_returned", steps)

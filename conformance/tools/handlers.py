@@ -74,7 +74,7 @@ def _raises(handler: Any, recorder: Recorder, opts: Dict[str, Any]) -> None:
 
 
 def _waits_for_release(handler: Any, recorder: Recorder, opts: Dict[str, Any]) -> None:
-    recorder.add("hold")
+    recorder.add("hold", **thread_facts())  # coll-server: whose daemon flag THREADING-006 reads
     held = recorder.reached(lambda r: r.count("release") > 0, timeouts.short())
     recorder.add("handler_done", released=held)
     if opts.get("exc") is not None:

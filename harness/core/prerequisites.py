@@ -360,6 +360,12 @@ OWNERS["forking_overlaps"] = ("FORKING-001", "ForkingMixIn handles each request 
                                              "concurrently")
 
 
+#: coll-server: a check of server_close()'s joining (THREADING-006) judges the threads it is given:
+#: a handler thread whose daemon flag is not daemon_threads is rightly not joined
+OWNERS["handler_daemon_flag"] = ("THREADING-001", "a ThreadingMixIn handler thread's daemon flag is "
+                                                  "the server's daemon_threads")
+
+
 def needs_overlap(behaviour: str, holding: int, wanted: int) -> None:
     """prec-bind: raise :class:`PreconditionFailed` for ``behaviour`` when only ``holding`` of the
     ``wanted`` held handlers ran at once: a check that needs them together to judge its own
