@@ -685,7 +685,9 @@ def pytest_runtest_makereport(item, call):
     if fired is not None and graded in (Outcome.FAIL, Outcome.ERROR, Outcome.TIMEOUT):
         # a call of a function known not to return was ended (harness.core.prerequisites.GUARD):
         # whatever failed after it, the check could not proceed (its owner: it hung)
-        graded = Outcome.PRECONDITION_FAILED if fired.prerequisite != _meta(item)["id"] else Outcome.TIMEOUT
+        # (coll-server: a finding that is not a hang leaves its owner's own verdict)
+        graded = (Outcome.PRECONDITION_FAILED if fired.prerequisite != _meta(item)["id"]
+                  else Outcome.TIMEOUT if fired.timed_out else graded)
         prerequisite = fired if graded == Outcome.PRECONDITION_FAILED else None
     else:
         fired = None

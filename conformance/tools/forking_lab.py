@@ -143,7 +143,7 @@ def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
         # request path found broken: the lab's loop is the same one, refused here at once;
         # so is a handler found not to return (its forked children cannot tell the check)
         broken = (servers.loop_known_broken(cls) if mode == "serve_forever" else None) \
-            or prerequisites.forked_handler_needs()
+            or prerequisites.forked_handler_needs(server_class)
         if broken is not None:
             raise broken
     with addresses.private_dir() as directory:
@@ -181,7 +181,11 @@ def forking_lab(impl: Any, server_class: str, behaviour: str = "echo", *,
             lab.wait_ready(timeouts.long())
             yield lab
         finally:
-            lab.stop()
+            try:
+                lab.stop()
+            finally:
+                if subject is None:  # coll-server: what the lab's parent was seen to do
+                    prerequisites.note_forked_finding(server_class)
 
 
 def handle_starts(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

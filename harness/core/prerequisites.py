@@ -967,7 +967,7 @@ class Guard:
             self._pending = None
 
 
-def forked_handler_needs() -> Optional[PreconditionFailed]:
+def forked_handler_needs(server_class: str = "") -> Optional[PreconditionFailed]:
     """prec-serve: a handler the probes found not to return (``handler_returns``), for a
     server whose handlers run in forked children.  The guard ends the call there too,
     but a forked child cannot tell the check (it closed the protocol, see
@@ -976,7 +976,32 @@ def forked_handler_needs() -> Optional[PreconditionFailed]:
     for behaviour, detail in LATCH.hung_codes().values():
         if behaviour == "handler_returns":
             return PreconditionFailed(behaviour, f"a handler is known not to return ({detail})", timed_out=True)
-    return None
+    return forked_request_needs(server_class)
+
+
+#: coll-server: found by the forking servers themselves (harness.serving.servers._watch_forked_requests)
+OWNERS["forked_request_kept_open"] = ("FORKING-006", "the forking parent only closes the request it "
+                                                     "handed to a child (no shutdown_request())")
+
+
+def forked_request_needs(server_class: str) -> Optional[PreconditionFailed]:
+    """coll-server: a forking parent found to shut down the stream request it handed to its child,
+    else None.  Its children's replies race that shutdown, so every forking stream server
+    (``server_class``; a datagram request has nothing to shut down) is refused once it was seen,
+    and the check whose server saw it is graded with it (:func:`note_forked_finding`)."""
+    if "UDP" in server_class or "Datagram" in server_class:
+        return None
+    found = LATCH.first_of("forked_request_kept_open")
+    return PreconditionFailed("forked_request_kept_open", found) if found is not None else None
+
+
+def note_forked_finding(server_class: str) -> None:
+    """coll-server: after a forking server process or lab of the check ended: a finding of
+    :func:`forked_request_needs` grades the check (:attr:`Guard.fired`; not a hang: its owner
+    keeps its own verdict)."""
+    found = forked_request_needs(server_class)
+    if found is not None and GUARD.fired is None:
+        GUARD.fired = found
 
 
 #: the protocol event a child process sends when it ended a call known not to return

@@ -283,7 +283,7 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
     addresses.require(family)
     servers.require_for(server_class)  # refuse Unix*/Forking* clearly, before spawning
     if python is None and server_class.startswith("Forking"):
-        broken = prerequisites.forked_handler_needs()  # its forked handlers could not tell the check
+        broken = prerequisites.forked_handler_needs(server_class)  # its forked handlers could not tell the check
         if broken is not None:
             raise broken
     with addresses.private_dir() as directory:
@@ -328,7 +328,11 @@ def serve_in_process(impl_spec: str, server_class: str, behaviour: str = "echo",
                 _stop(proc, stop_budget if proc.ready else 0.0)
             except Exception as exc:
                 proc.teardown["stop_error"] = repr(exc)
+            if server_class.startswith("Forking"):  # coll-server: what its parent was seen to do
+                prerequisites.note_forked_finding(server_class)
             raise
+        if server_class.startswith("Forking"):
+            prerequisites.note_forked_finding(server_class)
         _stop(proc, stop_budget)
         if check_leaks:
             _check_leaks(proc)

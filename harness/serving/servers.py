@@ -269,7 +269,7 @@ def build_server(module: Any, class_name: str, handler: type, address: Any, *,
     namespace.setdefault("__module__", __name__)
     cls = type(f"Harness{class_name}", (base,), namespace)
     try:
-        return cls(address, handler, bind_and_activate)
+        return _watch_forked_requests(cls(address, handler, bind_and_activate))
     except (UnsupportedFeature, PreconditionFailed):
         raise
     except Exception as exc:
@@ -279,6 +279,47 @@ def build_server(module: Any, class_name: str, handler: type, address: Any, *,
         raise PreconditionFailed(
             f"constructs:{class_name}",
             f"{class_name}({address!r}, ...) raised {type(exc).__name__}: {exc}; so does {plain}") from exc
+
+
+def _watch_forked_requests(server: Any) -> Any:
+    """coll-server: a forking server (built in a server process or the forking lab) whose
+    parent calls ``shutdown_request()`` on a request it has just handed to a child: SHUT_WR
+    acts on the connection both share, so the child's reply is lost or not, by a race, and
+    every forking check's client may read EOF instead.  That is FORKING-006's clause (the
+    parent only closes); it is latched ("forked_request_kept_open") from the call itself,
+    which is deterministic, and the checks then end PRECONDITION_FAILED naming FORKING-006
+    (:func:`harness.core.prerequisites.forked_handler_needs`).  Wrapped on the instance:
+    whatever its class does, the calls go through unchanged."""
+    if getattr(server, "socket_type", None) != socket.SOCK_STREAM or \
+            not any(klass.__name__ == "ForkingMixIn" for klass in type(server).__mro__):
+        return server  # a datagram request has nothing to shut down
+    parent = os.getpid()
+    process_request, shutdown_request = server.process_request, server.shutdown_request
+    handing: List[Any] = []  # (request, active_children before its process_request())
+
+    def children() -> set:
+        return set(getattr(server, "active_children", None) or ())
+
+    def watched_process_request(request: Any, client_address: Any) -> Any:
+        handing.append((request, children()))
+        try:
+            return process_request(request, client_address)
+        finally:
+            if os.getpid() == parent:
+                handing.pop()
+
+    def watched_shutdown_request(request: Any) -> Any:
+        if os.getpid() == parent and handing and handing[-1][0] is request:
+            forked = sorted(children() - handing[-1][1])
+            if forked:
+                LATCH.set("forked_request_kept_open", ("ForkingMixIn",),
+                          f"the parent process {parent} called shutdown_request() on the request it "
+                          f"handed to its child {forked[0]}")
+        return shutdown_request(request)
+
+    server.process_request = watched_process_request
+    server.shutdown_request = watched_shutdown_request
+    return server
 
 
 def _plain_construction_fails(module: Any, class_name: str, base: type) -> Optional[str]:

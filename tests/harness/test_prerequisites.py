@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.clients import bounded as clients
 from harness.core import addresses, capabilities, prerequisites, timeouts
 from harness.core.prerequisites import GUARD, LATCH, PreconditionFailed
 from harness.implementations import resolve
@@ -610,3 +611,24 @@ def test_a_pending_shutdown_that_the_next_loop_forgets_is_not_latched_as_shutdow
             assert running.finished_within(timeouts.short())
     finally:
         server.server_close()
+
+
+@pytest.mark.skipif(not capabilities.caps().fork, reason="fork absent")
+@pytest.mark.parametrize("name, found", [("_control.py", False), ("forking_parent_shutdown_request.py", True)])
+def test_a_forking_parent_that_shuts_down_the_handed_request_is_found_by_its_server(latch, name, found):
+    """coll-server: the server process sees its parent call shutdown_request() on the request it
+    just handed to a child (whether the child's reply then wins the race or not); the finding
+    refuses later forking stream servers and grades the check that saw it, naming FORKING-006.
+    The stdlib's parent only closes: nothing is found."""
+    from harness.processes.server_process import serve_in_process
+
+    with serve_in_process(str(BROKEN / name), "ForkingTCPServer", "echo") as proc:
+        clients.roundtrip(proc.address, payload=b"x\n")
+    GUARD.fired = None
+    prerequisites.note_forked_finding("ForkingTCPServer")
+    refused = prerequisites.forked_handler_needs("ForkingUnixStreamServer")
+    assert (GUARD.fired is not None) is found and (refused is not None) is found
+    if found:
+        assert refused.prerequisite == "FORKING-006" and not refused.timed_out
+        assert prerequisites.forked_handler_needs("ForkingUDPServer") is None  # nothing to shut down
+    GUARD.fired = None
