@@ -25,7 +25,7 @@ import pytest
 
 from conformance.api import REQUIRED, VERSION, check, verify, verify_equal, verify_returned
 from conformance.tools.event_log import handle_intervals, timeline, wait_count
-from conformance.tools.held_clients import held_clients
+from conformance.tools.held_clients import datagram_reply, held_clients
 from conformance.tools.remote_bench import bench_server, handler_threads, recorder_for, times_of
 from conformance.tools.running import Background, serving, serving_thread
 from conformance.tools.serving import serve_kind
@@ -409,10 +409,7 @@ def test_threading_udp_replies_reach_their_client(impl, observe):
             for sock, token in reversed(list(zip(socks, tokens))):
                 instrument.release(log, token)
                 if held == len(tokens):
-                    try:
-                        replies[token] = clients.recvfrom(sock)
-                    except HarnessTimeout:
-                        replies[token] = (None, None)
+                    replies[token] = datagram_reply(log, sock, token) or (None, None)
             if held < len(tokens):
                 instrument.release(log)
             intervals = handle_intervals(log, held)

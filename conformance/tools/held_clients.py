@@ -159,11 +159,27 @@ class HeldDatagrams:
     def release(self, token: str) -> bytes:
         """Release ``token``'s handler; its reply (b'' if none came)."""
         instrument.release(self.log, token)
-        try:
-            data, _ = clients.recvfrom(self.sockets[token])
-        except HarnessTimeout:
-            return b""
-        return data
+        reply = datagram_reply(self.log, self.sockets[token], token)
+        return b"" if reply is None else reply[0]
+
+
+def datagram_reply(log: EventLog, sock: socket.socket, token: str) -> Optional[Any]:
+    """The reply (data, sender) that ``sock`` receives from the released ``hold`` handler of
+    ``token``; None if none came.
+
+    coll-server: bounded by ``short()`` until that handler's ``finish`` phase ended (which sent
+    the reply: ``DatagramRequestHandler.finish()``), then by ``absence()``: on loopback a reply
+    that was sent to ``sock`` is there by then, and one the server sent to another client
+    (threading_udp_last_client) no longer makes each client wait out ``short()`` in turn."""
+    holds = [e for e in log.read() if e.get("kind") == "hold" and e.get("token") == token]
+    budget = timeouts.short()
+    if holds and holds[0].get("request") is not None:
+        wait_count(log, 1, kind="phase", phase="finish", edge="end", request=holds[0]["request"])
+        budget = timeouts.absence()
+    try:
+        return clients.recvfrom(sock, budget)
+    except HarnessTimeout:
+        return None
 
 
 @contextlib.contextmanager
@@ -176,4 +192,4 @@ def hold_datagrams(served: Any) -> Iterator[HeldDatagrams]:
         yield HeldDatagrams(served, stack)
 
 
-__all__ = ["RELEASE", "HeldClients", "HeldDatagrams", "held_clients", "hold_datagrams"]
+__all__ = ["RELEASE", "HeldClients", "HeldDatagrams", "datagram_reply", "held_clients", "hold_datagrams"]
