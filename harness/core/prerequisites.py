@@ -366,6 +366,11 @@ OWNERS["handler_daemon_flag"] = ("THREADING-001", "a ThreadingMixIn handler thre
                                                   "the server's daemon_threads")
 
 
+#: coll-server: CONCURRENCY-004's replies (the queued datagrams, the swarm) need every client answered
+OWNERS["datagrams_answered"] = ("UDP-009", "a datagram server answers the datagrams of several clients, "
+                                           "each reply reaching its sender")
+
+
 def needs_overlap(behaviour: str, holding: int, wanted: int) -> None:
     """prec-bind: raise :class:`PreconditionFailed` for ``behaviour`` when only ``holding`` of the
     ``wanted`` held handlers ran at once: a check that needs them together to judge its own
