@@ -587,6 +587,10 @@ def test_a_shutdown_stuck_on_a_loop_that_died_or_never_ran_is_not_a_broken_shutd
         servers.note_shutdown_stuck(server, 1.0, loop_ran=True)
         assert servers.shutdown_stuck(server) is not None, "a running loop's shutdown() that hangs is latched"
         assert servers.loop_running(server) is False
+    finally:
+        server.server_close()
+
+
 def test_a_pending_shutdown_that_the_next_loop_forgets_is_not_latched_as_shutdown_001(latch):
     """coll-server: shutdown() called with no loop running, which the next serve_forever()
     forgets (it clears the request on start), blocks until a later shutdown(): that is
