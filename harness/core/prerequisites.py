@@ -908,6 +908,25 @@ class Guard:
         found = LATCH.hung_codes().get((code.co_filename, code.co_firstlineno, code.co_name))
         return _refusal(found, code.co_name) if found is not None else None
 
+    def stuck_in(self, thread_ident: Optional[int]) -> Optional[PreconditionFailed]:
+        """slow-hang: the exception for a thread found running a function known not to return
+        (its frames looked at, never called), else None.  A trace function that raised is unset
+        in its thread (CPython's ``sys.settrace``), so a later call of the same function there is
+        no longer ended: a loop that met the hung handler once then hangs in it on its next
+        request, and a teardown that waits for that loop waits out its budgets for a finding
+        the run already has."""
+        codes = LATCH.hung_codes() if thread_ident is not None else {}
+        frame = getattr(sys, "_current_frames", dict)().get(thread_ident) if codes else None
+        for _ in range(400):  # bounded: a stack is finite, but be sure
+            if frame is None:
+                return None
+            code = frame.f_code
+            found = codes.get((code.co_filename, code.co_firstlineno, code.co_name))
+            if found is not None:
+                return _refusal(found, code.co_name)
+            frame = frame.f_back
+        return None
+
     def tracer(self) -> Optional[Callable[..., None]]:
         """A trace function that raises in any function found not to return
         (None: nothing was found)."""

@@ -795,6 +795,42 @@ def note_shutdown_stuck(server: Any, budget: float, loop_ran: Optional[bool] = N
     return shutdown_stuck(server) or detail
 
 
+def _shutdown_unless_hung(server: Any, thread: threading.Thread, budget: float) -> None:
+    """slow-hang: ``server.shutdown()`` bounded by ``budget`` (:func:`call_bounded`), given up
+    with :class:`PreconditionFailed` as soon as the loop's ``thread`` is seen inside a function
+    the probes found not to return (:meth:`harness.core.prerequisites.Guard.stuck_in`): such a
+    loop never stops, and shutdown() would wait for it out its whole budget, then the join step
+    out another (hang_handler: 10 s in every check whose loop met the hung handler twice)."""
+    what = "server.shutdown()"
+
+    def on_start(caller: threading.Thread) -> None:
+        _wake_late_loop(server, thread, caller, budget)
+
+    if not LATCH.hung_codes():  # nothing is known to hang: the plain bounded call
+        call_bounded(server.shutdown, budget=budget, what=what, on_start=on_start)
+        return
+    outcome: Dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            call_bounded(server.shutdown, budget=budget, what=what, on_start=on_start)
+        except BaseException as exc:  # re-raised below
+            outcome["error"] = exc
+
+    waiter = threading.Thread(target=run, name=_BOUNDED_PREFIX + "shutdown() unless hung", daemon=True)
+    waiter.start()
+    deadline = timeouts.Deadline(budget + timeouts.short(), what)  # call_bounded ends first
+    while waiter.is_alive() and not deadline.expired():
+        hung = prerequisites.GUARD.stuck_in(thread.ident)
+        if hung is not None:
+            raise hung
+        waiter.join(timeouts.poll())
+    if waiter.is_alive():
+        raise HarnessTimeout(what, budget)
+    if "error" in outcome:
+        raise outcome.pop("error")
+
+
 def stop_loop(server: Any, thread: threading.Thread, record: Teardown, shutdown_budget: float) -> None:
     """Stop ``server``'s ``serve_forever`` running in ``thread``; see the module
     docstring.  Records into ``record``; raises :class:`PreconditionFailed`
@@ -806,8 +842,11 @@ def stop_loop(server: Any, thread: threading.Thread, record: Teardown, shutdown_
     waited = 0.0  # how long the loop has had, since shutdown() was called, to end
     if stuck is None:
         try:
-            call_bounded(server.shutdown, budget=shutdown_budget, what="server.shutdown()",
-                         on_start=lambda caller: _wake_late_loop(server, thread, caller, shutdown_budget))
+            _shutdown_unless_hung(server, thread, shutdown_budget)
+        except PreconditionFailed as hung:  # slow-hang: see _shutdown_unless_hung
+            record.hung.append(f"serve_forever() (not stopped: {hung.detail})")
+            record.shutdown = round(clock.now() - start, 6)
+            raise
         except HarnessTimeout as exc:
             record.hung.append(f"{exc.what} (after {exc.budget:.2f}s)")
             record.hung_budget = exc.budget

@@ -98,6 +98,28 @@ def test_teardown_does_not_call_a_server_close_known_to_hang(latch):
 
 
 @needs_unix
+def test_a_loop_stuck_in_a_function_known_not_to_return_is_abandoned_at_once(latch):
+    """slow-hang: the guard's trace function is unset in the thread it raised in, so a loop's
+    second request runs the hung handler for real; the teardown sees the loop inside it and
+    gives up at once, naming the owner, instead of waiting out shutdown() and the join."""
+    module = resolve(str(HANGS / "hang_handler.py")).module
+    prerequisite_probes.run(module)
+    server = module.TCPServer(addresses.loopback("inet"), module.BaseRequestHandler)
+    with GUARD.active():
+        with pytest.raises(PreconditionFailed, match="HANDLER-001"):
+            with servers.serve_in_thread(server) as served:
+                assert GUARD.stuck_in(served.thread.ident) is None
+                for _ in range(2):  # the first call is ended by the guard, the second hangs
+                    with socket.create_connection(server.server_address, timeout=timeouts.short()):
+                        pass
+                timeouts.wait_until(lambda: GUARD.stuck_in(served.thread.ident) is not None, timeouts.short(),
+                                    "the loop to run the hung handler")
+                start = time.monotonic()
+    assert time.monotonic() - start < timeouts.short(), "the teardown waited for a loop known to hang"
+    assert served.teardown.hung[0].startswith("serve_forever() (not stopped")
+    server.socket.close()
+
+
 def test_a_class_that_cannot_be_constructed_is_a_prerequisite_of_its_owner(latch):
     module = resolve(str(BROKEN / "api_reuse_port_on.py")).module
     with addresses.private_dir() as directory:
