@@ -102,6 +102,10 @@ OWNERS.update({
     # not hangs: a shape every check of a family relies on (harness.serving.prerequisite_probes)
     "datagram_request": ("PIPELINE-013", "a datagram server's request is (data, socket)"),
     "threading_spawns": ("THREADING-001", "ThreadingMixIn.process_request() runs the handler in a new thread"),
+    # slow-hang: every check that sends a datagram server several datagrams at once waits out its
+    # budget for the replies to the ones a get_request() that drains the socket dropped
+    "datagrams_each_served": ("UDP-009", "UDPServer.get_request() takes one pending datagram at a time, so "
+                                         "each is a request of its own"),
 })
 
 #: behaviours found by serving requests through serve_forever() (prerequisite_probes): a request
@@ -418,6 +422,7 @@ SERVING_NEEDS: Dict[str, Tuple[str, ...]] = {
 FAMILY_NEEDS: Dict[str, Tuple[str, str]] = {
     "datagram_request": ("UDPServer", "get_request"),
     "threading_spawns": ("ThreadingMixIn", "process_request"),
+    "datagrams_each_served": ("UDPServer", "get_request"),  # slow-hang
 }
 
 #: server class (the base of a Threading*/Forking* class) -> the check whose

@@ -145,6 +145,8 @@ def run(module: Any) -> Dict[str, str]:
                     _probe_idle_loop(module, server, findings)
             elif type(server).__name__ == "UDPServer":
                 _probe_datagram_request(module, server, findings)
+                if not findings:
+                    _probe_datagrams_each_served(module, server, findings)
         if not findings:  # a hang found above would only hang this probe's threads again
             _probe_threading(module, findings)
         # slow-serve: ThreadingMixIn ends its requests through the same shutdown_request(), or
@@ -456,6 +458,47 @@ def _probe_datagram_request(module: Any, server: Any, findings: Dict[str, str]) 
         detail = f"UDPServer.get_request() gave the request {request!r:.80}, not (data, socket)"
         LATCH.set("datagram_request", family_key(type(server), "datagram_request") or (), detail)
         findings["datagram_request"] = detail
+
+
+def _probe_datagrams_each_served(module: Any, server: Any, findings: Dict[str, str]) -> None:
+    """slow-hang: two datagrams pending, get_request() twice gives both, one each (the second
+    call only once select() saw the socket readable, bounded by ``short()``: a datagram that is
+    no longer there is a finding, not a hang).  A get_request() that drains the socket and keeps
+    one datagram (udp_coalesces_datagrams) made every check that sends several at once wait out
+    its budget for the replies to the dropped ones (8 collateral FAIL/TIMEOUT, 10 s each); it is
+    latched as a family need, so datagram servers are refused at once, naming UDP-009."""
+    sent = [b"probe-one", b"probe-two"]
+    got: List[Any] = []
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for data in sent:  # both are queued at the server's socket once sendto() returns (loopback)
+            client.sendto(data, server.server_address)
+        for index in range(len(sent)):
+            if not _readable(server, timeouts.short()):
+                break
+            request = _bounded("get_request_returns", module, "UDPServer.get_request()", server.get_request,
+                               findings)
+            if request is None:
+                return  # a hang: that finding's owner has it
+            got.append(request[0][0] if isinstance(request, tuple) and isinstance(request[0], tuple) else request)
+    except (OSError, TypeError, IndexError):
+        return  # the checks that own the datagram path judge it
+    finally:
+        client.close()
+    if sorted(got) != sent:
+        detail = (f"UDPServer.get_request() with the datagrams {sent!r} pending gave "
+                  f"{[data if isinstance(data, bytes) else repr(data)[:40] for data in got]!r} "
+                  f"(then nothing was pending within {timeouts.short():.2f}s)")
+        LATCH.set("datagrams_each_served", family_key(type(server), "datagrams_each_served") or (), detail)
+        findings["datagrams_each_served"] = detail
+
+
+def _readable(server: Any, budget: float) -> bool:
+    """The server's socket has something to read within ``budget`` (a select() of its own, never
+    the implementation's)."""
+    import select
+
+    return bool(select.select([server.socket], [], [], budget)[0])
 
 
 def _probe_threading(module: Any, findings: Dict[str, str]) -> None:
