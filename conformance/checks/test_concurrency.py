@@ -207,7 +207,9 @@ def _overlapping_stream(served: Served, observe):
             still_busy = len([e for e in handle_edges(served.log, "end") if e["request"] in held_requests])
         else:
             still_busy = None
-    wait_handle_edges(served.log, "end", HELD + (_swarm_size(served) if result else 0))
+    # the clients that connected (slow-hang: not HELD when one went unanswered: the owner would
+    # wait out a second budget for the ends of requests that were never made)
+    wait_handle_edges(served.log, "end", len(echoes) + (_swarm_size(served) if result else 0))
     proof = intervals_of(served.log, held_requests)
     overlap = instrument.max_overlap(proof, "handle")
     observe("echoes", echoes)

@@ -51,6 +51,20 @@ def _handler_pids(events):
 
 
 
+def _needs_children(lab, pids, events):
+    """slow-hang: raise :class:`PreconditionFailed` when the check's own verdict about children
+    cannot be reached: the handlers ran in the server process (no child: FORKING-001's), or
+    ``active_children`` named none of the children that ran (every state the lab logged was None:
+    FORKING-012's).  Without it forking_serial and concurrency_forking_waits failed FORKING-003/
+    004/005/014 for those defects, each after waiting out its budget for a child to reap."""
+    if lab.pid in pids:
+        raise prerequisites.PreconditionFailed("forking_overlaps", f"handlers ran in the server process {lab.pid}")
+    states = children_states(events)
+    if pids and states and all(state is None for state in states):
+        raise prerequisites.PreconditionFailed("children_tracked", f"active_children stayed None while "
+                                                                   f"{len(pids)} child(ren) ran")
+
+
 def _count(pids):
     """How many children ``active_children`` still names: the observation compared across runs and
     versions (docs/versions.md, ``ssconform diff``) must not carry pids, which differ every run."""
@@ -122,6 +136,7 @@ def test_children_are_reaped(impl, observe):
         replies = [clients.roundtrip(lab.address, payload=b"r%d" % i) for i in range(3)]
         wait_count(lab.log, 3, kind="phase", phase="handle", edge="start")
         pids = _handler_pids(lab.events())
+        _needs_children(lab, pids, [])  # slow-hang: the server process itself is never reaped nor gone
         # one budget for both observations: children not reaped within it are not reaped while
         # serving, and their zombies are then simply still there (slow-serve: a loop without
         # service_actions() waited out a second budget for them)
@@ -130,7 +145,8 @@ def test_children_are_reaped(impl, observe):
             lab.log.wait_for(lambda evs: children_states(evs)[-1:] == [[]], deadline.remaining(), deadline.what)
         except timeouts.HarnessTimeout:
             pass
-        states = children_states(lab.events())
+        events = lab.events()
+        states = children_states(events)
         left = wait_gone(pids, deadline.remaining())
         reaped_pids = sorted({e["child"] for e in lab.events() if e.get("kind") == "reaped"})
     observe("replies", replies)
@@ -139,6 +155,7 @@ def test_children_are_reaped(impl, observe):
     observe("processes_left", left)
     observe("reaped", reaped_pids)
     verify_equal("echoes", [b"r0", b"r1", b"r2"], replies)
+    _needs_children(lab, pids, events)
     verify(states and states[-1] == [], "active_children after the requests ended", [], states[-1:] or None)
     verify(not left, "handler processes still present (zombies) while serving", "none", left)
 
@@ -170,6 +187,7 @@ def test_server_close_waits_for_children(impl, observe):
     observe("order", order)
     observe("active_children_after_close", _count(teardown.get("active_children")))
     verify_equal("echo of the release line", b"release\n", echo)
+    _needs_children(lab, [e["pid"] for e in handle_starts(events)], events)
     kinds = [(e.get("kind"), e.get("phase"), e.get("edge")) for e in events]
     close_end = kinds.index(("server_close", None, "end")) if ("server_close", None, "end") in kinds else None
     handle_end = kinds.index(("phase", "handle", "end")) if ("phase", "handle", "end") in kinds else None
@@ -198,6 +216,7 @@ def test_child_exit_status(impl, observe, behaviour, expected):
         wait_count(lab.log, 1, kind="phase", phase="handle", edge="start")
         pids = _handler_pids(lab.events())
         verify_equal("handler processes", 1, len(pids))
+        _needs_children(lab, pids, [])  # slow-hang: a handler in the server process is never reaped
         # the exit status is read where the child is reaped: while serving, by server_close(), or
         # by the lab's own teardown (slow-serve: reaping while serving is FORKING-003's clause; a
         # loop without service_actions() made this check wait out its budget for it)
@@ -320,6 +339,7 @@ def test_handle_request_loop_can_exceed_max_children(impl, observe):
         teardown = lab.stop()
     observe("held_at_once", started)
     observe("active_children_after_close", _count(teardown.get("active_children")))
+    prerequisites.needs_overlap("forking_overlaps", started, limit)  # slow-hang: the limit is reachable
     if impl.api_at_least(3, 3):
         observe.expected("held_at_once", count)
         verify_equal(f"children holding at once under handle_request() with max_children={limit}", count, started)
@@ -394,6 +414,7 @@ def test_max_children_restored_on_handle_request_timeout(impl, observe):
     observe("held_at_once", started)
     observe("returned_before_release", bool(early))
     observe("active_children_after_timeout", None if after is None else len(after))
+    prerequisites.needs_overlap("forking_overlaps", started, limit)  # slow-hang: the limit is reachable
     verify_equal("echoes (every client served)", [b"release\n"] * count, echoes)
     verify(after is not None, "handle_request() timing out after the releases", "returns", "still blocked")
     verify(after is not None and len(after) < limit, "len(active_children) after the handle_request timeout",
@@ -421,6 +442,8 @@ def test_child_reaped_elsewhere_is_dropped(impl, observe):
         except timeouts.HarnessTimeout:
             pass
         states = children_states(lab.events())
+        if not stolen:  # slow-hang: nothing to steal: the lab steals a child active_children names
+            _needs_children(lab, _handler_pids(lab.events()), lab.events())
     last = states[-1] if states else None
     observe("reply", reply)
     observe("stolen_child_still_active", bool(stolen) and last is not None and stolen[0] in last)

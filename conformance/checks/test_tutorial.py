@@ -382,7 +382,11 @@ def test_forking_serves_three_at_once(impl, ss, observe):
     with serve_kind(impl, "ForkingTCPServer", "upper", handler_base="BaseRequestHandler") as served:
         with contextlib.ExitStack() as stack:
             socks = [stack.enter_context(clients.connect(served.address)) for _ in THREE]
-            replies = [_exchange(sock, message, timeouts.short()) for sock, message in zip(socks, THREE)]
+            # one budget for the three replies (slow-hang: three clients of a server that serves one
+            # at a time waited out short() each for the same defect)
+            deadline = timeouts.Deadline(timeouts.short(), "the three replies")
+            replies = [_exchange(sock, message, max(deadline.remaining(), timeouts.poll()))
+                       for sock, message in zip(socks, THREE)]
         wait_handle_edges(served.log, "end", len(THREE))
         proof = intervals_of(served.log)
     overlap = instrument.max_overlap(proof, "handle")

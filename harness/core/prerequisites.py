@@ -362,6 +362,9 @@ OWNERS["request_shut_down"] = ("PIPELINE-012", "process_request() calls finish_r
 #: reach its max_children limit) names the owner when they never overlap
 OWNERS["forking_overlaps"] = ("FORKING-001", "ForkingMixIn handles each request in a new child; handlers run "
                                              "concurrently")
+#: slow-hang: a check whose own verdict is about the children active_children names (reaping,
+#: server_close() waiting for them, a child reaped elsewhere) names the owner when it never named any
+OWNERS["children_tracked"] = ("FORKING-012", "active_children is a set holding each running child's pid")
 
 
 #: coll-server: a check of server_close()'s joining (THREADING-006) judges the threads it is given:
