@@ -104,6 +104,9 @@ OWNERS.update({
     "threading_spawns": ("THREADING-001", "ThreadingMixIn.process_request() runs the handler in a new thread"),
     # slow-hang: every check that sends a datagram server several datagrams at once waits out its
     # budget for the replies to the ones a get_request() that drains the socket dropped
+    # slow-hang: a cap on handler threads makes every check that holds handlers or runs a swarm wait
+    # out its budget (threading_capped: CONCURRENCY-002 45 s each, slots leaked into later checks)
+    "threading_unbounded": ("THREADING-010", "ThreadingMixIn has no cap on concurrent handler threads"),
     "datagrams_each_served": ("UDP-009", "UDPServer.get_request() takes one pending datagram at a time, so "
                                          "each is a request of its own"),
 })
@@ -426,6 +429,7 @@ FAMILY_NEEDS: Dict[str, Tuple[str, str]] = {
     "datagram_request": ("UDPServer", "get_request"),
     "threading_spawns": ("ThreadingMixIn", "process_request"),
     "datagrams_each_served": ("UDPServer", "get_request"),  # slow-hang
+    "threading_unbounded": ("ThreadingMixIn", "process_request"),  # slow-hang
 }
 
 #: server class (the base of a Threading*/Forking* class) -> the check whose

@@ -149,6 +149,8 @@ def run(module: Any) -> Dict[str, str]:
                     _probe_datagrams_each_served(module, server, findings)
         if not findings:  # a hang found above would only hang this probe's threads again
             _probe_threading(module, findings)
+        if not findings:
+            _probe_threading_unbounded(module, findings)
         # slow-serve: ThreadingMixIn ends its requests through the same shutdown_request(), or
         # not; its probe runs alongside the others (it waited out its own short() after
         # TCPServer's for a request that never ends: tutorial_keeps_connection_open probed for
@@ -546,6 +548,81 @@ def _probe_threading(module: Any, findings: Dict[str, str]) -> None:
         client.close()
         _bounded("server_close_returns", module, "ThreadingTCPServer.server_close()", server.server_close,
                  findings)
+        with contextlib.suppress(Exception):
+            server.socket.close()
+
+
+#: slow-hang: how many handlers :func:`_probe_threading_unbounded` holds at once: THREADING-010's count
+HELD_THREADS = 20
+
+
+def _probe_threading_unbounded(module: Any, findings: Dict[str, str]) -> None:
+    """slow-hang: a ThreadingTCPServer runs :data:`HELD_THREADS` held handlers at once (THREADING-010
+    judges it).  Requests are taken by a loop of this probe's own (``get_request()``,
+    ``process_request()``), each handler holds until released, and the probe waits ``short()`` for
+    them all; a capped mix-in blocks its loop in ``process_request()`` once the cap is reached.  That
+    is a family need (every check holding handlers or running a swarm against a Threading* server
+    waited out its budget, and a cap shared by the module kept later checks' handlers from
+    starting): Threading* servers are refused at once, naming THREADING-010.  Everything is
+    released and closed afterwards, bounded; the loop is a daemon."""
+    cls = getattr(module, "ThreadingTCPServer", None)
+    base = getattr(module, "BaseRequestHandler", None)
+    if not isinstance(cls, type) or not isinstance(base, type):
+        return
+    release = threading.Event()
+    arrived = threading.Semaphore(0)
+    count = [0]
+    lock = threading.Lock()
+
+    class Held(base):  # type: ignore[misc, valid-type]
+        def handle(self) -> None:
+            with lock:
+                count[0] += 1
+            arrived.release()
+            release.wait(timeouts.medium())  # bounded: the probe releases them all
+
+    probe_class = type("ProbeHeldThreadingTCPServer", (cls,), {"daemon_threads": True, "block_on_close": False})
+    server = _bounded("constructor_returns", module, "ThreadingTCPServer(address, handler)",
+                      lambda: probe_class(addresses.loopback("inet"), Held), findings)
+    if server is None:
+        return
+    server.socket.settimeout(timeouts.short())  # an accept of the probe's own loop never blocks forever
+
+    def loop() -> None:
+        for _ in range(HELD_THREADS):
+            if release.is_set():  # the probe is over: no accept() that waits for a client never coming
+                return
+            try:
+                server.process_request(*server.get_request())
+            except Exception:  # noqa: BLE001 - not this probe's finding: the checks that own it judge it
+                return
+
+    opened: List[socket.socket] = []
+    thread = threading.Thread(target=loop, name="ssc-bounded:probe held threads", daemon=True)
+    thread.start()
+    try:
+        deadline = timeouts.Deadline(timeouts.short(), "the probe's held handlers")
+        held = 0
+        for _ in range(HELD_THREADS):  # one at a time, as THREADING-010: never beyond the listen backlog
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            opened.append(client)
+            client.settimeout(timeouts.short())
+            client.connect(server.server_address)
+            if not arrived.acquire(timeout=max(deadline.remaining(), 0.001)):
+                break
+            held += 1
+        if held < HELD_THREADS and thread.is_alive():  # the loop itself is stuck: a cap
+            detail = (f"ThreadingTCPServer ran {count[0]} of {HELD_THREADS} held handlers at once "
+                      f"within {timeouts.short():.2f}s")
+            LATCH.set("threading_unbounded", family_key(cls, "threading_unbounded") or (), detail)
+            findings["threading_unbounded"] = detail
+    except OSError:
+        return  # connecting is judged by the checks that own it
+    finally:
+        release.set()
+        for client in opened:
+            client.close()
+        thread.join(timeouts.short())
         with contextlib.suppress(Exception):
             server.socket.close()
 

@@ -143,6 +143,7 @@ def test_a_construction_failing_for_the_checks_own_reasons_stays_its_own(latch):
     ("threading_serial", "ThreadingTCPServer", "THREADING-001"),
     ("handler_datagram_request_is_bytes", "ThreadingUDPServer", "PIPELINE-013"),
     ("udp_coalesces_datagrams", "ThreadingUDPServer", "UDP-009"),  # slow-hang: get_request() drains
+    ("threading_capped", "ThreadingTCPServer", "THREADING-010"),  # slow-hang: 8 handler threads at most
 ])
 def test_a_family_prerequisite_found_by_a_probe_refuses_that_family(latch, name, class_name, owner):
     module = resolve(str(BROKEN / f"{name}.py")).module
