@@ -459,7 +459,8 @@ def test_shutdown_from_handler_thread(impl, observe):
     with serving(server) as served:
         # the handler may spend short() finding out that shutdown() hangs
         reply = clients.roundtrip(served.address, payload=b"x", timeout=timeouts.medium())
-        served.thread.join(timeouts.short())
+        if recorder.first("precondition") is None:  # slow-hang: a shutdown() known to hang stops no loop
+            served.thread.join(timeouts.short())
         loop_ended = not served.thread.is_alive()
     result = recorder.first("shutdown_result")
     observe("shutdown", result and result["result"])
