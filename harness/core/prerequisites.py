@@ -927,8 +927,11 @@ class Guard:
         no longer ended: a loop that met the hung handler once then hangs in it on its next
         request, and a teardown that waits for that loop waits out its budgets for a finding
         the run already has."""
-        codes = LATCH.hung_codes() if thread_ident is not None else {}
-        frame = getattr(sys, "_current_frames", dict)().get(thread_ident) if codes else None
+        if thread_ident is None:
+            return None
+        codes = LATCH.hung_codes()
+        frames: Dict[int, Any] = getattr(sys, "_current_frames", dict)() if codes else {}
+        frame = frames.get(thread_ident)
         for _ in range(400):  # bounded: a stack is finite, but be sure
             if frame is None:
                 return None

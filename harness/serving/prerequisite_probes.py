@@ -475,7 +475,7 @@ def _probe_datagrams_each_served(module: Any, server: Any, findings: Dict[str, s
     try:
         for data in sent:  # both are queued at the server's socket once sendto() returns (loopback)
             client.sendto(data, server.server_address)
-        for index in range(len(sent)):
+        for _ in sent:
             if not _readable(server, timeouts.short()):
                 break
             request = _bounded("get_request_returns", module, "UDPServer.get_request()", server.get_request,
