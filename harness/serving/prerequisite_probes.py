@@ -574,14 +574,22 @@ def _probe_threading_unbounded(module: Any, findings: Dict[str, str]) -> None:
     count = [0]
     lock = threading.Lock()
 
+    finished = threading.Semaphore(0)
+
     class Held(base):  # type: ignore[misc, valid-type]
         def handle(self) -> None:
-            with lock:
-                count[0] += 1
-            arrived.release()
-            release.wait(timeouts.medium())  # bounded: the probe releases them all
+            try:
+                with lock:
+                    count[0] += 1
+                arrived.release()
+                release.wait(timeouts.medium())  # bounded: the probe releases them all
+            finally:
+                finished.release()
 
-    probe_class = type("ProbeHeldThreadingTCPServer", (cls,), {"daemon_threads": True, "block_on_close": False})
+    # The class's own defaults (daemon_threads, block_on_close), as THREADING-010 serves it: a mix-in
+    # that counts the threads it keeps (its list exists only for non-daemon threads it joins) caps
+    # or sheds only there; with daemon threads and no list, concurrency_sheds_load never shed here.
+    probe_class = type("ProbeHeldThreadingTCPServer", (cls,), {})
     server = _bounded("constructor_returns", module, "ThreadingTCPServer(address, handler)",
                       lambda: probe_class(addresses.loopback("inet"), Held), findings)
     if server is None:
@@ -623,6 +631,10 @@ def _probe_threading_unbounded(module: Any, findings: Dict[str, str]) -> None:
         for client in opened:
             client.close()
         thread.join(timeouts.short())
+        ended = timeouts.Deadline(timeouts.short(), "the probe's held handlers to end")
+        for _ in range(count[0]):  # non-daemon handler threads: none outlives the probe
+            if not finished.acquire(timeout=max(ended.remaining(), 0.001)):
+                break
         with contextlib.suppress(Exception):
             server.socket.close()
 
