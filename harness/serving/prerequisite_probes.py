@@ -297,14 +297,20 @@ def _probe_backlog(module: Any, findings: Dict[str, str]) -> None:
     connected: List[socket.socket] = []
     failure: Optional[str] = None
     try:
+        # the listening socket's own address: server_address is BIND-003/004's (a server that
+        # keeps port 0 there made every connect fail, a false finding in bind_address_not_updated)
+        address = server.socket.getsockname()
         for _ in range(min(wanted, 64)):  # bounded: the default is 5
             client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             client.settimeout(timeouts.absence())
             try:
-                client.connect(server.server_address)
-            except OSError as exc:
+                client.connect(address)
+            except (socket.timeout, BlockingIOError) as exc:  # a dropped SYN, EAGAIN: a short backlog
                 client.close()
                 failure = f"{type(exc).__name__}: {exc}"
+                break
+            except OSError:  # refused, unreachable: not the backlog; the checks that own it judge it
+                client.close()
                 break
             connected.append(client)
     finally:
