@@ -441,7 +441,8 @@ def test_child_reaped_elsewhere_is_dropped(impl, observe):
             lab.log.wait_for(dropped, deadline.remaining(), deadline.what)
         except timeouts.HarnessTimeout:
             pass
-        states = children_states(lab.events())
+        events = lab.events()
+        states = children_states(events)
         if not stolen:  # slow-hang: nothing to steal: the lab steals a child active_children names
             _needs_children(lab, _handler_pids(lab.events()), lab.events())
     last = states[-1] if states else None
@@ -452,5 +453,9 @@ def test_child_reaped_elsewhere_is_dropped(impl, observe):
     if not impl.api_at_least(3, 5):
         return
     observe.expected("stolen_child_still_active", False)
+    if last is not None and stolen[0] in last:
+        after = events[[e.get("kind") for e in events].index("stolen"):]
+        prerequisites.premise("children_reaped", bool(calls(after, "collect_children")),
+                              "no collect_children() ran after the child was reaped elsewhere")
     verify(last is not None and stolen[0] not in last, "active_children after collect_children()",
            f"without the reaped child {stolen[0]}", last)

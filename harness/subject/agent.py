@@ -2346,8 +2346,15 @@ def lab_serve(spec, send, proto_fd=None, load=lab_load, env=AGENT_ENV, log=None,
         steal_first(self)
         log_children(self)
 
+    def collect_children(self, *args, **kwargs):
+        # FORKING-014 judges a collect_children() after the steal: it needs to know one ran
+        log.append(kind="call", method="collect_children")
+        return base.collect_children(self, *args, **kwargs)
+
     namespace = {"close_request": close_request, "shutdown_request": shutdown_request,
                  "handle_error": handle_error}
+    if hasattr(base, "collect_children"):
+        namespace["collect_children"] = collect_children
     if hasattr(base, "service_actions"):
         namespace["service_actions"] = service_actions
         # slow-serve: active_children is also observed after each fork, so FORKING-012/014 see
