@@ -53,6 +53,7 @@ import pytest
 
 from conformance.api import REQUIRED, check, verify, verify_equal, verify_returned
 from conformance.tools.event_log import handle_edges, intervals_of, timeline, wait_handle_edges
+from conformance.tools.forking_overlap import require_overlap
 from conformance.tools.held_clients import held_clients, hold_datagrams
 from conformance.tools.serving import (
     DGRAM_KINDS,
@@ -272,6 +273,7 @@ def test_forking_stream_server_overlaps(impl, ss, observe, family):
     """A forking stream server runs held handlers at once and serves a swarm meanwhile."""
     name = STREAM_KINDS[(family, "forking")]
     require_kind(ss, name)
+    require_overlap(impl)  # fork-probe: held handlers that never overlap are FORKING-001's
     observe("server", name)
     # max_children (default 40) would make collect_children() wait for a
     # child to exit while every swarm client waits for the release: room for all
@@ -412,6 +414,7 @@ def test_forking_dgram_server_overlaps(impl, ss, observe, family):
     """A forking datagram server runs held handlers at once, and echoes a swarm intact."""
     name = DGRAM_KINDS[(family, "forking")]
     require_kind(ss, name)
+    require_overlap(impl)  # fork-probe: held handlers that never overlap are FORKING-001's
     observe("server", name)
     with serve_kind(impl, name, "hold") as served:
         _overlapping_dgram(served, observe)

@@ -38,6 +38,7 @@ from conformance.tools.forking_lab import (
     reaped,
     wait_gone,
 )
+from conformance.tools.forking_overlap import require_overlap
 from conformance.tools.held_clients import HeldClients, held_clients
 from harness.clients import bounded as clients
 from harness.core import prerequisites, timeouts
@@ -102,6 +103,7 @@ def test_handlers_run_in_separate_processes(impl, observe):
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L561-L594]")
 def test_max_children_enforced_by_serve_forever(impl, observe):
     """With max_children=2 and four held clients, at most two handlers run at once, and all are served."""
+    require_overlap(impl)  # fork-probe: its limit needs handlers that overlap (FORKING-001's)
     count, limit = 4, 2
     with forking_lab(impl, "ForkingTCPServer", "hold", attrs={"max_children": limit}) as lab:
         held = HeldClients(lab.address, "inet", lab.log)
@@ -328,6 +330,7 @@ def test_forking_unix_stream_overlap(impl, observe):
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L596-L608]")
 def test_handle_request_loop_can_exceed_max_children(impl, observe):
     """A handle_request() loop forks past max_children=2 (API 3.3+)."""
+    require_overlap(impl)  # fork-probe: its limit needs handlers that overlap (FORKING-001's)
     count, limit = 3, 2
     attrs = {"max_children": limit, "timeout": timeouts.short()}
     with forking_lab(impl, "ForkingTCPServer", "hold", attrs=attrs, mode="handle_request",
@@ -398,6 +401,7 @@ def test_active_children_tracks_children(impl, observe):
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L561-L594]")
 def test_max_children_restored_on_handle_request_timeout(impl, observe):
     """Three children over max_children=2 under handle_request(): the next timeout reaps down below the limit."""
+    require_overlap(impl)  # fork-probe: its limit needs handlers that overlap (FORKING-001's)
     count, limit = 3, 2
     attrs = {"max_children": limit, "timeout": timeouts.short()}
     with forking_lab(impl, "ForkingTCPServer", "hold", attrs=attrs, mode="handle_request", requests=count,

@@ -64,6 +64,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from conformance.api import PLATFORM, REQUIRED, check, require_attr, verify, verify_equal
 from conformance.tools.event_log import intervals_of, timeline, wait_handle_edges
+from conformance.tools.forking_overlap import require_overlap
 from conformance.tools.serving import serve_kind
 from harness.clients import bounded as clients
 from harness.core import observations, timeouts
@@ -379,6 +380,7 @@ def test_forking_server_follows_os_fork(ss, impl, observe):
 def test_forking_serves_three_at_once(impl, ss, observe):
     """ForkingTCPServer answers three clients that are all connected at once."""
     require_attr(ss, "ForkingTCPServer")
+    require_overlap(impl)  # fork-probe: three clients at once need handlers that overlap (FORKING-001's)
     with serve_kind(impl, "ForkingTCPServer", "upper", handler_base="BaseRequestHandler") as served:
         with contextlib.ExitStack() as stack:
             socks = [stack.enter_context(clients.connect(served.address)) for _ in THREE]

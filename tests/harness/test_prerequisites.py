@@ -660,3 +660,39 @@ def test_a_forking_parent_that_shuts_down_the_handed_request_is_found_by_its_ser
         assert refused.prerequisite == "FORKING-006" and not refused.timed_out
         assert prerequisites.forked_handler_needs("ForkingUDPServer") is None  # nothing to shut down
     GUARD.fired = None
+
+
+@pytest.mark.skipif(not capabilities.caps().fork, reason="fork absent")
+@pytest.mark.parametrize("name", ["forking_serial.py", "concurrency_forking_waits.py", "api_collect_children_blocks.py"])
+def test_forked_handlers_that_never_overlap_are_found_once_and_refuse_every_check_at_once(latch, monkeypatch, name):
+    """fork-probe: a mix-in that runs one forked handler at a time (inline, a parent waiting for each
+    child, a blocking collect_children()) is found by one probe of the process, latched for the
+    run's other processes, and refused naming FORKING-001 without probing or waiting again."""
+    from conformance.tools import forking_overlap
+
+    monkeypatch.setattr(forking_overlap, "_PROBED", set())
+    impl = resolve(str(BROKEN / name))
+    with pytest.raises(PreconditionFailed) as first:
+        forking_overlap.require_overlap(impl)
+    assert first.value.behaviour == "forking_overlaps" and first.value.prerequisite == "FORKING-001"
+    assert "1 of 2 held handlers" in first.value.detail
+
+    def probe_again(impl):
+        raise AssertionError("probed twice in one run")
+
+    monkeypatch.setattr(forking_overlap, "probe", probe_again)
+    LATCH.clear()  # another process of the run: it knows only the shared latch file
+    monkeypatch.setattr(forking_overlap, "_PROBED", set())
+    with pytest.raises(PreconditionFailed) as again:
+        forking_overlap.require_overlap(impl)
+    assert again.value.detail == first.value.detail
+
+
+@pytest.mark.skipif(not capabilities.caps().fork, reason="fork absent")
+def test_forked_handlers_that_overlap_are_no_finding(latch, monkeypatch):
+    from conformance.tools import forking_overlap
+
+    timeouts.set_multiplier(1.0, export=False)  # the kit's own budget for a clean mix-in (restored by latch)
+    monkeypatch.setattr(forking_overlap, "_PROBED", set())
+    forking_overlap.require_overlap(resolve("stdlib"))
+    assert LATCH.first_of("forking_overlaps") is None
