@@ -38,7 +38,7 @@ from conformance.tools.forking_lab import (
     reaped,
     wait_gone,
 )
-from conformance.tools.forking_overlap import require_overlap
+from conformance.tools.forking_overlap import children_finding, require_children, require_overlap
 from conformance.tools.held_clients import HeldClients, held_clients
 from harness.clients import bounded as clients
 from harness.core import prerequisites, timeouts
@@ -54,16 +54,12 @@ def _handler_pids(events):
 
 def _needs_children(lab, pids, events):
     """slow-hang: raise :class:`PreconditionFailed` when the check's own verdict about children
-    cannot be reached: the handlers ran in the server process (no child: FORKING-001's), or
-    ``active_children`` named none of the children that ran (every state the lab logged was None:
-    FORKING-012's).  Without it forking_serial and concurrency_forking_waits failed FORKING-003/
-    004/005/014 for those defects, each after waiting out its budget for a child to reap."""
-    if lab.pid in pids:
-        raise prerequisites.PreconditionFailed("forking_overlaps", f"handlers ran in the server process {lab.pid}")
-    states = children_states(events)
-    if pids and states and all(state is None for state in states):
-        raise prerequisites.PreconditionFailed("children_tracked", f"active_children stayed None while "
-                                                                   f"{len(pids)} child(ren) ran")
+    cannot be reached (:func:`~conformance.tools.forking_overlap.children_finding`).  Without it
+    forking_serial and concurrency_forking_waits failed FORKING-003/004/005/014 for those defects,
+    each after waiting out its budget for a child to reap."""
+    found = children_finding(lab.pid, pids, events)
+    if found is not None:
+        raise found
 
 
 def _count(pids):
@@ -134,6 +130,7 @@ def test_max_children_enforced_by_serve_forever(impl, observe):
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L561-L594]")
 def test_children_are_reaped(impl, observe):
     """After three requests end, active_children is empty and no child is left as a zombie."""
+    require_children(impl)  # fork-probe: the probe's lab saw no child, or none in active_children
     with forking_lab(impl, "ForkingTCPServer", "echo") as lab:
         replies = [clients.roundtrip(lab.address, payload=b"r%d" % i) for i in range(3)]
         wait_count(lab.log, 3, kind="phase", phase="handle", edge="start")
@@ -167,6 +164,7 @@ def test_children_are_reaped(impl, observe):
               "[https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L635-L637]")
 def test_server_close_waits_for_children(impl, observe):
     """server_close returns only after a held child ended, leaving active_children empty."""
+    require_children(impl)  # fork-probe: the probe's lab saw no child, or none in active_children
     with forking_lab(impl, "ForkingTCPServer", "hold") as lab:
         with held_clients(lab.address, "inet", 1, lab.log) as held:
             verify_equal("held handlers", 1, held.started)
@@ -212,6 +210,7 @@ def test_server_close_waits_for_children(impl, observe):
                          ids=["success", "exception", "SystemExit"])
 def test_child_exit_status(impl, observe, behaviour, expected):
     """A handler child's exit status is 0 on success and 1 after an exception."""
+    require_children(impl, tracked=False)  # fork-probe: the probe's lab saw its handlers in the server process
     with forking_lab(impl, "ForkingTCPServer", behaviour) as lab:
         # nothing to read: a raising handler leaves no unread data (which would reset the client)
         reply = clients.roundtrip(lab.address, payload=b"")
@@ -430,6 +429,7 @@ def test_max_children_restored_on_handle_request_timeout(impl, observe):
               "(bpo-21491, 3.5+)")
 def test_child_reaped_elsewhere_is_dropped(impl, observe):
     """A child reaped behind the server's back leaves active_children at the next collect_children()."""
+    require_children(impl)  # fork-probe: the probe's lab saw no child, or none in active_children
     with forking_lab(impl, "ForkingTCPServer", "echo", steal_first_child=True) as lab:
         reply = clients.roundtrip(lab.address, payload=b"stolen")
         # one budget for both waits (slow-serve: one decisive observation, not two budgets)

@@ -26,9 +26,9 @@ probes) is left to the check's own lab, which meets it again.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Optional, Set
+from typing import Any, Dict, List, Optional, Set
 
-from conformance.tools.forking_lab import forking_lab
+from conformance.tools.forking_lab import children_states, forking_lab, handle_starts
 from conformance.tools.held_clients import held_clients
 from harness.core import timeouts
 from harness.core.prerequisites import LATCH, PreconditionFailed
@@ -41,6 +41,8 @@ _PROBED: Set[str] = set()
 
 BEHAVIOUR = "forking_overlaps"
 KEY = ("ForkingMixIn",)
+#: the key of what the probe's lab saw of its children (:func:`children_finding`)
+CHILDREN_KEY = ("ForkingMixIn", "children")
 
 
 def require_overlap(impl: Any) -> None:
@@ -49,17 +51,54 @@ def require_overlap(impl: Any) -> None:
     implementation in a subject agent is not probed (its checks judge on their own)."""
     if getattr(impl, "subject", None) is not None:
         return
+    _probe_once(impl)
     found = LATCH.get(BEHAVIOUR, KEY)
-    if found is None and impl.spec not in _PROBED:
-        _PROBED.add(impl.spec)
-        found = probe(impl)
     if found is not None:
         raise PreconditionFailed(BEHAVIOUR, found)
 
 
+def require_children(impl: Any, tracked: bool = True) -> None:
+    """Raise what the probe's lab saw of its children (:func:`children_finding`): its handlers
+    ran in the server process (FORKING-001's), or, with ``tracked``, ``active_children`` named
+    none of the children that ran (FORKING-012's).  For the checks whose verdict is about
+    children (reaping them, waiting for them, their exit statuses): each met the same finding in
+    its own lab only after waiting out its budget for a child to reap."""
+    if getattr(impl, "subject", None) is not None:
+        return
+    _probe_once(impl)
+    for behaviour in (BEHAVIOUR, "children_tracked") if tracked else (BEHAVIOUR,):
+        found = LATCH.get(behaviour, CHILDREN_KEY)
+        if found is not None:
+            raise PreconditionFailed(behaviour, found)
+
+
+def _probe_once(impl: Any) -> None:
+    """Run :func:`probe` unless this process did, or another process of the run latched its
+    finding (which it does after the children's: both are known then)."""
+    if impl.spec in _PROBED or LATCH.get(BEHAVIOUR, KEY) is not None:
+        return
+    _PROBED.add(impl.spec)
+    probe(impl)
+
+
+def children_finding(server_pid: int, pids: List[int], events: List[Dict[str, Any]]) -> Optional[PreconditionFailed]:
+    """slow-hang: why a check's verdict about children cannot be reached, else None: the handlers
+    (``pids``) ran in the server process (no child: FORKING-001's), or ``active_children`` named
+    none of the children that ran (every state the lab logged in ``events`` was None:
+    FORKING-012's)."""
+    if server_pid in pids:
+        return PreconditionFailed(BEHAVIOUR, f"handlers ran in the server process {server_pid}")
+    states = children_states(events)
+    if pids and states and all(state is None for state in states):
+        return PreconditionFailed("children_tracked", f"active_children stayed None while "
+                                                      f"{len(pids)} child(ren) ran")
+    return None
+
+
 def probe(impl: Any) -> Optional[str]:
     """Hold :data:`WANTED` handlers of a ``ForkingTCPServer`` of ``impl`` in a lab; the finding
-    (latched) when fewer held at once within ``short()``, else None."""
+    (latched) when fewer held at once within ``short()``, else None.  What the lab saw of its
+    children once stopped is latched too (:func:`children_finding`, :func:`require_children`)."""
     started = WANTED
     with contextlib.suppress(Exception):  # no finding: the checks that own it judge it
         with forking_lab(impl, "ForkingTCPServer", "hold") as lab:
@@ -67,6 +106,11 @@ def probe(impl: Any) -> Optional[str]:
                 started = held.started
                 if started == WANTED:
                     held.release_all()
+            lab.stop()  # every child ended (the clients closed): the lab logged what it saw
+            events = lab.events()
+            children = children_finding(lab.pid, [e["pid"] for e in handle_starts(events)], events)
+            if children is not None:
+                LATCH.set(children.behaviour, CHILDREN_KEY, children.detail)
     if started >= WANTED:
         return None
     detail = (f"{started} of {WANTED} held handlers of ForkingTCPServer ran at once within "
@@ -75,4 +119,4 @@ def probe(impl: Any) -> Optional[str]:
     return detail
 
 
-__all__ = ["WANTED", "probe", "require_overlap"]
+__all__ = ["WANTED", "children_finding", "probe", "require_children", "require_overlap"]

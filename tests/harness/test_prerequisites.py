@@ -663,8 +663,11 @@ def test_a_forking_parent_that_shuts_down_the_handed_request_is_found_by_its_ser
 
 
 @pytest.mark.skipif(not capabilities.caps().fork, reason="fork absent")
-@pytest.mark.parametrize("name", ["forking_serial.py", "concurrency_forking_waits.py", "api_collect_children_blocks.py"])
-def test_forked_handlers_that_never_overlap_are_found_once_and_refuse_every_check_at_once(latch, monkeypatch, name):
+@pytest.mark.parametrize("name, children", [("forking_serial.py", "FORKING-001"),
+                                            ("concurrency_forking_waits.py", "FORKING-012"),
+                                            ("api_collect_children_blocks.py", None)])
+def test_forked_handlers_that_never_overlap_are_found_once_and_refuse_every_check_at_once(latch, monkeypatch,
+                                                                                         name, children):
     """fork-probe: a mix-in that runs one forked handler at a time (inline, a parent waiting for each
     child, a blocking collect_children()) is found by one probe of the process, latched for the
     run's other processes, and refused naming FORKING-001 without probing or waiting again."""
@@ -686,6 +689,14 @@ def test_forked_handlers_that_never_overlap_are_found_once_and_refuse_every_chec
     with pytest.raises(PreconditionFailed) as again:
         forking_overlap.require_overlap(impl)
     assert again.value.detail == first.value.detail
+    # what the probe's lab saw of its children: in the server process (FORKING-001's), never in
+    # active_children (FORKING-012's), or children as they should be (no refusal)
+    if children is None:
+        forking_overlap.require_children(impl)
+    else:
+        with pytest.raises(PreconditionFailed) as seen:
+            forking_overlap.require_children(impl)
+        assert seen.value.prerequisite == children
 
 
 @pytest.mark.skipif(not capabilities.caps().fork, reason="fork absent")
@@ -695,4 +706,5 @@ def test_forked_handlers_that_overlap_are_no_finding(latch, monkeypatch):
     timeouts.set_multiplier(1.0, export=False)  # the kit's own budget for a clean mix-in (restored by latch)
     monkeypatch.setattr(forking_overlap, "_PROBED", set())
     forking_overlap.require_overlap(resolve("stdlib"))
-    assert LATCH.first_of("forking_overlaps") is None
+    forking_overlap.require_children(resolve("stdlib"))
+    assert LATCH.first_of("forking_overlaps") is None and LATCH.first_of("children_tracked") is None
