@@ -109,7 +109,7 @@ def test_manual_bind_and_activate(impl, observe):
         server.invoke("server_activate").result()
         with socket.create_connection(facts.server_address, timeout=timeouts.short()) as client:
             server.invoke("handle_request").result()
-            reply = read_to_eof(client, timeouts.short())
+            reply = read_to_eof(client, timeouts.short(), served=server)
         observe("reply", reply)
         verify_equal("reply from the late-activated server", b"late", reply["data"])
 
@@ -217,7 +217,7 @@ def _rebind_after_time_wait(impl, reuse: bool):
         address = old.server.facts().server_address
         with socket.create_connection(address, timeout=timeouts.short()) as client:
             old.server.invoke("handle_request").result()
-            read_to_eof(client, timeouts.short())  # the server closed first
+            read_to_eof(client, timeouts.short(), served=old.server)  # the server closed first
         old.server.close()
         new = made_lab.build("TCPServer", attrs=attrs, address={"host": address[0], "port": address[1]}, **SILENT)
         if new.error is not None:
@@ -278,7 +278,7 @@ def test_ipv6_subclass(impl, observe):
                "server_address host and port", "('::1', non-zero port, ...)", address)
         with socket.create_connection(address[:2], timeout=timeouts.short()) as client:
             made.server.invoke("handle_request").result()
-            reply = read_to_eof(client, timeouts.short())
+            reply = read_to_eof(client, timeouts.short(), served=made.server)
         responses = made_lab.responses()
         observe("client_address", responses[0]["client_address"] if responses else None)
         verify_equal("reply over IPv6", b"v6", reply["data"])

@@ -199,7 +199,7 @@ def test_server_survives_handler_exception(impl, observe):
         verify(isinstance(fileno, int) and fileno >= 0, "listening socket after a handler exception", "open", fileno)
         with _client(server) as client:
             server.handle_request()
-            reply = read_to_eof(client, timeouts.short())
+            reply = read_to_eof(client, timeouts.short(), served=server)
     observe("second_reply", reply)
     verify_equal("reply to the request after the failed one", b"second", reply["data"])
 
@@ -340,7 +340,7 @@ def test_handler_may_be_any_callable(impl, observe):
             with _client(server) as client:
                 mine = client.getsockname()
                 server.handle_request()
-                reply = read_to_eof(client, timeouts.short())
+                reply = read_to_eof(client, timeouts.short(), served=server)
     except ConstructionError as exc:  # only construction raises it: the function was refused, this clause's verdict
         verify(False, "server construction with a function as RequestHandlerClass", "accepted", str(exc))
     events = server.events()

@@ -199,6 +199,11 @@ class Built:
         self.key = key  # in the agent
         self.closed = False
 
+    @property
+    def local_class(self) -> Optional[type]:
+        """slow-teardown: the class of a server built in this process, else None (the agent's)."""
+        return type(self.server) if self.server is not None else None
+
     def facts(self, attrs: Sequence[str] = (), sockopts: Sequence[str] = ()) -> Facts:
         if self.key is not None:
             return Facts.of(self.lab.request("inspect", server=self.key, attrs=list(attrs), sockopts=list(sockopts)))

@@ -32,8 +32,23 @@ def _raise_if_abortive(exc: Exception) -> None:
         raise broken from exc
 
 
-def read_to_eof(sock: socket.socket, budget: float) -> Dict[str, Any]:
-    """Read until EOF within ``budget``: ``{"data", "eof", "error"}``."""
+def _never_ends(served: Any) -> None:
+    """slow-teardown: raise :class:`PreconditionFailed` naming PIPELINE-002 before a client
+    waits for the end of a request that ``served`` (a lab's :class:`Built` or a
+    :class:`SpecServer` whose ``handle_request()`` served it) is known not to end: the probes
+    latched its class's request-ending functions as ``request_ends`` in this run.  That EOF
+    never comes, so the read would wait out its whole budget (5 s per check in
+    tutorial_keeps_connection_open) only to miss what it needs to judge a complete reply."""
+    cls = getattr(served, "local_class", None)
+    broken = prerequisites.serving_needs(cls, ("request_ends",)) if isinstance(cls, type) else None
+    if broken is not None:
+        raise broken
+
+
+def read_to_eof(sock: socket.socket, budget: float, served: Any = None) -> Dict[str, Any]:
+    """Read until EOF within ``budget``: ``{"data", "eof", "error"}``.  ``served``: the
+    server whose request this is (see :func:`_never_ends`), when the check knows it."""
+    _never_ends(served)
     deadline = timeouts.Deadline(budget, "EOF from the server")
     data = bytearray()
     for _ in range(10_000):

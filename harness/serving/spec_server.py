@@ -120,6 +120,8 @@ class SpecServer:
     #: the loop's exception when it died while serving (``loop_may_die``): exception fields
     serve_error: Optional[Dict[str, Any]] = None
     loop_thread: Any = None
+    #: slow-teardown: the class of a server built in this process, else None (a subject's)
+    local_class: Optional[type] = None
 
     def loop_ended(self) -> bool:
         """Whether the served loop has ended (died) already."""
@@ -221,7 +223,7 @@ def spec_server(impl: Any, class_name: str = "TCPServer", *, probe: Optional[Dic
         server = SpecServer(backend, ready["server"], tuple(address) if isinstance(address, list) else address,
                             family, log, ref, directory=directory)
         budget = 2 * timeouts.short() + timeouts.medium() + timeouts.short()
-        server_cls = _local_class(backend, server.key)
+        server_cls = server.local_class = _local_class(backend, server.key)
         try:
             if serve and local:
                 instance = backend.agent.servers.get(server.key).server

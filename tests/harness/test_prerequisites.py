@@ -708,3 +708,27 @@ def test_forked_handlers_that_overlap_are_no_finding(latch, monkeypatch):
     forking_overlap.require_overlap(resolve("stdlib"))
     forking_overlap.require_children(resolve("stdlib"))
     assert LATCH.first_of("forking_overlaps") is None and LATCH.first_of("children_tracked") is None
+
+
+def test_a_read_to_eof_from_a_class_whose_requests_never_end_names_pipeline_002_at_once(latch):
+    """slow-teardown: a client of a class latched ``request_ends`` does not wait out its budget
+    for an EOF that never comes (tutorial_keeps_connection_open: 5 s in each of BIND-003/009/011,
+    PIPELINE-006/011); a class whose requests end is read as before."""
+    from types import SimpleNamespace
+
+    from conformance.tools.roundtrip import read_to_eof
+
+    control = resolve(str(BROKEN / "_control.py")).module
+    module = resolve(str(BROKEN / "tutorial_keeps_connection_open.py")).module
+    prerequisite_probes.run(control)
+    prerequisite_probes.run(module)
+    mine, peer = socket.socketpair()
+    with mine, peer:
+        peer.sendall(b"reply")
+        peer.shutdown(socket.SHUT_WR)
+        healthy = read_to_eof(mine, timeouts.short(), served=SimpleNamespace(local_class=control.TCPServer))
+        assert healthy == {"data": b"reply", "eof": True, "error": None}
+        with pytest.raises(PreconditionFailed) as never:  # refused before reading (the EOF above is not read)
+            read_to_eof(mine, timeouts.long(), served=SimpleNamespace(local_class=module.TCPServer))
+        assert never.value.prerequisite == "PIPELINE-002"
+        assert read_to_eof(mine, timeouts.short(), served=None)["eof"], "no server named: read as before"
