@@ -402,10 +402,12 @@ def _probe_idle_loop(module: Any, server: Any, findings: Dict[str, str]) -> None
 
         server.service_actions = service_actions  # this instance only: the probe's own server
 
+    poll = timeouts.poll()  # slow-teardown: before install(): the counter's first wait call is the loop's
+
     def serve() -> None:
         counter.install()
         try:
-            server.serve_forever(timeouts.poll())
+            server.serve_forever(poll)
         except BaseException as exc:  # the finding, if it comes before shutdown
             ended["error"] = exc
         finally:
@@ -942,12 +944,17 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
         return False
     ended: Dict[str, Any] = {}
 
+    # slow-teardown: the poll interval is taken before the counter is installed: a call of
+    # timeouts.poll() after it was the first "wait" the counter saw (its name is a selector's),
+    # so the loop's own select(timeout) was never looked at and an oversleeping loop never woken
+    poll = timeouts.poll()
+
     def serve() -> None:
         # slow-serve: a LoopCounter lets stop_loop wake a loop that sleeps past its poll_interval
         # (serve_poll_interval_ignored: each of these probes' loops took a whole second to stop)
         servers.LoopCounter().install()
         try:
-            server.serve_forever(timeouts.poll())
+            server.serve_forever(poll)
         except BaseException as exc:  # the loop died: part of what the finding says
             ended["error"] = f"{type(exc).__name__}: {exc}"
         finally:

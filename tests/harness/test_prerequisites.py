@@ -732,3 +732,23 @@ def test_a_read_to_eof_from_a_class_whose_requests_never_end_names_pipeline_002_
             read_to_eof(mine, timeouts.long(), served=SimpleNamespace(local_class=module.TCPServer))
         assert never.value.prerequisite == "PIPELINE-002"
         assert read_to_eof(mine, timeouts.short(), served=None)["eof"], "no server named: read as before"
+
+
+@pytest.mark.parametrize("name, oversleeps", [("_control.py", False), ("serve_poll_interval_ignored.py", True)])
+def test_the_probes_loop_counters_see_the_loops_own_select(latch, monkeypatch, name, oversleeps):
+    """slow-teardown: every LoopCounter the probes install sees the loop's first select(timeout)
+    (not the kit's own timeouts.poll(), whose name is a selector's), so stop_loop wakes a probe
+    loop that sleeps past its poll_interval (serve_poll_interval_ignored: 6 s of probes) and
+    never pokes one that keeps it."""
+    counters = []
+
+    class Recorded(servers.LoopCounter):
+        def install(self):
+            counters.append(self)
+            super().install()
+
+    monkeypatch.setattr(servers, "LoopCounter", Recorded)
+    assert prerequisite_probes.run(resolve(str(BROKEN / name)).module) == {}
+    assert len(counters) >= 2, "the idle loop and the served loops are counted"
+    assert all(c.reached == "select" for c in counters), [c.reached for c in counters]
+    assert all((c.oversleeps is not None) == oversleeps for c in counters), [c.oversleeps for c in counters]
