@@ -90,10 +90,12 @@ class Lab:
         noticed before (for this implementation), or the probes found its idle serve_forever()
         not to call service_actions(), which notices stdin (the first lab of a run waited
         ``short()`` for it before)."""
+        key = prerequisites.function_key(self.server_class, "serve_forever") if self.server_class else None
+        # slow-teardown: or found to sleep past its poll_interval (SERVE-008's "poll_interval_kept"),
+        # so it notices stdin a whole oversized timeout late (serve_poll_interval_ignored: ~1 s per lab)
         return self.impl_spec in _STOP_BY_SIGNAL or (
-            self.server_class is not None and self.mode == "serve_forever"
-            and LATCH.get("service_actions_idle", prerequisites.function_key(self.server_class, "serve_forever"))
-            is not None)
+            key is not None and self.mode == "serve_forever"
+            and any(LATCH.get(found, key) is not None for found in ("service_actions_idle", "poll_interval_kept")))
 
     def stop(self, budget: Optional[float] = None) -> Dict[str, Any]:
         """Stop the lab (the supervisor: ask, wait ``budget``, kill the group, reap); its

@@ -429,6 +429,8 @@ def _probe_idle_loop(module: Any, server: Any, findings: Dict[str, str]) -> None
         findings["serve_forever_runs"] = detail
         return
     waits = counter.waits
+    if counter.oversleeps is not None:  # slow-teardown: for loops served where no counter looks (the forking lab)
+        LATCH.set("poll_interval_kept", prerequisites.function_key(server, "serve_forever"), counter.oversleeps)
     _stop_probe_loop(server, thread)
     server._BaseServer__shutdown_request = False  # for the probes after this one (stdlib spelling)
     if callable(hook):

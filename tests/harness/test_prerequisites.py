@@ -752,3 +752,26 @@ def test_the_probes_loop_counters_see_the_loops_own_select(latch, monkeypatch, n
     assert len(counters) >= 2, "the idle loop and the served loops are counted"
     assert all(c.reached == "select" for c in counters), [c.reached for c in counters]
     assert all((c.oversleeps is not None) == oversleeps for c in counters), [c.oversleeps for c in counters]
+
+
+@pytest.mark.skipif(not capabilities.caps().fork, reason="fork absent")
+@pytest.mark.parametrize("name, by_signal", [("_control.py", False), ("serve_poll_interval_ignored.py", True)])
+def test_the_lab_of_a_loop_that_oversleeps_is_stopped_by_signal_and_still_tears_down(latch, name, by_signal):
+    """slow-teardown: the probes latch a loop seen sleeping past its poll_interval (SERVE-008's
+    "poll_interval_kept"); its forking lab, where no LoopCounter looks, is interrupted at once
+    instead of asked on stdin, which its service_actions() notices a whole oversized timeout
+    late.  A loop that keeps its poll_interval is asked as before."""
+    from conformance.tools.forking_lab import forking_lab, handle_starts
+    from harness.clients import bounded
+
+    impl = resolve(str(BROKEN / name))
+    prerequisite_probes.run(impl.module)
+    assert (LATCH.first_of("poll_interval_kept") is not None) == by_signal
+    with forking_lab(impl, "ForkingTCPServer", "echo") as lab:
+        assert lab.by_signal() == by_signal
+        assert bounded.roundtrip(lab.address, payload=b"x") == b"x"
+        timeouts.wait_until(lambda: handle_starts(lab.events()), timeouts.short(), "the handler")
+        teardown = lab.stop()
+    assert lab.killed is None, "stopped by its own teardown, not killed"
+    assert teardown.get("event") == "teardown" and teardown.get("error") is None and teardown.get("close_error") is None
+    assert teardown.get("active_children") == [], "server_close() reaped the handler's child"
