@@ -872,7 +872,7 @@ def stop_loop(server: Any, thread: threading.Thread, record: Teardown, shutdown_
     if served.thread.is_alive() and hasattr(server, "_BaseServer__shutdown_request"):
         record.stopped_by = "the stdlib's private shutdown flag"
         server._BaseServer__shutdown_request = True
-        served.thread.join(0 if unstoppable else shutdown_budget)
+        _join_unless_ignored(served.thread, 0 if unstoppable else shutdown_budget)
         if not served.thread.is_alive():
             LATCH.set("loop_stops_by_flag", key, "shutdown() did not stop the loop; its flag did")
     if not served.thread.is_alive() and not unstoppable:
@@ -886,6 +886,46 @@ def stop_loop(server: Any, thread: threading.Thread, record: Teardown, shutdown_
     record.hung.append(detail)
     LATCH.set("loop_stops", key, detail)
     raise PreconditionFailed("loop_stops", detail, timed_out=True)
+
+
+def _select_frame(loop: threading.Thread) -> Any:
+    """slow-teardown: the frame of the selector wait (:data:`SELECT_CALLS`) that the serve
+    ``loop`` is inside now, called from its ``serve_forever``, else None; read from its stack
+    (looked at, never called)."""
+    frames: Dict[Any, Any] = getattr(sys, "_current_frames", dict)()
+    frame = frames.get(loop.ident) if loop.ident is not None else None
+    wait = None
+    for _ in range(200):  # bounded: from the innermost frame out to serve_forever
+        if frame is None:
+            return None
+        name = frame.f_code.co_name
+        if name == "serve_forever":
+            return wait
+        if name in SELECT_CALLS:
+            wait = frame
+        frame = frame.f_back
+    return None
+
+
+def _join_unless_ignored(loop: threading.Thread, budget: float) -> None:
+    """slow-teardown: join the serve ``loop`` for at most ``budget`` after its shutdown flag was
+    set, but stop waiting once it is seen to begin two selector waits of its ``serve_forever``
+    after the one it was in (each a new call: the frames seen are held, so none is reused): a
+    loop that looks at the flag leaves at its next check, which comes before the second of
+    them (the first may have begun before the flag was set).  Only on that evidence; a loop
+    whose waits cannot be seen (no Python frame for them, green threads) gets the whole
+    budget, as before (hang_serve_forever: 5 s per loop that ignores the flag)."""
+    deadline = timeouts.Deadline(budget, "the serve_forever() thread to see its shutdown flag")
+    seen: List[Any] = []
+    for _ in range(100_000):  # bounded also in count: each turn waits poll()
+        if not loop.is_alive() or deadline.expired():
+            return
+        frame = _select_frame(loop)
+        if frame is not None and all(frame is not other for other in seen):
+            seen.append(frame)
+            if len(seen) > 2:
+                return
+        loop.join(min(timeouts.poll(), max(deadline.remaining(), 0)))
 
 
 def _oversleeps(frame: Any) -> Optional[str]:

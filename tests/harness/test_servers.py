@@ -518,3 +518,49 @@ def test_run_handle_request(log):
         assert time.monotonic() - start < SMALL + timeouts.short()
     finally:
         server.server_close()
+
+
+@pytest.mark.parametrize("name, ignores", [("stdlib", False), ("hang_serve_forever", True)])
+def test_a_loop_seen_iterating_past_its_shutdown_flag_is_not_waited_for_its_whole_budget(name, ignores):
+    """slow-teardown: after the shutdown flag is set, a loop seen beginning two new selector waits
+    of its serve_forever() does not look at it: the join ends on that evidence, not at the end of
+    its budget (hang_serve_forever: 5 s per loop); a loop that looks at the flag ends."""
+    path = "stdlib" if name == "stdlib" else str(Path(__file__).resolve().parents[1] / "reliability" / "impls"
+                                                 / f"{name}.py")
+    module = resolve(path).module
+    stop = threading.Event()
+
+    class Stop(Exception):
+        pass
+
+    class Server(module.TCPServer):
+        def service_actions(self):  # the test's own way out of a loop that ignores its flag
+            if stop.is_set():
+                raise Stop()
+
+    server = Server(addresses.loopback("inet"), module.BaseRequestHandler)
+    poll = timeouts.poll()
+    loop = threading.Thread(target=_quietly_until_stopped(server, poll, Stop), daemon=True)
+    loop.start()
+    try:
+        timeouts.wait_until(lambda: servers._select_frame(loop) is not None, timeouts.short(), "the loop's select")
+        server._BaseServer__shutdown_request = True
+        budget = timeouts.long()
+        start = time.monotonic()
+        servers._join_unless_ignored(loop, budget)
+        assert loop.is_alive() == ignores
+        assert time.monotonic() - start < budget / 2, "ended on the evidence, not the budget"
+    finally:
+        stop.set()
+        loop.join(timeouts.short())
+        server.server_close()
+    assert not loop.is_alive()
+
+
+def _quietly_until_stopped(server, poll, stop_type):
+    def run():
+        try:
+            server.serve_forever(poll)
+        except stop_type:
+            pass
+    return run
