@@ -562,7 +562,17 @@ def _quiet_the_listener(server: Any) -> None:
         keep.close()
         return
     quiet.close()
+    # slow-teardown: the abandoned loop keeps selecting on this descriptor number, so it must
+    # never be released: the server gets a duplicate to close (a later server_close(), e.g. the
+    # probes' of every server they opened), and the socket object that owns the number is kept
+    # with the pair.  Released, the number went to the next socket opened -- another check's
+    # listener, which the abandoned loop then served (hang_serve_forever: BIND-009 now and then
+    # found its port taken, EADDRINUSE)
+    owner = server.socket
+    with contextlib.suppress(OSError, AttributeError):
+        server.socket = socket.socket(fileno=os.dup(fd))
     _ABANDONED.append((server, keep))
+    _ABANDONED.append((owner, keep))
 
 
 #: abandoned servers and the open ends of their quiet pairs, kept alive for the

@@ -564,3 +564,17 @@ def _quietly_until_stopped(server, poll, stop_type):
         except stop_type:
             pass
     return run
+
+
+def test_an_abandoned_loops_descriptor_is_never_released_for_another_socket():
+    """slow-teardown: the listener of a loop that could not be stopped is quieted and its
+    descriptor number kept: a later server_close() closes a duplicate, so the next socket opened
+    does not get the number the abandoned loop still selects on (it would serve that socket)."""
+    module = resolve(str(Path(__file__).resolve().parents[1] / "reliability" / "impls" / "hang_serve_forever.py")).module
+    server = module.TCPServer(addresses.loopback("inet"), module.BaseRequestHandler)
+    number = server.socket.fileno()
+    servers._quiet_the_listener(server)
+    server.server_close()
+    os.fstat(number)  # still open: the abandoned loop's descriptor
+    with socket.socket() as fresh:
+        assert fresh.fileno() != number
