@@ -45,7 +45,8 @@ teardowns call it in an abandoned daemon thread without waiting, then wait
 only for the loop to end.  A loop that does not end is stopped by means that
 do not involve ``shutdown()``: the stdlib's shutdown flag
 (``_BaseServer__shutdown_request``, a private name the reference spells the
-same) as a last resort, then the thread is abandoned (it is a daemon), its
+same) as a last resort (not waited for once the loop is seen beginning two
+new selector waits after it was set: it does not look at the flag), then the thread is abandoned (it is a daemon), its
 listening descriptor replaced by one end of a quiet socket pair so that the
 abandoned loop idles instead of spinning on a closed socket.  When
 ``shutdown()`` hung but the loop stopped, the check's own verdict stands
