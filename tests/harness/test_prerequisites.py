@@ -610,7 +610,9 @@ def test_a_shutdown_stuck_on_a_loop_that_died_or_never_ran_is_not_a_broken_shutd
         servers._DIED.clear()
         servers.note_shutdown_stuck(server, 1.0, loop_ran=True)
         assert servers.shutdown_stuck(server) is not None, "a running loop's shutdown() that hangs is latched"
-        assert servers.loop_running(server) is False
+        # None once gevent or eventlet is imported in this process (another test's, in the same worker)
+        green = "gevent" in sys.modules or "eventlet" in sys.modules
+        assert servers.loop_running(server) is (None if green else False)
     finally:
         server.server_close()
 
