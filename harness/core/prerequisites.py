@@ -365,11 +365,11 @@ OWNERS["request_shut_down"] = ("PIPELINE-012", "process_request() calls finish_r
 #: reach its max_children limit) names the owner when they never overlap
 OWNERS["forking_overlaps"] = ("FORKING-001", "ForkingMixIn handles each request in a new child; handlers run "
                                              "concurrently")
-#: slow-hang: a check whose own verdict is about the children active_children names (reaping,
-#: server_close() waiting for them, a child reaped elsewhere) names the owner when it never named any
 #: lead: FORKING-014 judges the collect_children() that runs after a child was reaped elsewhere;
 #: a loop that never calls it (no reaping while serving) is FORKING-003's defect
 OWNERS["children_reaped"] = ("FORKING-003", "finished children are reaped while serving (collect_children)")
+#: slow-hang: a check whose own verdict is about the children active_children names (reaping,
+#: server_close() waiting for them, a child reaped elsewhere) names the owner when it never named any
 OWNERS["children_tracked"] = ("FORKING-012", "active_children is a set holding each running child's pid")
 
 
