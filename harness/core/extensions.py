@@ -42,16 +42,12 @@ _FIELDS = ("check", "title", "meaning", "source")
 @functools.cache
 def vocabulary() -> Dict[str, Dict[str, str]]:
     """``{name: {"check", "title", "meaning", "source"}}``, in file order."""
-    import sys
     from importlib import resources
 
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python < 3.11
-        import tomli as tomllib
+    from harness.core import tomlfile
 
     text = resources.files(__package__ or "harness.core").joinpath("extensions.toml").read_text(encoding="utf-8")
-    data = tomllib.loads(text)
+    data = tomlfile.loads(text)
     for name, entry in data.items():
         missing = [field for field in _FIELDS if not str(entry.get(field, "")).strip()]
         if missing:

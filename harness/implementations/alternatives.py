@@ -56,6 +56,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from harness.core import tomlfile
 from harness.core.outcomes import raw_outcome
 from harness.results import records as records_module
 
@@ -183,13 +184,9 @@ _NOTE_KEYS = ("implementation", "id", "reason", "variant", "python_implementatio
 
 def load_notes(path: Path) -> List[Note]:
     """The ``[[note]]`` entries of ``path`` (see :data:`DEFAULT_NOTES`)."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.9/3.10
-        import tomli as tomllib
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        data = tomlfile.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomlfile.TOMLDecodeError) as exc:
         raise NotesError(f"{path}: {exc}") from None
     notes = []
     for index, raw in enumerate(data.get("note", [])):

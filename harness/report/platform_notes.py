@@ -60,6 +60,8 @@ import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from harness.core import tomlfile
+
 #: OS names used as keys in ``expect``; fingerprints and callers may use aliases.
 OSES = ("linux", "windows", "macos", "freebsd")
 
@@ -87,12 +89,7 @@ class KnowledgeError(Exception):
 
 
 def _read_toml(path: Path) -> dict:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - 3.9/3.10
-        import tomli as tomllib
-    with open(path, "rb") as handle:
-        return tomllib.load(handle)
+    return tomlfile.load(path)
 
 
 def issue_url(issue_id: str) -> str:

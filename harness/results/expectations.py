@@ -77,16 +77,11 @@ import dataclasses
 import json
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, NoReturn, Optional, Sequence, Tuple, Union
 
+from harness.core import tomlfile
 from harness.core.outcomes import EXPECTABLE, Outcome, raw_outcome
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10
-    import tomli as tomllib
 
 TODO_REASON = "TODO: explain"
 
@@ -375,8 +370,8 @@ def loads(text: str, source: Union[str, os.PathLike] = "<memory>") -> Expectatio
     """Parse expectations from TOML ``text`` (``source`` names it in errors)."""
     source = str(source)
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = tomlfile.loads(text)
+    except tomlfile.TOMLDecodeError as exc:
         message = str(exc)
         match = re.search(r"\(at line (\d+), column (\d+)\)", message)
         line = int(match.group(1)) if match else getattr(exc, "lineno", None)

@@ -34,6 +34,8 @@ import os
 import sys
 from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Tuple
 
+from harness.core import tomlfile
+
 ENV_VAR = "SSCONFORM_OS_SHAPE"
 _REEXEC_VAR = "SSCONFORM_OS_SHAPE_RESTARTED"
 
@@ -55,16 +57,6 @@ def available() -> List[str]:
     return sorted(name[:-5] for name in os.listdir(HERE) if name.endswith(".toml"))
 
 
-def _toml() -> Any:
-    if sys.version_info >= (3, 11):
-        import tomllib
-
-        return tomllib
-    import tomli
-
-    return tomli
-
-
 def _version(text: str) -> Tuple[int, ...]:
     return tuple(int(part) for part in str(text).split("."))
 
@@ -75,7 +67,7 @@ def load(name: str) -> Dict[str, Any]:
         raise ShapeError(f"unknown OS shape {name!r}; known: {', '.join(available())}")
     path = os.path.join(HERE, name + ".toml")
     with open(path, "rb") as handle:
-        data = _toml().load(handle)
+        data = tomlfile.tomllib.load(handle)
     from harness.shapes.shims import KINDS
 
     for shim in data.get("shim", []):
