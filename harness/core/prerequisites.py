@@ -81,68 +81,74 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 #: names the file shared by the processes of one run (see the module docstring)
 ENV_VAR = "SSCONFORM_LATCH_FILE"
 
-#: behaviour -> (the check that owns it, what it is, in words)
+#: how a finding of a behaviour may be keyed (see owners.toml's header); at most one per entry
+_KEYINGS = ("serving_need", "family_need", "error_path", "handler_argument", "kind_serves")
+
+
+def _registry() -> Dict[str, Dict[str, Any]]:
+    """The entries of ``owners.toml`` (package data, next to this module), in file order,
+    checked: an owner that is a check ID, words for the behaviour, at most one keying."""
+    import re
+    from importlib import resources
+
+    from harness.core import tomlfile
+
+    text = resources.files(__package__ or "harness.core").joinpath("owners.toml").read_text(encoding="utf-8")
+    entries = tomlfile.loads(text)
+    for name, entry in entries.items():
+        problems = []
+        if not re.fullmatch(r"[A-Z]+-\d{3}", str(entry.get("owner", ""))):
+            problems.append(f"owner {entry.get('owner')!r} is not a check ID")
+        if not str(entry.get("behaviour", "")).strip():
+            problems.append("no behaviour")
+        unknown = set(entry) - {"owner", "behaviour", "why", "run_wide"} - set(_KEYINGS)
+        if unknown:
+            problems.append(f"unknown fields {sorted(unknown)}")
+        if sum(key in entry for key in _KEYINGS) > 1:
+            problems.append("more than one keying")
+        if problems:
+            raise ValueError(f"harness/core/owners.toml: [{name}]: {'; '.join(problems)}")
+    return entries
+
+
+_ENTRIES = _registry()
+
+#: behaviour -> (the check that owns it, what it is, in words): ``owners.toml``
 OWNERS: Dict[str, Tuple[str, str]] = {
-    "serve_forever_waits": ("SERVE-007", "serve_forever() reaches its selector and serves"),
-    "shutdown_returns": ("SHUTDOWN-001", "shutdown() stops serve_forever() and returns"),
-    "loop_stops": ("SHUTDOWN-001", "serve_forever() returns once shutdown() was called"),
-    "core_names": ("API-001", "the classes every platform provides exist"),
-    "forking_names": ("API-002", "the Forking* classes exist where os.fork does"),
-    "unix_names": ("API-003", "the Unix* classes exist where AF_UNIX does"),
-}
+    name: (entry["owner"], " ".join(entry["behaviour"].split())) for name, entry in _ENTRIES.items()}
 
-#: behaviours found by :mod:`harness.serving.prerequisite_probes`: a function that does not return
-OWNERS.update({
-    "constructor_returns": ("BIND-001", "a server's constructor (server_bind(), server_activate()) returns"),
-    "server_close_returns": ("BIND-015", "server_close() returns"),
-    "get_request_returns": ("PIPELINE-013", "get_request() returns a pending connection"),
-    "handler_returns": ("HANDLER-001", "BaseRequestHandler.__init__ runs setup(), handle(), finish() and returns"),
-    "handle_request_returns": ("SERVE-001", "handle_request() returns after self.timeout"),
-    "serve_forever_runs": ("SERVE-007", "serve_forever() keeps serving through idle iterations"),
-    # not hangs: a shape every check of a family relies on (harness.serving.prerequisite_probes)
-    "datagram_request": ("PIPELINE-013", "a datagram server's request is (data, socket)"),
-    "threading_spawns": ("THREADING-001", "ThreadingMixIn.process_request() runs the handler in a new thread"),
-    # slow-hang: every check that sends a datagram server several datagrams at once waits out its
-    # budget for the replies to the ones a get_request() that drains the socket dropped
-    # slow-hang: a cap on handler threads makes every check that holds handlers or runs a swarm wait
-    # out its budget (threading_capped: CONCURRENCY-002 45 s each, slots leaked into later checks)
-    "threading_unbounded": ("THREADING-010", "ThreadingMixIn has no cap on concurrent handler threads"),
-    "datagrams_each_served": ("UDP-009", "UDPServer.get_request() takes one pending datagram at a time, so "
-                                         "each is a request of its own"),
-})
+#: behaviour -> the functions (resolved on the implementation's class) a finding is keyed by:
+#: see :func:`serving_needs`
+SERVING_NEEDS: Dict[str, Tuple[str, ...]] = {
+    name: tuple(entry["serving_need"]) for name, entry in _ENTRIES.items() if "serving_need" in entry}
 
-#: behaviours found by serving requests through serve_forever() (prerequisite_probes): a request
-#: that never ends, or a datagram request whose end closes the shared socket, makes every later
-#: request of a server with the same request-ending functions wait out its budget
-OWNERS.update({
-    "request_ends": ("PIPELINE-002", "a served TCP request is shut down and closed after the handler, "
-                                     "so the client reads EOF"),
-    "datagram_socket_survives": ("UDP-004", "ending a datagram request leaves the shared server socket open"),
-    # not a request: every client of a server finds it at server_address
-    "address_bound": ("BIND-004", "server_bind() stores the bound address (port 0 becomes the real port)"),
-})
+#: behaviour -> (the class every server of the family has in its MRO, the function of it the
+#: finding is keyed by): see :func:`family_needs`
+FAMILY_NEEDS: Dict[str, Tuple[str, str]] = {
+    name: (entry["family_need"][0], entry["family_need"][1]) for name, entry in _ENTRIES.items()
+    if "family_need" in entry}
 
-# prec-conc: a request that ends with a reset (an abortive close) instead of EOF.  Not a
-# serving need (loops are not refused: a check that never reads to EOF still runs), but a
-# harness client that reads a reply to EOF cannot tell the reply from the reset: see
-# :func:`_abortive_close_client`
-OWNERS.update({
-    "request_ends_gracefully": ("PIPELINE-002", "a served TCP request is shut down and closed after the "
-                                                "handler, so the client reads EOF, not a reset"),
-    # a handler that raised: its request must still end (stdlib: shutdown_request in a finally)
-    "request_ends_after_error": ("PIPELINE-005", "a request whose handler raised goes to handle_error() and "
-                                                 "is then shut down, so the client reads EOF"),
-    "thread_request_ends_after_error": ("THREADING-004", "a request whose handler raised in its thread is "
-                                                         "still shut down, so the client reads EOF"),
-    # run-wide (see judged_broken_prerequisite): a loop that a handler's error ends
-    "loop_survives_handler_error": ("PIPELINE-005", "an Exception in the handler goes to handle_error() "
-                                                    "and serve_forever() goes on serving"),
-    # every request of every server runs BaseRequestHandler.__init__: a lifecycle that skips
-    # or repeats a step breaks the harness's recording handlers, so servers are refused
-    # (build_server) instead of each check waiting for a step that never comes
-    "handler_lifecycle": ("HANDLER-001", "BaseRequestHandler.__init__ calls setup(), handle(), then finish(), "
-                                         "once each"),
-})
+#: what a handler's Exception reaches (found by the probes' error path): behaviour -> the functions
+#: of that path a finding is keyed by (resolved on the implementation's class, so ThreadingMixIn's
+#: own path is apart from BaseServer's).  Not a refusal of loops, unlike :data:`SERVING_NEEDS`: only
+#: a check whose verdict reads what handle_error() was given consults it (:func:`error_reporting`)
+ERROR_REPORTING: Dict[str, Tuple[str, ...]] = {
+    name: tuple(entry["error_path"]) for name, entry in _ENTRIES.items() if "error_path" in entry}
+
+#: what a handler is given (found by the probes' served requests): behaviour -> the functions a
+#: finding is keyed by, as :data:`ERROR_REPORTING`; consulted by :func:`handler_arguments`
+HANDLER_ARGUMENTS: Dict[str, Tuple[str, ...]] = {
+    name: tuple(entry["handler_argument"]) for name, entry in _ENTRIES.items() if "handler_argument" in entry}
+
+#: a Unix server kind that does not serve where its inet sibling does (the probes serve one request
+#: through each plain class): behaviour -> the class; every later loop of a class with it in its
+#: MRO is refused (:func:`kind_serves`)
+KIND_SERVES: Dict[str, str] = {
+    name: entry["kind_serves"] for name, entry in _ENTRIES.items() if "kind_serves" in entry}
+
+#: findings that no check can be judged without: while one is found, any other failure of a check
+#: is graded PRECONDITION_FAILED naming its owner (:func:`judged_broken_prerequisite`), in this order
+RUN_WIDE: Tuple[str, ...] = tuple(name for name, entry in _ENTRIES.items() if entry.get("run_wide"))
 
 
 #: The methods the documentation gives every server (BaseServer's interface), which API-020
@@ -152,66 +158,6 @@ DOCUMENTED_SERVER_METHODS: Tuple[str, ...] = (
     "finish_request", "get_request", "handle_error", "handle_timeout", "process_request",
     "server_activate", "server_bind", "verify_request", "shutdown_request", "close_request",
 )
-#: a documented method missing: the loop or a request calls it, so any check may meet its
-#: absence (an AttributeError out of the implementation's own code, a loop that dies)
-OWNERS["documented_methods"] = ("API-020", "TCPServer has every documented BaseServer method")
-#: a server whose server_close() leaves a descriptor it opened (its fileno() a duplicate, a socket
-#: of its own): every check's teardown leak check would fail for that one defect
-OWNERS["close_releases"] = ("SHUTDOWN-008", "server_close() closes the listening socket and leaves no "
-                                            "descriptor the server opened")
-
-
-# coll-handler: a premise of a check's own verdict that another check owns.  The check observes
-# it in its own run, after its own verdicts held, and calls premise(): PRECONDITION_FAILED naming
-# the owner, instead of a FAIL for a behaviour the check does not judge
-OWNERS.update({
-    "write_returns_count": ("HANDLER-006", "with wbufsize 0, wfile.write() returns the number of bytes "
-                                           "written"),
-    "wfile_buffered": ("HANDLER-008", "with wbufsize != 0, wfile buffers writes until finish() flushes them"),
-    "base_exception_propagates": ("PIPELINE-009", "a handler's SystemExit propagates out of serve_forever()"),
-    # run-wide (RUN_WIDE): a server that closes its listening socket when a handler raised refuses
-    # every later client, whichever check's handler raised or whose client vanished
-    "server_survives_handler_error": ("PIPELINE-006", "after a handler exception the listening socket "
-                                                      "stays open and the next request is served"),
-    # run-wide: a client that resets during its handler ends the loop, or leaves its request open
-    "vanished_client_survived": ("DISCONNECT-002", "the server survives a client that vanishes: its request "
-                                                   "is ended and closed, and serve_forever goes on"),
-    "plain_handler_in_loop": ("CONCURRENCY-001", "a plain server runs each handler in its loop's thread, "
-                                                 "one request at a time"),
-})
-
-
-#: coll-handler: what a handler's Exception reaches (found by the probes' error path): behaviour ->
-#: the functions of that path a finding is keyed by (resolved on the implementation's class, so
-#: ThreadingMixIn's own path is apart from BaseServer's).  Not a refusal of loops, unlike
-#: :data:`SERVING_NEEDS`: only a check whose verdict reads what handle_error() was given consults it
-#: (:func:`error_reporting`)
-ERROR_REPORTING: Dict[str, Tuple[str, ...]] = {
-    "handle_error_sees_exception": ("_handle_request_noblock", "process_request", "handle_error"),
-    "thread_error_to_handle_error": ("process_request", "process_request_thread", "handle_error"),
-}
-OWNERS.update({
-    "handle_error_sees_exception": ("PIPELINE-015", "handle_error() runs while the handler's exception is "
-                                                    "being handled, so sys.exc_info() is that exception"),
-    "thread_error_to_handle_error": ("THREADING-004", "an Exception in a handler thread goes to handle_error() "
-                                                      "in that thread"),
-})
-
-
-#: coll-handler: what a handler is given (found by the probes' served requests): behaviour -> the
-#: functions a finding is keyed by, as :data:`ERROR_REPORTING`; consulted by :func:`handler_arguments`
-HANDLER_ARGUMENTS: Dict[str, Tuple[str, ...]] = {
-    "handler_gets_server": ("finish_request",),
-    "client_address_is_peer": ("get_request",),
-    "request_reads_eof": ("get_request",),
-}
-OWNERS.update({
-    "handler_gets_server": ("PIPELINE-014", "the handler gets request, client_address and server: the server "
-                                            "is the server instance"),
-    "client_address_is_peer": ("PIPELINE-013", "get_request(): TCP returns (accepted socket, client address)"),
-    "request_reads_eof": ("TUTORIAL-002", "a handler that reads until recv returns b'' ends cleanly when the "
-                                          "client closes normally"),
-})
 
 
 def error_key(cls: type, behaviour: str) -> Tuple[str, ...]:
@@ -248,54 +194,6 @@ def premise(behaviour: str, holds: bool, detail: str) -> None:
     owns) unless it ``holds`` in the check's own observation (``detail``: what was seen)."""
     if not holds:
         raise PreconditionFailed(behaviour, detail)
-
-
-#: slow-serve: an idle serve_forever() that never calls service_actions() (found by the idle-loop
-#: probe); the forking lab, which stops on stdin from that hook, is then stopped by its signal at once
-OWNERS["service_actions_idle"] = ("SERVE-005", "serve_forever() calls service_actions() after each idle "
-                                               "poll_interval")
-
-
-#: coll-bind: a check that binds and activates a server itself needs the constructor to leave it
-#: unbound when asked (conformance.tools.lab: the OS refuses a second bind)
-OWNERS["construction_unbound"] = ("BIND-002", "with bind_and_activate=False the constructor leaves the "
-                                              "socket unbound (no server_bind(), no server_activate())")
-
-#: coll-bind: the selector watches what fileno() gives; a check that places the listening socket on a
-#: descriptor of its choice (SERVE-015, above FD_SETSIZE) cannot judge the loop when that is another one
-OWNERS["fileno_is_socket"] = ("BIND-016", "fileno() returns the listening socket's descriptor")
-
-#: coll-bind: checks connect several clients before the loop accepts (SERVE-006's pending requests,
-#: CONCURRENCY-001's queued clients, held clients of a threading server that has not accepted yet):
-#: a backlog shorter than request_queue_size makes their connect() time out (TCP: the SYN is dropped)
-#: or fail with EAGAIN (AF_UNIX)
-OWNERS["backlog_holds"] = ("BIND-018", "at least request_queue_size connections complete before accept()")
-
-#: coll-bind: a constructor whose server_bind()/server_activate() failed and that kept its socket open:
-#: a check that meets such a failure (UNIX-005 binds a live path on purpose) then finds the socket in
-#: its teardown's leak check
-OWNERS["failed_construction_closes"] = ("BIND-014", "if server_bind() or server_activate() raises, __init__ "
-                                                    "calls server_close() (the socket is closed) and re-raises")
-
-#: coll-bind: a check that needs a stale socket path (a closed server's) cannot make one when
-#: server_close() unlinks it
-OWNERS["close_keeps_path"] = ("UNIX-004", "UnixStreamServer/UnixDatagramServer.server_close() does not "
-                                          "unlink the socket path")
-
-#: coll-bind: a stream server whose first request's end leaves no listener for the next client (a
-#: shutdown_request() that closes self.socket): every check with a second client, and every
-#: teardown that wakes the loop, meets it; serving_needs() refuses the loops it was found in
-OWNERS["serves_again"] = ("SERVE-007", "serve_forever() handles requests until shutdown(): the listening "
-                                       "socket outlives a request, and the next client is served")
-
-
-#: prec-conc: findings that no check can be judged without: a handler lifecycle that skips a
-#: step (every request runs it), a loop that the first handler error ends (a client that
-#: vanishes, a check's handler that raises on purpose, each ends the loop the check serves
-#: with).  While one is found, any other failure of a check is graded PRECONDITION_FAILED
-#: naming its owner (:func:`judged_broken_prerequisite`).
-RUN_WIDE: Tuple[str, ...] = ("handler_lifecycle", "loop_survives_handler_error", "documented_methods",
-                              "server_survives_handler_error", "vanished_client_survived")  # coll-handler
 
 
 # slow-serve: a loop that died under a run-wide finding ends its check at once
@@ -344,44 +242,6 @@ def handler_needs(handler: Any) -> Optional[PreconditionFailed]:
     key = handler_key(handler)
     found = LATCH.get("handler_lifecycle", key) if key is not None else None
     return PreconditionFailed("handler_lifecycle", found) if found is not None else None
-#: prec-bind: a Unix server kind that does not serve where its inet sibling does (the probes serve
-#: one request through each plain class): the check that serves that kind plainly owns it, and
-#: every later loop of a class with it in its MRO is refused (:func:`kind_serves`)
-KIND_SERVES: Dict[str, str] = {
-    "unix_stream_serves": "UnixStreamServer",
-    "unix_datagram_serves": "UnixDatagramServer",
-}
-OWNERS.update({
-    "unix_stream_serves": ("UNIX-001", "a plain UnixStreamServer serves a stream client where TCPServer does"),
-    "unix_datagram_serves": ("UNIX-002", "a plain UnixDatagramServer answers a bound datagram client where "
-                                         "UDPServer does"),
-})
-
-
-#: prec-bind: a scenario that waits for the request's end (harness.clients.disconnect) names the
-#: owner when the handler finished and shutdown_request() never ran
-OWNERS["request_shut_down"] = ("PIPELINE-012", "process_request() calls finish_request(), then shutdown_request()")
-#: prec-bind: a check whose own verdict needs several forked handlers at once (FORKING-002 to
-#: reach its max_children limit) names the owner when they never overlap
-OWNERS["forking_overlaps"] = ("FORKING-001", "ForkingMixIn handles each request in a new child; handlers run "
-                                             "concurrently")
-#: lead: FORKING-014 judges the collect_children() that runs after a child was reaped elsewhere;
-#: a loop that never calls it (no reaping while serving) is FORKING-003's defect
-OWNERS["children_reaped"] = ("FORKING-003", "finished children are reaped while serving (collect_children)")
-#: slow-hang: a check whose own verdict is about the children active_children names (reaping,
-#: server_close() waiting for them, a child reaped elsewhere) names the owner when it never named any
-OWNERS["children_tracked"] = ("FORKING-012", "active_children is a set holding each running child's pid")
-
-
-#: coll-server: a check of server_close()'s joining (THREADING-006) judges the threads it is given:
-#: a handler thread whose daemon flag is not daemon_threads is rightly not joined
-OWNERS["handler_daemon_flag"] = ("THREADING-001", "a ThreadingMixIn handler thread's daemon flag is "
-                                                  "the server's daemon_threads")
-
-
-#: coll-server: CONCURRENCY-004's replies (the queued datagrams, the swarm) need every client answered
-OWNERS["datagrams_answered"] = ("UDP-009", "a datagram server answers the datagrams of several clients, "
-                                           "each reply reaching its sender")
 
 
 def needs_overlap(behaviour: str, holding: int, wanted: int) -> None:
@@ -403,37 +263,6 @@ def kind_serves(cls: type) -> Optional[PreconditionFailed]:
                 return PreconditionFailed(behaviour, found)
     return None
 
-
-# prec-serve: a loop whose selector is asked for a longer timeout than its poll_interval
-# (harness.serving.servers.LoopCounter sees the call's arguments): a check that needs N of its
-# iterations within a budget cannot have them
-OWNERS.update({
-    "poll_interval_kept": ("SERVE-008", "serve_forever(poll_interval) waits at most poll_interval "
-                                        "in its selector"),
-})
-
-#: behaviour above -> the functions (resolved on the implementation's class) a finding is keyed by:
-#: see :func:`serving_needs`
-SERVING_NEEDS: Dict[str, Tuple[str, ...]] = {
-    "request_ends": ("process_request", "shutdown_request", "close_request"),
-    "datagram_socket_survives": ("shutdown_request", "close_request"),
-    "address_bound": ("server_bind",),  # keyed by the address family too: AF_UNIX has no port
-    # prec-conc: the error path of a request (found by a handler that raises)
-    "request_ends_after_error": ("process_request", "handle_error", "shutdown_request", "close_request"),
-    # not shutdown_request(): a datagram Threading* server shares the thread's error path
-    "thread_request_ends_after_error": ("process_request", "process_request_thread", "handle_error"),
-    # coll-bind: ending a request closed the listening socket (or the next client was refused)
-    "serves_again": ("process_request", "shutdown_request", "close_request"),
-}
-
-#: behaviour above -> (the class every server of the family has in its MRO, the
-#: function of it the finding is keyed by): see :func:`family_needs`
-FAMILY_NEEDS: Dict[str, Tuple[str, str]] = {
-    "datagram_request": ("UDPServer", "get_request"),
-    "threading_spawns": ("ThreadingMixIn", "process_request"),
-    "datagrams_each_served": ("UDPServer", "get_request"),  # slow-hang
-    "threading_unbounded": ("ThreadingMixIn", "process_request"),  # slow-hang
-}
 
 #: server class (the base of a Threading*/Forking* class) -> the check whose
 #: body constructs it directly, so it owns "the class constructs on a fresh address"
@@ -1019,11 +848,6 @@ def forked_handler_needs(server_class: str = "") -> Optional[PreconditionFailed]
         if behaviour == "handler_returns":
             return PreconditionFailed(behaviour, f"a handler is known not to return ({detail})", timed_out=True)
     return forked_request_needs(server_class)
-
-
-#: coll-server: found by the forking servers themselves (harness.serving.servers._watch_forked_requests)
-OWNERS["forked_request_kept_open"] = ("FORKING-006", "the forking parent only closes the request it "
-                                                     "handed to a child (no shutdown_request())")
 
 
 def forked_request_needs(server_class: str) -> Optional[PreconditionFailed]:

@@ -779,3 +779,25 @@ def test_the_lab_of_a_loop_that_oversleeps_is_stopped_by_signal_and_still_tears_
     assert lab.killed is None, "stopped by its own teardown, not killed"
     assert teardown.get("event") == "teardown" and teardown.get("error") is None and teardown.get("close_error") is None
     assert teardown.get("active_children") == [], "server_close() reaped the handler's child"
+
+
+def test_every_owner_in_the_data_file_is_a_check_of_the_suite(tmp_path, monkeypatch):
+    """owners.toml names checks by ID: each must be a check the suite defines (in the file its area
+    maps to), or a PRECONDITION_FAILED would name a check no one can run; and a malformed entry is
+    refused when the module loads, not when a finding is first graded."""
+    root = Path(__file__).resolve().parents[2] / "conformance" / "checks"
+    for behaviour, (owner, words) in prerequisites.OWNERS.items():
+        area = owner.split("-")[0].lower()
+        source = (root / f"test_{area}.py").read_text(encoding="utf-8")
+        assert f'@check("{owner}"' in source, f"owners.toml: [{behaviour}] names {owner}, which test_{area}.py lacks"
+        assert words.strip(), behaviour
+    assert prerequisites.RUN_WIDE[0] == "handler_lifecycle" and len(prerequisites.RUN_WIDE) == 5
+    bad = tmp_path / "harness" / "core"
+    bad.mkdir(parents=True)
+    (bad / "__init__.py").write_text("")
+    (bad / "owners.toml").write_text('[x]\nowner = "SERVE-7"\nbehaviour = "b"\nserving_need = ["a"]\nfamily_need = ["A", "b"]\n')
+    from importlib import resources
+
+    monkeypatch.setattr(resources, "files", lambda package: bad)
+    with pytest.raises(ValueError, match=r"\[x\]: owner 'SERVE-7' is not a check ID; more than one keying"):
+        prerequisites._registry()
