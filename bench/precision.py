@@ -28,7 +28,14 @@ the run record:
 
 Each row also lists the run's five slowest checks (from the record's
 durations): where a run spends its time is the first question about a slow
-one.
+one, and the machine's one-minute load average when the run started
+(``os.getloadavg()``).  The summary gives their range and the commit measured.
+Measure on an otherwise idle machine: interleaving corrects a slow drift of
+load, not other jobs that come and go within a run.  This kit measured it:
+idle, ``--jobs 2`` gave the ratios ``--jobs 1`` gave (1.01 / 1.17 / 2.91 vs
+1.00 / 1.18 / 3.00 for three implementations, 317b25b), while at load 3-14
+(other engineers' test runs, 4a9dc26) runs of the same code took up to 2x
+their idle time against clean runs that happened to be spared.
 
 The summary gives, over all implementations, the median and maximum of both
 figures, the share with 0 collateral failures, and the share within twice the
@@ -143,6 +150,24 @@ def run_suite(impl: Path, bound: float) -> Dict[str, Any]:
         records = [p for p in Path(out).glob("*.json")]
         checks = json.loads(records[0].read_text(encoding="utf-8"))["checks"] if records else []
     return {"wall": bound if hit_bound else wall, "hit_bound": hit_bound, "checks": checks}
+
+
+def _load() -> Optional[float]:
+    """The one-minute load average now (None where the OS has none: Windows)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def _commit() -> Optional[str]:
+    """The commit measured (None outside a git checkout)."""
+    try:
+        found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=str(ROOT), capture_output=True,
+                               text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return found.stdout.strip() or None
 
 
 def _kill_group(pid: int) -> None:
@@ -290,10 +315,11 @@ def _measure(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     def clean_run(_: Any = None) -> None:
         start = time.monotonic() - origin
+        load = _load()
         run = run_suite(CONTROL, 3600.0)
         bad = [c["id"] for c in run["checks"] if c["outcome"] in BAD]
         with done:
-            cleans.append({"wall": run["wall"], "mid": start + run["wall"] / 2, "bad": bad})
+            cleans.append({"wall": run["wall"], "mid": start + run["wall"] / 2, "bad": bad, "load": load})
             done.notify_all()
         print(f"clean run: {run['wall']:.1f}s; bad outcomes: {bad or 'none'}", file=sys.stderr)
 
@@ -301,13 +327,14 @@ def _measure(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         with done:  # the bound is set from the clean runs so far (the first one always exists)
             bound = nearest_clean(time.monotonic() - origin, cleans, args.clean_near) * args.bound_ratio
         start = time.monotonic() - origin
+        load = _load()
         run = run_suite(path, bound)
         verdict = judge(declared(path) or {}, run["checks"])
         if not run["checks"]:
             verdict["collateral"] = ["(no record: the run was killed at its bound)"]
         slowest = sorted(run["checks"], key=lambda c: -c.get("duration", 0.0))[:5]
         row = {"impl": path.name, "wall": round(run["wall"], 2), "mid": start + run["wall"] / 2,
-               "hit_bound": run["hit_bound"], "checks": len(run["checks"]), **verdict,
+               "hit_bound": run["hit_bound"], "checks": len(run["checks"]), "load": load, **verdict,
                "slowest": [f"{c['id']}" + (f"[{c['variant']}]" if c["variant"] else "")
                            + f"={c['outcome']} {c.get('duration', 0.0):.1f}s" for c in slowest]}
         print(f"{path.name}: {len(verdict['collateral'])} collateral, {row['wall']:.1f}s"
@@ -330,6 +357,7 @@ def _measure(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         row["clean_near"] = round(near, 2)
         row["ratio"] = round(row["wall"] / near, 3)
     print(f"clean runs: {[round(run['wall'], 1) for run in cleans]}", file=sys.stderr)
+    loads = [entry["load"] for entry in rows + cleans if entry.get("load") is not None]
     summary = {
         **summarize(rows),
         "lane": args.lane,
@@ -340,6 +368,8 @@ def _measure(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "clean_near": args.clean_near,
         "jobs": args.jobs,
         "sample": args.sample,
+        "commit": _commit(),
+        "load_range": [min(loads), max(loads)] if loads else None,
     }
     print(json.dumps(summary, indent=1), file=sys.stderr)
     if args.json:
