@@ -40,7 +40,7 @@ import socket
 import struct
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from harness.core import addresses, prerequisites, timeouts
 from harness.core.capabilities import caps
@@ -548,7 +548,11 @@ def _probe_threading(module: Any, findings: Dict[str, str]) -> None:
             server.process_request(*accepted)
 
         _bounded("handler_returns", module, "ThreadingTCPServer.process_request()", process, findings)
-        if done.wait(timeouts.short()) and ran.get("thread") == caller.get("thread"):
+        # decided at once: a handler run in the calling thread ran within process(), so it has
+        # run by now; one that has not is in another thread (or never runs: process_request()
+        # failed before starting it, which THREADING-001 judges): either way not this finding
+        # (waiting for it cost threading_close_requires_requests 5 s)
+        if done.is_set() and ran.get("thread") == caller.get("thread"):
             detail = "ThreadingTCPServer.process_request() ran the handler in the calling thread"
             LATCH.set("threading_spawns", family_key(cls, "threading_spawns") or (), detail)
             findings["threading_spawns"] = detail
@@ -650,14 +654,17 @@ def _probe_threading_unbounded(module: Any, findings: Dict[str, str]) -> None:
 
 
 def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None,
-              payload: bytes = b"probe", loop: Optional[threading.Thread] = None) -> Dict[str, Any]:
+              payload: bytes = b"probe", loop: Optional[threading.Thread] = None,
+              settled: Optional[Callable[[], Optional[str]]] = None) -> Dict[str, Any]:
     """One request to ``server``: ``{"data", "eof", "waited", "error"}`` (stream: connect, send,
     SHUT_WR, read to EOF; datagram: one datagram, one reply), each bounded by ``short()``.
     ``waited``: the budget ran out (a reset, an abortive close, is an end, judged by the checks
     that own it).  ``unix_dir``: an AF_UNIX client (a datagram one bound in that directory).
     ``loop``: the serving thread; the wait for a stream's end stops when it died (slow-serve: a
     loop that a handler's error ended leaves the request open, and the wait for its EOF cost
-    every such run ``short()``): ``{"loop_died": True}``."""
+    every such run ``short()``): ``{"loop_died": True}``.  ``settled``: says (a description)
+    when the server is certainly done with the request yet left it open, so no EOF can come
+    (:func:`_left_open`); the wait then ends at once, ``waited`` with ``{"settled": what}``."""
     kind = socket.SOCK_DGRAM if dgram else socket.SOCK_STREAM
     got: Dict[str, Any] = {"data": b"", "eof": False, "waited": False, "error": None, "reset": False}
     deadline = timeouts.Deadline(timeouts.short(), "the probe's reply")
@@ -675,9 +682,13 @@ def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None,
             client.sendall(payload)
             client.shutdown(socket.SHUT_WR)
             for _ in range(64):  # bounded: the reply is 5 bytes
-                chunk = _recv_while(client, deadline, loop)
+                chunk = _recv_while(client, deadline, loop, settled)
                 if chunk is None:
                     got["loop_died"] = True
+                    break
+                if isinstance(chunk, str):  # the server is done with the request and left it open
+                    got["waited"] = True
+                    got["settled"] = chunk
                     break
                 if not chunk:
                     got["eof"] = True
@@ -693,20 +704,65 @@ def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None,
     return got
 
 
-def _recv_while(client: socket.socket, deadline: timeouts.Deadline, loop: Optional[threading.Thread]) -> Any:
+def _left_open(cls: type, counter: Any, returned: List[Tuple[int, threading.Thread]],
+               kept: List[Any]) -> Optional[Callable[[], Optional[str]]]:
+    """A ``settled`` for :func:`_exchange`: the decisive observation that a request was left open.
+
+    A plain server ends a request in its loop's thread: ``process_request()`` runs the handler,
+    then ``shutdown_request()``, and only then does the loop go back to its selector.  So once
+    the probe's handler has returned (``returned`` holds the counter's waits at that moment, and
+    the handler's thread) and ``counter`` has seen the loop begin another wait, the request's end
+    has run.  A ThreadingMixIn server ends it in the handler's thread
+    (``process_request_thread()``): once that thread has ended, the end has run.  If the request
+    socket the handler was given (``kept[-1]``) is still open then (``fileno()`` is not -1:
+    nothing closed it), its client will never read EOF, and waiting out ``short()`` for it would
+    only cost the run (tutorial_keeps_connection_open, pipeline_process_request_no_shutdown: 5 s
+    each).  A request that was shut down but left open is not decided here: its EOF arrives,
+    and the read takes it.  None (wait for EOF as before) for a ForkingMixIn server, whose
+    requests end in a child."""
+    mro = {klass.__name__ for klass in getattr(cls, "__mro__", ())}
+    if "ForkingMixIn" in mro:
+        return None
+    threaded = "ThreadingMixIn" in mro
+    start = len(returned)
+
+    def settled() -> Optional[str]:
+        if len(returned) <= start or not kept:
+            return None
+        waits, thread = returned[-1]
+        if (thread.is_alive() if threaded else counter.waits <= waits):
+            return None
+        fileno = getattr(kept[-1], "fileno", None)
+        try:
+            number = fileno() if callable(fileno) else -1
+        except OSError:
+            return None
+        if number == -1:
+            return None
+        after = "its thread ended" if threaded else "serve_forever() began another wait in its selector"
+        return f"the handler returned and {after}, with the request socket still open (fileno() {number}): it was not closed"
+    return settled
+
+
+def _recv_while(client: socket.socket, deadline: timeouts.Deadline, loop: Optional[threading.Thread],
+                settled: Optional[Callable[[], Optional[str]]] = None) -> Any:
     """``client.recv(64)`` within ``deadline`` (``socket.timeout`` when it passed); None as soon
-    as ``loop`` (if given) is found dead with nothing to read, in slices of ``poll()``."""
+    as ``loop`` (if given) is found dead with nothing to read, in slices of ``poll()``; what
+    ``settled()`` says (a str) as soon as it says it and a slice then found nothing to read."""
     for _ in range(1_000_000):  # bounded by the deadline; the count only bounds the loop itself
-        if loop is None:
+        if loop is None and settled is None:
             client.settimeout(max(deadline.remaining(), 0.001))
             return client.recv(64)
-        alive = loop.is_alive()  # before the read: data sent before the loop died is still read
+        alive = loop is None or loop.is_alive()  # before the read: data sent before the loop died is still read
+        done = settled() if settled is not None else None  # likewise: an EOF sent before is still read
         client.settimeout(max(min(deadline.remaining(), timeouts.poll()), 0.001))
         try:
             return client.recv(64)
         except socket.timeout:
             if not alive:
                 return None
+            if done is not None:
+                return done
             if deadline.expired():
                 raise
     raise socket.timeout("the probe's reply")
@@ -740,12 +796,14 @@ def _noting_shutdown_request(cls: Any, ended: threading.Event) -> Callable[..., 
 
 
 def _probe_error_path(server: Any, cls: type, name: str, thread: threading.Thread,
-                      reported: Optional[List[Any]] = None) -> None:
+                      reported: Optional[List[Any]] = None,
+                      settled: Optional[Callable[[], Optional[str]]] = None) -> None:
     """A request whose handler raises still ends: the client reads EOF, and the loop serves
     the next request (prec-conc).  A request that never ends is latched, so later loops of
     the class are refused (the checks whose handlers raise on purpose would each wait out
-    their budget for it); a loop that died is latched run-wide (prerequisites.RUN_WIDE)."""
-    got = _exchange(server, False, payload=b"raise", loop=thread)
+    their budget for it); a loop that died is latched run-wide (prerequisites.RUN_WIDE).
+    ``settled``: see :func:`_left_open` (the request's end is then found without waiting)."""
+    got = _exchange(server, False, payload=b"raise", loop=thread, settled=settled)
     if got.get("loop_died"):
         LATCH.set("loop_survives_handler_error", prerequisites.function_key(server, "serve_forever"),
                   f"{name}.serve_forever() ended after a handler raised ValueError")
@@ -768,6 +826,7 @@ def _probe_error_path(server: Any, cls: type, name: str, thread: threading.Threa
     threaded = any(klass.__name__ == "ThreadingMixIn" for klass in cls.__mro__)
     behaviour = "thread_request_ends_after_error" if threaded else "request_ends_after_error"
     LATCH.set(behaviour, prerequisites.serving_key(cls, behaviour),
+              f"{name}: a request whose handler raised got no EOF: {got['settled']}" if got.get("settled") else
               f"{name}: a request whose handler raised got no EOF within {timeouts.short():.2f}s "
               f"(it was not shut down and closed)")
 
@@ -906,8 +965,19 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
     given: List[Any] = []  # coll-handler: (server, client_address, request) each handler was given
     eof_errors: List[BaseException] = []  # coll-handler: what a read at the client's end raised
 
+    # the loop's waits (a LoopCounter that counts) and, per handler that returned, the count then
+    # and its thread: see _left_open
+    counter = servers.LoopCounter(count=True)
+    returned: List[Tuple[int, threading.Thread]] = []
+
     class Echo(base):  # type: ignore[misc, valid-type]
         def handle(self) -> None:
+            try:
+                self._echo()
+            finally:
+                returned.append((counter.waits, threading.current_thread()))
+
+        def _echo(self) -> None:
             kept.append(self.request)
             given.append((self.server, self.client_address, _peer(self.request)))  # coll-handler
             if dgram:
@@ -954,7 +1024,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
     def serve() -> None:
         # slow-serve: a LoopCounter lets stop_loop wake a loop that sleeps past its poll_interval
         # (serve_poll_interval_ignored: each of these probes' loops took a whole second to stop)
-        servers.LoopCounter().install()
+        counter.install()
         try:
             server.serve_forever(poll)
         except BaseException as exc:  # the loop died: part of what the finding says
@@ -965,7 +1035,8 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
     thread = threading.Thread(target=serve, name="ssc-bounded:probe serve_forever() with requests", daemon=True)
     thread.start()
     try:
-        first = _exchange(server, dgram, unix_dir)
+        settled = None if dgram else _left_open(cls, counter, returned, kept)
+        first = _exchange(server, dgram, unix_dir, settled=settled)
         if not dgram and first["reset"] and read == [b"probe"]:  # all it was sent was read, yet a reset:
             # an abortive close (the reset may also have dropped the unread echo: not a hang,
             # later loops still run; prec-conc)
@@ -983,7 +1054,9 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
                 findings["serve_forever_runs"] = detail
             return False  # not served at all: the checks that own the request path judge it
         if not dgram and first["waited"]:
-            detail = (f"{name}: the client got the handler's reply but no EOF within {timeouts.short():.2f}s "
+            detail = (f"{name}: the client got the handler's reply but no EOF: {first['settled']}"
+                      if first.get("settled") else
+                      f"{name}: the client got the handler's reply but no EOF within {timeouts.short():.2f}s "
                       f"after the handler returned (the request was not shut down and closed)")
             LATCH.set("request_ends", prerequisites.serving_key(cls, "request_ends"), detail)
             findings["request_ends"] = detail
@@ -993,7 +1066,8 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
         if second["data"] == b"probe":
             if not dgram and unix_dir is None:
                 _probe_eof_read(cls, name, server, eof_errors)
-                _probe_error_path(server, cls, name, thread, reported)
+                _probe_error_path(server, cls, name, thread, reported,
+                                  settled=_left_open(cls, counter, returned, kept))
                 if thread.is_alive():
                     _probe_vanished_client(name, thread, vanishing, kept, vanished_in, server)
             return True
