@@ -8,6 +8,17 @@ so that a missing reply is something the check can *verify*: a broken
 implementation then ends FAIL, not TIMEOUT or ERROR.  Every step is bounded
 by the caller's budget (default ``short()``).  The raising client helpers
 are :mod:`harness.clients.bounded`.
+
+serve-dead: a caller that runs the serving loop itself may pass it as
+``loop`` (a :class:`conformance.tools.running.LoopThread` or a ``serve_forever``
+:class:`~conformance.tools.running.Background`).  The read then waits in
+``poll()`` slices, and once ``loop.ended()`` says the loop that would answer has
+ended (returned or raised, on a server that finishes each request in the loop's
+own thread) and one more whole slice brought nothing, it stops at once: nothing
+is left that could still send the reply or the EOF.  That is certain, not a
+guess from time (serve_accept_error_ends_loop waited out 5 s per check for a
+reply a dead loop could never send); the result's ``error`` says the loop
+ended.
 """
 
 from __future__ import annotations
@@ -45,20 +56,28 @@ def _never_ends(served: Any) -> None:
         raise broken
 
 
-def read_to_eof(sock: socket.socket, budget: float, served: Any = None) -> Dict[str, Any]:
+def read_to_eof(sock: socket.socket, budget: float, served: Any = None, loop: Any = None) -> Dict[str, Any]:
     """Read until EOF within ``budget``: ``{"data", "eof", "error"}``.  ``served``: the
-    server whose request this is (see :func:`_never_ends`), when the check knows it."""
+    server whose request this is (see :func:`_never_ends`), when the check knows it;
+    ``loop``: the serving loop that would answer (see the module doc)."""
     _never_ends(served)
     deadline = timeouts.Deadline(budget, "EOF from the server")
     data = bytearray()
-    for _ in range(10_000):
+    ended: Optional[str] = None
+    for _ in range(10_000 if loop is None else 100_000):
         remaining = deadline.remaining()
         if remaining <= 0:
             return {"data": bytes(data), "eof": False, "error": f"no EOF within {budget:.2f}s"}
-        sock.settimeout(remaining)
+        if loop is not None and ended is None:
+            ended = loop.ended()  # seen before the slice: whatever it sent arrives within it
+        sock.settimeout(remaining if loop is None else min(remaining, timeouts.poll()))
         try:
             chunk = sock.recv(65536)
         except socket.timeout:
+            if ended is not None:
+                return {"data": bytes(data), "eof": False, "error": f"no EOF: {ended}"}
+            if loop is not None:
+                continue
             return {"data": bytes(data), "eof": False, "error": f"no EOF within {budget:.2f}s"}
         except OSError as exc:
             _raise_if_abortive(exc)
@@ -70,8 +89,9 @@ def read_to_eof(sock: socket.socket, budget: float, served: Any = None) -> Dict[
 
 
 def try_roundtrip(address: Any, payload: bytes, family: str = "inet",
-                  budget: Optional[float] = None) -> Dict[str, Any]:
-    """Connect, send, half-close, read to EOF: ``{"data", "eof", "error"}``."""
+                  budget: Optional[float] = None, loop: Any = None) -> Dict[str, Any]:
+    """Connect, send, half-close, read to EOF: ``{"data", "eof", "error"}``; ``loop``:
+    the serving loop that would answer (see the module doc)."""
     budget = timeouts.short() if budget is None else budget
     try:
         sock = clients.connect(address, family, timeout=budget)
@@ -85,7 +105,7 @@ def try_roundtrip(address: Any, payload: bytes, family: str = "inet",
         except OSError as exc:
             _raise_if_abortive(exc)
             return {"data": b"", "eof": False, "error": f"send: {type(exc).__name__}: {exc}"}
-        return read_to_eof(sock, budget)
+        return read_to_eof(sock, budget, loop=loop)
 
 
 __all__ = ["read_to_eof", "try_roundtrip"]

@@ -45,6 +45,12 @@ the calls being observed:
 
 :func:`owned`
     Closes a server on exit (bounded).
+
+serve-dead: ``LoopThread.ended()`` and a ``serve_forever`` ``Background``'s
+``ended()`` say, once the loop has returned or raised on a server that finishes
+each request in the loop's own thread
+(:func:`harness.serving.servers.answers_in_loop`), that no reply can come from
+it any more; :mod:`conformance.tools.roundtrip` stops a reply's wait on it.
 """
 
 from __future__ import annotations
@@ -200,10 +206,39 @@ class Background:
             return
         raise timeouts.HarnessTimeout(f"{self.what} to start waiting", budget)
 
+    def ended(self) -> Optional[str]:
+        """serve-dead: why a ``serve_forever()`` run by this call cannot answer any more
+        (see the module doc); None while it may."""
+        if getattr(self.fn, "__name__", None) != "serve_forever" or not self.done.is_set():
+            return None
+        if not hasattr(self, "_ended"):  # judged once: a remote server is asked
+            self._ended = loop_ended(getattr(self.fn, "__self__", None), self.error)
+        return self._ended
+
     def elapsed(self) -> Optional[float]:
         if self.started_at is None or self.ended_at is None:
             return None
         return self.ended_at - self.started_at
+
+
+# --------------------------------------------------------------------------- serve-dead: a loop that ended
+
+
+def loop_ended(server: Any, error: Optional[BaseException]) -> Optional[str]:
+    """What a ``serve_forever()`` of ``server`` that has ended (with ``error``, or None)
+    leaves for a client waiting for its reply: the description of its end when nothing of
+    the server can answer any more (it finishes requests in the loop's thread), else None."""
+    if server is None:
+        return None
+    if remote_bench.is_remote(server):  # asked of the subject: the mix-ins' methods
+        alone = not any(remote_bench.has_attribute(server, name)
+                        for name in ("process_request_thread", "collect_children"))
+    else:
+        alone = servers.answers_in_loop(server)
+    if not alone:
+        return None
+    how = f"raised {type(error).__name__}: {error}" if error is not None else "returned"
+    return f"serve_forever() had ended ({how}) before it answered"
 
 
 # --------------------------------------------------------------------------- serving loop
@@ -261,6 +296,15 @@ class LoopThread:
 
     def returned_within(self, budget: float) -> bool:
         return self.returned.wait(budget)
+
+    def ended(self) -> Optional[str]:
+        """serve-dead: why this loop cannot answer any more (see the module doc); None
+        while it may."""
+        if not self.returned.is_set():
+            return None
+        if not hasattr(self, "_ended"):  # judged once: a remote server is asked
+            self._ended = loop_ended(self.server, self.error)
+        return self._ended
 
     @property
     def serving_ident(self) -> Optional[int]:

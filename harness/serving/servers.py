@@ -183,6 +183,20 @@ def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = N
 LOOP_CALLS = frozenset({"serve_forever", "handle_request", "_handle_request_noblock"})
 
 
+def answers_in_loop(server: Any) -> bool:
+    """serve-dead: whether ``server`` finishes each request in the thread of the loop that
+    accepted it, so that nothing of it can answer a client once that loop has ended: the
+    first class of its MRO that defines ``process_request`` is a ``BaseServer``, whose
+    ``process_request`` calls ``finish_request()`` and ``shutdown_request()`` itself
+    (https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L343-L350);
+    ``ThreadingMixIn`` and ``ForkingMixIn`` (or any other override) hand the request to a
+    thread or process that may still answer after the loop ended."""
+    for klass in type(server).__mro__:
+        if "process_request" in vars(klass):
+            return klass.__name__ == "BaseServer"
+    return False
+
+
 def run_handle_request(server: Any, budget: Optional[float] = None) -> Any:
     """``server.handle_request()`` bounded by ``budget`` (default ``short()``); PRECONDITION_FAILED
     for a listener an earlier request closed (:func:`listener_closed`)."""
