@@ -31,7 +31,7 @@ def _describe(exc: Optional[BaseException]) -> Optional[str]:
 def _serve_one(ss: Any, server: Any, payload: bytes) -> Dict[str, Any]:
     """serve_forever(poll()) in a thread, one round trip, shutdown() (bounded)."""
     loop = LoopThread(server).start()
-    reply = try_roundtrip(server.server_address, payload)
+    reply = try_roundtrip(server.server_address, payload, loop=loop)  # serve-dead: a dead loop decides
     stopped: Optional[str] = None
     if not loop.returned.is_set():
         try:
