@@ -129,11 +129,18 @@ class SpecServer:
             return not self.loop_thread.is_alive()
         return any(e.get("kind") == "server" and e.get("event") == "loop_end" for e in self.events())
 
-    def invoke(self, method: str, *args: Any, budget: Optional[float] = None) -> Call:
-        """``server.method(*args)`` in the subject, bounded; HarnessTimeout when it did not return."""
+    def invoke(self, method: str, *args: Any, budget: Optional[float] = None,
+               until: Optional[Dict[str, Any]] = None) -> Call:
+        """``server.method(*args)`` in the subject, bounded; HarnessTimeout when it did not return.
+        serve-dead: with ``until`` (``{"hook": name, "calls": n}``) the wait also ends once the
+        log holds ``n`` calls of that hook, an observation the check decides on: then the
+        :class:`Call` is not ``returned`` (and the call goes on, abandoned)."""
         budget = timeouts.short() if budget is None else budget
+        fields: Dict[str, Any] = {"until": until} if until else {}
         answer = self.backend.request("probe_invoke", budget=budget + timeouts.short(), server=self.key, method=method,
-                                      args=list(args), limit=budget)
+                                      args=list(args), limit=budget, **fields)
+        if not answer["returned"] and answer.get("decided"):
+            return Call(False, None, None, answer["duration"])
         if not answer["returned"]:
             raise HarnessTimeout(f"server.{method}() in the subject", budget)
         if answer["error"] and method in servers.LOOP_CALLS:  # slow-serve: wherever the subject lives
@@ -146,8 +153,8 @@ class SpecServer:
         exception = error.get("exception") or {}
         return f"{exception.get('exc_type')}: {exception.get('message')}"
 
-    def handle_request(self, budget: Optional[float] = None) -> Call:
-        return self.invoke("handle_request", budget=budget)
+    def handle_request(self, budget: Optional[float] = None, until: Optional[Dict[str, Any]] = None) -> Call:
+        return self.invoke("handle_request", budget=budget, until=until)
 
     def ref_call(self, ref: Any, method: str) -> Any:
         """``method()`` of the object the subject described with ``ref``; its described value."""
