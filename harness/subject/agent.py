@@ -1144,8 +1144,9 @@ def fingerprint():
 WAIT_NAMES = ("select", "poll", "control", "accept", "recvfrom", "sleep", "wait")
 
 
-def run_bounded(function, budget, name):
-    """Call ``function`` in a daemon thread; ``(returned, value, error)`` within ``budget``."""
+def run_bounded(function, budget, name, decided=None):
+    """Call ``function`` in a daemon thread; ``(returned, value, error)`` within ``budget``;
+    ``decided``: a predicate that also ends the wait (serve-dead, :func:`wait_decided`)."""
     box = {}
 
     def target():
@@ -1158,7 +1159,10 @@ def run_bounded(function, budget, name):
     thread.daemon = True
     started = now()
     thread.start()
-    thread.join(budget)
+    if decided is None:
+        thread.join(budget)
+    else:
+        wait_decided(thread, started + budget, decided)
     returned = not thread.is_alive()
     return returned, box.get("value"), box.get("error"), now() - started
 
@@ -3126,16 +3130,12 @@ def _op_probe_invoke(self, request):
     function = getattr(served.server, method)
     limit = float(request.get("limit") or BUDGETS["short"])
     until = request.get("until")
-    if until:  # serve-dead: the wait ends once the log shows what decides the check
-        returned, value, error, duration, decided = run_bounded_until(lambda: function(*args), limit, method,
-                                                                      served.log, native(until))
-    else:
-        returned, value, error, duration = run_bounded(lambda: function(*args), limit, method)
-        decided = False
+    decided = hook_calls_reached(served.log, native(until)) if until else None  # serve-dead
+    returned, value, error, duration = run_bounded(lambda: function(*args), limit, method, decided)
     answer = {"returned": returned, "value": describe_value(value, served.log, served.server),
               "error": describe_value(error, served.log) if error is not None else None, "duration": duration}
-    if until:
-        answer["decided"] = decided
+    if decided is not None:
+        answer["decided"] = not returned and decided()
     return answer
 
 
@@ -3147,36 +3147,21 @@ def _op_probe_invoke(self, request):
 # asks for); the answer's ``decided`` says that the wait ended on it.
 
 
-def run_bounded_until(function, budget, name, log, until):
-    """:func:`run_bounded`, whose wait also ends once ``log`` holds ``until["calls"]`` calls
-    of the hook ``until["hook"]``: ``(returned, value, error, duration, decided)``."""
-    box = {}
-
-    def target():
-        try:
-            box["value"] = function()
-        except BaseException as exc:
-            box["error"] = exc
-
-    def decided():
+def hook_calls_reached(log, until):
+    """A predicate: ``log`` holds ``until["calls"]`` (default 1) calls of the hook ``until["hook"]``."""
+    def reached():
         calls = [e for e in log.read() if e.get("kind") == "hook" and e.get("hook") == until.get("hook")]
         return len(calls) >= int(until.get("calls") or 1)
+    return reached
 
-    thread = threading.Thread(target=target, name="ssc-agent:" + name)
-    thread.daemon = True
-    started = now()
-    thread.start()
-    seen = False
+
+def wait_decided(thread, deadline, decided):
+    """Join ``thread`` until ``deadline`` (the agent's clock) or until ``decided()``, polled."""
     for _ in iter_bounded(MAX_ITERATIONS):
-        left = started + budget - now()
-        if left <= 0 or not thread.is_alive():
-            break
-        seen = decided()
-        if seen:
-            break
+        left = deadline - now()
+        if left <= 0 or not thread.is_alive() or decided():
+            return
         thread.join(min(left, BUDGETS["poll"]))
-    returned = not thread.is_alive()
-    return returned, box.get("value"), box.get("error"), now() - started, seen and not returned
 
 
 def _op_ref_call(self, request):
