@@ -25,7 +25,11 @@ the server process **single-threaded**: ``serve_forever`` (or a
   ``active_children``;
 * wraps ``os.waitpid`` so every reaped child is logged with its exit
   status (implementations reap with ``os.waitpid``; one that reaps some
-  other way shows up as "never reaped");
+  other way shows up as "never reaped"), and every blocking call of the
+  lab process with its start and end (``waiting``/``waited``); the thread
+  that serves logs ``serving`` first: a loop that cannot serve again before
+  a held handler ends is then seen at once
+  (:func:`conformance.tools.forking_lab.loop_stuck`);
 * stops when stdin becomes readable: ``service_actions`` (run by
   ``serve_forever`` on every loop) raises a stop exception, the way Ctrl-C
   ends a ``serve_forever`` in the documentation's examples.  A loop that

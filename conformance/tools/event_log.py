@@ -19,7 +19,7 @@ of ``observe.timeline`` (the report's concurrency timelines).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from harness.core import timeouts
 from harness.core.timeouts import HarnessTimeout
@@ -31,12 +31,15 @@ def count_events(log: EventLog, **match: Any) -> int:
     return len(instrument.select(log.read(), **match))
 
 
-def wait_count(log: EventLog, count: int, budget: Optional[float] = None, **match: Any) -> int:
-    """Wait (bounded, no raise) until ``count`` events match; return how many do."""
+def wait_count(log: EventLog, count: int, budget: Optional[float] = None,
+               until: Optional[Callable[[List[Dict[str, Any]]], Any]] = None, **match: Any) -> int:
+    """Wait (bounded, no raise) until ``count`` events match; return how many do.  fork-wait:
+    ``until`` (a function of the events) ends the wait early when true: an observation that
+    decides no more will come (e.g. :func:`conformance.tools.forking_lab.loop_stuck`)."""
     budget = timeouts.short() if budget is None else budget
     try:
-        log.wait_for(lambda events: len(instrument.select(events, **match)) >= count, budget,
-                     f"{count} events {match}")
+        log.wait_for(lambda events: len(instrument.select(events, **match)) >= count
+                     or (until is not None and bool(until(events))), budget, f"{count} events {match}")
     except HarnessTimeout:
         pass
     return count_events(log, **match)

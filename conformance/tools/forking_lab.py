@@ -10,7 +10,10 @@ through :mod:`harness.processes.supervisor` (its own session), waits
 it (at once for an implementation whose loop never noticed the request
 before), kills the whole process group if anything is left, always reaps,
 and keeps the ``teardown`` line.  The queries (:func:`calls`,
-:func:`reaped`, ...) read the lab's :class:`~harness.serving.instrument.EventLog`.
+:func:`reaped`, ...) read the lab's :class:`~harness.serving.instrument.EventLog`;
+:func:`loop_stuck` tells from it, at once, that the lab's loop cannot serve
+again before a held handler ends, so a wait for what only that loop does
+stops (fork-wait).
 """
 
 from __future__ import annotations
@@ -208,6 +211,34 @@ def children_states(events: List[Dict[str, Any]]) -> List[Optional[List[int]]]:
     return [e.get("active") for e in events if e.get("kind") == "children"]
 
 
+def loop_stuck(events: List[Dict[str, Any]]) -> Optional[str]:
+    """fork-wait: why the lab's serving thread cannot serve again before a held handler ends, else
+    None.  Decisive, so a wait for something only that thread does (accept another client, fork,
+    log ``active_children``, begin ``server_close()``) can stop at once instead of running out
+    its budget: a ``hold`` handler (which ends only when its client releases or closes it, or
+    after its own ``medium()`` timeout) that runs in the thread that serves (it handles the
+    request inline), or a blocking ``waitpid()`` of that thread (the lab logs each, with its
+    end) on a child whose handler holds.  A wait for any child (``-1``, ``0``: ``max_children``
+    reached) is no such finding.  Valid only while no held client of the check was released;
+    canonical (no pids): the text is an observation."""
+    serving = [e for e in events if e.get("kind") == "serving"]
+    if not serving:
+        return None
+    loop = (serving[0].get("pid"), serving[0].get("tid"))
+    ended = {e.get("request") for e in events
+             if e.get("kind") == "hold_timeout" or (e.get("kind") == "phase" and e.get("phase") == "handle"
+                                                    and e.get("edge") == "end")}
+    holding = [e for e in events if e.get("kind") == "hold" and e.get("request") not in ended]
+    if any((e.get("pid"), e.get("tid")) == loop for e in holding):
+        return "a held handler runs in the server's serving thread"
+    children = {e.get("pid") for e in holding} - {loop[0]}
+    done = {e.get("wait") for e in events if e.get("kind") == "waited"}
+    if any(e.get("kind") == "waiting" and (e.get("pid"), e.get("tid")) == loop and e.get("wait") not in done
+           and e.get("requested") in children for e in events):
+        return "the server's serving thread waits (waitpid) for a child whose handler holds"
+    return None
+
+
 def process_exists(pid: int) -> bool:
     """Whether ``pid`` still exists (a zombie counts: it was not reaped)."""
     from harness.processes.supervisor import pid_exists
@@ -231,5 +262,5 @@ def wait_gone(pids: List[int], budget: Optional[float] = None) -> List[int]:
     return [pid for pid in pids if process_exists(pid)]
 
 
-__all__ = ["Lab", "LabError", "calls", "children_states", "forking_lab", "handle_starts",
+__all__ = ["Lab", "LabError", "calls", "children_states", "forking_lab", "handle_starts", "loop_stuck",
            "process_exists", "process_running", "reaped", "wait_gone"]

@@ -13,7 +13,9 @@ owns that defect ("handlers run concurrently").
 runs: a run without one pays nothing): a ``ForkingTCPServer`` in a forking lab
 (:mod:`conformance.tools.forking_lab`, a process of its own: a forking server never shares a
 process with its clients) gets :data:`WANTED` clients whose ``hold`` handlers stay in
-``handle()``; if fewer than that hold at once within ``short()``, the finding is latched
+``handle()``; if fewer than that hold at once within ``short()`` (or, at once, once the lab's
+serving thread is seen unable to serve before a held handler ends:
+:func:`~conformance.tools.forking_lab.loop_stuck`), the finding is latched
 (``forking_overlaps``, shared with the run's other processes) and every check calling
 :func:`require_overlap` ends PRECONDITION_FAILED naming FORKING-001 at once, whichever runs first.
 FORKING-001 itself never calls it: it keeps its own verdict.
@@ -28,7 +30,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Dict, List, Optional, Set
 
-from conformance.tools.forking_lab import children_states, forking_lab, handle_starts
+from conformance.tools.forking_lab import children_states, forking_lab, handle_starts, loop_stuck
 from conformance.tools.held_clients import held_clients
 from harness.core import timeouts
 from harness.core.prerequisites import LATCH, PreconditionFailed
@@ -72,6 +74,22 @@ def require_children(impl: Any, tracked: bool = True) -> None:
             raise PreconditionFailed(behaviour, found)
 
 
+#: fork-wait: FORKING-003's finding that no ``collect_children()`` ran while its lab served
+REAPING = "children_reaped"
+
+
+def note_no_reaping(detail: str) -> None:
+    """fork-wait: latch what FORKING-003 (the owner) saw: its children were not reaped while
+    serving, and no ``collect_children()`` ran.  FORKING-011 and FORKING-014 then do not wait out
+    their budgets for reaping while serving (:func:`reaping_missing`)."""
+    LATCH.set(REAPING, CHILDREN_KEY, detail)
+
+
+def reaping_missing() -> Optional[str]:
+    """fork-wait: FORKING-003's finding of :func:`note_no_reaping` in this run, else None."""
+    return LATCH.get(REAPING, CHILDREN_KEY)
+
+
 def _probe_once(impl: Any) -> None:
     """Run :func:`probe` unless this process did, or another process of the run latched its
     finding (which it does after the children's: both are known then)."""
@@ -99,11 +117,12 @@ def probe(impl: Any) -> Optional[str]:
     """Hold :data:`WANTED` handlers of a ``ForkingTCPServer`` of ``impl`` in a lab; the finding
     (latched) when fewer held at once within ``short()``, else None.  What the lab saw of its
     children once stopped is latched too (:func:`children_finding`, :func:`require_children`)."""
-    started = WANTED
+    started, stuck = WANTED, None
     with contextlib.suppress(Exception):  # no finding: the checks that own it judge it
         with forking_lab(impl, "ForkingTCPServer", "hold") as lab:
             with held_clients(lab.address, "inet", WANTED, lab.log) as held:
                 started = held.started
+                stuck = loop_stuck(lab.events())  # fork-wait: what ended the wait early, if anything
                 if started == WANTED:
                     held.release_all()
             lab.stop()  # every child ended (the clients closed): the lab logged what it saw
@@ -113,10 +132,11 @@ def probe(impl: Any) -> Optional[str]:
                 LATCH.set(children.behaviour, CHILDREN_KEY, children.detail)
     if started >= WANTED:
         return None
-    detail = (f"{started} of {WANTED} held handlers of ForkingTCPServer ran at once within "
-              f"{timeouts.short():.2f}s (the probe's lab)")
+    detail = (f"{started} of {WANTED} held handlers of ForkingTCPServer ran at once "
+              + (f"({stuck})" if stuck else f"within {timeouts.short():.2f}s") + " (the probe's lab)")
     LATCH.set(BEHAVIOUR, KEY, detail)
     return detail
 
 
-__all__ = ["WANTED", "children_finding", "probe", "require_children", "require_overlap"]
+__all__ = ["REAPING", "WANTED", "children_finding", "note_no_reaping", "probe", "reaping_missing",
+           "require_children", "require_overlap"]

@@ -47,6 +47,7 @@ from harness.serving import instrument
 from harness.serving.instrument import EventLog
 
 from .event_log import wait_count
+from .forking_lab import loop_stuck
 
 #: The line a held client sends to release its ``hold`` handler (echoed back).
 RELEASE = b"release\n"
@@ -71,10 +72,16 @@ class HeldClients:
     # ----------------------------------------------------------- hold handlers
 
     def wait_holds(self, count: int, budget: Optional[float] = None) -> int:
-        """Wait (bounded, no raise) until ``count`` handlers hold; how many do."""
+        """Wait (bounded, no raise) until ``count`` handlers hold; how many do.  fork-wait: a
+        forking lab's loop seen unable to serve before a held handler ends (a handler holding
+        in its serving thread, or that thread waiting for a held child:
+        :func:`~conformance.tools.forking_lab.loop_stuck`) ends the wait at once, while none
+        was released: no other handler can start (forking_serial, concurrency_forking_waits,
+        api_collect_children_blocks waited out ``short()`` in FORKING-001/009 and the overlap
+        probe)."""
         if self.log is None:
             raise ValueError("HeldClients.wait_holds needs the handlers' event log")
-        self.started = wait_count(self.log, count, budget, kind="hold")
+        self.started = wait_count(self.log, count, budget, until=None if self.released else loop_stuck, kind="hold")
         return self.started
 
     def release(self, index: int) -> bytes:

@@ -2263,8 +2263,24 @@ def lab_serve(spec, send, proto_fd=None, load=lab_load, env=AGENT_ENV, log=None,
     original_waitpid = os.waitpid
     original_fork = os.fork
 
+    # fork-wait: every blocking waitpid() of the lab process is logged at its start and its end
+    # ("waiting"/"waited", numbered), and the thread that serves is logged ("serving", below): a
+    # check then sees at once a loop that cannot serve again before a held handler ends
+    # (conformance/tools/forking_lab.py, loop_stuck)
+    lab_process = os.getpid()
+    blocking_waits = [0]
+
     def waitpid(pid, options):
-        result = original_waitpid(pid, options)
+        wait = None
+        if not options & os.WNOHANG and os.getpid() == lab_process:
+            blocking_waits[0] += 1
+            wait = blocking_waits[0]
+            log.append(kind="waiting", requested=pid, wait=wait)
+        try:
+            result = original_waitpid(pid, options)
+        finally:
+            if wait is not None:
+                log.append(kind="waited", wait=wait)
         if result[0]:
             log.append(kind="reaped", child=result[0], requested=pid, exitcode=lab_exitcode(result[1]))
         return result
@@ -2379,6 +2395,7 @@ def lab_serve(spec, send, proto_fd=None, load=lab_load, env=AGENT_ENV, log=None,
     server = env.construct(module, class_name, base, handler, env.address(family, spec["directory"]), namespace, True)
     log_children(server)  # the state before the first fork (slow-serve: not only from service_actions)
     log.append(kind="server", event="ready")
+    log.append(kind="serving")  # fork-wait: this thread serves (loop_stuck)
     address = server.server_address
     # coll-bind: wire_address, so a bytes path arrives as bytes (it arrived as the text "b'/path'")
     send(event="ready", address=wire_address(address), pid=os.getpid(), foreign=foreign, api=list(api))

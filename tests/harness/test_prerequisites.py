@@ -714,6 +714,32 @@ def test_forked_handlers_that_overlap_are_no_finding(latch, monkeypatch):
     assert LATCH.first_of("forking_overlaps") is None and LATCH.first_of("children_tracked") is None
 
 
+@pytest.mark.skipif(not capabilities.caps().fork, reason="fork absent")
+@pytest.mark.parametrize("name, stuck", [("_control.py", None),
+                                         ("forking_serial.py", "a held handler runs in the server's serving thread"),
+                                         ("concurrency_forking_waits.py", "waits (waitpid) for a child whose handler"),
+                                         ("api_collect_children_blocks.py", "waits (waitpid) for a child whose handler")])
+def test_a_lab_loop_that_cannot_serve_before_a_held_handler_ends_is_seen_at_once(latch, name, stuck):
+    """fork-wait: a serial mix-in (the handler inline in the loop's thread, a parent waiting for
+    its child, a blocking collect_children()) is seen from the lab's log while the first handler
+    holds, and the wait for the second one ends then (it waited out short() before); a clean
+    mix-in's two handlers hold together, and its loop is never seen so."""
+    from conformance.tools.forking_lab import forking_lab, loop_stuck
+    from conformance.tools.held_clients import held_clients
+
+    with forking_lab(resolve(str(BROKEN / name)), "ForkingTCPServer", "hold") as lab:
+        with held_clients(lab.address, "inet", 2, lab.log) as held:
+            started, seen = held.started, loop_stuck(lab.events())
+            if started == 2:
+                held.release_all()
+    after = loop_stuck(lab.events())  # the lab stopped: every handler ended when its client closed
+    if stuck is None:
+        assert (started, seen, after) == (2, None, None)
+    else:
+        assert started == 1 and seen is not None and stuck in seen
+        assert after is None, "the held handlers ended when their clients closed: the loop served again"
+
+
 def test_a_read_to_eof_from_a_class_whose_requests_never_end_names_pipeline_002_at_once(latch):
     """slow-teardown: a client of a class latched ``request_ends`` does not wait out its budget
     for an EOF that never comes (tutorial_keeps_connection_open: 5 s in each of BIND-003/009/011,
