@@ -69,6 +69,13 @@ def _needs_children(lab, pids, events):
         raise found
 
 
+def _children_exited(lab, events):
+    """fork-wait: whether the handlers ran in children of the lab's server and every one of them has
+    exited (it logged all it ever will: an event is written before the process goes on)."""
+    children = [pid for pid in _handler_pids(events) if pid != lab.pid]
+    return bool(children) and not any(process_running(pid) for pid in children)
+
+
 def _count(pids):
     """How many children ``active_children`` still names: the observation compared across runs and
     versions (docs/versions.md, ``ssconform diff``) must not carry pids, which differ every run."""
@@ -284,7 +291,9 @@ def test_handle_error_runs_in_child(impl, observe):
     """handle_error runs in the handler's child process, not in the server process."""
     with forking_lab(impl, "ForkingTCPServer", "raise") as lab:
         reply = clients.roundtrip(lab.address, payload=b"")
-        wait_count(lab.log, 1, kind="call", method="handle_error")
+        # fork-wait: a handler child that exited without calling handle_error() never will
+        # (forking_child_no_handle_error waited out short() here)
+        wait_count(lab.log, 1, until=lambda evs: _children_exited(lab, evs), kind="call", method="handle_error")
         events = lab.events()
     errors = calls(events, "handle_error")
     child = _handler_pids(events)
