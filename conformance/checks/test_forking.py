@@ -41,10 +41,11 @@ from conformance.tools.forking_lab import (
 )
 from conformance.tools.forking_overlap import (
     children_finding,
-    note_no_reaping,
-    reaping_missing,
+    note_unreaped,
     require_children,
     require_overlap,
+    uncollected,
+    unreaped,
 )
 from conformance.tools.held_clients import HeldClients, held_clients
 from harness.clients import bounded as clients
@@ -170,10 +171,10 @@ def test_children_are_reaped(impl, observe):
     observe("reaped", reaped_pids)
     verify_equal("echoes", [b"r0", b"r1", b"r2"], replies)
     _needs_children(lab, pids, events)
-    if not collected and (left or not (states and states[-1] == [])):
+    if left or not (states and states[-1] == []):
         # fork-wait: found once, by the owner: FORKING-011/014 then do not wait for reaping while serving
-        note_no_reaping(f"no collect_children() ran while serving, and {len(left)} of {len(pids)} finished "
-                        f"children were left unreaped (FORKING-003's lab)")
+        note_unreaped(f"{len(left)} of {len(pids)} finished children left unreaped while serving"
+                      + ("" if collected else ", and no collect_children() ran") + " (FORKING-003's lab)", collected)
     verify(states and states[-1] == [], "active_children after the requests ended", [], states[-1:] or None)
     verify(not left, "handler processes still present (zombies) while serving", "none", left)
 
@@ -382,10 +383,11 @@ def test_foreign_child_is_not_reaped(impl, observe):
         foreign = lab.ready.get("foreign")
         # fork-wait: as many reaped as the server forked children (its handlers ran in them, not in
         # the server process: forking_serial forks none), and none awaited while serving once
-        # FORKING-003 found that no collect_children() runs then: server_close() reaps them
-        # (forking_no_reaping, serve_forever_skips_service_actions waited out short() here)
+        # FORKING-003 found finished children left unreaped while serving: server_close() reaps them
+        # (forking_no_reaping, serve_forever_skips_service_actions, serve_actions_only_after_requests
+        # waited out short() here)
         children = [pid for pid in _handler_pids(lab.events()) if pid != lab.pid]
-        wait_count(lab.log, len(children), 0 if reaping_missing() else timeouts.short(), kind="reaped")
+        wait_count(lab.log, len(children), 0 if unreaped() else timeouts.short(), kind="reaped")
         teardown = lab.stop()
         events = lab.events()
     state = teardown.get("foreign") or {}
@@ -474,7 +476,7 @@ def test_child_reaped_elsewhere_is_dropped(impl, observe):
         # fork-wait: not awaited once FORKING-003 found that no collect_children() runs while serving
         # (the premise below then names it, as it did after this wait ran out)
         with contextlib.suppress(timeouts.HarnessTimeout):
-            lab.log.wait_for(dropped, 0 if reaping_missing() else deadline.remaining(), deadline.what)
+            lab.log.wait_for(dropped, 0 if uncollected() else deadline.remaining(), deadline.what)
         events = lab.events()
         states = children_states(events)
         if not stolen:  # slow-hang: nothing to steal: the lab steals a child active_children names

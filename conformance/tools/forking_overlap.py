@@ -74,20 +74,31 @@ def require_children(impl: Any, tracked: bool = True) -> None:
             raise PreconditionFailed(behaviour, found)
 
 
-#: fork-wait: FORKING-003's finding that no ``collect_children()`` ran while its lab served
+#: fork-wait: FORKING-003's findings (its behaviour), keyed by what its lab saw while serving:
+#: finished children left unreaped, and no ``collect_children()`` call at all
 REAPING = "children_reaped"
+UNREAPED_KEY = CHILDREN_KEY + ("unreaped",)
+UNCOLLECTED_KEY = CHILDREN_KEY + ("uncollected",)
 
 
-def note_no_reaping(detail: str) -> None:
-    """fork-wait: latch what FORKING-003 (the owner) saw: its children were not reaped while
-    serving, and no ``collect_children()`` ran.  FORKING-011 and FORKING-014 then do not wait out
-    their budgets for reaping while serving (:func:`reaping_missing`)."""
-    LATCH.set(REAPING, CHILDREN_KEY, detail)
+def note_unreaped(detail: str, collected: bool) -> None:
+    """fork-wait: latch what FORKING-003 (the owner) saw: finished children were left unreaped
+    while its lab served (and, unless ``collected``, no ``collect_children()`` ran).  FORKING-011
+    and FORKING-014 then do not wait out their budgets for reaping while serving
+    (:func:`unreaped`, :func:`uncollected`)."""
+    LATCH.set(REAPING, UNREAPED_KEY, detail)
+    if not collected:
+        LATCH.set(REAPING, UNCOLLECTED_KEY, detail)
 
 
-def reaping_missing() -> Optional[str]:
-    """fork-wait: FORKING-003's finding of :func:`note_no_reaping` in this run, else None."""
-    return LATCH.get(REAPING, CHILDREN_KEY)
+def unreaped() -> Optional[str]:
+    """fork-wait: FORKING-003 found finished children left unreaped while serving (this run)."""
+    return LATCH.get(REAPING, UNREAPED_KEY)
+
+
+def uncollected() -> Optional[str]:
+    """fork-wait: FORKING-003 found that, and no ``collect_children()`` call while serving."""
+    return LATCH.get(REAPING, UNCOLLECTED_KEY)
 
 
 def _probe_once(impl: Any) -> None:
@@ -138,5 +149,5 @@ def probe(impl: Any) -> Optional[str]:
     return detail
 
 
-__all__ = ["REAPING", "WANTED", "children_finding", "note_no_reaping", "probe", "reaping_missing",
-           "require_children", "require_overlap"]
+__all__ = ["REAPING", "WANTED", "children_finding", "note_unreaped", "probe", "require_children",
+           "require_overlap", "uncollected", "unreaped"]
