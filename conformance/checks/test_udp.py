@@ -26,6 +26,7 @@ import threading
 from conformance.api import PLATFORM, REQUIRED, check, verify, verify_equal
 from conformance.tools.event_log import wait_count
 from conformance.tools.lab import Raised, lab
+from conformance.tools.shared_socket import verify_unconnected
 from harness.clients import bounded as clients
 from harness.core import timeouts
 from harness.core.timeouts import HarnessTimeout
@@ -285,6 +286,9 @@ def test_many_datagrams_all_answered(impl, observe):
             # the timing (at once, the others' datagrams could all be queued before the connect)
             threads[0].start()
             timeouts.join_thread(threads[0], timeouts.medium(), "the first UDP client")
+            # udp-connect: a shared socket its replies connected discards the others' datagrams
+            wait_count(made_lab.log, len(results.get(0, ())), kind="phase", phase="finish", edge="end")
+            verify_unconnected(made_lab.log, "after the first client's burst was answered")
             for thread in threads[1:]:
                 thread.start()
             for thread in threads[1:]:
@@ -320,6 +324,7 @@ def test_reply_to_dead_port_then_next_client(impl, observe):
                 held = wait_count(log, 1, kind="hold")
             instrument.release(log, "gone")  # the reply now goes to a closed port
             wait_count(log, 1, kind="phase", phase="finish", edge="end")
+            verify_unconnected(log, "after the reply to the vanished client")  # udp-connect
             with clients.dgram_client("inet") as sock:
                 sock.sendto(b"next\n", address)
                 instrument.release(log, "next")

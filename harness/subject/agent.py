@@ -772,6 +772,37 @@ def default_handler_base(class_name):
     return "DatagramRequestHandler" if datagram else "StreamRequestHandler"
 
 
+# udp-connect: a datagram server's shared socket found connected --------------------------------
+#: the event an instrumented handler logs when its datagram request's socket (the server's
+#: shared one) has a peer: a connected SOCK_DGRAM socket receives datagrams only from that peer
+#: (connect(2): "the only address from which datagrams are received"), so every other client's
+#: datagrams are discarded by the kernel while it stays connected; a check that needs several
+#: clients answered decides from this at once instead of waiting out its budget for replies
+SHARED_SOCKET_CONNECTED = "shared_socket_connected"
+
+
+def note_shared_socket(handler, log, where):
+    """Log :data:`SHARED_SOCKET_CONNECTED` if ``handler``'s request is a datagram request
+    ``(data, socket)`` whose socket has a peer (``getpeername()`` succeeds); ``where``: the phase
+    edge it was seen at.  Only looks: never raises, never changes the socket."""
+    request = getattr(handler, "request", None)
+    if not isinstance(request, tuple) or len(request) != 2:
+        return
+    try:
+        if request[1].getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) != socket.SOCK_DGRAM:
+            return
+        peer = request[1].getpeername()
+    except Exception:  # unconnected (ENOTCONN), closed, or no socket at all: nothing to note
+        return
+    try:
+        log.append(kind=SHARED_SOCKET_CONNECTED, where=where, peer=repr(peer)[:200],
+                   client=repr(getattr(handler, "client_address", None))[:200],
+                   request=getattr(handler, "_ssc_request", None))
+    except Exception:  # a log that cannot be written loses the note, not the request
+        pass
+# end udp-connect ------------------------------------------------------------------------------
+
+
 def instrumented(handler_base, behaviour, log, options=None, env=AGENT_ENV):
     """A subclass of ``handler_base`` recording its phases (``setup``/``handle``/
     ``finish`` edges in ``log``), with ``behaviour`` as its ``handle()`` body.
@@ -803,6 +834,7 @@ def instrumented(handler_base, behaviour, log, options=None, env=AGENT_ENV):
         # setup() is the first method BaseRequestHandler.__init__ calls.
         # not uuid: Python 2's uuid import runs ldconfig, tens of ms in every forked child
         self._ssc_request = binascii.hexlify(os.urandom(8)).decode("ascii")
+        note_shared_socket(self, log, "setup")  # udp-connect: connected before this request
         self._ssc_phase("setup", lambda: handler_base.setup(self), client=repr(getattr(self, "client_address", None)))
 
     def handle(self):
@@ -812,7 +844,11 @@ def instrumented(handler_base, behaviour, log, options=None, env=AGENT_ENV):
         self._ssc_phase("handle", run)
 
     def finish(self):
-        self._ssc_phase("finish", lambda: handler_base.finish(self))
+        def run():
+            handler_base.finish(self)
+            note_shared_socket(self, log, "finish")  # udp-connect: before the finish phase's end edge
+
+        self._ssc_phase("finish", run)
 
     namespace = {"setup": setup, "handle": handle, "finish": finish, "_ssc_log": log, "_ssc_env": env,
                  "_ssc_behaviour": behaviour, "_ssc_options": opts,

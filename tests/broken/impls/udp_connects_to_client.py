@@ -7,8 +7,11 @@ with open(_stdlib.__file__, encoding="utf-8") as _source:
 #: the server socket answers only its first client afterwards: UDP-009 (every datagram of several
 #: clients is answered and reaches its sender), CONCURRENCY-005 (handlers reply through the shared
 #: socket to their own clients) and CONCURRENCY-006 (forked children reply through the inherited
-#: socket) each see the other clients' swarm go unanswered.  UDP-008 (three held handlers reply to
-#: their own clients) may still pass: its replies can all leave before the first connect()
+#: socket), and UDP-010 (the next client is served) each find the shared socket connected
+#: (getpeername()) after their first replies, before the other clients send
+#: (conformance/tools/shared_socket.py); CONCURRENCY-004 then ends PRECONDITION_FAILED naming UDP-009.
+#: UDP-008 (three held handlers reply to their own clients) may still pass: its replies can all
+#: leave before the first connect()
 BREAKS = ("UDP-010", "UDP-009", "CONCURRENCY-005", "CONCURRENCY-006")
 
 
