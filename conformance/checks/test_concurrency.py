@@ -63,7 +63,7 @@ from conformance.tools.serving import (
     require_kind,
     serve_kind,
 )
-from conformance.tools.shared_socket import connected, premise_unconnected, verify_unconnected
+from conformance.tools.shared_socket import premise_unconnected, seen, verify_unconnected
 from harness.clients import bounded as clients
 from harness.clients.swarm import SwarmConfig, SwarmResult, run_swarm
 from harness.core import timeouts
@@ -300,7 +300,7 @@ def _serialised_dgram(impl, served: Served, observe) -> None:
         during = held.wait_holds(2, timeouts.absence())
         replies = []
         for count in range(1, QUEUED + 1):
-            if count > 1 and connected(served.log) is not None:
+            if count > 1 and seen(served.log, impl, served.class_name) is not None:
                 break  # udp-connect: the rest may never arrive (AF_UNIX drops them); judged below
             if held.wait_holds(count) < count:
                 break
@@ -320,7 +320,7 @@ def _serialised_dgram(impl, served: Served, observe) -> None:
     verify_equal("max_overlap of handle() intervals", 1, overlap)
     expected = sorted(b"released d%d\n" % i for i in range(QUEUED))
     # udp-connect: a shared socket the replies connected answers no other client (the swarm's)
-    premise_unconnected(served.log, served.class_name)
+    premise_unconnected(served.log, served.class_name, impl)
     if sorted(replies) != expected:
         _each_client_answered(impl, served)
     verify_returned(len(replies) >= QUEUED, "the replies to the queued datagrams", timeouts.short())
@@ -338,7 +338,7 @@ def _each_client_answered(impl, served: Served) -> None:
     with serve_kind(impl, served.class_name, "echo") as fresh:
         for index in range(2):
             if index:  # udp-connect: connected to client 0, it discards client 1's datagram
-                premise_unconnected(fresh.log, served.class_name)
+                premise_unconnected(fresh.log, served.class_name, impl)
             try:
                 reply = clients.roundtrip(fresh.address, fresh.family, b"client %d\n" % index, dgram=True)
             except (OSError, timeouts.HarnessTimeout) as exc:
@@ -388,7 +388,7 @@ def test_sync_dgram_server_serialises(impl, ss, observe, family):
     observe("max_overlap_with_swarm", overlap)
     verify_equal(f"max_overlap of handle() over the {SWARM_CLIENTS}-client datagram swarm", 1, overlap)
     if result.summary["lost"] or result.summary["errors"]:
-        premise_unconnected(served.log, name)  # udp-connect
+        premise_unconnected(served.log, name, impl)  # udp-connect
         _each_client_answered(impl, served)
     _verify_dgram_swarm(observe, result)
 
@@ -406,7 +406,7 @@ def test_threading_dgram_server_overlaps(impl, ss, observe, family):
     observe("server", name)
     with serve_kind(impl, name, "hold") as served:
         _overlapping_dgram(served, observe)
-        verify_unconnected(served.log, "after the held handlers replied")  # udp-connect
+        verify_unconnected(served.log, "after the held handlers replied", impl, name)  # udp-connect
     with serve_kind(impl, name, "echo") as served:
         result = _swarm(served, "dgram", DGRAM_MESSAGES)
     _verify_dgram_swarm(observe, result)
@@ -430,7 +430,7 @@ def test_forking_dgram_server_overlaps(impl, ss, observe, family):
         pids = {pid for pid, _ in observe.observed["workers"]}
         verify(served.server_pid not in pids and len(pids) == HELD, "processes that ran the held handlers",
                f"{HELD} children, not the server process {served.server_pid}", sorted(pids))
-        verify_unconnected(served.log, "after the held children replied")  # udp-connect
+        verify_unconnected(served.log, "after the held children replied", impl, name)  # udp-connect
     with serve_kind(impl, name, "echo") as served:
         result = _swarm(served, "dgram", FORKING_DGRAM_MESSAGES)
     _verify_dgram_swarm(observe, result)

@@ -288,7 +288,7 @@ def test_many_datagrams_all_answered(impl, observe):
             timeouts.join_thread(threads[0], timeouts.medium(), "the first UDP client")
             # udp-connect: a shared socket its replies connected discards the others' datagrams
             wait_count(made_lab.log, len(results.get(0, ())), kind="phase", phase="finish", edge="end")
-            verify_unconnected(made_lab.log, "after the first client's burst was answered")
+            verify_unconnected(made_lab.log, "after the first client's burst was answered", impl, "UDPServer")
             for thread in threads[1:]:
                 thread.start()
             for thread in threads[1:]:
@@ -324,7 +324,7 @@ def test_reply_to_dead_port_then_next_client(impl, observe):
                 held = wait_count(log, 1, kind="hold")
             instrument.release(log, "gone")  # the reply now goes to a closed port
             wait_count(log, 1, kind="phase", phase="finish", edge="end")
-            verify_unconnected(log, "after the reply to the vanished client")  # udp-connect
+            verify_unconnected(log, "after the reply to the vanished client", impl, "UDPServer")  # udp-connect
             with clients.dgram_client("inet") as sock:
                 sock.sendto(b"next\n", address)
                 instrument.release(log, "next")

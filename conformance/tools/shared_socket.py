@@ -23,6 +23,13 @@ clause is that every client is answered FAILs with what was seen
 PRECONDITION_FAILED naming UDP-009 (:func:`premise_unconnected`).  A healthy
 server's socket has no peer, so nothing is logged and the checks go on as
 before.
+
+A ``connect()`` by the server's own request path *after* the handler (in
+``process_request()`` or ``shutdown_request()``) is seen by no handler of a
+synchronous server's first clients; the probes serve one datagram request
+through each plain datagram class and latch it by the path's functions
+(:mod:`harness.serving.prerequisite_probes`), and :func:`seen` consults that
+finding for the check's class too.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from typing import Any, Dict, Optional
 
 from conformance.api import verify
 from harness.core import prerequisites
+from harness.serving import servers
 from harness.serving.instrument import EventLog
 from harness.subject.agent import SHARED_SOCKET_CONNECTED
 
@@ -51,20 +59,34 @@ def describe(event: Dict[str, Any]) -> str:
             f"of the request from {event.get('client')}; every other client's datagrams are discarded")
 
 
-def verify_unconnected(log: EventLog, when: str) -> None:
-    """FAIL (the check's own clause: every client is answered) if ``log`` holds a note that the
-    shared socket was connected; ``when``: at which point of the check it was looked at."""
+def seen(log: EventLog, impl: Any = None, class_name: str = "") -> Optional[str]:
+    """What says the shared socket of the check's server is connected, else None: a note of its
+    handlers in ``log``, or the probes' finding about ``class_name`` of ``impl`` (a connect() by the
+    server's own request path after the handler, which no handler sees;
+    :func:`harness.core.prerequisites.datagram_socket_connects`)."""
     event = connected(log)
     if event is not None:
-        verify(False, f"the shared server socket {when}", UNCONNECTED, describe(event))
+        return describe(event)
+    if impl is None:
+        return None
+    found = servers.class_finding(impl, class_name, prerequisites.datagram_socket_connects)
+    return found.detail if found is not None else None
 
 
-def premise_unconnected(log: EventLog, server: str) -> None:
-    """PRECONDITION_FAILED naming UDP-009 (every client is answered) if ``log`` holds a note that the
-    shared socket of ``server`` was connected: the check's own clause cannot be judged without it."""
-    event = connected(log)
-    prerequisites.premise("datagrams_answered", event is None,
-                          f"{server}: {describe(event)}" if event is not None else "")
+def verify_unconnected(log: EventLog, when: str, impl: Any = None, class_name: str = "") -> None:
+    """FAIL (the check's own clause: every client is answered) if the shared socket was seen
+    connected (:func:`seen`); ``when``: at which point of the check it was looked at."""
+    detail = seen(log, impl, class_name)
+    if detail is not None:
+        verify(False, f"the shared server socket {when}", UNCONNECTED, detail)
 
 
-__all__ = ("UNCONNECTED", "connected", "describe", "premise_unconnected", "verify_unconnected")
+def premise_unconnected(log: EventLog, class_name: str, impl: Any = None) -> None:
+    """PRECONDITION_FAILED naming UDP-009 (every client is answered) if the shared socket of the
+    check's ``class_name`` server was seen connected (:func:`seen`): the check's own clause
+    cannot be judged without it."""
+    detail = seen(log, impl, class_name)
+    prerequisites.premise("datagram_socket_unconnected", detail is None, f"{class_name}: {detail}")
+
+
+__all__ = ("UNCONNECTED", "connected", "describe", "premise_unconnected", "seen", "verify_unconnected")

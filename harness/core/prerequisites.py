@@ -481,6 +481,26 @@ def needs_backlog(pending: int) -> None:
                                                       f"{LATCH.first_of('backlog_holds')}")
 
 
+# udp-connect: a datagram server's own request path that leaves the shared socket connected
+#: the server functions a served datagram request passes through (a finding is keyed by them)
+REQUEST_PATH: Tuple[str, ...] = ("get_request", "verify_request", "process_request", "finish_request",
+                                 "shutdown_request", "close_request")
+
+
+def request_path_key(cls: type) -> Tuple[str, ...]:
+    """udp-connect: the key of a "datagram_socket_unconnected" finding for server class ``cls``:
+    its implementation's :data:`REQUEST_PATH` (ThreadingMixIn and ForkingMixIn have a
+    ``process_request`` of their own, so a finding on UDPServer is not theirs)."""
+    return function_key(implementation_class(cls), *REQUEST_PATH)
+
+
+def datagram_socket_connects(cls: type) -> Optional[PreconditionFailed]:
+    """udp-connect: the probes' finding that serving one datagram request through server class
+    ``cls``'s own request path left the shared socket connected, else None."""
+    found = LATCH.get("datagram_socket_unconnected", request_path_key(cls))
+    return PreconditionFailed("datagram_socket_unconnected", found) if found is not None else None
+
+
 def abortive_close() -> Optional[PreconditionFailed]:
     """The finding that this run's implementation ends its TCP requests with a reset
     (prec-conc), as the exception a client that met a reset raises; else None."""
@@ -907,4 +927,4 @@ __all__ = ("DOCUMENTED_SERVER_METHODS", "loop_died", "abortive_close", "handler_
            "implementation_class", "owner_of", "serving_key", "serving_needs",
            "KIND_SERVES", "kind_serves", "unconstructible", "unreachable", "needs_overlap", "premise",
            "ERROR_REPORTING", "error_key", "error_reporting", "HANDLER_ARGUMENTS", "handler_arguments",
-           "needs_backlog")
+           "needs_backlog", "REQUEST_PATH", "request_path_key", "datagram_socket_connects")

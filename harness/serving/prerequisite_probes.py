@@ -1062,6 +1062,8 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
             findings["request_ends"] = detail
             return True
         request_ended.wait(timeouts.absence())  # bounded: an implementation that never calls it is PIPELINE-012's
+        if dgram and _shared_socket_connected(cls, name, server):  # udp-connect
+            return True  # the second client's datagram would be discarded: its wait would say no more
         second = _exchange(server, dgram, unix_dir)
         if second["data"] == b"probe":
             if not dgram and unix_dir is None:
@@ -1096,6 +1098,23 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
         _bounded("server_close_returns", module, f"{name}.server_close()", server.server_close, findings)
         with contextlib.suppress(Exception):
             server.socket.close()
+    return True
+
+
+def _shared_socket_connected(cls: type, name: str, server: Any) -> bool:
+    """udp-connect: after one datagram request served by the server's own request path (the
+    probe's handler only replies with ``sendto()``), the shared socket has a peer
+    (``getpeername()`` succeeds): the kernel now discards every other client's datagrams
+    (connect(2)).  Latched by the path's functions (:func:`~harness.core.prerequisites.request_path_key`),
+    not as a finding that stops later probes: loops still serve their one client, and only the
+    checks that need several clients answered consult it (:mod:`conformance.tools.shared_socket`)."""
+    try:
+        peer = server.socket.getpeername()
+    except Exception:  # noqa: BLE001  unconnected (ENOTCONN), or no socket to ask: nothing found
+        return False
+    LATCH.set("datagram_socket_unconnected", prerequisites.request_path_key(cls),
+              f"{name}: after serving one datagram request (its handler replied with sendto()), "
+              f"getpeername() of the server's socket gave {peer!r}; every other client's datagrams are discarded")
     return True
 
 

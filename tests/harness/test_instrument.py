@@ -290,3 +290,26 @@ def test_exception_fields_are_the_one_description_under_event_names():
                       "errno_name": described["errno_name"], "winerror": described["winerror"]}
     assert fields["errno_name"] == "ECONNRESET" and fields["exc_type"] == "ConnectionResetError"
     assert getattr(instrument, "describe_exception", describe_exception) is describe_exception  # no twin
+
+
+# udp-connect: a handler notes a shared datagram socket it finds connected, and only then
+@pytest.mark.parametrize("impl, noted", [("stdlib", []), ("udp_connects_to_client", ["finish", "setup", "finish"])])
+def test_a_connected_shared_datagram_socket_is_noted_by_the_handler(log, impl, noted):
+    from pathlib import Path
+
+    from harness.implementations import resolve
+
+    broken = Path(__file__).resolve().parents[1] / "broken" / "impls" / f"{impl}.py"
+    module = resolve(impl if impl == "stdlib" else str(broken)).module
+    handler = instrument.instrumented(module.DatagramRequestHandler, "echo", log)
+    server = servers.build_server(module, "UDPServer", handler, addresses.loopback("inet"))
+    with servers.serve_in_thread(server) as served, clients.dgram_client("inet") as sock:
+        client = repr(sock.getsockname())
+        for message in (b"one\n", b"two\n"):  # the same client: a connected socket still answers it
+            sock.sendto(message, served.address)
+            assert clients.recvfrom(sock)[0] == message
+        log.wait_for(lambda ev: len(instrument.select(ev, phase="finish", edge="end")) == 2, what="finishes")
+    server.server_close()
+    notes = instrument.select(log.read(), kind="shared_socket_connected")
+    assert [note["where"] for note in notes] == noted
+    assert all(note["peer"] == client for note in notes)

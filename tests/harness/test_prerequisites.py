@@ -827,3 +827,40 @@ def test_every_owner_in_the_data_file_is_a_check_of_the_suite(tmp_path, monkeypa
     monkeypatch.setattr(resources, "files", lambda package: bad)
     with pytest.raises(ValueError, match=r"\[x\]: owner 'SERVE-7' is not a check ID; more than one keying"):
         prerequisites._registry()
+
+
+# udp-connect: a server's own request path that connect()s the shared datagram socket after the
+# handler (a hidden defect of udp_connects_to_client's kind, which no handler of the server's
+# first client sees: the instrumented handlers note only what they see themselves)
+_SERVER_CONNECTS = '''
+import socketserver as _stdlib
+
+with open(_stdlib.__file__, encoding="utf-8") as _source:
+    exec(compile(_source.read(), _stdlib.__file__, "exec"))
+
+
+def process_request(self, request, client_address):
+    self.finish_request(request, client_address)
+    self.socket.connect(client_address)
+    self.shutdown_request(request)
+
+
+UDPServer.process_request = process_request
+'''
+
+
+def test_a_request_path_that_connects_the_shared_datagram_socket_is_found_once(latch, tmp_path):
+    healthy = resolve("stdlib").module
+    assert prerequisite_probes.run(healthy) == {}
+    assert prerequisites.datagram_socket_connects(healthy.UDPServer) is None, "no finding on a healthy one"
+    path = tmp_path / "udp_server_connects.py"
+    path.write_text(_SERVER_CONNECTS, encoding="utf-8")
+    module = resolve(str(path)).module
+    start = time.monotonic()
+    assert prerequisite_probes.run(module) == {}, "not a finding that stops later probes"
+    assert time.monotonic() - start < timeouts.short(), "the probe waited for a datagram the kernel discarded"
+    found = prerequisites.datagram_socket_connects(module.UDPServer)
+    assert found is not None and found.prerequisite == "UDP-009" and "getpeername()" in found.detail
+    # ThreadingMixIn and ForkingMixIn have a process_request() of their own: not found for them
+    assert prerequisites.datagram_socket_connects(module.ThreadingUDPServer) is None
+    _served(module, "UDPServer")  # loops are not refused: a server still serves its one client
