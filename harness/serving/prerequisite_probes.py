@@ -704,7 +704,7 @@ def _exchange(server: Any, dgram: bool, unix_dir: Optional[str] = None,
     return got
 
 
-def _left_open(cls: type, counter: Any, returned: List[Tuple[int, threading.Thread]],
+def _left_open(server: Any, counter: Any, returned: List[Tuple[int, threading.Thread]],
                kept: List[Any]) -> Optional[Callable[[], Optional[str]]]:
     """A ``settled`` for :func:`_exchange`: the decisive observation that a request was left open.
 
@@ -718,12 +718,14 @@ def _left_open(cls: type, counter: Any, returned: List[Tuple[int, threading.Thre
     nothing closed it), its client will never read EOF, and waiting out ``short()`` for it would
     only cost the run (tutorial_keeps_connection_open, pipeline_process_request_no_shutdown: 5 s
     each).  A request that was shut down but left open is not decided here: its EOF arrives,
-    and the read takes it.  None (wait for EOF as before) for a ForkingMixIn server, whose
-    requests end in a child."""
-    mro = {klass.__name__ for klass in getattr(cls, "__mro__", ())}
-    if "ForkingMixIn" in mro:
+    and the read takes it.  Which of the two ``server`` is, is the class its ``process_request``
+    comes from (:func:`harness.serving.servers.request_ender`, as for a check's dead loop); None
+    (wait for EOF as before) for any other, e.g. a ForkingMixIn server, whose requests end in a
+    child."""
+    ender = servers.request_ender(server)
+    if ender not in ("BaseServer", "ThreadingMixIn"):
         return None
-    threaded = "ThreadingMixIn" in mro
+    threaded = ender == "ThreadingMixIn"
     start = len(returned)
 
     def settled() -> Optional[str]:
@@ -1035,7 +1037,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
     thread = threading.Thread(target=serve, name="ssc-bounded:probe serve_forever() with requests", daemon=True)
     thread.start()
     try:
-        settled = None if dgram else _left_open(cls, counter, returned, kept)
+        settled = None if dgram else _left_open(server, counter, returned, kept)
         first = _exchange(server, dgram, unix_dir, settled=settled)
         if not dgram and first["reset"] and read == [b"probe"]:  # all it was sent was read, yet a reset:
             # an abortive close (the reset may also have dropped the unread echo: not a hang,
@@ -1069,7 +1071,7 @@ def _probe_served_requests(module: Any, name: str, findings: Dict[str, str],
             if not dgram and unix_dir is None:
                 _probe_eof_read(cls, name, server, eof_errors)
                 _probe_error_path(server, cls, name, thread, reported,
-                                  settled=_left_open(cls, counter, returned, kept))
+                                  settled=_left_open(server, counter, returned, kept))
                 if thread.is_alive():
                     _probe_vanished_client(name, thread, vanishing, kept, vanished_in, server)
             return True

@@ -183,18 +183,25 @@ def call_bounded(fn: Callable[..., Any], *args: Any, budget: Optional[float] = N
 LOOP_CALLS = frozenset({"serve_forever", "handle_request", "_handle_request_noblock"})
 
 
+def request_ender(server: Any) -> Optional[str]:
+    """The name of the class whose ``process_request`` ``server`` runs (the first of its MRO
+    that defines one): ``BaseServer`` ends each request in the loop's own thread,
+    ``ThreadingMixIn`` in the request's thread, ``ForkingMixIn`` in a child; None without one."""
+    for klass in type(server).__mro__:
+        if "process_request" in vars(klass):
+            return klass.__name__
+    return None
+
+
 def answers_in_loop(server: Any) -> bool:
     """serve-dead: whether ``server`` finishes each request in the thread of the loop that
-    accepted it, so that nothing of it can answer a client once that loop has ended: the
-    first class of its MRO that defines ``process_request`` is a ``BaseServer``, whose
-    ``process_request`` calls ``finish_request()`` and ``shutdown_request()`` itself
+    accepted it, so that nothing of it can answer a client once that loop has ended: its
+    ``process_request`` is ``BaseServer``'s (:func:`request_ender`), which calls
+    ``finish_request()`` and ``shutdown_request()`` itself
     (https://github.com/python/cpython/blob/v3.13.0/Lib/socketserver.py#L343-L350);
     ``ThreadingMixIn`` and ``ForkingMixIn`` (or any other override) hand the request to a
     thread or process that may still answer after the loop ended."""
-    for klass in type(server).__mro__:
-        if "process_request" in vars(klass):
-            return klass.__name__ == "BaseServer"
-    return False
+    return request_ender(server) == "BaseServer"
 
 
 def run_handle_request(server: Any, budget: Optional[float] = None) -> Any:
